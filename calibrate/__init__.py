@@ -1,0 +1,1 @@
+"""Calibration: measure real inference energy on a GPU (needs the `calibrate` extra)."""

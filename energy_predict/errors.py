@@ -1,0 +1,13 @@
+"""The few exceptions the CLI turns into one red line and exit code 2."""
+
+
+class EnergyPredictError(Exception):
+    """A user-facing error: the message names what is wrong and how to fix it."""
+
+
+class InputError(EnergyPredictError):
+    """Bad input (profile, trace, grid, config)."""
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {problem}; {fix}")

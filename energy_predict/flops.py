@@ -1,0 +1,99 @@
+"""FLOPs and bytes of transformer inference, per request and per phase.
+
+Conventions: FLOPs count matrix products only (2 per multiply-add), as `torch.utils.flop_counter` does.
+Prefill over `i` tokens produces the first output token; each of the remaining `o - 1` output tokens is a
+decode step whose new token attends to its whole context (input plus the tokens generated so far).
+The LM head runs on one position per sequence in prefill (as `generate` does) and on every decode step.
+Every function takes scalars or numpy arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from energy_predict.architectures import Architecture
+
+ArrayLike = "float | np.ndarray"
+
+
+def _check_nonnegative(**values: object) -> None:
+    for name, value in values.items():
+        if np.any(np.asarray(value) < 0):
+            raise ValueError(f"{name} must be >= 0")
+
+
+def matmul_params_per_token(arch: Architecture) -> int:
+    """Weights one token multiplies through in the layers (MoE: routed experts and router)."""
+    experts = arch.experts_per_token if arch.is_moe else 1
+    qkvo = (arch.num_heads * 2 + arch.num_kv_heads * 2) * arch.head_dim * arch.hidden_size
+    mlp = arch.expert_params * experts + arch.router_params
+    return arch.num_layers * (qkvo + mlp)
+
+
+def lm_head_flops(arch: Architecture) -> int:
+    """FLOPs of the output projection for one position."""
+    return 2 * arch.vocab_size * arch.hidden_size
+
+
+def attention_flops(arch: Architecture, query_tokens, key_pairs):
+    """Score and value products over `key_pairs` (query, key) pairs, all layers."""
+    del query_tokens
+    return 4 * arch.num_layers * arch.num_heads * arch.head_dim * np.asarray(key_pairs, dtype=float)
+
+
+def prefill_flops(arch: Architecture, input_tokens, causal: bool = True):
+    """FLOPs of one sequence's prefill over `input_tokens` tokens.
+
+    `causal=True` counts the (query, key) pairs a causal kernel computes, i(i+1)/2; `causal=False`
+    counts the full i x i score matrix, which is what an unmasked kernel (and torch's flop counter) sees.
+    """
+    _check_nonnegative(input_tokens=input_tokens)
+    i = np.asarray(input_tokens, dtype=float)
+    pairs = i * (i + 1) / 2 if causal else i * i
+    return 2.0 * matmul_params_per_token(arch) * i + attention_flops(arch, i, pairs) + lm_head_flops(arch) * (i > 0)
+
+
+def decode_step_flops(arch: Architecture, context_tokens):
+    """FLOPs of one decode step for one sequence whose new token sees `context_tokens` tokens (itself included)."""
+    _check_nonnegative(context_tokens=context_tokens)
+    c = np.asarray(context_tokens, dtype=float)
+    return 2.0 * matmul_params_per_token(arch) + attention_flops(arch, 1, c) + lm_head_flops(arch)
+
+
+def decode_flops(arch: Architecture, input_tokens, output_tokens):
+    """FLOPs of all decode steps of one request: `o - 1` steps with contexts i+1 ... i+o-1."""
+    _check_nonnegative(input_tokens=input_tokens, output_tokens=output_tokens)
+    i = np.asarray(input_tokens, dtype=float)
+    steps = np.maximum(np.asarray(output_tokens, dtype=float) - 1, 0)
+    context_sum = steps * i + steps * (steps + 1) / 2
+    per_step = 2.0 * matmul_params_per_token(arch) + lm_head_flops(arch)
+    return per_step * steps + attention_flops(arch, steps, context_sum)
+
+
+def request_flops(arch: Architecture, input_tokens, output_tokens):
+    """FLOPs of one request: prefill plus decode."""
+    return prefill_flops(arch, input_tokens) + decode_flops(arch, input_tokens, output_tokens)
+
+
+def weight_bytes(arch: Architecture, bytes_per_param: float = 2.0, batch_size=1):
+    """Weight bytes one forward pass reads. MoE: the experts a batch of `batch_size` tokens touches."""
+    if not arch.is_moe:
+        return float(arch.total_params * bytes_per_param)
+    b = np.asarray(batch_size, dtype=float)
+    touched = arch.num_experts * (1 - (1 - arch.experts_per_token / arch.num_experts) ** b)
+    dense = arch.total_params - arch.num_layers * arch.expert_params * arch.num_experts
+    return (dense + arch.num_layers * arch.expert_params * touched) * bytes_per_param
+
+
+def prefill_bytes(arch: Architecture, batch_size, input_tokens, bytes_per_param: float = 2.0):
+    """Bytes a batch's prefill moves: weights once, KV cache written once."""
+    b = np.asarray(batch_size, dtype=float)
+    tokens = b * np.asarray(input_tokens, dtype=float)
+    return weight_bytes(arch, bytes_per_param, tokens) + tokens * arch.kv_bytes_per_token()
+
+
+def decode_step_bytes(arch: Architecture, batch_size, context_tokens, bytes_per_param: float = 2.0):
+    """Bytes one decode step of `batch_size` sequences moves: weights, plus every sequence's KV cache."""
+    b = np.asarray(batch_size, dtype=float)
+    kv = b * np.asarray(context_tokens, dtype=float) * arch.kv_bytes_per_token()
+    return weight_bytes(arch, bytes_per_param, b) + kv

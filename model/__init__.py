@@ -1,0 +1,1 @@
+"""Modeling: turn calibration records into estimators of batch energy (runs on any CPU)."""

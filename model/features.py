@@ -1,0 +1,80 @@
+"""Cells as frames: one row per (deployment, batch, input, output), with physical features.
+
+The same frame describes a calibration record (for fitting) and a workload bin (for prediction), so
+every estimator sees identical columns. Architecture and GPU figures travel as columns; `deployments`
+rebuilds the objects for the analytic terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, fields
+
+import numpy as np
+import pandas as pd
+
+from energy_predict import flops
+from energy_predict.architectures import Architecture
+from energy_predict.baselines import roofline_batch
+from energy_predict.gpus import GPU, resolve_gpu
+
+ARCH_COLUMNS = [f.name for f in fields(Architecture) if f.name != "name"]
+SERVING_COLUMNS = ["backend", "cuda_graphs", "compile", "quantization"]
+CELL_COLUMNS = ["batch_size", "input_tokens", "output_tokens"]
+
+
+def cell_frame(arch: Architecture, gpu: GPU, serving: dict, batch_size, input_tokens, output_tokens) -> pd.DataFrame:
+    """Rows for the given cells (arrays broadcast) of one deployment."""
+    b, i, o = np.broadcast_arrays(np.asarray(batch_size, np.int64), np.asarray(input_tokens, np.int64),
+                                  np.asarray(output_tokens, np.int64))
+    frame = pd.DataFrame({"batch_size": b, "input_tokens": i, "output_tokens": o})
+    frame["model"] = arch.name
+    frame["gpu"] = gpu.name
+    for key, value in asdict(arch).items():
+        if key != "name":
+            frame[key] = value
+    frame["backend"] = serving.get("backend", serving.get("framework", "vllm"))
+    frame["cuda_graphs"] = bool(serving.get("cuda_graphs", False))
+    frame["compile"] = bool(serving.get("compile", False))
+    frame["quantization"] = serving.get("quantization") or "none"
+    return frame
+
+
+def deployments(frame: pd.DataFrame) -> Iterator[tuple[Architecture, GPU, np.ndarray]]:
+    """(architecture, GPU, row positions) for each distinct deployment in the frame."""
+    keys = ["model", "gpu", *ARCH_COLUMNS]
+    for values, idx in frame.groupby(keys, sort=False).indices.items():
+        dims = dict(zip(keys, values))
+        arch = Architecture(name=dims.pop("model"), **{k: dims[k] for k in ARCH_COLUMNS})
+        yield arch, resolve_gpu(dims["gpu"]), np.asarray(idx)
+
+
+def physical_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """Analytic terms of each cell: FLOPs, bytes and roofline times per phase, for the whole batch."""
+    out = pd.DataFrame(index=frame.index)
+    cols = {k: np.zeros(len(frame)) for k in
+            ("prefill_flops", "decode_flops", "prefill_bytes", "decode_bytes", "roofline_prefill_s",
+             "roofline_decode_s", "active_params", "peak_flops", "bandwidth_bps", "tdp_w")}
+    for arch, gpu, idx in deployments(frame):
+        sub = frame.iloc[idx]
+        b = sub["batch_size"].to_numpy(float)
+        i = sub["input_tokens"].to_numpy(float)
+        o = sub["output_tokens"].to_numpy(float)
+        dtype = "fp8" if (sub["quantization"] == "fp8").all() else "bfloat16"
+        bpp = 1.0 if dtype == "fp8" else 2.0
+        steps = np.maximum(o - 1, 0)
+        cols["prefill_flops"][idx] = b * flops.prefill_flops(arch, i)
+        cols["decode_flops"][idx] = b * flops.decode_flops(arch, i, o)
+        cols["prefill_bytes"][idx] = flops.prefill_bytes(arch, b, i, bpp)
+        # decode bytes: weights every step plus the KV cache read at the mean context
+        cols["decode_bytes"][idx] = steps * flops.decode_step_bytes(arch, b, i + (o / 2), bpp)
+        roof = roofline_batch(arch, gpu, b, i, o, dtype, bpp)
+        cols["roofline_prefill_s"][idx] = roof.prefill_s
+        cols["roofline_decode_s"][idx] = roof.decode_s
+        cols["active_params"][idx] = arch.active_params
+        cols["peak_flops"][idx] = gpu.peak_flops(dtype)
+        cols["bandwidth_bps"][idx] = gpu.memory_bandwidth_bps
+        cols["tdp_w"][idx] = gpu.tdp_w
+    for k, v in cols.items():
+        out[k] = v
+    return out

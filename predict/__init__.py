@@ -1,0 +1,1 @@
+"""Prediction: energy of a workload profile from a shipped model (no GPU, no torch)."""

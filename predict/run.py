@@ -1,0 +1,22 @@
+"""The library call behind `energy-predict --profile`: profile in, report out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from energy_predict.model.store import load_default_model
+from energy_predict.predict.estimate import Estimate, deployment_from_profile, estimate_workload
+from energy_predict.predict.report import report_dict
+
+from energy_predict.profile import load_profile
+from energy_predict.workload import workload_from_profile
+
+
+def predict_profile(path: Path, model=None) -> tuple[dict, Estimate]:
+    """Load, validate and estimate a profile; return the report dict and the estimate."""
+    profile = load_profile(path)
+    dep = deployment_from_profile(profile, path.parent)
+    workload = workload_from_profile(profile, path.parent)
+    model = model or load_default_model()
+    est = estimate_workload(workload, dep, model)
+    return report_dict(est, profile, dep, workload), est

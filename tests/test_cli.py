@@ -1,0 +1,126 @@
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from energy_predict.cli import app
+from tests.conftest import REPO
+
+EXAMPLES = REPO / "examples"
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("name", ["code_gen", "conversation", "long_context"])
+def test_example_profiles_run(name):
+    result = run("--profile", EXAMPLES / f"{name}.json", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report) >= {"energy_kwh", "energy_per_request_j", "energy_per_output_token_j", "requests",
+                           "baselines", "model"}
+    assert set(report["energy_kwh"]) == {"estimate", "low", "high"}
+    assert report["energy_kwh"]["low"] <= report["energy_kwh"]["estimate"] <= report["energy_kwh"]["high"]
+    assert report["energy_kwh"]["estimate"] > 0
+    assert set(report["baselines"]) >= {"flops_tdp_kwh", "roofline_kwh"}
+    assert set(report["model"]) == {"name", "kind"}
+    assert report["requests"] == pytest.approx(sum(map(sum, json.loads((EXAMPLES / f"{name}.json").read_text())
+                                                      ["workload"]["tokens"]["counts"])))
+
+
+def test_rich_report_prints():
+    result = run("--profile", EXAMPLES / "code_gen.json")
+    assert result.exit_code == 0, result.output
+    assert "kWh" in result.output and "FLOPs/TDP" in result.output
+
+
+def _bad(tmp_path, mutate):
+    data = json.loads((EXAMPLES / "code_gen.json").read_text())
+    mutate(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+    return path
+
+
+def _del_gpu(d):
+    del d["hardware"]["gpu"]
+
+
+def _neg(d):
+    d["workload"]["requests"] = -5
+
+
+def _gpu(d):
+    d["hardware"]["gpu"] = "TPU-v9"
+
+
+def _model(d):
+    d["model"] = "GPT-9"
+
+
+def _shape(d):
+    d["workload"]["tokens"]["counts"] = d["workload"]["tokens"]["counts"][:-1]
+
+
+def _extra(d):
+    d["serving"]["batchsize"] = 4
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (_del_gpu, "hardware.gpu"), (_neg, "workload.requests"), (_gpu, "hardware.gpu"), (_model, "model"),
+    (_shape, "workload.tokens.counts"), (_extra, "serving.batchsize"),
+])
+def test_bad_profile_one_line_exit_2(tmp_path, mutate, field):
+    result = run("--profile", _bad(tmp_path, mutate))
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert field in lines[0] and "Traceback" not in result.output
+
+
+def test_not_json_and_missing_file(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text("{not json")
+    result = run("--profile", path)
+    assert result.exit_code == 2 and "not valid JSON" in result.output
+    result = run("--profile", tmp_path / "nope.json")
+    assert result.exit_code == 2 and "no file" in result.output
+
+
+def test_from_trace_writes_a_valid_profile(tmp_path, shared_traces):
+    out = tmp_path / "conv.json"
+    result = run("profile", "from-trace", shared_traces / "azure_2023" / "AzureLLMInferenceTrace_conv.csv", "-o", out)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["workload"]["requests"] == 19366
+    assert data["workload"]["rate_per_s"] == pytest.approx(5.53, rel=0.01)
+    assert run("--profile", out, "--json").exit_code == 0
+
+
+def test_trace_profile_by_reference(tmp_path, shared_traces):
+    src = shared_traces / "mooncake" / "synthetic_trace.jsonl"
+    shutil.copy(src, tmp_path / "trace.jsonl")
+    prof = {"model": "Llama-3.1-8B", "hardware": {"gpu": "H100"},
+            "workload": {"tokens": {"kind": "trace", "path": "trace.jsonl"}}}
+    (tmp_path / "p.json").write_text(json.dumps(prof))
+    result = run("--profile", tmp_path / "p.json", "--json", "--csv", tmp_path / "bins.csv")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["requests"] == 3993
+    assert (tmp_path / "bins.csv").read_text().startswith("input_bin,output_bin,requests")
+
+
+def test_from_trace_bad_column(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n")
+    result = run("profile", "from-trace", path, "-o", tmp_path / "o.json")
+    assert result.exit_code == 2 and "--input-column" in result.output
+
+
+def test_json_report_validates_against_documented_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((REPO / "docs" / "report.schema.json").read_text())
+    result = run("--profile", EXAMPLES / "conversation.json", "--json")
+    jsonschema.validate(json.loads(result.output), schema)
