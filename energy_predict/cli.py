@@ -15,6 +15,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Predict the energy of an LLM deployment from measured GPU data.")
 profile_app = typer.Typer(help="Build workload profiles.", pretty_exceptions_enable=False)
 app.add_typer(profile_app, name="profile")
+data_app = typer.Typer(help="Calibration data that ships or that you measured.", pretty_exceptions_enable=False)
+app.add_typer(data_app, name="data")
 
 out = Console()
 err = Console(stderr=True)
@@ -87,6 +89,109 @@ def from_trace(
     output.write_text(json.dumps(data, separators=(",", ":")) + "\n")
     rate = data["workload"].get("rate_per_s")
     out.print(f"wrote {output}: {len(frame)} requests" + (f", {rate:.2f} req/s" if rate else ""))
+
+
+@app.command("calibrate")
+@handles_errors
+def calibrate(
+    grid: Path = typer.Argument(..., help="grid JSON: models x serving configs x cells"),
+    out_dir: Path = typer.Option(..., "--out", help="run folder, e.g. artifacts/calibration/<run-id>"),
+    gpus: str = typer.Option("0", "--gpus", help="GPU indices to meter, summed (e.g. 0,1)"),
+    resume: bool = typer.Option(False, "--resume", help="continue a run that stopped"),
+    device: str | None = typer.Option(None, "--device", help="torch device for the HF backend (default: cuda if present)"),
+) -> None:
+    """Measure energy for every cell of GRID on this machine's GPU (needs the calibrate extra)."""
+    import sys
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from energy_predict.calibrate.backends.base import make_backend
+    from energy_predict.calibrate.grid import expand_grid, load_grid
+    from energy_predict.calibrate.sweep import run_sweep
+
+    try:
+        indices = tuple(int(g) for g in gpus.split(","))
+    except ValueError:
+        from energy_predict.errors import InputError
+
+        raise InputError("--gpus", f"{gpus!r} is not a list of indices", "write e.g. --gpus 0 or --gpus 0,1") from None
+    spec = load_grid(grid)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task("calibrating", total=len(expand_grid(spec)))
+
+        def on_cell(done, total, cell, status):
+            line = f"{cell.config} {cell.model} B={cell.batch_size} I={cell.input_tokens} O={cell.output_tokens} {status}"
+            progress.update(task, completed=done, total=total, description=line)
+            if not err.is_terminal:  # a log file gets one line per cell instead of a bar
+                err.print(f"calibrate {done}/{total}: {line}", highlight=False)
+
+        run_sweep(spec, out_dir, gpus=indices, resume=resume, on_cell=on_cell, command=" ".join(sys.argv),
+                  backend_factory=lambda name: make_backend(name, device))
+    out.print(f"records in {out_dir}")
+
+
+@app.command("replay")
+@handles_errors
+def replay(
+    trace: Path = typer.Argument(..., help="trace file (Azure CSV, Mooncake JSONL, named-column CSV)"),
+    backend: str = typer.Option("vllm", "--backend", help="vllm | hf"),
+    out_dir: Path = typer.Option(..., "--out", help="folder for the replay records, e.g. artifacts/replays/<id>"),
+    model: str = typer.Option("Llama-3.1-8B", "--model"),
+    n: int = typer.Option(200, "--n", min=1, help="requests sampled (a contiguous window of the trace)"),
+    seed: int = typer.Option(0, "--seed"),
+    modes: str = typer.Option("offline", "--modes", help="offline,online"),
+    rates: str = typer.Option("", "--rates", help="online arrival rates in req/s, e.g. 4,12"),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="HF offline batch size"),
+    cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--eager"),
+    gpus: str = typer.Option("0", "--gpus"),
+    repetitions: int = typer.Option(2, "--repetitions", min=1),
+    max_input: int = typer.Option(8192, "--max-input"),
+    max_output: int = typer.Option(1024, "--max-output"),
+) -> None:
+    """Replay real trace requests on this machine's GPU and meter them (offline batches, online arrivals)."""
+    from energy_predict.calibrate.replay import replay_trace
+    from energy_predict.errors import InputError
+
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    if not set(mode_list) <= {"offline", "online"} or not mode_list:
+        raise InputError("--modes", f"{modes!r}", "use offline, online or offline,online")
+    try:
+        rate_list = [float(r) for r in rates.split(",") if r.strip()]
+    except ValueError:
+        raise InputError("--rates", f"{rates!r} is not a list of numbers", "write e.g. --rates 4,12") from None
+    if "online" in mode_list and not rate_list:
+        raise InputError("--rates", "online replay needs at least one rate", "add e.g. --rates 4,12")
+    results = replay_trace(trace, out_dir, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
+                           rates=rate_list, batch_size=batch_size, cuda_graphs=cuda_graphs,
+                           gpus=tuple(int(g) for g in gpus.split(",")), repetitions=repetitions,
+                           max_input=max_input, max_output=max_output, on_step=lambda m: err.print(f"replay: {m}"))
+    for r in results:
+        energies = [x["energy_j"] for x in r["runs"]]
+        out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s")
+
+
+@data_app.command("list")
+@handles_errors
+def data_list(
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    root: Path | None = typer.Option(None, "--dir", help="folder of runs (default: the shipped artifacts)"),
+) -> None:
+    """List calibration runs: backend, GPU, model, cells, records, median repetition spread."""
+    from rich.table import Table
+
+    from energy_predict.datasets import list_runs
+
+    runs = list_runs(root)
+    if as_json:
+        print(json.dumps(runs, indent=2))
+        return
+    table = Table("run_id", "backend", "gpu", "model", "cells", "records", "median CV")
+    for r in runs:
+        cv = f"{100 * r['median_cv']:.2f}%" if r["median_cv"] is not None else "n/a"
+        table.add_row(r["run_id"], r["backend"], str(r["gpu"]), r["model"], str(r["n_cells"]), str(r["n_records"]), cv)
+    out.print(table)
 
 
 def main() -> None:

@@ -1,0 +1,139 @@
+"""Calibration grids: models x serving configs x cells, read from JSON and expanded by pure functions.
+
+```json
+{"name": "h100-hf", "models": ["Llama-3.1-8B"],
+ "configs": [{"name": "hf-eager", "backend": "hf", "attn_implementation": "sdpa"}],
+ "blocks": [{"batch_sizes": [1, 8], "input_tokens": [128, 512], "output_tokens": [1, 128]}],
+ "repetitions": 3, "min_window_s": 2.0, "max_tokens_in_batch": 300000}
+```
+Each block is a product of its lists; a block may narrow `models` and `configs` by name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from energy_predict.errors import InputError
+
+
+class ServingConfig(BaseModel):
+    """One engine configuration. Options a backend does not know are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    backend: Literal["hf", "vllm"]
+    dtype: Literal["bfloat16", "float16"] = "bfloat16"
+    # HF
+    attn_implementation: Literal["eager", "sdpa"] = "sdpa"
+    compile: bool = False
+    decoding: Literal["greedy", "sampling", "beam"] = "greedy"
+    beam_width: int = Field(1, ge=1)
+    # vLLM
+    cuda_graphs: bool = False
+    quantization: Literal["fp8"] | None = None
+    max_num_seqs: int = Field(256, ge=1)
+    max_num_batched_tokens: int | None = Field(None, ge=1)
+    enable_chunked_prefill: bool | None = None
+    enable_prefix_caching: bool = False
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_model_len: int | None = Field(None, ge=16)
+
+
+class Block(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    batch_sizes: list[int] = Field(min_length=1)
+    input_tokens: list[int] = Field(min_length=1)
+    output_tokens: list[int] = Field(min_length=1)
+    models: list[str] | None = None
+    configs: list[str] | None = None
+
+
+class Grid(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    models: list[str] = Field(min_length=1)
+    configs: list[ServingConfig] = Field(min_length=1)
+    blocks: list[Block] = Field(min_length=1)
+    repetitions: int = Field(3, ge=1)
+    min_window_s: float = Field(2.0, ge=0)
+    warmup_runs: int = Field(1, ge=0)
+    max_tokens_in_batch: int | None = Field(None, ge=1, description="skip cells with B x (I + O) above this")
+    idle_seconds: float = Field(3.0, ge=0)
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One measured shape: every request of the batch has the same lengths."""
+
+    model: str
+    config: str
+    batch_size: int
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def key(self) -> tuple[str, str, int, int, int]:
+        return (self.model, self.config, self.batch_size, self.input_tokens, self.output_tokens)
+
+
+def parse_grid(data: object) -> Grid:
+    """Validate a decoded grid; InputError names the first bad field."""
+    try:
+        grid = Grid.model_validate(data)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        field = "grid." + ".".join(str(p) for p in e["loc"])
+        raise InputError(field, e["msg"].lower(), "fix the grid file (see calibrate/grid.py for its format)") from None
+    names = [c.name for c in grid.configs]
+    for k, block in enumerate(grid.blocks):
+        for name in block.configs or []:
+            if name not in names:
+                raise InputError(f"grid.blocks.{k}.configs", f"unknown config {name!r}", f"use one of {names}")
+        for name in block.models or []:
+            if name not in grid.models:
+                raise InputError(f"grid.blocks.{k}.models", f"unknown model {name!r}", f"use one of {grid.models}")
+        for axis in ("batch_sizes", "input_tokens", "output_tokens"):
+            low = 0 if axis == "input_tokens" else 1
+            if min(getattr(block, axis)) < low:
+                raise InputError(f"grid.blocks.{k}.{axis}", f"values must be >= {low}", "fix the value")
+    return grid
+
+
+def load_grid(path: str | Path) -> Grid:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("GRID", f"no file at {p}", "give the path to a grid JSON")
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError("grid", f"{p} is not valid JSON (line {exc.lineno}: {exc.msg})", "fix the JSON") from None
+    return parse_grid(data)
+
+
+def expand_grid(grid: Grid) -> list[Cell]:
+    """All cells, deduplicated, grouped by (model, config) so each engine loads once.
+
+    Within a group cells keep the order of the blocks, so a grid lists what matters most first:
+    a sweep cut short still holds the most useful cells.
+    """
+    seen: dict[tuple, Cell] = {}
+    for block in grid.blocks:
+        for model in block.models or grid.models:
+            for config in block.configs or [c.name for c in grid.configs]:
+                for b in block.batch_sizes:
+                    for i in block.input_tokens:
+                        for o in block.output_tokens:
+                            if grid.max_tokens_in_batch and b * (i + o) > grid.max_tokens_in_batch:
+                                continue
+                            cell = Cell(model, config, b, i, o)
+                            seen.setdefault(cell.key, cell)
+    order = {c.name: k for k, c in enumerate(grid.configs)}
+    cells = list(seen.values())
+    position = {c.key: k for k, c in enumerate(cells)}
+    return sorted(cells, key=lambda c: (grid.models.index(c.model), order[c.config], position[c.key]))

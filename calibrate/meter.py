@@ -1,0 +1,208 @@
+"""Energy meters: one interface, `start()` then `stop() -> Reading`.
+
+The NVML energy counter is the primary sensor; a background thread samples power (and clock and
+temperature) during every window, as a cross-check and as the fallback where the counter is unsupported.
+Where no sensor exists the reading's energy is None with a reason, never a made-up number.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from energy_predict.calibrate import nvml
+
+SAMPLE_PERIOD_S = 0.02  # 50 Hz; NVML power updates about every 20-100 ms
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One measurement window, all GPUs summed. Joules, seconds, watts; None where not measured."""
+
+    energy_j: float | None
+    duration_s: float
+    sensor: str  # "nvml-energy-counter", "nvml-power-sampling" or "none"
+    null_reason: str | None = None
+    sampled_energy_j: float | None = None  # power samples integrated: the cross-check
+    mean_power_w: float | None = None
+    max_power_w: float | None = None
+    sm_clock_mhz: float | None = None
+    temperature_c: float | None = None
+
+
+class NullMeter:
+    """Times windows; has no energy sensor (CPU runs, machines without NVML)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> Reading:
+        return Reading(None, time.perf_counter() - self._t0, "none", null_reason=self.reason)
+
+    def describe(self) -> dict:
+        return {"sensor": "none", "null_reason": self.reason, "gpus": []}
+
+
+class _Sampler(threading.Thread):
+    def __init__(self, devices: Sequence[nvml.Device]) -> None:
+        super().__init__(daemon=True)
+        self.devices = devices
+        self.samples: list[tuple[float, float, float, float]] = []  # t, W (sum), MHz (mean), C (max)
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                power = sum(d.power_w() for d in self.devices)
+                clock = sum(d.sm_clock_mhz() for d in self.devices) / len(self.devices)
+                temp = max(d.temperature_c() for d in self.devices)
+            except (nvml.SensorUnavailable, nvml.SensorError):
+                return
+            self.samples.append((time.perf_counter(), power, clock, temp))
+            self._stop_event.wait(SAMPLE_PERIOD_S)
+
+    def finish(self) -> list[tuple[float, float, float, float]]:
+        self._stop_event.set()
+        self.join()
+        return self.samples
+
+
+def _integrate(samples: list[tuple[float, float, float, float]]) -> float | None:
+    if len(samples) < 2:
+        return None
+    return sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in zip(samples, samples[1:]))
+
+
+class NvmlMeter:
+    """Energy of the chosen GPUs (summed) from NVML's cumulative counter, with power sampling beside it."""
+
+    def __init__(self, gpu_indices: Sequence[int], sync: Callable[[], None] | None = None) -> None:
+        self.devices = [nvml.Device(i) for i in gpu_indices]
+        self.sync = sync or (lambda: None)
+        self.counter_ok = True
+        try:
+            for d in self.devices:
+                d.energy_j()
+        except (nvml.SensorUnavailable, nvml.SensorError):
+            self.counter_ok = False
+        self._start: tuple[float, list[float] | None] = (0.0, None)
+        self._sampler: _Sampler | None = None
+
+    def describe(self) -> dict:
+        sensor = "nvml-energy-counter" if self.counter_ok else "nvml-power-sampling"
+        return {"sensor": sensor, "gpus": [d.info() for d in self.devices]}
+
+    def _counters(self) -> list[float] | None:
+        if not self.counter_ok:
+            return None
+        try:
+            return [d.energy_j() for d in self.devices]
+        except (nvml.SensorUnavailable, nvml.SensorError):
+            return None
+
+    def _wait_for_tick(self, timeout_s: float = 0.3) -> tuple[float, list[float] | None]:
+        """Poll until the counter moves; return that moment and the counters.
+
+        NVML's counter only changes about ten times a second. Opening and closing a window on a change
+        removes up to a tick (~0.1 s of energy) of error at each edge.
+        """
+        first = self._counters()
+        if first is None:
+            return time.perf_counter(), None
+        deadline = time.perf_counter() + timeout_s
+        while time.perf_counter() < deadline:
+            now = self._counters()
+            if now is None:
+                return time.perf_counter(), None
+            if sum(now) != sum(first):
+                return time.perf_counter(), now
+            time.sleep(0.001)
+        return time.perf_counter(), first
+
+    def start(self) -> None:
+        """Synchronise the device, then open the window on a counter tick (sampler running beside it)."""
+        self.sync()
+        self._sampler = _Sampler(self.devices)
+        self._sampler.start()
+        self._start = self._wait_for_tick()
+
+    def stop(self) -> Reading:
+        """Close the window: sync, wait for the next tick, subtract the sampled energy of that short tail."""
+        self.sync()
+        t1 = time.perf_counter()
+        t_tick, end_counters = self._wait_for_tick()
+        samples = self._sampler.finish() if self._sampler else []
+        t0, start_counters = self._start
+        work = [s for s in samples if s[0] <= t1]
+        tail = [s for s in samples if s[0] >= t1]
+        tail_j = (t_tick - t1) * (sum(s[1] for s in tail) / len(tail) if tail else (work[-1][1] if work else 0.0))
+        sampled = _integrate(work)
+        powers = [s[1] for s in work]
+        energy, sensor, reason = None, "nvml-energy-counter", None
+        if start_counters is not None and end_counters is not None:
+            deltas = [b - a for a, b in zip(start_counters, end_counters)]
+            if all(d >= 0 for d in deltas):
+                energy = max(sum(deltas) - tail_j, 0.0)
+            else:
+                reason = "energy counter went backwards (reset) during the window"
+        if energy is None:
+            sensor = "nvml-power-sampling"
+            energy = sampled
+            if energy is None:
+                sensor, reason = "none", reason or "neither the energy counter nor power sampling gave a reading"
+        return Reading(
+            energy_j=energy, duration_s=t1 - t0, sensor=sensor, null_reason=reason if energy is None else None,
+            sampled_energy_j=sampled,
+            mean_power_w=sum(powers) / len(powers) if powers else None,
+            max_power_w=max(powers) if powers else None,
+            sm_clock_mhz=sum(s[2] for s in work) / len(work) if work else None,
+            temperature_c=max(s[3] for s in work) if work else None,
+        )
+
+
+def open_meter(gpu_indices: Sequence[int], sync: Callable[[], None] | None = None):
+    """An NvmlMeter for the GPUs, or a NullMeter saying why there is none."""
+    try:
+        return NvmlMeter(gpu_indices, sync)
+    except nvml.SensorUnavailable as exc:
+        return NullMeter(f"no GPU energy sensor: {exc}")
+
+
+def measure_idle_w(meter, seconds: float = 3.0) -> float | None:
+    """Mean power over `seconds` of doing nothing (None without a sensor)."""
+    meter.start()
+    time.sleep(seconds)
+    r = meter.stop()
+    return r.energy_j / r.duration_s if r.energy_j is not None else None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A reading over `repeats` back-to-back runs of the same work."""
+
+    reading: Reading
+    repeats: int
+
+
+def measure_repeated(meter, run_once: Callable[[], object], min_window_s: float) -> Window:
+    """Repeat `run_once` inside one window until the window spans `min_window_s`.
+
+    The NVML counter ticks about ten times a second, so a 0.1 s window reads 0 J or a whole tick:
+    repeating the work until the window spans ~2 s keeps that error near 1%. `run_once` must return
+    only when its work is done (generate calls do).
+    """
+    repeats = 0
+    meter.start()
+    t0 = time.perf_counter()
+    while True:
+        run_once()
+        repeats += 1
+        if time.perf_counter() - t0 >= min_window_s:
+            break
+    return Window(meter.stop(), repeats)

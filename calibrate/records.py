@@ -1,0 +1,62 @@
+"""Calibration records: appended to a JSONL journal as taken, mirrored to records.parquet.
+
+The journal is what makes a killed run resumable without lost or duplicated rows: a record is on disk
+(flushed and fsynced) before the next repetition starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+JOURNAL = "records.jsonl"
+TABLE = "records.parquet"
+RUN_META = "run.json"
+
+# The columns every run has, in this order (more may follow).
+COLUMNS = [
+    "run_id", "backend", "config", "model", "gpu", "gpu_count", "batch_size", "input_tokens", "output_tokens",
+    "repetition", "status", "energy_j", "energy_above_idle_j", "duration_s", "repeats", "idle_power_w",
+    "mean_power_w", "max_power_w", "sampled_energy_j", "sm_clock_mhz", "temperature_c", "sensor", "null_reason",
+    "generated_tokens", "error", "timestamp",
+]
+KEY = ["model", "config", "batch_size", "input_tokens", "output_tokens", "repetition"]
+
+
+def append_record(run_dir: Path, record: dict) -> None:
+    with (run_dir / JOURNAL).open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_journal(run_dir: Path) -> list[dict]:
+    """Records taken so far; a torn last line (killed mid-write) is dropped."""
+    path = run_dir / JOURNAL
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def write_table(run_dir: Path, records: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(records)
+    ordered = [c for c in COLUMNS if c in frame] + [c for c in frame if c not in COLUMNS]
+    frame = frame[ordered] if len(frame) else pd.DataFrame(columns=COLUMNS)
+    frame.to_parquet(run_dir / TABLE, index=False)
+    return frame
+
+
+def read_records(run_dir: Path) -> pd.DataFrame:
+    """A run's records: the parquet table, or the journal where the table is missing."""
+    if (run_dir / TABLE).is_file():
+        return pd.read_parquet(run_dir / TABLE)
+    return pd.DataFrame(read_journal(run_dir))

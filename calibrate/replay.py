@@ -1,0 +1,196 @@
+"""Replays: real trace requests run on the GPU as a service would run them, metered whole.
+
+- offline: every request submitted at once. vLLM batches continuously (max_num_seqs); HF serves fixed
+  batches of `batch_size` in arrival order, padded to the batch's longest input and run for its longest output.
+- online (vLLM): requests enter the engine at their (rate-scaled) arrival times; the window includes the idle
+  gaps between them, which is the point.
+Each replay is warmed up on the same request set, then measured `repetitions` times.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from energy_predict.architectures import Architecture
+from energy_predict.calibrate.environment import host_info, now_iso
+from energy_predict.calibrate.meter import measure_idle_w
+
+
+@dataclass(frozen=True)
+class ReplaySet:
+    """Requests to replay: lengths and arrival times (s, from 0)."""
+
+    trace: str
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    arrival_s: np.ndarray
+
+    def scaled_to_rate(self, rate_per_s: float) -> ReplaySet:
+        """The same requests with arrival gaps scaled so the mean rate is `rate_per_s`."""
+        span = float(self.arrival_s.max() - self.arrival_s.min())
+        if span <= 0 or rate_per_s <= 0:
+            raise ValueError("need distinct arrival times and a positive rate")
+        factor = (len(self.arrival_s) / rate_per_s) / span
+        return ReplaySet(self.trace, self.input_tokens, self.output_tokens, (self.arrival_s - self.arrival_s.min()) * factor)
+
+
+def sample_requests(frame: pd.DataFrame, n: int, seed: int, trace: str, max_input: int, max_output: int) -> ReplaySet:
+    """A contiguous window of `n` requests (arrival pattern kept) from a random offset; lengths clipped."""
+    rng = np.random.default_rng(seed)
+    start = int(rng.integers(0, max(len(frame) - n, 0) + 1))
+    window = frame.iloc[start:start + n]
+    arrivals = window["arrival_s"].to_numpy(float)
+    arrivals = arrivals - np.nanmin(arrivals) if np.isfinite(arrivals).all() else np.zeros(len(window))
+    return ReplaySet(trace, np.clip(window["input_tokens"].to_numpy(), 1, max_input),
+                     np.clip(window["output_tokens"].to_numpy(), 1, max_output), arrivals)
+
+
+def hf_batches(n: int, batch_size: int) -> list[list[int]]:
+    """Arrival-order batches of request indices."""
+    return [list(range(k, min(k + batch_size, n))) for k in range(0, n, batch_size)]
+
+
+def _measure(meter, fn: Callable[[], None]) -> dict:
+    meter.start()
+    fn()
+    r = meter.stop()
+    return {"energy_j": r.energy_j, "duration_s": r.duration_s, "mean_power_w": r.mean_power_w,
+            "max_power_w": r.max_power_w, "sensor": r.sensor, "null_reason": r.null_reason,
+            "sampled_energy_j": r.sampled_energy_j, "sm_clock_mhz": r.sm_clock_mhz}
+
+
+def hf_offline_runner(backend, reqs: ReplaySet, batch_size: int) -> Callable[[], None]:
+    """Fixed batches, left-padded to the batch's longest input, generating the batch's longest output."""
+    torch = backend.torch
+    model = backend.model
+    plans = []
+    for idx in hf_batches(len(reqs.input_tokens), batch_size):
+        lengths = reqs.input_tokens[idx]
+        width = int(lengths.max())
+        ids = torch.zeros((len(idx), width), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        gen = torch.Generator().manual_seed(int(idx[0]))
+        for row, n in enumerate(lengths):
+            ids[row, width - n:] = torch.randint(3, backend.vocab_size - 1, (int(n),), generator=gen)
+            mask[row, width - n:] = 1
+        o = int(reqs.output_tokens[idx].max())
+        plans.append((ids.to(backend.device), mask.to(backend.device), o))
+
+    def run() -> None:
+        with torch.inference_mode():
+            for ids, mask, o in plans:
+                model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=o, min_new_tokens=o,
+                               pad_token_id=0, eos_token_id=2, do_sample=False, disable_compile=True)
+        backend.synchronize()
+
+    return run
+
+
+def vllm_runners(backend, reqs: ReplaySet) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(offline, online) runs of the request set on a loaded vLLM backend."""
+    from vllm import SamplingParams
+
+    rng = np.random.default_rng(0)
+    prompts = [{"prompt_token_ids": rng.integers(3, backend.vocab_size - 1, int(n)).tolist()}
+               for n in reqs.input_tokens]
+    params = [SamplingParams(temperature=0.0, ignore_eos=True, min_tokens=int(o), max_tokens=int(o), detokenize=False)
+              for o in reqs.output_tokens]
+    llm = backend.llm
+    counter = iter(range(10**9))
+
+    def offline() -> None:
+        llm.generate(prompts, params, use_tqdm=False)
+
+    def online() -> None:
+        engine = llm.llm_engine
+        order = np.argsort(reqs.arrival_s, kind="stable")
+        t0 = time.perf_counter()
+        k = 0
+        while k < len(order) or engine.has_unfinished_requests():
+            now = time.perf_counter() - t0
+            while k < len(order) and reqs.arrival_s[order[k]] <= now:
+                j = int(order[k])
+                engine.add_request(f"r{next(counter)}", prompts[j], params[j])
+                k += 1
+            if engine.has_unfinished_requests():
+                engine.step()
+            elif k < len(order):
+                time.sleep(min(max(reqs.arrival_s[order[k]] - now, 0.0), 0.05))
+
+    return offline, online
+
+
+def run_replay(out_dir: Path, name: str, meter, run: Callable[[], None], reqs: ReplaySet, arch: Architecture,
+               meta: dict, repetitions: int = 2, warmup: bool = True) -> dict:
+    """Warm up, measure `repetitions` runs, write `<name>.json` (requests and readings) under `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    idle = measure_idle_w(meter, 3.0)
+    if warmup:
+        run()
+    runs = [_measure(meter, run) for _ in range(repetitions)]
+    result = {
+        "name": name, "trace": reqs.trace, "model": arch.name, "taken": now_iso(), "host": host_info(),
+        "loaded_idle_power_w": idle, "runs": runs, **meta,
+        "requests": {"input_tokens": reqs.input_tokens.tolist(), "output_tokens": reqs.output_tokens.tolist(),
+                     "arrival_s": [round(float(a), 4) for a in reqs.arrival_s]},
+    }
+    (out_dir / f"{name}.json").write_text(json.dumps(result))
+    return result
+
+
+def replay_trace(trace_path: Path, out_dir: Path, *, backend_name: str, model: str, n: int, seed: int,
+                 modes: list[str], rates: list[float], batch_size: int, cuda_graphs: bool, gpus: tuple[int, ...],
+                 repetitions: int, max_input: int, max_output: int, max_num_seqs: int = 256,
+                 on_step: Callable[[str], None] | None = None) -> list[dict]:
+    """Load one engine, then replay the sampled requests in each mode (and each rate, online)."""
+    from energy_predict.architectures import resolve_architecture
+    from energy_predict.calibrate.backends.base import make_backend
+    from energy_predict.calibrate.grid import ServingConfig
+    from energy_predict.calibrate.meter import open_meter
+    from energy_predict.errors import InputError
+    from energy_predict.traces import read_trace
+
+    if backend_name == "hf" and "online" in modes:
+        raise InputError("--modes", "online replay needs a serving engine", "use --backend vllm for online")
+    arch = resolve_architecture(model)
+    reqs = sample_requests(read_trace(trace_path), n, seed, trace_path.name, max_input, max_output)
+    config = ServingConfig(name=f"{backend_name}-replay", backend=backend_name, cuda_graphs=cuda_graphs,
+                           max_num_seqs=max_num_seqs, max_model_len=max_input + max_output + 16)
+    backend = make_backend(backend_name)
+    meter = open_meter(gpus, sync=backend.synchronize)
+    empty_idle = measure_idle_w(meter, 3.0)
+    backend.load(arch, config)
+    meta = {"backend": backend_name, "config": config.model_dump(), "versions": backend.versions(),
+            "meter": meter.describe(), "empty_idle_power_w": empty_idle, "seed": seed, "n": n}
+    results = []
+    stem = f"{backend_name}-{Path(trace_path).stem}"
+    if backend_name == "hf":
+        run = hf_offline_runner(backend, reqs, batch_size)
+        if on_step:
+            on_step("hf offline")
+        results.append(run_replay(out_dir, f"{stem}-offline", meter, run, reqs, arch,
+                                  {**meta, "mode": "offline", "batch_size": batch_size,
+                                   "batches": hf_batches(n, batch_size)}, repetitions))
+    else:
+        if "offline" in modes:
+            offline, _ = vllm_runners(backend, reqs)
+            if on_step:
+                on_step("vllm offline")
+            results.append(run_replay(out_dir, f"{stem}-offline", meter, offline, reqs, arch,
+                                      {**meta, "mode": "offline"}, repetitions))
+        for rate in rates if "online" in modes else []:
+            scaled = reqs.scaled_to_rate(rate)
+            _, online = vllm_runners(backend, scaled)
+            if on_step:
+                on_step(f"vllm online {rate} req/s")
+            results.append(run_replay(out_dir, f"{stem}-online-{rate:g}", meter, online, scaled, arch,
+                                      {**meta, "mode": "online", "rate_per_s": rate}, repetitions, warmup=False))
+    backend.close()
+    return results

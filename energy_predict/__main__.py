@@ -1,0 +1,3 @@
+from energy_predict.cli import main
+
+main()
