@@ -9,6 +9,7 @@ Each replay is warmed up on the same request set, then measured `repetitions` ti
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -21,6 +22,9 @@ import pandas as pd
 from energy_predict.architectures import Architecture
 from energy_predict.calibrate.environment import host_info, now_iso
 from energy_predict.calibrate.meter import measure_idle_w
+
+
+_REQUEST_IDS = itertools.count()  # unique across every replay of the process
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,6 @@ def vllm_runners(backend, reqs: ReplaySet) -> tuple[Callable[[], None], Callable
     params = [SamplingParams(temperature=0.0, ignore_eos=True, min_tokens=int(o), max_tokens=int(o), detokenize=False)
               for o in reqs.output_tokens]
     llm = backend.llm
-    counter = iter(range(10**9))
 
     def offline() -> None:
         llm.generate(prompts, params, use_tqdm=False)
@@ -117,7 +120,7 @@ def vllm_runners(backend, reqs: ReplaySet) -> tuple[Callable[[], None], Callable
             now = time.perf_counter() - t0
             while k < len(order) and reqs.arrival_s[order[k]] <= now:
                 j = int(order[k])
-                engine.add_request(f"r{next(counter)}", prompts[j], params[j])
+                engine.add_request(f"r{next(_REQUEST_IDS)}", prompts[j], params[j])
                 k += 1
             if engine.has_unfinished_requests():
                 engine.step()

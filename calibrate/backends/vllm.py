@@ -105,10 +105,8 @@ class VLLMBackend:
         return run
 
     def synchronize(self) -> None:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        """Nothing to wait for: `generate` returns when the engine is done. Touching CUDA here would
+        initialise it in this process and force vLLM's workers to spawn instead of fork."""
 
     def close(self) -> None:
         import gc
