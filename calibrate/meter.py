@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from energy_predict.calibrate import nvml
 
-SAMPLE_PERIOD_S = 0.02  # 50 Hz; NVML power updates about every 20-100 ms
+SAMPLE_PERIOD_S = 0.1  # 10 Hz, power only: the sampler shares the GIL with in-process engines (see run caveats)
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,17 @@ class _Sampler(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        clock, temp, k = float("nan"), float("nan"), 0
         while not self._stop_event.is_set():
             try:
                 power = sum(d.power_w() for d in self.devices)
-                clock = sum(d.sm_clock_mhz() for d in self.devices) / len(self.devices)
-                temp = max(d.temperature_c() for d in self.devices)
+                if k % 10 == 0:  # clock and temperature change slowly: read them once a second
+                    clock = sum(d.sm_clock_mhz() for d in self.devices) / len(self.devices)
+                    temp = max(d.temperature_c() for d in self.devices)
             except (nvml.SensorUnavailable, nvml.SensorError):
                 return
             self.samples.append((time.perf_counter(), power, clock, temp))
+            k += 1
             self._stop_event.wait(SAMPLE_PERIOD_S)
 
     def finish(self) -> list[tuple[float, float, float, float]]:
