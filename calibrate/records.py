@@ -34,9 +34,15 @@ def append_record(run_dir: Path, record: dict) -> None:
 
 
 def read_journal(run_dir: Path) -> list[dict]:
-    """Records taken so far; a torn last line (killed mid-write) is dropped."""
+    """Records taken so far; a torn last line (killed mid-write) is dropped.
+
+    Only records.parquet is committed, so a run without its journal resumes from the table.
+    """
     path = run_dir / JOURNAL
     if not path.is_file():
+        if (run_dir / TABLE).is_file():
+            return [{k: v for k, v in r.items() if not (isinstance(v, float) and v != v)}
+                    for r in pd.read_parquet(run_dir / TABLE).to_dict("records")]
         return []
     records = []
     for line in path.read_text().splitlines():

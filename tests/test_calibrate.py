@@ -1,0 +1,177 @@
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from energy_predict.calibrate.backends.base import CellInfeasible
+from energy_predict.calibrate.grid import expand_grid, parse_grid
+from energy_predict.calibrate.meter import NullMeter, measure_repeated
+from energy_predict.calibrate.sweep import run_sweep
+from energy_predict.cli import app
+from energy_predict.datasets import cell_stats, list_runs, load_records
+from energy_predict.errors import InputError
+from tests.conftest import tiny_llama_config
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny" / "config.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(tiny_llama_config()))
+    return str(path)
+
+
+def grid_dict(model: str, **overrides) -> dict:
+    grid = {"name": "cpu", "models": [model], "configs": [{"name": "hf-eager", "backend": "hf"}],
+            "blocks": [{"batch_sizes": [1, 2], "input_tokens": [8, 16], "output_tokens": [1, 3]}],
+            "repetitions": 2, "min_window_s": 0.02, "idle_seconds": 0.01}
+    grid.update(overrides)
+    return grid
+
+
+def test_sweep_end_to_end_with_tiny_llama_records_null_energy(tmp_path, tiny_config):
+    pytest.importorskip("torch")
+    run_dir = run_sweep(parse_grid(grid_dict(tiny_config)), tmp_path / "run", meter=NullMeter("no sensor on CPU"))
+    records = pd.read_parquet(run_dir / "records.parquet")
+    assert len(records) == 8 * 2 and (records["status"] == "ok").all()
+    assert records["energy_j"].isna().all() and (records["null_reason"] == "no sensor on CPU").all()
+    assert (records["duration_s"] > 0).all() and (records["repeats"] >= 1).all()
+    assert (records["generated_tokens"] == records["output_tokens"]).all()  # exactly O new tokens
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "complete" and meta["host"]["python"]
+    assert {"run_id", "backend", "config", "model", "gpu", "batch_size", "input_tokens", "output_tokens",
+            "repetition", "energy_j", "duration_s", "idle_power_w"} <= set(records.columns)
+
+
+class FakeBackend:
+    """Counts calls; raises CellInfeasible for big batches and KeyboardInterrupt after `kill_after` runs."""
+
+    name = "hf"
+
+    def __init__(self, kill_after=None, oom_batch=None, fail_input=None):
+        self.calls, self.kill_after, self.oom_batch, self.fail_input = 0, kill_after, oom_batch, fail_input
+
+    def load(self, arch, config):
+        self.arch = arch
+
+    def prepare(self, cell):
+        def run():
+            self.calls += 1
+            if self.kill_after is not None and self.calls > self.kill_after:
+                raise KeyboardInterrupt  # the process dies mid-run
+            if cell.batch_size == self.oom_batch:
+                raise CellInfeasible("out of memory: fake")
+            if cell.input_tokens == self.fail_input:
+                raise RuntimeError("kernel exploded")
+            return cell.output_tokens
+
+        return run
+
+    def synchronize(self):
+        pass
+
+    def close(self):
+        pass
+
+    def versions(self):
+        return {"fake": "1"}
+
+
+class TickingMeter(NullMeter):
+    """A meter whose energy is its window length in seconds x 100 W."""
+
+    def stop(self):
+        r = super().stop()
+        return type(r)(r.duration_s * 100, r.duration_s, "fake")
+
+
+def test_resume_after_kill_has_no_duplicate_or_lost_rows(tmp_path):
+    grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0, warmup_runs=1))
+    first = FakeBackend(kill_after=7)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(grid, tmp_path / "run", backend_factory=lambda name: first, meter=TickingMeter(""))
+    partial = load_records(tmp_path / "run")
+    assert 0 < len(partial) < 16
+    with pytest.raises(InputError, match="--resume"):
+        run_sweep(grid, tmp_path / "run", backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
+    run_sweep(grid, tmp_path / "run", resume=True, backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
+    records = load_records(tmp_path / "run")
+    keys = records[["batch_size", "input_tokens", "output_tokens", "repetition"]]
+    assert len(records) == 16 and not keys.duplicated().any()
+    assert set(map(tuple, partial[["batch_size", "input_tokens", "output_tokens", "repetition"]].values)) <= \
+        set(map(tuple, keys.values))
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["resumed"]
+
+
+def test_out_of_memory_and_failures_are_recorded_and_the_sweep_goes_on(tmp_path):
+    grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0))
+    backend = FakeBackend(oom_batch=2, fail_input=16)
+    run_sweep(grid, tmp_path / "run", backend_factory=lambda name: backend, meter=TickingMeter(""))
+    records = load_records(tmp_path / "run")
+    infeasible = records[records["status"] == "infeasible"]
+    assert set(infeasible["batch_size"]) == {2} and infeasible["error"].str.contains("out of memory").all()
+    errors = records[records["status"] == "error"]
+    assert set(errors["input_tokens"]) == {16} and errors["error"].str.contains("kernel exploded").all()
+    ok = records[records["status"] == "ok"]
+    assert len(ok) == 2 * 2 and (ok["energy_j"] > 0).all()  # B=1, I=8, both O, two repetitions
+    stats = cell_stats(records)
+    assert len(stats) == 2 and (stats["n"] == 2).all()
+    # a resumed run leaves infeasible cells alone and retries the failed ones
+    again = FakeBackend(oom_batch=2)
+    run_sweep(grid, tmp_path / "run", resume=True, backend_factory=lambda name: again, meter=TickingMeter(""))
+    assert (load_records(tmp_path / "run")["status"] == "ok").sum() == 8
+
+
+def test_measure_repeated_spans_the_window():
+    window = measure_repeated(NullMeter(""), lambda: None, 0.01)
+    assert window.reading.duration_s >= 0.01 and window.repeats > 1
+
+
+def test_expand_grid_keeps_block_order_and_skips_big_batches():
+    grid = parse_grid({"name": "g", "models": ["Llama-3.2-1B"],
+                       "configs": [{"name": "a", "backend": "hf"}, {"name": "b", "backend": "vllm"}],
+                       "blocks": [{"batch_sizes": [64], "input_tokens": [512], "output_tokens": [1]},
+                                  {"batch_sizes": [1, 64], "input_tokens": [32, 8192], "output_tokens": [1]}],
+                       "max_tokens_in_batch": 100000})
+    cells = expand_grid(grid)
+    assert [c.config for c in cells] == ["a"] * 4 + ["b"] * 4
+    assert [(c.batch_size, c.input_tokens) for c in cells[:4]] == [(64, 512), (1, 32), (1, 8192), (64, 32)]
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda g: g["blocks"][0].update(batch_sizes=[0]), "grid.blocks.0.batch_sizes"),
+    (lambda g: g["configs"][0].update(backend="tgi"), "grid.configs.0.backend"),
+    (lambda g: g["blocks"][0].update(configs=["nope"]), "grid.blocks.0.configs"),
+    (lambda g: g.pop("models"), "grid.models"),
+    (lambda g: g["configs"][0].update(cuda_graph=True), "grid.configs.0.cuda_graph"),
+])
+def test_malformed_grid_exits_2_with_one_line(tmp_path, mutate, field):
+    grid = grid_dict("Llama-3.2-1B")
+    mutate(grid)
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps(grid))
+    result = runner.invoke(app, ["calibrate", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and field in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_list_json_on_shipped_runs():
+    result = runner.invoke(app, ["data", "list", "--json"])
+    assert result.exit_code == 0
+    runs = json.loads(result.output)
+    assert runs and all({"run_id", "backend", "gpu", "model", "n_cells", "n_records", "median_cv"} <= set(r)
+                        for r in runs)
+    assert {"hf", "vllm"} <= {r["backend"] for r in runs}
+    assert all(r["gpu"] == "H100-SXM-80GB" for r in runs)
+
+
+def test_list_runs_counts_a_fresh_run(tmp_path):
+    grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0))
+    run_sweep(grid, tmp_path / "r1", backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
+    (summary,) = list_runs(tmp_path)
+    assert summary["n_cells"] == 8 and summary["n_records"] == 16 and summary["median_cv"] is not None
