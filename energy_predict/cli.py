@@ -15,6 +15,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Predict the energy of an LLM deployment from measured GPU data.")
 profile_app = typer.Typer(help="Build workload profiles.", pretty_exceptions_enable=False)
 app.add_typer(profile_app, name="profile")
+model_app = typer.Typer(help="Fit and inspect energy models.", pretty_exceptions_enable=False)
+app.add_typer(model_app, name="model")
 data_app = typer.Typer(help="Calibration data that ships or that you measured.", pretty_exceptions_enable=False)
 app.add_typer(data_app, name="data")
 
@@ -43,6 +45,8 @@ def main_command(
     profile: Path | None = typer.Option(None, "--profile", "-p", help="workload profile JSON"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON (docs/report.schema.json)"),
     csv: Path | None = typer.Option(None, "--csv", help="write the per-bin breakdown as CSV"),
+    model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
+    plot: Path | None = typer.Option(None, "--plot", help="write PNG plots into this folder"),
 ) -> None:
     """Predict the energy of the workload in --profile."""
     if ctx.invoked_subcommand is not None:
@@ -52,9 +56,14 @@ def main_command(
         raise typer.Exit(0)
     from energy_predict.predict.run import predict_profile
 
-    report, est = predict_profile(profile)
+    report, est = predict_profile(profile, None if model == "default" else model)
     if csv is not None:
         est.bins.to_csv(csv, index=False)
+    if plot is not None:
+        from energy_predict.predict.plots import write_plots
+
+        for path in write_plots(report, plot):
+            err.print(f"wrote {path}")
     if as_json:
         print(json.dumps(report, indent=2))
     else:
@@ -170,6 +179,19 @@ def replay(
     for r in results:
         energies = [x["energy_j"] for x in r["runs"]]
         out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s")
+
+
+@model_app.command("fit")
+@handles_errors
+def model_fit(name: str = typer.Option("default", "--name", help="folder under artifacts/models/")) -> None:
+    """Fit the default model on the shipped calibration data; score it held out; write model + card."""
+    from energy_predict.model.fit import fit_default
+    from energy_predict.model.store import models_dir, save_model
+
+    model = fit_default(name=name)
+    folder = save_model(model, models_dir() / name)
+    out.print(f"wrote {folder} ({model.card['training']['cells']} cells, interval x{2.718281828 ** model.log_bounds[0]:.3f}"
+              f" .. x{2.718281828 ** model.log_bounds[1]:.3f})")
 
 
 @data_app.command("list")

@@ -116,6 +116,22 @@ def _per_request(model: EnergyModel, dep: Deployment, i: np.ndarray, o: np.ndarr
     return out
 
 
+def _range_notes(model: EnergyModel, i, o, weight, b) -> list[str]:
+    """Say how much of the workload lies beyond what the model's measurements cover."""
+    card = getattr(model, "card", None)
+    if card is None:
+        return [f"'{model.name}' is an analytic baseline, not fitted to measurements; its interval is a point"]
+    v = card["valid"]
+    notes = []
+    for label, values, (lo, hi) in (("input", i, v["input_tokens"]), ("output", o, v["output_tokens"]),
+                                    ("batch", b, v["batch_size"])):
+        share = float(weight[(values < lo) | (values > hi)].sum() / weight.sum())
+        if share > 0:
+            notes.append(f"{100 * share:.1f}% of requests have {label} lengths outside the measured {lo}-{hi}: "
+                         "extrapolated from the measured phases")
+    return notes
+
+
 def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estimate:
     """Energy of the workload under `model`, with baselines, bins and the binned (reference) estimate."""
     i, o, weight, _ = _unique_rows(w)
@@ -138,7 +154,7 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
     table["binned_energy_j"] = table["requests"].to_numpy() * at_ceiling["energy_j"].to_numpy()
 
     e = exact["energy_j"].to_numpy()
-    notes = []
+    notes = _range_notes(model, i, o, weight, exact["batch_size"].to_numpy())
     beyond = int(weight[~(in_i & in_o)].sum().round())
     if beyond:
         notes.append(f"{beyond} requests exceed the extended bins (inputs > 131072 or outputs > 4096): "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from energy_predict.model.store import load_default_model
+from energy_predict.model.store import load_default_model, load_model
 from energy_predict.predict.estimate import Estimate, deployment_from_profile, estimate_workload
 from energy_predict.predict.report import report_dict
 
@@ -13,7 +13,12 @@ from energy_predict.workload import workload_from_profile
 
 
 def predict_profile(path: Path, model=None) -> tuple[dict, Estimate]:
-    """Load, validate and estimate a profile; return the report dict and the estimate."""
+    """Load, validate and estimate a profile; return the report dict and the estimate.
+
+    `model`: an estimator, a shipped model's name, 'roofline' / 'flops-tdp', or None for the default.
+    """
+    if isinstance(model, str):
+        model = load_model(model)
     profile = load_profile(path)
     dep = deployment_from_profile(profile, path.parent)
     workload = workload_from_profile(profile, path.parent)

@@ -1,0 +1,48 @@
+"""Held-out accuracy of every estimator on the shipped calibration data.
+
+    python benchmarks/accuracy.py            # prints the table, writes benchmarks/results/accuracy.{csv,md}
+
+Median and p90 absolute percentage error of batch energy under grouped cross-validation (whole input
+bins, output bins, batch sizes or models held out), and the measured coverage of 90% conformal intervals.
+"""
+
+from pathlib import Path
+
+from energy_predict.model.dataset import training_table
+from energy_predict.model.fit import accuracy_table
+
+OUT = Path(__file__).parent / "results"
+
+
+def pct(x) -> str:
+    if x != x:
+        return "n/a"
+    return f"{100 * x:.1f}" if x < 10 else ">1000"
+
+
+def main() -> None:
+    table = training_table()
+    scores = accuracy_table(table)
+    OUT.mkdir(exist_ok=True)
+    scores.to_csv(OUT / "accuracy.csv", index=False)
+    lines = ["# Held-out accuracy (batch energy)", "",
+             f"{len(table)} measured cells ({', '.join(f'{b}: {n}' for b, n in table.groupby('backend').size().items())}), "
+             "runs: " + ", ".join(sorted(table["run_id"].unique())), "",
+             "median / p90 absolute percentage error, and coverage of the 90% interval, per hold-out scheme", ""]
+    schemes = list(dict.fromkeys(scores["scheme"]))
+    lines.append("| backend | estimator | " + " | ".join(schemes) + " |")
+    lines.append("|---|---|" + "---|" * len(schemes))
+    for (backend, est), g in scores.groupby(["backend", "estimator"], sort=False):
+        cells = []
+        for s in schemes:
+            r = g[g["scheme"] == s].iloc[0]
+            cov = f"{100 * r.coverage_90:.0f}%" if r.coverage_90 == r.coverage_90 and r.coverage_90 is not None else "n/a"
+            cells.append(f"{pct(r.median_ape)} / {pct(r.p90_ape)} / {cov}")
+        lines.append(f"| {backend} | {est} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    (OUT / "accuracy.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""PNG plots of a report: energy by bin, prefill/decode split, estimate vs FLOPs/TDP and roofline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def write_plots(report: dict, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    bins = report["bins"]
+    ins = sorted({b["input_bin"] for b in bins})
+    outs = sorted({b["output_bin"] for b in bins})
+    grid = np.full((len(ins), len(outs)), np.nan)
+    for b in bins:
+        grid[ins.index(b["input_bin"]), outs.index(b["output_bin"])] = b["energy_kwh"]
+    title = f"{report['profile']}: {report['deployment']['model']} on {report['deployment']['gpu']}"
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(outs)), [str(o) for o in outs], rotation=45)
+    ax.set_yticks(range(len(ins)), [str(i) for i in ins])
+    ax.set_xlabel("output tokens (ceiling bin)")
+    ax.set_ylabel("input tokens (ceiling bin)")
+    ax.set_title(f"Energy by bin (kWh)\n{title}")
+    fig.colorbar(im, ax=ax, label="kWh over the period")
+    fig.tight_layout()
+    paths.append(folder / "energy_by_bin.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    top = sorted(bins, key=lambda b: -b["energy_kwh"])[:12]
+    labels = [f"{b['input_bin']}/{b['output_bin']}" for b in top]
+    ax.bar(labels, [b["prefill_kwh"] for b in top], label="prefill")
+    ax.bar(labels, [b["decode_kwh"] for b in top], bottom=[b["prefill_kwh"] for b in top], label="decode")
+    ax.set_ylabel("kWh")
+    ax.set_xlabel("bin (input / output), top 12 by energy")
+    ax.set_title(f"Prefill / decode split (overall {100 * (report['phases']['prefill_share'] or 0):.0f}% prefill)\n{title}")
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend()
+    fig.tight_layout()
+    paths.append(folder / "prefill_decode.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    e, base = report["energy_kwh"], report["baselines"]
+    names = [f"{report['model']['name']}\n({report['model']['kind']})", "FLOPs/TDP", "roofline"]
+    values = [e["estimate"], base["flops_tdp_kwh"], base["roofline_kwh"]]
+    ax.bar(names, values, color=["tab:blue", "tab:gray", "tab:olive"],
+           yerr=[[e["estimate"] - e["low"], 0, 0], [e["high"] - e["estimate"], 0, 0]], capsize=6)
+    ax.set_ylabel("kWh over the period")
+    ax.set_title(f"Estimate vs FLOPs/TDP and roofline\n{title}")
+    fig.tight_layout()
+    paths.append(folder / "estimate_vs_flops.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
