@@ -181,6 +181,108 @@ def replay(
         out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s")
 
 
+def _ints(text: str, flag: str) -> list[int]:
+    from energy_predict.errors import InputError
+
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(flag, f"{text!r} is not a list of integers", f"write e.g. {flag} 1,16,64") from None
+    if any(v < 1 for v in values):
+        raise InputError(flag, "values must be >= 1", "fix the list")
+    return values
+
+
+def _print_table(frame, title: str, formats: dict[str, str]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in frame.columns:
+        table.add_column(col, justify="right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[formats.get(c, "{}").format(v) if v == v else "n/a" for c, v in zip(frame.columns, row)])
+    out.print(table)
+
+
+@app.command("compare")
+@handles_errors
+def compare_cmd(
+    profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON"),
+    model: str = typer.Option("default", "--model"),
+    batch_caps: str = typer.Option("1,16,64,256", "--batch-caps", help="batch caps to try"),
+    gpus: str = typer.Option("", "--gpus", help="other GPUs to try, e.g. H200,A100 (analytic where not measured)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Rank serving options (framework, CUDA graphs/compile, quantization, batch cap, GPU) by energy."""
+    from energy_predict.predict.run import load_case
+    from energy_predict.predict.whatif import compare
+
+    _, dep, w, m = load_case(profile, None if model == "default" else model)
+    table = compare(w, dep, m, _ints(batch_caps, "--batch-caps"), [g for g in gpus.split(",") if g.strip()])
+    if as_json:
+        print(table.to_json(orient="records", indent=2))
+        return
+    _print_table(table[["option", "gpu", "max_batch", "model_kind", "energy_kwh", "low_kwh", "high_kwh",
+                        "j_per_output_token", "saving_pct"]],
+                 f"{profile.name}: serving options (first row: the profile's own; saving against it)",
+                 {"energy_kwh": "{:.4g}", "low_kwh": "{:.4g}", "high_kwh": "{:.4g}", "j_per_output_token": "{:.3g}",
+                  "saving_pct": "{:+.1f}%"})
+
+
+@app.command("gap")
+@handles_errors
+def gap_cmd(
+    profile: Path = typer.Option(..., "--profile", "-p"),
+    model: str = typer.Option("default", "--model"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Measured model vs FLOPs/TDP vs roofline, per bin and in total."""
+    from energy_predict.predict.estimate import estimate_workload
+    from energy_predict.predict.run import load_case
+    from energy_predict.predict.whatif import gap_table
+
+    _, dep, w, m = load_case(profile, None if model == "default" else model)
+    table = gap_table(estimate_workload(w, dep, m))
+    if as_json:
+        print(table.to_json(orient="records", indent=2))
+        return
+    _print_table(table, f"{profile.name}: {m.name} ({m.kind}) against the analytic estimates (J)",
+                 {"requests": "{:,.0f}", "energy_j": "{:.4g}", "flops_tdp_j": "{:.4g}", "roofline_j": "{:.4g}",
+                  "measured_over_flops_tdp": "{:.2f}x", "measured_over_roofline": "{:.2f}x"})
+
+
+@app.command("capacity")
+@handles_errors
+def capacity_cmd(
+    profile: Path = typer.Option(..., "--profile", "-p"),
+    rate: float | None = typer.Option(None, "--rate", help="requests per second (default: the profile's rate)"),
+    per_day: float | None = typer.Option(None, "--per-day", help="requests per day, instead of --rate"),
+    latency: float | None = typer.Option(None, "--latency-p90-s", help="p90 time in the engine, seconds"),
+    model: str = typer.Option("default", "--model"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """GPUs needed for a request rate, their utilisation, and daily energy including idle power."""
+    from energy_predict.errors import InputError
+    from energy_predict.predict.run import load_case
+    from energy_predict.predict.whatif import capacity
+
+    _, dep, w, m = load_case(profile, None if model == "default" else model)
+    r = per_day / 86400 if per_day is not None else rate if rate is not None else w.rate_per_s
+    if r is None:
+        raise InputError("--rate", "the profile has no rate", "give --rate (req/s) or --per-day")
+    result = capacity(w, dep, m, r, latency)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    out.print(f"{result['gpus']} x {result['gpu']} for {r:.3g} req/s ({result['requests_per_day']:,.0f}/day), "
+              f"batch cap {result['batch_cap']}, utilisation {100 * result['utilization']:.1f}%, "
+              f"p90 time in engine {result['p90_latency_s']:.2f} s"
+              + ("" if result["latency_met"] else " [latency target NOT met even at batch 1]"))
+    out.print(f"energy per day: {result['total_kwh_per_day']:.3g} kWh = busy {result['busy_kwh_per_day']:.3g} + idle "
+              f"{result['idle_kwh_per_day']:.3g} (at {result['idle_power_w']:.0f} W loaded idle); "
+              f"{result['energy_per_request_j']:.3g} J per request [{result['model']['kind']} model]")
+
+
 @model_app.command("fit")
 @handles_errors
 def model_fit(name: str = typer.Option("default", "--name", help="folder under artifacts/models/")) -> None:

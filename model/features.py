@@ -25,8 +25,8 @@ CELL_COLUMNS = ["batch_size", "input_tokens", "output_tokens"]
 
 def cell_frame(arch: Architecture, gpu: GPU, serving: dict, batch_size, input_tokens, output_tokens) -> pd.DataFrame:
     """Rows for the given cells (arrays broadcast) of one deployment."""
-    b, i, o = np.broadcast_arrays(np.asarray(batch_size, np.int64), np.asarray(input_tokens, np.int64),
-                                  np.asarray(output_tokens, np.int64))
+    b, i, o = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, np.int64))
+                                    for v in (batch_size, input_tokens, output_tokens)))
     frame = pd.DataFrame({"batch_size": b, "input_tokens": i, "output_tokens": o})
     frame["model"] = arch.name
     frame["gpu"] = gpu.name

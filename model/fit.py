@@ -36,6 +36,28 @@ def choose_estimator(scores: pd.DataFrame) -> str:
     return sel.groupby("estimator")["median_ape"].mean().idxmin()
 
 
+def measured_idle_power(run_ids) -> dict[str, float]:
+    """Median idle power of the training runs' GPUs: empty, and with an engine loaded (per backend)."""
+    import json
+
+    from energy_predict.datasets import calibration_dir
+
+    empty, loaded = [], {"hf": [], "vllm": []}
+    for rid in run_ids:
+        meta = json.loads((calibration_dir() / rid / "run.json").read_text())
+        for key, watts in meta.get("idle_power_w", {}).items():
+            if watts is None:
+                continue
+            if key == "before":
+                empty.append(watts)
+            elif key.startswith("loaded:"):
+                backend = "hf" if key.split(":")[-1].startswith("hf") else "vllm"
+                loaded[backend].append(watts)
+    out = {"empty": float(np.median(empty))}
+    out.update({f"loaded_{b}": float(np.median(v)) for b, v in loaded.items() if v})
+    return out
+
+
 def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None = None, name: str = "default"):
     """Fit the phase model on all cells, with intervals from held-out residuals, and its card."""
     table = training_table() if table is None else table
@@ -60,6 +82,7 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
         "output_tokens": [int(table["output_tokens"].min()), int(table["output_tokens"].max())],
     }
     card = {
+        "idle_power_w": measured_idle_power(table["run_id"].unique()),
         "name": name, "estimator": "phase", "kind": "measured", "created": now_iso(), "commit": git_commit(),
         "command": "energy-predict model fit",
         "training": {"runs": sorted(table["run_id"].unique()), "cells": int(len(table)),

@@ -56,7 +56,11 @@ def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
 
 
 def config_keys(X: pd.DataFrame) -> pd.Series:
-    return X[SERVING_COLUMNS].astype(str).agg("|".join, axis=1)
+    """'backend|cuda_graphs|compile|quantization' per row (column-wise: prediction runs on many rows)."""
+    keys = X[SERVING_COLUMNS[0]].astype(str)
+    for col in SERVING_COLUMNS[1:]:
+        keys = keys + "|" + X[col].astype(str)
+    return keys
 
 
 def deployment_keys(X: pd.DataFrame) -> pd.Series:
@@ -96,7 +100,9 @@ class PhaseModel(RegressorMixin, BaseEstimator):
         missing = sorted(set(configs) - set(self.coef_))
         if missing:
             raise KeyError(f"no fitted coefficients for serving configuration(s) {missing}")
-        return np.stack([self.coef_.get(d, self.coef_[c]) for c, d in zip(configs, deps)])
+        codes, uniques = pd.factorize(configs + "\n" + deps)
+        table = np.stack([self.coef_.get(u.split("\n")[1], self.coef_[u.split("\n")[0]]) for u in uniques])
+        return table[codes]
 
     def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:
         """prefill_j and decode_j of each cell's whole batch."""

@@ -85,6 +85,7 @@ class Estimate:
     roofline_j: float
     bins: pd.DataFrame
     out_of_range: dict[str, int]
+    latency_p90_s: float = 0.0  # p90 over requests of their batch's duration
     notes: list[str] = field(default_factory=list)
 
 
@@ -170,6 +171,7 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
         binned_energy_j=float(table["binned_energy_j"].sum()),
         flops_tdp_j=float(weight @ flops_tdp), roofline_j=float(weight @ roofline),
         bins=table,
+        latency_p90_s=_weighted_quantile(exact["duration_s"].to_numpy() * exact["batch_size"].to_numpy(), weight, 0.9),
         out_of_range={"reference_bins": int(weight[~(ref_i & ref_o)].sum().round()), "extended_bins": beyond},
         notes=notes,
     )

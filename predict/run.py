@@ -12,6 +12,16 @@ from energy_predict.profile import load_profile
 from energy_predict.workload import workload_from_profile
 
 
+def load_case(path: Path, model=None):
+    """(profile, deployment, workload, model) for a profile path and a model (name, object or None)."""
+    profile = load_profile(path)
+    dep = deployment_from_profile(profile, path.parent)
+    workload = workload_from_profile(profile, path.parent)
+    if isinstance(model, str):
+        model = load_model(model)
+    return profile, dep, workload, model or load_default_model()
+
+
 def predict_profile(path: Path, model=None) -> tuple[dict, Estimate]:
     """Load, validate and estimate a profile; return the report dict and the estimate.
 

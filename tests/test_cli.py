@@ -124,3 +124,43 @@ def test_json_report_validates_against_documented_schema():
     schema = json.loads((REPO / "docs" / "report.schema.json").read_text())
     result = run("--profile", EXAMPLES / "conversation.json", "--json")
     jsonschema.validate(json.loads(result.output), schema)
+
+
+def test_measured_default_is_used_and_labelled():
+    report = json.loads(run("--profile", EXAMPLES / "code_gen.json", "--json").output)
+    assert report["model"] == {"name": "default", "kind": "measured"}
+    assert report["energy_kwh"]["low"] < report["energy_kwh"]["estimate"] < report["energy_kwh"]["high"]
+    assert report["mean_power_w"] <= 700.0 + 1e-6
+    analytic = json.loads(run("--profile", EXAMPLES / "code_gen.json", "--json", "--model", "roofline").output)
+    assert analytic["model"] == {"name": "roofline", "kind": "analytic"}
+
+
+def test_plots_are_real_pngs(tmp_path):
+    result = run("--profile", EXAMPLES / "conversation.json", "--plot", tmp_path)
+    assert result.exit_code == 0, result.output
+    for name in ("energy_by_bin.png", "prefill_decode.png", "estimate_vs_flops.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_compare_ranks_options_against_the_profile():
+    result = run("compare", "--profile", EXAMPLES / "conversation.json", "--json", "--gpus", "H200")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows[0]["option"] == "profile" and rows[0]["saving_pct"] == 0
+    rest = [r["energy_kwh"] for r in rows[1:]]
+    assert rest == sorted(rest)
+    assert {"vllm eager", "batch cap 1"} <= {r["option"] for r in rows}
+    assert any(r["model_kind"] == "analytic" and r["gpu"] == "H200-SXM-141GB" for r in rows)
+
+
+def test_gap_and_capacity():
+    gap = json.loads(run("gap", "--profile", EXAMPLES / "code_gen.json", "--json").output)
+    assert gap[-1]["input_bin"] == "all" and gap[-1]["measured_over_flops_tdp"] > 1
+    cap = json.loads(run("capacity", "--profile", EXAMPLES / "conversation.json", "--rate", "50", "--json").output)
+    assert cap["gpus"] >= 1 and 0 < cap["utilization"] <= 1 and cap["idle_kwh_per_day"] >= 0
+    tight = json.loads(run("capacity", "--profile", EXAMPLES / "conversation.json", "--rate", "50",
+                           "--latency-p90-s", "5", "--json").output)
+    assert tight["batch_cap"] < cap["batch_cap"] and tight["gpus"] >= cap["gpus"]
+    bad = run("capacity", "--profile", EXAMPLES / "conversation.json", "--rate", "-1")
+    assert bad.exit_code == 2 and "--rate" in bad.output
