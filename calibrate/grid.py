@@ -11,7 +11,6 @@ Each block is a product of its lists; a block may narrow `models` and `configs` 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from energy_predict.errors import InputError
+from energy_predict.jsonio import read_json
 
 
 class ServingConfig(BaseModel):
@@ -106,14 +106,7 @@ def parse_grid(data: object) -> Grid:
 
 
 def load_grid(path: str | Path) -> Grid:
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("GRID", f"no file at {p}", "give the path to a grid JSON")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError("grid", f"{p} is not valid JSON (line {exc.lineno}: {exc.msg})", "fix the JSON") from None
-    return parse_grid(data)
+    return parse_grid(read_json(path, "grid", "a grid JSON"))
 
 
 def expand_grid(grid: Grid) -> list[Cell]:

@@ -5,12 +5,12 @@ A registry holds the published shapes; `from_hf_config` reads any Hugging Face `
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from energy_predict.errors import InputError
+from energy_predict.jsonio import read_json
 
 
 @dataclass(frozen=True)
@@ -184,11 +184,7 @@ def resolve_architecture(spec: str) -> Architecture:
     if path.is_dir():
         path = path / "config.json"
     if path.suffix == ".json" and path.is_file():
-        try:
-            config = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError("model", f"{path} is not valid JSON ({exc.msg})", "give a Hugging Face config.json") from None
-        return from_hf_config(config, name=path.parent.name or path.stem)
+        return from_hf_config(read_json(path, "model", "a Hugging Face config.json"), name=path.parent.name or path.stem)
     known = ", ".join(REGISTRY)
     raise InputError("model", f"unknown model {spec!r}", f"use one of {known}, or a path to a config.json")
 

@@ -112,7 +112,14 @@ def calibrate(
     """Measure energy for every cell of GRID on this machine's GPU (needs the calibrate extra)."""
     import sys
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from energy_predict.calibrate.backends.base import make_backend
     from energy_predict.calibrate.grid import expand_grid, load_grid

@@ -7,13 +7,13 @@ the site (PUE, grid carbon, price) that turns GPU energy into facility energy, C
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from energy_predict.errors import InputError
+from energy_predict.jsonio import read_json
 
 SCHEMA_VERSION = 1
 
@@ -143,12 +143,6 @@ def parse_profile(data: object) -> Profile:
 
 def load_profile(path: str | Path) -> Profile:
     """Read and validate a profile JSON file."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("--profile", f"no file at {p}", "give the path to a profile JSON (see examples/)")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError("profile", f"{p} is not valid JSON (line {exc.lineno}: {exc.msg})",
-                         "fix the JSON syntax") from None
-    return parse_profile(data)
+    if not Path(path).is_file():
+        raise InputError("--profile", f"no file at {path}", "give the path to a profile JSON (see examples/)")
+    return parse_profile(read_json(path, "profile", "a profile JSON (see examples/)"))

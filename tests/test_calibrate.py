@@ -2,12 +2,12 @@ import json
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
 from energy_predict.calibrate.backends.base import CellInfeasible
 from energy_predict.calibrate.grid import expand_grid, parse_grid
 from energy_predict.calibrate.meter import NullMeter, measure_repeated
 from energy_predict.calibrate.sweep import run_sweep
+from typer.testing import CliRunner
+
 from energy_predict.cli import app
 from energy_predict.datasets import cell_stats, list_runs, load_records
 from energy_predict.errors import InputError

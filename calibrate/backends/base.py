@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from energy_predict.architectures import Architecture
 from energy_predict.calibrate.grid import Cell, ServingConfig
+
+from energy_predict.architectures import Architecture
 
 
 class CellInfeasible(RuntimeError):

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-
 from energy_predict.calibrate.grid import expand_grid, load_grid
+
 from energy_predict.datasets import cell_stats, load_records
 
 ART = Path("artifacts/calibration")
