@@ -13,8 +13,6 @@ import numpy as np
 
 from energy_predict.architectures import Architecture
 
-ArrayLike = "float | np.ndarray"
-
 
 def _check_nonnegative(**values: object) -> None:
     for name, value in values.items():
@@ -35,9 +33,8 @@ def lm_head_flops(arch: Architecture) -> int:
     return 2 * arch.vocab_size * arch.hidden_size
 
 
-def attention_flops(arch: Architecture, query_tokens, key_pairs):
+def attention_flops(arch: Architecture, key_pairs):
     """Score and value products over `key_pairs` (query, key) pairs, all layers."""
-    del query_tokens
     return 4 * arch.num_layers * arch.num_heads * arch.head_dim * np.asarray(key_pairs, dtype=float)
 
 
@@ -50,14 +47,14 @@ def prefill_flops(arch: Architecture, input_tokens, causal: bool = True):
     _check_nonnegative(input_tokens=input_tokens)
     i = np.asarray(input_tokens, dtype=float)
     pairs = i * (i + 1) / 2 if causal else i * i
-    return 2.0 * matmul_params_per_token(arch) * i + attention_flops(arch, i, pairs) + lm_head_flops(arch) * (i > 0)
+    return 2.0 * matmul_params_per_token(arch) * i + attention_flops(arch, pairs) + lm_head_flops(arch) * (i > 0)
 
 
 def decode_step_flops(arch: Architecture, context_tokens):
     """FLOPs of one decode step for one sequence whose new token sees `context_tokens` tokens (itself included)."""
     _check_nonnegative(context_tokens=context_tokens)
     c = np.asarray(context_tokens, dtype=float)
-    return 2.0 * matmul_params_per_token(arch) + attention_flops(arch, 1, c) + lm_head_flops(arch)
+    return 2.0 * matmul_params_per_token(arch) + attention_flops(arch, c) + lm_head_flops(arch)
 
 
 def decode_flops(arch: Architecture, input_tokens, output_tokens):
@@ -67,7 +64,7 @@ def decode_flops(arch: Architecture, input_tokens, output_tokens):
     steps = np.maximum(np.asarray(output_tokens, dtype=float) - 1, 0)
     context_sum = steps * i + steps * (steps + 1) / 2
     per_step = 2.0 * matmul_params_per_token(arch) + lm_head_flops(arch)
-    return per_step * steps + attention_flops(arch, steps, context_sum)
+    return per_step * steps + attention_flops(arch, context_sum)
 
 
 def request_flops(arch: Architecture, input_tokens, output_tokens):

@@ -19,7 +19,6 @@ from energy_predict.model.features import cell_frame
 from energy_predict.architectures import Architecture, resolve_architecture
 from energy_predict.baselines import max_batch_that_fits
 from energy_predict.bins import BIN_SETS, ceiling_bin
-from energy_predict.errors import InputError
 from energy_predict.gpus import GPU, resolve_gpu
 from energy_predict.profile import Profile
 from energy_predict.workload import Workload
@@ -48,10 +47,7 @@ def deployment_from_profile(p: Profile, base_dir: Path | None = None) -> Deploym
     spec = p.model
     if base_dir is not None and (spec.endswith(".json") or "/" in spec) and not Path(spec).is_absolute():
         spec = str(base_dir / spec)
-    try:
-        arch = resolve_architecture(spec)
-    except InputError as exc:
-        raise InputError("model", str(exc).split(": ", 1)[1].split("; ")[0], str(exc).split("; ", 1)[1]) from None
+    arch = resolve_architecture(spec)
     serving = p.serving.model_dump()
     serving["backend"] = serving["framework"]
     return Deployment(arch, resolve_gpu(p.hardware.gpu), serving, p.serving.tensor_parallel)
