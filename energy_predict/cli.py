@@ -47,6 +47,8 @@ def main_command(
     csv: Path | None = typer.Option(None, "--csv", help="write the per-bin breakdown as CSV"),
     model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
     plot: Path | None = typer.Option(None, "--plot", help="write PNG plots into this folder"),
+    rate: float | None = typer.Option(None, "--rate", help="online serving at this rate (req/s): simulate it"),
+    gpus: int = typer.Option(1, "--gpus", min=1, help="replicas sharing the traffic (online)"),
 ) -> None:
     """Predict the energy of the workload in --profile."""
     if ctx.invoked_subcommand is not None:
@@ -56,7 +58,11 @@ def main_command(
         raise typer.Exit(0)
     from energy_predict.predict.run import predict_profile
 
-    report, est = predict_profile(profile, None if model == "default" else model)
+    if rate is not None and rate <= 0:
+        from energy_predict.errors import InputError
+
+        raise InputError("--rate", "must be > 0", "give the request rate in requests per second")
+    report, est = predict_profile(profile, None if model == "default" else model, rate, gpus)
     if csv is not None:
         est.bins.to_csv(csv, index=False)
     if plot is not None:
@@ -288,6 +294,50 @@ def capacity_cmd(
     out.print(f"energy per day: {result['total_kwh_per_day']:.3g} kWh = busy {result['busy_kwh_per_day']:.3g} + idle "
               f"{result['idle_kwh_per_day']:.3g} (at {result['idle_power_w']:.0f} W loaded idle); "
               f"{result['energy_per_request_j']:.3g} J per request [{result['model']['kind']} model]")
+
+
+@app.command("sweep-rate")
+@handles_errors
+def sweep_rate_cmd(
+    profile: Path = typer.Option(..., "--profile", "-p"),
+    rates: str = typer.Option("", "--rates", help="req/s, e.g. 0.5,1,2,4 (default: 0.1x to 8x the profile's rate)"),
+    max_gpus: int = typer.Option(4, "--max-gpus", min=1),
+    ttft_p90_s: float | None = typer.Option(None, "--ttft-p90-s", help="latency target: p90 time to first token"),
+    plot: Path = typer.Option(Path("sweep_rate.png"), "--plot", help="PNG to write"),
+    model: str = typer.Option("default", "--model"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Energy per request against request rate and number of GPUs; the energy-optimal GPU count per rate."""
+    from energy_predict.errors import InputError
+    from energy_predict.predict.plots import plot_rate_sweep
+    from energy_predict.predict.run import load_case
+    from energy_predict.predict.serving import best_gpu_counts, sweep_rates
+
+    _, dep, w, m = load_case(profile, None if model == "default" else model)
+    try:
+        rate_list = [float(r) for r in rates.split(",") if r.strip()]
+    except ValueError:
+        raise InputError("--rates", f"{rates!r} is not a list of numbers", "write e.g. --rates 0.5,1,2") from None
+    if not rate_list:
+        if w.rate_per_s is None:
+            raise InputError("--rates", "the profile has no rate", "give --rates")
+        rate_list = [round(w.rate_per_s * f, 4) for f in (0.1, 0.25, 0.5, 1, 2, 4, 8)]
+    if any(r <= 0 for r in rate_list):
+        raise InputError("--rates", "rates must be > 0", "fix the list")
+    rows = sweep_rates(w, dep, m, rate_list, max_gpus, ttft_p90_s)
+    best = best_gpu_counts(rows)
+    plot_rate_sweep(rows, best, plot, f"{profile.stem}: {dep.arch.name} on {dep.gpu.name}")
+    if as_json:
+        print(json.dumps({"points": rows, "best_gpus": {str(k): v for k, v in best.items()}}, indent=2))
+        return
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
+    table["best"] = [("*" if best[r["rate_per_s"]] == r["gpus"] else "") for r in rows]
+    _print_table(table, f"energy per request against rate and GPUs (* energy-optimal{' within the TTFT target' if ttft_p90_s else ''})",
+                 {"energy_per_request_j": "{:.3g}", "gpu_utilization": "{:.2f}", "idle_share": "{:.2f}",
+                  "ttft_p90_s": "{:.3g}", "tpot_p90_s": "{:.3g}"})
+    err.print(f"wrote {plot}")
 
 
 @model_app.command("fit")

@@ -63,3 +63,26 @@ def write_plots(report: dict, folder: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
     return paths
+
+
+def plot_rate_sweep(rows: list[dict], best: dict, path: Path, title: str) -> Path:
+    """Energy per request against request rate, one line per number of GPUs; optimal counts marked."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for g in sorted({r["gpus"] for r in rows}):
+        pts = sorted((r["rate_per_s"], r["energy_per_request_j"]) for r in rows if r["gpus"] == g)
+        ax.plot(*zip(*pts), marker="o", label=f"{g} GPU{'s' if g > 1 else ''}")
+    for rate, g in best.items():
+        if g is not None:
+            e = next(r["energy_per_request_j"] for r in rows if r["rate_per_s"] == rate and r["gpus"] == g)
+            ax.scatter([rate], [e], s=140, facecolors="none", edgecolors="black", zorder=4)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("request rate (req/s)")
+    ax.set_ylabel("energy per request (J, busy + idle)")
+    ax.set_title(f"Energy per request vs rate (circled: energy-optimal GPUs)\n{title}", fontsize=10)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -67,5 +67,6 @@ def report_dict(est: Estimate, profile: Profile, dep: Deployment, w: Workload) -
              "roofline_kwh": _kwh(r.roofline_j)}
             for r in est.bins.itertuples()
         ],
-        "notes": est.notes,
+        "online": None,
+        "notes": list(est.notes),
     }

@@ -22,7 +22,7 @@ def load_case(path: Path, model=None):
     return profile, dep, workload, model or load_default_model()
 
 
-def predict_profile(path: Path, model=None) -> tuple[dict, Estimate]:
+def predict_profile(path: Path, model=None, rate: float | None = None, gpus: int = 1) -> tuple[dict, Estimate]:
     """Load, validate and estimate a profile; return the report dict and the estimate.
 
     `model`: an estimator, a shipped model's name, 'roofline' / 'flops-tdp', or None for the default.
@@ -34,4 +34,17 @@ def predict_profile(path: Path, model=None) -> tuple[dict, Estimate]:
     workload = workload_from_profile(profile, path.parent)
     model = model or load_default_model()
     est = estimate_workload(workload, dep, model)
-    return report_dict(est, profile, dep, workload), est
+    report = report_dict(est, profile, dep, workload)
+    if rate is not None or profile.serving.mode == "online":
+        from energy_predict.predict.serving import online_report
+
+        online = online_report(workload, dep, model, rate, gpus)
+        report["online"] = online
+        report["energy_kwh"] = {"estimate": online["energy_kwh"], **online["energy_kwh_interval"]}
+        report["energy_per_request_j"] = online["energy_per_request_j"]
+        report["energy_per_output_token_j"] = online["energy_per_output_token_j"]
+        report["requests"] = float(online["requests"])
+        report["period_s"] = float(online["period_s"])
+        report["notes"].append("online serving: headline energy from the continuous-batching simulation (busy + "
+                               "idle); phases, bins and baselines are the offline full-batch breakdown")
+    return report, est
