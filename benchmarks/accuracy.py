@@ -25,8 +25,9 @@ def main() -> None:
     scores = accuracy_table(table)
     OUT.mkdir(exist_ok=True)
     scores.to_csv(OUT / "accuracy.csv", index=False)
+    counts = ", ".join(f"{b}: {n}" for b, n in table.groupby("backend").size().items())
     lines = ["# Held-out accuracy (batch energy)", "",
-             f"{len(table)} measured cells ({', '.join(f'{b}: {n}' for b, n in table.groupby('backend').size().items())}), "
+             f"{len(table)} measured cells ({counts}), "
              "runs: " + ", ".join(sorted(table["run_id"].unique())), "",
              "median / p90 absolute percentage error, and coverage of the 90% interval, per hold-out scheme", ""]
     schemes = list(dict.fromkeys(scores["scheme"]))
@@ -36,7 +37,8 @@ def main() -> None:
         cells = []
         for s in schemes:
             r = g[g["scheme"] == s].iloc[0]
-            cov = f"{100 * r.coverage_90:.0f}%" if r.coverage_90 == r.coverage_90 and r.coverage_90 is not None else "n/a"
+            known = r.coverage_90 is not None and r.coverage_90 == r.coverage_90
+            cov = f"{100 * r.coverage_90:.0f}%" if known else "n/a"
             cells.append(f"{pct(r.median_ape)} / {pct(r.p90_ape)} / {cov}")
         lines.append(f"| {backend} | {est} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 def git_commit(path: Path | None = None) -> str | None:
+    """The commit of the checkout this code runs from (None outside git)."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path or Path(__file__).parent,
                              capture_output=True, text=True, timeout=5)
@@ -19,10 +20,12 @@ def git_commit(path: Path | None = None) -> str | None:
 
 
 def now_iso() -> str:
+    """Now, UTC, ISO 8601 to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def host_info() -> dict:
+    """Host, Python, platform, package version and commit, for provenance."""
     import energy_predict
 
     return {"hostname": platform.node(), "python": sys.version.split()[0], "platform": platform.platform(),

@@ -106,6 +106,7 @@ def parse_grid(data: object) -> Grid:
 
 
 def load_grid(path: str | Path) -> Grid:
+    """Read and validate a grid JSON file."""
     return parse_grid(read_json(path, "grid", "a grid JSON"))
 
 

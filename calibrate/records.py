@@ -27,6 +27,7 @@ KEY = ["model", "config", "batch_size", "input_tokens", "output_tokens", "repeti
 
 
 def append_record(run_dir: Path, record: dict) -> None:
+    """Append one record to the journal and make it durable before returning."""
     with (run_dir / JOURNAL).open("a") as fh:
         fh.write(json.dumps(record) + "\n")
         fh.flush()
@@ -54,6 +55,7 @@ def read_journal(run_dir: Path) -> list[dict]:
 
 
 def write_table(run_dir: Path, records: list[dict]) -> pd.DataFrame:
+    """Rewrite records.parquet from all records so far (standard columns first)."""
     frame = pd.DataFrame(records)
     ordered = [c for c in COLUMNS if c in frame] + [c for c in frame if c not in COLUMNS]
     frame = frame[ordered] if len(frame) else pd.DataFrame(columns=COLUMNS)

@@ -41,7 +41,8 @@ class ReplaySet:
         if span <= 0 or rate_per_s <= 0:
             raise ValueError("need distinct arrival times and a positive rate")
         factor = (len(self.arrival_s) / rate_per_s) / span
-        return ReplaySet(self.trace, self.input_tokens, self.output_tokens, (self.arrival_s - self.arrival_s.min()) * factor)
+        arrivals = (self.arrival_s - self.arrival_s.min()) * factor
+        return ReplaySet(self.trace, self.input_tokens, self.output_tokens, arrivals)
 
 
 def sample_requests(frame: pd.DataFrame, n: int, seed: int, trace: str, max_input: int, max_output: int) -> ReplaySet:

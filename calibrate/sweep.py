@@ -135,7 +135,10 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
                     if (*cell.key, k) in measured:
                         continue
                     tokens: list[int] = []
-                    window = measure_repeated(meter, lambda: tokens.append(run()), grid.min_window_s)
+                    def once(tokens=tokens, run=run):
+                        tokens.append(run())
+
+                    window = measure_repeated(meter, once, grid.min_window_s)
                     r, n = window.reading, window.repeats
                     energy = r.energy_j / n if r.energy_j is not None else None
                     duration = r.duration_s / n

@@ -1,6 +1,6 @@
 """Regenerate docs/findings.md and its plots from the committed calibration data and default model.
 
-    python docs/make_findings.py
+python docs/make_findings.py
 """
 
 from __future__ import annotations

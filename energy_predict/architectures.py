@@ -184,7 +184,8 @@ def resolve_architecture(spec: str) -> Architecture:
     if path.is_dir():
         path = path / "config.json"
     if path.suffix == ".json" and path.is_file():
-        return from_hf_config(read_json(path, "model", "a Hugging Face config.json"), name=path.parent.name or path.stem)
+        config = read_json(path, "model", "a Hugging Face config.json")
+        return from_hf_config(config, name=path.parent.name or path.stem)
     known = ", ".join(REGISTRY)
     raise InputError("model", f"unknown model {spec!r}", f"use one of {known}, or a path to a config.json")
 

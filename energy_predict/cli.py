@@ -113,7 +113,7 @@ def calibrate(
     out_dir: Path = typer.Option(..., "--out", help="run folder, e.g. artifacts/calibration/<run-id>"),
     gpus: str = typer.Option("0", "--gpus", help="GPU indices to meter, summed (e.g. 0,1)"),
     resume: bool = typer.Option(False, "--resume", help="continue a run that stopped"),
-    device: str | None = typer.Option(None, "--device", help="torch device for the HF backend (default: cuda if present)"),
+    device: str | None = typer.Option(None, "--device", help="torch device for HF (default: cuda if present)"),
 ) -> None:
     """Measure energy for every cell of GRID on this machine's GPU (needs the calibrate extra)."""
     import sys
@@ -144,7 +144,8 @@ def calibrate(
         task = progress.add_task("calibrating", total=len(expand_grid(spec)))
 
         def on_cell(done, total, cell, status):
-            line = f"{cell.config} {cell.model} B={cell.batch_size} I={cell.input_tokens} O={cell.output_tokens} {status}"
+            shape = f"B={cell.batch_size} I={cell.input_tokens} O={cell.output_tokens}"
+            line = f"{cell.config} {cell.model} {shape} {status}"
             progress.update(task, completed=done, total=total, description=line)
             if not err.is_terminal:  # a log file gets one line per cell instead of a bar
                 err.print(f"calibrate {done}/{total}: {line}", highlight=False)
@@ -334,7 +335,8 @@ def sweep_rate_cmd(
 
     table = pd.DataFrame(rows)
     table["best"] = [("*" if best[r["rate_per_s"]] == r["gpus"] else "") for r in rows]
-    _print_table(table, f"energy per request against rate and GPUs (* energy-optimal{' within the TTFT target' if ttft_p90_s else ''})",
+    target = " within the TTFT target" if ttft_p90_s else ""
+    _print_table(table, f"energy per request against rate and GPUs (* energy-optimal{target})",
                  {"energy_per_request_j": "{:.3g}", "gpu_utilization": "{:.2f}", "idle_share": "{:.2f}",
                   "ttft_p90_s": "{:.3g}", "tpot_p90_s": "{:.3g}"})
     err.print(f"wrote {plot}")
@@ -349,8 +351,8 @@ def model_fit(name: str = typer.Option("default", "--name", help="folder under a
 
     model = fit_default(name=name)
     folder = save_model(model, models_dir() / name)
-    out.print(f"wrote {folder} ({model.card['training']['cells']} cells, interval x{2.718281828 ** model.log_bounds[0]:.3f}"
-              f" .. x{2.718281828 ** model.log_bounds[1]:.3f})")
+    lo, hi = (2.718281828**b for b in model.log_bounds)
+    out.print(f"wrote {folder} ({model.card['training']['cells']} cells, interval x{lo:.3f} .. x{hi:.3f})")
 
 
 @data_app.command("list")

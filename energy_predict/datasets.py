@@ -12,12 +12,14 @@ CELL = ["model", "config", "batch_size", "input_tokens", "output_tokens"]
 
 
 def calibration_dir() -> Path:
+    """The shipped calibration runs folder."""
     from energy_predict.model.store import artifacts_dir
 
     return artifacts_dir() / "calibration"
 
 
 def run_dirs(root: Path | None = None) -> list[Path]:
+    """Run folders (those with a run.json) under `root`, sorted by name."""
     root = root or calibration_dir()
     return sorted(p for p in root.iterdir() if (p / "run.json").is_file()) if root.is_dir() else []
 
@@ -45,6 +47,7 @@ def cell_stats(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize_run(run_dir: Path) -> dict:
+    """One line of `data list`: backend, GPU, models, cells, records, median CV."""
     meta = json.loads((run_dir / "run.json").read_text())
     records = load_records(run_dir)
     stats = cell_stats(records)
@@ -68,4 +71,5 @@ def summarize_run(run_dir: Path) -> dict:
 
 
 def list_runs(root: Path | None = None) -> list[dict]:
+    """Summaries of every run under `root`."""
     return [summarize_run(d) for d in run_dirs(root)]

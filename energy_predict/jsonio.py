@@ -17,6 +17,7 @@ def read_json(path: str | Path, field: str, what: str) -> Any:
     try:
         return json.loads(p.read_text())
     except json.JSONDecodeError as exc:
-        raise InputError(field, f"{p} is not valid JSON (line {exc.lineno}: {exc.msg})", "fix the JSON syntax") from None
+        problem = f"{p} is not valid JSON (line {exc.lineno}: {exc.msg})"
+        raise InputError(field, problem, "fix the JSON syntax") from None
     except UnicodeDecodeError:
         raise InputError(field, f"{p} is not a text file", f"give {what}") from None

@@ -31,7 +31,8 @@ def detect_format(path: Path) -> str:
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], role: str, flag: str) -> str | None:
     if wanted is not None:
         if wanted not in columns:
-            raise InputError(flag, f"column {wanted!r} not in the trace ({', '.join(columns)})", "name an existing column")
+            problem = f"column {wanted!r} not in the trace ({', '.join(columns)})"
+            raise InputError(flag, problem, "name an existing column")
         return wanted
     found = next((c for c in candidates if c in columns), None)
     if found is None and role != "time":
@@ -83,7 +84,8 @@ def read_trace(path: str | Path, fmt: str | None = None, input_column: str | Non
     bad = out.isna().any(axis=1) | (out["input_tokens"] < 0) | (out["output_tokens"] < 0)
     if bad.any():
         raise InputError(icol if out["input_tokens"].isna().any() else ocol,
-                         f"{int(bad.sum())} rows with missing or negative token counts (first: row {int(bad.idxmax())})",
+                         f"{int(bad.sum())} rows with missing or negative token counts "
+                         f"(first: row {int(bad.idxmax())})",
                          "clean the trace or drop those rows")
     out = out.astype(np.int64)
     out["arrival_s"] = _times_to_seconds(frame[tcol], unit) if tcol else np.nan

@@ -36,8 +36,9 @@ class Workload:
 
 
 def fine_edges(max_tokens: int, steps_per_octave: int = 4) -> list[int]:
-    """Histogram edges 0, 1, ... at `steps_per_octave` per doubling; every power of two is an edge,
-    so the histogram re-bins exactly into the reference study's power-of-two ceiling bins.
+    """Histogram edges 0, 1, ... at `steps_per_octave` per doubling.
+
+    Every power of two is an edge, so the histogram re-bins exactly into the reference study's ceiling bins.
     """
     top = max(int(np.ceil(np.log2(max(max_tokens, 1)))), 1)
     edges = {0} | {int(round(2 ** (k / steps_per_octave))) for k in range(0, top * steps_per_octave + 1)}

@@ -21,6 +21,7 @@ MODELED_CONFIGS = ("hf-eager", "hf-compile", "vllm-graphs", "vllm-eager", "vllm-
 
 
 def serving_of(records: pd.DataFrame) -> dict:
+    """The serving flags of a group of records of one config."""
     row = records.iloc[0]
     backend = row["backend"]
     return {"backend": backend, "cuda_graphs": bool(row.get("cuda_graphs", False)) and backend == "vllm",

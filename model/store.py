@@ -32,15 +32,18 @@ def artifacts_dir() -> Path:
 
 
 def models_dir() -> Path:
+    """The shipped models folder."""
     return artifacts_dir() / "models"
 
 
 def table_hash(table: pd.DataFrame) -> str:
+    """A short content hash of a training table (cells and targets)."""
     cols = ["model", "config", "batch_size", "input_tokens", "output_tokens", "energy_j", "duration_s"]
     return hashlib.sha256(table[cols].to_csv(index=False).encode()).hexdigest()[:16]
 
 
 def library_versions() -> dict[str, str]:
+    """Versions of the libraries a stored model depends on."""
     import joblib
     import scipy
     import sklearn
@@ -99,6 +102,7 @@ def check_request(card: dict, X: pd.DataFrame) -> None:
 
 
 def save_model(model: MeasuredModel, folder: Path) -> Path:
+    """Write model.joblib and card.json into `folder`."""
     import joblib
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,7 @@ def config_keys(X: pd.DataFrame) -> pd.Series:
 
 
 def deployment_keys(X: pd.DataFrame) -> pd.Series:
+    """Config key plus model name per row."""
     return config_keys(X) + "|" + X["model"].astype(str)
 
 

@@ -67,8 +67,9 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
              period_s: float | None = None) -> OnlineResult:
     """Walk the requests through engine steps; return energy (busy and idle) and latencies."""
     order = np.argsort(arrivals, kind="stable")
-    inputs, outputs, arrivals = (np.asarray(inputs)[order].astype(np.int64), np.asarray(outputs)[order].astype(np.int64),
-                                 np.asarray(arrivals, float)[order])
+    inputs = np.asarray(inputs)[order].astype(np.int64)
+    outputs = np.asarray(outputs)[order].astype(np.int64)
+    arrivals = np.asarray(arrivals, float)[order]
     n_req = len(inputs)
     first_token = np.full(n_req, np.nan)
     finish = np.full(n_req, np.nan)

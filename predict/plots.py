@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 
 
 def write_plots(report: dict, folder: Path) -> list[Path]:
+    """Energy-by-bin heat map, prefill/decode bars, estimate vs baselines."""
     folder.mkdir(parents=True, exist_ok=True)
     bins = report["bins"]
     ins = sorted({b["input_bin"] for b in bins})
@@ -42,7 +43,8 @@ def write_plots(report: dict, folder: Path) -> list[Path]:
     ax.bar(labels, [b["decode_kwh"] for b in top], bottom=[b["prefill_kwh"] for b in top], label="decode")
     ax.set_ylabel("kWh")
     ax.set_xlabel("bin (input / output), top 12 by energy")
-    ax.set_title(f"Prefill / decode split (overall {100 * (report['phases']['prefill_share'] or 0):.0f}% prefill)\n{title}")
+    share = 100 * (report["phases"]["prefill_share"] or 0)
+    ax.set_title(f"Prefill / decode split (overall {share:.0f}% prefill)\n{title}")
     ax.tick_params(axis="x", rotation=45)
     ax.legend()
     fig.tight_layout()

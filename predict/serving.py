@@ -28,7 +28,7 @@ def _coefficients(dep: Deployment, model):
 
 
 def sample_requests(w: Workload, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """n requests drawn from the workload's length distribution (its weights)."""
+    """N requests drawn from the workload's length distribution (its weights)."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(w.weight), size=n, p=w.weight / w.weight.sum())
     return w.input_tokens[idx], np.maximum(w.output_tokens[idx], 1)

@@ -27,8 +27,10 @@ def _serving_variants(dep: Deployment, model, batch_caps: list[int]) -> list[tup
         if all(serving[k] == base[k] for k in CONFIG_FIELDS) or (framework == "hf" and base["framework"] == "hf"
                                                                  and serving["compile"] == base["compile"]):
             continue
-        label = f"{framework}{' graphs' if serving['cuda_graphs'] else ''}{' compile' if serving['compile'] else ''}" \
-                f"{' eager' if framework == 'vllm' and not serving['cuda_graphs'] else ''}{' fp8' if quant == 'fp8' else ''}"
+        flags = [" graphs" if serving["cuda_graphs"] else "", " compile" if serving["compile"] else "",
+                 " eager" if framework == "vllm" and not serving["cuda_graphs"] else "",
+                 " fp8" if quant == "fp8" else ""]
+        label = framework + "".join(flags)
         variants.append((label, replace(dep, serving=serving)))
     for cap in batch_caps:
         if cap != base["max_batch"]:

@@ -87,7 +87,8 @@ class VLLMBackend:
         from vllm import SamplingParams
 
         if cell.input_tokens + cell.output_tokens > self.max_model_len:
-            raise CellInfeasible(f"I + O = {cell.input_tokens + cell.output_tokens} > max_model_len {self.max_model_len}")
+            total = cell.input_tokens + cell.output_tokens
+            raise CellInfeasible(f"I + O = {total} > max_model_len {self.max_model_len}")
         prompts = make_prompts(cell, self.vocab_size)
         params = SamplingParams(temperature=0.0, ignore_eos=True, min_tokens=cell.output_tokens,
                                 max_tokens=cell.output_tokens, detokenize=False)
@@ -106,8 +107,10 @@ class VLLMBackend:
         return run
 
     def synchronize(self) -> None:
-        """Nothing to wait for: `generate` returns when the engine is done. Touching CUDA here would
-        initialise it in this process and force vLLM's workers to spawn instead of fork."""
+        """Nothing to wait for: `generate` returns when the engine is done.
+
+        Touching CUDA here would initialise it in this process and force vLLM's workers to spawn, not fork.
+        """
 
     def close(self) -> None:
         import gc

@@ -1,5 +1,6 @@
 """Grids for the follow-up lease: cells the 4-GPU lease did not reach, and cells whose repetitions
-spread more than 3% (re-measured one process at a time). Run from the repository root."""
+spread more than 3% (re-measured one process at a time). Run from the repository root.
+"""
 
 import json
 from pathlib import Path
