@@ -28,17 +28,31 @@ class _Analytic(RegressorMixin, BaseEstimator):
         raise NotImplementedError
 
 
+def baseline_phases(X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(FLOPs/TDP, roofline) phases of each cell, from one pass over the physical features."""
+    f = physical_features(X)
+    return _flops_tdp(f, X.index), _roofline(f, X.index)
+
+
+def _flops_tdp(f: pd.DataFrame, index) -> pd.DataFrame:
+    scale = f["tdp_w"] / f["peak_flops"]
+    return pd.DataFrame({"prefill_j": f["prefill_flops"] * scale, "decode_j": f["decode_flops"] * scale,
+                         "duration_s": (f["prefill_flops"] + f["decode_flops"]) / f["peak_flops"]}, index=index)
+
+
+def _roofline(f: pd.DataFrame, index) -> pd.DataFrame:
+    return pd.DataFrame({"prefill_j": f["roofline_prefill_s"] * f["tdp_w"],
+                         "decode_j": f["roofline_decode_s"] * f["tdp_w"],
+                         "duration_s": f["roofline_prefill_s"] + f["roofline_decode_s"]}, index=index)
+
+
 class FlopsTdpEstimator(_Analytic):
     """The reference study's estimate: E = TDP / peak FLOP/s x FLOPs (`baselines.flops_tdp_energy_j`, per row)."""
 
     name = "flops-tdp"
 
     def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:
-        f = physical_features(X)
-        scale = f["tdp_w"] / f["peak_flops"]
-        prefill, decode = f["prefill_flops"] * scale, f["decode_flops"] * scale
-        return pd.DataFrame({"prefill_j": prefill, "decode_j": decode,
-                             "duration_s": (f["prefill_flops"] + f["decode_flops"]) / f["peak_flops"]}, index=X.index)
+        return _flops_tdp(physical_features(X), X.index)
 
 
 class RooflineEstimator(_Analytic):
@@ -47,8 +61,4 @@ class RooflineEstimator(_Analytic):
     name = "roofline"
 
     def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:
-        f = physical_features(X)
-        return pd.DataFrame({"prefill_j": f["roofline_prefill_s"] * f["tdp_w"],
-                             "decode_j": f["roofline_decode_s"] * f["tdp_w"],
-                             "duration_s": f["roofline_prefill_s"] + f["roofline_decode_s"]}, index=X.index)
-
+        return _roofline(physical_features(X), X.index)

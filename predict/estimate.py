@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
+from energy_predict.model.analytic import baseline_phases
 from energy_predict.model.features import cell_frame
 
 from energy_predict.architectures import Architecture, resolve_architecture
@@ -133,8 +133,10 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
     """Energy of the workload under `model`, with baselines, bins and the binned (reference) estimate."""
     i, o, weight, _ = _unique_rows(w)
     exact = _per_request(model, dep, i, o)
-    flops_tdp = _per_request(FlopsTdpEstimator(), dep, i, o)["energy_j"].to_numpy()
-    roofline = _per_request(RooflineEstimator(), dep, i, o)["energy_j"].to_numpy()
+    b = exact["batch_size"].to_numpy()
+    flops_phases, roof_phases = baseline_phases(cell_frame(dep.arch, dep.gpu, dep.serving, b, i, o))
+    flops_tdp = (flops_phases["prefill_j"] + flops_phases["decode_j"]).to_numpy() / b
+    roofline = (roof_phases["prefill_j"] + roof_phases["decode_j"]).to_numpy() / b
 
     bins = BIN_SETS["extended"]
     bi, in_i = ceiling_bin(i, bins.input_bins)
