@@ -20,7 +20,7 @@ def render_report(console: Console, r: dict) -> None:
                     f"batch <= {d['max_batch']})", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
-    t.add_row("model", f"{m['name']} [{label}]")
+    t.add_row("model", f"{m['name']} ({label})")
     period = f" over {r['period_s'] / 3600:.2f} h" if r["period_s"] else ""
     t.add_row("requests", f"{r['requests']:,.0f}{period}")
     t.add_row("energy", f"{_fmt(e['estimate'], 'kWh')}  (interval {_fmt(e['low'])} - {_fmt(e['high'])})")

@@ -35,6 +35,7 @@ def test_rich_report_prints():
     result = run("--profile", EXAMPLES / "code_gen.json")
     assert result.exit_code == 0, result.output
     assert "kWh" in result.output and "FLOPs/TDP" in result.output
+    assert "(measured model)" in result.output
 
 
 def _bad(tmp_path, mutate):
