@@ -15,7 +15,7 @@ def _fmt(x: float | None, unit: str = "", digits: int = 3) -> str:
 def render_report(console: Console, r: dict) -> None:
     """Summary table, then the per-bin breakdown."""
     e, d, m = r["energy_kwh"], r["deployment"], r["model"]
-    label = "measured model" if m["kind"] == "measured" else "ANALYTIC baseline (no measured model for this case)"
+    label = "measured model" if m["kind"] == "measured" else "ANALYTIC baseline, not fitted to measurements"
     t = Table(title=f"{r['profile']}: {d['model']} on {d['gpu_count']}x {d['gpu']} ({d['framework']}, "
                     f"batch <= {d['max_batch']})", show_header=False, title_justify="left")
     t.add_column(style="bold")
