@@ -8,11 +8,10 @@ Run: PYTHONPATH=. python3 benchmarks/meter_overhead.py   (prints one line per va
 import statistics
 import time
 
+from energy_predict.architectures import REGISTRY
 from energy_predict.calibrate import meter as meter_mod
 from energy_predict.calibrate.backends.hf import HFBackend
 from energy_predict.calibrate.grid import Cell, ServingConfig
-
-from energy_predict.architectures import REGISTRY
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from energy_predict.predict.run import predict_profile
 
 ROOT = Path(__file__).resolve().parents[1]

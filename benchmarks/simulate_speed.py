@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from energy_predict.model.store import load_default_model
-from energy_predict.predict.estimate import Deployment
-from energy_predict.predict.serving import simulate_deployment
 
 from energy_predict.architectures import REGISTRY
 from energy_predict.gpus import CATALOG
+from energy_predict.model.store import load_default_model
+from energy_predict.predict.estimate import Deployment
+from energy_predict.predict.serving import simulate_deployment
 from energy_predict.traces import read_trace
 from energy_predict.workload import Workload
 

@@ -110,6 +110,26 @@ def load_grid(path: str | Path) -> Grid:
     return parse_grid(read_json(path, "grid", "a grid JSON"))
 
 
+def select(grid: Grid, config: str | None = None, model: str | None = None) -> Grid:
+    """The part of a grid for one config and/or one model (one engine per process, for instance)."""
+    configs = [c for c in grid.configs if config is None or c.name == config]
+    models = [m for m in grid.models if model is None or m == model]
+    if not configs or not models:
+        names = [c.name for c in grid.configs] if not configs else grid.models
+        flag = "--only-config" if not configs else "--only-model"
+        raise InputError(flag, f"{config if not configs else model!r} is not in the grid", f"use one of {names}")
+    keep_c, keep_m = {c.name for c in configs}, set(models)
+    blocks = []
+    for b in grid.blocks:
+        cs = [c for c in (b.configs or keep_c) if c in keep_c]
+        ms = [m for m in (b.models or keep_m) if m in keep_m]
+        if cs and ms:
+            blocks.append(b.model_copy(update={"configs": cs, "models": ms}))
+    if not blocks:
+        raise InputError("--only-config", "no cells of the grid are left", "choose a config and model it measures")
+    return grid.model_copy(update={"configs": configs, "models": models, "blocks": blocks})
+
+
 def expand_grid(grid: Grid) -> list[Cell]:
     """All cells, deduplicated, grouped by (model, config) so each engine loads once.
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from energy_predict.calibrate.environment import host_info, now_iso
-from energy_predict.calibrate.meter import measure_idle_w
 
 from energy_predict.architectures import Architecture
+from energy_predict.calibrate.environment import host_info, now_iso
+from energy_predict.calibrate.meter import measure_idle_w
 
 _REQUEST_IDS = itertools.count()  # unique across every replay of the process
 
@@ -153,11 +153,10 @@ def replay_trace(trace_path: Path, out_dir: Path, *, backend_name: str, model: s
                  repetitions: int, max_input: int, max_output: int, max_num_seqs: int = 256,
                  on_step: Callable[[str], None] | None = None) -> list[dict]:
     """Load one engine, then replay the sampled requests in each mode (and each rate, online)."""
+    from energy_predict.architectures import resolve_architecture
     from energy_predict.calibrate.backends.base import make_backend
     from energy_predict.calibrate.grid import ServingConfig
     from energy_predict.calibrate.meter import open_meter
-
-    from energy_predict.architectures import resolve_architecture
     from energy_predict.errors import InputError
     from energy_predict.traces import read_trace
 

@@ -13,13 +13,12 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from energy_predict.architectures import resolve_architecture
 from energy_predict.calibrate import records as rec
 from energy_predict.calibrate.backends.base import Backend, CellInfeasible, make_backend
 from energy_predict.calibrate.environment import host_info, now_iso
 from energy_predict.calibrate.grid import Cell, Grid, ServingConfig, expand_grid
 from energy_predict.calibrate.meter import measure_idle_w, measure_repeated, open_meter
-
-from energy_predict.architectures import resolve_architecture
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.gpus import resolve_gpu
 

@@ -13,14 +13,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from energy_predict.model.analytic import FlopsTdpEstimator  # noqa: E402
-from energy_predict.model.dataset import training_table  # noqa: E402
-from energy_predict.model.features import cell_frame  # noqa: E402
-from energy_predict.model.store import load_default_model  # noqa: E402
 
 from energy_predict.architectures import REGISTRY  # noqa: E402
 from energy_predict.datasets import cell_stats, load_records, run_dirs  # noqa: E402
 from energy_predict.gpus import CATALOG  # noqa: E402
+from energy_predict.model.analytic import FlopsTdpEstimator  # noqa: E402
+from energy_predict.model.dataset import training_table  # noqa: E402
+from energy_predict.model.features import cell_frame  # noqa: E402
+from energy_predict.model.store import load_default_model  # noqa: E402
 
 DOCS = Path(__file__).parent
 FIG = DOCS / "figures"

@@ -114,6 +114,8 @@ def calibrate(
     gpus: str = typer.Option("0", "--gpus", help="GPU indices to meter, summed (e.g. 0,1)"),
     resume: bool = typer.Option(False, "--resume", help="continue a run that stopped"),
     device: str | None = typer.Option(None, "--device", help="torch device for HF (default: cuda if present)"),
+    only_config: str | None = typer.Option(None, "--only-config", help="measure only this config of the grid"),
+    only_model: str | None = typer.Option(None, "--only-model", help="measure only this model of the grid"),
 ) -> None:
     """Measure energy for every cell of GRID on this machine's GPU (needs the calibrate extra)."""
     import sys
@@ -128,7 +130,7 @@ def calibrate(
     )
 
     from energy_predict.calibrate.backends.base import make_backend
-    from energy_predict.calibrate.grid import expand_grid, load_grid
+    from energy_predict.calibrate.grid import expand_grid, load_grid, select
     from energy_predict.calibrate.sweep import run_sweep
 
     try:
@@ -138,6 +140,8 @@ def calibrate(
 
         raise InputError("--gpus", f"{gpus!r} is not a list of indices", "write e.g. --gpus 0 or --gpus 0,1") from None
     spec = load_grid(grid)
+    if only_config or only_model:
+        spec = select(spec, only_config, only_model)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=err) as progress:

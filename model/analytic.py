@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from energy_predict.model.features import physical_features
 from sklearn.base import BaseEstimator, RegressorMixin
+
+from energy_predict.model.features import physical_features
 
 
 class _Analytic(RegressorMixin, BaseEstimator):

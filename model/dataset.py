@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from energy_predict.model.features import cell_frame
 
 from energy_predict.architectures import resolve_architecture
 from energy_predict.datasets import cell_stats, load_records, run_dirs
 from energy_predict.gpus import resolve_gpu
+from energy_predict.model.features import cell_frame
 
 # The serving configurations the shipped models cover; other measured configs (sampling, beam search,
 # eager attention) are findings, not training data.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from energy_predict.calibrate.environment import git_commit, now_iso
 from energy_predict.model.dataset import training_table
 from energy_predict.model.learners import ESTIMATORS, make_estimator

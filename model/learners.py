@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
-from energy_predict.model.features import physical_features
-from energy_predict.model.structured import PhaseModel
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
+from energy_predict.model.features import physical_features
+from energy_predict.model.structured import PhaseModel
 
 
 def log_features(X: pd.DataFrame) -> pd.DataFrame:

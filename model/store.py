@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
-from energy_predict.model.structured import PhaseModel, config_keys
 
 from energy_predict.errors import EnergyPredictError
 from energy_predict.gpus import resolve_gpu
+from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
+from energy_predict.model.structured import PhaseModel, config_keys
 
 DEFAULT_MODEL = "default"
 ANALYTIC = {"roofline": RooflineEstimator, "flops-tdp": FlopsTdpEstimator}

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from energy_predict.model.features import SERVING_COLUMNS, deployments
 from scipy.optimize import nnls
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from energy_predict import flops
+from energy_predict.model.features import SERVING_COLUMNS, deployments
 
 PREFILL_TERMS = ["batch", "prefill_layers", "prefill_linear_flops", "prefill_attention_flops"]
 DECODE_TERMS = ["steps", "step_layers", "step_weight_bytes", "step_sequences", "decode_linear_flops",

@@ -13,13 +13,13 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from energy_predict.model.analytic import baseline_phases
-from energy_predict.model.features import cell_frame
 
 from energy_predict.architectures import Architecture, resolve_architecture
 from energy_predict.baselines import max_batch_that_fits
 from energy_predict.bins import BIN_SETS, ceiling_bin
 from energy_predict.gpus import GPU, resolve_gpu
+from energy_predict.model.analytic import baseline_phases
+from energy_predict.model.features import cell_frame
 from energy_predict.profile import Profile
 from energy_predict.workload import Workload
 

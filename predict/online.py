@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
 from energy_predict.predict.steps import StepCoefficients
 
 

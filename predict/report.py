@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from energy_predict.predict.estimate import Deployment, Estimate
-
 from energy_predict.profile import Profile
 from energy_predict.workload import Workload
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from energy_predict.model.store import load_default_model, load_model
 from energy_predict.predict.estimate import Estimate, deployment_from_profile, estimate_workload
 from energy_predict.predict.report import report_dict
-
 from energy_predict.profile import load_profile
 from energy_predict.workload import workload_from_profile
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+
+from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.predict.estimate import Deployment
 from energy_predict.predict.online import OnlineResult, poisson_arrivals, simulate
 from energy_predict.predict.steps import step_coefficients
-
-from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.workload import Workload
 
 DEFAULT_PERIOD_S = 3600.0

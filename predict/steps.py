@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from energy_predict.model.features import cell_frame
-from energy_predict.model.structured import TERMS, PhaseModel, config_keys, deployment_keys
 
 from energy_predict import flops
 from energy_predict.architectures import Architecture
+from energy_predict.model.features import cell_frame
+from energy_predict.model.structured import TERMS, PhaseModel, config_keys, deployment_keys
 
 
 @dataclass(frozen=True)

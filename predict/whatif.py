@@ -6,11 +6,11 @@ import math
 from dataclasses import replace
 
 import pandas as pd
-from energy_predict.model.analytic import RooflineEstimator
-from energy_predict.predict.estimate import Deployment, Estimate, estimate_workload
 
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.gpus import resolve_gpu
+from energy_predict.model.analytic import RooflineEstimator
+from energy_predict.predict.estimate import Deployment, Estimate, estimate_workload
 from energy_predict.workload import Workload
 
 CONFIG_FIELDS = ("framework", "cuda_graphs", "compile", "quantization")

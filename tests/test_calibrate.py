@@ -2,12 +2,12 @@ import json
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
 from energy_predict.calibrate.backends.base import CellInfeasible
 from energy_predict.calibrate.grid import expand_grid, parse_grid
 from energy_predict.calibrate.meter import NullMeter, measure_repeated
 from energy_predict.calibrate.sweep import run_sweep
-from typer.testing import CliRunner
-
 from energy_predict.cli import app
 from energy_predict.datasets import cell_stats, list_runs, load_records
 from energy_predict.errors import InputError
@@ -175,3 +175,17 @@ def test_list_runs_counts_a_fresh_run(tmp_path):
     run_sweep(grid, tmp_path / "r1", backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
     (summary,) = list_runs(tmp_path)
     assert summary["n_cells"] == 8 and summary["n_records"] == 16 and summary["median_cv"] is not None
+
+
+def test_select_one_engine_of_a_grid():
+    from energy_predict.calibrate.grid import select
+
+    grid = parse_grid({"name": "g", "models": ["Llama-3.1-8B", "Llama-3.2-1B"],
+                       "configs": [{"name": "a", "backend": "vllm"}, {"name": "b", "backend": "vllm"}],
+                       "blocks": [{"batch_sizes": [1], "input_tokens": [8], "output_tokens": [1], "configs": ["a"]},
+                                  {"batch_sizes": [2], "input_tokens": [8], "output_tokens": [1]}]})
+    cells = expand_grid(select(grid, "b", "Llama-3.2-1B"))
+    assert [(c.model, c.config, c.batch_size) for c in cells] == [("Llama-3.2-1B", "b", 2)]
+    assert len(expand_grid(select(grid, "a"))) == 4
+    with pytest.raises(InputError, match="--only-config"):
+        select(grid, "c")

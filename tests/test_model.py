@@ -1,16 +1,16 @@
 import numpy as np
 import pandas as pd
 import pytest
+
+from energy_predict.architectures import REGISTRY
+from energy_predict.errors import EnergyPredictError
+from energy_predict.gpus import CATALOG
 from energy_predict.model.dataset import training_table
 from energy_predict.model.features import cell_frame
 from energy_predict.model.learners import ESTIMATORS, make_estimator
 from energy_predict.model.store import load_default_model, load_model
 from energy_predict.model.structured import TERMS, PhaseModel, phase_terms
 from energy_predict.model.validation import conformal_bounds, interval_coverage, out_of_fold, score
-
-from energy_predict.architectures import REGISTRY
-from energy_predict.errors import EnergyPredictError
-from energy_predict.gpus import CATALOG
 
 H100 = CATALOG["H100-SXM-80GB"]
 VLLM = {"backend": "vllm", "cuda_graphs": True, "compile": False, "quantization": None}

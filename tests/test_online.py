@@ -2,15 +2,15 @@ import json
 
 import numpy as np
 import pytest
-from energy_predict.model.features import cell_frame
-from energy_predict.model.store import load_default_model
-from energy_predict.predict.online import poisson_arrivals, simulate
-from energy_predict.predict.steps import StepCoefficients, step_coefficients
 from typer.testing import CliRunner
 
 from energy_predict.architectures import REGISTRY
 from energy_predict.cli import app
 from energy_predict.gpus import CATALOG
+from energy_predict.model.features import cell_frame
+from energy_predict.model.store import load_default_model
+from energy_predict.predict.online import poisson_arrivals, simulate
+from energy_predict.predict.steps import StepCoefficients, step_coefficients
 from tests.conftest import REPO
 
 VLLM = {"backend": "vllm", "cuda_graphs": True, "compile": False, "quantization": None}

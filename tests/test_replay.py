@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from energy_predict.calibrate.replay import ReplaySet, hf_batches, sample_requests
 
 

@@ -1,10 +1,10 @@
 from types import SimpleNamespace
 
 import pytest
-from energy_predict.calibrate.backends.vllm import engine_kwargs, generated_tokens, make_prompts, write_model_dir
-from energy_predict.calibrate.grid import Cell, ServingConfig
 
 from energy_predict.architectures import REGISTRY
+from energy_predict.calibrate.backends.vllm import engine_kwargs, generated_tokens, make_prompts, write_model_dir
+from energy_predict.calibrate.grid import Cell, ServingConfig
 
 
 def test_engine_kwargs_map_serving_options():

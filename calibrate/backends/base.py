@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from energy_predict.calibrate.grid import Cell, ServingConfig
-
 from energy_predict.architectures import Architecture
+from energy_predict.calibrate.grid import Cell, ServingConfig
 
 
 class CellInfeasible(RuntimeError):

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from energy_predict.architectures import Architecture, to_hf_config
 from energy_predict.calibrate.backends.base import CellInfeasible
 from energy_predict.calibrate.grid import Cell, ServingConfig
-
-from energy_predict.architectures import Architecture, to_hf_config
 
 
 class HFBackend:

@@ -13,10 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from energy_predict.architectures import Architecture, to_hf_config
 from energy_predict.calibrate.backends.base import CellInfeasible
 from energy_predict.calibrate.grid import Cell, ServingConfig
-
-from energy_predict.architectures import Architecture, to_hf_config
 
 
 def engine_kwargs(config: ServingConfig, model_dir: str, max_model_len: int) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""Predictions for recorded replays: the same requests, batches and arrival times as the GPU run.
+
+- HF offline: each fixed batch is a batch of its size, padded to its longest input and run for its
+  longest output (what `generate` does), so the batch model applies at (B, max I, max O).
+- vLLM offline: every request arrives at once; the continuous-batching simulator runs them.
+- vLLM online: the simulator with the replay's arrival times over the measured window, idle power between.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from energy_predict.architectures import resolve_architecture
+from energy_predict.gpus import resolve_gpu
+from energy_predict.model.features import cell_frame
+from energy_predict.predict.online import simulate
+from energy_predict.predict.steps import step_coefficients
+
+
+def load_replays(folder: Path) -> list[dict]:
+    """Every replay record (`*.json` written by `energy-predict replay`) under `folder`."""
+    return [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json")) if p.name != "run.json"]
+
+
+def _serving(replay: dict) -> dict:
+    c = replay["config"]
+    return {"backend": c["backend"], "framework": c["backend"], "cuda_graphs": bool(c.get("cuda_graphs")) and
+            c["backend"] == "vllm", "compile": bool(c.get("compile")), "quantization": c.get("quantization")}
+
+
+def predict_replay(replay: dict, model) -> dict:
+    """Predicted energy (J) with its interval for one replay record, beside the measured runs."""
+    arch = resolve_architecture(replay["model"])
+    gpus = replay["meter"].get("gpus") or [{"name": "NVIDIA H100 80GB HBM3"}]
+    gpu = resolve_gpu(gpus[0]["name"])
+    serving = _serving(replay)
+    req = replay["requests"]
+    i = np.asarray(req["input_tokens"])
+    o = np.asarray(req["output_tokens"])
+    measured = [r["energy_j"] for r in replay["runs"] if r["energy_j"] is not None]
+    durations = [r["duration_s"] for r in replay["runs"]]
+    lo, hi = model.log_bounds
+    if replay["backend"] == "hf":
+        batches = replay["batches"]
+        frame = cell_frame(arch, gpu, serving, [len(b) for b in batches], [int(i[b].max()) for b in batches],
+                           [int(o[b].max()) for b in batches])
+        busy, idle = float(model.predict(frame).sum()), 0.0
+    else:
+        energy = step_coefficients(model.energy, arch, gpu, serving)
+        time = step_coefficients(model.duration, arch, gpu, serving)
+        idle_w = replay.get("loaded_idle_power_w") or model.card["idle_power_w"].get("loaded_vllm", 0.0)
+        online = replay["mode"] == "online"
+        arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))
+        period = float(np.median(durations)) if online else None
+        result = simulate(i, o, arrivals, energy, time, idle_w, max_num_seqs=replay["config"].get("max_num_seqs", 256),
+                          period_s=period)
+        busy, idle = result.busy_energy_j, result.idle_energy_j
+    predicted = busy + idle
+    low, high = busy * np.exp(lo) + idle, busy * np.exp(hi) + idle
+    mean = float(np.mean(measured)) if measured else None
+    return {
+        "name": replay["name"], "trace": replay["trace"], "backend": replay["backend"], "mode": replay["mode"],
+        "rate_per_s": replay.get("rate_per_s"), "requests": len(i), "measured_j": measured,
+        "measured_spread_pct": 100 * (max(measured) - min(measured)) / mean if len(measured) > 1 else None,
+        "predicted_j": predicted, "low_j": low, "high_j": high,
+        "error_pct": 100 * (predicted / mean - 1) if mean else None,
+        "covered": bool(low <= mean <= high) if mean else None,
+    }
