@@ -179,7 +179,7 @@ power limit. Random bf16 weights; output lengths forced.
 The vLLM batch-1 cell agrees with the notes (within 3%). For batch 256, 1024 -> 256 the model's
 {cell('vllm-graphs', 256, 1024, 256).split(' J')[0]} J/token splits into prefill {big_phases['prefill_j'] / 1e3:.2f} kJ and decode
 {big_phases['decode_j'] / 1e3:.2f} kJ; decode alone is {decode_only:.3f} J/token, which is the notes' 0.060. vLLM 0.26 enables prefix
-caching by default, (its engine log lists enable_prefix_caching=False as a non-default argument), so a warm-up followed by repetitions of the same prompts skips prefill. The calibration here
+caching by default (its engine log lists enable_prefix_caching=False as a non-default argument), so a warm-up followed by repetitions of the same prompts skips prefill. The calibration here
 turns prefix caching off, and its measured prefill cells (256 x 512 tokens: 2.08 kJ) leave no room for the
 notes' 3.9 kJ total to include a 256 x 1024 prefill. The HF batch-1 cell is above them: the 4-GPU lease
 measured 6.4 J and the 1-GPU lease 7.3 J; see "Caveats".
