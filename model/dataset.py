@@ -24,7 +24,7 @@ def serving_of(records: pd.DataFrame) -> dict:
     """The serving flags of a group of records of one config."""
     row = records.iloc[0]
     backend = row["backend"]
-    return {"backend": backend, "cuda_graphs": bool(row.get("cuda_graphs", False)) and backend == "vllm",
+    return {"backend": backend, "cuda_graphs": bool(row.get("cuda_graphs", False)),
             "compile": bool(row.get("compile", False)), "quantization": row.get("quantization") or "none"}
 
 

@@ -33,8 +33,10 @@ def cell_frame(arch: Architecture, gpu: GPU, serving: dict, batch_size, input_to
     for key, value in asdict(arch).items():
         if key != "name":
             frame[key] = value
-    frame["backend"] = serving.get("backend", serving.get("framework", "vllm"))
-    frame["cuda_graphs"] = bool(serving.get("cuda_graphs", False))
+    backend = serving.get("backend", serving.get("framework", "vllm"))
+    frame["backend"] = backend
+    # CUDA graphs are vLLM's switch; HF has none of its own (its compile mode captures graphs)
+    frame["cuda_graphs"] = bool(serving.get("cuda_graphs", False)) and backend == "vllm"
     frame["compile"] = bool(serving.get("compile", False))
     frame["quantization"] = serving.get("quantization") or "none"
     return frame

@@ -27,8 +27,8 @@ def load_replays(folder: Path) -> list[dict]:
 
 def _serving(replay: dict) -> dict:
     c = replay["config"]
-    return {"backend": c["backend"], "framework": c["backend"], "cuda_graphs": bool(c.get("cuda_graphs")) and
-            c["backend"] == "vllm", "compile": bool(c.get("compile")), "quantization": c.get("quantization")}
+    return {"backend": c["backend"], "framework": c["backend"], "cuda_graphs": bool(c.get("cuda_graphs")),
+            "compile": bool(c.get("compile")), "quantization": c.get("quantization")}
 
 
 def predict_replay(replay: dict, model) -> dict:

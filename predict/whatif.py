@@ -10,28 +10,27 @@ import pandas as pd
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model.analytic import RooflineEstimator
+from energy_predict.model.features import cell_frame
+from energy_predict.model.structured import config_keys
 from energy_predict.predict.estimate import Deployment, Estimate, estimate_workload
 from energy_predict.workload import Workload
-
-CONFIG_FIELDS = ("framework", "cuda_graphs", "compile", "quantization")
 
 
 def _serving_variants(dep: Deployment, model, batch_caps: list[int]) -> list[tuple[str, Deployment]]:
     base = dep.serving
     variants = [("profile", dep)]
     card = getattr(model, "card", None)
+    own = config_keys(cell_frame(dep.arch, dep.gpu, base, 1, 1, 2)).iloc[0]
     for key in card["valid"]["serving_configs"] if card else []:
+        if key == own:
+            continue
         framework, graphs, compile_, quant = key.split("|")
         serving = {**base, "framework": framework, "backend": framework, "cuda_graphs": graphs == "True",
                    "compile": compile_ == "True", "quantization": None if quant == "none" else quant}
-        if all(serving[k] == base[k] for k in CONFIG_FIELDS) or (framework == "hf" and base["framework"] == "hf"
-                                                                 and serving["compile"] == base["compile"]):
-            continue
         flags = [" graphs" if serving["cuda_graphs"] else "", " compile" if serving["compile"] else "",
                  " eager" if framework == "vllm" and not serving["cuda_graphs"] else "",
                  " fp8" if quant == "fp8" else ""]
-        label = framework + "".join(flags)
-        variants.append((label, replace(dep, serving=serving)))
+        variants.append((framework + "".join(flags), replace(dep, serving=serving)))
     for cap in batch_caps:
         if cap != base["max_batch"]:
             variants.append((f"batch cap {cap}", replace(dep, serving={**base, "max_batch": cap})))

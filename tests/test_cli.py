@@ -165,3 +165,18 @@ def test_gap_and_capacity():
     assert tight["batch_cap"] < cap["batch_cap"] and tight["gpus"] >= cap["gpus"]
     bad = run("capacity", "--profile", EXAMPLES / "conversation.json", "--rate", "-1")
     assert bad.exit_code == 2 and "--rate" in bad.output
+
+
+def test_hf_profile_with_the_default_cuda_graphs_flag_uses_the_measured_model(tmp_path):
+    """CUDA graphs are a vLLM switch: an HF profile keeps the schema's default `cuda_graphs: true`."""
+    data = json.loads((EXAMPLES / "code_gen.json").read_text())
+    data["serving"]["framework"] = "hf"
+    assert data["serving"]["cuda_graphs"] is True
+    path = tmp_path / "hf.json"
+    path.write_text(json.dumps(data))
+    result = run("--profile", path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["model"]["kind"] == "measured"
+    rows = json.loads(run("compare", "--profile", path, "--json").output)
+    assert [r["option"] for r in rows].count("profile") == 1
+    assert not any(r["option"] == "hf" for r in rows)  # the profile's own configuration is not listed twice
