@@ -187,10 +187,11 @@ def measure_idle_w(meter, seconds: float = 3.0) -> float | None:
 
 @dataclass(frozen=True)
 class Window:
-    """A reading over `repeats` back-to-back runs of the same work."""
+    """A reading over `repeats` back-to-back runs of the same work, and what each run returned."""
 
     reading: Reading
     repeats: int
+    results: tuple = ()
 
 
 def measure_repeated(meter, run_once: Callable[[], object], min_window_s: float) -> Window:
@@ -200,12 +201,11 @@ def measure_repeated(meter, run_once: Callable[[], object], min_window_s: float)
     repeating the work until the window spans ~2 s keeps that error near 1%. `run_once` must return
     only when its work is done (generate calls do).
     """
-    repeats = 0
+    results = []
     meter.start()
     t0 = time.perf_counter()
     while True:
-        run_once()
-        repeats += 1
+        results.append(run_once())
         if time.perf_counter() - t0 >= min_window_s:
             break
-    return Window(meter.stop(), repeats)
+    return Window(meter.stop(), len(results), tuple(results))

@@ -23,7 +23,6 @@ COLUMNS = [
     "mean_power_w", "max_power_w", "sampled_energy_j", "sm_clock_mhz", "temperature_c", "sensor", "null_reason",
     "generated_tokens", "error", "timestamp",
 ]
-KEY = ["model", "config", "batch_size", "input_tokens", "output_tokens", "repetition"]
 
 
 def append_record(run_dir: Path, record: dict) -> None:
@@ -62,9 +61,3 @@ def write_table(run_dir: Path, records: list[dict]) -> pd.DataFrame:
     frame.to_parquet(run_dir / TABLE, index=False)
     return frame
 
-
-def read_records(run_dir: Path) -> pd.DataFrame:
-    """A run's records: the parquet table, or the journal where the table is missing."""
-    if (run_dir / TABLE).is_file():
-        return pd.read_parquet(run_dir / TABLE)
-    return pd.DataFrame(read_journal(run_dir))

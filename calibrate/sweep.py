@@ -81,8 +81,10 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
     idle_before = measure_idle_w(meter, grid.idle_seconds)
     meta["idle_power_w"].setdefault("before", idle_before)
     all_records = list(previous)
-    done = sum(1 for c in cells if c.key in closed or
-               all((*c.key, k) in measured for k in range(grid.repetitions)))
+    def complete(c: Cell) -> bool:
+        return c.key in closed or all((*c.key, k) in measured for k in range(grid.repetitions))
+
+    done = sum(1 for c in cells if complete(c))
     total = len(cells)
 
     def record(cell: Cell, config: ServingConfig, repetition: int, status: str, **values) -> None:
@@ -98,8 +100,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
 
     for (model, config_name), group in itertools.groupby(cells, key=lambda c: (c.model, c.config)):
         group = list(group)
-        pending = [c for c in group if c.key not in closed and
-                   not all((*c.key, k) in measured for k in range(grid.repetitions))]
+        pending = [c for c in group if not complete(c)]
         if not pending:
             continue
         config = configs[config_name]
@@ -133,11 +134,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
                 for k in range(grid.repetitions):
                     if (*cell.key, k) in measured:
                         continue
-                    tokens: list[int] = []
-                    def once(tokens=tokens, run=run):
-                        tokens.append(run())
-
-                    window = measure_repeated(meter, once, grid.min_window_s)
+                    window = measure_repeated(meter, run, grid.min_window_s)
                     r, n = window.reading, window.repeats
                     energy = r.energy_j / n if r.energy_j is not None else None
                     duration = r.duration_s / n
@@ -147,7 +144,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
                            max_power_w=r.max_power_w,
                            sampled_energy_j=r.sampled_energy_j / n if r.sampled_energy_j is not None else None,
                            sm_clock_mhz=r.sm_clock_mhz, temperature_c=r.temperature_c, sensor=r.sensor,
-                           null_reason=r.null_reason, generated_tokens=min(tokens) if tokens else None,
+                           null_reason=r.null_reason, generated_tokens=min(window.results),
                            loaded_idle_power_w=loaded_idle)
             except CellInfeasible as exc:
                 status = "infeasible"

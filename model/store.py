@@ -101,6 +101,12 @@ def check_request(card: dict, X: pd.DataFrame) -> None:
             + " (or use --model roofline)")
 
 
+def loaded_idle_w(card: dict, framework: str) -> float:
+    """Measured idle power of a GPU holding this framework's engine (empty-GPU idle where not measured)."""
+    idle = card.get("idle_power_w", {})
+    return idle.get(f"loaded_{framework}") or idle.get("empty") or 0.0
+
+
 def save_model(model: MeasuredModel, folder: Path) -> Path:
     """Write model.joblib and card.json into `folder`."""
     import joblib

@@ -85,12 +85,12 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
 
 
-def _unique_rows(w: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _unique_rows(w: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Collapse equal (input, output) rows, summing weights: prediction cost scales with distinct lengths."""
     key = w.input_tokens.astype(np.int64) * (1 << 32) + w.output_tokens.astype(np.int64)
     uniq, inverse = np.unique(key, return_inverse=True)
     weight = np.bincount(inverse, weights=w.weight)
-    return uniq >> 32, uniq & ((1 << 32) - 1), weight, inverse
+    return uniq >> 32, uniq & ((1 << 32) - 1), weight
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -99,9 +99,14 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(values[order][np.searchsorted(cum, q * cum[-1])])
 
 
-def _per_request(model: EnergyModel, dep: Deployment, i: np.ndarray, o: np.ndarray) -> pd.DataFrame:
-    b = batch_sizes(dep, i, o)
-    frame = cell_frame(dep.arch, dep.gpu, dep.serving, b, i, o)
+def _cells(dep: Deployment, i: np.ndarray, o: np.ndarray) -> pd.DataFrame:
+    """One row per request length, at the batch it is served in."""
+    return cell_frame(dep.arch, dep.gpu, dep.serving, batch_sizes(dep, i, o), i, o)
+
+
+def _per_request(model: EnergyModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-request phases: the model's whole-batch phases divided by the batch size."""
+    b = frame["batch_size"].to_numpy()
     phases = model.predict_phases(frame).reset_index(drop=True)
     out = pd.DataFrame({"batch_size": b})
     for col in ("prefill_j", "decode_j", "duration_s", "low_j", "high_j"):
@@ -124,17 +129,18 @@ def _range_notes(model: EnergyModel, i, o, weight, b) -> list[str]:
                                     ("batch", b, v["batch_size"])):
         share = float(weight[(values < lo) | (values > hi)].sum() / weight.sum())
         if share > 0:
-            notes.append(f"{100 * share:.1f}% of requests have {label} lengths outside the measured {lo}-{hi}: "
+            notes.append(f"{100 * share:.1f}% of requests have {label} sizes outside the measured {lo}-{hi}: "
                          "extrapolated from the measured phases")
     return notes
 
 
 def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estimate:
     """Energy of the workload under `model`, with baselines, bins and the binned (reference) estimate."""
-    i, o, weight, _ = _unique_rows(w)
-    exact = _per_request(model, dep, i, o)
+    i, o, weight = _unique_rows(w)
+    cells = _cells(dep, i, o)
+    exact = _per_request(model, cells)
     b = exact["batch_size"].to_numpy()
-    flops_phases, roof_phases = baseline_phases(cell_frame(dep.arch, dep.gpu, dep.serving, b, i, o))
+    flops_phases, roof_phases = baseline_phases(cells)
     flops_tdp = (flops_phases["prefill_j"] + flops_phases["decode_j"]).to_numpy() / b
     roofline = (roof_phases["prefill_j"] + roof_phases["decode_j"]).to_numpy() / b
 
@@ -149,7 +155,7 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
                          "decode_j": weight * exact["decode_j"], "flops_tdp_j": weight * flops_tdp,
                          "roofline_j": weight * roofline})
     table = rows.groupby(["input_bin", "output_bin"], as_index=False).sum()
-    at_ceiling = _per_request(model, dep, table["input_bin"].to_numpy(), table["output_bin"].to_numpy())
+    at_ceiling = _per_request(model, _cells(dep, table["input_bin"].to_numpy(), table["output_bin"].to_numpy()))
     table["binned_energy_j"] = table["requests"].to_numpy() * at_ceiling["energy_j"].to_numpy()
 
     e = exact["energy_j"].to_numpy()

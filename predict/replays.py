@@ -16,8 +16,9 @@ import numpy as np
 from energy_predict.architectures import resolve_architecture
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model.features import cell_frame
+from energy_predict.predict.estimate import Deployment
 from energy_predict.predict.online import simulate
-from energy_predict.predict.steps import step_coefficients
+from energy_predict.predict.serving import step_models
 
 
 def load_replays(folder: Path) -> list[dict]:
@@ -49,9 +50,8 @@ def predict_replay(replay: dict, model) -> dict:
                            [int(o[b].max()) for b in batches])
         busy, idle = float(model.predict(frame).sum()), 0.0
     else:
-        energy = step_coefficients(model.energy, arch, gpu, serving)
-        time = step_coefficients(model.duration, arch, gpu, serving)
-        idle_w = replay.get("loaded_idle_power_w") or model.card["idle_power_w"].get("loaded_vllm", 0.0)
+        energy, time, card_idle_w = step_models(Deployment(arch, gpu, serving), model)
+        idle_w = replay.get("loaded_idle_power_w") or card_idle_w  # the replay's own reading first
         online = replay["mode"] == "online"
         arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))
         period = float(np.median(durations)) if online else None

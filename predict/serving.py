@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from energy_predict.errors import EnergyPredictError, InputError
+from energy_predict.model.store import loaded_idle_w
 from energy_predict.predict.estimate import Deployment
 from energy_predict.predict.online import OnlineResult, poisson_arrivals, simulate
-from energy_predict.predict.steps import step_coefficients
+from energy_predict.predict.steps import StepCoefficients, step_coefficients
 from energy_predict.workload import Workload
 
 DEFAULT_PERIOD_S = 3600.0
 
 
-def _coefficients(dep: Deployment, model):
+def step_models(dep: Deployment, model) -> tuple[StepCoefficients, StepCoefficients, float]:
+    """(step energy, step time, loaded-idle power) of a deployment under a measured model."""
     card = getattr(model, "card", None)
     if card is None:
         raise EnergyPredictError("--model: online serving needs a measured model (step energies); "
@@ -21,10 +23,9 @@ def _coefficients(dep: Deployment, model):
     from energy_predict.model.features import cell_frame
 
     model.predict_phases(cell_frame(dep.arch, dep.gpu, dep.serving, 1, 1, 2))  # the card's range checks
-    idle = card.get("idle_power_w", {})
-    idle_w = idle.get(f"loaded_{dep.serving['framework']}") or idle.get("empty") or 0.0
     return (step_coefficients(model.energy, dep.arch, dep.gpu, dep.serving),
-            step_coefficients(model.duration, dep.arch, dep.gpu, dep.serving), idle_w)
+            step_coefficients(model.duration, dep.arch, dep.gpu, dep.serving),
+            loaded_idle_w(card, dep.serving["backend"]))
 
 
 def sample_requests(w: Workload, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +57,7 @@ def arrivals_for(w: Workload, rate: float | None, seed: int, max_requests: int |
 def simulate_deployment(w: Workload, dep: Deployment, model, rate: float | None = None, gpus: int = 1,
                         seed: int = 0, max_requests: int | None = None) -> OnlineResult:
     """Simulate `gpus` replicas (requests dealt round-robin) and add their results."""
-    energy, time, idle_w = _coefficients(dep, model)
+    energy, time, idle_w = step_models(dep, model)
     inputs, outputs, t, period = arrivals_for(w, rate, seed, max_requests)
     max_seqs = int(dep.serving.get("max_batch", 256))
     parts = [simulate(inputs[g::gpus], outputs[g::gpus], t[g::gpus], energy, time, idle_w, max_num_seqs=max_seqs,

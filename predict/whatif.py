@@ -11,6 +11,7 @@ from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model.analytic import RooflineEstimator
 from energy_predict.model.features import cell_frame
+from energy_predict.model.store import loaded_idle_w
 from energy_predict.model.structured import config_keys
 from energy_predict.predict.estimate import Deployment, Estimate, estimate_workload
 from energy_predict.workload import Workload
@@ -104,9 +105,7 @@ def capacity(w: Workload, dep: Deployment, model, rate_per_s: float, latency_s: 
     busy_gpus = rate_per_s * gpu_s_per_request
     n = max(math.ceil(busy_gpus / target_utilization), dep.gpu_count)
     n = int(math.ceil(n / dep.gpu_count) * dep.gpu_count)  # whole replicas
-    card = getattr(model, "card", None) or {}
-    idle = card.get("idle_power_w", {})
-    idle_w = idle.get(f"loaded_{dep.serving['framework']}") or idle.get("empty") or 0.0
+    idle_w = loaded_idle_w(getattr(model, "card", None) or {}, dep.serving["backend"])
     day = 86400.0
     busy_j = rate_per_s * day * est.energy_j / est.requests
     idle_j = max(n * day - busy_gpus * day, 0.0) * idle_w
