@@ -1,11 +1,14 @@
 """Does metering slow what it meters? HF eager generate, batch 1, 512 -> 128, Llama-3.1-8B shape (GPU).
 
-Times the same call with no meter, with the NVML meter (counter + 50 Hz sampling thread), and with the
-sampling thread off. A launch-bound loop shares the GIL with the sampler, so a difference would show here.
-Run: PYTHONPATH=. python3 benchmarks/meter_overhead.py   (prints one line per variant)
+Times the same call with no meter, with the NVML meter (counter + its 10 Hz sampling thread), and with the
+sampling thread off, interleaved over rounds so that drift (clocks, temperature) hits every variant alike.
+A launch-bound loop shares the GIL with the sampler, so a difference would show here.
+Run: PYTHONPATH=. python3 benchmarks/meter_overhead.py [NVML_INDEX]   (prints one line per variant; the index is
+NVML's, which ignores CUDA_VISIBLE_DEVICES: pass the GPU that CUDA_VISIBLE_DEVICES names)
 """
 
 import statistics
+import sys
 import time
 
 from energy_predict.architectures import REGISTRY
@@ -20,27 +23,37 @@ def main() -> None:
     run = backend.prepare(Cell("Llama-3.1-8B", "hf-eager", 1, 512, 128))
     run()
     run()
-    meter = meter_mod.NvmlMeter([0], sync=backend.synchronize)
+    meter = meter_mod.NvmlMeter([int(sys.argv[1]) if len(sys.argv) > 1 else 0], sync=backend.synchronize)
 
-    def timed(label: str, start, stop) -> None:
-        times, energies = [], []
-        for _ in range(3):
+    original = meter_mod._Sampler.run
+
+    def no_sampler_start() -> None:
+        meter_mod._Sampler.run = lambda self: None  # the sampler thread exits at once
+        meter.start()
+
+    def no_sampler_stop():
+        try:
+            return meter.stop()
+        finally:
+            meter_mod._Sampler.run = original
+
+    variants = {"no meter": (lambda: None, lambda: None), "nvml meter, 10 Hz sampler": (meter.start, meter.stop),
+                "nvml meter, no sampler": (no_sampler_start, no_sampler_stop)}
+    times = {k: [] for k in variants}
+    energies = {k: [] for k in variants}
+    for _ in range(4):
+        for label, (start, stop) in variants.items():
             start()
             t0 = time.perf_counter()
             run()
             backend.synchronize()
-            times.append(time.perf_counter() - t0)
+            times[label].append(time.perf_counter() - t0)
             r = stop()
-            energies.append(r.energy_j if r is not None else float("nan"))
-        print(f"{label:28s} time_s {statistics.median(times):.3f} {[round(t, 3) for t in times]} "
-              f"energy_j {[round(e, 1) for e in energies]}", flush=True)
-
-    timed("no meter", lambda: None, lambda: None)
-    timed("nvml meter, 50 Hz sampler", meter.start, meter.stop)
-    original = meter_mod._Sampler.run
-    meter_mod._Sampler.run = lambda self: None  # sampler thread exits at once
-    timed("nvml meter, no sampler", meter.start, meter.stop)
-    meter_mod._Sampler.run = original
+            energies[label].append(r.energy_j if r is not None else float("nan"))
+    for label in variants:
+        print(f"{label:28s} time_s {statistics.median(times[label]):.3f} {[round(t, 3) for t in times[label]]} "
+              f"energy_j {[round(e, 1) for e in energies[label]]} J/token "
+              f"{statistics.median(energies[label]) / 128:.2f}", flush=True)
     import torch
     import transformers
     print("torch", torch.__version__, "transformers", transformers.__version__, flush=True)

@@ -2,8 +2,10 @@
 
 - offline: every request submitted at once. vLLM batches continuously (max_num_seqs); HF serves fixed
   batches of `batch_size` in arrival order, padded to the batch's longest input and run for its longest output.
-- online (vLLM): requests enter the engine at their (rate-scaled) arrival times; the window includes the idle
-  gaps between them, which is the point.
+- online (vLLM): requests enter the engine at their arrival times, either the trace's own gaps scaled to a rate
+  or Poisson arrivals at a rate; the window includes the idle gaps between them, which is the point.
+The vLLM engine's token budget per step (`max_num_batched_tokens`) is set explicitly and recorded, so the
+simulator that predicts the replay schedules with the same budget.
 Each replay is warmed up on the same request set, then measured `repetitions` times.
 """
 
@@ -42,6 +44,15 @@ class ReplaySet:
             raise ValueError("need distinct arrival times and a positive rate")
         factor = (len(self.arrival_s) / rate_per_s) / span
         arrivals = (self.arrival_s - self.arrival_s.min()) * factor
+        return ReplaySet(self.trace, self.input_tokens, self.output_tokens, arrivals)
+
+    def poisson(self, rate_per_s: float, seed: int = 0) -> ReplaySet:
+        """The same requests (lengths, order) arriving as a Poisson process at `rate_per_s`."""
+        from energy_predict.predict.online import poisson_arrivals
+
+        if rate_per_s <= 0:
+            raise ValueError("need a positive rate")
+        arrivals = poisson_arrivals(len(self.input_tokens), rate_per_s, seed)
         return ReplaySet(self.trace, self.input_tokens, self.output_tokens, arrivals)
 
 
@@ -150,7 +161,8 @@ def run_replay(out_dir: Path, name: str, meter, run: Callable[[], None], reqs: R
 
 def replay_trace(trace_path: Path, out_dir: Path, *, backend_name: str, model: str, n: int, seed: int,
                  modes: list[str], rates: list[float], batch_size: int, cuda_graphs: bool, gpus: tuple[int, ...],
-                 repetitions: int, max_input: int, max_output: int, max_num_seqs: int = 256,
+                 repetitions: int, max_input: int, max_output: int, poisson_rates: tuple[float, ...] = (),
+                 max_num_seqs: int = 256, max_num_batched_tokens: int = 8192,
                  on_step: Callable[[str], None] | None = None) -> list[dict]:
     """Load one engine, then replay the sampled requests in each mode (and each rate, online)."""
     from energy_predict.architectures import resolve_architecture
@@ -165,7 +177,9 @@ def replay_trace(trace_path: Path, out_dir: Path, *, backend_name: str, model: s
     arch = resolve_architecture(model)
     reqs = sample_requests(read_trace(trace_path), n, seed, trace_path.name, max_input, max_output)
     config = ServingConfig(name=f"{backend_name}-replay", backend=backend_name, cuda_graphs=cuda_graphs,
-                           max_num_seqs=max_num_seqs, max_model_len=max_input + max_output + 16)
+                           max_num_seqs=max_num_seqs, max_model_len=max_input + max_output + 16,
+                           **({"max_num_batched_tokens": max_num_batched_tokens, "enable_chunked_prefill": True}
+                              if backend_name == "vllm" else {}))
     backend = make_backend(backend_name)
     meter = open_meter(gpus, sync=backend.synchronize)
     empty_idle = measure_idle_w(meter, 3.0)
@@ -188,12 +202,14 @@ def replay_trace(trace_path: Path, out_dir: Path, *, backend_name: str, model: s
                 on_step("vllm offline")
             results.append(run_replay(out_dir, f"{stem}-offline", meter, offline, reqs, arch,
                                       {**meta, "mode": "offline"}, repetitions))
-        for rate in rates if "online" in modes else []:
-            scaled = reqs.scaled_to_rate(rate)
-            _, online = vllm_runners(backend, scaled)
+        online_sets = [(f"online-{r:g}", "trace", r, reqs.scaled_to_rate(r)) for r in rates]
+        online_sets += [(f"poisson-{r:g}", "poisson", r, reqs.poisson(r, seed)) for r in poisson_rates]
+        for label, arrivals, rate, arriving in online_sets if "online" in modes else []:
+            _, online = vllm_runners(backend, arriving)
             if on_step:
-                on_step(f"vllm online {rate} req/s")
-            results.append(run_replay(out_dir, f"{stem}-online-{rate:g}", meter, online, scaled, arch,
-                                      {**meta, "mode": "online", "rate_per_s": rate}, repetitions, warmup=False))
+                on_step(f"vllm online {rate} req/s ({arrivals} arrivals)")
+            results.append(run_replay(out_dir, f"{stem}-{label}", meter, online, arriving, arch,
+                                      {**meta, "mode": "online", "rate_per_s": rate, "arrivals": arrivals},
+                                      repetitions, warmup=False))
     backend.close()
     return results

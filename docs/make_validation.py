@@ -22,16 +22,20 @@ def render(rows: list[dict]) -> str:
         lines += ["No replay has been measured yet: the replays of the first GPU session were lost when its lease",
                   "ended (see the closing note of issue 7). Run `calibrate/campaigns/next/run.sh` on a GPU machine.", ""]
         return "\n".join(lines)
-    lines += ["| trace | backend | mode | rate (req/s) | requests | measured kWh (runs) | spread | predicted kWh "
+    lines += ["| trace | backend | mode | arrivals at rate (req/s) | requests | measured kWh (runs) | spread | predicted kWh "
               "[90% interval] | error | covered |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         measured = ", ".join(f"{m / 3.6e6:.4g}" for m in r["measured_j"])
         spread = f"{r['measured_spread_pct']:.1f}%" if r["measured_spread_pct"] is not None else "n/a"
         err = f"{r['error_pct']:+.1f}%" if r["error_pct"] is not None else "n/a"
-        lines.append(f"| {r['trace']} | {r['backend']} | {r['mode']} | {r['rate_per_s'] or ''} | {r['requests']} | "
+        lines.append(f"| {r['trace']} | {r['backend']} | {r['mode']} | {_arrivals(r)} | {r['requests']} | "
                      f"{measured} | {spread} | {r['predicted_j'] / 3.6e6:.4g} [{r['low_j'] / 3.6e6:.4g}, "
                      f"{r['high_j'] / 3.6e6:.4g}] | {err} | {'yes' if r['covered'] else 'no'} |")
     return "\n".join(lines) + "\n"
+
+
+def _arrivals(row: dict) -> str:
+    return f"{row['arrivals']} {row['rate_per_s']:g}" if row["rate_per_s"] else "all at once"
 
 
 def main() -> None:

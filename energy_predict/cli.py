@@ -169,7 +169,8 @@ def replay(
     n: int = typer.Option(200, "--n", min=1, help="requests sampled (a contiguous window of the trace)"),
     seed: int = typer.Option(0, "--seed"),
     modes: str = typer.Option("offline", "--modes", help="offline,online"),
-    rates: str = typer.Option("", "--rates", help="online arrival rates in req/s, e.g. 4,12"),
+    rates: str = typer.Option("", "--rates", help="online rates in req/s with the trace's own gaps scaled, e.g. 4,12"),
+    poisson_rates: str = typer.Option("", "--poisson-rates", help="online rates in req/s with Poisson arrivals"),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="HF offline batch size"),
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--eager"),
     gpus: str = typer.Option("0", "--gpus"),
@@ -184,19 +185,29 @@ def replay(
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     if not set(mode_list) <= {"offline", "online"} or not mode_list:
         raise InputError("--modes", f"{modes!r}", "use offline, online or offline,online")
-    try:
-        rate_list = [float(r) for r in rates.split(",") if r.strip()]
-    except ValueError:
-        raise InputError("--rates", f"{rates!r} is not a list of numbers", "write e.g. --rates 4,12") from None
-    if "online" in mode_list and not rate_list:
+    rate_list, poisson_list = _rates(rates, "--rates"), _rates(poisson_rates, "--poisson-rates")
+    if "online" in mode_list and not rate_list + poisson_list:
         raise InputError("--rates", "online replay needs at least one rate", "add e.g. --rates 4,12")
     results = replay_trace(trace, out_dir, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
-                           rates=rate_list, batch_size=batch_size, cuda_graphs=cuda_graphs,
+                           rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
+                           cuda_graphs=cuda_graphs,
                            gpus=tuple(int(g) for g in gpus.split(",")), repetitions=repetitions,
                            max_input=max_input, max_output=max_output, on_step=lambda m: err.print(f"replay: {m}"))
     for r in results:
         energies = [x["energy_j"] for x in r["runs"]]
         out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s")
+
+
+def _rates(text: str, flag: str) -> list[float]:
+    from energy_predict.errors import InputError
+
+    try:
+        values = [float(r) for r in text.split(",") if r.strip()]
+    except ValueError:
+        raise InputError(flag, f"{text!r} is not a list of numbers", f"write e.g. {flag} 4,12") from None
+    if any(v <= 0 for v in values):
+        raise InputError(flag, f"{text!r} has a rate <= 0", "use rates above 0 req/s")
+    return values
 
 
 def _ints(text: str, flag: str) -> list[int]:

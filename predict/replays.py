@@ -55,8 +55,9 @@ def predict_replay(replay: dict, model) -> dict:
         online = replay["mode"] == "online"
         arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))
         period = float(np.median(durations)) if online else None
-        result = simulate(i, o, arrivals, energy, time, idle_w, max_num_seqs=replay["config"].get("max_num_seqs", 256),
-                          period_s=period)
+        config = replay["config"]
+        result = simulate(i, o, arrivals, energy, time, idle_w, max_num_seqs=config.get("max_num_seqs") or 256,
+                          max_num_batched_tokens=config.get("max_num_batched_tokens") or 8192, period_s=period)
         busy, idle = result.busy_energy_j, result.idle_energy_j
     predicted = busy + idle
     low, high = busy * np.exp(lo) + idle, busy * np.exp(hi) + idle
@@ -64,6 +65,7 @@ def predict_replay(replay: dict, model) -> dict:
     return {
         "name": replay["name"], "trace": replay["trace"], "backend": replay["backend"], "mode": replay["mode"],
         "rate_per_s": replay.get("rate_per_s"), "requests": len(i), "measured_j": measured,
+        "arrivals": replay.get("arrivals", "trace") if replay["mode"] == "online" else None,
         "measured_spread_pct": 100 * (max(measured) - min(measured)) / mean if len(measured) > 1 else None,
         "predicted_j": predicted, "low_j": low, "high_j": high,
         "error_pct": 100 * (predicted / mean - 1) if mean else None,

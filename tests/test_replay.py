@@ -28,6 +28,19 @@ def test_rate_scaling_keeps_the_pattern():
         ReplaySet("t", np.ones(2, int), np.ones(2, int), np.zeros(2)).scaled_to_rate(1.0)
 
 
+def test_poisson_arrivals_keep_the_requests_and_hit_the_rate():
+    n = 4000
+    reqs = ReplaySet("t", np.arange(n), np.arange(n), np.arange(n) * 1.0)
+    p = reqs.poisson(8.0, seed=3)
+    assert np.array_equal(p.input_tokens, reqs.input_tokens) and p.arrival_s[0] == 0
+    assert np.all(np.diff(p.arrival_s) >= 0)
+    assert n / p.arrival_s.max() == pytest.approx(8.0, rel=0.05)
+    gaps = np.diff(p.arrival_s)
+    assert np.std(gaps) / np.mean(gaps) == pytest.approx(1.0, rel=0.1)  # exponential gaps, unlike the trace's
+    with pytest.raises(ValueError):
+        reqs.poisson(0.0)
+
+
 def test_hf_batches_cover_every_request_once_in_order():
     batches = hf_batches(10, 4)
     assert batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]

@@ -39,3 +39,12 @@ def test_error_and_coverage_are_computed_against_the_measured_mean(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(record))
     (row,) = [predict_replay(r, model) for r in load_replays(tmp_path)]
     assert row["error_pct"] == pytest.approx(0.0, abs=0.01) and row["covered"]
+
+
+def test_the_replays_token_budget_reaches_the_simulator():
+    model = load_default_model()
+    wide = replay_record("vllm", "offline", 1.0)
+    narrow = replay_record("vllm", "offline", 1.0)
+    narrow["config"] = {**narrow["config"], "max_num_batched_tokens": 256}
+    # 256-token steps split every prompt into chunks: more steps, each paying the weights' read again
+    assert predict_replay(narrow, model)["predicted_j"] > 1.05 * predict_replay(wide, model)["predicted_j"]
