@@ -57,26 +57,31 @@ def physical_features(frame: pd.DataFrame) -> pd.DataFrame:
     cols = {k: np.zeros(len(frame)) for k in
             ("prefill_flops", "decode_flops", "prefill_bytes", "decode_bytes", "roofline_prefill_s",
              "roofline_decode_s", "active_params", "peak_flops", "bandwidth_bps", "tdp_w")}
-    for arch, gpu, idx in deployments(frame):
-        sub = frame.iloc[idx]
-        b = sub["batch_size"].to_numpy(float)
-        i = sub["input_tokens"].to_numpy(float)
-        o = sub["output_tokens"].to_numpy(float)
-        dtype = "fp8" if (sub["quantization"] == "fp8").all() else "bfloat16"
-        bpp = 1.0 if dtype == "fp8" else 2.0
-        steps = np.maximum(o - 1, 0)
-        cols["prefill_flops"][idx] = b * flops.prefill_flops(arch, i)
-        cols["decode_flops"][idx] = b * flops.decode_flops(arch, i, o)
-        cols["prefill_bytes"][idx] = flops.prefill_bytes(arch, b, i, bpp)
-        # decode bytes: weights every step plus the KV cache read at the mean context
-        cols["decode_bytes"][idx] = steps * flops.decode_step_bytes(arch, b, i + (o / 2), bpp)
-        roof = roofline_batch(arch, gpu, b, i, o, dtype, bpp)
-        cols["roofline_prefill_s"][idx] = roof.prefill_s
-        cols["roofline_decode_s"][idx] = roof.decode_s
-        cols["active_params"][idx] = arch.active_params
-        cols["peak_flops"][idx] = gpu.peak_flops(dtype)
-        cols["bandwidth_bps"][idx] = gpu.memory_bandwidth_bps
-        cols["tdp_w"][idx] = gpu.tdp_w
+    quantization = frame["quantization"].to_numpy() if "quantization" in frame else np.full(len(frame), None)
+    for arch, gpu, rows in deployments(frame):
+        for fp8 in (False, True):  # fp8 and bf16 cells of one model differ in bytes and peak FLOP/s
+            idx = rows[(quantization[rows] == "fp8") == fp8]
+            if not len(idx):
+                continue
+            sub = frame.iloc[idx]
+            b = sub["batch_size"].to_numpy(float)
+            i = sub["input_tokens"].to_numpy(float)
+            o = sub["output_tokens"].to_numpy(float)
+            dtype = "fp8" if fp8 else "bfloat16"
+            bpp = 1.0 if fp8 else 2.0
+            steps = np.maximum(o - 1, 0)
+            cols["prefill_flops"][idx] = b * flops.prefill_flops(arch, i)
+            cols["decode_flops"][idx] = b * flops.decode_flops(arch, i, o)
+            cols["prefill_bytes"][idx] = flops.prefill_bytes(arch, b, i, bpp)
+            # decode bytes: weights every step plus the KV cache read at the mean context
+            cols["decode_bytes"][idx] = steps * flops.decode_step_bytes(arch, b, i + (o / 2), bpp)
+            roof = roofline_batch(arch, gpu, b, i, o, dtype, bpp)
+            cols["roofline_prefill_s"][idx] = roof.prefill_s
+            cols["roofline_decode_s"][idx] = roof.decode_s
+            cols["active_params"][idx] = arch.active_params
+            cols["peak_flops"][idx] = gpu.peak_flops(dtype)
+            cols["bandwidth_bps"][idx] = gpu.memory_bandwidth_bps
+            cols["tdp_w"][idx] = gpu.tdp_w
     for k, v in cols.items():
         out[k] = v
     return out

@@ -75,7 +75,8 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
     duration = PhaseModel().fit(table, table["duration_s"])
     valid = {
         "gpus": sorted(table["gpu"].unique()),
-        "serving_configs": sorted(config_keys(table).unique()),
+        "serving_configs": sorted(k for k in energy.coef_ if k.count("|") == 3),
+        "too_few_cells": {k: int(n) for k, n in config_keys(table).value_counts().items() if k not in energy.coef_},
         "models_measured": sorted(table["model"].unique()),
         "batch_size": [int(table["batch_size"].min()), int(table["batch_size"].max())],
         "input_tokens": [int(table["input_tokens"].min()), int(table["input_tokens"].max())],

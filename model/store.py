@@ -92,7 +92,14 @@ def check_request(card: dict, X: pd.DataFrame) -> None:
     keys = set(config_keys(X))
     known = card["valid"]["serving_configs"]
     if not keys <= set(known):
-        want = sorted(keys - set(known))[0].split("|")
+        key = sorted(keys - set(known))[0]
+        want = key.split("|")
+        few = card["valid"].get("too_few_cells", {}).get(key)
+        if few:
+            raise EnergyPredictError(
+                f"serving: framework={want[0]} cuda_graphs={want[1]} compile={want[2]} quantization={want[3]} has "
+                f"only {few} measured cells, too few to model (6 needed); measure more with `energy-predict "
+                "calibrate` or use --model roofline")
         readable = {k: dict(zip(["framework", "cuda_graphs", "compile", "quantization"], k.split("|"))) for k in known}
         raise EnergyPredictError(
             f"serving: no measurements for framework={want[0]} cuda_graphs={want[1]} compile={want[2]} "

@@ -75,7 +75,7 @@ class PhaseModel(RegressorMixin, BaseEstimator):
 
     kind = "measured"
 
-    def __init__(self, min_cells: int = 4, min_cells_per_model: int = 12):
+    def __init__(self, min_cells: int = 6, min_cells_per_model: int = 12):
         self.min_cells = min_cells
         self.min_cells_per_model = min_cells_per_model
 

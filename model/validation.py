@@ -31,9 +31,14 @@ class Score:
 
 
 def out_of_fold(estimator, table: pd.DataFrame, group_column: str, target: str = "energy_j") -> np.ndarray:
-    """Predictions for every cell from a fit on the cells of the other groups (NaN where none can be made)."""
+    """Predictions for every cell from a fit on the cells of the other groups (NaN where none can be made).
+
+    A fold's cells are predicted one serving configuration at a time, so that a configuration left without
+    training cells (the phase model then has no coefficients for it) costs only its own cells, not the fold.
+    """
     pred = np.full(len(table), np.nan)
     groups = table[group_column].to_numpy()
+    configs = table["config"].to_numpy() if "config" in table else np.zeros(len(table))
     for g in np.unique(groups):
         test = groups == g
         train = table[~test]
@@ -41,9 +46,14 @@ def out_of_fold(estimator, table: pd.DataFrame, group_column: str, target: str =
             continue
         try:
             model = clone(estimator).fit(train, train[target].to_numpy())
-            pred[test] = model.predict(table[test])
-        except (KeyError, ValueError):  # e.g. a configuration with no cells left to fit
+        except ValueError:
             continue
+        for c in np.unique(configs[test]):
+            rows = test & (configs == c)
+            try:
+                pred[rows] = model.predict(table[rows])
+            except KeyError:  # no fitted coefficients for this configuration
+                continue
     return pred
 
 

@@ -104,6 +104,21 @@ def test_shipped_default_model_is_measured_and_checks_its_range():
         model.predict_phases(tp)
     with pytest.raises(EnergyPredictError, match="--model: no model 'nope'"):
         load_model("nope")
+    compiled = cell_frame(REGISTRY["Llama-3.1-8B"], H100, {"backend": "hf", "compile": True, "quantization": None},
+                          1, 512, 32)
+    with pytest.raises(EnergyPredictError, match=r"compile=True quantization=none has only \d+ measured cells"):
+        model.predict_phases(compiled)
+
+
+def test_analytic_features_of_fp8_cells_do_not_depend_on_their_neighbours():
+    from energy_predict.model.features import physical_features
+
+    fp8 = cell_frame(REGISTRY["Llama-3.1-8B"], H100, {**VLLM, "quantization": "fp8"}, [8, 64], [512, 2048], [64, 8])
+    bf16 = cell_frame(REGISTRY["Llama-3.1-8B"], H100, VLLM, [8, 64], [512, 2048], [64, 8])
+    mixed = physical_features(pd.concat([bf16, fp8], ignore_index=True))
+    alone = physical_features(fp8.reset_index(drop=True))
+    assert np.allclose(mixed.iloc[2:].to_numpy(), alone.to_numpy())
+    assert np.allclose(mixed["peak_flops"].iloc[2:] / mixed["peak_flops"].iloc[:2].to_numpy(), 2.0, rtol=1e-3)
 
 
 def test_shipped_model_matches_measured_reference_cells():
