@@ -8,6 +8,8 @@ import pandas as pd
 from energy_predict.calibrate.environment import git_commit, now_iso
 from energy_predict.model.dataset import training_table
 from energy_predict.model.learners import ESTIMATORS, make_estimator
+from energy_predict.model.padding import TERMS as PADDING_TERMS
+from energy_predict.model.padding import fit_padding, read_ab
 from energy_predict.model.store import MeasuredModel, library_versions, table_hash
 from energy_predict.model.structured import TERMS, PhaseModel, config_keys
 from energy_predict.model.validation import SCHEMES, conformal_bounds, out_of_fold, score
@@ -58,6 +60,18 @@ def measured_idle_power(run_ids) -> dict[str, float]:
     return out
 
 
+def hf_padding(folder=None) -> dict | None:
+    """Coefficients of the HF left-padding overhead, fitted from every A/B file under artifacts/padding/."""
+    from energy_predict.model.store import artifacts_dir
+
+    files = sorted((folder or artifacts_dir() / "padding").glob("*.jsonl"))
+    rows = [r for f in files for r in read_ab(f)[1]]
+    if not rows:
+        return None
+    return {"coef": fit_padding(rows).tolist(), "terms": PADDING_TERMS, "model_measured": "Llama-3.1-8B",
+            "sources": [f.name for f in files], "method": "model/padding.py: NNLS on padded minus unpadded energy"}
+
+
 def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None = None, name: str = "default"):
     """Fit the phase model on all cells, with intervals from held-out residuals, and its card."""
     table = training_table() if table is None else table
@@ -91,7 +105,7 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
         "features": TERMS, "target": "energy_j of one batch (median of repetitions)",
         "interval": {"level": 0.9, "method": "split conformal on held-out log residuals "
                      f"({', '.join(SELECTION_SCHEMES)})", "log_bounds": list(bounds)},
-        "versions": library_versions(), "valid": valid,
+        "versions": library_versions(), "valid": valid, "hf_padding": hf_padding(),
         "held_out": scores[scores["estimator"] == "phase"].to_dict("records"),
     }
     return MeasuredModel(energy, duration, bounds, card)

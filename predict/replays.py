@@ -1,7 +1,8 @@
 """Predictions for recorded replays: the same requests, batches and arrival times as the GPU run.
 
 - HF offline: each fixed batch is a batch of its size, padded to its longest input and run for its
-  longest output (what `generate` does), so the batch model applies at (B, max I, max O).
+  longest output (what `generate` does), so the batch model applies at (B, max I, max O), plus what the
+  attention mask of a padded batch costs (model/padding.py, from a measured A/B).
 - vLLM offline: every request arrives at once; the continuous-batching simulator runs them.
 - vLLM online: the simulator with the replay's arrival times over the measured window, idle power between.
 """
@@ -16,6 +17,7 @@ import numpy as np
 from energy_predict.architectures import resolve_architecture
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model.features import cell_frame
+from energy_predict.model.padding import padding_extra_j
 from energy_predict.predict.estimate import Deployment
 from energy_predict.predict.online import simulate
 from energy_predict.predict.serving import step_models
@@ -46,9 +48,16 @@ def predict_replay(replay: dict, model) -> dict:
     lo, hi = model.log_bounds
     if replay["backend"] == "hf":
         batches = replay["batches"]
-        frame = cell_frame(arch, gpu, serving, [len(b) for b in batches], [int(i[b].max()) for b in batches],
-                           [int(o[b].max()) for b in batches])
+        sizes, widths, news = ([len(b) for b in batches], [int(i[b].max()) for b in batches],
+                                [int(o[b].max()) for b in batches])
+        frame = cell_frame(arch, gpu, serving, sizes, widths, news)
         busy, idle = float(model.predict(frame).sum()), 0.0
+        padding = model.card.get("hf_padding")
+        padded = np.array([len(set(i[b].tolist())) > 1 for b in batches])  # one short row switches the path
+        if padding and padded.any():
+            extra = padding_extra_j(padding["coef"], arch, np.array(sizes)[padded], np.array(widths)[padded],
+                                    np.array(news)[padded])
+            busy += float(extra.sum())
     else:
         energy, time, card_idle_w = step_models(Deployment(arch, gpu, serving), model)
         idle_w = replay.get("loaded_idle_power_w") or card_idle_w  # the replay's own reading first
@@ -67,7 +76,7 @@ def predict_replay(replay: dict, model) -> dict:
         "rate_per_s": replay.get("rate_per_s"), "requests": len(i), "measured_j": measured,
         "arrivals": replay.get("arrivals", "trace") if replay["mode"] == "online" else None,
         "measured_spread_pct": 100 * (max(measured) - min(measured)) / mean if len(measured) > 1 else None,
-        "predicted_j": predicted, "low_j": low, "high_j": high,
+        "predicted_j": predicted, "low_j": low, "high_j": high, "busy_j": busy, "idle_j": idle,
         "error_pct": 100 * (predicted / mean - 1) if mean else None,
         "covered": bool(low <= mean <= high) if mean else None,
     }

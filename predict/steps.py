@@ -34,9 +34,11 @@ class StepCoefficients:
         n = np.asarray(n_decode, float)
         t = np.asarray(prefill_tokens, float)
         busy = (n > 0) | (t > 0)
-        return np.where(busy, self.step_const + self.per_sequence * n + self.per_context_token * context_tokens
-                        + np.where(t > 0, self.prefill_const + self.prefill_linear * t
-                                   + self.prefill_attention * attention_pairs, 0.0), 0.0)
+        # one constant per step: a step holding prefill reads the weights once for its chunk, which the prefill
+        # constant (fitted on whole prefill batches) already holds; measured chunked prefill says so (findings)
+        constant = np.where(t > 0, self.prefill_const, self.step_const)
+        return np.where(busy, constant + self.per_sequence * n + self.per_context_token * context_tokens
+                        + self.prefill_linear * t + self.prefill_attention * attention_pairs, 0.0)
 
 
 def step_coefficients(model: PhaseModel, arch: Architecture, gpu, serving: dict) -> StepCoefficients:

@@ -53,9 +53,17 @@ def test_higher_rate_raises_utilisation_and_lowers_energy_per_request(coefs):
 
 
 def test_chunked_prefill_respects_the_token_budget():
-    unit = StepCoefficients(0, 0, 0, 1.0, 0, 0)  # every step costs 1 s and 1 J
+    unit = StepCoefficients(1.0, 0, 0, 1.0, 0, 0)  # every step costs 1 s and 1 J
     sim = simulate(np.array([10000]), np.array([1]), np.zeros(1), unit, unit, 0.0, max_num_batched_tokens=4096)
     assert sim.busy_s == 3.0  # 10000 prompt tokens in chunks of 4096
+
+
+def test_a_step_pays_one_constant_whether_it_holds_prefill_or_not():
+    c = StepCoefficients(prefill_const=3.0, prefill_linear=0.0, prefill_attention=0.0, step_const=2.0,
+                         per_sequence=0.5, per_context_token=0.0)
+    assert c.cost(4, 0, 0, 0.0) == 2.0 + 4 * 0.5  # pure decode
+    assert c.cost(4, 0, 100, 0.0) == 3.0 + 4 * 0.5  # mixed: the prefill constant replaces the step's
+    assert c.cost(0, 0, 0, 0.0) == 0.0  # an empty step costs nothing
 
 
 def test_gamma_arrivals_have_the_asked_rate():
