@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from energy_predict.architectures import REGISTRY  # noqa: E402
-from energy_predict.datasets import cell_stats, load_records, run_dirs  # noqa: E402
+from energy_predict.datasets import cell_stats, cell_table, load_records, run_dirs  # noqa: E402
 from energy_predict.gpus import CATALOG  # noqa: E402
 from energy_predict.model.analytic import FlopsTdpEstimator  # noqa: E402
 from energy_predict.model.dataset import training_table  # noqa: E402
@@ -59,11 +59,15 @@ def per_token_vs_batch(model, table: pd.DataFrame) -> tuple[Path, pd.DataFrame]:
     for k, (label, serving) in enumerate(SERVING.items()):
         if label.endswith("fp8"):
             continue
-        pred = model.predict(cell_frame(LLAMA8, H100, serving, batches, i, o)) / (batches * o)
-        ax.plot(batches, pred, color=f"C{k}", label=f"{label} (model)")
+        try:
+            pred = model.predict(cell_frame(LLAMA8, H100, serving, batches, i, o)) / (batches * o)
+            ax.plot(batches, pred, color=f"C{k}", label=f"{label} (model)")
+        except KeyError:  # too few cells to model (hf-compile): dots only
+            pred = np.full(len(batches), np.nan)
         m = table[(table["config"] == CONFIG_OF[label]) & (table["model"] == LLAMA8.name)
                   & (table["input_tokens"] == i) & (table["output_tokens"] == o)]
-        ax.scatter(m["batch_size"], m["energy_j"] / (m["batch_size"] * o), color=f"C{k}", marker="o", zorder=3)
+        ax.scatter(m["batch_size"], m["energy_j"] / (m["batch_size"] * o), color=f"C{k}", marker="o", zorder=3,
+                   label=f"{label} (measured only)" if np.isnan(pred).all() else None)
         rows += [{"serving": label, "batch_size": int(b), "model_j_per_token": float(p)} for b, p in zip(batches, pred)]
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -102,6 +106,81 @@ def phase_split(model) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+TTFT_TARGET_S = 0.5  # latency target of the rate sweep: p90 time to first token
+
+
+def rate_sweep(model) -> tuple[Path, list[dict], dict]:
+    """Energy per request against request rate and GPU count for the conversation profile (shipped model)."""
+    from energy_predict.predict.plots import plot_rate_sweep
+    from energy_predict.predict.run import load_case
+    from energy_predict.predict.serving import best_gpu_counts, sweep_rates
+
+    _, deployment, workload, model = load_case(DOCS.parent / "examples" / "conversation.json", model)
+    rows = sweep_rates(workload, deployment, model, [0.5, 1, 2, 4, 8, 16, 32], max_gpus=4, ttft_p90_s=TTFT_TARGET_S)
+    best = best_gpu_counts(rows)
+    path = FIG / "energy_per_request_vs_rate.png"
+    plot_rate_sweep(rows, best, path, "conversation profile, Llama-3.1-8B, vLLM CUDA graphs, H100 (default model)")
+    return path, rows, best
+
+
+def padding_ab() -> pd.DataFrame:
+    """The HF padding A/B: energy per variant and cell (artifacts/padding/)."""
+    from energy_predict.model.padding import read_ab
+
+    rows = [r for f in sorted((DOCS.parent / "artifacts" / "padding").glob("*.jsonl")) for r in read_ab(f)[1]]
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows).groupby(["b", "i", "o", "variant"])["energy_j"].mean().unstack("variant")
+    return frame[[c for c in ("ones", "pad1", "padded") if c in frame]].reset_index()
+
+
+def meter_ab() -> tuple[str, str]:
+    """(file, 'x s median with no meter, ...') from the latest committed meter-overhead A/B."""
+    import re
+
+    files = sorted((DOCS / "measurements").glob("*x4b-meter-overhead*.txt"))
+    if not files:
+        return "not run", "n/a"
+    parts = []
+    for line in files[-1].read_text().splitlines():
+        m = re.match(r"(.+?)\s+time_s ([\d.]+) \[([^\]]*)\]", line)
+        if m:
+            runs = [float(x) for x in m.group(3).split(",")]
+            parts.append(f"{float(m.group(2)):.2f} s median ({min(runs):.2f}-{max(runs):.2f}) with {m.group(1).strip()}")
+    return f"docs/measurements/{files[-1].name}", "; ".join(parts)
+
+
+def online_vs_offline() -> str:
+    """Measured online over measured offline energy of the same vLLM replay requests, per trace and rate."""
+    from energy_predict.predict.replays import load_replays
+
+    reps = load_replays(DOCS.parent / "artifacts" / "replays")
+    offline = {r["trace"]: np.mean([x["energy_j"] for x in r["runs"]]) for r in reps
+               if r["backend"] == "vllm" and r["mode"] == "offline"}
+    parts = []
+    for r in sorted(reps, key=lambda r: (r["trace"], r.get("arrivals", ""), r.get("rate_per_s") or 0)):
+        if r["backend"] == "vllm" and r["mode"] == "online" and r["trace"] in offline:
+            ratio = np.mean([x["energy_j"] for x in r["runs"]]) / offline[r["trace"]]
+            name = r["trace"].removeprefix("AzureLLMInferenceTrace_").removesuffix(".csv")
+            parts.append(f"{name} {r.get('arrivals', 'trace')} {r['rate_per_s']:g} req/s {ratio:.2f}x")
+    return "; ".join(parts) if parts else "no replays measured"
+
+
+def per_run_cell(model: str, config: str, b: int, i: int, o: int) -> dict[str, float]:
+    """J per output token of one cell in each run that measured it, oldest first."""
+    import json
+
+    out = {}
+    runs = sorted(run_dirs(), key=lambda d: json.loads((d / "run.json").read_text()).get("started", ""))
+    for run in runs:
+        r = load_records(run)
+        m = r[(r["model"] == model) & (r["config"] == config) & (r["batch_size"] == b) & (r["input_tokens"] == i)
+              & (r["output_tokens"] == o) & (r["status"] == "ok")]
+        if len(m):
+            out[run.name] = float(m["energy_j"].median()) / (b * o)
+    return out
 
 
 def fp8_table(cells: pd.DataFrame) -> pd.DataFrame:
@@ -147,42 +226,53 @@ def main() -> None:
     opts = cells[(cells["model"] == LLAMA8.name) & (cells["input_tokens"] == 512) & (cells["output_tokens"] == 128)
                  & cells["batch_size"].isin([1, 8])].pivot_table(index="batch_size", columns="config", values="energy_j")
     opts = opts[[c for c in ["hf-eager", "hf-eager-attn", "hf-sampling", "hf-beam4", "hf-compile"] if c in opts]]
-    ref = table[(table["model"] == LLAMA8.name)]
 
-    def cell(config, b, i, o):
-        m = ref[(ref["config"] == config) & (ref["batch_size"] == b) & (ref["input_tokens"] == i)
-                & (ref["output_tokens"] == o)]
-        if len(m):
-            return f"{float(m['energy_j'].iloc[0]) / (b * o):.3g} J/output token (measured)"
-        label = next(k for k, v in CONFIG_OF.items() if v == config)
-        pred = float(model.predict(cell_frame(LLAMA8, H100, SERVING[label], b, i, o))[0]) / (b * o)
-        return f"{pred:.3g} J/output token (model: not measured, the grid's 300k-token cap excluded it)"
+    def measured(config, b, i, o, pool=cells):
+        m = pool[(pool["model"] == LLAMA8.name) & (pool["config"] == config) & (pool["batch_size"] == b)
+                 & (pool["input_tokens"] == i) & (pool["output_tokens"] == o)]
+        return float(m["energy_j"].iloc[0]) / (b * o) if len(m) else float("nan")
 
+    meter = meter_ab()
+    hf_runs = per_run_cell(LLAMA8.name, "hf-eager", 1, 512, 128)
+    p3, sweep, best = rate_sweep(model)
+    pad = padding_ab()
+    summary = cell_table()
+    counts = {b: (len(g), 100 * g["cv"].median()) for b, g in summary.groupby("backend")}
     big = cell_frame(LLAMA8, H100, SERVING["vLLM CUDA graphs"], 256, 1024, 256)
     big_phases = model.energy.predict_phases(big).iloc[0]
-    decode_only = big_phases["decode_j"] / (256 * 256)
+    no_cache, cache = measured("vllm-graphs", 256, 1024, 256), measured("vllm-graphs-prefix", 256, 1024, 256)
     text = f"""# Findings: H100 energy of Llama-3.1-8B inference (HF transformers vs vLLM)
 
-Made by `python docs/make_findings.py` from the committed runs in `artifacts/calibration/` and the default model
-in `artifacts/models/default/` ({len(table)} modeled cells; {len(cells)} measured cells in all, every one the median
-of 3 repetitions metered with the NVML energy counter). GPUs: H100 80GB HBM3 (SXM), driver 580.159.04, 700 W
-power limit. Random bf16 weights; output lengths forced.
+Made by `python docs/make_findings.py` from the committed runs in `artifacts/calibration/`, the HF padding A/B in
+`artifacts/padding/` and the default model in `artifacts/models/default/` ({len(table)} modeled cells;
+{len(cells)} measured cells in all, each the median of 3 repetitions metered with the NVML energy counter).
+GPUs: H100 80GB HBM3 (SXM), driver 580.159.04, 700 W power limit. Random bf16 weights; output lengths forced.
+Replays of real traces against the model: [validation.md](validation.md).
+
+Data: HF {counts.get('hf', (0, 0))[0]} distinct cells, median repetition CV {counts.get('hf', (0, 0))[1]:.2f}%;
+vLLM {counts.get('vllm', (0, 0))[0]} distinct cells, median CV {counts.get('vllm', (0, 0))[1]:.2f}%
+(`energy-predict data cells --csv cells.csv` lists every cell with its CV; `energy-predict data list` every run).
 
 ## Reference points (../shared/notes/h100-first-measurements.md)
 
-| cell | measured here | notes |
+| cell | measured here (J per output token) | notes |
 |---|---|---|
-| HF eager, batch 1, 512 -> 128 | {cell('hf-eager', 1, 512, 128)} | ~5 J (4.8-5.1) |
-| vLLM CUDA graphs, batch 1, 512 -> 256 | {cell('vllm-graphs', 1, 512, 256)} | 2.86-2.89 |
-| vLLM CUDA graphs, batch 256, 1024 -> 256 | {cell('vllm-graphs', 256, 1024, 256)} | 0.060 |
+| HF eager, batch 1, 512 -> 128 | {', '.join(f'{e:.2f} ({r})' for r, e in hf_runs.items())} | ~5 J (4.8-5.1) |
+| vLLM CUDA graphs, batch 1, 512 -> 256 | {measured('vllm-graphs', 1, 512, 256):.2f} | 2.86-2.89 |
+| vLLM CUDA graphs, batch 256, 1024 -> 256, prefix caching off | {no_cache:.3f} | 0.060 |
+| the same with prefix caching on (vLLM 0.26's default) | {cache:.3f} | 0.060 |
 
-The vLLM batch-1 cell agrees with the notes (within 3%). For batch 256, 1024 -> 256 the model's
-{cell('vllm-graphs', 256, 1024, 256).split(' J')[0]} J/token splits into prefill {big_phases['prefill_j'] / 1e3:.2f} kJ and decode
-{big_phases['decode_j'] / 1e3:.2f} kJ; decode alone is {decode_only:.3f} J/token, which is the notes' 0.060. vLLM 0.26 enables prefix
-caching by default (its engine log lists enable_prefix_caching=False as a non-default argument), so a warm-up followed by repetitions of the same prompts skips prefill. The calibration here
-turns prefix caching off, and its measured prefill cells (256 x 512 tokens: 2.08 kJ) leave no room for the
-notes' 3.9 kJ total to include a 256 x 1024 prefill. The HF batch-1 cell is above them: the 4-GPU lease
-measured 6.4 J and the 1-GPU lease 7.3 J; see "Caveats".
+- vLLM batch 1 agrees with the notes (within 3%).
+- vLLM batch 256, 1024 -> 256: the notes' 0.060 is what vLLM measures with prefix caching on, its default. A
+  warm-up followed by repetitions of the same prompts then skips prefill: {cache:.3f} J/token measured with
+  caching on, {no_cache:.3f} with it off. The model (caching off, as every calibration cell) says
+  {float(model.predict(big)[0]) / (256 * 256):.3f}, of which decode alone is {big_phases['decode_j'] / (256 * 256):.3f}. A user whose
+  requests share no prefixes should expect the caching-off number.
+- HF batch 1: each lease measured it once (the run id in brackets). The latest, {list(hf_runs.values())[-1]:.2f} J/token, is
+  {100 * (list(hf_runs.values())[-1] / 5 - 1):+.0f}% from the notes' ~5 J. HF eager at batch 1 is launch-bound: the GPU waits on the host
+  CPU, so the energy follows the host (the 1-GPU lease's host was slower) and the load beside it (the 4-GPU
+  lease ran four sweeps at once). The meter is not the cause: an interleaved A/B on the second lease
+  (`benchmarks/meter_overhead.py`, {meter[0]}) timed the same call at {meter[1]}.
 
 ## Energy per output token against batch size
 
@@ -190,7 +280,8 @@ measured 6.4 J and the 1-GPU lease 7.3 J; see "Caveats".
 
 Batching is the largest lever: from batch 1 to 256 the energy per token falls by
 {curve[curve.serving == 'vLLM CUDA graphs'].model_j_per_token.iloc[0] / curve[curve.serving == 'vLLM CUDA graphs'].model_j_per_token.iloc[-1]:.0f}x
-with vLLM and CUDA graphs (model line at 512 -> 128).
+with vLLM and CUDA graphs (model line at 512 -> 128). HF with torch.compile has 5 measured cells, too few to
+model (the default model refuses it); its dots are shown.
 
 ## vLLM with CUDA graphs against plain HF transformers (matched cells, Llama-3.1-8B)
 
@@ -221,6 +312,27 @@ HF torch.compile (static cache) against HF eager, matched cells:
 
 {md(opts.reset_index()) if len(opts) else 'Not measured.'}
 
+## HF left padding (batch 16, energy per batch in J)
+
+`generate` on a batch whose rows differ in length: `ones` no padding, `pad1` one row one token short,
+`padded` rows uniform in [I/3, I]. One short row costs what heavy padding costs: transformers then passes an
+attention mask and SDPA leaves its causal flash kernel, in prefill and in every decode step
+(`benchmarks/hf_padding.py`; kernel profiles in docs/measurements/). The default model adds this overhead to
+padded HF batches (model/padding.py); validation.md shows the HF replays with and without it.
+
+{md(pad, "{:.0f}") if len(pad) else 'Not measured.'}
+
+## Energy per request against request rate (online serving, default model)
+
+![rate sweep]({p3.relative_to(DOCS)})
+
+At a low rate a GPU mostly waits, at its loaded idle power (120-135 W with an engine on it, against 70-76 W
+empty), so energy per request falls as the rate rises until the GPU saturates. Energy-optimal number of GPUs
+per rate with p90 time to first token under {TTFT_TARGET_S} s (req/s: GPUs):
+{', '.join(f'{r:g}: {g}' for r, g in best.items())}. Without a latency target one GPU is always cheapest; the
+target is what buys more GPUs (`energy-predict sweep-rate --ttft-p90-s`). Measured online replays (code and
+conversation traces, 2.57-20 req/s) against the simulator: [validation.md](validation.md).
+
 ## Measured energy against the FLOPs/TDP estimate
 
 Measured batch energy over the reference study's FLOPs/TDP estimate, per cell: median {np.median(ratio):.1f}x,
@@ -235,20 +347,18 @@ small-batch decode, where the GPU waits on memory and kernel launches.
   measured here is listed above; on the H100 it is larger at batch 1, partly because HF eager is CPU-launch bound.
 - CUDA graphs help most at small batch: holds (vLLM eager vs graphs table).
 - FLOPs/TDP underestimates: holds, with a wider spread than the study's 1.3x-6x.
-- Not measured here: speculative decoding, tensor parallelism, online serving (the replays of issue 7 were lost
-  when the lease ended).
+- Offline full-batch estimates (the study's method) miss what a served GPU spends waiting: measured online
+  against measured offline energy of the same requests, {online_vs_offline()} ([validation.md](validation.md)).
+- Not measured here: speculative decoding, tensor parallelism.
 
 ## Caveats
 
-- HF runs share the process with the meter's power-sampling thread; `benchmarks/meter_overhead.py` saw batch-1
-  512 -> 128 take 4.65 s with a 50 Hz sampler and 3.24 s without it (5.1 J/token, as in the notes). The
-  unmetered variant ran first and was also slow (5.18 s), so it is not settled. Small-batch HF cells may be high
-  by up to ~40%. The meter now samples at 10 Hz. vLLM runs its model in a separate process and is not affected.
-- HF cells came from two hosts: the 4-GPU lease, with four sweeps at once, and a 1-GPU lease. HF eager
-  launch-bound cells differ between them by up to ~15%.
+- HF cells came from two hosts: the 4-GPU leases, with four sweeps at once, and a 1-GPU lease. HF eager
+  launch-bound cells differ between them by up to ~15%; the model keeps each cell's latest measurement.
+- Cells measured more than once pool their repetitions in `data cells`; the model and this page use the latest.
 """
     (DOCS / "findings.md").write_text(text)
-    print(f"wrote {DOCS / 'findings.md'}, {p1}, {p2}")
+    print(f"wrote {DOCS / 'findings.md'}, {p1}, {p2}, {p3}")
 
 
 if __name__ == "__main__":

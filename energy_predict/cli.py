@@ -392,6 +392,29 @@ def data_list(
     out.print(table)
 
 
+@data_app.command("cells")
+@handles_errors
+def data_cells(
+    backend: str | None = typer.Option(None, "--backend", help="hf or vllm (default: both)"),
+    csv_path: Path | None = typer.Option(None, "--csv", help="write every cell to this CSV"),
+    root: Path | None = typer.Option(None, "--dir", help="folder of runs (default: the shipped artifacts)"),
+) -> None:
+    """Distinct measured cells per backend and the spread (CV) of each cell's repetitions."""
+    from energy_predict.datasets import cell_table
+
+    cells = cell_table(root)
+    if backend:
+        cells = cells[cells["backend"] == backend]
+    if csv_path:
+        cells.to_csv(csv_path, index=False)
+    for name, g in cells.groupby("backend"):
+        noisy = int((g["cv"] > 0.03).sum())
+        out.print(f"{name}: {len(g)} distinct cells, median CV {100 * g['cv'].median():.2f}%, "
+                  f"{noisy} cells above 3%, largest {100 * g['cv'].max():.1f}%")
+    if csv_path:
+        out.print(f"wrote {csv_path} ({len(cells)} cells)")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -70,6 +70,18 @@ def summarize_run(run_dir: Path) -> dict:
     }
 
 
+def cell_table(root: Path | None = None) -> pd.DataFrame:
+    """Every distinct measured cell: backend, repetitions pooled over the runs that measured it, their CV."""
+    frames = [load_records(d) for d in run_dirs(root)]
+    records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not len(records):
+        return pd.DataFrame(columns=["backend", *CELL, "runs", "n", "energy_j", "duration_s", "cv"])
+    ok = records[(records["status"] == "ok") & records["energy_j"].notna()]
+    stats = cell_stats(ok)
+    extra = ok.groupby(CELL).agg(backend=("backend", "first"), runs=("run_id", "nunique")).reset_index()
+    return extra.merge(stats, on=CELL)[["backend", *CELL, "runs", "n", "energy_j", "duration_s", "cv"]]
+
+
 def list_runs(root: Path | None = None) -> list[dict]:
     """Summaries of every run under `root`."""
     return [summarize_run(d) for d in run_dirs(root)]

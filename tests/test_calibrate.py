@@ -170,6 +170,16 @@ def test_data_list_json_on_shipped_runs():
     assert all(r["gpu"] == "H100-SXM-80GB" for r in runs)
 
 
+def test_data_cells_reports_each_cells_spread(tmp_path):
+    grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0))
+    run_sweep(grid, tmp_path / "r1", backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
+    result = runner.invoke(app, ["data", "cells", "--dir", str(tmp_path), "--csv", str(tmp_path / "c.csv")])
+    assert result.exit_code == 0, result.output
+    cells = pd.read_csv(tmp_path / "c.csv")
+    assert len(cells) == 8 and (cells["n"] == 2).all() and (cells["runs"] == 1).all()
+    assert cells["cv"].notna().all() and "8 distinct cells" in result.output
+
+
 def test_list_runs_counts_a_fresh_run(tmp_path):
     grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0))
     run_sweep(grid, tmp_path / "r1", backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
