@@ -44,3 +44,24 @@ def test_poisson_arrivals_keep_the_requests_and_hit_the_rate():
 def test_hf_batches_cover_every_request_once_in_order():
     batches = hf_batches(10, 4)
     assert batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--modes", "online"], "--rates"),
+    (["--modes", "online", "--poisson-rates", "fast"], "--poisson-rates"),
+    (["--modes", "online", "--rates", "4,-1"], "--rates"),
+    (["--modes", "sideways"], "--modes"),
+    (["--backend", "hf", "--modes", "online", "--rates", "4"], "--modes"),
+])
+def test_bad_replay_arguments_give_one_line_and_exit_2(tmp_path, args, field):
+    from typer.testing import CliRunner
+
+    from energy_predict.cli import app
+
+    trace = tmp_path / "t.csv"
+    trace.write_text("input_tokens,output_tokens,arrival_s\n10,5,0\n20,6,1\n")
+    result = CliRunner().invoke(app, ["replay", str(trace), "--out", str(tmp_path / "out"), *args])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and field in lines[0]
+    assert not (tmp_path / "out").exists()
