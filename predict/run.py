@@ -6,6 +6,7 @@ from pathlib import Path
 
 from energy_predict.model.store import load_default_model, load_model
 from energy_predict.predict.estimate import Estimate, deployment_from_profile, estimate_workload
+from energy_predict.predict.padded import padded_batches
 from energy_predict.predict.report import report_dict
 from energy_predict.profile import load_profile
 from energy_predict.workload import workload_from_profile
@@ -34,6 +35,14 @@ def predict_profile(path: Path, model=None, rate: float | None = None, gpus: int
     model = model or load_default_model()
     est = estimate_workload(workload, dep, model)
     report = report_dict(est, profile, dep, workload)
+    padded = padded_batches(workload, dep, model)
+    report["hf_padded_batches"] = padded
+    if padded:
+        report["notes"].append(
+            f"HF generate pads each batch to its longest request: served {padded['batch_cap']} requests at a time "
+            f"as they come (random lengths), this workload takes {padded['energy_kwh']:.3g} kWh "
+            f"({padded['energy_kwh'] / (est.energy_j / 3.6e6):.2f}x the estimate above, which batches equal "
+            "lengths; see hf_padded_batches)")
     if rate is not None or profile.serving.mode == "online":
         from energy_predict.predict.serving import online_report
 

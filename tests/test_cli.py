@@ -180,3 +180,21 @@ def test_hf_profile_with_the_default_cuda_graphs_flag_uses_the_measured_model(tm
     rows = json.loads(run("compare", "--profile", path, "--json").output)
     assert [r["option"] for r in rows].count("profile") == 1
     assert not any(r["option"] == "hf" for r in rows)  # the profile's own configuration is not listed twice
+
+
+def test_hf_report_costs_the_workload_as_padded_batches(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((REPO / "docs" / "report.schema.json").read_text())
+    data = json.loads((EXAMPLES / "conversation.json").read_text())
+    data["serving"].update(framework="hf", cuda_graphs=False, max_batch=16)
+    path = tmp_path / "hf.json"
+    path.write_text(json.dumps(data))
+    hf = json.loads(run("--profile", path, "--json").output)
+    jsonschema.validate(hf, schema)
+    padded = hf["hf_padded_batches"]
+    # a padded batch runs at its longest request and on the masked attention path: it can only cost more
+    assert padded["energy_kwh"] > hf["energy_kwh"]["estimate"] and 0 < padded["padding_share"] < 1
+    assert padded["batch_cap"] == 16 and padded["batches"] >= padded["sampled_requests"] / 16
+    assert any("pads each batch" in n for n in hf["notes"])
+    vllm = json.loads(run("--profile", EXAMPLES / "conversation.json", "--json").output)
+    assert vllm["hf_padded_batches"] is None
