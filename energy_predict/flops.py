@@ -57,12 +57,17 @@ def decode_step_flops(arch: Architecture, context_tokens):
     return 2.0 * matmul_params_per_token(arch) + attention_flops(arch, c) + lm_head_flops(arch)
 
 
+def decode_contexts(input_tokens, output_tokens) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, summed context) of one request's decode: `o - 1` steps with contexts i+1 ... i+o-1."""
+    i = np.asarray(input_tokens, dtype=float)
+    steps = np.maximum(np.asarray(output_tokens, dtype=float) - 1, 0)
+    return steps, steps * i + steps * (steps + 1) / 2
+
+
 def decode_flops(arch: Architecture, input_tokens, output_tokens):
     """FLOPs of all decode steps of one request: `o - 1` steps with contexts i+1 ... i+o-1."""
     _check_nonnegative(input_tokens=input_tokens, output_tokens=output_tokens)
-    i = np.asarray(input_tokens, dtype=float)
-    steps = np.maximum(np.asarray(output_tokens, dtype=float) - 1, 0)
-    context_sum = steps * i + steps * (steps + 1) / 2
+    steps, context_sum = decode_contexts(input_tokens, output_tokens)
     per_step = 2.0 * matmul_params_per_token(arch) + lm_head_flops(arch)
     return per_step * steps + attention_flops(arch, context_sum)
 

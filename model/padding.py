@@ -28,8 +28,7 @@ TERMS = ["token_layers", "masked_attention_flops", "decode_context_kv_bytes"]
 def padding_terms(arch: Architecture, b, i, o) -> np.ndarray:
     """(n, 3) terms of padded batches of B rows, longest input I, O new tokens."""
     b, i, o = (np.asarray(x, dtype=float).reshape(-1) for x in (b, i, o))
-    steps = np.maximum(o - 1, 0)
-    context_sum = steps * i + steps * (steps + 1) / 2
+    _, context_sum = flops.decode_contexts(i, o)
     return np.stack([b * i * arch.num_layers, b * flops.attention_flops(arch, i * i),
                      b * context_sum * arch.kv_bytes_per_token()], axis=1)
 

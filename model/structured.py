@@ -38,8 +38,7 @@ def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
         i = sub["input_tokens"].to_numpy(float)
         o = sub["output_tokens"].to_numpy(float)
         bpp = np.where(sub["quantization"].to_numpy() == "fp8", 1.0, 2.0)
-        steps = np.maximum(o - 1, 0)
-        context_sum = steps * i + steps * (steps + 1) / 2
+        steps, context_sum = flops.decode_contexts(i, o)
         rows = X.index[idx]
         linear_per_token = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)
         prefill = flops.prefill_flops(arch, i)
