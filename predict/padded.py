@@ -18,28 +18,41 @@ from energy_predict.predict.serving import sample_requests
 from energy_predict.workload import Workload
 
 
+def batches_energy_j(model, dep: Deployment, inputs: np.ndarray, outputs: np.ndarray,
+                     batches: list[list[int]]) -> tuple[float, float]:
+    """(energy, of which padding) in joules of `generate` batches of request indices.
+
+    Each batch runs at its size, longest input and longest output, plus the masked-attention cost where its rows
+    differ in length (one short row is enough).
+    """
+    sizes = np.array([len(b) for b in batches])
+    widths = np.array([int(inputs[b].max()) for b in batches])
+    news = np.array([int(outputs[b].max()) for b in batches])
+    phases = model.predict_phases(cell_frame(dep.arch, dep.gpu, dep.serving, sizes, widths, news))
+    base = float((phases["prefill_j"] + phases["decode_j"]).sum())
+    padding = (getattr(model, "card", None) or {}).get("hf_padding")
+    if not padding:
+        return base, 0.0
+    padded = np.array([len(set(inputs[b].tolist())) > 1 for b in batches])
+    extra = float((padding_extra_j(padding["coef"], dep.arch, sizes, widths, news) * padded).sum())
+    return base + extra, extra
+
+
 def padded_batches(w: Workload, dep: Deployment, model, n: int = 4096, seed: int = 0) -> dict | None:
     """Energy of the workload as padded HF batches, or None where it does not apply (not HF, no padding fit)."""
-    padding = (getattr(model, "card", None) or {}).get("hf_padding")
-    if dep.serving.get("backend") != "hf" or not padding:
+    if dep.serving.get("backend") != "hf" or not (getattr(model, "card", None) or {}).get("hf_padding"):
         return None
     i, o = sample_requests(w, n, seed)
     cap = int(dep.serving.get("max_batch", 256))
-    sizes, widths, news, padded = [], [], [], []
+    batches = []
     k = 0
     while k < len(i):
         b = len(i[k:k + cap])
         b = max(1, min(b, int(batch_sizes(dep, np.array([i[k:k + b].max()]), np.array([o[k:k + b].max()]))[0])))
-        group = slice(k, k + b)
-        sizes.append(b)
-        widths.append(int(i[group].max()))
-        news.append(int(o[group].max()))
-        padded.append(len(set(i[group].tolist())) > 1)
+        batches.append(list(range(k, k + b)))
         k += b
-    frame = cell_frame(dep.arch, dep.gpu, dep.serving, sizes, widths, news)
-    phases = model.predict_phases(frame)
-    extra = padding_extra_j(padding["coef"], dep.arch, sizes, widths, news) * np.array(padded)
-    per_request = float((phases["prefill_j"] + phases["decode_j"]).sum() + extra.sum()) / len(i)
+    energy, extra = batches_energy_j(model, dep, i, o, batches)
+    per_request = energy / len(i)
     return {"energy_kwh": per_request * w.requests / 3.6e6, "energy_per_request_j": per_request,
-            "padding_share": float(extra.sum() / ((phases["prefill_j"] + phases["decode_j"]).sum() + extra.sum())),
-            "batches": len(sizes), "sampled_requests": int(len(i)), "batch_cap": cap}
+            "padding_share": extra / energy, "batches": len(batches), "sampled_requests": int(len(i)),
+            "batch_cap": cap}

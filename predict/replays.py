@@ -16,10 +16,9 @@ import numpy as np
 
 from energy_predict.architectures import resolve_architecture
 from energy_predict.gpus import resolve_gpu
-from energy_predict.model.features import cell_frame
-from energy_predict.model.padding import padding_extra_j
 from energy_predict.predict.estimate import Deployment
 from energy_predict.predict.online import simulate
+from energy_predict.predict.padded import batches_energy_j
 from energy_predict.predict.serving import step_models
 
 
@@ -47,17 +46,8 @@ def predict_replay(replay: dict, model) -> dict:
     durations = [r["duration_s"] for r in replay["runs"]]
     lo, hi = model.log_bounds
     if replay["backend"] == "hf":
-        batches = replay["batches"]
-        sizes, widths, news = ([len(b) for b in batches], [int(i[b].max()) for b in batches],
-                                [int(o[b].max()) for b in batches])
-        frame = cell_frame(arch, gpu, serving, sizes, widths, news)
-        busy, idle = float(model.predict(frame).sum()), 0.0
-        padding = model.card.get("hf_padding")
-        padded = np.array([len(set(i[b].tolist())) > 1 for b in batches])  # one short row switches the path
-        if padding and padded.any():
-            extra = padding_extra_j(padding["coef"], arch, np.array(sizes)[padded], np.array(widths)[padded],
-                                    np.array(news)[padded])
-            busy += float(extra.sum())
+        busy, _ = batches_energy_j(model, Deployment(arch, gpu, serving), i, o, replay["batches"])
+        idle = 0.0
     else:
         energy, time, card_idle_w = step_models(Deployment(arch, gpu, serving), model)
         idle_w = replay.get("loaded_idle_power_w") or card_idle_w  # the replay's own reading first
