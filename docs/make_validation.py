@@ -45,13 +45,12 @@ def summary(rows: list[dict]) -> list[str]:
     return lines
 
 
-def ablations(replays: list[dict], model) -> list[str]:
-    """What each part of the model is worth, replay by replay (the same code with that part taken out)."""
+def ablations(replays: list[dict], rows: list[dict], model) -> list[str]:
+    """What each part of the model is worth, replay by replay (`rows`: the full model's predictions of them)."""
     no_padding = dataclasses.replace(model, card={**model.card, "hf_padding": None})
     lines = ["| replay | measured kWh | full model | without the HF padding term | offline estimate "
              "(no arrivals, no idle) | predicted idle share |", "|---|---|---|---|---|---|"]
-    for rec in replays:
-        full = predict_replay(rec, model)
+    for rec, full in zip(replays, rows):
         mean = float(np.mean(full["measured_j"]))
         pad = predict_replay(rec, no_padding) if rec["backend"] == "hf" else None
         off = predict_replay({**rec, "mode": "offline"}, model) if rec["mode"] == "online" else None
@@ -124,7 +123,7 @@ def render(replays: list[dict], model) -> str:
         "The same predictions with one part taken out. *Without the HF padding term*: the batch model alone, at "
         "each batch's (size, longest input, longest output). *Offline estimate*: the online replay's requests "
         "predicted as if all arrived at once, the reference study's method, which has no idle time.", "",
-        *ablations(replays, model), "",
+        *ablations(replays, rows, model), "",
         "## The step model against chunked prefill", "",
         "Prefill-only batches measured with `max_num_batched_tokens=1024` (run `*-vllm-graphs-chunk1k-*`, not used "
         "in any fit) beside the same cells at vLLM's default budget, and the simulator's prediction with the same "
