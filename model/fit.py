@@ -87,10 +87,12 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
     bounds = conformal_bounds(np.concatenate(residuals))
     energy = PhaseModel().fit(table, table["energy_j"])
     duration = PhaseModel().fit(table, table["duration_s"])
+    cells_per_config = config_keys(table).value_counts()
     valid = {
         "gpus": sorted(table["gpu"].unique()),
-        "serving_configs": sorted(k for k in energy.coef_ if k.count("|") == 3),
-        "too_few_cells": {k: int(n) for k, n in config_keys(table).value_counts().items() if k not in energy.coef_},
+        "serving_configs": sorted(k for k in cells_per_config.index if k in energy.coef_),
+        "too_few_cells": {k: int(n) for k, n in cells_per_config.items() if k not in energy.coef_},
+        "min_cells_per_config": energy.min_cells,
         "models_measured": sorted(table["model"].unique()),
         "batch_size": [int(table["batch_size"].min()), int(table["batch_size"].max())],
         "input_tokens": [int(table["input_tokens"].min()), int(table["input_tokens"].max())],

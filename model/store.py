@@ -98,8 +98,8 @@ def check_request(card: dict, X: pd.DataFrame) -> None:
         if few:
             raise EnergyPredictError(
                 f"serving: framework={want[0]} cuda_graphs={want[1]} compile={want[2]} quantization={want[3]} has "
-                f"only {few} measured cells, too few to model (6 needed); measure more with `energy-predict "
-                "calibrate` or use --model roofline")
+                f"only {few} measured cells, too few to model ({card['valid']['min_cells_per_config']} needed); "
+                "measure more with `energy-predict calibrate` or use --model roofline")
         readable = {k: dict(zip(["framework", "cuda_graphs", "compile", "quantization"], k.split("|"))) for k in known}
         raise EnergyPredictError(
             f"serving: no measurements for framework={want[0]} cuda_graphs={want[1]} compile={want[2]} "
