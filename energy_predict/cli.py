@@ -133,12 +133,7 @@ def calibrate(
     from energy_predict.calibrate.grid import expand_grid, load_grid, select
     from energy_predict.calibrate.sweep import run_sweep
 
-    try:
-        indices = tuple(int(g) for g in gpus.split(","))
-    except ValueError:
-        from energy_predict.errors import InputError
-
-        raise InputError("--gpus", f"{gpus!r} is not a list of indices", "write e.g. --gpus 0 or --gpus 0,1") from None
+    indices = _gpu_indices(gpus)
     spec = load_grid(grid)
     if only_config or only_model:
         spec = select(spec, only_config, only_model)
@@ -191,11 +186,20 @@ def replay(
     results = replay_trace(trace, out_dir, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
                            rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
                            cuda_graphs=cuda_graphs,
-                           gpus=tuple(int(g) for g in gpus.split(",")), repetitions=repetitions,
+                           gpus=_gpu_indices(gpus), repetitions=repetitions,
                            max_input=max_input, max_output=max_output, on_step=lambda m: err.print(f"replay: {m}"))
     for r in results:
         energies = [x["energy_j"] for x in r["runs"]]
         out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s")
+
+
+def _gpu_indices(text: str) -> tuple[int, ...]:
+    from energy_predict.errors import InputError
+
+    try:
+        return tuple(int(g) for g in text.split(","))
+    except ValueError:
+        raise InputError("--gpus", f"{text!r} is not a list of indices", "write e.g. --gpus 0 or --gpus 0,1") from None
 
 
 def _rates(text: str, flag: str) -> list[float]:
@@ -330,16 +334,11 @@ def sweep_rate_cmd(
     from energy_predict.predict.serving import best_gpu_counts, sweep_rates
 
     _, dep, w, m = load_case(profile, None if model == "default" else model)
-    try:
-        rate_list = [float(r) for r in rates.split(",") if r.strip()]
-    except ValueError:
-        raise InputError("--rates", f"{rates!r} is not a list of numbers", "write e.g. --rates 0.5,1,2") from None
+    rate_list = _rates(rates, "--rates")
     if not rate_list:
         if w.rate_per_s is None:
             raise InputError("--rates", "the profile has no rate", "give --rates")
         rate_list = [round(w.rate_per_s * f, 4) for f in (0.1, 0.25, 0.5, 1, 2, 4, 8)]
-    if any(r <= 0 for r in rate_list):
-        raise InputError("--rates", "rates must be > 0", "fix the list")
     rows = sweep_rates(w, dep, m, rate_list, max_gpus, ttft_p90_s)
     best = best_gpu_counts(rows)
     plot_rate_sweep(rows, best, plot, f"{profile.stem}: {dep.arch.name} on {dep.gpu.name}")
