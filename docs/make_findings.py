@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from energy_predict.architectures import REGISTRY  # noqa: E402
-from energy_predict.datasets import cell_stats, cell_table, load_records, run_dirs  # noqa: E402
+from energy_predict.datasets import all_records, cell_stats, cell_table  # noqa: E402
 from energy_predict.gpus import CATALOG  # noqa: E402
 from energy_predict.model.analytic import FlopsTdpEstimator  # noqa: E402
 from energy_predict.model.dataset import training_table  # noqa: E402
@@ -37,16 +37,10 @@ CONFIG_OF = {"HF eager": "hf-eager", "HF compiled": "hf-compile", "vLLM eager": 
              "vLLM CUDA graphs": "vllm-graphs", "vLLM CUDA graphs fp8": "vllm-graphs-fp8"}
 
 
-def all_cells() -> pd.DataFrame:
+def all_cells(records: pd.DataFrame) -> pd.DataFrame:
     """Every measured cell of every config; a cell measured twice keeps its latest run."""
-    import json
-
-    frames = []
-    for run in run_dirs():
-        stats = cell_stats(load_records(run))
-        stats["run_id"] = run.name
-        stats["started"] = json.loads((run / "run.json").read_text()).get("started", "")
-        frames.append(stats)
+    frames = [cell_stats(r).assign(run_id=run_id, started=r["started"].iloc[0])
+              for run_id, r in records.groupby("run_id")]
     cells = pd.concat(frames, ignore_index=True).sort_values("started")
     return cells.drop_duplicates(["model", "config", "batch_size", "input_tokens", "output_tokens"], keep="last")
 
@@ -168,19 +162,13 @@ def online_vs_offline() -> str:
     return "; ".join(parts) if parts else "no replays measured"
 
 
-def per_run_cell(model: str, config: str, b: int, i: int, o: int) -> dict[str, float]:
+def per_run_cell(records: pd.DataFrame, model: str, config: str, b: int, i: int, o: int) -> dict[str, float]:
     """J per output token of one cell in each run that measured it, oldest first."""
-    import json
-
-    out = {}
-    runs = sorted(run_dirs(), key=lambda d: json.loads((d / "run.json").read_text()).get("started", ""))
-    for run in runs:
-        r = load_records(run)
-        m = r[(r["model"] == model) & (r["config"] == config) & (r["batch_size"] == b) & (r["input_tokens"] == i)
-              & (r["output_tokens"] == o) & (r["status"] == "ok")]
-        if len(m):
-            out[run.name] = float(m["energy_j"].median()) / (b * o)
-    return out
+    r = records
+    m = r[(r["model"] == model) & (r["config"] == config) & (r["batch_size"] == b) & (r["input_tokens"] == i)
+          & (r["output_tokens"] == o) & (r["status"] == "ok")].sort_values("started")
+    medians = m.groupby("run_id", sort=False)["energy_j"].median()
+    return {run_id: float(e) / (b * o) for run_id, e in medians.items()}
 
 
 def fp8_table(cells: pd.DataFrame) -> pd.DataFrame:
@@ -214,7 +202,8 @@ def main() -> None:
     FIG.mkdir(parents=True, exist_ok=True)
     model = load_default_model()
     table = training_table()
-    cells = all_cells()
+    records = all_records()
+    cells = all_cells(records)
     p1, curve = per_token_vs_batch(model, table)
     p2 = phase_split(model)
     fp8 = fp8_table(cells)
@@ -233,10 +222,10 @@ def main() -> None:
         return float(m["energy_j"].iloc[0]) / (b * o) if len(m) else float("nan")
 
     meter = meter_ab()
-    hf_runs = per_run_cell(LLAMA8.name, "hf-eager", 1, 512, 128)
+    hf_runs = per_run_cell(records, LLAMA8.name, "hf-eager", 1, 512, 128)
     p3, sweep, best = rate_sweep(model)
     pad = padding_ab()
-    summary = cell_table()
+    summary = cell_table(records)
     counts = {b: (len(g), 100 * g["cv"].median()) for b, g in summary.groupby("backend")}
     big = cell_frame(LLAMA8, H100, SERVING["vLLM CUDA graphs"], 256, 1024, 256)
     big_phases = model.energy.predict_phases(big).iloc[0]

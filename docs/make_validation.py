@@ -66,17 +66,15 @@ def ablations(replays: list[dict], rows: list[dict], model) -> list[str]:
 
 def chunked_prefill(model) -> list[str]:
     """Measured prefill with a 1024-token step budget against the simulator, which was not fitted on it."""
-    import pandas as pd
 
     from energy_predict.architectures import resolve_architecture
-    from energy_predict.datasets import cell_stats, load_records, run_dirs
+    from energy_predict.datasets import all_records, cell_stats
     from energy_predict.gpus import resolve_gpu
     from energy_predict.predict.estimate import Deployment
     from energy_predict.predict.online import simulate
     from energy_predict.predict.serving import step_models
 
-    runs = run_dirs()
-    stats = cell_stats(pd.concat([load_records(d) for d in runs]))
+    stats = cell_stats(all_records())
     stats = stats[(stats["model"] == "Llama-3.1-8B") & (stats["output_tokens"] == 1)]
     chunked = stats[stats["config"] == "vllm-graphs-chunk1k"]
     if not len(chunked):

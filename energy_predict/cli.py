@@ -399,9 +399,9 @@ def data_cells(
     root: Path | None = typer.Option(None, "--dir", help="folder of runs (default: the shipped artifacts)"),
 ) -> None:
     """Distinct measured cells per backend and the spread (CV) of each cell's repetitions."""
-    from energy_predict.datasets import cell_table
+    from energy_predict.datasets import all_records, cell_table
 
-    cells = cell_table(root)
+    cells = cell_table(all_records(root))
     if backend:
         cells = cells[cells["backend"] == backend]
     if csv_path:

@@ -70,10 +70,15 @@ def summarize_run(run_dir: Path) -> dict:
     }
 
 
-def cell_table(root: Path | None = None) -> pd.DataFrame:
+def all_records(root: Path | None = None) -> pd.DataFrame:
+    """Every run's records in one frame, with the run's start time (`started`, from run.json) on each row."""
+    frames = [load_records(d).assign(started=json.loads((d / "run.json").read_text()).get("started", ""))
+              for d in run_dirs(root)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def cell_table(records: pd.DataFrame) -> pd.DataFrame:
     """Every distinct measured cell: backend, repetitions pooled over the runs that measured it, their CV."""
-    frames = [load_records(d) for d in run_dirs(root)]
-    records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if not len(records):
         return pd.DataFrame(columns=["backend", *CELL, "runs", "n", "energy_j", "duration_s", "cv"])
     ok = records[(records["status"] == "ok") & records["energy_j"].notna()]
