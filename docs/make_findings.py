@@ -134,7 +134,7 @@ def meter_ab() -> tuple[str, str]:
     """(file, 'x s median with no meter, ...') from the latest committed meter-overhead A/B."""
     import re
 
-    files = sorted((DOCS / "measurements").glob("*x4b-meter-overhead*.txt"))
+    files = sorted((DOCS / "measurements").glob("*meter-overhead*.txt"))
     if not files:
         return "not run", "n/a"
     parts = []
