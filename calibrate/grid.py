@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from energy_predict.errors import InputError
 from energy_predict.jsonio import read_json
@@ -41,8 +41,12 @@ class ServingConfig(BaseModel):
     enable_chunked_prefill: bool | None = None
     enable_prefix_caching: bool = False
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-    tensor_parallel_size: int = Field(1, ge=1)
+    # GPUs of one engine (vLLM's tensor_parallel_size, the older name, is accepted); the sweep meters as many
+    tensor_parallel: int = Field(1, ge=1, validation_alias=AliasChoices("tensor_parallel", "tensor_parallel_size"))
     max_model_len: int | None = Field(None, ge=16)
+    # passed to vLLM as they are, e.g. {"pass_config": {"fuse_allreduce_rms": false}} (docs/measurements)
+    compilation_config: dict[str, Any] | None = None
+    disable_custom_all_reduce: bool = False
 
 
 class Block(BaseModel):

@@ -30,6 +30,7 @@ class Reading:
     max_power_w: float | None = None
     sm_clock_mhz: float | None = None
     temperature_c: float | None = None
+    gpu_energy_j: tuple[float, ...] | None = None  # per metered GPU, in the meter's order (counter only)
 
 
 class NullMeter:
@@ -147,11 +148,14 @@ class NvmlMeter:
         tail_j = (t_tick - t1) * (sum(s[1] for s in tail) / len(tail) if tail else (work[-1][1] if work else 0.0))
         sampled = _integrate(work)
         powers = [s[1] for s in work]
-        energy, sensor, reason = None, "nvml-energy-counter", None
+        energy, sensor, reason, per_gpu = None, "nvml-energy-counter", None, None
         if start_counters is not None and end_counters is not None:
             deltas = [b - a for a, b in zip(start_counters, end_counters)]
             if all(d >= 0 for d in deltas):
                 energy = max(sum(deltas) - tail_j, 0.0)
+                # one window over all GPUs; the tail past the work is shared out in proportion to each GPU's energy
+                total = sum(deltas)
+                per_gpu = tuple(d * energy / total if total > 0 else 0.0 for d in deltas)
             else:
                 reason = "energy counter went backwards (reset) during the window"
         if energy is None:
@@ -166,6 +170,7 @@ class NvmlMeter:
             max_power_w=max(powers) if powers else None,
             sm_clock_mhz=sum(s[2] for s in work) / len(work) if work else None,
             temperature_c=max(s[3] for s in work) if work else None,
+            gpu_energy_j=per_gpu,
         )
 
 
@@ -177,12 +182,20 @@ def open_meter(gpu_indices: Sequence[int], sync: Callable[[], None] | None = Non
         return NullMeter(f"no GPU energy sensor: {exc}")
 
 
-def measure_idle_w(meter, seconds: float = 3.0) -> float | None:
-    """Mean power over `seconds` of doing nothing (None without a sensor)."""
+def measure_idle(meter, seconds: float = 3.0) -> tuple[float | None, list[float] | None]:
+    """Mean power over `seconds` of doing nothing: all metered GPUs summed, and per GPU (None without a sensor)."""
     meter.start()
     time.sleep(seconds)
     r = meter.stop()
-    return r.energy_j / r.duration_s if r.energy_j is not None else None
+    if r.energy_j is None or r.duration_s <= 0:
+        return None, None
+    per_gpu = [e / r.duration_s for e in r.gpu_energy_j] if r.gpu_energy_j is not None else None
+    return r.energy_j / r.duration_s, per_gpu
+
+
+def measure_idle_w(meter, seconds: float = 3.0) -> float | None:
+    """Mean power over `seconds` of doing nothing, all metered GPUs summed (None without a sensor)."""
+    return measure_idle(meter, seconds)[0]
 
 
 @dataclass(frozen=True)

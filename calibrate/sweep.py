@@ -18,7 +18,7 @@ from energy_predict.calibrate import records as rec
 from energy_predict.calibrate.backends.base import Backend, CellInfeasible, make_backend
 from energy_predict.calibrate.environment import host_info, now_iso
 from energy_predict.calibrate.grid import Cell, Grid, ServingConfig, expand_grid
-from energy_predict.calibrate.meter import measure_idle_w, measure_repeated, open_meter
+from energy_predict.calibrate.meter import measure_idle, measure_repeated, open_meter
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.gpus import resolve_gpu
 
@@ -55,6 +55,10 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
               backend_factory: Callable[[str], Backend] = make_backend, meter=None,
               on_cell: OnCell | None = None, command: str | None = None) -> Path:
     """Measure every cell of the grid into `run_dir` (records.jsonl, records.parquet, run.json)."""
+    for c in grid.configs:  # a tensor-parallel engine's energy is that of all its GPUs, each metered
+        if c.tensor_parallel != len(gpus):
+            raise InputError("--gpus", f"config {c.name!r} runs on {c.tensor_parallel} GPU(s) but {len(gpus)} are "
+                             "metered", "pass one --gpus index per GPU the engine uses (e.g. --gpus 0,1 for TP 2)")
     run_dir = Path(run_dir)
     previous = rec.read_journal(run_dir)
     if previous and not resume:
@@ -72,14 +76,15 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
     meta = json.loads(meta_path.read_text()) if resume and meta_path.is_file() else {
         "run_id": run_dir.name, "grid": grid.model_dump(), "started": now_iso(), "command": command,
         "host": host_info(), "meter": meter_info, "gpu": gpu, "gpu_indices": list(gpus), "configs": {},
-        "idle_power_w": {}, "resumed": []}
+        "idle_power_w": {}, "idle_power_per_gpu_w": {}, "resumed": []}
     if previous:
         meta["resumed"].append(now_iso())
     meta["status"] = "running"
     meta_path.write_text(json.dumps(meta, indent=1))
 
-    idle_before = measure_idle_w(meter, grid.idle_seconds)
+    idle_before, idle_per_gpu = measure_idle(meter, grid.idle_seconds)
     meta["idle_power_w"].setdefault("before", idle_before)
+    meta.setdefault("idle_power_per_gpu_w", {}).setdefault("before", idle_per_gpu)
     all_records = list(previous)
     def complete(c: Cell) -> bool:
         return c.key in closed or all((*c.key, k) in measured for k in range(grid.repetitions))
@@ -89,9 +94,9 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
 
     def record(cell: Cell, config: ServingConfig, repetition: int, status: str, **values) -> None:
         row = {"run_id": run_dir.name, "backend": config.backend, "config": config.name, "model": cell.model,
-               "gpu": gpu, "gpu_count": len(gpus), "batch_size": cell.batch_size, "input_tokens": cell.input_tokens,
-               "output_tokens": cell.output_tokens, "repetition": repetition, "status": status,
-               "idle_power_w": idle_before, "timestamp": now_iso(),
+               "gpu": gpu, "gpu_count": len(gpus), "tensor_parallel": config.tensor_parallel,
+               "batch_size": cell.batch_size, "input_tokens": cell.input_tokens, "output_tokens": cell.output_tokens,
+               "repetition": repetition, "status": status, "idle_power_w": idle_before, "timestamp": now_iso(),
                "dtype": config.dtype, "attn_implementation": config.attn_implementation, "compile": config.compile,
                "decoding": config.decoding, "beam_width": config.beam_width, "cuda_graphs": config.cuda_graphs,
                "quantization": config.quantization or "none", "max_num_seqs": config.max_num_seqs, **values}
@@ -113,7 +118,8 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
                 meter.sync = backend.synchronize
             backend.load(resolve_architecture(model), config)
             meta["configs"][config_name] = {**config.model_dump(), "versions": backend.versions()}
-            meta["idle_power_w"][f"loaded:{model}:{config_name}"] = measure_idle_w(meter, grid.idle_seconds)
+            loaded = f"loaded:{model}:{config_name}"
+            meta["idle_power_w"][loaded], meta["idle_power_per_gpu_w"][loaded] = measure_idle(meter, grid.idle_seconds)
             meta_path.write_text(json.dumps(meta, indent=1))
         except Exception as exc:  # noqa: BLE001 - a config that cannot load is recorded, the sweep goes on
             for cell in pending:
@@ -145,6 +151,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
                            sampled_energy_j=r.sampled_energy_j / n if r.sampled_energy_j is not None else None,
                            sm_clock_mhz=r.sm_clock_mhz, temperature_c=r.temperature_c, sensor=r.sensor,
                            null_reason=r.null_reason, generated_tokens=min(window.results),
+                           gpu_energy_j=[e / n for e in r.gpu_energy_j] if r.gpu_energy_j is not None else None,
                            loaded_idle_power_w=loaded_idle)
             except CellInfeasible as exc:
                 status = "infeasible"
@@ -159,7 +166,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
                 on_cell(done, total, cell, status)
         backend.close()
 
-    meta["idle_power_w"]["after"] = measure_idle_w(meter, grid.idle_seconds)
+    meta["idle_power_w"]["after"], meta["idle_power_per_gpu_w"]["after"] = measure_idle(meter, grid.idle_seconds)
     meta["finished"] = now_iso()
     meta["status"] = "complete"
     meta_path.write_text(json.dumps(meta, indent=1))

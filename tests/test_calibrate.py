@@ -199,3 +199,86 @@ def test_select_one_engine_of_a_grid():
     assert len(expand_grid(select(grid, "a"))) == 4
     with pytest.raises(InputError, match="--only-config"):
         select(grid, "c")
+
+
+class FakeGpu:
+    """An NVML device whose counter ticks every 10 ms at a constant power (W)."""
+
+    def __init__(self, index, watts):
+        self.index, self.watts, self.t0 = index, watts, __import__("time").perf_counter()
+
+    def energy_j(self):
+        import time
+
+        return int((time.perf_counter() - self.t0) / 0.01) * 0.01 * self.watts
+
+    def power_w(self):
+        return self.watts
+
+    def sm_clock_mhz(self):
+        return 1980.0
+
+    def temperature_c(self):
+        return 40.0
+
+    def info(self):
+        return {"index": self.index, "name": "NVIDIA H100 80GB HBM3"}
+
+
+def test_one_window_sums_every_gpu_and_keeps_each(monkeypatch):
+    from energy_predict.calibrate import meter as meter_module
+
+    watts = {0: 100.0, 1: 300.0}
+    monkeypatch.setattr(meter_module.nvml, "Device", lambda i: FakeGpu(i, watts[i]))
+    meter = meter_module.NvmlMeter([0, 1])
+    window = measure_repeated(meter, lambda: __import__("time").sleep(0.01), 0.2)
+    r = window.reading
+    assert r.sensor == "nvml-energy-counter" and len(r.gpu_energy_j) == 2
+    assert sum(r.gpu_energy_j) == pytest.approx(r.energy_j)
+    assert r.gpu_energy_j[1] == pytest.approx(3 * r.gpu_energy_j[0], rel=0.05)
+    assert r.energy_j / r.duration_s == pytest.approx(400, rel=0.15)
+    total_w, per_gpu_w = meter_module.measure_idle(meter, 0.2)
+    assert total_w == pytest.approx(sum(per_gpu_w)) and per_gpu_w[1] == pytest.approx(300, rel=0.15)
+
+
+class TwoGpuMeter(NullMeter):
+    """A fake meter over two GPUs: 100 W and 200 W."""
+
+    def stop(self):
+        r = super().stop()
+        return type(r)(r.duration_s * 300, r.duration_s, "fake", gpu_energy_j=(r.duration_s * 100, r.duration_s * 200))
+
+
+def test_tensor_parallel_sweep_records_the_degree_per_gpu_energy_and_idle(tmp_path):
+    grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0,
+                                configs=[{"name": "tp2", "backend": "vllm", "tensor_parallel_size": 2}]))
+    assert grid.configs[0].tensor_parallel == 2  # vLLM's older name is accepted
+    run_sweep(grid, tmp_path / "run", gpus=(0, 1), backend_factory=lambda name: FakeBackend(), meter=TwoGpuMeter(""))
+    records = load_records(tmp_path / "run")
+    assert (records["tensor_parallel"] == 2).all() and (records["gpu_count"] == 2).all()
+    for total, per_gpu in zip(records["energy_j"], records["gpu_energy_j"]):
+        assert sum(per_gpu) == pytest.approx(total) and per_gpu[1] == pytest.approx(2 * per_gpu[0])
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["idle_power_per_gpu_w"]["before"] == [100, 200] and meta["idle_power_w"]["before"] == 300
+    assert meta["idle_power_per_gpu_w"]["loaded:Llama-3.2-1B:tp2"] == [100, 200]
+    assert meta["configs"]["tp2"]["tensor_parallel"] == 2
+
+
+def test_tensor_parallel_must_match_the_metered_gpus(tmp_path):
+    grid = parse_grid(grid_dict("Llama-3.2-1B", configs=[{"name": "tp2", "backend": "vllm", "tensor_parallel": 2}]))
+    with pytest.raises(InputError, match="--gpus"):
+        run_sweep(grid, tmp_path / "run", gpus=(0,), backend_factory=lambda name: FakeBackend(), meter=TwoGpuMeter(""))
+    assert not (tmp_path / "run").exists()
+
+
+def test_vllm_engine_gets_tensor_parallel_and_compilation_options():
+    from energy_predict.calibrate.backends.vllm import engine_kwargs
+    from energy_predict.calibrate.grid import ServingConfig
+
+    config = ServingConfig(name="tp2", backend="vllm", cuda_graphs=True, tensor_parallel=2,
+                           compilation_config={"pass_config": {"fuse_allreduce_rms": False}},
+                           disable_custom_all_reduce=True)
+    kw = engine_kwargs(config, "/tmp/m", 100)
+    assert kw["tensor_parallel_size"] == 2 and kw["disable_custom_all_reduce"] is True
+    assert kw["compilation_config"] == {"pass_config": {"fuse_allreduce_rms": False}}
+    assert "compilation_config" not in engine_kwargs(ServingConfig(name="e", backend="vllm"), "/tmp/m", 100)

@@ -29,7 +29,7 @@ def engine_kwargs(config: ServingConfig, model_dir: str, max_model_len: int) -> 
         "max_num_seqs": config.max_num_seqs,
         "enable_prefix_caching": config.enable_prefix_caching,
         "gpu_memory_utilization": config.gpu_memory_utilization,
-        "tensor_parallel_size": config.tensor_parallel_size,
+        "tensor_parallel_size": config.tensor_parallel,
         "max_model_len": config.max_model_len or max_model_len,
         "seed": 0,
     }
@@ -39,6 +39,10 @@ def engine_kwargs(config: ServingConfig, model_dir: str, max_model_len: int) -> 
         kwargs["max_num_batched_tokens"] = config.max_num_batched_tokens
     if config.enable_chunked_prefill is not None:
         kwargs["enable_chunked_prefill"] = config.enable_chunked_prefill
+    if config.compilation_config:
+        kwargs["compilation_config"] = config.compilation_config
+    if config.disable_custom_all_reduce:
+        kwargs["disable_custom_all_reduce"] = True
     return kwargs
 
 
