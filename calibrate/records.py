@@ -1,7 +1,9 @@
 """Calibration records: appended to a JSONL journal as taken, mirrored to records.parquet.
 
-The journal is what makes a killed run resumable without lost or duplicated rows: a record is on disk
-(flushed and fsynced) before the next repetition starts.
+The journal is what makes a killed run resumable without lost, duplicated or glued rows: a record is one
+`write` of a whole line, fsynced before the next repetition starts. A kill can still leave a torn last
+line (a partial write, a power cut); resuming cuts the file back to the last complete record, so the
+next append starts on a fresh line.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 from pathlib import Path
 
 import pandas as pd
+
+from energy_predict.errors import InputError
 
 JOURNAL = "records.jsonl"
 TABLE = "records.parquet"
@@ -25,39 +29,122 @@ COLUMNS = [
 ]
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte of `data` to `fd` (a regular file takes it in one call; loop for the rare short write)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _line(record: dict) -> bytes:
+    return (json.dumps(record, default=_native) + "\n").encode()
+
+
+def _native(value):
+    """Plain Python values for what a parquet table gives back (numpy scalars and arrays)."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
 def append_record(run_dir: Path, record: dict) -> None:
-    """Append one record to the journal and make it durable before returning."""
-    with (run_dir / JOURNAL).open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one record to the journal as one whole line, durable (fsynced) before returning."""
+    fd = os.open(run_dir / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        _write_all(fd, _line(record))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def read_journal(run_dir: Path) -> list[dict]:
-    """Records taken so far; a torn last line (killed mid-write) is dropped.
+def _parse(line: bytes) -> dict | None:
+    try:
+        value = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
 
-    Only records.parquet is committed, so a run without its journal resumes from the table.
+
+def read_journal(run_dir: Path, *, repair: bool = False) -> list[dict]:
+    """Records taken so far, in the order taken.
+
+    A torn last line (a kill mid-write: no newline, or not a JSON object) is left out; with `repair` the
+    file is also cut back to the end of the last complete record, so the next append is not glued onto the
+    fragment. A bad line before the last is not a kill's doing: it raises InputError naming file and line.
+    Only records.parquet is committed, so a run without its journal resumes from the table; with `repair`
+    the journal is rebuilt from it first, so the records appended next do not replace the table's.
     """
     path = run_dir / JOURNAL
     if not path.is_file():
-        if (run_dir / TABLE).is_file():
-            return [{k: v for k, v in r.items() if not (isinstance(v, float) and v != v)}
-                    for r in pd.read_parquet(run_dir / TABLE).to_dict("records")]
-        return []
-    records = []
-    for line in path.read_text().splitlines():
+        if not (run_dir / TABLE).is_file():
+            return []
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
+            table = pd.read_parquet(run_dir / TABLE)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a damaged file
+            raise InputError(str(run_dir / TABLE), f"cannot be read ({type(exc).__name__})",
+                             "restore it from git, or measure into a new folder") from None
+        records = [{k: v for k, v in r.items() if not (isinstance(v, float) and v != v)}
+                   for r in table.to_dict("records")]
+        if repair:
+            _replace(path, b"".join(_line(r) for r in records))
+        return records
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    records, pos, cut = [], 0, len(data)
+    for i, line in enumerate(lines):
+        if line.strip():
+            record = _parse(line)
+            if record is not None:
+                records.append(record)
+            elif i < last:
+                raise InputError(f"{path}:{i + 1}", "is not a complete JSON record (only the last line can be "
+                                 "torn by a kill)", "remove or fix that line, or measure into a new folder")
+            else:
+                cut = pos  # the torn last line starts here
+        pos += len(line) + 1
+    if repair and cut < len(data):
+        _replace(path, data[:cut])
+    elif repair and data and not data.endswith(b"\n"):
+        _replace(path, data + b"\n")  # the last record is whole but its newline was not written
     return records
 
 
+def _replace(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all: a temporary beside it, fsynced, renamed over it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def write_meta(run_dir: Path, meta: dict) -> None:
+    """Write run.json atomically: a kill while writing it leaves the previous version, never half a file."""
+    _replace(run_dir / RUN_META, json.dumps(meta, indent=1).encode())
+
+
+def read_meta(run_dir: Path) -> dict | None:
+    """run.json of a run, or None when there is none yet."""
+    path = run_dir / RUN_META
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise InputError(str(path), "is not a JSON object", "restore it from git, or measure into a new folder")
+    return meta
+
+
 def write_table(run_dir: Path, records: list[dict]) -> pd.DataFrame:
-    """Rewrite records.parquet from all records so far (standard columns first)."""
+    """Rewrite records.parquet from all records so far (standard columns first), atomically."""
     frame = pd.DataFrame(records)
     ordered = [c for c in COLUMNS if c in frame] + [c for c in frame if c not in COLUMNS]
     frame = frame[ordered] if len(frame) else pd.DataFrame(columns=COLUMNS)
-    frame.to_parquet(run_dir / TABLE, index=False)
+    tmp = run_dir / f".{TABLE}.tmp"
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, run_dir / TABLE)
     return frame
-

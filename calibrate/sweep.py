@@ -2,15 +2,17 @@
 
 Every record is journaled before the next one is taken, so a killed run loses at most the repetition
 in flight, and `resume` continues exactly where it stopped. A cell that does not fit (out of memory) is
-recorded as infeasible and the sweep goes on; so is a cell that fails for another reason.
+recorded as infeasible and the sweep goes on; so is a cell that fails for another reason, as an error.
+A model or engine that cannot load stops the sweep at once: every cell after it would fail the same way.
+How the cells ended is kept in run.json (`outcome`), so a failed calibration never looks like a finished one.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import traceback
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from energy_predict.architectures import resolve_architecture
@@ -23,6 +25,52 @@ from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.gpus import resolve_gpu
 
 OnCell = Callable[[int, int, Cell, str], None]
+OnNotice = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """How the cells of a grid ended: measured (ok), infeasible, error, or not reached.
+
+    `failed` is the calibration failing as a whole: no cell was measured, or a model or engine did not
+    load (the sweep stops there). The CLI exits 1 for it, apart from exit 2 for bad input.
+    """
+
+    cells: int
+    ok: int
+    infeasible: int
+    error: int
+    not_reached: int = 0
+    load_error: str | None = None
+    first_error: str | None = None  # one failed cell's error, as an example
+    null_reason: str | None = None  # why there is no energy sensor, when there is none
+
+    @property
+    def failed(self) -> bool:
+        return self.load_error is not None or (self.cells > 0 and self.ok == 0)
+
+    def summary(self) -> str:
+        """The counts, on one line."""
+        line = f"{self.cells} cells: {self.ok} ok, {self.infeasible} infeasible, {self.error} error"
+        return line + (f", {self.not_reached} not reached" if self.not_reached else "")
+
+    def problem(self) -> str | None:
+        """What went wrong and what to do, on one line; None when every cell was measured or infeasible."""
+        if self.load_error:
+            return f"{self.load_error}; the sweep stopped there ({self.summary()}); fix it and rerun with --resume"
+        first = f" (first: {self.first_error})" if self.first_error else ""
+        if self.failed:
+            return (f"nothing was measured: {self.summary()}{first}; each cell's error is in records.jsonl"
+                    if self.error else f"nothing was measured: {self.summary()}; no cell fits this GPU")
+        if self.error:
+            return f"{self.error} of {self.cells} cells failed{first}; rerun with --resume to retry them"
+        return None
+
+
+def read_outcome(run_dir: Path) -> SweepOutcome | None:
+    """The outcome run_sweep kept in run.json (None while a run has not finished one)."""
+    outcome = (rec.read_meta(Path(run_dir)) or {}).get("outcome")
+    return SweepOutcome(**outcome) if isinstance(outcome, dict) else None
 
 
 def _gpu_label(meter_info: dict) -> str:
@@ -53,8 +101,13 @@ def _max_model_len(cells: list[Cell]) -> int:
 
 def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume: bool = False,
               backend_factory: Callable[[str], Backend] = make_backend, meter=None,
-              on_cell: OnCell | None = None, command: str | None = None) -> Path:
-    """Measure every cell of the grid into `run_dir` (records.jsonl, records.parquet, run.json)."""
+              on_cell: OnCell | None = None, on_notice: OnNotice | None = None,
+              command: str | None = None) -> Path:
+    """Measure every cell of the grid into `run_dir` (records.jsonl, records.parquet, run.json).
+
+    Returns `run_dir`; `read_outcome(run_dir)` tells how the cells ended. `on_notice` gets what a user
+    must be told once, at the start (no energy sensor); `on_cell` gets each cell as it ends.
+    """
     for c in grid.configs:  # a tensor-parallel engine's energy is that of all its GPUs, each metered
         if c.tensor_parallel != len(gpus):
             raise InputError("--gpus", f"config {c.name!r} runs on {c.tensor_parallel} GPU(s) but {len(gpus)} are "
@@ -64,23 +117,30 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
     if previous and not resume:
         raise InputError("--out", f"{run_dir} already holds {len(previous)} records",
                          "pass --resume to continue that run, or choose a new folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    measured, closed = _done_keys(previous)
     cells = expand_grid(grid)
+    for name in dict.fromkeys(c.model for c in cells):
+        resolve_architecture(name)  # a model that cannot be resolved is bad input: said before anything is written
+    run_dir.mkdir(parents=True, exist_ok=True)
+    previous = rec.read_journal(run_dir, repair=True)  # a torn last line is cut off, so no append is glued to it
+    measured, closed = _done_keys(previous)
     configs = {c.name: c for c in grid.configs}
 
     meter = meter or open_meter(gpus)
     meter_info = meter.describe()
+    null_reason = meter_info.get("null_reason") if meter_info.get("sensor") == "none" else None
+    if null_reason and on_notice:
+        on_notice(f"no energy sensor ({null_reason}): durations are measured, but every record will hold "
+                  "energy_j = null with that reason in null_reason")
     gpu = _gpu_label(meter_info)
-    meta_path = run_dir / rec.RUN_META
-    meta = json.loads(meta_path.read_text()) if resume and meta_path.is_file() else {
+    meta = (rec.read_meta(run_dir) if resume else None) or {
         "run_id": run_dir.name, "grid": grid.model_dump(), "started": now_iso(), "command": command,
         "host": host_info(), "meter": meter_info, "gpu": gpu, "gpu_indices": list(gpus), "configs": {},
         "idle_power_w": {}, "idle_power_per_gpu_w": {}, "resumed": []}
     if previous:
         meta["resumed"].append(now_iso())
     meta["status"] = "running"
-    meta_path.write_text(json.dumps(meta, indent=1))
+    meta.pop("outcome", None)
+    rec.write_meta(run_dir, meta)
 
     idle_before, idle_per_gpu = measure_idle(meter, grid.idle_seconds)
     meta["idle_power_w"].setdefault("before", idle_before)
@@ -102,6 +162,15 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
                "quantization": config.quantization or "none", "max_num_seqs": config.max_num_seqs, **values}
         rec.append_record(run_dir, row)
         all_records.append(row)
+        if status == "ok":
+            measured.add((*cell.key, repetition))
+        elif status == "infeasible":
+            closed.add(cell.key)
+        else:
+            errors.setdefault(cell.key, values.get("error"))
+
+    errors: dict[tuple, str | None] = {}  # cells that failed in this session, and the first error of each
+    load_error = None
 
     for (model, config_name), group in itertools.groupby(cells, key=lambda c: (c.model, c.config)):
         group = list(group)
@@ -120,16 +189,15 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
             meta["configs"][config_name] = {**config.model_dump(), "versions": backend.versions()}
             loaded = f"loaded:{model}:{config_name}"
             meta["idle_power_w"][loaded], meta["idle_power_per_gpu_w"][loaded] = measure_idle(meter, grid.idle_seconds)
-            meta_path.write_text(json.dumps(meta, indent=1))
-        except Exception as exc:  # noqa: BLE001 - a config that cannot load is recorded, the sweep goes on
-            for cell in pending:
-                record(cell, config, 0, "error", error=f"load failed: {type(exc).__name__}: {exc}"[:500])
-                done += 1
-                if on_cell:
-                    on_cell(done, total, cell, "error")
+            rec.write_meta(run_dir, meta)
+        except Exception as exc:  # noqa: BLE001 - said once in the outcome: every cell after would fail alike
+            load_error = f"{model} under {config_name} did not load: {type(exc).__name__}: {exc}"[:500]
             if backend is not None:
-                backend.close()
-            continue
+                try:
+                    backend.close()
+                except Exception:  # noqa: BLE001 - the load error is the one to report
+                    pass
+            break
         loaded_idle = meta["idle_power_w"][f"loaded:{model}:{config_name}"]
         for cell in pending:
             status = "ok"
@@ -166,9 +234,23 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
                 on_cell(done, total, cell, status)
         backend.close()
 
-    meta["idle_power_w"]["after"], meta["idle_power_per_gpu_w"]["after"] = measure_idle(meter, grid.idle_seconds)
+    if load_error is None:
+        meta["idle_power_w"]["after"], meta["idle_power_per_gpu_w"]["after"] = measure_idle(meter, grid.idle_seconds)
+    outcome = _outcome(cells, closed, complete, errors, load_error, null_reason)
     meta["finished"] = now_iso()
-    meta["status"] = "complete"
-    meta_path.write_text(json.dumps(meta, indent=1))
+    meta["status"] = "failed" if outcome.failed else "incomplete" if outcome.error else "complete"
+    meta["outcome"] = asdict(outcome)
     rec.write_table(run_dir, all_records)
+    rec.write_meta(run_dir, meta)
     return run_dir
+
+
+def _outcome(cells: list[Cell], closed: set[tuple], complete: Callable[[Cell], bool],
+             errors: dict[tuple, str | None], load_error: str | None, null_reason: str | None) -> SweepOutcome:
+    """Each cell's end: infeasible (closed), ok (every repetition measured), error (failed this session)."""
+    infeasible = sum(1 for c in cells if c.key in closed)
+    ok = sum(1 for c in cells if c.key not in closed and complete(c))
+    error = sum(1 for c in cells if c.key in errors and not complete(c))
+    return SweepOutcome(cells=len(cells), ok=ok, infeasible=infeasible, error=error,
+                        not_reached=len(cells) - ok - infeasible - error, load_error=load_error,
+                        first_error=next((e for e in errors.values() if e), None), null_reason=null_reason)

@@ -117,9 +117,14 @@ def calibrate(
     only_config: str | None = typer.Option(None, "--only-config", help="measure only this config of the grid"),
     only_model: str | None = typer.Option(None, "--only-model", help="measure only this model of the grid"),
 ) -> None:
-    """Measure energy for every cell of GRID on this machine's GPU (needs the calibrate extra)."""
+    """Measure energy for every cell of GRID on this machine's GPU (needs the calibrate extra).
+
+    Exit 0 when cells were measured (a yellow warning names any that failed), 1 when the measurement failed
+    (no cell measured, or a model or engine did not load), 2 for bad input.
+    """
     import sys
 
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -131,7 +136,7 @@ def calibrate(
 
     from energy_predict.calibrate.backends.base import make_backend
     from energy_predict.calibrate.grid import expand_grid, load_grid, select
-    from energy_predict.calibrate.sweep import run_sweep
+    from energy_predict.calibrate.sweep import read_outcome, run_sweep
 
     indices = _gpu_indices(gpus)
     spec = load_grid(grid)
@@ -139,7 +144,7 @@ def calibrate(
         spec = select(spec, only_config, only_model)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=err) as progress:
+    with Progress(*columns, console=err, disable=not err.is_terminal) as progress:  # a log gets lines, not a bar
         task = progress.add_task("calibrating", total=len(expand_grid(spec)))
 
         def on_cell(done, total, cell, status):
@@ -149,9 +154,18 @@ def calibrate(
             if not err.is_terminal:  # a log file gets one line per cell instead of a bar
                 err.print(f"calibrate {done}/{total}: {line}", highlight=False)
 
+        def on_notice(line):
+            err.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+
         run_sweep(spec, out_dir, gpus=indices, resume=resume, on_cell=on_cell, command=" ".join(sys.argv),
-                  backend_factory=lambda name: make_backend(name, device))
-    out.print(f"records in {out_dir}")
+                  backend_factory=lambda name: make_backend(name, device), on_notice=on_notice)
+    outcome = read_outcome(out_dir)
+    if outcome.failed:
+        err.print(f"[red]error:[/red] {escape(outcome.problem())}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    out.print(f"records in {escape(str(out_dir))}: {outcome.summary()}", highlight=False, soft_wrap=True)
+    if outcome.error:
+        err.print(f"[yellow]warning:[/yellow] {escape(outcome.problem())}", highlight=False, soft_wrap=True)
 
 
 @app.command("replay")
