@@ -120,7 +120,11 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
     cells = expand_grid(grid)
     for name in dict.fromkeys(c.model for c in cells):
         resolve_architecture(name)  # a model that cannot be resolved is bad input: said before anything is written
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("--out", f"cannot make the run folder {run_dir} ({exc.strerror})",
+                         "give a folder path that is not a file and can be written") from None
     previous = rec.read_journal(run_dir, repair=True)  # a torn last line is cut off, so no append is glued to it
     measured, closed = _done_keys(previous)
     configs = {c.name: c for c in grid.configs}
