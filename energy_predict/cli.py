@@ -124,7 +124,6 @@ def calibrate(
     """
     import sys
 
-    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -133,6 +132,7 @@ def calibrate(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
     from energy_predict.calibrate.backends.base import make_backend
     from energy_predict.calibrate.grid import expand_grid, load_grid, select
@@ -155,17 +155,17 @@ def calibrate(
                 err.print(f"calibrate {done}/{total}: {line}", highlight=False)
 
         def on_notice(line):
-            err.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+            err.print(Text.assemble(("warning:", "yellow"), " ", line), soft_wrap=True)
 
         run_sweep(spec, out_dir, gpus=indices, resume=resume, on_cell=on_cell, command=" ".join(sys.argv),
                   backend_factory=lambda name: make_backend(name, device), on_notice=on_notice)
     outcome = read_outcome(out_dir)
     if outcome.failed:
-        err.print(f"[red]error:[/red] {escape(outcome.problem())}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("error:", "red"), " ", outcome.problem()), soft_wrap=True)
         raise typer.Exit(1)
-    out.print(f"records in {escape(str(out_dir))}: {outcome.summary()}", highlight=False, soft_wrap=True)
+    out.print(Text(f"records in {out_dir}: {outcome.summary()}"), soft_wrap=True)
     if outcome.error:
-        err.print(f"[yellow]warning:[/yellow] {escape(outcome.problem())}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("warning:", "yellow"), " ", outcome.problem()), soft_wrap=True)
 
 
 @app.command("replay")
