@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from energy_predict.errors import InputError
-from energy_predict.jsonio import read_json
+from energy_predict.jsonio import is_dir, is_file, read_json
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Architecture:
     num_experts: int = 0  # 0: dense
     experts_per_token: int = 0
     qk_norm: bool = False  # OLMoE normalises q and k over the full projection
+    max_context: int = 131072  # longest sequence (prompt + output) the model takes: max_position_embeddings
 
     @property
     def is_moe(self) -> bool:
@@ -96,13 +97,13 @@ REGISTRY: dict[str, Architecture] = {
         _arch("Llama-3.2-3B", hidden_size=3072, num_layers=28, num_heads=24, intermediate_size=8192,
               tie_embeddings=True, **_LLAMA3),
         _arch("Qwen2.5-7B", hidden_size=3584, num_layers=28, num_heads=28, num_kv_heads=4, intermediate_size=18944,
-              vocab_size=152064, qkv_bias=True),
+              vocab_size=152064, qkv_bias=True, max_context=32768),
         _arch("Qwen2.5-32B", hidden_size=5120, num_layers=64, num_heads=40, num_kv_heads=8, intermediate_size=27648,
-              vocab_size=152064, qkv_bias=True),
+              vocab_size=152064, qkv_bias=True, max_context=32768),
         _arch("Mistral-7B-v0.3", hidden_size=4096, num_layers=32, num_heads=32, num_kv_heads=8,
-              intermediate_size=14336, vocab_size=32768),
+              intermediate_size=14336, vocab_size=32768, max_context=32768),
         _arch("OLMoE-1B-7B", hidden_size=2048, num_layers=16, num_heads=16, num_kv_heads=16, intermediate_size=1024,
-              vocab_size=50304, num_experts=64, experts_per_token=8, qk_norm=True),
+              vocab_size=50304, num_experts=64, experts_per_token=8, qk_norm=True, max_context=4096),
     ]
 }
 
@@ -115,36 +116,79 @@ _HF_FAMILY = {
 }
 
 
+# Largest plausible value of each config.json dimension (well above any published model): a bigger one is a typo.
+_DIM_MAX = {"hidden_size": 1 << 20, "num_hidden_layers": 1 << 12, "num_attention_heads": 1 << 14,
+            "num_key_value_heads": 1 << 14, "head_dim": 1 << 14, "intermediate_size": 1 << 22, "vocab_size": 1 << 24,
+            "num_local_experts": 1 << 16, "num_experts": 1 << 16, "num_experts_per_tok": 1 << 16,
+            "max_position_embeddings": 1 << 31}
+_CONFIG_FIX = "give a complete Hugging Face config.json for a decoder model"
+
+
+def _dim(config: dict[str, Any], key: str, default: int | None = None, low: int = 1) -> int:
+    """A whole dimension in [low, _DIM_MAX[key]]; `default` where the key is absent or null (None: required)."""
+    value = config.get(key)
+    if value is None:
+        if default is None:
+            raise InputError(f"config.{key}", "missing" if key not in config else "null", _CONFIG_FIX)
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"config.{key}", f"a JSON {type(value).__name__}, not a whole number", _CONFIG_FIX)
+    if isinstance(value, float) and not value.is_integer():
+        raise InputError(f"config.{key}", f"{value!r} is not a whole number", _CONFIG_FIX)
+    if not low <= value <= _DIM_MAX[key]:
+        shown = f"{value:.3g}" if abs(value) >= 1e9 else f"{int(value)}"
+        raise InputError(f"config.{key}", f"{shown} is outside {low}..{_DIM_MAX[key]:,}", _CONFIG_FIX)
+    return int(value)
+
+
+def _flag(config: dict[str, Any], key: str, default: bool) -> bool:
+    value = config.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InputError(f"config.{key}", f"a JSON {type(value).__name__}, not true or false", _CONFIG_FIX)
+    return value
+
+
 def from_hf_config(config: dict[str, Any], name: str | None = None) -> Architecture:
-    """Build an Architecture from the fields of a Hugging Face `config.json`."""
-
-    def need(key: str) -> Any:
-        if key not in config:
-            raise InputError(f"config.{key}", "missing", "give a complete Hugging Face config.json for a decoder model")
-        return config[key]
-
-    hidden = int(need("hidden_size"))
-    heads = int(need("num_attention_heads"))
-    model_type = str(config.get("model_type", ""))
-    experts = int(config.get("num_local_experts") or config.get("num_experts") or 0)
+    """Build an Architecture from the fields of a Hugging Face `config.json` (InputError naming a bad key)."""
+    if not isinstance(config, dict):
+        raise InputError("model", f"the config is a JSON {type(config).__name__}, not an object", _CONFIG_FIX)
+    hidden = _dim(config, "hidden_size")
+    heads = _dim(config, "num_attention_heads")
+    kv_heads = _dim(config, "num_key_value_heads", heads)
+    if kv_heads > heads or heads % kv_heads:
+        raise InputError("config.num_key_value_heads", f"{kv_heads} does not divide num_attention_heads ({heads})",
+                         _CONFIG_FIX)
+    if heads > hidden and config.get("head_dim") is None:
+        raise InputError("config.num_attention_heads", f"{heads} heads exceed hidden_size ({hidden})", _CONFIG_FIX)
+    model_type = str(config.get("model_type") or "")
+    expert_key = "num_local_experts" if config.get("num_local_experts") is not None else "num_experts"
+    experts = _dim(config, expert_key, 0, low=0)
+    per_token = _dim(config, "num_experts_per_tok") if experts else 0
+    if per_token > experts:
+        raise InputError("config.num_experts_per_tok", f"{per_token} is more than the {experts} experts",
+                         _CONFIG_FIX)
+    given_name = config.get("_name_or_path")
     return Architecture(
-        name=name or config.get("_name_or_path") or model_type or "custom",
+        name=name or (given_name if isinstance(given_name, str) and given_name else None) or model_type or "custom",
         hidden_size=hidden,
-        num_layers=int(need("num_hidden_layers")),
+        num_layers=_dim(config, "num_hidden_layers"),
         num_heads=heads,
-        num_kv_heads=int(config.get("num_key_value_heads") or heads),
-        head_dim=int(config.get("head_dim") or hidden // heads),
-        intermediate_size=int(need("intermediate_size")),
-        vocab_size=int(need("vocab_size")),
-        tie_embeddings=bool(config.get("tie_word_embeddings", False)),
-        qkv_bias=bool(config.get("attention_bias", model_type == "qwen2")),
+        num_kv_heads=kv_heads,
+        head_dim=_dim(config, "head_dim", hidden // heads),
+        intermediate_size=_dim(config, "intermediate_size"),
+        vocab_size=_dim(config, "vocab_size"),
+        tie_embeddings=_flag(config, "tie_word_embeddings", False),
+        qkv_bias=_flag(config, "attention_bias", model_type == "qwen2"),
         num_experts=experts,
-        experts_per_token=int(config.get("num_experts_per_tok") or 0) if experts else 0,
+        experts_per_token=per_token,
         qk_norm=model_type == "olmoe",
+        max_context=_dim(config, "max_position_embeddings", 131072),
     )
 
 
-def to_hf_config(arch: Architecture, max_position_embeddings: int = 131072) -> dict[str, Any]:
+def to_hf_config(arch: Architecture, max_position_embeddings: int | None = None) -> dict[str, Any]:
     """A Hugging Face `config.json` for a registry architecture (random-weight calibration)."""
     family = next((v for k, v in _HF_FAMILY.items() if arch.name.startswith(k)), _HF_FAMILY["Llama"])
     config: dict[str, Any] = {
@@ -158,7 +202,7 @@ def to_hf_config(arch: Architecture, max_position_embeddings: int = 131072) -> d
         "intermediate_size": arch.intermediate_size,
         "vocab_size": arch.vocab_size,
         "tie_word_embeddings": arch.tie_embeddings,
-        "max_position_embeddings": max_position_embeddings,
+        "max_position_embeddings": max_position_embeddings or arch.max_context,
         "rms_norm_eps": 1e-5,
         "rope_theta": 500000.0,
         "hidden_act": "silu",
@@ -181,13 +225,14 @@ def resolve_architecture(spec: str) -> Architecture:
     if spec.lower() in lowered:
         return lowered[spec.lower()]
     path = Path(spec)
-    if path.is_dir():
+    if is_dir(path):
         path = path / "config.json"
-    if path.suffix == ".json" and path.is_file():
+    if path.suffix == ".json" and is_file(path):
         config = read_json(path, "model", "a Hugging Face config.json")
         return from_hf_config(config, name=path.parent.name or path.stem)
     known = ", ".join(REGISTRY)
-    raise InputError("model", f"unknown model {spec!r}", f"use one of {known}, or a path to a config.json")
+    shown = spec if len(spec) <= 100 else spec[:100] + "..."
+    raise InputError("model", f"unknown model {shown!r}", f"use one of {known}, or a path to a config.json")
 
 
 def scaled(arch: Architecture, **changes: Any) -> Architecture:

@@ -20,8 +20,9 @@ app.add_typer(model_app, name="model")
 data_app = typer.Typer(help="Calibration data that ships or that you measured.", pretty_exceptions_enable=False)
 app.add_typer(data_app, name="data")
 
-out = Console()
-err = Console(stderr=True)
+# No markup and no highlighting: model names, GPU names, file names and trace columns are printed as given.
+out = Console(markup=False, highlight=False, emoji=False)
+err = Console(stderr=True, markup=False, highlight=False, emoji=False)
 
 
 def handles_errors(fn):
@@ -32,10 +33,30 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except EnergyPredictError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            from rich.text import Text
+
+            message = " ".join(str(exc).split())  # one line, whatever the message holds
+            err.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _load_model(name: str):
+    """A shipped model by name or folder, or an analytic baseline (the CLI composes model/ and predict/)."""
+    from energy_predict.model.store import load_default_model, load_model
+
+    return load_default_model() if name == "default" else load_model(name)
+
+
+def _print_json(obj) -> None:
+    """Standard JSON only: a non-finite number is a bug, never printed as NaN or Infinity."""
+    try:
+        text = json.dumps(obj, indent=2, allow_nan=False)
+    except ValueError:
+        raise EnergyPredictError("internal: the result holds a non-finite number; please report this profile") \
+            from None
+    print(text)
 
 
 @app.callback(invoke_without_command=True)
@@ -48,7 +69,9 @@ def main_command(
     model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
     plot: Path | None = typer.Option(None, "--plot", help="write PNG plots into this folder"),
     rate: float | None = typer.Option(None, "--rate", help="online serving at this rate (req/s): simulate it"),
-    gpus: int = typer.Option(1, "--gpus", min=1, help="replicas sharing the traffic (online)"),
+    gpus: int | None = typer.Option(None, "--gpus", min=1, max=4096,
+                                    help="GPUs of the deployment (replicas x tensor_parallel); "
+                                         "default: the profile's hardware.count"),
 ) -> None:
     """Predict the energy of the workload in --profile."""
     if ctx.invoked_subcommand is not None:
@@ -58,11 +81,9 @@ def main_command(
         raise typer.Exit(0)
     from energy_predict.predict.run import predict_profile
 
-    if rate is not None and rate <= 0:
-        from energy_predict.errors import InputError
-
-        raise InputError("--rate", "must be > 0", "give the request rate in requests per second")
-    report, est = predict_profile(profile, None if model == "default" else model, rate, gpus)
+    if rate is not None:
+        _check_rate(rate, "--rate")
+    report, est = predict_profile(profile, _load_model(model), rate, gpus)
     if csv is not None:
         est.bins.to_csv(csv, index=False)
     if plot is not None:
@@ -71,7 +92,7 @@ def main_command(
         for path in write_plots(report, plot):
             err.print(f"wrote {path}")
     if as_json:
-        print(json.dumps(report, indent=2))
+        _print_json(report)
     else:
         from energy_predict.render import render_report
 
@@ -216,6 +237,16 @@ def _gpu_indices(text: str) -> tuple[int, ...]:
         raise InputError("--gpus", f"{text!r} is not a list of indices", "write e.g. --gpus 0 or --gpus 0,1") from None
 
 
+def _check_rate(value: float, flag: str) -> float:
+    import math
+
+    from energy_predict.errors import InputError
+
+    if not math.isfinite(value) or value <= 0 or value > 1e6:
+        raise InputError(flag, f"{value!r} is not a rate", "give a finite rate above 0 and at most 1e6 req/s")
+    return value
+
+
 def _rates(text: str, flag: str) -> list[float]:
     from energy_predict.errors import InputError
 
@@ -223,8 +254,8 @@ def _rates(text: str, flag: str) -> list[float]:
         values = [float(r) for r in text.split(",") if r.strip()]
     except ValueError:
         raise InputError(flag, f"{text!r} is not a list of numbers", f"write e.g. {flag} 4,12") from None
-    if any(v <= 0 for v in values):
-        raise InputError(flag, f"{text!r} has a rate <= 0", "use rates above 0 req/s")
+    for v in values:
+        _check_rate(v, flag)
     return values
 
 
@@ -245,9 +276,10 @@ def _print_table(frame, title: str, formats: dict[str, str]) -> None:
 
     table = Table(title=title, title_justify="left")
     for col in frame.columns:
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(*[formats.get(c, "{}").format(v) if v == v else "n/a" for c, v in zip(frame.columns, row)])
+        table.add_row(*[formats.get(c, "{}").format(v) if v is not None and v == v else "n/a"
+                        for c, v in zip(frame.columns, row)])
     out.print(table)
 
 
@@ -257,23 +289,29 @@ def compare_cmd(
     profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON"),
     model: str = typer.Option("default", "--model"),
     batch_caps: str = typer.Option("1,16,64,256", "--batch-caps", help="batch caps to try"),
-    gpus: str = typer.Option("", "--gpus", help="other GPUs to try, e.g. H200,A100 (analytic where not measured)"),
+    gpus: str = typer.Option("", "--gpus", help="other GPUs to try, e.g. H200,A100 (analytic where not measured, "
+                                                "and then compared only with an analytic estimate)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Rank serving options (framework, CUDA graphs/compile, quantization, batch cap, GPU) by energy."""
+    from energy_predict.model.analytic import RooflineEstimator
     from energy_predict.predict.run import load_case
     from energy_predict.predict.whatif import compare
 
-    _, dep, w, m = load_case(profile, None if model == "default" else model)
-    table = compare(w, dep, m, _ints(batch_caps, "--batch-caps"), [g for g in gpus.split(",") if g.strip()])
+    case = load_case(profile)
+    table, notes = compare(case.workload, case.dep, _load_model(model), _ints(batch_caps, "--batch-caps"),
+                           [g.strip() for g in gpus.split(",") if g.strip()], analytic=RooflineEstimator())
     if as_json:
-        print(table.to_json(orient="records", indent=2))
+        _print_json({"rows": table.to_dict("records"), "notes": notes})
         return
-    _print_table(table[["option", "gpu", "max_batch", "model_kind", "energy_kwh", "low_kwh", "high_kwh",
-                        "j_per_output_token", "saving_pct"]],
-                 f"{profile.name}: serving options (first row: the profile's own; saving against it)",
+    _print_table(table[["option", "gpu", "basis", "energy_kwh", "low_kwh", "high_kwh", "j_per_output_token",
+                        "saving_pct", "saving_against"]],
+                 f"{case.profile.name}: serving options (saving against the row named in saving_against, "
+                 "always one predicted the same way)",
                  {"energy_kwh": "{:.4g}", "low_kwh": "{:.4g}", "high_kwh": "{:.4g}", "j_per_output_token": "{:.3g}",
                   "saving_pct": "{:+.1f}%"})
+    for note in notes:
+        err.print(f"note: {note}", style="yellow")
 
 
 @app.command("gap")
@@ -288,12 +326,14 @@ def gap_cmd(
     from energy_predict.predict.run import load_case
     from energy_predict.predict.whatif import gap_table
 
-    _, dep, w, m = load_case(profile, None if model == "default" else model)
-    table = gap_table(estimate_workload(w, dep, m))
+    case = load_case(profile)
+    m = _load_model(model)
+    est = estimate_workload(case.workload, case.dep, m)
+    table = gap_table(est)
     if as_json:
-        print(table.to_json(orient="records", indent=2))
+        _print_json(table.to_dict("records"))
         return
-    _print_table(table, f"{profile.name}: {m.name} ({m.kind}) against the analytic estimates (J)",
+    _print_table(table, f"{case.profile.name}: {m.name} ({est.basis_kind}) against the analytic estimates (J)",
                  {"requests": "{:,.0f}", "energy_j": "{:.4g}", "flops_tdp_j": "{:.4g}", "roofline_j": "{:.4g}",
                   "measured_over_flops_tdp": "{:.2f}x", "measured_over_roofline": "{:.2f}x"})
 
@@ -304,30 +344,38 @@ def capacity_cmd(
     profile: Path = typer.Option(..., "--profile", "-p"),
     rate: float | None = typer.Option(None, "--rate", help="requests per second (default: the profile's rate)"),
     per_day: float | None = typer.Option(None, "--per-day", help="requests per day, instead of --rate"),
-    latency: float | None = typer.Option(None, "--latency-p90-s", help="p90 time in the engine, seconds"),
+    latency: float | None = typer.Option(None, "--latency-p90-s", help="target p90 time to first token, seconds"),
     model: str = typer.Option("default", "--model"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """GPUs needed for a request rate, their utilisation, and daily energy including idle power."""
+    """The fewest GPUs that serve a request rate (within a TTFT target), from the same simulation as --rate."""
     from energy_predict.errors import InputError
     from energy_predict.predict.run import load_case
     from energy_predict.predict.whatif import capacity
 
-    _, dep, w, m = load_case(profile, None if model == "default" else model)
-    r = per_day / 86400 if per_day is not None else rate if rate is not None else w.rate_per_s
+    if per_day is not None:
+        _check_rate(per_day / 86400, "--per-day")
+    if rate is not None:
+        _check_rate(rate, "--rate")
+    if latency is not None and not (0 < latency < 1e6):
+        raise InputError("--latency-p90-s", f"{latency!r} is not a time", "give seconds above 0")
+    case = load_case(profile)
+    r = per_day / 86400 if per_day is not None else rate if rate is not None else case.workload.rate_per_s
     if r is None:
         raise InputError("--rate", "the profile has no rate", "give --rate (req/s) or --per-day")
-    result = capacity(w, dep, m, r, latency)
+    result = capacity(case.workload, case.dep, _load_model(model), r, latency)
     if as_json:
-        print(json.dumps(result, indent=2))
+        _print_json(result)
         return
-    out.print(f"{result['gpus']} x {result['gpu']} for {r:.3g} req/s ({result['requests_per_day']:,.0f}/day), "
-              f"batch cap {result['batch_cap']}, utilisation {100 * result['utilization']:.1f}%, "
-              f"p90 time in engine {result['p90_latency_s']:.2f} s"
-              + ("" if result["latency_met"] else " [latency target NOT met even at batch 1]"))
+    ttft = result["ttft_p90_s"]
+    out.print(f"{result['gpus']} x {result['gpu']} ({result['replicas']} engine(s), {result['serving']}) for "
+              f"{r:.3g} req/s ({result['requests_per_day']:,.0f}/day): utilisation "
+              f"{100 * result['utilization']:.1f}%, p90 TTFT {ttft:.2f} s"
+              + (f" (target {result['latency_target_s']:g} s)" if result["latency_target_s"] else ""))
     out.print(f"energy per day: {result['total_kwh_per_day']:.3g} kWh = busy {result['busy_kwh_per_day']:.3g} + idle "
-              f"{result['idle_kwh_per_day']:.3g} (at {result['idle_power_w']:.0f} W loaded idle); "
-              f"{result['energy_per_request_j']:.3g} J per request [{result['model']['kind']} model]")
+              f"{result['idle_kwh_per_day']:.3g} (at {result['idle_power_w']:.0f} W loaded idle per GPU); "
+              f"{result['energy_per_request_j']:.3g} J per request, {result['mean_power_per_gpu_w']:.0f} W per GPU "
+              f"({result['model']['basis']})")
 
 
 @app.command("sweep-rate")
@@ -337,27 +385,34 @@ def sweep_rate_cmd(
     rates: str = typer.Option("", "--rates", help="req/s, e.g. 0.5,1,2,4 (default: 0.1x to 8x the profile's rate)"),
     max_gpus: int = typer.Option(4, "--max-gpus", min=1),
     ttft_p90_s: float | None = typer.Option(None, "--ttft-p90-s", help="latency target: p90 time to first token"),
-    plot: Path = typer.Option(Path("sweep_rate.png"), "--plot", help="PNG to write"),
+    plot: Path | None = typer.Option(None, "--plot", help="PNG to write (none unless asked)"),
     model: str = typer.Option("default", "--model"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Energy per request against request rate and number of GPUs; the energy-optimal GPU count per rate."""
     from energy_predict.errors import InputError
-    from energy_predict.predict.plots import plot_rate_sweep
     from energy_predict.predict.run import load_case
     from energy_predict.predict.serving import best_gpu_counts, sweep_rates
 
-    _, dep, w, m = load_case(profile, None if model == "default" else model)
     rate_list = _rates(rates, "--rates")
+    if ttft_p90_s is not None and not (0 < ttft_p90_s < 1e6):
+        raise InputError("--ttft-p90-s", f"{ttft_p90_s!r} is not a time", "give seconds above 0")
+    case = load_case(profile)
+    w, dep, m = case.workload, case.dep, _load_model(model)
     if not rate_list:
         if w.rate_per_s is None:
             raise InputError("--rates", "the profile has no rate", "give --rates")
         rate_list = [round(w.rate_per_s * f, 4) for f in (0.1, 0.25, 0.5, 1, 2, 4, 8)]
     rows = sweep_rates(w, dep, m, rate_list, max_gpus, ttft_p90_s)
     best = best_gpu_counts(rows)
-    plot_rate_sweep(rows, best, plot, f"{profile.stem}: {dep.arch.name} on {dep.gpu.name}")
+    if plot is not None:
+        from energy_predict.predict.plots import plot_rate_sweep
+
+        plot_rate_sweep(rows, best, plot, f"{profile.stem}: {dep.arch.name} on {dep.gpu.name}")
+        if not as_json:
+            err.print(f"wrote {plot}")
     if as_json:
-        print(json.dumps({"points": rows, "best_gpus": {str(k): v for k, v in best.items()}}, indent=2))
+        _print_json({"points": rows, "best_gpus": {str(k): v for k, v in best.items()}})
         return
     import pandas as pd
 
@@ -367,18 +422,23 @@ def sweep_rate_cmd(
     _print_table(table, f"energy per request against rate and GPUs (* energy-optimal{target})",
                  {"energy_per_request_j": "{:.3g}", "gpu_utilization": "{:.2f}", "idle_share": "{:.2f}",
                   "ttft_p90_s": "{:.3g}", "tpot_p90_s": "{:.3g}"})
-    err.print(f"wrote {plot}")
 
 
 @model_app.command("fit")
 @handles_errors
-def model_fit(name: str = typer.Option("default", "--name", help="folder under artifacts/models/")) -> None:
-    """Fit the default model on the shipped calibration data; score it held out; write model + card."""
-    from energy_predict.model.fit import fit_default
-    from energy_predict.model.store import models_dir, save_model
+def model_fit(name: str = typer.Option("default", "--name", help="a name (letters, digits, - and _): the model "
+                                      "is written to artifacts/models/NAME of this source checkout")) -> None:
+    """Fit the default model on the shipped calibration data; score it held out; write model, card, manifest."""
+    from energy_predict.model.fit import fit_default, fit_inputs, uncommitted
+    from energy_predict.model.store import fit_folder, save_model
 
+    target = fit_folder(name)
     model = fit_default(name=name)
-    folder = save_model(model, models_dir() / name)
+    folder = save_model(model, target)
+    loose = uncommitted(fit_inputs(model.card["training"]["runs"]))
+    if loose:
+        err.print(f"warning: the card cites {len(loose)} file(s) git does not track ({loose[0]}, ...); commit them "
+                  "with the model, or the fit cannot be reproduced", soft_wrap=True, markup=False)
     lo, hi = (2.718281828**b for b in model.log_bounds)
     out.print(f"wrote {folder} ({model.card['training']['cells']} cells, interval x{lo:.3f} .. x{hi:.3f})")
 

@@ -13,7 +13,7 @@ CELL = ["model", "config", "batch_size", "input_tokens", "output_tokens"]
 
 def calibration_dir() -> Path:
     """The shipped calibration runs folder."""
-    from energy_predict.model.store import artifacts_dir
+    from energy_predict.provenance import artifacts_dir
 
     return artifacts_dir() / "calibration"
 

@@ -70,4 +70,5 @@ def resolve_gpu(spec: str) -> GPU:
     aliases = {"h100": "H100-SXM-80GB", "h200": "H200-SXM-141GB", "a100": "A100-SXM-80GB", "a6000": "RTX-A6000"}
     if norm(spec) in aliases:
         return CATALOG[aliases[norm(spec)]]
-    raise InputError("hardware.gpu", f"unknown GPU {spec!r}", f"use one of {', '.join(CATALOG)}")
+    shown = spec if len(spec) <= 100 else spec[:100] + "..."
+    raise InputError("hardware.gpu", f"unknown GPU {shown!r}", f"use one of {', '.join(CATALOG)}")

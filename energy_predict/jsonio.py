@@ -9,15 +9,42 @@ from typing import Any
 from energy_predict.errors import InputError
 
 
+def is_file(path: str | Path) -> bool:
+    """Path.is_file, False (not an OSError) for a name too long for the file system."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def is_dir(path: str | Path) -> bool:
+    """Path.is_dir, False (not an OSError) for a name too long for the file system."""
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def read_json(path: str | Path, field: str, what: str) -> Any:
     """Decode `path`; `field` names the option or key the user set, `what` the kind of file expected."""
     p = Path(path)
-    if not p.is_file():
+    if not is_file(p):
         raise InputError(field, f"no file at {p}", f"give the path to {what}")
     try:
-        return json.loads(p.read_text())
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(field, f"{p} cannot be read ({exc.strerror or type(exc).__name__})",
+                         "check the file's permissions") from None
+    except UnicodeDecodeError:
+        raise InputError(field, f"{p} is not a UTF-8 text file", f"give {what}") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         problem = f"{p} is not valid JSON (line {exc.lineno}: {exc.msg})"
         raise InputError(field, problem, "fix the JSON syntax") from None
-    except UnicodeDecodeError:
-        raise InputError(field, f"{p} is not a text file", f"give {what}") from None
+    except RecursionError:  # the decoder recurses once per nesting level
+        raise InputError(field, f"{p} nests arrays or objects too deeply to read",
+                         f"give {what}, which nests a few levels") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise InputError(field, f"{p} holds a value that cannot be read ({str(exc).split(':')[0]})",
+                         "fix the value") from None

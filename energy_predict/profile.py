@@ -10,43 +10,60 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 
 from energy_predict.errors import InputError
-from energy_predict.jsonio import read_json
+from energy_predict.jsonio import is_file, read_json
 
 SCHEMA_VERSION = 1
+# Bounds at the edge: beyond them a number is a typo, not a workload. A request's prompt or output above
+# MAX_TOKENS exceeds any model's context (and keeps length arithmetic, e.g. i * 2**32 + o, inside int64).
+MAX_TOKENS = 1 << 24
+MAX_REQUESTS = 1e15  # requests in one profile (a year of 30 million requests per second)
+MAX_PERIOD_S = 1e10  # about 300 years
+MAX_RATE_PER_S = 1e6
+
+# Whole, non-negative token counts; request counts and mean lengths are finite numbers, never text or booleans.
+TokenCount = Annotated[int, Field(strict=True, ge=0, le=MAX_TOKENS)]
+RequestCount = Annotated[float, Field(strict=True, ge=0, le=MAX_REQUESTS)]
+MeanTokens = Annotated[float, Field(strict=True, ge=0, le=MAX_TOKENS)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Hardware(_Strict):
     gpu: str = Field(description="GPU catalog name or NVML name, e.g. H100-SXM-80GB")
-    count: int = Field(1, ge=1, description="GPUs serving the model (tensor parallel x replicas)")
+    count: StrictInt = Field(1, ge=1, le=4096, description="GPUs of the deployment: replicas x tensor_parallel")
 
 
 class Serving(_Strict):
+    """The profile's serving block; `energy_predict.serving.Serving` is the typed value it becomes."""
+
     framework: Literal["hf", "vllm"] = "vllm"
-    tensor_parallel: int = Field(1, ge=1)
-    cuda_graphs: bool = True
-    compile: bool = False
-    max_batch: int = Field(256, ge=1, description="largest batch the server forms")
+    tensor_parallel: StrictInt = Field(1, ge=1, le=64, description="GPUs per engine (tensor parallelism)")
+    cuda_graphs: StrictBool = True
+    compile: StrictBool = False
+    max_batch: StrictInt = Field(256, ge=1, le=65536, description="largest batch the server forms")
+    max_num_batched_tokens: StrictInt = Field(8192, ge=16, le=2**20, description="tokens per engine step (online)")
     mode: Literal["offline", "online"] = "offline"
     dtype: Literal["bfloat16", "float16"] = "bfloat16"
     quantization: Literal["fp8"] | None = None
+    decoding: Literal["greedy", "sampling", "beam"] = "greedy"
+    prefix_caching: StrictBool = False
+    speculative: str | None = Field(None, max_length=200, description="draft model (not yet modelled)")
 
 
 class Histogram(_Strict):
     """Counts of requests by (input, output) length: row a holds inputs in (input_edges[a], input_edges[a+1]]."""
 
     kind: Literal["histogram"]
-    input_edges: list[int] = Field(min_length=2)
-    output_edges: list[int] = Field(min_length=2)
-    counts: list[list[float]]
-    input_mean: list[list[float | None]] | None = None
-    output_mean: list[list[float | None]] | None = None
+    input_edges: list[TokenCount] = Field(min_length=2)
+    output_edges: list[TokenCount] = Field(min_length=2)
+    counts: list[list[RequestCount]]
+    input_mean: list[list[MeanTokens | None]] | None = None
+    output_mean: list[list[MeanTokens | None]] | None = None
 
     @model_validator(mode="after")
     def _shapes(self) -> Histogram:
@@ -70,7 +87,8 @@ class Histogram(_Strict):
 
 class Samples(_Strict):
     kind: Literal["samples"]
-    samples: list[tuple[int, int]] = Field(min_length=1, description="(input_tokens, output_tokens) per request")
+    samples: list[tuple[TokenCount, TokenCount]] = Field(min_length=1,
+                                                         description="(input_tokens, output_tokens) per request")
 
     @model_validator(mode="after")
     def _positive(self) -> Samples:
@@ -93,16 +111,18 @@ Tokens = Annotated[Histogram | Samples | TraceRef, Field(discriminator="kind")]
 
 
 class Workload(_Strict):
-    requests: float | None = Field(None, ge=0, description="requests over period_s")
-    period_s: float | None = Field(None, gt=0, description="length of the period the requests arrive in")
-    rate_per_s: float | None = Field(None, ge=0, description="mean arrival rate; with period_s gives requests")
+    requests: float | None = Field(None, gt=0, le=MAX_REQUESTS, strict=True, description="requests over period_s")
+    period_s: float | None = Field(None, gt=0, le=MAX_PERIOD_S, strict=True,
+                                   description="length of the period the requests arrive in")
+    rate_per_s: float | None = Field(None, gt=0, le=MAX_RATE_PER_S, strict=True,
+                                     description="mean arrival rate; with period_s gives requests")
     tokens: Tokens
 
 
 class Site(_Strict):
-    pue: float = Field(1.0, ge=1.0, description="facility power usage effectiveness")
-    carbon_g_per_kwh: float | None = Field(None, ge=0)
-    price_per_kwh: float | None = Field(None, ge=0)
+    pue: float = Field(1.0, ge=1.0, le=10.0, strict=True, description="facility power usage effectiveness")
+    carbon_g_per_kwh: float | None = Field(None, ge=0, le=1e5, strict=True)
+    price_per_kwh: float | None = Field(None, ge=0, le=1e6, strict=True)
     currency: str = "USD"
 
 
@@ -121,12 +141,17 @@ _FIXES = {
     "missing": "add it (see README, 'Profile format')",
     "extra_forbidden": "remove it or check its spelling (see README, 'Profile format')",
     "literal_error": "use one of the allowed values",
+    "finite_number": "write a finite number (NaN and Infinity are not numbers here)",
 }
+_TOKEN_KINDS = ("histogram", "samples", "trace")
 
 
 def _as_input_error(exc: ValidationError) -> InputError:
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in {"histogram", "samples", "trace"}))
+    loc = list(err["loc"])
+    if loc[:2] == ["workload", "tokens"] and len(loc) > 2 and loc[2] in _TOKEN_KINDS:
+        del loc[2]  # the union's tag, not a field
+    field = ".".join(str(p) for p in loc)
     fix = _FIXES.get(err["type"], "correct the value (see README, 'Profile format')")
     return InputError(field or "profile", err["msg"].lower(), fix)
 
@@ -143,6 +168,6 @@ def parse_profile(data: object) -> Profile:
 
 def load_profile(path: str | Path) -> Profile:
     """Read and validate a profile JSON file."""
-    if not Path(path).is_file():
+    if not is_file(path):
         raise InputError("--profile", f"no file at {path}", "give the path to a profile JSON (see examples/)")
     return parse_profile(read_json(path, "profile", "a profile JSON (see examples/)"))

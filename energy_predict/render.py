@@ -1,9 +1,17 @@
-"""Rich rendering of a report dict (CLI layer only)."""
+"""Rich rendering of a report dict (CLI layer only). No markup: every string is printed as given."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+BASIS_LABELS = {
+    "measured": "measured: calibrated model, GPU and serving configuration",
+    "extrapolated": "measured, partly extrapolated beyond the measured lengths or batches",
+    "transferred": "TRANSFERRED from other measurements (interval from that transfer's held-out error)",
+    "analytic": "ANALYTIC baseline from datasheet figures, not fitted to measurements",
+}
 
 
 def _fmt(x: float | None, unit: str = "", digits: int = 3) -> str:
@@ -13,31 +21,47 @@ def _fmt(x: float | None, unit: str = "", digits: int = 3) -> str:
 
 
 def render_report(console: Console, r: dict) -> None:
-    """Summary table, then the per-bin breakdown."""
-    e, d, m = r["energy_kwh"], r["deployment"], r["model"]
-    label = "measured model" if m["kind"] == "measured" else "ANALYTIC baseline, not fitted to measurements"
-    t = Table(title=f"{r['profile']}: {d['model']} on {d['gpu_count']}x {d['gpu']} ({d['framework']}, "
-                    f"batch <= {d['max_batch']})", show_header=False, title_justify="left")
-    t.add_column(style="bold")
-    t.add_column()
-    t.add_row("model", f"{m['name']} ({label})")
+    """Summary table, then the per-bin breakdown, then the notes; wraps at the console width."""
+    e, d, m, basis = r["energy_kwh"], r["deployment"], r["model"], r["basis"]
+    online = r["online"]
+    mode = f"online at {online['rate_per_s']:.3g} req/s" if online else "offline, full batches"
+    t = Table(title=f"{r['profile']}: {d['model']} on {d['gpu_count']} x {d['gpu']} ({d['serving']}, "
+                    f"batch <= {d['max_batch']}; {mode})", show_header=False, title_justify="left")
+    t.add_column(style="bold", overflow="fold")
+    t.add_column(overflow="fold")
+    share = f" ({100 * basis['extrapolated_share']:.1f}% of requests)" if basis["extrapolated_share"] else ""
+    t.add_row("model", f"{m['name']}: {BASIS_LABELS[basis['kind']]}{share}")
     period = f" over {r['period_s'] / 3600:.2f} h" if r["period_s"] else ""
     t.add_row("requests", f"{r['requests']:,.0f}{period}")
-    t.add_row("energy", f"{_fmt(e['estimate'], 'kWh')}  (interval {_fmt(e['low'])} - {_fmt(e['high'])})")
+    t.add_row("energy", f"{_fmt(e['estimate'], 'kWh')}  (90% interval {_fmt(e['low'])} - {_fmt(e['high'])} kWh)")
     pr = r["per_request_j"]
-    t.add_row("per request", f"mean {_fmt(pr['mean'], 'J')}, p50 {_fmt(pr['p50'], 'J')}, p90 {_fmt(pr['p90'], 'J')}")
-    t.add_row("per token", f"{_fmt(r['energy_per_input_token_j'], 'J')}/input, "
-                           f"{_fmt(r['energy_per_output_token_j'], 'J')}/output")
+    quantiles = f", p50 {_fmt(pr['p50'], 'J')}, p90 {_fmt(pr['p90'], 'J')}" if pr["p50"] is not None else ""
+    t.add_row("per request", f"mean {_fmt(pr['mean'], 'J')}{quantiles}")
+    t.add_row("per token", f"prefill {_fmt(r['energy_per_input_token_j'], 'J')} per input token, "
+                           f"decode {_fmt(r['energy_per_output_token_j'], 'J')} per output token")
     ph = r["phases"]
-    t.add_row("prefill / decode", f"{100 * (ph['prefill_share'] or 0):.0f}% / {100 * (ph['decode_share'] or 0):.0f}%")
-    t.add_row("GPU-hours, mean power", f"{_fmt(r['gpu_hours'], 'h')}, {_fmt(r['mean_power_w'], 'W')}")
-    b = r["baselines"]
-    t.add_row("FLOPs/TDP estimate", f"{_fmt(b['flops_tdp_kwh'], 'kWh')} (estimate is "
-                                    f"{_fmt(b['estimate_over_flops_tdp'], 'x')} of it)")
-    t.add_row("roofline estimate", f"{_fmt(b['roofline_kwh'], 'kWh')}")
+    split = f"{100 * (ph['prefill_share'] or 0):.0f}% / {100 * (ph['decode_share'] or 0):.0f}%"
+    if online:
+        split += f" / idle {100 * (ph['idle_share'] or 0):.0f}%"
+    t.add_row("prefill / decode", split)
+    b = d["batch_used"]
+    t.add_row("batch used", f"{b['min']}-{b['max']} (mean {b['mean']:.0f})"
+              + (f", {100 * b['reduced_share']:.0f}% of requests below the cap to fit memory"
+                 if b["reduced_share"] else ""))
+    t.add_row("GPU-hours, power", f"{_fmt(r['gpu_hours'], 'h')}, {_fmt(r['mean_power_per_gpu_w'], 'W')} mean per GPU")
+    if online:
+        t.add_row("utilisation, latency", f"{100 * online['gpu_utilization']:.0f}% busy; TTFT p90 "
+                                          f"{_fmt(online['ttft_s']['p90'], 's')}, TPOT p90 "
+                                          f"{_fmt(online['tpot_s']['p90'], 's')}")
+    base = r["baselines"]
+    t.add_row("FLOPs/TDP estimate", f"{_fmt(base['flops_tdp_kwh'], 'kWh')} (estimate is "
+                                    f"{_fmt(base['estimate_over_flops_tdp'])}x of it)")
+    t.add_row("roofline estimate", f"{_fmt(base['roofline_kwh'], 'kWh')} (estimate is "
+                                   f"{_fmt(base['estimate_over_roofline'])}x of it)")
     bn = r["binned"]
-    t.add_row("ceiling-bin estimate", f"{_fmt(bn['reference_estimate_kwh'], 'kWh')} "
-                                      f"(binning error {_fmt(bn['binning_error_pct'], '%')})")
+    t.add_row("ceiling-bin estimate", f"{_fmt(bn['reference_estimate_kwh'], 'kWh')} offline (binning error "
+                                      f"{_fmt(bn['binning_error_pct'], '%')} against the offline exact-length "
+                                      f"{_fmt(bn['offline_estimate_kwh'], 'kWh')})")
     oor = r["out_of_range"]
     t.add_row("outside reference bins", f"{oor['reference_bins']:,} requests (extended bins: {oor['extended_bins']:,})")
     if r["site"]:
@@ -49,14 +73,14 @@ def render_report(console: Console, r: dict) -> None:
             t.add_row("cost", f"{_fmt(s['cost'])} {s['currency']}")
     console.print(t)
 
-    bins = Table(title="by ceiling bin (top 12 by energy)", title_justify="left")
+    bins = Table(title="offline breakdown by ceiling bin (top 12 by energy, kWh)", title_justify="left")
     for col in ("input <=", "output <=", "requests", "kWh", "decode share", "vs FLOPs/TDP"):
-        bins.add_column(col, justify="right")
+        bins.add_column(col, justify="right", overflow="fold")
     for row in sorted(r["bins"], key=lambda x: -x["energy_kwh"])[:12]:
-        share = row["decode_kwh"] / row["energy_kwh"] if row["energy_kwh"] else 0
+        dshare = row["decode_kwh"] / row["energy_kwh"] if row["energy_kwh"] else 0
         ratio = row["energy_kwh"] / row["flops_tdp_kwh"] if row["flops_tdp_kwh"] else None
         bins.add_row(str(row["input_bin"]), str(row["output_bin"]), f"{row['requests']:,.0f}",
-                     _fmt(row["energy_kwh"]), f"{100 * share:.0f}%", _fmt(ratio, "x"))
+                     _fmt(row["energy_kwh"]), f"{100 * dshare:.0f}%", _fmt(ratio, "x"))
     console.print(bins)
     for note in r["notes"]:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(Text.assemble(("note: ", "yellow"), note))

@@ -128,8 +128,10 @@ def profile_from_trace(frame: pd.DataFrame, name: str, model: str, gpu: str, sou
     workload: dict = {"requests": int(len(frame)), "tokens": tokens}
     t = frame["arrival_s"]
     if t.notna().all() and len(frame) > 1 and t.max() > t.min():
-        workload["period_s"] = round(float(t.max() - t.min()), 3)
-        workload["rate_per_s"] = round(len(frame) / workload["period_s"], 4)
+        period = float(f"{float(t.max() - t.min()):.6g}")  # significant digits: a short trace keeps its rate
+        rate = float(f"{len(frame) / period:.6g}")
+        if 0 < period <= schema.MAX_PERIOD_S and 0 < rate <= schema.MAX_RATE_PER_S:
+            workload["period_s"], workload["rate_per_s"] = period, rate
     return {
         "schema_version": schema.SCHEMA_VERSION,
         "name": name,

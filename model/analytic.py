@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 
-from energy_predict.model.features import physical_features
+from energy_predict.errors import EnergyPredictError
+from energy_predict.fitted import ANALYTIC, Basis, Phases
+from energy_predict.model.features import cell_frame, physical_features
+from energy_predict.serving import Deployment
 
 
 class _Analytic(RegressorMixin, BaseEstimator):
@@ -27,6 +30,26 @@ class _Analytic(RegressorMixin, BaseEstimator):
 
     def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:
         raise NotImplementedError
+
+    # -- the EnergyModel seam -------------------------------------------------------------------------------
+    def basis(self, dep: Deployment) -> Basis:
+        """Analytic: datasheet figures only, no measured error, so no interval."""
+        return Basis(ANALYTIC, (0.0, 0.0), f"'{self.name}' is an analytic baseline from datasheet figures, not fitted "
+                     "to measurements; it has no measured error, so its interval is a point")
+
+    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> Phases:
+        p = self.predict_phases(cell_frame(dep.arch, dep.gpu, dep.serving, batch_size, input_tokens, output_tokens))
+        return Phases(p["prefill_j"].to_numpy(), p["decode_j"].to_numpy(), p["duration_s"].to_numpy())
+
+    def step_costs(self, dep: Deployment):
+        raise EnergyPredictError(f"--model: online serving needs a measured model (step energies and idle power); "
+                                 f"'{self.name}' is analytic; use the default model")
+
+    def loaded_idle_w(self, dep: Deployment) -> float:
+        return 0.0
+
+    def padding_extra_j(self, dep: Deployment, batch_size, input_tokens, output_tokens):
+        return None
 
 
 def baseline_phases(X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -14,18 +14,22 @@ from energy_predict.architectures import resolve_architecture
 from energy_predict.datasets import cell_stats, load_records, run_dirs
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model.features import cell_frame
+from energy_predict.serving import Serving
 
 # The serving configurations the shipped models cover; other measured configs (sampling, beam search,
 # eager attention) are findings, not training data.
 MODELED_CONFIGS = ("hf-eager", "hf-compile", "vllm-graphs", "vllm-eager", "vllm-graphs-fp8")
 
 
-def serving_of(records: pd.DataFrame) -> dict:
-    """The serving flags of a group of records of one config."""
+def serving_of(records: pd.DataFrame) -> Serving:
+    """The serving configuration of a group of records of one config."""
     row = records.iloc[0]
-    backend = row["backend"]
-    return {"backend": backend, "cuda_graphs": bool(row.get("cuda_graphs", False)),
-            "compile": bool(row.get("compile", False)), "quantization": row.get("quantization") or "none"}
+    quantization = row.get("quantization")
+    tp = row.get("tensor_parallel")
+    return Serving(framework=row["backend"], cuda_graphs=bool(row.get("cuda_graphs", False)),
+                   compile=bool(row.get("compile", False)),
+                   quantization=None if quantization in (None, "none") else str(quantization),
+                   tensor_parallel=int(tp) if tp is not None and tp == tp else 1)
 
 
 def training_table(root: Path | None = None, configs: tuple[str, ...] = MODELED_CONFIGS) -> pd.DataFrame:

@@ -17,13 +17,14 @@ from energy_predict import flops
 from energy_predict.architectures import Architecture
 from energy_predict.baselines import roofline_batch
 from energy_predict.gpus import GPU, resolve_gpu
+from energy_predict.serving import KEY_FIELDS, Serving
 
 ARCH_COLUMNS = [f.name for f in fields(Architecture) if f.name != "name"]
-SERVING_COLUMNS = ["backend", "cuda_graphs", "compile", "quantization"]
+SERVING_COLUMNS = list(KEY_FIELDS)
 CELL_COLUMNS = ["batch_size", "input_tokens", "output_tokens"]
 
 
-def cell_frame(arch: Architecture, gpu: GPU, serving: dict, batch_size, input_tokens, output_tokens) -> pd.DataFrame:
+def cell_frame(arch: Architecture, gpu: GPU, serving: Serving, batch_size, input_tokens, output_tokens) -> pd.DataFrame:
     """Rows for the given cells (arrays broadcast) of one deployment."""
     b, i, o = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, np.int64))
                                     for v in (batch_size, input_tokens, output_tokens)))
@@ -33,13 +34,27 @@ def cell_frame(arch: Architecture, gpu: GPU, serving: dict, batch_size, input_to
     for key, value in asdict(arch).items():
         if key != "name":
             frame[key] = value
-    backend = serving.get("backend", serving.get("framework", "vllm"))
-    frame["backend"] = backend
-    # CUDA graphs are vLLM's switch; HF has none of its own (its compile mode captures graphs)
-    frame["cuda_graphs"] = bool(serving.get("cuda_graphs", False)) and backend == "vllm"
-    frame["compile"] = bool(serving.get("compile", False))
-    frame["quantization"] = serving.get("quantization") or "none"
+    frame["backend"] = serving.framework  # the calibration records' name for the framework
+    for key, value in zip(KEY_FIELDS, serving.key):
+        frame[key] = pd.Series([value] * len(frame), dtype=object)
     return frame
+
+
+def factorize(keys: pd.Series) -> tuple[np.ndarray, list]:
+    """(codes, uniques) of hashable values such as key tuples (pandas would turn tuples into a MultiIndex)."""
+    seen: dict = {}
+    codes = np.fromiter((seen.setdefault(k, len(seen)) for k in keys), np.int64, len(keys))
+    return codes, list(seen)
+
+
+def config_keys(X: pd.DataFrame) -> pd.Series:
+    """The serving configuration key (`Serving.key`) of each row."""
+    return pd.Series(list(zip(*(X[c].tolist() for c in KEY_FIELDS))), index=X.index, dtype=object)
+
+
+def deployment_keys(X: pd.DataFrame) -> pd.Series:
+    """(configuration key, model name) of each row."""
+    return pd.Series(list(zip(config_keys(X).tolist(), X["model"].tolist())), index=X.index, dtype=object)
 
 
 def deployments(frame: pd.DataFrame) -> Iterator[tuple[Architecture, GPU, np.ndarray]]:
@@ -57,7 +72,7 @@ def physical_features(frame: pd.DataFrame) -> pd.DataFrame:
     cols = {k: np.zeros(len(frame)) for k in
             ("prefill_flops", "decode_flops", "prefill_bytes", "decode_bytes", "roofline_prefill_s",
              "roofline_decode_s", "active_params", "peak_flops", "bandwidth_bps", "tdp_w")}
-    quantization = frame["quantization"].to_numpy() if "quantization" in frame else np.full(len(frame), None)
+    quantization = frame["quantization"].to_numpy()
     for arch, gpu, rows in deployments(frame):
         for fp8 in (False, True):  # fp8 and bf16 cells of one model differ in bytes and peak FLOP/s
             idx = rows[(quantization[rows] == "fp8") == fp8]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from energy_predict.calibrate.environment import git_commit, now_iso
+from energy_predict.errors import EnergyPredictError
 from energy_predict.model.dataset import training_table
+from energy_predict.model.features import config_keys
 from energy_predict.model.learners import ESTIMATORS, make_estimator
 from energy_predict.model.padding import TERMS as PADDING_TERMS
-from energy_predict.model.padding import fit_padding, read_ab
 from energy_predict.model.store import MeasuredModel, library_versions, table_hash
-from energy_predict.model.structured import TERMS, PhaseModel, config_keys
-from energy_predict.model.validation import SCHEMES, conformal_bounds, out_of_fold, score
+from energy_predict.model.structured import TERMS, PhaseModel
+from energy_predict.model.validation import SCHEMES, conformal_bounds, interval_coverage, out_of_fold, score
+from energy_predict.provenance import artifacts_dir, git_commit, now_iso
+from energy_predict.serving import KEY_FIELDS
 
 SELECTION_SCHEMES = ("leave-one-input-bin-out", "leave-one-batch-size-out")
 
@@ -60,21 +65,113 @@ def measured_idle_power(run_ids) -> dict[str, float]:
     return out
 
 
-def hf_padding(folder=None) -> dict | None:
-    """Coefficients of the HF left-padding overhead, fitted from every A/B file under artifacts/padding/."""
-    from energy_predict.model.store import artifacts_dir
+PADDING_FIT = "2026-11-27-x1b-hf-padding.fit.json"
 
-    files = sorted((folder or artifacts_dir() / "padding").glob("*.jsonl"))
-    rows = [r for f in files for r in read_ab(f)[1]]
-    if not rows:
-        return None
-    return {"coef": fit_padding(rows).tolist(), "terms": PADDING_TERMS, "model_measured": "Llama-3.1-8B",
-            "sources": [f.name for f in files], "method": "model/padding.py: NNLS on padded minus unpadded energy"}
+
+def padding_dir() -> Path:
+    """The committed HF padding inputs."""
+    return artifacts_dir() / "padding"
+
+
+def hf_padding(folder: Path | None = None) -> dict:
+    """Coefficients of the HF left-padding overhead, from the committed padding fit (artifacts/padding/).
+
+    The raw A/B rows behind it were never committed and are lost; the fit file says so and carries the
+    coefficients the shipped card recorded, so a refit reproduces that card from committed files.
+    """
+    path = (folder or padding_dir()) / PADDING_FIT
+    try:
+        fit = json.loads(path.read_text())
+        coef = [float(c) for c in fit["coef"]]
+        if fit["terms"] != PADDING_TERMS or len(coef) != len(PADDING_TERMS) \
+                or not all(np.isfinite(c) and c >= 0 for c in coef):
+            raise ValueError(f"terms must be {PADDING_TERMS} with finite non-negative coefficients")
+        measured = str(fit["model_measured"])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise EnergyPredictError(f"model fit: the HF padding input {path} is missing or unreadable "
+                                 f"({type(exc).__name__}); restore it with 'git checkout -- "
+                                 f"artifacts/padding/{PADDING_FIT}' before fitting") from None
+    return {"coef": coef, "terms": PADDING_TERMS, "model_measured": measured, "sources": [PADDING_FIT],
+            "method": "model/padding.py: NNLS on padded minus unpadded energy; coefficients from the committed "
+                      "fit (its raw A/B rows were never committed and are lost)"}
+
+
+def fit_inputs(run_ids) -> list[Path]:
+    """The files a card fitted on these runs cites: each training run's run.json and records.parquet, the padding fit.
+
+    Raises EnergyPredictError naming the first that is missing (a run known only by its journal, records.jsonl,
+    is not a committed input).
+    """
+    from energy_predict.datasets import calibration_dir
+
+    paths = [calibration_dir() / run / f for run in sorted(run_ids)
+             for f in ("run.json", "records.parquet")] + [padding_dir() / PADDING_FIT]
+    for path in paths:
+        if not path.is_file():
+            raise EnergyPredictError(f"model fit: {path} is missing, and the card would cite it; restore or "
+                                     "commit it (a run still going has only records.jsonl: let it finish) "
+                                     "before fitting")
+    return paths
+
+
+def uncommitted(paths: list[Path]) -> list[Path]:
+    """Those of `paths` that git does not track, outside the checkout included (empty outside a git checkout)."""
+    import subprocess
+
+    root = artifacts_dir().parent.resolve()
+    inside = [p for p in paths if Path(p).resolve().is_relative_to(root)]
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--", *(str(Path(p).resolve().relative_to(root))
+                                                              for p in inside)],
+                             cwd=root, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if out.returncode != 0:
+        return []
+    tracked = {root / f for f in out.stdout.decode().split("\0") if f}
+    return [p for p in paths if Path(p).resolve() not in tracked]
+
+
+def _key_dict(key: tuple) -> dict:
+    return dict(zip(KEY_FIELDS, key))
+
+
+def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
+    """Per framework: the held-out error of predicting a model never measured (leave-one-model-out), and the
+    conformal interval it implies; an unmeasured dense model is predicted with this interval.
+    """
+    out = {}
+    for backend, data in table.groupby("backend"):
+        data = data.reset_index(drop=True)
+        if data["model"].nunique() < 2:
+            continue
+        pred = out_of_fold(PhaseModel(), data, SCHEMES["leave-one-model-out"])
+        y = data["energy_j"].to_numpy()
+        ok = np.isfinite(pred) & (pred > 0)
+        if ok.sum() < 10:
+            continue
+        log_res = np.log(y[ok] / pred[ok])
+        ape = np.abs(pred[ok] / y[ok] - 1)
+        out[backend] = {"scheme": "leave-one-model-out", "log_bounds": list(conformal_bounds(log_res)),
+                        "median_ape": float(np.median(ape)), "p90_ape": float(np.quantile(ape, 0.9)),
+                        "coverage_90": interval_coverage(y[ok], pred[ok], data["model"].to_numpy()[ok]),
+                        "n": int(ok.sum()), "models": sorted(data["model"].unique())}
+    return out
 
 
 def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None = None, name: str = "default"):
     """Fit the phase model on all cells, with intervals from held-out residuals, and its card."""
-    table = training_table() if table is None else table
+    padding = hf_padding()
+    if table is None:
+        from energy_predict.datasets import calibration_dir, run_dirs
+
+        runs = run_dirs()
+        if not runs:
+            raise EnergyPredictError(f"model fit: no calibration runs under {calibration_dir()}; restore them from "
+                                     "git (or measure with 'energy-predict calibrate') before fitting")
+        fit_inputs([run.name for run in runs])
+        table = training_table()
+    fit_inputs(table["run_id"].unique())
     scores = accuracy_table(table, ("phase",)) if scores is None else scores
     chosen = choose_estimator(scores)
     if chosen != "phase":
@@ -87,13 +184,20 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
     bounds = conformal_bounds(np.concatenate(residuals))
     energy = PhaseModel().fit(table, table["energy_j"])
     duration = PhaseModel().fit(table, table["duration_s"])
-    cells_per_config = config_keys(table).value_counts()
+    keys = config_keys(table)
+    cells_per_config = {k: int(n) for k, n in zip(*np.unique(keys.map(str), return_counts=True))}
+    by_str = dict(zip(keys.map(str), keys))
+    per_model = table.assign(key=keys.map(str)).groupby(["key", "model"]).size()
     valid = {
         "gpus": sorted(table["gpu"].unique()),
-        "serving_configs": sorted(k for k in cells_per_config.index if k in energy.coef_),
-        "too_few_cells": {k: int(n) for k, n in cells_per_config.items() if k not in energy.coef_},
+        "serving_configs": [_key_dict(by_str[k]) for k in sorted(cells_per_config) if by_str[k] in energy.coef_],
+        "too_few_cells": [{"serving": _key_dict(by_str[k]), "cells": n} for k, n in sorted(cells_per_config.items())
+                          if by_str[k] not in energy.coef_],
         "min_cells_per_config": energy.min_cells,
         "models_measured": sorted(table["model"].unique()),
+        "measured_models": [{"serving": _key_dict(by_str[k]), "model": m} for (k, m), n in per_model.items()
+                            if n >= energy.min_cells and by_str[k] in energy.coef_],
+        "moe_measured": bool((table["num_experts"] > 0).any()),
         "batch_size": [int(table["batch_size"].min()), int(table["batch_size"].max())],
         "input_tokens": [int(table["input_tokens"].min()), int(table["input_tokens"].max())],
         "output_tokens": [int(table["output_tokens"].min()), int(table["output_tokens"].max())],
@@ -107,7 +211,8 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
         "features": TERMS, "target": "energy_j of one batch (median of repetitions)",
         "interval": {"level": 0.9, "method": "split conformal on held-out log residuals "
                      f"({', '.join(SELECTION_SCHEMES)})", "log_bounds": list(bounds)},
-        "versions": library_versions(), "valid": valid, "hf_padding": hf_padding(),
+        "versions": library_versions(), "valid": valid, "hf_padding": padding,
+        "transfer": {"model": model_transfer(table)},
         "held_out": scores[scores["estimator"] == "phase"].to_dict("records"),
     }
     return MeasuredModel(energy, duration, bounds, card)

@@ -1,14 +1,17 @@
-"""Shipped models: the fitted estimator (joblib) beside a model card (JSON), and loading that checks both.
+"""Shipped models: coefficients (JSON, never pickle) beside a model card, and the fitted-model seam over them.
 
 A card holds what the model was trained on (run ids, a hash of the training table), its features, library
-versions, held-out scores and valid ranges. Loading refuses a model whose libraries differ in a way that
-breaks unpickling, and `check_request` says plainly when a request is outside what was measured.
+versions, held-out scores (in-domain and per kind of transfer) and valid ranges. `MeasuredModel` implements
+`energy_predict.fitted.EnergyModel`: it says for each deployment what its answer rests on, and refuses where
+it has nothing measured to stand on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,24 +19,45 @@ import numpy as np
 import pandas as pd
 
 from energy_predict.errors import EnergyPredictError
-from energy_predict.gpus import resolve_gpu
+from energy_predict.fitted import MEASURED, TRANSFERRED, Basis, Phases, StepCosts, bounded_power
 from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
-from energy_predict.model.structured import PhaseModel, config_keys
+from energy_predict.model.features import cell_frame
+from energy_predict.model.padding import padding_extra_j
+from energy_predict.model.steps import step_costs
+from energy_predict.model.structured import PhaseModel
+from energy_predict.provenance import artifacts_dir
+from energy_predict.serving import KEY_FIELDS, Deployment, Serving, key_from_dict
 
 DEFAULT_MODEL = "default"
 ANALYTIC = {"roofline": RooflineEstimator, "flops-tdp": FlopsTdpEstimator}
-
-
-def artifacts_dir() -> Path:
-    """The artifacts folder: the repository's in a checkout, the installed package's otherwise."""
-    from energy_predict import artifacts
-
-    return Path(artifacts.__file__).parent
+MODEL_FILE = "model.json"
+CARD_FILE = "card.json"
+MANIFEST_FILE = "manifest.json"
+SCHEMA_VERSION = 2
+REFIT = "refit it with 'energy-predict model fit'"
+MODEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def models_dir() -> Path:
     """The shipped models folder."""
     return artifacts_dir() / "models"
+
+
+def fit_folder(name: str) -> Path:
+    """Where `model fit --name NAME` writes: artifacts/models/NAME of a source checkout, never elsewhere.
+
+    A name is letters, digits, '-' and '_' (never a path). In a plain install the artifacts are the installed
+    package's, and a fit there would overwrite the shipped model inside site-packages: refused.
+    """
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+        raise EnergyPredictError(f"--name: {name!r} is not a model name; use letters, digits, '-' and '_' only "
+                                 "(the model is written to artifacts/models/NAME)")
+    root = artifacts_dir().parent
+    if not (root / "pyproject.toml").is_file():
+        raise EnergyPredictError(f"model fit: {artifacts_dir()} belongs to an installed package, not a source "
+                                 "checkout; run 'energy-predict model fit' from a checkout of the repository "
+                                 "(pip install -e .)")
+    return models_dir() / name
 
 
 def table_hash(table: pd.DataFrame) -> str:
@@ -44,21 +68,32 @@ def table_hash(table: pd.DataFrame) -> str:
 
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a stored model depends on."""
-    import joblib
     import scipy
     import sklearn
 
     return {"numpy": np.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__,
-            "scipy": scipy.__version__, "joblib": joblib.__version__}
+            "scipy": scipy.__version__}
+
+
+def describe_key(key: tuple) -> str:
+    """A serving key as 'framework=vllm cuda_graphs=True ...' (only the fields that are not defaults)."""
+    default = Serving().key_dict()
+    parts = [f"{f}={v}" for f, v in zip(KEY_FIELDS, key) if f in ("framework", "cuda_graphs") or v != default[f]]
+    return " ".join(parts)
+
+
+def card_configs(card: dict, entry: str = "serving_configs") -> list[tuple]:
+    """Configuration keys the card lists (stored as objects of their fields)."""
+    return [key_from_dict(d) for d in card["valid"][entry]]
 
 
 @dataclass
 class MeasuredModel:
-    """What predict loads: energy and duration phase models, interval bounds and the card."""
+    """Energy and duration phase models fitted on measurements, their intervals and their card."""
 
     energy: PhaseModel
     duration: PhaseModel
-    log_bounds: tuple[float, float]  # multiplicative 90% interval: exp(lo) .. exp(hi) x estimate
+    log_bounds: tuple[float, float]  # in-domain 90% interval: exp(lo) .. exp(hi) x estimate
     card: dict
     kind: str = "measured"
 
@@ -66,93 +101,184 @@ class MeasuredModel:
     def name(self) -> str:
         return self.card["name"]
 
-    def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:
-        check_request(self.card, X)
-        phases = self.energy.predict_phases(X)
-        total = phases["prefill_j"] + phases["decode_j"]
-        lo, hi = self.log_bounds
-        # fitted apart, the two models can imply more power than the card allows; time then follows energy
-        tdp_w = X["gpu"].map(lambda g: resolve_gpu(g).tdp_w).to_numpy()
-        phases["duration_s"] = np.maximum(self.duration.predict(X), total.to_numpy() / tdp_w)
-        phases["low_j"] = total * np.exp(lo)
-        phases["high_j"] = total * np.exp(hi)
-        return phases
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.energy.predict(X)
-
-
-def check_request(card: dict, X: pd.DataFrame) -> None:
-    """Raise a clear error where the model has nothing measured to stand on (GPU, serving configuration)."""
-    gpus = set(X["gpu"])
-    if not gpus <= set(card["valid"]["gpus"]):
-        raise EnergyPredictError(
-            f"hardware.gpu: the model '{card['name']}' was measured on {', '.join(card['valid']['gpus'])}, not "
-            f"{', '.join(sorted(gpus - set(card['valid']['gpus'])))}; use --model roofline for an analytic estimate")
-    keys = set(config_keys(X))
-    known = card["valid"]["serving_configs"]
-    if not keys <= set(known):
-        key = sorted(keys - set(known))[0]
-        want = key.split("|")
-        few = card["valid"].get("too_few_cells", {}).get(key)
-        if few:
+    # -- the EnergyModel seam -------------------------------------------------------------------------------
+    def basis(self, dep: Deployment) -> Basis:
+        """Measured, transferred to an unmeasured dense model, or refused (GPU, configuration, MoE, TP)."""
+        valid = self.card["valid"]
+        if dep.gpu.name not in valid["gpus"]:
             raise EnergyPredictError(
-                f"serving: framework={want[0]} cuda_graphs={want[1]} compile={want[2]} quantization={want[3]} has "
-                f"only {few} measured cells, too few to model ({card['valid']['min_cells_per_config']} needed); "
-                "measure more with `energy-predict calibrate` or use --model roofline")
-        readable = {k: dict(zip(["framework", "cuda_graphs", "compile", "quantization"], k.split("|"))) for k in known}
-        raise EnergyPredictError(
-            f"serving: no measurements for framework={want[0]} cuda_graphs={want[1]} compile={want[2]} "
-            f"quantization={want[3]}; measured: "
-            + "; ".join(", ".join(f"{a}={b}" for a, b in v.items()) for v in readable.values())
-            + " (or use --model roofline)")
+                f"hardware.gpu: the model '{self.name}' was measured on {', '.join(valid['gpus'])} only, and no "
+                f"transfer to {dep.gpu.name} is calibrated yet; use --model roofline for an analytic estimate "
+                "(labelled analytic)")
+        key = dep.serving.key
+        known = card_configs(self.card)
+        if key not in known:
+            raise EnergyPredictError(self._config_refusal(dep.serving, known))
+        if dep.arch.is_moe and not valid.get("moe_measured", False):
+            raise EnergyPredictError(
+                f"model: {dep.arch.name} is a mixture of experts; no mixture of experts has been measured, and "
+                "dense measurements do not carry over (fused expert kernels run slower than a dense matrix "
+                "product of the same active size); measure it with `energy-predict calibrate`, or use --model "
+                "roofline")
+        ranges = {k: tuple(valid[k]) for k in ("batch_size", "input_tokens", "output_tokens")}
+        measured_models = {(tuple(key_from_dict(m["serving"])), m["model"]) for m in valid["measured_models"]}
+        if (key, dep.arch.name) in measured_models:
+            return Basis(MEASURED, tuple(self.log_bounds),
+                         f"{dep.arch.name} measured on {dep.gpu.name} with {dep.serving.label}", ranges,
+                         held_out=self._held_out(dep.serving.framework, "in-domain"))
+        transfer = self.card.get("transfer", {}).get("model", {}).get(dep.serving.framework)
+        if transfer is None:
+            raise EnergyPredictError(
+                f"model: {dep.arch.name} was not measured with {dep.serving.label}, and the card has no held-out "
+                "error for a transfer across models; measure it or use --model roofline")
+        return Basis(TRANSFERRED, tuple(transfer["log_bounds"]),
+                     f"{dep.arch.name} was never measured: transferred from "
+                     f"{', '.join(sorted({m for k, m in measured_models if k == key}))} through the architecture "
+                     f"terms; leave-one-model-out error for {dep.serving.framework}: median "
+                     f"{100 * transfer['median_ape']:.0f}%, p90 {100 * transfer['p90_ape']:.0f}%",
+                     ranges, held_out=transfer)
+
+    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> Phases:
+        X = cell_frame(dep.arch, dep.gpu, dep.serving, batch_size, input_tokens, output_tokens)
+        phases = self.energy.predict_phases(X)
+        prefill, decode = phases["prefill_j"].to_numpy(), phases["decode_j"].to_numpy()
+        gpus = dep.serving.tensor_parallel
+        energy, duration = bounded_power(prefill + decode, self.duration.predict(X),
+                                         self.loaded_idle_w(dep) * gpus, dep.gpu.tdp_w * gpus)
+        scale = np.divide(energy, prefill + decode, out=np.ones_like(energy), where=(prefill + decode) > 0)
+        return Phases(prefill * scale, decode * scale, duration)
+
+    def step_costs(self, dep: Deployment) -> tuple[StepCosts, StepCosts]:
+        self.basis(dep)
+        return step_costs(self.energy, dep), step_costs(self.duration, dep)
+
+    def loaded_idle_w(self, dep: Deployment) -> float:
+        """Measured idle power of a GPU holding this framework's engine (empty-GPU idle where not measured)."""
+        idle = self.card.get("idle_power_w", {})
+        return float(idle.get(f"loaded_{dep.serving.framework}") or idle.get("empty") or 0.0)
+
+    def padding_extra_j(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> np.ndarray | None:
+        padding = self.card.get("hf_padding")
+        if dep.serving.framework != "hf" or not padding:
+            return None
+        return padding_extra_j(padding["coef"], dep.arch, batch_size, input_tokens, output_tokens)
+
+    def configurations(self) -> list[Serving]:
+        """The serving configurations the model was fitted on (for `compare`)."""
+        return [Serving.from_dict(d) for d in self.card["valid"]["serving_configs"]]
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    def _held_out(self, framework: str, what: str) -> dict | None:
+        rows = [r for r in self.card.get("held_out", []) if r["backend"] == framework]
+        return {"what": what, "scores": rows} if rows else None
+
+    def _config_refusal(self, serving: Serving, known: list[tuple]) -> str:
+        key = serving.key
+        few = {key_from_dict(d["serving"]): d["cells"] for d in self.card["valid"].get("too_few_cells", [])}
+        if serving.tensor_parallel > 1 and serving.with_(tensor_parallel=1).key in known:
+            return (f"serving.tensor_parallel: tensor parallelism {serving.tensor_parallel} is not measured, and "
+                    "its cost (all-reduce per layer, idle of every GPU of the group) does not follow from one GPU; "
+                    "use tensor_parallel 1 where the model fits, or --model roofline for an analytic estimate")
+        if key in few:
+            return (f"serving: {describe_key(key)} has only {few[key]} measured cells, too few to model "
+                    f"({self.card['valid']['min_cells_per_config']} needed); measure more with `energy-predict "
+                    "calibrate` or use --model roofline")
+        return (f"serving: no measurements for {describe_key(key)}; measured: "
+                + "; ".join(describe_key(k) for k in known) + " (or use --model roofline)")
 
 
-def loaded_idle_w(card: dict, framework: str) -> float:
-    """Measured idle power of a GPU holding this framework's engine (empty-GPU idle where not measured)."""
-    idle = card.get("idle_power_w", {})
-    return idle.get(f"loaded_{framework}") or idle.get("empty") or 0.0
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def save_model(model: MeasuredModel, folder: Path) -> Path:
-    """Write model.joblib and card.json into `folder`."""
-    import joblib
-
+    """Write model.json (coefficients), card.json and, last, manifest.json (schema version, sha256 of both)."""
     folder.mkdir(parents=True, exist_ok=True)
-    joblib.dump({"energy": model.energy, "duration": model.duration, "log_bounds": model.log_bounds},
-                folder / "model.joblib", compress=3)
-    (folder / "card.json").write_text(json.dumps(model.card, indent=1) + "\n")
+    data = {"schema_version": SCHEMA_VERSION, "energy": model.energy.to_dict(), "duration": model.duration.to_dict(),
+            "log_bounds": [float(b) for b in model.log_bounds]}
+    files = {MODEL_FILE: (json.dumps(data, indent=1, allow_nan=False) + "\n").encode(),
+             CARD_FILE: (json.dumps(model.card, indent=1, allow_nan=False) + "\n").encode()}
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)  # a half-written model never passes the check
+    for file, content in files.items():
+        _write_atomic(folder / file, content)
+    manifest = {"schema_version": SCHEMA_VERSION, "sha256": {f: _sha256(c) for f, c in files.items()}}
+    _write_atomic(folder / MANIFEST_FILE, (json.dumps(manifest, indent=1) + "\n").encode())
     return folder
 
 
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise EnergyPredictError(f"--model: cannot read {path} ({type(exc).__name__}); {REFIT}") from None
+
+
+def _parse_json(path: Path, data: bytes, what: str):
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise EnergyPredictError(f"--model: {path} is not a readable {what} ({type(exc).__name__}); "
+                                 f"{REFIT}") from None
+
+
+def read_checked(folder: Path) -> tuple[dict, dict]:
+    """(model data, card) of a model folder, read only after manifest.json vouches for both files.
+
+    Only manifest.json, model.json and card.json are opened, each once: the bytes that are hashed are the
+    bytes that are parsed. Nothing else in the folder (a planted pickle, say) is ever read.
+    """
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise EnergyPredictError(f"--model: {path} is missing (a model folder needs {MANIFEST_FILE} with the "
+                                 f"sha256 of {MODEL_FILE} and {CARD_FILE}); {REFIT}")
+    manifest = _parse_json(path, _read_bytes(path), "manifest")
+    hashes = manifest.get("sha256") if isinstance(manifest, dict) else None
+    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION \
+            or not isinstance(hashes, dict) or set(hashes) != {MODEL_FILE, CARD_FILE}:
+        raise EnergyPredictError(f"--model: {path} is not a manifest of schema version {SCHEMA_VERSION} "
+                                 f"(sha256 of {MODEL_FILE} and {CARD_FILE}); {REFIT}")
+    out = {}
+    for file, what in ((MODEL_FILE, "model file"), (CARD_FILE, "model card")):
+        data = _read_bytes(folder / file)
+        if _sha256(data) != hashes[file]:
+            raise EnergyPredictError(f"--model: {folder / file} does not match the sha256 in {path} (edited or "
+                                     f"corrupted); {REFIT}")
+        out[file] = _parse_json(folder / file, data, what)
+    return out[MODEL_FILE], out[CARD_FILE]
+
+
 def load_model(name: str = DEFAULT_MODEL):
-    """A shipped model by name, or an analytic baseline ('roofline', 'flops-tdp')."""
+    """A shipped model by name (or a folder), or an analytic baseline ('roofline', 'flops-tdp')."""
     if name in ANALYTIC:
         return ANALYTIC[name]()
     folder = Path(name) if Path(name).is_dir() else models_dir() / name
-    if not (folder / "card.json").is_file():
-        shipped = sorted(p.name for p in models_dir().iterdir() if (p / "card.json").is_file()) \
+    if not (folder / MANIFEST_FILE).exists() and not (folder / CARD_FILE).exists():
+        shipped = sorted(p.name for p in models_dir().iterdir() if (p / MANIFEST_FILE).is_file()) \
             if models_dir().is_dir() else []
-        raise EnergyPredictError(f"--model: no model {name!r}; use one of {', '.join([*shipped, *ANALYTIC])}")
-    card = json.loads((folder / "card.json").read_text())
-    import joblib
-    import sklearn
-
-    trained = card["versions"]["scikit-learn"].split(".")[:2]
-    if sklearn.__version__.split(".")[:2] != trained:
-        # the phase model is plain numpy arrays inside an sklearn estimator: warn in the card, do not refuse
-        card.setdefault("load_notes", []).append(
-            f"fitted with scikit-learn {card['versions']['scikit-learn']}, loaded with {sklearn.__version__}")
+        raise EnergyPredictError(f"--model: no model {name!r} (a folder with {MANIFEST_FILE}, {CARD_FILE} and "
+                                 f"{MODEL_FILE}); use one of {', '.join([*shipped, *ANALYTIC])}")
+    data, card = read_checked(folder)
     try:
-        parts = joblib.load(folder / "model.joblib")
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise EnergyPredictError(f"--model: {folder}/model.joblib does not load here ({type(exc).__name__}: {exc}); "
-                                 "refit it with 'energy-predict model fit'") from None
-    return MeasuredModel(parts["energy"], parts["duration"], tuple(parts["log_bounds"]), card)
+        if not isinstance(card, dict) or not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"schema_version must be {SCHEMA_VERSION}")
+        card_configs(card)
+        lo, hi = (float(b) for b in data["log_bounds"])
+        return MeasuredModel(PhaseModel.from_dict(data["energy"]), PhaseModel.from_dict(data["duration"]),
+                             (lo, hi), card)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EnergyPredictError(f"--model: {folder} does not hold a model this version reads ({exc}); "
+                                 f"{REFIT}") from None
 
 
 def load_default_model():
     """The measured default model when one ships, else the roofline baseline (labelled analytic)."""
-    if (models_dir() / DEFAULT_MODEL / "card.json").is_file():
+    folder = models_dir() / DEFAULT_MODEL
+    if any((folder / f).exists() for f in (MANIFEST_FILE, CARD_FILE, MODEL_FILE)):  # a broken one is an error
         return load_model(DEFAULT_MODEL)
     return RooflineEstimator()

@@ -21,7 +21,8 @@ from scipy.optimize import nnls
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from energy_predict import flops
-from energy_predict.model.features import SERVING_COLUMNS, deployments
+from energy_predict.model.features import config_keys, deployment_keys, deployments, factorize
+from energy_predict.serving import KEY_FIELDS, key_from_dict
 
 PREFILL_TERMS = ["batch", "prefill_layers", "prefill_linear_flops", "prefill_attention_flops"]
 DECODE_TERMS = ["steps", "step_layers", "step_weight_bytes", "step_sequences", "decode_linear_flops",
@@ -56,19 +57,6 @@ def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def config_keys(X: pd.DataFrame) -> pd.Series:
-    """'backend|cuda_graphs|compile|quantization' per row (column-wise: prediction runs on many rows)."""
-    keys = X[SERVING_COLUMNS[0]].astype(str)
-    for col in SERVING_COLUMNS[1:]:
-        keys = keys + "|" + X[col].astype(str)
-    return keys
-
-
-def deployment_keys(X: pd.DataFrame) -> pd.Series:
-    """Config key plus model name per row."""
-    return config_keys(X) + "|" + X["model"].astype(str)
-
-
 class PhaseModel(RegressorMixin, BaseEstimator):
     """Non-negative phase model per serving configuration (scikit-learn API)."""
 
@@ -86,8 +74,9 @@ class PhaseModel(RegressorMixin, BaseEstimator):
         self.scale_ = terms.abs().max().replace(0, 1.0)  # conditioning: terms span 20 orders of magnitude
         self.coef_ = {}
         for keys, least in ((config_keys(X), self.min_cells), (deployment_keys(X), self.min_cells_per_model)):
-            for key in keys.unique():
-                mask = (keys == key).to_numpy()
+            codes, uniques = factorize(keys)
+            for n, key in enumerate(uniques):
+                mask = codes == n
                 if mask.sum() < least:
                     continue
                 A = (terms[mask] / self.scale_).to_numpy() / y[mask, None]
@@ -98,14 +87,44 @@ class PhaseModel(RegressorMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def coefficients(self, config: tuple, model: str) -> np.ndarray:
+        """The coefficients a (configuration, model) is predicted with: its own, else its configuration's."""
+        if config not in self.coef_:
+            raise KeyError(f"no fitted coefficients for serving configuration {config}")
+        return self.coef_.get((config, model), self.coef_[config])
+
     def _coef_rows(self, X: pd.DataFrame) -> np.ndarray:
-        configs, deps = config_keys(X), deployment_keys(X)
-        missing = sorted(set(configs) - set(self.coef_))
-        if missing:
-            raise KeyError(f"no fitted coefficients for serving configuration(s) {missing}")
-        codes, uniques = pd.factorize(configs + "\n" + deps)
-        table = np.stack([self.coef_.get(u.split("\n")[1], self.coef_[u.split("\n")[0]]) for u in uniques])
+        deps = deployment_keys(X)
+        codes, uniques = factorize(deps)
+        table = np.stack([self.coefficients(config, model) for config, model in uniques])
         return table[codes]
+
+    def to_dict(self) -> dict:
+        """Parameters and coefficients as plain JSON (no pickle): configuration keys as objects of their fields."""
+        rows = []
+        for key, coef in self.coef_.items():
+            config, model = key if isinstance(key[0], tuple) else (key, None)
+            rows.append({"serving": dict(zip(KEY_FIELDS, config)), "model": model, "coef": [float(c) for c in coef]})
+        return {"estimator": "phase", "terms": TERMS, "min_cells": self.min_cells,
+                "min_cells_per_model": self.min_cells_per_model,
+                "scale": [float(x) for x in self.scale_.to_numpy()], "coefficients": rows}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PhaseModel:
+        """Rebuild a fitted model from `to_dict` output; ValueError where it does not describe one."""
+        if data.get("estimator") != "phase" or data.get("terms") != TERMS:
+            raise ValueError("not a phase model with the current terms")
+        model = cls(int(data["min_cells"]), int(data["min_cells_per_model"]))
+        model.scale_ = pd.Series(np.asarray(data["scale"], float), index=TERMS)
+        model.coef_ = {}
+        for row in data["coefficients"]:
+            coef = np.asarray(row["coef"], float)
+            if coef.shape != (len(TERMS),) or not np.all(np.isfinite(coef)) or np.any(coef < 0):
+                raise ValueError("coefficients must be finite, non-negative, one per term")
+            config = key_from_dict(row["serving"])
+            model.coef_[config if row["model"] is None else (config, row["model"])] = coef
+        model.n_features_in_ = len(TERMS)
+        return model
 
     def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:
         """prefill_j and decode_j of each cell's whole batch."""

@@ -2,54 +2,64 @@
 
 Each engine step takes every running sequence's next token (decode) and fills the rest of its token budget
 (`max_num_batched_tokens`) with prefill chunks of waiting requests, admitting them up to `max_num_seqs`
-(chunked prefill). A request's first token comes with its last prefill chunk; it then decodes `o - 1` more.
-Between requests the GPU idles at the measured loaded-idle power. Runs of pure-decode steps with no event
-inside are advanced in one closed-form jump, which is what makes an hour of traffic take seconds.
+(chunked prefill) while their KV cache fits; when the cache is full the newest running sequence is preempted
+and recomputed later, as vLLM does. A request's first token comes with its last prefill chunk; it then decodes
+`o - 1` more. Between requests the engine idles at the measured loaded-idle power. Runs of pure-decode steps with
+no event inside are advanced in one closed-form jump, and the waiting queue is touched only at its head, so the
+cost is linear in requests and events. When the queue outgrows what the engine can ever drain the simulation stops
+and says so: the rate is not sustainable, and the result carries the rate it did sustain.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
-from energy_predict.predict.steps import StepCoefficients
+from energy_predict.fitted import StepCosts
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One engine's limits and power bounds (all its GPUs together)."""
+
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    kv_capacity_tokens: int = 10**12
+    idle_w: float = 0.0  # loaded idle of all the engine's GPUs
+    tdp_w: float = float("inf")  # power limit of all the engine's GPUs
 
 
 @dataclass(frozen=True)
 class OnlineResult:
     """Totals over the simulated period. Joules and seconds."""
 
-    requests: int
+    requests: int  # arrived in the period
+    completed: int
     period_s: float
     energy_j: float
     busy_energy_j: float
     idle_energy_j: float
+    prefill_j: float  # of the busy energy
+    decode_j: float
     busy_s: float
     input_tokens: int
     output_tokens: int
-    ttft_s: np.ndarray  # per request
-    tpot_s: np.ndarray  # per request with more than one output token
+    ttft_s: np.ndarray  # per completed request
+    tpot_s: np.ndarray  # per completed request with more than one output token
+    preemptions: int = 0
+    overloaded: bool = False
+    backlog: int = 0  # requests waiting when the simulation stopped
 
     @property
     def utilization(self) -> float:
         return self.busy_s / self.period_s if self.period_s else 0.0
 
-    def summary(self) -> dict:
-        def q(x, p):
-            return float(np.quantile(x, p)) if len(x) else None
-
-        return {
-            "requests": self.requests, "period_s": self.period_s, "energy_kwh": self.energy_j / 3.6e6,
-            "busy_kwh": self.busy_energy_j / 3.6e6, "idle_kwh": self.idle_energy_j / 3.6e6,
-            "idle_share": self.idle_energy_j / self.energy_j if self.energy_j else None,
-            "energy_per_request_j": self.energy_j / max(self.requests, 1),
-            "energy_per_output_token_j": self.energy_j / max(self.output_tokens, 1),
-            "gpu_utilization": self.utilization, "mean_power_w": self.energy_j / self.period_s,
-            "ttft_s": {"p50": q(self.ttft_s, 0.5), "p90": q(self.ttft_s, 0.9)},
-            "tpot_s": {"p50": q(self.tpot_s, 0.5), "p90": q(self.tpot_s, 0.9)},
-        }
+    @property
+    def served_rate_per_s(self) -> float:
+        return self.completed / self.period_s if self.period_s else 0.0
 
 
 def poisson_arrivals(n: int, rate_per_s: float, seed: int = 0, cv: float = 1.0) -> np.ndarray:
@@ -63,101 +73,168 @@ def poisson_arrivals(n: int, rate_per_s: float, seed: int = 0, cv: float = 1.0) 
     return np.cumsum(gaps) - gaps[0]
 
 
-def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, energy: StepCoefficients,
-             time: StepCoefficients, idle_w: float, max_num_seqs: int = 256, max_num_batched_tokens: int = 8192,
-             period_s: float | None = None) -> OnlineResult:
-    """Walk the requests through engine steps; return energy (busy and idle) and latencies."""
-    order = np.argsort(arrivals, kind="stable")
-    inputs = np.asarray(inputs)[order].astype(np.int64)
-    outputs = np.asarray(outputs)[order].astype(np.int64)
-    arrivals = np.asarray(arrivals, float)[order]
-    n_req = len(inputs)
-    first_token = np.full(n_req, np.nan)
-    finish = np.full(n_req, np.nan)
-    waiting: deque[int] = deque()  # admitted order; the head may be partly prefilled
-    prefilled = np.zeros(n_req, np.int64)
-    run_ids: list[int] = []  # decoding
-    run_left: list[int] = []  # decode tokens still to produce
-    context = 0  # total context tokens of decoding sequences
-    now, busy_s, busy_j, nxt = 0.0, 0.0, 0.0, 0
-    ec, tc = energy, time
+def _bounded(de: float, dt: float, engine: Engine) -> tuple[float, float]:
+    """Power within [idle, TDP]: above TDP the card is capped (slower); below idle it still draws idle."""
+    dt = max(dt, de / engine.tdp_w)
+    return max(de, engine.idle_w * dt), dt
 
-    while nxt < n_req or waiting or run_ids:
+
+def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, energy: StepCosts,
+             time: StepCosts, engine: Engine = Engine(), period_s: float | None = None,
+             backlog_limit: int | None = None) -> OnlineResult:
+    """Walk the requests through engine steps; return energy (busy and idle), latencies and whether it kept up."""
+    order = np.argsort(arrivals, kind="stable")
+    inputs_a = np.asarray(inputs)[order].astype(np.int64)
+    outputs_a = np.maximum(np.asarray(outputs)[order].astype(np.int64), 1)
+    arrivals_a = np.asarray(arrivals, float)[order]
+    n_req = len(inputs_a)
+    # plain lists: the loop below touches single elements, which numpy makes slow
+    arrivals = arrivals_a.tolist()
+    outputs = outputs_a.tolist()
+    limit = backlog_limit or max(8 * engine.max_num_seqs, 2000)
+    cap = engine.kv_capacity_tokens
+    nan = float("nan")
+    first_token = [nan] * n_req
+    finish = [nan] * n_req
+    need = inputs_a.tolist()  # tokens to prefill (a preempted request recomputes what it had generated)
+    prefilled = [0] * n_req
+    left = (outputs_a - 1).tolist()  # decode tokens still to produce after the first
+    kv = [0] * n_req  # KV-cache tokens of each running sequence
+    e_sc, e_ps, e_pc = float(energy.step_const), float(energy.per_sequence), float(energy.per_context_token)
+    t_sc, t_ps, t_pc = float(time.step_const), float(time.per_sequence), float(time.per_context_token)
+    e_p0, e_pl, e_pa = float(energy.prefill_const), float(energy.prefill_linear), float(energy.prefill_attention)
+    t_p0, t_pl, t_pa = float(time.prefill_const), float(time.prefill_linear), float(time.prefill_attention)
+    waiting: deque[int] = deque()  # admission order; the head may be partly prefilled
+    running: list[int] = []  # decoding, oldest first
+    context = 0  # context tokens of running sequences (their KV cache)
+    kv_prefill = 0  # KV of partly prefilled requests
+    now = busy_s = busy_j = prefill_j = 0.0
+    nxt = preemptions = done = 0
+    overloaded = False
+
+    def preempt_until(extra: int) -> None:
+        nonlocal context, preemptions
+        while running and context + kv_prefill + extra > cap:
+            r = running.pop()  # newest first, as vLLM's recompute preemption
+            context -= kv[r]
+            need[r] = kv[r]  # recompute the prompt and what it had generated
+            prefilled[r] = 0
+            waiting.appendleft(r)
+            preemptions += 1
+            extra = len(running)
+
+    while nxt < n_req or waiting or running:
         while nxt < n_req and arrivals[nxt] <= now:
             waiting.append(nxt)
             nxt += 1
-        if not waiting and not run_ids:
+        if len(waiting) > limit:  # more queued than the engine could ever catch up with
+            overloaded = True
+            break
+        if not waiting and not running:
             now = arrivals[nxt]  # idle until the next arrival
             continue
-        n = len(run_ids)
-        if waiting and n < max_num_seqs:
-            # one mixed step: decodes plus prefill chunks within the token budget
-            budget = max_num_batched_tokens - n
-            tokens, pairs, done_prefill = 0, 0.0, []
-            slots = max_num_seqs - n
-            for r in list(waiting):
-                if budget <= 0 or slots <= 0:
+        n = len(running)
+        preempt_until(n)
+        n = len(running)
+        if waiting and n < engine.max_num_seqs and context + kv_prefill < cap:
+            # one mixed step: decodes plus prefill chunks within the token budget and the free KV cache
+            budget = engine.max_num_batched_tokens - n
+            free = cap - context - kv_prefill - n
+            tokens, pairs, slots, admitted = 0, 0.0, engine.max_num_seqs - n, 0
+            for r in waiting:
+                if budget <= 0 or slots <= 0 or free <= 0:
                     break
-                need = inputs[r] - prefilled[r]
-                take = min(need, budget)
+                take = int(min(need[r] - prefilled[r], budget, free))
                 start = prefilled[r]
-                pairs += take * start + take * (take + 1) / 2  # chunk attends to its prefix and itself
+                pairs += take * start + take * (take + 1) / 2  # a chunk attends to its prefix and itself
                 prefilled[r] += take
                 tokens += take
                 budget -= take
-                if prefilled[r] >= inputs[r]:
-                    done_prefill.append(r)
-                    slots -= 1
-                else:
+                free -= take
+                kv_prefill += take
+                if prefilled[r] < need[r]:
                     break  # a partly prefilled request keeps the rest of the budget from later ones
-            dt = float(tc.cost(n, context, tokens, pairs))
-            busy_j += float(ec.cost(n, context, tokens, pairs))
+                admitted += 1
+                slots -= 1
+            e_pre = e_p0 + e_pl * tokens + e_pa * pairs if tokens else 0.0
+            e_dec = e_ps * n + e_pc * context if n else 0.0
+            if n and not tokens:
+                e_dec += e_sc
+            dt = (t_ps * n + t_pc * context) + (t_p0 + t_pl * tokens + t_pa * pairs if tokens else (t_sc if n else 0.0))
+            de, dt = _bounded(e_pre + e_dec, dt, engine)
+            if e_pre + e_dec > 0:
+                prefill_j += de * e_pre / (e_pre + e_dec)
+            busy_j += de
             now += dt
             busy_s += dt
             context += n
-            for k in range(len(run_left) - 1, -1, -1):
-                run_left[k] -= 1
-                if run_left[k] <= 0:
-                    finish[run_ids[k]] = now
-                    context -= inputs[run_ids[k]] + outputs[run_ids[k]] - 1
-                    del run_ids[k], run_left[k]
-            for r in done_prefill:
-                waiting.remove(r)
-                first_token[r] = now
-                if outputs[r] > 1:
-                    run_ids.append(r)
-                    run_left.append(int(outputs[r] - 1))
-                    context += int(inputs[r]) + 1
+            keep = []
+            for r in running:
+                left[r] -= 1
+                kv[r] += 1
+                if left[r] <= 0:
+                    finish[r] = now
+                    done += 1
+                    context -= kv[r]
+                else:
+                    keep.append(r)
+            running = keep
+            for _ in range(admitted):
+                r = waiting.popleft()
+                kv_prefill -= need[r]
+                if first_token[r] != first_token[r]:  # NaN: first time through
+                    first_token[r] = now
+                else:
+                    left[r] -= 1  # a recomputed sequence's prefill step yields its next token
+                if left[r] > 0:
+                    running.append(r)
+                    kv[r] = need[r]
+                    context += int(need[r])
                 else:
                     finish[r] = now
+                    done += 1
             continue
-        # pure decode: jump k steps, up to the first finish or the next arrival that could be admitted
-        step_t = float(tc.cost(n, context, 0, 0.0))
-        k = min(run_left)
-        if nxt < n_req and n < max_num_seqs:
-            k = max(1, min(k, int(np.ceil((arrivals[nxt] - now) / max(step_t, 1e-9)))))
-        # context grows by n each step: sum over j < k of cost(n, context + j n)
-        ctx_sum = k * context + n * k * (k - 1) / 2
-        dt = k * (tc.step_const + tc.per_sequence * n) + tc.per_context_token * ctx_sum
-        busy_j += k * (ec.step_const + ec.per_sequence * n) + ec.per_context_token * ctx_sum
+        if not running:  # nothing fits and nothing runs: the cache cannot hold even the head request
+            overloaded = True
+            break
+        # pure decode: jump k steps, up to the first finish, the next admissible arrival, or a full cache
+        step_t = t_sc + t_ps * n + t_pc * context
+        k = min(left[r] for r in running)
+        if nxt < n_req and n < engine.max_num_seqs:
+            k = max(1, min(k, math.ceil((arrivals[nxt] - now) / max(step_t, 1e-9))))
+        k = max(1, min(k, (cap - context - kv_prefill) // max(n, 1)))
+        ctx_sum = k * context + n * k * (k - 1) / 2  # context grows by n each step
+        dt = k * (t_sc + t_ps * n) + t_pc * ctx_sum
+        de = k * (e_sc + e_ps * n) + e_pc * ctx_sum
+        de, dt = _bounded(de, dt, engine)
+        busy_j += de
         now += dt
         busy_s += dt
         context += n * k
-        keep_ids, keep_left = [], []
-        for rid, left in zip(run_ids, run_left):
-            if left - k <= 0:
-                finish[rid] = now
-                context -= inputs[rid] + outputs[rid] - 1
+        keep = []
+        for r in running:
+            left[r] -= k
+            kv[r] += k
+            if left[r] <= 0:
+                finish[r] = now
+                done += 1
+                context -= kv[r]
             else:
-                keep_ids.append(rid)
-                keep_left.append(left - k)
-        run_ids, run_left = keep_ids, keep_left
+                keep.append(r)
+        running = keep
 
-    span = float(period_s) if period_s else max(now, float(arrivals[-1]) if n_req else 0.0)
-    span = max(span, now)
-    idle_j = max(span - busy_s, 0.0) * idle_w
-    ttft = first_token - arrivals
-    multi = outputs > 1
-    tpot = (finish[multi] - first_token[multi]) / (outputs[multi] - 1)
-    return OnlineResult(n_req, span, busy_j + idle_j, busy_j, idle_j, busy_s, int(inputs.sum()), int(outputs.sum()),
-                        ttft, tpot)
+    if overloaded:
+        span = max(now, 1e-9)
+        arrived = nxt
+    else:
+        span = max(float(period_s) if period_s else 0.0, now, float(arrivals[-1]) if n_req else 0.0)
+        arrived = n_req
+    idle_j = max(span - busy_s, 0.0) * engine.idle_w
+    finish_a, first_a = np.asarray(finish), np.asarray(first_token)
+    ok = ~np.isnan(finish_a)
+    ttft = (first_a - arrivals_a)[ok]
+    multi = ok & (outputs_a > 1)
+    tpot = (finish_a[multi] - first_a[multi]) / (outputs_a[multi] - 1)
+    return OnlineResult(arrived, done, span, busy_j + idle_j, busy_j, idle_j, prefill_j, busy_j - prefill_j, busy_s,
+                        int(inputs_a[:arrived].sum()), int(outputs_a[:arrived].sum()), ttft, tpot, preemptions,
+                        overloaded, len(waiting) + (n_req - nxt if overloaded else 0))

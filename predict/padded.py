@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from energy_predict.model.features import cell_frame
-from energy_predict.model.padding import padding_extra_j
-from energy_predict.predict.estimate import Deployment, batch_sizes
+from energy_predict.fitted import EnergyModel
+from energy_predict.predict.estimate import batch_sizes
 from energy_predict.predict.serving import sample_requests
+from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
 
 
-def batches_energy_j(model, dep: Deployment, inputs: np.ndarray, outputs: np.ndarray,
+def batches_energy_j(model: EnergyModel, dep: Deployment, inputs: np.ndarray, outputs: np.ndarray,
                      batches: list[list[int]]) -> tuple[float, float]:
     """(energy, of which padding) in joules of `generate` batches of request indices.
 
@@ -28,22 +28,21 @@ def batches_energy_j(model, dep: Deployment, inputs: np.ndarray, outputs: np.nda
     sizes = np.array([len(b) for b in batches])
     widths = np.array([int(inputs[b].max()) for b in batches])
     news = np.array([int(outputs[b].max()) for b in batches])
-    phases = model.predict_phases(cell_frame(dep.arch, dep.gpu, dep.serving, sizes, widths, news))
-    base = float((phases["prefill_j"] + phases["decode_j"]).sum())
-    padding = (getattr(model, "card", None) or {}).get("hf_padding")
-    if not padding:
+    base = float(model.batch_phases(dep, sizes, widths, news).energy_j.sum())
+    extra_j = model.padding_extra_j(dep, sizes, widths, news)
+    if extra_j is None:
         return base, 0.0
     padded = np.array([len(set(inputs[b].tolist())) > 1 for b in batches])
-    extra = float((padding_extra_j(padding["coef"], dep.arch, sizes, widths, news) * padded).sum())
+    extra = float((extra_j * padded).sum())
     return base + extra, extra
 
 
-def padded_batches(w: Workload, dep: Deployment, model, n: int = 4096, seed: int = 0) -> dict | None:
+def padded_batches(w: Workload, dep: Deployment, model: EnergyModel, n: int = 4096, seed: int = 0) -> dict | None:
     """Energy of the workload as padded HF batches, or None where it does not apply (not HF, no padding fit)."""
-    if dep.serving.get("backend") != "hf" or not (getattr(model, "card", None) or {}).get("hf_padding"):
+    if dep.serving.framework != "hf" or model.padding_extra_j(dep, 1, 1, 2) is None:
         return None
     i, o = sample_requests(w, n, seed)
-    cap = int(dep.serving.get("max_batch", 256))
+    cap = dep.serving.max_batch
     batches = []
     k = 0
     while k < len(i):

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from energy_predict.architectures import resolve_architecture
+from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
-from energy_predict.predict.estimate import Deployment
-from energy_predict.predict.online import simulate
+from energy_predict.memory import kv_token_capacity
+from energy_predict.predict.online import Engine, simulate
 from energy_predict.predict.padded import batches_energy_j
-from energy_predict.predict.serving import step_models
+from energy_predict.serving import Deployment, Serving
 
 
 def load_replays(folder: Path) -> list[dict]:
@@ -27,13 +28,16 @@ def load_replays(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json")) if p.name != "run.json"]
 
 
-def _serving(replay: dict) -> dict:
+def _serving(replay: dict) -> Serving:
     c = replay["config"]
-    return {"backend": c["backend"], "framework": c["backend"], "cuda_graphs": bool(c.get("cuda_graphs")),
-            "compile": bool(c.get("compile")), "quantization": c.get("quantization")}
+    quantization = c.get("quantization")
+    return Serving(framework=c["backend"], cuda_graphs=bool(c.get("cuda_graphs")), compile=bool(c.get("compile")),
+                   quantization=None if quantization in (None, "none") else quantization,
+                   tensor_parallel=int(c.get("tensor_parallel") or 1), max_batch=int(c.get("max_num_seqs") or 256),
+                   max_num_batched_tokens=int(c.get("max_num_batched_tokens") or 8192))
 
 
-def predict_replay(replay: dict, model) -> dict:
+def predict_replay(replay: dict, model: EnergyModel) -> dict:
     """Predicted energy (J) with its interval for one replay record, beside the measured runs."""
     arch = resolve_architecture(replay["model"])
     gpus = replay["meter"].get("gpus") or [{"name": "NVIDIA H100 80GB HBM3"}]
@@ -44,19 +48,21 @@ def predict_replay(replay: dict, model) -> dict:
     o = np.asarray(req["output_tokens"])
     measured = [r["energy_j"] for r in replay["runs"] if r["energy_j"] is not None]
     durations = [r["duration_s"] for r in replay["runs"]]
-    lo, hi = model.log_bounds
+    dep = Deployment(arch, gpu, serving, serving.tensor_parallel)
+    lo, hi = model.basis(dep).log_bounds
     if replay["backend"] == "hf":
-        busy, _ = batches_energy_j(model, Deployment(arch, gpu, serving), i, o, replay["batches"])
+        busy, _ = batches_energy_j(model, dep, i, o, replay["batches"])
         idle = 0.0
     else:
-        energy, time, card_idle_w = step_models(Deployment(arch, gpu, serving), model)
-        idle_w = replay.get("loaded_idle_power_w") or card_idle_w  # the replay's own reading first
+        energy, time = model.step_costs(dep)
+        tp = serving.tensor_parallel
+        idle_w = replay.get("loaded_idle_power_w") or model.loaded_idle_w(dep)  # the replay's own reading first
+        engine = Engine(serving.max_batch, serving.max_num_batched_tokens, kv_token_capacity(dep), idle_w * tp,
+                        gpu.tdp_w * tp)
         online = replay["mode"] == "online"
         arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))
         period = float(np.median(durations)) if online else None
-        config = replay["config"]
-        result = simulate(i, o, arrivals, energy, time, idle_w, max_num_seqs=config.get("max_num_seqs") or 256,
-                          max_num_batched_tokens=config.get("max_num_batched_tokens") or 8192, period_s=period)
+        result = simulate(i, o, arrivals, energy, time, engine, period_s=period, backlog_limit=len(i) + 1)
         busy, idle = result.busy_energy_j, result.idle_energy_j
     predicted = busy + idle
     low, high = busy * np.exp(lo) + idle, busy * np.exp(hi) + idle

@@ -1,13 +1,63 @@
-"""The report object (`--json`), the per-bin CSV and the documented schema's name."""
+"""One report, built once from the headline of the mode that produced it (offline batches or online serving).
+
+Every derived figure (facility energy, CO2e, cost, the ratio to the baselines, power, per-request and per-token
+figures) is computed here from that headline, so no two parts of a report can disagree.
+"""
 
 from __future__ import annotations
 
-from energy_predict.predict.estimate import Deployment, Estimate
-from energy_predict.profile import Profile
-from energy_predict.workload import Workload
+import math
+from dataclasses import dataclass
 
-REPORT_SCHEMA = "energy-predict/report/v1"
+import numpy as np
+
+from energy_predict.predict.estimate import Estimate
+from energy_predict.predict.serving import DeploymentResult, summary
+from energy_predict.profile import Profile
+from energy_predict.serving import Deployment
+
+REPORT_SCHEMA = "energy-predict/report/v2"
 J_PER_KWH = 3.6e6
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The figures a report is built from. Joules and seconds; energies of the whole deployment."""
+
+    mode: str  # offline | online
+    energy_j: float
+    low_j: float
+    high_j: float
+    requests: float
+    period_s: float | None
+    gpu_s: float  # GPU-seconds the energy was spent over (offline: busy; online: the period on every GPU)
+    prefill_j: float
+    decode_j: float
+    idle_j: float
+    input_tokens: float
+    output_tokens: float
+    per_request_j: dict[str, float | None]
+    flops_tdp_j: float
+    roofline_j: float
+
+
+def offline_headline(est: Estimate, dep: Deployment, period_s: float | None) -> Headline:
+    return Headline("offline", est.energy_j, est.low_j, est.high_j, est.requests, period_s,
+                    est.busy_s * dep.serving.tensor_parallel, est.prefill_j, est.decode_j, 0.0, est.input_tokens,
+                    est.output_tokens, dict(est.per_request_j), est.flops_tdp_j, est.roofline_j)
+
+
+def online_headline(r: DeploymentResult, est: Estimate) -> Headline:
+    """Online totals; the baselines are the offline per-request baselines times the requests simulated."""
+    res = r.result
+    lo, hi = est.basis.log_bounds
+    per = res.requests / est.requests if est.requests else 0.0
+    return Headline("online", res.energy_j, res.busy_energy_j * math.exp(lo) + res.idle_energy_j,
+                    res.busy_energy_j * math.exp(hi) + res.idle_energy_j, float(res.requests), res.period_s,
+                    res.period_s * r.dep.gpu_count, res.prefill_j, res.decode_j, res.idle_energy_j,
+                    float(res.input_tokens), float(res.output_tokens),
+                    {"mean": res.energy_j / max(res.requests, 1), "p50": None, "p90": None},
+                    est.flops_tdp_j * per, est.roofline_j * per)
 
 
 def _kwh(j: float) -> float:
@@ -18,54 +68,65 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
-def report_dict(est: Estimate, profile: Profile, dep: Deployment, w: Workload) -> dict:
-    """The JSON report; `docs/report.schema.json` documents every key."""
-    site = None
-    if profile.site is not None:
-        facility = _kwh(est.energy_j) * profile.site.pue
-        s = profile.site
-        site = {
-            "pue": s.pue,
-            "facility_kwh": facility,
+def _site(profile: Profile, energy_j: float) -> dict | None:
+    s = profile.site
+    if s is None:
+        return None
+    facility = _kwh(energy_j) * s.pue
+    return {"pue": s.pue, "facility_kwh": facility,
             "co2e_kg": facility * s.carbon_g_per_kwh / 1000 if s.carbon_g_per_kwh is not None else None,
-            "cost": facility * s.price_per_kwh if s.price_per_kwh is not None else None,
-            "currency": s.currency,
-        }
-    total = est.prefill_j + est.decode_j
-    return {
+            "cost": facility * s.price_per_kwh if s.price_per_kwh is not None else None, "currency": s.currency}
+
+
+def build_report(profile: Profile, dep: Deployment, est: Estimate, h: Headline,
+                 online: DeploymentResult | None = None, padded: dict | None = None,
+                 notes: list[str] | None = None) -> dict:
+    """The JSON report; `docs/report.schema.json` documents every key."""
+    total = h.prefill_j + h.decode_j + h.idle_j
+    s = dep.serving
+    basis_kind = est.basis_kind
+    report = {
         "schema": REPORT_SCHEMA,
         "profile": profile.name,
-        "model": {"name": est.model_name, "kind": est.model_kind},
+        "mode": h.mode,
+        "model": {"name": est.model_name, "kind": "analytic" if est.basis.kind == "analytic" else "measured"},
+        "basis": {"kind": basis_kind, "reason": est.basis.reason, "extrapolated_share": est.extrapolated_share,
+                  "interval_log_bounds": list(est.basis.log_bounds), "held_out": est.basis.held_out},
         "deployment": {"model": dep.arch.name, "gpu": dep.gpu.name, "gpu_count": dep.gpu_count,
-                       "framework": dep.serving["framework"], "max_batch": dep.serving["max_batch"],
-                       "cuda_graphs": dep.serving["cuda_graphs"], "compile": dep.serving["compile"],
-                       "quantization": dep.serving["quantization"], "mode": dep.serving["mode"]},
-        "requests": est.requests,
-        "period_s": w.period_s,
-        "energy_kwh": {"estimate": _kwh(est.energy_j), "low": _kwh(est.low_j), "high": _kwh(est.high_j)},
-        "energy_per_request_j": est.per_request_j["mean"],
-        "per_request_j": est.per_request_j,
-        "energy_per_input_token_j": _ratio(est.energy_j, est.input_tokens),
-        "energy_per_output_token_j": _ratio(est.energy_j, est.output_tokens),
-        "tokens": {"input": est.input_tokens, "output": est.output_tokens},
-        "phases": {"prefill_kwh": _kwh(est.prefill_j), "decode_kwh": _kwh(est.decode_j),
-                   "prefill_share": _ratio(est.prefill_j, total), "decode_share": _ratio(est.decode_j, total)},
-        "gpu_hours": est.gpu_s / 3600,
-        "mean_power_w": _ratio(est.energy_j, est.gpu_s),
-        "baselines": {"flops_tdp_kwh": _kwh(est.flops_tdp_j), "roofline_kwh": _kwh(est.roofline_j),
-                      "estimate_over_flops_tdp": _ratio(est.energy_j, est.flops_tdp_j),
-                      "estimate_over_roofline": _ratio(est.energy_j, est.roofline_j)},
+                       "replicas": dep.replicas, "tensor_parallel": s.tensor_parallel, "serving": s.label,
+                       "framework": s.framework, "max_batch": s.max_batch, "cuda_graphs": s.cuda_graphs,
+                       "compile": s.compile, "quantization": s.quantization, "mode": h.mode,
+                       "batch_used": est.batch},
+        "requests": h.requests,
+        "period_s": h.period_s,
+        "energy_kwh": {"estimate": _kwh(h.energy_j), "low": _kwh(h.low_j), "high": _kwh(h.high_j)},
+        "energy_per_request_j": h.per_request_j["mean"],
+        "per_request_j": h.per_request_j,
+        "energy_per_input_token_j": _ratio(h.prefill_j, h.input_tokens),
+        "energy_per_output_token_j": _ratio(h.decode_j, h.output_tokens),
+        "tokens": {"input": h.input_tokens, "output": h.output_tokens},
+        "phases": {"prefill_kwh": _kwh(h.prefill_j), "decode_kwh": _kwh(h.decode_j), "idle_kwh": _kwh(h.idle_j),
+                   "prefill_share": _ratio(h.prefill_j, total), "decode_share": _ratio(h.decode_j, total),
+                   "idle_share": _ratio(h.idle_j, total)},
+        "gpu_hours": h.gpu_s / 3600,
+        "mean_power_per_gpu_w": _ratio(h.energy_j, h.gpu_s),
+        "baselines": {"flops_tdp_kwh": _kwh(h.flops_tdp_j), "roofline_kwh": _kwh(h.roofline_j),
+                      "estimate_over_flops_tdp": _ratio(h.energy_j, h.flops_tdp_j),
+                      "estimate_over_roofline": _ratio(h.energy_j, h.roofline_j)},
         "binned": {"reference_estimate_kwh": _kwh(est.binned_energy_j),
+                   "offline_estimate_kwh": _kwh(est.energy_j),
                    "binning_error_pct": 100 * (est.binned_energy_j / est.energy_j - 1) if est.energy_j else None},
         "out_of_range": est.out_of_range,
-        "site": site,
+        "site": _site(profile, h.energy_j),
         "bins": [
             {"input_bin": int(r.input_bin), "output_bin": int(r.output_bin), "requests": float(r.requests),
              "energy_kwh": _kwh(r.energy_j), "prefill_kwh": _kwh(r.prefill_j), "decode_kwh": _kwh(r.decode_j),
-             "binned_energy_kwh": _kwh(r.binned_energy_j), "flops_tdp_kwh": _kwh(r.flops_tdp_j),
-             "roofline_kwh": _kwh(r.roofline_j)}
+             "binned_energy_kwh": _kwh(r.binned_energy_j) if np.isfinite(r.binned_energy_j) else None,
+             "flops_tdp_kwh": _kwh(r.flops_tdp_j), "roofline_kwh": _kwh(r.roofline_j)}
             for r in est.bins.itertuples()
         ],
-        "online": None,
-        "notes": list(est.notes),
+        "online": summary(online) if online is not None else None,
+        "hf_padded_batches": padded,
+        "notes": list(notes or []),
     }
+    return report

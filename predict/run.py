@@ -1,58 +1,70 @@
-"""The library call behind `energy-predict --profile`: profile in, report out."""
+"""The library call behind `energy-predict --profile`: profile and model in, one report out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from energy_predict.model.store import load_default_model, load_model
-from energy_predict.predict.estimate import Estimate, deployment_from_profile, estimate_workload
+from energy_predict.fitted import EnergyModel
+from energy_predict.predict.estimate import Estimate, estimate_workload
 from energy_predict.predict.padded import padded_batches
-from energy_predict.predict.report import report_dict
-from energy_predict.profile import load_profile
-from energy_predict.workload import workload_from_profile
+from energy_predict.predict.report import build_report, offline_headline, online_headline
+from energy_predict.predict.serving import overload_error, simulate_deployment
+from energy_predict.profile import Profile, load_profile
+from energy_predict.serving import Deployment, deployment_from_profile
+from energy_predict.workload import Workload, workload_from_profile
 
 
-def load_case(path: Path, model=None):
-    """(profile, deployment, workload, model) for a profile path and a model (name, object or None)."""
+@dataclass(frozen=True)
+class Case:
+    """A loaded profile: what runs (deployment) and what it serves (workload)."""
+
+    profile: Profile
+    dep: Deployment
+    workload: Workload
+
+
+def load_case(path: Path, gpus: int | None = None) -> Case:
+    """Read and validate a profile; `gpus` overrides hardware.count (the deployment's GPUs)."""
     profile = load_profile(path)
+    if gpus is not None:
+        profile = profile.model_copy(update={"hardware": profile.hardware.model_copy(update={"count": gpus})})
     dep = deployment_from_profile(profile, path.parent)
-    workload = workload_from_profile(profile, path.parent)
-    if isinstance(model, str):
-        model = load_model(model)
-    return profile, dep, workload, model or load_default_model()
+    return Case(profile, dep, workload_from_profile(profile, path.parent))
 
 
-def predict_profile(path: Path, model=None, rate: float | None = None, gpus: int = 1) -> tuple[dict, Estimate]:
-    """Load, validate and estimate a profile; return the report dict and the estimate.
-
-    `model`: an estimator, a shipped model's name, 'roofline' / 'flops-tdp', or None for the default.
-    """
-    if isinstance(model, str):
-        model = load_model(model)
-    profile = load_profile(path)
-    dep = deployment_from_profile(profile, path.parent)
-    workload = workload_from_profile(profile, path.parent)
-    model = model or load_default_model()
-    est = estimate_workload(workload, dep, model)
-    report = report_dict(est, profile, dep, workload)
-    padded = padded_batches(workload, dep, model)
-    report["hf_padded_batches"] = padded
+def predict_case(case: Case, model: EnergyModel, rate: float | None = None) -> tuple[dict, Estimate]:
+    """The report for a case: online (simulated at `rate` or the profile's) when asked, else offline batches."""
+    est = estimate_workload(case.workload, case.dep, model)
+    notes = list(est.notes)
+    padded = padded_batches(case.workload, case.dep, model)
     if padded:
-        report["notes"].append(
+        notes.append(
             f"HF generate pads each batch to its longest request: served {padded['batch_cap']} requests at a time "
             f"as they come (random lengths), this workload takes {padded['energy_kwh']:.3g} kWh "
             f"({padded['energy_kwh'] / (est.energy_j / 3.6e6):.2f}x the estimate above, which batches equal "
             "lengths; see hf_padded_batches)")
-    if rate is not None or profile.serving.mode == "online":
-        from energy_predict.predict.serving import online_report
+    online = None
+    if rate is not None or case.profile.serving.mode == "online":
+        online = simulate_deployment(case.workload, case.dep, model, rate)
+        if online.overloaded:
+            raise overload_error(online)
+        headline = online_headline(online, est)
+        notes.append("online serving: energy, power, per-request and per-token figures, facility energy and the "
+                     "baseline ratios are the continuous-batching simulation's (busy + idle); the per-bin table and "
+                     "the ceiling-bin estimate are the offline full-batch breakdown")
+    else:
+        headline = offline_headline(est, case.dep, case.workload.period_s)
+        if case.dep.replicas > 1:
+            notes.append(f"offline: the work is shared by {case.dep.replicas} engines; energy does not depend on "
+                         "how many run it (idle time counts only online: give --rate)")
+    return build_report(case.profile, case.dep, est, headline, online, padded, notes), est
 
-        online = online_report(workload, dep, model, rate, gpus)
-        report["online"] = online
-        report["energy_kwh"] = {"estimate": online["energy_kwh"], **online["energy_kwh_interval"]}
-        report["energy_per_request_j"] = online["energy_per_request_j"]
-        report["energy_per_output_token_j"] = online["energy_per_output_token_j"]
-        report["requests"] = float(online["requests"])
-        report["period_s"] = float(online["period_s"])
-        report["notes"].append("online serving: headline energy from the continuous-batching simulation (busy + "
-                               "idle); phases, bins and baselines are the offline full-batch breakdown")
-    return report, est
+
+def predict_profile(path: Path, model: EnergyModel, rate: float | None = None,
+                    gpus: int | None = None) -> tuple[dict, Estimate]:
+    """Load, validate and predict a profile; return the report dict and the offline estimate."""
+    return predict_case(load_case(path, gpus), model, rate)
+
+
+

@@ -1,31 +1,31 @@
-"""Online estimates for a profile: arrivals at a rate, continuous batching, idle power; and rate sweeps."""
+"""Online estimates for a deployment: arrivals at a rate, continuous batching per engine, idle power; rate sweeps.
+
+A deployment of `gpu_count` GPUs runs `gpu_count / tensor_parallel` engines (replicas); requests are dealt to them
+round-robin. Every online answer (the `--rate` report, `capacity`, `sweep-rate`) comes from `simulate_deployment`.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from energy_predict.errors import EnergyPredictError, InputError
-from energy_predict.model.store import loaded_idle_w
-from energy_predict.predict.estimate import Deployment
-from energy_predict.predict.online import OnlineResult, poisson_arrivals, simulate
-from energy_predict.predict.steps import StepCoefficients, step_coefficients
+from energy_predict.fitted import EnergyModel
+from energy_predict.memory import check_feasible, kv_token_capacity
+from energy_predict.predict.online import Engine, OnlineResult, poisson_arrivals, simulate
+from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
 
 DEFAULT_PERIOD_S = 3600.0
 
 
-def step_models(dep: Deployment, model) -> tuple[StepCoefficients, StepCoefficients, float]:
-    """(step energy, step time, loaded-idle power) of a deployment under a measured model."""
-    card = getattr(model, "card", None)
-    if card is None:
-        raise EnergyPredictError("--model: online serving needs a measured model (step energies); "
-                                 "use the default model")
-    from energy_predict.model.features import cell_frame
-
-    model.predict_phases(cell_frame(dep.arch, dep.gpu, dep.serving, 1, 1, 2))  # the card's range checks
-    return (step_coefficients(model.energy, dep.arch, dep.gpu, dep.serving),
-            step_coefficients(model.duration, dep.arch, dep.gpu, dep.serving),
-            loaded_idle_w(card, dep.serving["backend"]))
+def engine_for(dep: Deployment, model: EnergyModel) -> Engine:
+    """One engine's scheduling limits, KV capacity and power bounds."""
+    tp = dep.serving.tensor_parallel
+    return Engine(max_num_seqs=dep.serving.max_batch, max_num_batched_tokens=dep.serving.max_num_batched_tokens,
+                  kv_capacity_tokens=kv_token_capacity(dep), idle_w=model.loaded_idle_w(dep) * tp,
+                  tdp_w=dep.gpu.tdp_w * tp)
 
 
 def sample_requests(w: Workload, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +33,9 @@ def sample_requests(w: Workload, n: int, seed: int) -> tuple[np.ndarray, np.ndar
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(w.weight), size=n, p=w.weight / w.weight.sum())
     return w.input_tokens[idx], np.maximum(w.output_tokens[idx], 1)
+
+
+MAX_SIMULATED_REQUESTS = 2_000_000
 
 
 def arrivals_for(w: Workload, rate: float | None, seed: int, max_requests: int | None = None):
@@ -44,60 +47,111 @@ def arrivals_for(w: Workload, rate: float | None, seed: int, max_requests: int |
             t = t * (len(t) / rate) / span
         return w.input_tokens, np.maximum(w.output_tokens, 1), t, float(t.max())
     rate = rate if rate is not None else w.rate_per_s
-    if rate is None or rate <= 0:
-        raise InputError("--rate", "online serving needs a request rate", "give --rate or workload.rate_per_s")
+    if rate is None or not np.isfinite(rate) or rate <= 0:
+        raise InputError("--rate", "online serving needs a finite request rate above 0",
+                         "give --rate or workload.rate_per_s")
     period = w.period_s or DEFAULT_PERIOD_S
     n = int(round(rate * period)) if max_requests is None else max_requests
+    if n > MAX_SIMULATED_REQUESTS:
+        raise InputError("--rate", f"{rate:g} req/s over {period:g} s is {n:,} requests, more than the simulator's "
+                         f"{MAX_SIMULATED_REQUESTS:,}", "give a lower rate or a shorter workload.period_s")
     n = max(n, 1)
     inputs, outputs = sample_requests(w, n, seed)
     t = poisson_arrivals(n, rate, seed)
     return inputs, outputs, t, max(float(n / rate), float(t.max()))
 
 
-def simulate_deployment(w: Workload, dep: Deployment, model, rate: float | None = None, gpus: int = 1,
-                        seed: int = 0, max_requests: int | None = None) -> OnlineResult:
-    """Simulate `gpus` replicas (requests dealt round-robin) and add their results."""
-    energy, time, idle_w = step_models(dep, model)
+@dataclass(frozen=True)
+class DeploymentResult:
+    """An online simulation of a whole deployment: the sum over its engines."""
+
+    dep: Deployment
+    result: OnlineResult  # totals over all engines
+    offered_rate_per_s: float
+    sustainable_rate_per_s: float | None  # where overloaded: what the engines did serve
+
+    @property
+    def overloaded(self) -> bool:
+        return self.result.overloaded
+
+
+def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: float | None = None,
+                        seed: int = 0, max_requests: int | None = None) -> DeploymentResult:
+    """Simulate every engine of the deployment (requests dealt round-robin) and add their results."""
+    model.basis(dep)
+    energy, time = model.step_costs(dep)
     inputs, outputs, t, period = arrivals_for(w, rate, seed, max_requests)
-    max_seqs = int(dep.serving.get("max_batch", 256))
-    parts = [simulate(inputs[g::gpus], outputs[g::gpus], t[g::gpus], energy, time, idle_w, max_num_seqs=max_seqs,
-                      period_s=period) for g in range(gpus)]
+    check_feasible(dep, inputs, outputs)
+    engine = engine_for(dep, model)
+    k = dep.replicas
+    parts = [simulate(inputs[g::k], outputs[g::k], t[g::k], energy, time, engine, period_s=period)
+             for g in range(k)]
+    over = any(p.overloaded for p in parts)
     span = max(p.period_s for p in parts)
-    idle = sum(p.idle_energy_j + (span - p.period_s) * idle_w for p in parts)
+    idle = sum(p.idle_energy_j + (span - p.period_s) * engine.idle_w for p in parts)
     busy = sum(p.busy_energy_j for p in parts)
-    return OnlineResult(sum(p.requests for p in parts), span, busy + idle, busy, idle,
-                        sum(p.busy_s for p in parts) / gpus, sum(p.input_tokens for p in parts),
-                        sum(p.output_tokens for p in parts), np.concatenate([p.ttft_s for p in parts]),
-                        np.concatenate([p.tpot_s for p in parts]))
+    total = OnlineResult(
+        sum(p.requests for p in parts), sum(p.completed for p in parts), span, busy + idle, busy, idle,
+        sum(p.prefill_j for p in parts), sum(p.decode_j for p in parts), sum(p.busy_s for p in parts) / k,
+        sum(p.input_tokens for p in parts), sum(p.output_tokens for p in parts),
+        np.concatenate([p.ttft_s for p in parts]), np.concatenate([p.tpot_s for p in parts]),
+        sum(p.preemptions for p in parts), over, sum(p.backlog for p in parts))
+    offered = len(inputs) / period if period else float(rate or 0.0)
+    sustainable = sum(p.served_rate_per_s for p in parts) if over else None
+    return DeploymentResult(dep, total, offered, sustainable)
 
 
-def online_report(w: Workload, dep: Deployment, model, rate: float | None, gpus: int = 1) -> dict:
-    """The `online` block of the report: energy at the rate, utilisation, idle share, TTFT/TPOT."""
-    result = simulate_deployment(w, dep, model, rate, gpus)
-    lo, hi = getattr(model, "log_bounds", (0.0, 0.0))
-    summary = result.summary()
-    summary.update({
-        "rate_per_s": result.requests / result.period_s, "gpus": gpus,
-        "energy_kwh_interval": {"low": (result.busy_energy_j * np.exp(lo) + result.idle_energy_j) / 3.6e6,
-                                "high": (result.busy_energy_j * np.exp(hi) + result.idle_energy_j) / 3.6e6},
-        "method": "continuous-batching simulation (vLLM-like scheduler, chunked prefill) with step energies from "
-                  "the measured model and the measured loaded-idle power",
-    })
-    return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in summary.items()}
+def overload_error(r: DeploymentResult) -> EnergyPredictError:
+    """The one line that says a rate cannot be sustained, with the rate that can and how to get there."""
+    need = int(np.ceil(r.offered_rate_per_s / max(r.sustainable_rate_per_s or 1e-9, 1e-9) * r.dep.replicas))
+    tp = r.dep.serving.tensor_parallel
+    return EnergyPredictError(
+        f"--rate: {r.offered_rate_per_s:.3g} req/s cannot be sustained by {r.dep.gpu_count} x {r.dep.gpu.name} "
+        f"({r.dep.replicas} engine(s), {r.dep.serving.label}): they serve about {r.sustainable_rate_per_s:.3g} req/s "
+        f"and the queue grows by {r.offered_rate_per_s - r.sustainable_rate_per_s:.3g} req/s; use --gpus "
+        f"{max(need, r.dep.replicas + 1) * tp} or more (or `capacity` to search), or a lower rate")
 
 
-def sweep_rates(w: Workload, dep: Deployment, model, rates: list[float], max_gpus: int,
+def summary(r: DeploymentResult) -> dict:
+    """The `online` block of a report: energy at the rate, utilisation, idle share, latency."""
+    res = r.result
+
+    def q(x, p):
+        return float(np.quantile(x, p)) if len(x) else None
+
+    tp = r.dep.serving.tensor_parallel
+    return {
+        "rate_per_s": r.offered_rate_per_s, "gpus": r.dep.gpu_count, "replicas": r.dep.replicas,
+        "requests": res.requests, "period_s": res.period_s,
+        "busy_kwh": res.busy_energy_j / 3.6e6, "idle_kwh": res.idle_energy_j / 3.6e6,
+        "idle_share": res.idle_energy_j / res.energy_j if res.energy_j else None,
+        "gpu_utilization": res.utilization, "preemptions": res.preemptions,
+        "mean_power_per_gpu_w": res.energy_j / (res.period_s * r.dep.replicas * tp) if res.period_s else None,
+        "ttft_s": {"p50": q(res.ttft_s, 0.5), "p90": q(res.ttft_s, 0.9)},
+        "tpot_s": {"p50": q(res.tpot_s, 0.5), "p90": q(res.tpot_s, 0.9)},
+        "overloaded": r.overloaded, "sustainable_rate_per_s": r.sustainable_rate_per_s,
+        "method": "continuous-batching simulation (vLLM-like scheduler, chunked prefill, KV-cache limit with "
+                  "preemption) with step energies from the model and the measured loaded-idle power",
+    }
+
+
+def sweep_rates(w: Workload, dep: Deployment, model: EnergyModel, rates: list[float], max_gpus: int,
                 ttft_p90_s: float | None = None, requests_per_point: int = 3000) -> list[dict]:
-    """Energy per request for each (rate, number of GPUs); the same sampled requests at every point."""
+    """Energy per request for each (rate, GPU count); the same sampled requests at every point."""
     rows = []
+    tp = dep.serving.tensor_parallel
     for rate in rates:
-        for g in range(1, max_gpus + 1):
-            r = simulate_deployment(w, dep, model, rate, g, seed=0, max_requests=requests_per_point)
-            s = r.summary()
-            rows.append({"rate_per_s": rate, "gpus": g, "energy_per_request_j": s["energy_per_request_j"],
-                         "gpu_utilization": s["gpu_utilization"], "idle_share": s["idle_share"],
-                         "ttft_p90_s": s["ttft_s"]["p90"], "tpot_p90_s": s["tpot_s"]["p90"],
-                         "meets_latency": ttft_p90_s is None or (s["ttft_s"]["p90"] or 0) <= ttft_p90_s})
+        for g in range(tp, max_gpus + 1, tp):
+            r = simulate_deployment(w, replace(dep, gpu_count=g), model, rate, seed=0,
+                                    max_requests=requests_per_point)
+            s = summary(r)
+            ok = not r.overloaded
+            rows.append({"rate_per_s": rate, "gpus": g, "overloaded": r.overloaded,
+                         "energy_per_request_j": r.result.energy_j / max(r.result.requests, 1) if ok else None,
+                         "gpu_utilization": s["gpu_utilization"], "idle_share": s["idle_share"] if ok else None,
+                         "ttft_p90_s": s["ttft_s"]["p90"] if ok else None,
+                         "tpot_p90_s": s["tpot_s"]["p90"] if ok else None,
+                         "meets_latency": ok and (ttft_p90_s is None or (s["ttft_s"]["p90"] or 0) <= ttft_p90_s)})
     return rows
 
 

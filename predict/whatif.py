@@ -1,72 +1,98 @@
-"""What-if studies on one workload: other serving options, the FLOPs gap per bin, capacity at a rate."""
+"""What-if studies on one workload: other serving options and GPUs, the FLOPs gap per bin, capacity at a rate.
+
+`compare` never mixes methods silently: each row carries what it rests on, and a saving is computed only against
+the profile's own deployment predicted the same way (measured against measured, analytic against analytic).
+`capacity` searches GPU counts with the same simulation the `--rate` report uses.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from energy_predict.errors import EnergyPredictError, InputError
+from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
-from energy_predict.model.analytic import RooflineEstimator
-from energy_predict.model.features import cell_frame
-from energy_predict.model.store import loaded_idle_w
-from energy_predict.model.structured import config_keys
-from energy_predict.predict.estimate import Deployment, Estimate, estimate_workload
+from energy_predict.predict.estimate import Estimate, estimate_workload
+from energy_predict.predict.serving import simulate_deployment, summary
+from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
 
+MAX_CAPACITY_GPUS = 1024
 
-def _serving_variants(dep: Deployment, model, batch_caps: list[int]) -> list[tuple[str, Deployment]]:
-    base = dep.serving
+
+def _serving_variants(dep: Deployment, model: EnergyModel, batch_caps: list[int]) -> list[tuple[str, Deployment]]:
     variants = [("profile", dep)]
-    card = getattr(model, "card", None)
-    own = config_keys(cell_frame(dep.arch, dep.gpu, base, 1, 1, 2)).iloc[0]
-    for key in card["valid"]["serving_configs"] if card else []:
-        if key == own:
+    for option in getattr(model, "configurations", lambda: [])():
+        if option.key == dep.serving.key:
             continue
-        framework, graphs, compile_, quant = key.split("|")
-        serving = {**base, "framework": framework, "backend": framework, "cuda_graphs": graphs == "True",
-                   "compile": compile_ == "True", "quantization": None if quant == "none" else quant}
-        flags = [" graphs" if serving["cuda_graphs"] else "", " compile" if serving["compile"] else "",
-                 " eager" if framework == "vllm" and not serving["cuda_graphs"] else "",
-                 " fp8" if quant == "fp8" else ""]
-        variants.append((framework + "".join(flags), replace(dep, serving=serving)))
+        serving = replace(option, max_batch=dep.serving.max_batch,
+                          max_num_batched_tokens=dep.serving.max_num_batched_tokens)
+        variants.append((serving.label, replace(dep, serving=serving, gpu_count=serving.tensor_parallel
+                                                * dep.replicas)))
     for cap in batch_caps:
-        if cap != base["max_batch"]:
-            variants.append((f"batch cap {cap}", replace(dep, serving={**base, "max_batch": cap})))
+        if cap != dep.serving.max_batch:
+            variants.append((f"batch cap {cap}", dep.with_serving(max_batch=cap)))
     return variants
 
 
-def compare(w: Workload, dep: Deployment, model, batch_caps: list[int], gpus: list[str]) -> pd.DataFrame:
-    """The workload under each serving option, the profile's own first, then ranked by energy."""
-    rows = []
+def _row(label: str, dep: Deployment, est: Estimate) -> dict:
+    return {"option": label, "serving": dep.serving.label, "max_batch": dep.serving.max_batch, "gpu": dep.gpu.name,
+            "basis": est.basis_kind, "energy_kwh": est.energy_j / 3.6e6, "low_kwh": est.low_j / 3.6e6,
+            "high_kwh": est.high_j / 3.6e6, "j_per_output_token": est.energy_j / est.output_tokens,
+            "gpu_hours": est.busy_s * dep.serving.tensor_parallel / 3600}
+
+
+def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[int], gpus: list[str],
+            analytic: EnergyModel | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The workload under each option, the profile's own first; (table, notes on refused options).
+
+    Another GPU is predicted by `model` where it can, else by `analytic` (labelled so); the profile's own
+    deployment is then also predicted analytically, and those rows' savings are against that row.
+    """
+    rows, notes = [], []
     for label, variant in _serving_variants(dep, model, batch_caps):
-        rows.append(_row(label, variant, estimate_workload(w, variant, model)))
-    for name in gpus:
-        gpu = resolve_gpu(name)
+        try:
+            rows.append(_row(label, variant, estimate_workload(w, variant, model)))
+        except EnergyPredictError as exc:
+            if label == "profile":
+                raise
+            notes.append(f"{label}: not predicted ({exc})")
+    other = [resolve_gpu(g) for g in gpus]
+    analytic_rows = []
+    for gpu in other:
         if gpu.name == dep.gpu.name:
             continue
         variant = replace(dep, gpu=gpu)
         try:
-            est, kind = estimate_workload(w, variant, model), "measured"
-        except EnergyPredictError:
-            est, kind = estimate_workload(w, variant, RooflineEstimator()), "analytic"
-        rows.append(_row(f"{gpu.name} ({kind})", variant, est))
+            rows.append(_row(gpu.name, variant, estimate_workload(w, variant, model)))
+            continue
+        except EnergyPredictError as exc:
+            if analytic is None:
+                notes.append(f"{gpu.name}: not predicted ({exc})")
+                continue
+            notes.append(f"{gpu.name}: no measured or transferred model ({str(exc).split(';')[0]}); shown "
+                         f"with the analytic {analytic.name} estimate, compared only with the profile's own "
+                         "deployment estimated the same way")
+        try:
+            analytic_rows.append(_row(f"{gpu.name}", variant, estimate_workload(w, variant, analytic)))
+        except EnergyPredictError as exc:
+            notes.append(f"{gpu.name}: not predicted ({exc})")
+    if analytic_rows:
+        analytic_rows.insert(0, _row(f"profile ({analytic.name})", dep, estimate_workload(w, dep, analytic)))
     table = pd.DataFrame(rows)
-    first = table.iloc[:1]
-    rest = table.iloc[1:].sort_values("energy_kwh")
-    table = pd.concat([first, rest], ignore_index=True)
+    table = pd.concat([table.iloc[:1], table.iloc[1:].sort_values("energy_kwh")], ignore_index=True)
     table["saving_pct"] = 100 * (1 - table["energy_kwh"] / table["energy_kwh"].iloc[0])
-    return table
-
-
-def _row(label: str, dep: Deployment, est: Estimate) -> dict:
-    return {"option": label, "framework": dep.serving["framework"], "cuda_graphs": dep.serving["cuda_graphs"],
-            "compile": dep.serving["compile"], "quantization": dep.serving["quantization"] or "none",
-            "max_batch": dep.serving["max_batch"], "gpu": dep.gpu.name, "model_kind": est.model_kind,
-            "energy_kwh": est.energy_j / 3.6e6, "low_kwh": est.low_j / 3.6e6, "high_kwh": est.high_j / 3.6e6,
-            "j_per_output_token": est.energy_j / est.output_tokens, "gpu_hours": est.gpu_s / 3600}
+    table["saving_against"] = "profile"
+    if analytic_rows:
+        extra = pd.DataFrame(analytic_rows)
+        extra = pd.concat([extra.iloc[:1], extra.iloc[1:].sort_values("energy_kwh")], ignore_index=True)
+        extra["saving_pct"] = 100 * (1 - extra["energy_kwh"] / extra["energy_kwh"].iloc[0])
+        extra["saving_against"] = extra["option"].iloc[0]
+        table = pd.concat([table, extra], ignore_index=True)
+    return table, notes
 
 
 def gap_table(est: Estimate) -> pd.DataFrame:
@@ -83,38 +109,56 @@ def gap_table(est: Estimate) -> pd.DataFrame:
     return pd.concat([t[cols], pd.DataFrame([total])], ignore_index=True)
 
 
-def capacity(w: Workload, dep: Deployment, model, rate_per_s: float, latency_s: float | None = None,
-             target_utilization: float = 0.8) -> dict:
-    """GPUs of the chosen kind for a request rate, their utilisation, and daily energy with idle power.
+def capacity(w: Workload, dep: Deployment, model: EnergyModel, rate_per_s: float,
+             ttft_p90_s: float | None = None) -> dict:
+    """The fewest GPUs (whole engines) that sustain `rate_per_s` within the TTFT target, from the online simulation.
 
-    Throughput assumes full batches (the offline model): a request costs its batch's GPU time / B. A latency
-    target is met by lowering the batch cap until the p90 batch duration (a request's time in the engine)
-    fits. Provisioned GPUs idle at the measured loaded-idle power when not busy.
+    The figures are those of `energy-predict --rate R --gpus N` for the chosen N: the same simulation, the same
+    sampled requests, so the two agree.
     """
-    if rate_per_s <= 0:
-        raise InputError("--rate", "must be > 0", "give the request rate in requests per second")
-    cap = int(dep.serving["max_batch"])
-    while True:
-        trial = replace(dep, serving={**dep.serving, "max_batch": cap})
-        est = estimate_workload(w, trial, model)
-        p90_latency = est.latency_p90_s
-        if latency_s is None or p90_latency <= latency_s or cap == 1:
-            break
-        cap = max(cap // 2, 1)
-    gpu_s_per_request = est.gpu_s / est.requests
-    busy_gpus = rate_per_s * gpu_s_per_request
-    n = max(math.ceil(busy_gpus / target_utilization), dep.gpu_count)
-    n = int(math.ceil(n / dep.gpu_count) * dep.gpu_count)  # whole replicas
-    idle_w = loaded_idle_w(getattr(model, "card", None) or {}, dep.serving["backend"])
+    if not np.isfinite(rate_per_s) or rate_per_s <= 0:
+        raise InputError("--rate", "must be a finite number > 0", "give the request rate in requests per second")
+    tp = dep.serving.tensor_parallel
+    cache: dict[int, object] = {}
+
+    def run(replicas: int):
+        if replicas not in cache:
+            cache[replicas] = simulate_deployment(w, replace(dep, gpu_count=replicas * tp), model, rate_per_s)
+        return cache[replicas]
+
+    def ok(replicas: int) -> bool:
+        r = run(replicas)
+        p90 = summary(r)["ttft_s"]["p90"]
+        return not r.overloaded and (ttft_p90_s is None or (p90 is not None and p90 <= ttft_p90_s))
+
+    hi = 1
+    while not ok(hi):
+        if hi * tp >= MAX_CAPACITY_GPUS:
+            raise EnergyPredictError(f"--rate: {rate_per_s:g} req/s is not served within the target by "
+                                     f"{MAX_CAPACITY_GPUS} GPUs; lower the rate or relax --latency-p90-s")
+        hi = min(hi * 2, MAX_CAPACITY_GPUS // tp)
+    lo = hi // 2 + 1 if hi > 1 else 1
+    while lo < hi:  # the fewest replicas that pass, between the last failing and the first passing count
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    r = run(hi)
+    s = summary(r)
+    res = r.result
     day = 86400.0
-    busy_j = rate_per_s * day * est.energy_j / est.requests
-    idle_j = max(n * day - busy_gpus * day, 0.0) * idle_w
+    scale = day / res.period_s
     return {
-        "rate_per_s": rate_per_s, "requests_per_day": rate_per_s * day, "gpus": n, "gpu": dep.gpu.name,
-        "batch_cap": cap, "utilization": busy_gpus / n, "p90_latency_s": p90_latency,
-        "latency_target_s": latency_s, "latency_met": latency_s is None or p90_latency <= latency_s,
-        "busy_kwh_per_day": busy_j / 3.6e6, "idle_kwh_per_day": idle_j / 3.6e6,
-        "total_kwh_per_day": (busy_j + idle_j) / 3.6e6, "idle_power_w": idle_w,
-        "energy_per_request_j": (busy_j + idle_j) / (rate_per_s * day),
-        "model": {"name": est.model_name, "kind": est.model_kind},
+        "rate_per_s": rate_per_s, "requests_per_day": rate_per_s * day, "gpus": hi * tp, "replicas": hi,
+        "gpu": dep.gpu.name, "serving": dep.serving.label, "batch_cap": dep.serving.max_batch,
+        "utilization": s["gpu_utilization"], "ttft_p90_s": s["ttft_s"]["p90"], "tpot_p90_s": s["tpot_s"]["p90"],
+        "latency_target_s": ttft_p90_s,
+        "busy_kwh_per_day": res.busy_energy_j * scale / 3.6e6, "idle_kwh_per_day": res.idle_energy_j * scale / 3.6e6,
+        "total_kwh_per_day": res.energy_j * scale / 3.6e6, "idle_power_w": model.loaded_idle_w(dep),
+        "energy_per_request_j": res.energy_j / max(res.requests, 1),
+        "mean_power_per_gpu_w": s["mean_power_per_gpu_w"],
+        "model": {"name": model.name, "basis": model.basis(dep).kind},
+        "method": "smallest GPU count whose simulated serving keeps up and meets the TTFT target "
+                  "(the same simulation as --rate)",
     }

@@ -11,9 +11,11 @@ from energy_predict.model.learners import ESTIMATORS, make_estimator
 from energy_predict.model.store import load_default_model, load_model
 from energy_predict.model.structured import TERMS, PhaseModel, phase_terms
 from energy_predict.model.validation import conformal_bounds, interval_coverage, out_of_fold, score
+from energy_predict.serving import Deployment, Serving
 
 H100 = CATALOG["H100-SXM-80GB"]
-VLLM = {"backend": "vllm", "cuda_graphs": True, "compile": False, "quantization": None}
+VLLM = Serving("vllm", cuda_graphs=True)
+LLAMA8 = REGISTRY["Llama-3.1-8B"]
 
 
 def synthetic(n=120, seed=0, noise=0.0):
@@ -46,7 +48,7 @@ def test_phase_model_extrapolates_to_an_unseen_input_bin():
 def test_phase_model_refuses_unknown_configuration():
     X, y, _ = synthetic()
     model = PhaseModel().fit(X, y)
-    hf = cell_frame(REGISTRY["Llama-3.1-8B"], H100, {"backend": "hf"}, 1, 128, 8)
+    hf = cell_frame(REGISTRY["Llama-3.1-8B"], H100, Serving("hf"), 1, 128, 8)
     with pytest.raises(KeyError, match="no fitted coefficients"):
         model.predict(hf)
 
@@ -93,27 +95,31 @@ def test_conformal_bounds_and_coverage():
 def test_shipped_default_model_is_measured_and_checks_its_range():
     model = load_default_model()
     assert model.kind == "measured" and model.card["valid"]["gpus"] == ["H100-SXM-80GB"]
-    X = cell_frame(REGISTRY["Llama-3.1-8B"], H100, VLLM, 256, 1024, 256)
-    phases = model.predict_phases(X)
-    assert (phases["low_j"] < phases["prefill_j"] + phases["decode_j"]).all()
-    a100 = cell_frame(REGISTRY["Llama-3.1-8B"], CATALOG["A100-SXM-80GB"], VLLM, 8, 512, 64)
+    dep = Deployment(LLAMA8, H100, VLLM)
+    assert model.basis(dep).kind == "measured"
+    lo, hi = model.basis(dep).log_bounds
+    assert lo < 0 < hi
     with pytest.raises(EnergyPredictError, match="hardware.gpu: .*measured on H100-SXM-80GB"):
-        model.predict_phases(a100)
-    tp = cell_frame(REGISTRY["Llama-3.1-8B"], H100, {"backend": "hf", "compile": True, "quantization": "fp8"}, 1, 8, 8)
+        model.basis(Deployment(LLAMA8, CATALOG["A100-SXM-80GB"], VLLM))
     with pytest.raises(EnergyPredictError, match="serving: no measurements for framework=hf"):
-        model.predict_phases(tp)
+        model.basis(Deployment(LLAMA8, H100, Serving("hf", compile=True, quantization="fp8")))
     with pytest.raises(EnergyPredictError, match="--model: no model 'nope'"):
         load_model("nope")
-    compiled = cell_frame(REGISTRY["Llama-3.1-8B"], H100, {"backend": "hf", "compile": True, "quantization": None},
-                          1, 512, 32)
-    with pytest.raises(EnergyPredictError, match=r"compile=True quantization=none has only \d+ measured cells"):
-        model.predict_phases(compiled)
+    with pytest.raises(EnergyPredictError, match=r"compile=True has only \d+ measured cells"):
+        model.basis(Deployment(LLAMA8, H100, Serving("hf", compile=True)))
+    with pytest.raises(EnergyPredictError, match="serving.tensor_parallel: tensor parallelism 2 is not measured"):
+        model.basis(Deployment(LLAMA8, H100, VLLM.with_(tensor_parallel=2), 2))
+    with pytest.raises(EnergyPredictError, match="mixture of experts"):
+        model.basis(Deployment(REGISTRY["OLMoE-1B-7B"], H100, VLLM))
+    transferred = model.basis(Deployment(REGISTRY["Qwen2.5-7B"], H100, VLLM))
+    assert transferred.kind == "transferred" and transferred.log_bounds[1] > hi
+    assert transferred.held_out["scheme"] == "leave-one-model-out"
 
 
 def test_analytic_features_of_fp8_cells_do_not_depend_on_their_neighbours():
     from energy_predict.model.features import physical_features
 
-    fp8 = cell_frame(REGISTRY["Llama-3.1-8B"], H100, {**VLLM, "quantization": "fp8"}, [8, 64], [512, 2048], [64, 8])
+    fp8 = cell_frame(REGISTRY["Llama-3.1-8B"], H100, VLLM.with_(quantization="fp8"), [8, 64], [512, 2048], [64, 8])
     bf16 = cell_frame(REGISTRY["Llama-3.1-8B"], H100, VLLM, [8, 64], [512, 2048], [64, 8])
     mixed = physical_features(pd.concat([bf16, fp8], ignore_index=True))
     alone = physical_features(fp8.reset_index(drop=True))
@@ -126,7 +132,7 @@ def test_shipped_model_matches_measured_reference_cells():
     table = training_table()
     model = load_default_model()
     ref = table[(table["config"] == "vllm-graphs") & (table["model"] == "Llama-3.1-8B")]
-    pred = model.predict(ref)
+    pred = model.energy.predict(ref)
     assert np.median(np.abs(pred / ref["energy_j"] - 1)) < 0.05
     assert set(model.card["features"]) == set(TERMS)
     assert isinstance(model.card["training"]["table_sha256_16"], str)

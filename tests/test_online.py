@@ -6,29 +6,31 @@ from typer.testing import CliRunner
 
 from energy_predict.architectures import REGISTRY
 from energy_predict.cli import app
+from energy_predict.fitted import StepCosts
 from energy_predict.gpus import CATALOG
-from energy_predict.model.features import cell_frame
 from energy_predict.model.store import load_default_model
-from energy_predict.predict.online import poisson_arrivals, simulate
-from energy_predict.predict.steps import StepCoefficients, step_coefficients
+from energy_predict.predict.online import Engine, poisson_arrivals, simulate
+from energy_predict.serving import Deployment, Serving
 from tests.conftest import REPO
 
-VLLM = {"backend": "vllm", "cuda_graphs": True, "compile": False, "quantization": None}
 LLAMA8, H100 = REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"]
+DEP = Deployment(LLAMA8, H100, Serving("vllm", cuda_graphs=True))
 runner = CliRunner()
+StepCoefficients = StepCosts
 
 
 @pytest.fixture(scope="module")
 def coefs():
     m = load_default_model()
-    return m, step_coefficients(m.energy, LLAMA8, H100, VLLM), step_coefficients(m.duration, LLAMA8, H100, VLLM)
+    e, t = m.step_costs(DEP)
+    return m, e, t
 
 
 def test_a_fixed_batch_through_the_simulator_matches_the_batch_model(coefs):
     m, e, t = coefs
     b, i, o = 64, 512, 128
-    sim = simulate(np.full(b, i), np.full(b, o), np.zeros(b), e, t, idle_w=0.0, max_num_batched_tokens=10**9)
-    batch = m.predict(cell_frame(LLAMA8, H100, VLLM, b, i, o))[0]
+    sim = simulate(np.full(b, i), np.full(b, o), np.zeros(b), e, t, Engine(max_num_batched_tokens=10**9))
+    batch = m.batch_phases(DEP, b, i, o).energy_j[0]
     assert sim.busy_energy_j == pytest.approx(batch, rel=0.01)
     assert sim.output_tokens == b * o and sim.idle_energy_j == 0
 
@@ -36,7 +38,7 @@ def test_a_fixed_batch_through_the_simulator_matches_the_batch_model(coefs):
 def test_sparse_arrivals_are_mostly_idle_at_the_idle_power(coefs):
     _, e, t = coefs
     arrivals = np.arange(10) * 100.0  # one short request every 100 s
-    sim = simulate(np.full(10, 128), np.full(10, 16), arrivals, e, t, idle_w=120.0, period_s=1000.0)
+    sim = simulate(np.full(10, 128), np.full(10, 16), arrivals, e, t, Engine(idle_w=120.0), period_s=1000.0)
     assert sim.idle_energy_j == pytest.approx(120.0 * (1000.0 - sim.busy_s))
     assert sim.utilization < 0.01 and np.all(sim.ttft_s >= 0) and len(sim.tpot_s) == 10
 
@@ -45,8 +47,8 @@ def test_higher_rate_raises_utilisation_and_lowers_energy_per_request(coefs):
     _, e, t = coefs
     rng = np.random.default_rng(0)
     i, o = rng.integers(100, 2000, 2000), rng.integers(1, 300, 2000)
-    slow = simulate(i, o, poisson_arrivals(2000, 1.0), e, t, idle_w=120.0)
-    fast = simulate(i, o, poisson_arrivals(2000, 10.0), e, t, idle_w=120.0)
+    slow = simulate(i, o, poisson_arrivals(2000, 1.0), e, t, Engine(idle_w=120.0))
+    fast = simulate(i, o, poisson_arrivals(2000, 10.0), e, t, Engine(idle_w=120.0))
     assert fast.utilization > slow.utilization
     assert fast.energy_j / fast.requests < slow.energy_j / slow.requests
     assert slow.requests == fast.requests == 2000
@@ -54,7 +56,7 @@ def test_higher_rate_raises_utilisation_and_lowers_energy_per_request(coefs):
 
 def test_chunked_prefill_respects_the_token_budget():
     unit = StepCoefficients(1.0, 0, 0, 1.0, 0, 0)  # every step costs 1 s and 1 J
-    sim = simulate(np.array([10000]), np.array([1]), np.zeros(1), unit, unit, 0.0, max_num_batched_tokens=4096)
+    sim = simulate(np.array([10000]), np.array([1]), np.zeros(1), unit, unit, Engine(max_num_batched_tokens=4096))
     assert sim.busy_s == 3.0  # 10000 prompt tokens in chunks of 4096
 
 
@@ -79,7 +81,8 @@ def test_cli_online_report_and_sweep(tmp_path):
     jsonschema.validate(report, json.loads((REPO / "docs/report.schema.json").read_text()))
     online = report["online"]
     assert 0 < online["gpu_utilization"] < 1 and online["ttft_s"]["p90"] > 0
-    assert report["energy_kwh"]["estimate"] == pytest.approx(online["energy_kwh"])
+    assert report["energy_kwh"]["estimate"] == pytest.approx(online["busy_kwh"] + online["idle_kwh"])
+    assert report["site"]["facility_kwh"] == pytest.approx(report["energy_kwh"]["estimate"] * report["site"]["pue"])
     offline = json.loads(runner.invoke(app, ["--profile", str(REPO / "examples/code_gen.json"), "--json"]).output)
     assert report["energy_kwh"]["estimate"] > offline["energy_kwh"]["estimate"]  # partial batches and idle cost more
     png = tmp_path / "s.png"
@@ -88,6 +91,7 @@ def test_cli_online_report_and_sweep(tmp_path):
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert len(out["points"]) == 4 and set(out["best_gpus"]) == {"1.0", "8.0"}
+    assert not (tmp_path / "sweep_rate.png").exists()
     assert png.read_bytes()[:4] == b"\x89PNG"
     bad = runner.invoke(app, ["--profile", str(REPO / "examples/code_gen.json"), "--rate", "0"])
     assert bad.exit_code == 2 and "--rate" in bad.output

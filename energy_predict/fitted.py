@@ -1,0 +1,103 @@
+"""The seam between a fitted model and prediction: what `predict/` may ask of any energy model.
+
+`model/` implements it (the measured phase model, the analytic baselines); `predict/` composes it and never reads
+coefficients or builds model features. Everything crossing the seam is a plain value defined here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from energy_predict.serving import Deployment
+
+# What a prediction rests on, from firmest to weakest.
+MEASURED, TRANSFERRED, EXTRAPOLATED, ANALYTIC = "measured", "transferred", "extrapolated", "analytic"
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What a model's answer for one deployment rests on, and how far it can be trusted.
+
+    `log_bounds`: the multiplicative 90% interval, exp(lo) .. exp(hi) x estimate, from the held-out error of this
+    kind of prediction (in-domain cells, or the transfer used). `ranges`: measured batch/input/output ranges.
+    """
+
+    kind: str
+    log_bounds: tuple[float, float]
+    reason: str
+    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
+    held_out: dict | None = None  # the cross-validation score behind the interval
+
+
+@dataclass(frozen=True)
+class Phases:
+    """Whole-batch energy (J) by phase and duration (s) of each cell; arrays."""
+
+    prefill_j: np.ndarray
+    decode_j: np.ndarray
+    duration_s: np.ndarray
+
+    @property
+    def energy_j(self) -> np.ndarray:
+        return self.prefill_j + self.decode_j
+
+
+@dataclass(frozen=True)
+class StepCosts:
+    """Joules (or seconds) per unit of each physical term of one engine step (the simulator's cost model)."""
+
+    prefill_const: float
+    prefill_linear: float  # per prefill token
+    prefill_attention: float  # per attention (query, key) pair
+    step_const: float
+    per_sequence: float  # per decoding sequence
+    per_context_token: float  # per context token read from the KV cache
+
+    def cost(self, n_decode, context_tokens, prefill_tokens, attention_pairs):
+        """Cost of steps (arrays broadcast); a step with nothing in it costs nothing."""
+        n = np.asarray(n_decode, float)
+        t = np.asarray(prefill_tokens, float)
+        busy = (n > 0) | (t > 0)
+        # one constant per step: a step holding prefill reads the weights once for its chunk, which the prefill
+        # constant (fitted on whole prefill batches) already holds; measured chunked prefill says so (findings)
+        constant = np.where(t > 0, self.prefill_const, self.step_const)
+        return np.where(busy, constant + self.per_sequence * n + self.per_context_token * context_tokens
+                        + self.prefill_linear * t + self.prefill_attention * attention_pairs, 0.0)
+
+
+class EnergyModel(Protocol):
+    """What prediction needs of a model. Energies are of the whole engine (all its GPUs)."""
+
+    name: str
+    kind: str  # "measured" or "analytic"
+
+    def basis(self, dep: Deployment) -> Basis:
+        """What an answer for `dep` rests on; raises EnergyPredictError where the model must refuse."""
+
+    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> Phases:
+        """Energy by phase and duration of batches of equal requests (arrays broadcast)."""
+
+    def step_costs(self, dep: Deployment) -> tuple[StepCosts, StepCosts]:
+        """(energy, time) per engine step, for the online simulator; EnergyPredictError where it has none."""
+
+    def loaded_idle_w(self, dep: Deployment) -> float:
+        """Power of one GPU holding a loaded engine with nothing to do (W)."""
+
+    def padding_extra_j(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> np.ndarray | None:
+        """Extra energy of batches whose rows differ in length (HF masked attention), or None where not modelled."""
+
+
+def bounded_power(energy_j: np.ndarray, duration_s: np.ndarray, idle_w: float, tdp_w: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Reconcile separately fitted energy and time so that mean power lies in [idle, TDP] (per GPU, summed).
+
+    Above TDP the card is power-capped, so the work took longer: time = energy / TDP. Below idle the card still
+    drew its idle power: energy = idle x time. Both are physical limits, not fits.
+    """
+    e = np.asarray(energy_j, float)
+    t = np.maximum(np.asarray(duration_s, float), e / tdp_w)
+    e = np.maximum(e, idle_w * t)
+    return e, t

@@ -1,0 +1,70 @@
+"""Physical feasibility: does a deployment fit in its GPUs' memory, and how large a batch can it hold?
+
+Per GPU of a tensor-parallel group: its share of the weights, a runtime reserve (activations, CUDA graphs,
+allocator, NCCL buffers) and its share of the KV cache must fit in the memory the engine may use (vLLM's
+`gpu_memory_utilization`, 0.9 by default). A prompt longer than the model's context is refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from energy_predict.errors import EnergyPredictError
+from energy_predict.serving import Deployment
+
+MEMORY_FRACTION = 0.9  # vLLM's default gpu_memory_utilization; HF keeps a similar margin for activations
+RUNTIME_RESERVE_BYTES = 4 * 2**30  # activations at the token budget, CUDA graphs, allocator slack (per GPU)
+
+
+def kv_cache_bytes_per_gpu(dep: Deployment) -> float:
+    """Memory left for the KV cache on each GPU of the engine (may be <= 0: the weights alone do not fit)."""
+    tp = dep.serving.tensor_parallel
+    weights = dep.arch.total_params * dep.serving.bytes_per_param / tp
+    return dep.gpu.memory_bytes * MEMORY_FRACTION - RUNTIME_RESERVE_BYTES - weights
+
+
+def kv_token_capacity(dep: Deployment) -> int:
+    """KV-cache tokens one engine holds (summed over its GPUs: each holds 1/TP of every token's KV)."""
+    per_token_per_gpu = dep.arch.kv_bytes_per_token() / dep.serving.tensor_parallel
+    return int(max(kv_cache_bytes_per_gpu(dep), 0.0) // per_token_per_gpu)
+
+
+def max_batch_that_fits(dep: Deployment, input_tokens, output_tokens) -> np.ndarray:
+    """Largest batch of equal requests whose KV cache fits (0 where even one does not)."""
+    tokens = np.asarray(input_tokens, float) + np.asarray(output_tokens, float)
+    return np.floor(kv_token_capacity(dep) / np.maximum(tokens, 1.0)).astype(np.int64)
+
+
+def _fixes(dep: Deployment) -> str:
+    tp = dep.serving.tensor_parallel
+    fixes = [f"tensor_parallel {2 * tp} (serving.tensor_parallel, with hardware.count a multiple of it)"]
+    if dep.serving.quantization is None:
+        fixes.append("fp8 weights (serving.quantization: \"fp8\")")
+    fixes.append("a GPU with more memory (hardware.gpu)")
+    return "; or ".join(fixes)
+
+
+def check_feasible(dep: Deployment, input_tokens, output_tokens) -> None:
+    """Raise EnergyPredictError, naming the fix, where the deployment cannot serve these requests at all."""
+    gib = 2**30
+    weights = dep.arch.total_params * dep.serving.bytes_per_param / dep.serving.tensor_parallel
+    usable = dep.gpu.memory_bytes * MEMORY_FRACTION - RUNTIME_RESERVE_BYTES
+    if weights >= usable:
+        raise EnergyPredictError(
+            f"hardware: {dep.arch.name} needs {weights / gib:.0f} GiB of weights per GPU at tensor_parallel "
+            f"{dep.serving.tensor_parallel}, more than the {usable / gib:.0f} GiB a {dep.gpu.name} can give an "
+            f"engine; use {_fixes(dep)}")
+    i = np.asarray(input_tokens, float)
+    o = np.asarray(output_tokens, float)
+    if i.size == 0:
+        return
+    context = dep.arch.max_context
+    longest = float((i + o).max())
+    if longest > context:
+        raise EnergyPredictError(
+            f"workload.tokens: a request of {longest:.0f} tokens (input + output) exceeds {dep.arch.name}'s context "
+            f"of {context} tokens; drop or truncate those requests")
+    if float(max_batch_that_fits(dep, longest, 0)) < 1:
+        raise EnergyPredictError(
+            f"hardware: the KV cache of one {longest:.0f}-token request does not fit beside the weights of "
+            f"{dep.arch.name} on {dep.gpu.name} at tensor_parallel {dep.serving.tensor_parallel}; use {_fixes(dep)}")

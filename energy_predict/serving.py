@@ -1,0 +1,156 @@
+"""How a model is served: one frozen value whose key is the only identity of a serving configuration.
+
+A deployment is (architecture, GPU, Serving, GPU count). The model is fitted per `Serving.key` (the options that
+change the kernels that run); the batch cap and token budget are scheduling limits the prediction applies, not a
+configuration of their own. Adding an option (speculative decoding, say) is one field here and, where it changes
+the kernels, one entry in `KEY_FIELDS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from energy_predict.architectures import Architecture
+from energy_predict.gpus import GPU
+
+FRAMEWORKS = ("hf", "vllm")
+QUANTIZATIONS = (None, "fp8")
+DECODINGS = ("greedy", "sampling", "beam")
+# The fields that decide which kernels run, hence which measurements a prediction may rest on.
+KEY_FIELDS = ("framework", "cuda_graphs", "compile", "quantization", "tensor_parallel", "decoding", "prefix_caching",
+              "speculative")
+BYTES_PER_PARAM = {None: 2.0, "fp8": 1.0}
+
+
+@dataclass(frozen=True)
+class Serving:
+    """A serving configuration. `cuda_graphs` is vLLM's switch; HF has none of its own (compile captures graphs)."""
+
+    framework: str = "vllm"
+    cuda_graphs: bool = True
+    compile: bool = False
+    quantization: str | None = None
+    tensor_parallel: int = 1
+    max_batch: int = 256
+    max_num_batched_tokens: int = 8192
+    decoding: str = "greedy"
+    prefix_caching: bool = False
+    speculative: str | None = None  # room for issue 17: a draft model's name
+
+    def __post_init__(self) -> None:
+        if self.framework not in FRAMEWORKS:
+            raise ValueError(f"framework must be one of {FRAMEWORKS}")
+        if self.quantization not in QUANTIZATIONS:
+            raise ValueError(f"quantization must be one of {QUANTIZATIONS}")
+        if self.tensor_parallel < 1 or self.max_batch < 1 or self.max_num_batched_tokens < 1:
+            raise ValueError("tensor_parallel, max_batch and max_num_batched_tokens must be >= 1")
+        if self.framework == "hf" and self.cuda_graphs:  # normalise: HF has no CUDA-graph switch of its own
+            object.__setattr__(self, "cuda_graphs", False)
+
+    @property
+    def key(self) -> tuple:
+        """The identity of the configuration: what the model is fitted and looked up by."""
+        return tuple(getattr(self, f) for f in KEY_FIELDS)
+
+    @property
+    def bytes_per_param(self) -> float:
+        return BYTES_PER_PARAM[self.quantization]
+
+    @property
+    def dtype(self) -> str:
+        """The dtype the tensor cores run in (peak FLOP/s of the GPU)."""
+        return "fp8" if self.quantization == "fp8" else "bfloat16"
+
+    @property
+    def label(self) -> str:
+        """Short human name, e.g. 'vllm graphs fp8 tp2'."""
+        parts = [self.framework]
+        if self.framework == "vllm":
+            parts.append("graphs" if self.cuda_graphs else "eager")
+        if self.compile:
+            parts.append("compile")
+        if self.quantization:
+            parts.append(self.quantization)
+        if self.tensor_parallel > 1:
+            parts.append(f"tp{self.tensor_parallel}")
+        if self.decoding != "greedy":
+            parts.append(self.decoding)
+        if self.prefix_caching:
+            parts.append("prefix-caching")
+        if self.speculative:
+            parts.append(f"spec:{self.speculative}")
+        return " ".join(parts)
+
+    def with_(self, **changes) -> Serving:
+        """A copy with some options changed."""
+        return replace(self, **changes)
+
+    def key_dict(self) -> dict:
+        """The key as a JSON object (model cards store keys this way)."""
+        return {f: getattr(self, f) for f in KEY_FIELDS}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Serving:
+        """From `to_dict` or `key_dict` output (missing fields take their defaults)."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown serving fields {sorted(unknown)}")
+        return cls(**data)
+
+
+def key_from_dict(data: dict) -> tuple:
+    """A configuration key from its JSON form."""
+    return Serving.from_dict(data).key
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What runs where: a model, a GPU kind, how it is served, and how many GPUs in all (replicas x TP)."""
+
+    arch: Architecture
+    gpu: GPU
+    serving: Serving
+    gpu_count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.gpu_count < 1 or self.gpu_count % self.serving.tensor_parallel:
+            raise ValueError("gpu_count must be a positive multiple of tensor_parallel")
+
+    @property
+    def replicas(self) -> int:
+        """Engines serving traffic side by side: GPUs / tensor-parallel degree."""
+        return self.gpu_count // self.serving.tensor_parallel
+
+    @property
+    def gpus_per_engine(self) -> int:
+        return self.serving.tensor_parallel
+
+    def with_serving(self, **changes) -> Deployment:
+        return replace(self, serving=self.serving.with_(**changes))
+
+
+def deployment_from_profile(p, base_dir=None) -> Deployment:
+    """Resolve a validated profile's model, GPU and serving into a Deployment (InputError naming the field)."""
+    from pathlib import Path
+
+    from energy_predict.architectures import resolve_architecture
+    from energy_predict.errors import InputError
+    from energy_predict.gpus import resolve_gpu
+
+    spec = p.model
+    if base_dir is not None and (spec.endswith(".json") or "/" in spec) and not Path(spec).is_absolute():
+        spec = str(Path(base_dir) / spec)
+    arch = resolve_architecture(spec)
+    s = p.serving
+    serving = Serving(framework=s.framework, cuda_graphs=s.cuda_graphs, compile=s.compile,
+                      quantization=s.quantization, tensor_parallel=s.tensor_parallel, max_batch=s.max_batch,
+                      max_num_batched_tokens=s.max_num_batched_tokens, decoding=s.decoding,
+                      prefix_caching=s.prefix_caching, speculative=s.speculative)
+    if p.hardware.count % serving.tensor_parallel:
+        raise InputError("hardware.count", f"{p.hardware.count} GPUs is not a multiple of tensor_parallel "
+                         f"{serving.tensor_parallel}", "give the deployment's GPUs: replicas x tensor_parallel")
+    return Deployment(arch, resolve_gpu(p.hardware.gpu), serving, p.hardware.count)

@@ -1,0 +1,32 @@
+"""Step-level energy and time of a serving engine, from the fitted phase coefficients they come from.
+
+One engine step holds some decoding sequences (n, with C context tokens in all) and possibly prefill chunks
+(T new tokens with P attention pairs). Its energy and duration use the same fitted coefficients as the batch
+model: the batch model is this step model summed over a fixed batch's steps.
+"""
+
+from __future__ import annotations
+
+from energy_predict import flops
+from energy_predict.fitted import StepCosts
+from energy_predict.model.structured import TERMS, PhaseModel
+from energy_predict.serving import Deployment
+
+
+def step_costs(model: PhaseModel, dep: Deployment) -> StepCosts:
+    """Collapse the phase model's per-batch terms into per-step coefficients for one deployment."""
+    arch = dep.arch
+    c = dict(zip(TERMS, model.coefficients(dep.serving.key, arch.name)))
+    bpp = dep.serving.bytes_per_param
+    linear = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)
+    return StepCosts(
+        # prefill runs the LM head once per sequence, not per token: counted in the constant
+        prefill_const=c["batch"] + c["prefill_layers"] * arch.num_layers
+        + c["prefill_linear_flops"] * flops.lm_head_flops(arch),
+        prefill_linear=c["prefill_linear_flops"] * 2.0 * flops.matmul_params_per_token(arch),
+        prefill_attention=c["prefill_attention_flops"] * flops.attention_flops(arch, 1.0),
+        step_const=c["steps"] + c["step_layers"] * arch.num_layers
+        + c["step_weight_bytes"] * float(flops.weight_bytes(arch, 1.0, 1)) * bpp,
+        per_sequence=c["step_sequences"] + c["decode_linear_flops"] * linear,
+        per_context_token=c["decode_kv_bytes"] * arch.kv_bytes_per_token(),
+    )
