@@ -1,13 +1,14 @@
-"""The analytic baselines as estimators with the scikit-learn API (nothing is learned in `fit`).
+"""The analytic baselines as estimators (nothing is learned in `fit`) and as prediction models.
 
-Both predict the energy of a whole batch, in joules, and split it by phase.
+Both predict the energy of a whole batch, in joules, and split it by phase. They follow the scikit-learn estimator
+API by hand (`get_params`, `fit` returning self) rather than by inheritance, so the prediction path does not import
+scikit-learn.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin
 
 from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import ANALYTIC, Basis, Phases
@@ -15,8 +16,17 @@ from energy_predict.model.features import cell_frame, physical_features
 from energy_predict.serving import Deployment
 
 
-class _Analytic(RegressorMixin, BaseEstimator):
+class _Analytic:
     kind = "analytic"
+    _estimator_type = "regressor"
+
+    def get_params(self, deep: bool = True) -> dict:  # noqa: D102 - no parameters
+        return {}
+
+    def set_params(self, **params) -> _Analytic:  # noqa: D102
+        if params:
+            raise ValueError(f"{type(self).__name__} takes no parameters")
+        return self
 
     def fit(self, X: pd.DataFrame, y=None):  # noqa: D102 - nothing to learn
         self.n_features_in_ = X.shape[1]

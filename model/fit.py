@@ -182,8 +182,8 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
         ok = np.isfinite(pred) & (pred > 0)
         residuals.append(np.log(table["energy_j"].to_numpy()[ok] / pred[ok]))
     bounds = conformal_bounds(np.concatenate(residuals))
-    energy = PhaseModel().fit(table, table["energy_j"])
-    duration = PhaseModel().fit(table, table["duration_s"])
+    energy = PhaseModel().fit(table, table["energy_j"]).fitted()
+    duration = PhaseModel().fit(table, table["duration_s"]).fitted()
     keys = config_keys(table)
     cells_per_config = {k: int(n) for k, n in zip(*np.unique(keys.map(str), return_counts=True))}
     by_str = dict(zip(keys.map(str), keys))

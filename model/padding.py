@@ -17,7 +17,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import nnls
 
 from energy_predict import flops
 from energy_predict.architectures import REGISTRY, Architecture
@@ -64,5 +63,7 @@ def fit_padding(rows: list[dict], model: str = "Llama-3.1-8B") -> np.ndarray:
     terms = padding_terms(arch, b, i, o)
     y = np.maximum(np.array(extra), 1e-9)
     scale = terms.max(axis=0)
+    from scipy.optimize import nnls  # fitting only: the prediction path does not import scipy
+
     coef, _ = nnls(terms / scale / y[:, None], np.ones(len(y)))
     return coef / scale

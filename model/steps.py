@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from energy_predict import flops
 from energy_predict.fitted import StepCosts
-from energy_predict.model.structured import TERMS, PhaseModel
+from energy_predict.model.phases import TERMS, PhaseCoefficients
 from energy_predict.serving import Deployment
 
 
-def step_costs(model: PhaseModel, dep: Deployment) -> StepCosts:
+def step_costs(model: PhaseCoefficients, dep: Deployment) -> StepCosts:
     """Collapse the phase model's per-batch terms into per-step coefficients for one deployment."""
     arch = dep.arch
     c = dict(zip(TERMS, model.coefficients(dep.serving.key, arch.name)))

@@ -24,7 +24,7 @@ from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
 from energy_predict.model.features import cell_frame
 from energy_predict.model.padding import padding_extra_j
 from energy_predict.model.steps import step_costs
-from energy_predict.model.structured import PhaseModel
+from energy_predict.model.phases import PhaseCoefficients
 from energy_predict.provenance import artifacts_dir
 from energy_predict.serving import KEY_FIELDS, Deployment, Serving, key_from_dict
 
@@ -91,8 +91,8 @@ def card_configs(card: dict, entry: str = "serving_configs") -> list[tuple]:
 class MeasuredModel:
     """Energy and duration phase models fitted on measurements, their intervals and their card."""
 
-    energy: PhaseModel
-    duration: PhaseModel
+    energy: PhaseCoefficients
+    duration: PhaseCoefficients
     log_bounds: tuple[float, float]  # in-domain 90% interval: exp(lo) .. exp(hi) x estimate
     card: dict
     kind: str = "measured"
@@ -269,7 +269,7 @@ def load_model(name: str = DEFAULT_MODEL):
             raise ValueError(f"schema_version must be {SCHEMA_VERSION}")
         card_configs(card)
         lo, hi = (float(b) for b in data["log_bounds"])
-        return MeasuredModel(PhaseModel.from_dict(data["energy"]), PhaseModel.from_dict(data["duration"]),
+        return MeasuredModel(PhaseCoefficients.from_dict(data["energy"]), PhaseCoefficients.from_dict(data["duration"]),
                              (lo, hi), card)
     except (KeyError, TypeError, ValueError) as exc:
         raise EnergyPredictError(f"--model: {folder} does not hold a model this version reads ({exc}); "
