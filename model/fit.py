@@ -137,8 +137,10 @@ def _key_dict(key: tuple) -> dict:
 
 
 def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
-    """Per framework: the held-out error of predicting a model never measured (leave-one-model-out), and the
-    conformal interval it implies; an unmeasured dense model is predicted with this interval.
+    """Per framework: the held-out error of predicting a model never measured, and the interval it implies.
+
+    Leave-one-model-out: each measured model is predicted from the others; an unmeasured dense model is then
+    predicted with the conformal interval of those residuals.
     """
     out = {}
     for backend, data in table.groupby("backend"):

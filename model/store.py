@@ -23,8 +23,8 @@ from energy_predict.fitted import MEASURED, TRANSFERRED, Basis, Phases, StepCost
 from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
 from energy_predict.model.features import cell_frame
 from energy_predict.model.padding import padding_extra_j
-from energy_predict.model.steps import step_costs
 from energy_predict.model.phases import PhaseCoefficients
+from energy_predict.model.steps import step_costs
 from energy_predict.provenance import artifacts_dir
 from energy_predict.serving import KEY_FIELDS, Deployment, Serving, key_from_dict
 

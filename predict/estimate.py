@@ -62,6 +62,7 @@ def unique_rows(w: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The q-quantile of values, each counted with its weight."""
     order = np.argsort(values)
     cum = np.cumsum(weights[order])
     return float(values[order][min(np.searchsorted(cum, q * cum[-1]), len(cum) - 1)])

@@ -42,6 +42,7 @@ class Headline:
 
 
 def offline_headline(est: Estimate, dep: Deployment, period_s: float | None) -> Headline:
+    """Offline totals: full batches, busy time only (GPU-seconds on every GPU of the engine)."""
     return Headline("offline", est.energy_j, est.low_j, est.high_j, est.requests, period_s,
                     est.busy_s * dep.serving.tensor_parallel, est.prefill_j, est.decode_j, 0.0, est.input_tokens,
                     est.output_tokens, dict(est.per_request_j), est.flops_tdp_j, est.roofline_j)
