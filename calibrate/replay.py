@@ -48,7 +48,7 @@ class ReplaySet:
 
     def poisson(self, rate_per_s: float, seed: int = 0) -> ReplaySet:
         """The same requests (lengths, order) arriving as a Poisson process at `rate_per_s`."""
-        from energy_predict.predict.online import poisson_arrivals
+        from energy_predict.arrivals import poisson_arrivals
 
         if rate_per_s <= 0:
             raise ValueError("need a positive rate")

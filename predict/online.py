@@ -18,7 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from energy_predict.arrivals import poisson_arrivals
 from energy_predict.fitted import StepCosts
+
+__all__ = ["Engine", "OnlineResult", "poisson_arrivals", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -60,17 +63,6 @@ class OnlineResult:
     @property
     def served_rate_per_s(self) -> float:
         return self.completed / self.period_s if self.period_s else 0.0
-
-
-def poisson_arrivals(n: int, rate_per_s: float, seed: int = 0, cv: float = 1.0) -> np.ndarray:
-    """Arrival times of n requests: Poisson (cv = 1) or gamma inter-arrivals with that coefficient of variation."""
-    rng = np.random.default_rng(seed)
-    if cv == 1.0:
-        gaps = rng.exponential(1.0 / rate_per_s, n)
-    else:
-        shape = 1.0 / cv**2
-        gaps = rng.gamma(shape, 1.0 / (rate_per_s * shape), n)
-    return np.cumsum(gaps) - gaps[0]
 
 
 def _bounded(de: float, dt: float, engine: Engine) -> tuple[float, float]:
