@@ -90,14 +90,35 @@ class EnergyModel(Protocol):
         """Extra energy of batches whose rows differ in length (HF masked attention), or None where not modelled."""
 
 
-def bounded_power(energy_j: np.ndarray, duration_s: np.ndarray, idle_w: float, tdp_w: float
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Reconcile separately fitted energy and time so that mean power lies in [idle, TDP] (per GPU, summed).
+KNEE = 0.9  # share of the idle..TDP range above which a card's power limiter starts to bite
 
-    Above TDP the card is power-capped, so the work took longer: time = energy / TDP. Below idle the card still
-    drew its idle power: energy = idle x time. Both are physical limits, not fits.
+
+def soft_power_w(power_w, idle_w, tdp_w):
+    """Power as the card delivers it: unchanged in the middle of idle..TDP, bent smoothly into the bounds near them.
+
+    A card asked for more than its limit lowers its clocks, and does so before it reaches the limit: measured H100
+    cells at full load sit at 660-700 W, not at 700 W. Above the knee, tanh folds any demand into (knee, TDP);
+    below the mirrored knee it folds into (idle, knee). Strictly inside idle..TDP, monotone, and the identity
+    between the knees.
+    """
+    p = np.asarray(power_w, float)
+    span = tdp_w - idle_w
+    hi, lo = idle_w + KNEE * span, idle_w + (1 - KNEE) * span
+    band = (1 - KNEE) * span
+    p = np.where(p > hi, hi + band * np.tanh((p - hi) / band), p)
+    return np.where(p < lo, lo - band * np.tanh((lo - p) / band), p)
+
+
+def bounded_power(energy_j, duration_s, idle_w: float, tdp_w: float) -> tuple[np.ndarray, np.ndarray]:
+    """Reconcile separately fitted energy and time so that mean power lies strictly inside idle..TDP.
+
+    Energy and duration are fitted apart, so their ratio can leave the physical range near its ends. Above it the
+    card is power-limited, so the work took longer (energy kept, time = energy / power); below it the card still drew
+    at least its idle power (time kept, energy = power x time).
     """
     e = np.asarray(energy_j, float)
-    t = np.maximum(np.asarray(duration_s, float), e / tdp_w)
-    e = np.maximum(e, idle_w * t)
-    return e, t
+    t = np.maximum(np.asarray(duration_s, float), 1e-12)
+    raw = e / t
+    p = soft_power_w(raw, idle_w, tdp_w)
+    capped = p < raw
+    return np.where(capped, e, p * t), np.where(capped, e / p, t)

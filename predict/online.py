@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from energy_predict.arrivals import poisson_arrivals
-from energy_predict.fitted import StepCosts
+from energy_predict.fitted import KNEE, StepCosts
 
 __all__ = ["Engine", "OnlineResult", "poisson_arrivals", "simulate"]
 
@@ -66,9 +66,17 @@ class OnlineResult:
 
 
 def _bounded(de: float, dt: float, engine: Engine) -> tuple[float, float]:
-    """Power within [idle, TDP]: above TDP the card is capped (slower); below idle it still draws idle."""
-    dt = max(dt, de / engine.tdp_w)
-    return max(de, engine.idle_w * dt), dt
+    """A step's power strictly inside idle..TDP, as `fitted.bounded_power` does for batches (scalars, for speed)."""
+    if dt <= 0 or engine.tdp_w == float("inf"):
+        return de, dt
+    raw = de / dt
+    span = engine.tdp_w - engine.idle_w
+    hi, lo, band = engine.idle_w + KNEE * span, engine.idle_w + (1 - KNEE) * span, (1 - KNEE) * span
+    if raw > hi:
+        return de, de / (hi + band * math.tanh((raw - hi) / band))
+    if raw < lo:
+        return (lo - band * math.tanh((lo - raw) / band)) * dt, dt
+    return de, dt
 
 
 def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, energy: StepCosts,

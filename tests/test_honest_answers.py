@@ -1,0 +1,262 @@
+"""Issue 12's regressions: one report per mode, physical feasibility, bounded power, the basis of every answer."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from energy_predict.architectures import REGISTRY
+from energy_predict.cli import app
+from energy_predict.fitted import StepCosts, bounded_power
+from energy_predict.gpus import CATALOG
+from energy_predict.model.store import load_default_model
+from energy_predict.predict.online import Engine, simulate
+from tests.conftest import REPO
+
+EXAMPLES = REPO / "examples"
+runner = CliRunner()
+H100 = CATALOG["H100-SXM-80GB"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def report(*args):
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def profile(tmp_path, file_name="p", **changes):
+    data = json.loads((EXAMPLES / "code_gen.json").read_text())
+    for dotted, value in changes.items():
+        *path, key = dotted.split("__")
+        node = data
+        for p in path:
+            node = node[p]
+        node[key] = value
+    path = tmp_path / f"{file_name}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def one_line_error(result, *needles):
+    assert result.exit_code == 2, result.output
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    text = " ".join(lines)
+    assert "Traceback" not in result.output
+    assert len(lines) == 1 or text.startswith("error:"), result.output  # one message (rich may wrap it)
+    for n in needles:
+        assert n in text, (n, text)
+
+
+# -- one report, built from the headline of its mode ---------------------------------------------------------------
+@pytest.mark.parametrize("extra", [[], ["--rate", "2.57"], ["--rate", "2.57", "--gpus", "2"]])
+def test_every_derived_figure_comes_from_the_headline(extra):
+    r = report("--profile", EXAMPLES / "code_gen.json", *extra)
+    e_kwh = r["energy_kwh"]["estimate"]
+    e_j = e_kwh * 3.6e6
+    assert r["site"]["facility_kwh"] == pytest.approx(e_kwh * r["site"]["pue"])
+    assert r["site"]["co2e_kg"] == pytest.approx(r["site"]["facility_kwh"] * 380 / 1000)
+    assert r["site"]["cost"] == pytest.approx(r["site"]["facility_kwh"] * 0.12)
+    assert r["baselines"]["estimate_over_flops_tdp"] == pytest.approx(e_kwh / r["baselines"]["flops_tdp_kwh"])
+    assert r["energy_per_request_j"] == pytest.approx(e_j / r["requests"])
+    assert r["per_request_j"]["mean"] == r["energy_per_request_j"]
+    ph = r["phases"]
+    assert (ph["prefill_kwh"] + ph["decode_kwh"] + ph["idle_kwh"]) == pytest.approx(e_kwh, rel=1e-6)
+    # J per input token and J per output token do not double count: prefill / inputs, decode / outputs
+    assert r["energy_per_input_token_j"] * r["tokens"]["input"] == pytest.approx(ph["prefill_kwh"] * 3.6e6)
+    assert r["energy_per_output_token_j"] * r["tokens"]["output"] == pytest.approx(ph["decode_kwh"] * 3.6e6)
+    assert r["mean_power_per_gpu_w"] == pytest.approx(e_j / (r["gpu_hours"] * 3600))
+    gpus = 2 if "--gpus" in extra else 1
+    assert r["deployment"]["gpu_count"] == gpus
+    assert r["mode"] == ("online" if extra else "offline")
+    if extra:  # online energy includes idle and partial batches: well above the offline full-batch estimate
+        assert r["online"]["gpus"] == gpus and r["baselines"]["estimate_over_flops_tdp"] > 4
+        assert r["binned"]["offline_estimate_kwh"] < e_kwh
+
+
+def test_the_printed_report_says_what_the_json_says():
+    text = run("--profile", EXAMPLES / "code_gen.json", "--rate", "2.57", "--gpus", "2").output
+    r = report("--profile", EXAMPLES / "code_gen.json", "--rate", "2.57", "--gpus", "2")
+    assert "on 2 x H100-SXM-80GB" in text
+    assert f"mean {r['energy_per_request_j']:,.3g} J" in text
+    assert f"{r['energy_kwh']['estimate']:,.3g} kWh" in text
+
+
+# -- physical feasibility --------------------------------------------------------------------------------------------
+def test_70b_on_one_h100_is_refused_with_the_fix(tmp_path):
+    one_line_error(run("--profile", profile(tmp_path, model="Llama-3.1-70B")),
+                   "hardware:", "GiB of weights per GPU", "tensor_parallel 2", "fp8")
+
+
+def test_a_prompt_beyond_the_context_is_refused(tmp_path):
+    p = profile(tmp_path, model="Mistral-7B-v0.3",
+                workload__tokens={"kind": "samples", "samples": [[40000, 10], [100, 10]]})
+    one_line_error(run("--profile", p), "workload.tokens", "context of 32768")
+
+
+def test_a_batch_reduced_to_fit_is_printed_as_used_and_noted(tmp_path):
+    p = profile(tmp_path, workload__tokens={"kind": "samples", "samples": [[30000, 500]] * 4})
+    r = report("--profile", p)
+    assert r["deployment"]["batch_used"]["max"] < r["deployment"]["max_batch"]
+    assert r["deployment"]["batch_used"]["reduced_share"] == 1.0
+    assert any("below the cap" in n for n in r["notes"])
+
+
+def test_online_kv_cache_limits_the_running_sequences():
+    model = load_default_model()
+    from energy_predict.serving import Deployment, Serving
+
+    e, t = model.step_costs(Deployment(REGISTRY["Llama-3.1-8B"], H100, Serving()))
+    n = 16
+    args = (np.full(n, 4000), np.full(n, 200), np.zeros(n), e, t)
+    free = simulate(*args, Engine(kv_capacity_tokens=10**9))
+    tight = simulate(*args, Engine(kv_capacity_tokens=9000))  # two sequences at a time
+    assert free.completed == tight.completed == n
+    assert tight.busy_s > 3 * free.busy_s  # sequences wait for cache instead of running 16 wide
+    assert np.max(tight.ttft_s) > 5 * np.max(free.ttft_s)
+
+
+def test_overload_is_said_not_stretched():
+    code = ("import sys, time; from typer.testing import CliRunner; from energy_predict.cli import app; "
+            "t = time.perf_counter(); r = CliRunner().invoke(app, ['--profile', sys.argv[1], '--rate', '100']); "
+            "print(r.exit_code, round(time.perf_counter() - t, 2)); print(r.output)")
+    out = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "code_gen.json")], capture_output=True,
+                         text=True, timeout=120).stdout
+    code_line, message = out.split("\n", 1)
+    assert code_line.split()[0] == "2"
+    assert "cannot be sustained" in message and "queue grows" in message and "--gpus" in message
+
+
+# -- tensor parallelism and hardware.count ---------------------------------------------------------------------------
+@pytest.mark.parametrize("tp", [2, 4, 8])
+def test_tensor_parallelism_is_refused_until_measured_never_ignored(tmp_path, tp):
+    p = profile(tmp_path, serving__tensor_parallel=tp, hardware__count=tp)
+    one_line_error(run("--profile", p), "serving.tensor_parallel", "not measured")
+
+
+def test_hardware_count_must_be_whole_engines(tmp_path):
+    p = profile(tmp_path, model="Llama-3.1-70B", serving__tensor_parallel=2, hardware__count=3)
+    one_line_error(run("--profile", p), "hardware.count", "multiple of tensor_parallel")
+
+
+def test_hardware_count_is_the_deployments_gpus(tmp_path):
+    one = report("--profile", profile(tmp_path, "one"), "--rate", "2.57")
+    two = report("--profile", profile(tmp_path, "two", hardware__count=2), "--rate", "2.57")
+    assert two["deployment"]["replicas"] == 2 and two["online"]["gpus"] == 2
+    assert two["energy_kwh"]["estimate"] > one["energy_kwh"]["estimate"]  # a second GPU idles at loaded power
+
+
+# -- what an answer rests on -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["Qwen2.5-7B", "Mistral-7B-v0.3"])
+def test_an_unmeasured_dense_model_is_transferred_with_the_leave_one_model_out_interval(tmp_path, name):
+    r = report("--profile", profile(tmp_path, model=name))
+    assert r["basis"]["kind"] == "transferred" and r["basis"]["held_out"]["scheme"] == "leave-one-model-out"
+    lo, hi = r["basis"]["interval_log_bounds"]
+    card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
+    assert [lo, hi] == card["transfer"]["model"]["vllm"]["log_bounds"]
+    e = r["energy_kwh"]
+    assert e["high"] / e["estimate"] == pytest.approx(np.exp(hi))
+    assert e["high"] / e["estimate"] > 1.5  # far wider than the in-domain interval
+    assert any("never measured" in n for n in r["notes"])
+
+
+def test_a_mixture_of_experts_is_refused_until_measured(tmp_path):
+    one_line_error(run("--profile", profile(tmp_path, model="OLMoE-1B-7B")), "mixture of experts")
+
+
+def test_the_measured_domain_is_labelled_measured_or_extrapolated():
+    r = report("--profile", EXAMPLES / "conversation.json")
+    assert r["basis"]["kind"] in ("measured", "extrapolated")
+    if r["basis"]["kind"] == "extrapolated":
+        assert 0 < r["basis"]["extrapolated_share"] < 0.2
+
+
+# -- power between loaded idle and TDP -------------------------------------------------------------------------------
+def _power_bounds():
+    card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
+    return card["idle_power_w"]["loaded_vllm"], H100.tdp_w
+
+
+@pytest.mark.parametrize("batch", [1, 8, 64, 256])
+def test_offline_power_per_gpu_stays_between_loaded_idle_and_tdp(tmp_path, batch):
+    idle, tdp = _power_bounds()
+    for i in (32, 512, 4096):
+        for o in (1, 64, 512):
+            p = profile(tmp_path, f"b{batch}-{i}-{o}", serving__max_batch=batch,
+                        workload__tokens={"kind": "samples", "samples": [[i, o]] * 8})
+            r = report("--profile", p)
+            assert idle <= r["mean_power_per_gpu_w"] <= tdp, (batch, i, o, r["mean_power_per_gpu_w"])
+
+
+@pytest.mark.parametrize("rate", [0.05, 1.0, 5.0, 12.0])
+def test_online_power_per_gpu_stays_between_loaded_idle_and_tdp(rate):
+    idle, tdp = _power_bounds()
+    for gpus in (1, 2):
+        result = run("--profile", EXAMPLES / "conversation.json", "--rate", rate, "--gpus", gpus, "--json")
+        if result.exit_code == 2:
+            assert "cannot be sustained" in result.output
+            continue
+        r = json.loads(result.output)
+        assert idle <= r["mean_power_per_gpu_w"] <= tdp, (rate, gpus, r["mean_power_per_gpu_w"])
+
+
+def test_bounded_power_is_strict_monotone_and_the_identity_in_the_middle():
+    idle, tdp = 124.0, 700.0
+    e, t = bounded_power(np.array([1500.0, 400.0, 1.0]), np.array([1.0, 1.0, 1.0]), idle, tdp)
+    p = e / t
+    assert idle < p[2] < p[1] < p[0] < tdp and p[1] == pytest.approx(400.0)
+    c = StepCosts(0, 0, 0, 1.0, 0, 0)
+    r = simulate(np.array([10]), np.array([50]), np.zeros(1), c, StepCosts(0, 0, 0, 1e-6, 0, 0),
+                 Engine(idle_w=idle, tdp_w=tdp))
+    assert r.busy_energy_j / r.busy_s < tdp
+
+
+# -- one code path per question --------------------------------------------------------------------------------------
+def test_capacity_and_rate_agree():
+    cap = json.loads(run("capacity", "--profile", EXAMPLES / "code_gen.json", "--rate", "5", "--json").output)
+    r = report("--profile", EXAMPLES / "code_gen.json", "--rate", "5", "--gpus", cap["gpus"])
+    assert cap["energy_per_request_j"] == pytest.approx(r["energy_per_request_j"], rel=0.02)
+    assert cap["utilization"] == pytest.approx(r["online"]["gpu_utilization"], rel=0.02)
+    assert cap["ttft_p90_s"] == pytest.approx(r["online"]["ttft_s"]["p90"], rel=0.02)
+    fewer = run("--profile", EXAMPLES / "code_gen.json", "--rate", "5", "--gpus", max(cap["gpus"] - 1, 1))
+    assert cap["gpus"] == 1 or fewer.exit_code == 2
+
+
+def test_capacity_latency_target_prints_plainly():
+    result = run("capacity", "--profile", EXAMPLES / "code_gen.json", "--rate", "2", "--latency-p90-s", "0.3")
+    assert result.exit_code == 0, result.output
+    assert "(target 0.3 s)" in result.output
+
+
+def test_compare_never_ranks_analytic_rows_against_measured_ones():
+    out = json.loads(run("compare", "--profile", EXAMPLES / "code_gen.json", "--gpus", "H200,A100", "--json").output)
+    rows = out["rows"]
+    for r in rows:
+        if r["basis"] == "analytic":
+            assert r["saving_against"] != "profile"
+        else:
+            assert r["saving_against"] == "profile"
+    assert any("roofline" in n for n in out["notes"])
+
+
+# -- readable output -------------------------------------------------------------------------------------------------
+def test_markup_in_names_is_printed_as_given(tmp_path):
+    p = profile(tmp_path, "markup", name="[bold]x[/bold] [/x]")
+    result = run("--profile", p)
+    assert result.exit_code == 0, result.output
+    assert "[bold]x[/bold] [/x]" in result.output
+
+
+def test_tables_fit_80_columns_without_cutting_numbers():
+    env = {"COLUMNS": "80", "TERM": "dumb"}
+    result = subprocess.run([sys.executable, "-m", "energy_predict", "--profile", str(EXAMPLES / "code_gen.json")],
+                            capture_output=True, text=True, env={**__import__("os").environ, **env}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "…" not in result.stdout and "..." not in result.stdout
