@@ -47,9 +47,14 @@ def factorize(keys: pd.Series) -> tuple[np.ndarray, list]:
     return codes, list(seen)
 
 
+def fit_key(gpu: str, serving: Serving) -> tuple:
+    """What one set of coefficients is fitted for: a GPU kind and a serving configuration key."""
+    return (gpu, *serving.key)
+
+
 def config_keys(X: pd.DataFrame) -> pd.Series:
-    """The serving configuration key (`Serving.key`) of each row."""
-    return pd.Series(list(zip(*(X[c].tolist() for c in KEY_FIELDS))), index=X.index, dtype=object)
+    """The fit key (GPU, *`Serving.key`) of each row."""
+    return pd.Series(list(zip(X["gpu"].tolist(), *(X[c].tolist() for c in KEY_FIELDS))), index=X.index, dtype=object)
 
 
 def deployment_keys(X: pd.DataFrame) -> pd.Series:

@@ -133,7 +133,8 @@ def uncommitted(paths: list[Path]) -> list[Path]:
 
 
 def _key_dict(key: tuple) -> dict:
-    return dict(zip(KEY_FIELDS, key))
+    """A fit key (GPU, *serving key) as the card stores it."""
+    return {"gpu": key[0], "serving": dict(zip(KEY_FIELDS, key[1:]))}
 
 
 def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
@@ -193,11 +194,11 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
     valid = {
         "gpus": sorted(table["gpu"].unique()),
         "serving_configs": [_key_dict(by_str[k]) for k in sorted(cells_per_config) if by_str[k] in energy.coef_],
-        "too_few_cells": [{"serving": _key_dict(by_str[k]), "cells": n} for k, n in sorted(cells_per_config.items())
+        "too_few_cells": [{**_key_dict(by_str[k]), "cells": n} for k, n in sorted(cells_per_config.items())
                           if by_str[k] not in energy.coef_],
         "min_cells_per_config": energy.min_cells,
         "models_measured": sorted(table["model"].unique()),
-        "measured_models": [{"serving": _key_dict(by_str[k]), "model": m} for (k, m), n in per_model.items()
+        "measured_models": [{**_key_dict(by_str[k]), "model": m} for (k, m), n in per_model.items()
                             if n >= energy.min_cells and by_str[k] in energy.coef_],
         "moe_measured": bool((table["num_experts"] > 0).any()),
         "batch_size": [int(table["batch_size"].min()), int(table["batch_size"].max())],

@@ -58,7 +58,7 @@ class PhaseCoefficients:
         self.min_cells_per_model = min_cells_per_model
 
     def coefficients(self, config: tuple, model: str) -> np.ndarray:
-        """The coefficients a (configuration, model) is predicted with: its own, else its configuration's."""
+        """The coefficients a (fit key, model) is predicted with: its own, else its fit key's (across models)."""
         if config not in self.coef_:
             raise KeyError(f"no fitted coefficients for serving configuration {config}")
         return self.coef_.get((config, model), self.coef_[config])
@@ -85,7 +85,8 @@ class PhaseCoefficients:
         rows = []
         for key, coef in self.coef_.items():
             config, model = key if isinstance(key[0], tuple) else (key, None)
-            rows.append({"serving": dict(zip(KEY_FIELDS, config)), "model": model, "coef": [float(c) for c in coef]})
+            rows.append({"gpu": config[0], "serving": dict(zip(KEY_FIELDS, config[1:])), "model": model,
+                         "coef": [float(c) for c in coef]})
         return {"estimator": "phase", "terms": TERMS, "min_cells": self.min_cells,
                 "min_cells_per_model": self.min_cells_per_model,
                 "scale": [float(x) for x in np.asarray(self.scale_)], "coefficients": rows}
@@ -100,7 +101,7 @@ class PhaseCoefficients:
             c = np.asarray(row["coef"], float)
             if c.shape != (len(TERMS),) or not np.all(np.isfinite(c)) or np.any(c < 0):
                 raise ValueError("coefficients must be finite, non-negative, one per term")
-            config = key_from_dict(row["serving"])
+            config = (str(row["gpu"]), *key_from_dict(row["serving"]))
             coef[config if row["model"] is None else (config, row["model"])] = c
         scale = np.asarray(data["scale"], float)
         if scale.shape != (len(TERMS),):

@@ -21,7 +21,7 @@ import pandas as pd
 from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import MEASURED, TRANSFERRED, Basis, Phases, StepCosts, bounded_power
 from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
-from energy_predict.model.features import cell_frame
+from energy_predict.model.features import cell_frame, fit_key
 from energy_predict.model.padding import padding_extra_j
 from energy_predict.model.phases import PhaseCoefficients
 from energy_predict.model.steps import step_costs
@@ -83,8 +83,8 @@ def describe_key(key: tuple) -> str:
 
 
 def card_configs(card: dict, entry: str = "serving_configs") -> list[tuple]:
-    """Configuration keys the card lists (stored as objects of their fields)."""
-    return [key_from_dict(d) for d in card["valid"][entry]]
+    """Fit keys (GPU, *serving key) the card lists (stored as {gpu, serving: {fields}})."""
+    return [(str(d["gpu"]), *key_from_dict(d["serving"])) for d in card["valid"][entry]]
 
 
 @dataclass
@@ -110,10 +110,10 @@ class MeasuredModel:
                 f"hardware.gpu: the model '{self.name}' was measured on {', '.join(valid['gpus'])} only, and no "
                 f"transfer to {dep.gpu.name} is calibrated yet; use --model roofline for an analytic estimate "
                 "(labelled analytic)")
-        key = dep.serving.key
+        key = fit_key(dep.gpu.name, dep.serving)
         known = card_configs(self.card)
         if key not in known:
-            raise EnergyPredictError(self._config_refusal(dep.serving, known))
+            raise EnergyPredictError(self._config_refusal(dep, known))
         if dep.arch.is_moe and not valid.get("moe_measured", False):
             raise EnergyPredictError(
                 f"model: {dep.arch.name} is a mixture of experts; no mixture of experts has been measured, and "
@@ -121,7 +121,7 @@ class MeasuredModel:
                 "product of the same active size); measure it with `energy-predict calibrate`, or use --model "
                 "roofline")
         ranges = {k: tuple(valid[k]) for k in ("batch_size", "input_tokens", "output_tokens")}
-        measured_models = {(tuple(key_from_dict(m["serving"])), m["model"]) for m in valid["measured_models"]}
+        measured_models = {((str(m["gpu"]), *key_from_dict(m["serving"])), m["model"]) for m in valid["measured_models"]}
         if (key, dep.arch.name) in measured_models:
             return Basis(MEASURED, tuple(self.log_bounds),
                          f"{dep.arch.name} measured on {dep.gpu.name} with {dep.serving.label}", ranges,
@@ -165,26 +165,30 @@ class MeasuredModel:
 
     def configurations(self) -> list[Serving]:
         """The serving configurations the model was fitted on (for `compare`)."""
-        return [Serving.from_dict(d) for d in self.card["valid"]["serving_configs"]]
+        return [Serving.from_dict(d["serving"]) for d in self.card["valid"]["serving_configs"]]
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _held_out(self, framework: str, what: str) -> dict | None:
         rows = [r for r in self.card.get("held_out", []) if r["backend"] == framework]
         return {"what": what, "scores": rows} if rows else None
 
-    def _config_refusal(self, serving: Serving, known: list[tuple]) -> str:
-        key = serving.key
-        few = {key_from_dict(d["serving"]): d["cells"] for d in self.card["valid"].get("too_few_cells", [])}
-        if serving.tensor_parallel > 1 and serving.with_(tensor_parallel=1).key in known:
+    def _config_refusal(self, dep: Deployment, known: list[tuple]) -> str:
+        serving = dep.serving
+        key = fit_key(dep.gpu.name, serving)
+        few = {(str(d["gpu"]), *key_from_dict(d["serving"])): d["cells"]
+               for d in self.card["valid"].get("too_few_cells", [])}
+        if serving.tensor_parallel > 1 and fit_key(dep.gpu.name, serving.with_(tensor_parallel=1)) in known:
             return (f"serving.tensor_parallel: tensor parallelism {serving.tensor_parallel} is not measured, and "
                     "its cost (all-reduce per layer, idle of every GPU of the group) does not follow from one GPU; "
                     "use tensor_parallel 1 where the model fits, or --model roofline for an analytic estimate")
         if key in few:
-            return (f"serving: {describe_key(key)} has only {few[key]} measured cells, too few to model "
+            return (f"serving: {describe_key(key[1:])} has only {few[key]} measured cells on {dep.gpu.name}, too "
+                    f"few to model "
                     f"({self.card['valid']['min_cells_per_config']} needed); measure more with `energy-predict "
                     "calibrate` or use --model roofline")
-        return (f"serving: no measurements for {describe_key(key)}; measured: "
-                + "; ".join(describe_key(k) for k in known) + " (or use --model roofline)")
+        return (f"serving: no measurements for {describe_key(key[1:])} on {dep.gpu.name}; measured there: "
+                + "; ".join(describe_key(k[1:]) for k in known if k[0] == dep.gpu.name)
+                + " (or use --model roofline)")
 
 
 def _sha256(data: bytes) -> str:
