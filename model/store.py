@@ -121,7 +121,8 @@ class MeasuredModel:
                 "product of the same active size); measure it with `energy-predict calibrate`, or use --model "
                 "roofline")
         ranges = {k: tuple(valid[k]) for k in ("batch_size", "input_tokens", "output_tokens")}
-        measured_models = {((str(m["gpu"]), *key_from_dict(m["serving"])), m["model"]) for m in valid["measured_models"]}
+        measured_models = {((str(m["gpu"]), *key_from_dict(m["serving"])), m["model"])
+                           for m in valid["measured_models"]}
         if (key, dep.arch.name) in measured_models:
             return Basis(MEASURED, tuple(self.log_bounds),
                          f"{dep.arch.name} measured on {dep.gpu.name} with {dep.serving.label}", ranges,
