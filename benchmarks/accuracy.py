@@ -10,6 +10,8 @@ from pathlib import Path
 
 from energy_predict.model.dataset import training_table
 from energy_predict.model.fit import accuracy_table
+from energy_predict.model.structured import PhaseModel
+from energy_predict.provenance import git_commit, now_iso
 
 OUT = Path(__file__).parent / "results"
 
@@ -26,12 +28,16 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     scores.to_csv(OUT / "accuracy.csv", index=False)
     counts = ", ".join(f"{b}: {n}" for b, n in table.groupby("backend").size().items())
+    least = PhaseModel().min_cells
+    per_config = table.groupby("config").size()
+    few = ", ".join(f"{c} has {n}" for c, n in per_config[per_config < least].items()) or "none has fewer"
     lines = ["# Held-out accuracy (batch energy)", "",
+             f"Made by `python3 benchmarks/accuracy.py` at commit {git_commit() or 'unknown'} on {now_iso()[:10]}.", "",
              f"{len(table)} measured cells ({counts}), "
              "runs: " + ", ".join(sorted(table["run_id"].unique())), "",
              "median / p90 absolute percentage error, and coverage of the 90% interval, per hold-out scheme;",
              "(n/N cells) where an estimator could not predict every held-out cell: the phase model does not model",
-             "a configuration with fewer than 6 cells (hf-compile has 5), nor one left with fewer in a fold.", ""]
+             f"a configuration with fewer than {least} cells ({few}), nor one left with fewer in a fold.", ""]
     schemes = list(dict.fromkeys(scores["scheme"]))
     lines.append("| backend | estimator | " + " | ".join(schemes) + " |")
     lines.append("|---|---|" + "---|" * len(schemes))

@@ -15,23 +15,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from energy_predict.architectures import REGISTRY  # noqa: E402
-from energy_predict.datasets import all_records, cell_stats, cell_table  # noqa: E402
+from energy_predict.datasets import all_records, calibration_dir, cell_stats, cell_table  # noqa: E402
+from energy_predict.errors import EnergyPredictError  # noqa: E402
 from energy_predict.gpus import CATALOG  # noqa: E402
 from energy_predict.model.analytic import FlopsTdpEstimator  # noqa: E402
 from energy_predict.model.dataset import training_table  # noqa: E402
-from energy_predict.model.features import cell_frame  # noqa: E402
 from energy_predict.model.store import load_default_model  # noqa: E402
+from energy_predict.serving import Deployment, Serving  # noqa: E402
 
 DOCS = Path(__file__).parent
 FIG = DOCS / "figures"
 H100 = CATALOG["H100-SXM-80GB"]
 LLAMA8 = REGISTRY["Llama-3.1-8B"]
 SERVING = {
-    "HF eager": {"backend": "hf", "cuda_graphs": False, "compile": False, "quantization": None},
-    "HF compiled": {"backend": "hf", "cuda_graphs": False, "compile": True, "quantization": None},
-    "vLLM eager": {"backend": "vllm", "cuda_graphs": False, "compile": False, "quantization": None},
-    "vLLM CUDA graphs": {"backend": "vllm", "cuda_graphs": True, "compile": False, "quantization": None},
-    "vLLM CUDA graphs fp8": {"backend": "vllm", "cuda_graphs": True, "compile": False, "quantization": "fp8"},
+    "HF eager": Serving(framework="hf"),
+    "HF compiled": Serving(framework="hf", compile=True),
+    "vLLM eager": Serving(framework="vllm", cuda_graphs=False),
+    "vLLM CUDA graphs": Serving(framework="vllm", cuda_graphs=True),
+    "vLLM CUDA graphs fp8": Serving(framework="vllm", cuda_graphs=True, quantization="fp8"),
 }
 CONFIG_OF = {"HF eager": "hf-eager", "HF compiled": "hf-compile", "vLLM eager": "vllm-eager",
              "vLLM CUDA graphs": "vllm-graphs", "vLLM CUDA graphs fp8": "vllm-graphs-fp8"}
@@ -45,18 +46,32 @@ def all_cells(records: pd.DataFrame) -> pd.DataFrame:
     return cells.drop_duplicates(["model", "config", "batch_size", "input_tokens", "output_tokens"], keep="last")
 
 
+def deployment(label: str) -> Deployment:
+    """Llama-3.1-8B on one H100 served as `label` says."""
+    return Deployment(LLAMA8, H100, SERVING[label])
+
+
+def modelled(model, label: str) -> bool:
+    """Whether the model answers for this serving configuration (hf-compile has too few cells: refused)."""
+    try:
+        model.basis(deployment(label))
+    except EnergyPredictError:
+        return False
+    return True
+
+
 def per_token_vs_batch(model, table: pd.DataFrame) -> tuple[Path, pd.DataFrame]:
     i, o = 512, 128
     batches = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     rows = []
-    for k, (label, serving) in enumerate(SERVING.items()):
+    for k, label in enumerate(SERVING):
         if label.endswith("fp8"):
             continue
-        try:
-            pred = model.predict(cell_frame(LLAMA8, H100, serving, batches, i, o)) / (batches * o)
+        if modelled(model, label):
+            pred = model.batch_phases(deployment(label), batches, i, o).energy_j / (batches * o)
             ax.plot(batches, pred, color=f"C{k}", label=f"{label} (model)")
-        except KeyError:  # too few cells to model (hf-compile): dots only
+        else:  # too few cells to model (hf-compile): dots only
             pred = np.full(len(batches), np.nan)
         m = table[(table["config"] == CONFIG_OF[label]) & (table["model"] == LLAMA8.name)
                   & (table["input_tokens"] == i) & (table["output_tokens"] == o)]
@@ -80,13 +95,13 @@ def phase_split(model) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     inputs = np.array([32, 128, 512, 1024, 2048, 4096, 8192])
     outputs = np.array([2, 8, 32, 64, 128, 256, 512])
-    for k, (label, serving) in enumerate(SERVING.items()):
-        if label.endswith("fp8") or label == "HF compiled":
+    for k, label in enumerate(SERVING):
+        if label.endswith("fp8") or not modelled(model, label):
             continue
-        for ax, x, frame in ((axes[0], inputs, cell_frame(LLAMA8, H100, serving, 16, inputs, 128)),
-                             (axes[1], outputs, cell_frame(LLAMA8, H100, serving, 16, 1024, outputs))):
-            ph = model.energy.predict_phases(frame)
-            ax.plot(x, ph["prefill_j"] / (ph["prefill_j"] + ph["decode_j"]), marker="o", color=f"C{k}", label=label)
+        dep = deployment(label)
+        for ax, x, ph in ((axes[0], inputs, model.batch_phases(dep, 16, inputs, 128)),
+                          (axes[1], outputs, model.batch_phases(dep, 16, 1024, outputs))):
+            ax.plot(x, ph.prefill_j / ph.energy_j, marker="o", color=f"C{k}", label=label)
     axes[0].set_xlabel("input tokens (output 128)")
     axes[1].set_xlabel("output tokens (input 1024)")
     axes[0].set_ylabel("prefill share of batch energy")
@@ -103,6 +118,10 @@ def phase_split(model) -> Path:
 
 
 TTFT_TARGET_S = 0.5  # latency target of the rate sweep: p90 time to first token
+# Quoted from ../shared/notes/h100-first-measurements.md (J per output token), the reference this page checks.
+NOTES_HF_B1 = (4.8, 5.1)  # HF eager, batch 1, 512 -> 128, two machines (~5 J)
+NOTES_VLLM_B1 = (2.86, 2.89)  # vLLM CUDA graphs, batch 1, 512 -> 256, two machines
+NOTES_VLLM_B256 = 0.060  # vLLM CUDA graphs, batch 256, 1024 -> 256
 
 
 def rate_sweep(model) -> tuple[Path, list[dict], dict]:
@@ -111,23 +130,88 @@ def rate_sweep(model) -> tuple[Path, list[dict], dict]:
     from energy_predict.predict.run import load_case
     from energy_predict.predict.serving import best_gpu_counts, sweep_rates
 
-    _, deployment, workload, model = load_case(DOCS.parent / "examples" / "conversation.json", model)
-    rows = sweep_rates(workload, deployment, model, [0.5, 1, 2, 4, 8, 16, 32], max_gpus=4, ttft_p90_s=TTFT_TARGET_S)
+    case = load_case(DOCS.parent / "examples" / "conversation.json")
+    rows = sweep_rates(case.workload, case.dep, model, [0.5, 1, 2, 4, 8, 16, 32], max_gpus=4,
+                       ttft_p90_s=TTFT_TARGET_S)
     best = best_gpu_counts(rows)
     path = FIG / "energy_per_request_vs_rate.png"
     plot_rate_sweep(rows, best, path, "conversation profile, Llama-3.1-8B, vLLM CUDA graphs, H100 (default model)")
     return path, rows, best
 
 
-def padding_ab() -> pd.DataFrame:
-    """The HF padding A/B: energy per variant and cell (artifacts/padding/)."""
+def padding_ab() -> tuple[pd.DataFrame, str]:
+    """The HF padding A/B: energy per variant and cell, and where the numbers come from (artifacts/padding/).
+
+    Raw A/B rows (`*.jsonl`) where committed; else the cell means the padding fit file carries (its raw rows
+    were lost, and it says so).
+    """
+    import json
+
     from energy_predict.model.padding import read_ab
 
-    rows = [r for f in sorted((DOCS.parent / "artifacts" / "padding").glob("*.jsonl")) for r in read_ab(f)[1]]
-    if not rows:
-        return pd.DataFrame()
-    frame = pd.DataFrame(rows).groupby(["b", "i", "o", "variant"])["energy_j"].mean().unstack("variant")
-    return frame[[c for c in ("ones", "pad1", "padded") if c in frame]].reset_index()
+    folder = DOCS.parent / "artifacts" / "padding"
+    rows = [r for f in sorted(folder.glob("*.jsonl")) for r in read_ab(f)[1]]
+    if rows:
+        frame = pd.DataFrame(rows).groupby(["b", "i", "o", "variant"])["energy_j"].mean().unstack("variant")
+        return frame[[c for c in ("ones", "pad1", "padded") if c in frame]].reset_index(), "the raw A/B rows"
+    for fit in sorted(folder.glob("*.fit.json"), reverse=True):
+        means = json.loads(fit.read_text()).get("published_cell_means_j")
+        if means:
+            frame = pd.DataFrame(means["rows"], columns=means["columns"]).astype(float)
+            frame[["b", "i", "o"]] = frame[["b", "i", "o"]].astype(int)
+            return frame, (f"`artifacts/padding/{fit.name}`: means of the A/B rows rounded to 1 J (the raw rows "
+                           "were never committed and are lost; the fit file says so)")
+    return pd.DataFrame(), "not measured"
+
+
+def other_gpus(records: pd.DataFrame) -> str:
+    """One sentence on what was measured on GPUs other than the H100 (not on this page)."""
+    if not len(records):
+        return ""
+    ok = records[records["status"] == "ok"]
+    parts = []
+    for (gpu, tp), g in ok.groupby(["gpu", ok["tensor_parallel"].fillna(1).astype(int)]):
+        n = len(g.drop_duplicates(["model", "config", "batch_size", "input_tokens", "output_tokens"]))
+        parts.append(f"{gpu} tensor parallel {tp}: {n} distinct cells of {', '.join(sorted(g['model'].unique()))}")
+    runs = ", ".join(sorted(ok["run_id"].unique()))
+    return f"Measured on other GPUs, not on this page ({runs}): " + "; ".join(parts) + "."
+
+
+def idle_power(run_ids) -> tuple[list[float], list[float]]:
+    """(empty, loaded) idle power readings (W) of the runs' GPUs, from their run.json."""
+    import json
+
+    empty, loaded = [], []
+    for run in run_ids:
+        meta = json.loads((calibration_dir() / run / "run.json").read_text())
+        for key, watts in meta.get("idle_power_w", {}).items():
+            if watts is not None and key == "before":
+                empty.append(watts)
+            elif watts is not None and key.startswith("loaded:"):
+                loaded.append(watts)
+    return empty, loaded
+
+
+def gpu_meta(run_ids) -> str:
+    """'NAME, driver D, P W power limit' of every distinct GPU setting the runs recorded."""
+    import json
+
+    seen = []
+    for run in run_ids:
+        for g in json.loads((calibration_dir() / run / "run.json").read_text()).get("meter", {}).get("gpus", []):
+            desc = f"{g.get('name')}, driver {g.get('driver')}, {g.get('power_limit_w', 0):.0f} W power limit"
+            if desc not in seen:
+                seen.append(desc)
+    return "; ".join(seen) or "not recorded"
+
+
+def between_runs(records: pd.DataFrame, config: str) -> pd.Series:
+    """Per cell measured by more than one run: max over min of the runs' medians, minus 1."""
+    ok = records[(records["config"] == config) & (records["status"] == "ok") & records["energy_j"].notna()]
+    medians = ok.groupby(["model", "batch_size", "input_tokens", "output_tokens", "run_id"])["energy_j"].median()
+    spread = medians.groupby(level=[0, 1, 2, 3]).agg(["max", "min", "size"])
+    spread = spread[spread["size"] > 1]
+    return spread["max"] / spread["min"] - 1
 
 
 def meter_ab() -> tuple[str, str]:
@@ -144,6 +228,15 @@ def meter_ab() -> tuple[str, str]:
             runs = [float(x) for x in m.group(3).split(",")]
             parts.append(f"{float(m.group(2)):.2f} s median ({min(runs):.2f}-{max(runs):.2f}) with {m.group(1).strip()}")
     return f"docs/measurements/{files[-1].name}", "; ".join(parts)
+
+
+def replay_rates() -> str:
+    """'a-b req/s', the range of request rates of the measured online replays."""
+    from energy_predict.predict.replays import load_replays
+
+    rates = [r["rate_per_s"] for r in load_replays(DOCS.parent / "artifacts" / "replays")
+             if r["mode"] == "online" and r.get("rate_per_s")]
+    return f"{min(rates):g}-{max(rates):g} req/s" if rates else "none measured"
 
 
 def online_vs_offline() -> str:
@@ -202,7 +295,10 @@ def main() -> None:
     FIG.mkdir(parents=True, exist_ok=True)
     model = load_default_model()
     table = training_table()
-    records = all_records()
+    table = table[table["gpu"] == H100.name]  # this page is the H100's; other GPUs' cells are counted below
+    every = all_records()
+    records = every[every["gpu"] == H100.name]
+    elsewhere = other_gpus(every[every["gpu"] != H100.name])
     cells = all_cells(records)
     p1, curve = per_token_vs_batch(model, table)
     p2 = phase_split(model)
@@ -224,19 +320,35 @@ def main() -> None:
     meter = meter_ab()
     hf_runs = per_run_cell(records, LLAMA8.name, "hf-eager", 1, 512, 128)
     p3, sweep, best = rate_sweep(model)
-    pad = padding_ab()
+    pad, pad_source = padding_ab()
     summary = cell_table(records)
     counts = {b: (len(g), 100 * g["cv"].median()) for b, g in summary.groupby("backend")}
-    big = cell_frame(LLAMA8, H100, SERVING["vLLM CUDA graphs"], 256, 1024, 256)
-    big_phases = model.energy.predict_phases(big).iloc[0]
+    big = model.batch_phases(deployment("vLLM CUDA graphs"), 256, 1024, 256)
+    big_j, big_decode_j = float(big.energy_j[0]), float(big.decode_j[0])
     no_cache, cache = measured("vllm-graphs", 256, 1024, 256), measured("vllm-graphs-prefix", 256, 1024, 256)
+    vllm_b1 = measured("vllm-graphs", 1, 512, 256)
+    vllm_b1_off = 100 * max(NOTES_VLLM_B1[0] / vllm_b1 - 1, vllm_b1 / NOTES_VLLM_B1[1] - 1, 0.0)
+    vllm_b1_note = ("lies within the notes' range" if vllm_b1_off == 0 else
+                    f"is {vllm_b1_off:.1f}% {'below' if vllm_b1 < NOTES_VLLM_B1[0] else 'above'} the notes' range")
+    runs = sorted(records["run_id"].unique())
+    empty_w, loaded_w = idle_power(runs)
+    hosts = between_runs(records, "hf-eager")
+    batch = hosts.index.get_level_values("batch_size")
+    small_b, large_b = hosts[batch <= 4], hosts[batch > 4]
+    compile_cells = int((cells["config"] == "hf-compile").sum())
+    compile_modelled = modelled(model, "HF compiled")
+    reps = sorted(int(n) for n in cells["n"].unique())
+    cheapest_free = {rate: min((r for r in sweep if r["rate_per_s"] == rate and not r["overloaded"]),
+                               key=lambda r: r["energy_per_request_j"], default={"gpus": None})["gpus"]
+                     for rate in best}
+    one_gpu_cheapest = all(g == min(r["gpus"] for r in sweep) for g in cheapest_free.values() if g is not None)
     text = f"""# Findings: H100 energy of Llama-3.1-8B inference (HF transformers vs vLLM)
 
 Made by `python docs/make_findings.py` from the committed runs in `artifacts/calibration/`, the HF padding A/B in
 `artifacts/padding/` and the default model in `artifacts/models/default/` ({len(table)} modeled cells;
-{len(cells)} measured cells in all, each the median of 3 repetitions metered with the NVML energy counter).
-GPUs: H100 80GB HBM3 (SXM), driver 580.159.04, 700 W power limit. Random bf16 weights; output lengths forced.
-Replays of real traces against the model: [validation.md](validation.md).
+{len(cells)} measured cells in all, each the median of {' or '.join(map(str, reps))} repetitions metered with the NVML energy counter).
+GPUs: {gpu_meta(runs)}. Random bf16 weights; output lengths forced.
+Replays of real traces against the model: [validation.md](validation.md). Everything below is H100 data.
 
 Data: HF {counts.get('hf', (0, 0))[0]} distinct cells, median repetition CV {counts.get('hf', (0, 0))[1]:.2f}%;
 vLLM {counts.get('vllm', (0, 0))[0]} distinct cells, median CV {counts.get('vllm', (0, 0))[1]:.2f}%
@@ -246,16 +358,16 @@ vLLM {counts.get('vllm', (0, 0))[0]} distinct cells, median CV {counts.get('vllm
 
 | cell | measured here (J per output token) | notes |
 |---|---|---|
-| HF eager, batch 1, 512 -> 128 | {', '.join(f'{e:.2f} ({r})' for r, e in hf_runs.items())} | ~5 J (4.8-5.1) |
-| vLLM CUDA graphs, batch 1, 512 -> 256 | {measured('vllm-graphs', 1, 512, 256):.2f} | 2.86-2.89 |
-| vLLM CUDA graphs, batch 256, 1024 -> 256, prefix caching off | {no_cache:.3f} | 0.060 |
-| the same with prefix caching on (vLLM 0.26's default) | {cache:.3f} | 0.060 |
+| HF eager, batch 1, 512 -> 128 | {', '.join(f'{e:.2f} ({r})' for r, e in hf_runs.items())} | ~5 J ({NOTES_HF_B1[0]}-{NOTES_HF_B1[1]}) |
+| vLLM CUDA graphs, batch 1, 512 -> 256 | {vllm_b1:.2f} | {NOTES_VLLM_B1[0]}-{NOTES_VLLM_B1[1]} |
+| vLLM CUDA graphs, batch 256, 1024 -> 256, prefix caching off | {no_cache:.3f} | {NOTES_VLLM_B256:.3f} |
+| the same with prefix caching on (vLLM 0.26's default) | {cache:.3f} | {NOTES_VLLM_B256:.3f} |
 
-- vLLM batch 1 agrees with the notes (within 3%).
-- vLLM batch 256, 1024 -> 256: the notes' 0.060 is what vLLM measures with prefix caching on, its default. A
+- vLLM batch 1 {vllm_b1_note}.
+- vLLM batch 256, 1024 -> 256: the notes' {NOTES_VLLM_B256:.3f} is what vLLM measures with prefix caching on, its default. A
   warm-up followed by repetitions of the same prompts then skips prefill: {cache:.3f} J/token measured with
   caching on, {no_cache:.3f} with it off. The model (caching off, as every calibration cell) says
-  {float(model.predict(big)[0]) / (256 * 256):.3f}, of which decode alone is {big_phases['decode_j'] / (256 * 256):.3f}. A user whose
+  {big_j / (256 * 256):.3f}, of which decode alone is {big_decode_j / (256 * 256):.3f}. A user whose
   requests share no prefixes should expect the caching-off number.
 - HF batch 1: each lease measured it once (the run id in brackets). The latest, {list(hf_runs.values())[-1]:.2f} J/token, is
   {100 * (list(hf_runs.values())[-1] / 5 - 1):+.0f}% from the notes' ~5 J. HF eager at batch 1 is launch-bound: the GPU waits on the host
@@ -269,8 +381,8 @@ vLLM {counts.get('vllm', (0, 0))[0]} distinct cells, median CV {counts.get('vllm
 
 Batching is the largest lever: from batch 1 to 256 the energy per token falls by
 {curve[curve.serving == 'vLLM CUDA graphs'].model_j_per_token.iloc[0] / curve[curve.serving == 'vLLM CUDA graphs'].model_j_per_token.iloc[-1]:.0f}x
-with vLLM and CUDA graphs (model line at 512 -> 128). HF with torch.compile has 5 measured cells, too few to
-model (the default model refuses it); its dots are shown.
+with vLLM and CUDA graphs (model line at 512 -> 128). HF with torch.compile has {compile_cells} measured cells{
+', too few to model (the default model refuses it); its dots are shown' if not compile_modelled else ''}.
 
 ## vLLM with CUDA graphs against plain HF transformers (matched cells, Llama-3.1-8B)
 
@@ -307,20 +419,23 @@ HF torch.compile (static cache) against HF eager, matched cells:
 `padded` rows uniform in [I/3, I]. One short row costs what heavy padding costs: transformers then passes an
 attention mask and SDPA leaves its causal flash kernel, in prefill and in every decode step
 (`benchmarks/hf_padding.py`; kernel profiles in docs/measurements/). The default model adds this overhead to
-padded HF batches (model/padding.py); validation.md shows the HF replays with and without it.
+padded HF batches (model/padding.py); validation.md shows the HF replays with and without it. Source of the
+table: {pad_source}.
 
-{md(pad, "{:.0f}") if len(pad) else 'Not measured.'}
+{md(pad, "{:.0f}").replace("nan", "not run") if len(pad) else 'Not measured.'}
 
 ## Energy per request against request rate (online serving, default model)
 
 ![rate sweep]({p3.relative_to(DOCS)})
 
-At a low rate a GPU mostly waits, at its loaded idle power (120-135 W with an engine on it, against 70-76 W
-empty), so energy per request falls as the rate rises until the GPU saturates. Energy-optimal number of GPUs
-per rate with p90 time to first token under {TTFT_TARGET_S} s (req/s: GPUs):
-{', '.join(f'{r:g}: {g}' for r, g in best.items())}. Without a latency target one GPU is always cheapest; the
-target is what buys more GPUs (`energy-predict sweep-rate --ttft-p90-s`). Measured online replays (code and
-conversation traces, 2.57-20 req/s) against the simulator: [validation.md](validation.md).
+At a low rate a GPU mostly waits, at its loaded idle power ({min(loaded_w):.0f}-{max(loaded_w):.0f} W with an engine on it, against
+{min(empty_w):.0f}-{max(empty_w):.0f} W empty, as the calibration runs measured), so energy per request falls as the rate rises until the GPU saturates. Energy-optimal number of GPUs
+per rate with p90 time to first token under {TTFT_TARGET_S} s (req/s: GPUs; none: no GPU count up to 4 meets it):
+{', '.join(f'{r:g}: {g if g is not None else "none"}' for r, g in best.items())}. Without a latency target the cheapest
+count is {'one GPU at every rate that one GPU sustains' if one_gpu_cheapest else 'per rate ' + ', '.join(f'{r:g}: {g}' for r, g in cheapest_free.items())};
+the target is what buys more GPUs (`energy-predict sweep-rate --ttft-p90-s`). The simulator stops a rate its
+GPUs cannot sustain (the queue grows without bound) and such a point has no energy. Measured online replays
+(code and conversation traces, {replay_rates()}) against the simulator: [validation.md](validation.md).
 
 ## Measured energy against the FLOPs/TDP estimate
 
@@ -338,12 +453,14 @@ small-batch decode, where the GPU waits on memory and kernel launches.
 - FLOPs/TDP underestimates: holds, with a wider spread than the study's 1.3x-6x.
 - Offline full-batch estimates (the study's method) miss what a served GPU spends waiting: measured online
   against measured offline energy of the same requests, {online_vs_offline()} ([validation.md](validation.md)).
-- Not measured here: speculative decoding, tensor parallelism.
+- Not measured on the H100: speculative decoding, tensor parallelism. {elsewhere}
 
 ## Caveats
 
 - HF cells came from two hosts: the 4-GPU leases, with four sweeps at once, and a 1-GPU lease. HF eager
-  launch-bound cells differ between them by up to ~15%; the model keeps each cell's latest measurement.
+  cells measured by more than one run ({len(hosts)} cells) differ between runs by a median {100 * hosts.median():.0f}% and up to
+  {100 * hosts.max():.0f}% (median {100 * small_b.median():.0f}% at batch 1-4, where HF is launch-bound, against
+  {100 * large_b.median():.0f}% above); the model keeps each cell's latest measurement.
 - Cells measured more than once pool their repetitions in `data cells`; the model and this page use the latest.
 """
     (DOCS / "findings.md").write_text(text)

@@ -5,16 +5,39 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from energy_predict.architectures import REGISTRY
+from energy_predict.datasets import all_records, cell_stats
+from energy_predict.gpus import CATALOG
 from energy_predict.model.store import artifacts_dir, load_default_model
+from energy_predict.predict.online import simulate
 from energy_predict.predict.replays import load_replays, predict_replay
+from energy_predict.predict.serving import engine_for
+from energy_predict.serving import Deployment, Serving
+from energy_predict.traces import read_trace
 
 DOCS = Path(__file__).parent
+TRACES = DOCS.parent.parent / "shared" / "data" / "traces" / "azure_2023"
+
+
+class WithoutPadding:
+    """A model with its HF padding term taken out; everything else is the model's own (the EnergyModel seam)."""
+
+    def __init__(self, model):
+        self._model = model
+        self.name, self.kind = f"{model.name} without padding", model.kind
+
+    def __getattr__(self, attr):
+        return getattr(self._model, attr)
+
+    def padding_extra_j(self, dep, batch_size, input_tokens, output_tokens):
+        return None
 
 
 def kwh(j: float) -> str:
@@ -45,57 +68,89 @@ def summary(rows: list[dict]) -> list[str]:
     return lines
 
 
+def unbounded_online_j(replay: dict, model) -> float:
+    """A vLLM replay simulated as `predict_replay` does, with no KV-cache limit and no power bounds (J).
+
+    What the simulator's two physical limits are worth: the KV cache caps admitted context (preempting beyond it),
+    the bounds keep each step's power within loaded idle .. TDP. Idle between requests is still charged.
+    """
+    from energy_predict.architectures import resolve_architecture
+    from energy_predict.gpus import resolve_gpu
+    from energy_predict.predict.online import Engine
+
+    c, req = replay["config"], replay["requests"]
+    serving = Serving(framework="vllm", cuda_graphs=bool(c.get("cuda_graphs")), max_batch=int(c["max_num_seqs"]),
+                      max_num_batched_tokens=int(c["max_num_batched_tokens"]))
+    dep = Deployment(resolve_architecture(replay["model"]), resolve_gpu(replay["meter"]["gpus"][0]["name"]), serving)
+    energy, time = model.step_costs(dep)
+    idle_w = replay.get("loaded_idle_power_w") or model.loaded_idle_w(dep)
+    engine = Engine(serving.max_batch, serving.max_num_batched_tokens, idle_w=idle_w)  # no KV cap, no TDP
+    i, o = np.asarray(req["input_tokens"]), np.asarray(req["output_tokens"])
+    online = replay["mode"] == "online"
+    arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))
+    period = float(np.median([r["duration_s"] for r in replay["runs"]])) if online else None
+    return simulate(i, o, arrivals, energy, time, engine, period_s=period, backlog_limit=len(i) + 1).energy_j
+
+
 def ablations(replays: list[dict], rows: list[dict], model) -> list[str]:
     """What each part of the model is worth, replay by replay (`rows`: the full model's predictions of them)."""
-    no_padding = dataclasses.replace(model, card={**model.card, "hf_padding": None})
-    lines = ["| replay | measured kWh | full model | without the HF padding term | offline estimate "
-             "(no arrivals, no idle) | predicted idle share |", "|---|---|---|---|---|---|"]
+    no_padding = WithoutPadding(model)
+    lines = ["| replay | measured kWh | full model | without the HF padding term | simulator without KV-cache limit "
+             "and power bounds | offline estimate (no arrivals, no idle) | predicted idle share |",
+             "|---|---|---|---|---|---|---|"]
     for rec, full in zip(replays, rows):
         mean = float(np.mean(full["measured_j"]))
         pad = predict_replay(rec, no_padding) if rec["backend"] == "hf" else None
         off = predict_replay({**rec, "mode": "offline"}, model) if rec["mode"] == "online" else None
+        free = {"predicted_j": unbounded_online_j(rec, model)} if rec["backend"] == "vllm" else None
 
         def rel(x: dict | None, mean: float = mean) -> str:
             return f"{kwh(x['predicted_j'])} ({100 * (x['predicted_j'] / mean - 1):+.0f}%)" if x else ""
 
         share = full["idle_j"] / full["predicted_j"] if full["predicted_j"] else 0.0
         lines.append(f"| {rec['name'].replace('AzureLLMInferenceTrace_', '')} | {kwh(mean)} | {rel(full)} | {rel(pad)} | "
-                     f"{rel(off)} | {100 * share:.0f}% |")
+                     f"{rel(free)} | {rel(off)} | {100 * share:.0f}% |")
     return lines
 
 
-def chunked_prefill(model) -> list[str]:
-    """Measured prefill with a 1024-token step budget against the simulator, which was not fitted on it."""
+def chunked_prefill(model) -> tuple[list[str], dict]:
+    """Measured prefill with a 1024-token step budget against the simulator, which was not fitted on it.
 
-    from energy_predict.architectures import resolve_architecture
-    from energy_predict.datasets import all_records, cell_stats
-    from energy_predict.gpus import resolve_gpu
-    from energy_predict.predict.estimate import Deployment
-    from energy_predict.predict.online import simulate
-    from energy_predict.predict.serving import step_models
-
-    stats = cell_stats(all_records())
+    Returns the table and the error ranges (energy, duration, and energy had a prefill step paid both its own
+    constant and the decode step's) that the text quotes.
+    """
+    records = all_records()
+    stats = cell_stats(records[records["gpu"] == "H100-SXM-80GB"])  # the replays' GPU; a config name is per GPU
     stats = stats[(stats["model"] == "Llama-3.1-8B") & (stats["output_tokens"] == 1)]
     chunked = stats[stats["config"] == "vllm-graphs-chunk1k"]
     if not len(chunked):
-        return []
+        return [], {}
     ref = stats[stats["config"] == "vllm-graphs"]
     default = {(int(b), int(i)): e for b, i, e in zip(ref["batch_size"], ref["input_tokens"], ref["energy_j"])}
-    dep = Deployment(resolve_architecture("Llama-3.1-8B"), resolve_gpu("H100-SXM-80GB"),
-                     {"backend": "vllm", "framework": "vllm", "cuda_graphs": True, "compile": False,
-                      "quantization": None})
-    energy, time, idle_w = step_models(dep, model)
+    dep = Deployment(REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"],
+                     Serving(framework="vllm", cuda_graphs=True, max_batch=512, max_num_batched_tokens=1024))
+    energy, time = model.step_costs(dep)
+    engine = engine_for(dep, model)
+    both = replace(energy, prefill_const=energy.prefill_const + energy.step_const)
     lines = ["| batch x input | measured J, 1024-token steps | measured J, default budget | chunking costs | "
-             "simulated J, 1024-token steps | error |", "|---|---|---|---|---|---|"]
+             "simulated J, 1024-token steps | error | measured s | simulated s | error |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    errors = {"energy": [], "duration": [], "both_constants": []}
     for r in chunked.itertuples():
         b, i = int(r.batch_size), int(r.input_tokens)
-        sim = simulate(np.full(b, i), np.ones(b, int), np.zeros(b), energy, time, idle_w, max_num_seqs=512,
-                       max_num_batched_tokens=1024).busy_energy_j
+        requests = (np.full(b, i), np.ones(b, int), np.zeros(b))
+        sim = simulate(*requests, energy, time, engine)
+        sim_both = simulate(*requests, both, time, engine)
         base = default.get((b, i))
         extra = f"{100 * (r.energy_j / base - 1):+.0f}%" if base else "n/a"
-        lines.append(f"| {b} x {i} | {r.energy_j:.0f} | {f'{base:.0f}' if base else 'n/a'} | {extra} | {sim:.0f} | "
-                     f"{100 * (sim / r.energy_j - 1):+.1f}% |")
-    return lines
+        err_e, err_t = 100 * (sim.busy_energy_j / r.energy_j - 1), 100 * (sim.busy_s / r.duration_s - 1)
+        errors["energy"].append(err_e)
+        errors["duration"].append(err_t)
+        errors["both_constants"].append(100 * (sim_both.busy_energy_j / r.energy_j - 1))
+        lines.append(f"| {b} x {i} | {r.energy_j:.0f} | {f'{base:.0f}' if base else 'n/a'} | {extra} | "
+                     f"{sim.busy_energy_j:.0f} | {err_e:+.1f}% | {r.duration_s:.3f} | {sim.busy_s:.3f} | "
+                     f"{err_t:+.1f}% |")
+    return lines, errors
 
 
 def render(replays: list[dict], model) -> str:
@@ -107,47 +162,113 @@ def render(replays: list[dict], model) -> str:
         return "\n".join(lines)
     rows = [predict_replay(r, model) for r in replays]
     host = replays[0].get("meter", {}).get("gpus", [{}])[0]
+    chunk_lines, chunk_err = chunked_prefill(model)
+    vllm = [r for r in replays if r["backend"] == "vllm"]
+    hf = [r for r in replays if r["backend"] == "hf"]
+    idle_w = [r["loaded_idle_power_w"] for r in vllm if r.get("loaded_idle_power_w")]
+    runs = sorted({len(r["runs"]) for r in replays})
+    longest_in = max(max(r["requests"]["input_tokens"]) for r in replays)
+    longest_out = max(max(r["requests"]["output_tokens"]) for r in replays)
+    limits = sorted({(r["config"]["max_num_seqs"], r["config"]["max_num_batched_tokens"]) for r in vllm})
+    rates = trace_rates({r["trace"] for r in replays})
+    online = [r for r in rows if r["mode"] == "online" and r["error_pct"] is not None]
+    by_trace = {t: [r["error_pct"] for r in online if r["trace"] == t] for t in dict.fromkeys(r["trace"] for r in online)}
+    under = [t for t, v in by_trace.items() if max(v) < 0]
+    decode_ratio = padding_decode_ratio()
+
+    def span(values: list[float], fmt: str = "{:+.0f}") -> str:
+        lo, hi = min(values), max(values)
+        return fmt.format(lo) + "%" if round(lo) == round(hi) else f"{fmt.format(lo)} to {fmt.format(hi)}%"
+
     lines += [
         f"Every replay ran on one {host.get('name', 'GPU')} (power limit {host.get('power_limit_w', '?')} W), "
-        "Llama-3.1-8B shape with random weights, after a warm-up on the same requests, measured twice (both "
-        "readings shown). Requests are a contiguous window of the trace (lengths clipped to 8192 in, 1024 out). "
+        "Llama-3.1-8B shape with random weights, after a warm-up on the same requests, measured "
+        f"{' or '.join(map(str, runs))} times (every reading shown). Requests are a contiguous window of the trace "
+        f"(longest: {longest_in} tokens in, {longest_out} out). "
         "Online replays submit each request at its arrival time: `trace` scales the window's own gaps to the "
-        "rate (each trace's mean rate over its hour: code 2.57, conversation 5.53 req/s), `poisson` draws "
-        "exponential gaps. The window includes the idle time between requests. HF batches 16 requests in arrival "
-        "order, left-padded. vLLM: CUDA graphs, max_num_seqs 256, max_num_batched_tokens 8192, chunked prefill, "
-        "no prefix caching; the prediction simulates the same scheduler with the same limits.", "",
+        "rate (each trace's mean rate over its hour: "
+        + (", ".join(f"{_short(t)} {r:.2f}" for t, r in rates.items()) + " req/s" if rates else "trace files absent")
+        + "), `poisson` draws exponential gaps. The window includes the idle time between requests. HF batches "
+        f"{', '.join(sorted({str(r['batch_size']) for r in hf}))} requests in arrival order, left-padded. vLLM: "
+        "CUDA graphs, "
+        + "; ".join(f"max_num_seqs {a}, max_num_batched_tokens {b}" for a, b in limits)
+        + ", chunked prefill, no prefix caching; the prediction simulates the same scheduler with the same limits, "
+        "a KV cache of the size the GPU's memory leaves after the weights (a sequence beyond it is preempted and "
+        "recomputed, as vLLM does), and each step's power kept within the replay's loaded idle power and the "
+        "GPU's TDP.", "",
         "## Summary", "", *summary(rows), "", "## Every replay", "", *table(rows), "",
         "## What each part of the model is worth", "",
         "The same predictions with one part taken out. *Without the HF padding term*: the batch model alone, at "
-        "each batch's (size, longest input, longest output). *Offline estimate*: the online replay's requests "
-        "predicted as if all arrived at once, the reference study's method, which has no idle time.", "",
+        "each batch's (size, longest input, longest output). *Simulator without KV-cache limit and power bounds*: "
+        "the online simulation with an unbounded KV cache and each step's power as fitted (idle between requests "
+        "still charged). *Offline estimate*: the online replay's requests predicted as if all arrived at once, "
+        "the reference study's method, which has no idle time.", "",
         *ablations(replays, rows, model), "",
         "## The step model against chunked prefill", "",
         "Prefill-only batches measured with `max_num_batched_tokens=1024` (run `*-vllm-graphs-chunk1k-*`, not used "
         "in any fit) beside the same cells at vLLM's default budget, and the simulator's prediction with the same "
         "1024-token steps. A step holding prefill pays the prefill constant in place of the decode step's "
-        "constant (the weights are read once per step); charging both over-predicted these cells by 14-29%.", "",
-        *chunked_prefill(model), "",
+        "constant (the weights are read once per step)"
+        + (f"; charging both would over-predict these cells by {span(chunk_err['both_constants'])}, against "
+           f"{span(chunk_err['energy'])} as simulated." if chunk_err else "."), "",
+        *chunk_lines, "",
         "Causes found and fixed in the model (not in the check):",
         "- HF padding. A batch with one row shorter than the others makes transformers pass an attention mask, and "
         "SDPA leaves its causal flash path: prefill attention runs masked and every decode step runs a masked "
         "kernel over the whole cache. `benchmarks/hf_padding.py` measured it (artifacts/padding/): at B=16, "
-        "decode costs 2.6x (2048 context) to 4x (7436 context) the unpadded step, and one short row costs as much "
-        "as heavy padding. `model/padding.py` fits that overhead from the A/B (not from the replays) and the HF "
-        "replay prediction adds it to every padded batch.",
+        + ("the decode steps of a padded batch cost "
+           + " to ".join(f"{x:.1f}x ({i} context)" for i, x in decode_ratio.items())
+           + " those of the unpadded batch (energy of the cell minus its prefill-only cell, padded over unpadded), "
+           if decode_ratio else "")
+        + "and one short row costs as much as heavy padding. `model/padding.py` fits that overhead from the A/B "
+        "(not from the replays) and the HF replay prediction adds it to every padded batch.",
         "- Online idle. Between requests a GPU holding a vLLM engine draws its loaded idle power (measured before "
-        "each replay, 120-135 W), which the simulator charges for every second nothing runs; the offline estimate "
-        "misses it, and the slower the arrivals, the larger the miss.", "",
-        "What the online model still lacks (each online replay is within 15%; the residuals point here):",
-        "- The conversation replays are under-predicted by 3-7% at every rate, the code replays are not: long "
-        "decodes at small, changing batch sizes. The step energies come from fixed batches; vLLM's per-step CPU "
-        "work (scheduling, sampling, the Python loop) at small batches is only in them as far as those batches "
-        "hold it.",
-        "- Step durations are over-predicted for chunked prefill (+15-31% above), so TTFT at a small token budget "
-        "is pessimistic; energy is not affected by this.",
+        f"each replay, {min(idle_w):.0f}-{max(idle_w):.0f} W), which the simulator charges for every second nothing "
+        "runs; the offline estimate misses it, and the slower the arrivals, the larger the miss.", "",
+        f"What the online model still lacks (every online replay is within {max(abs(e) for v in by_trace.values() for e in v):.1f}%; "
+        "the residuals point here):",
+        "- Online error by trace: " + "; ".join(f"{_short(t)} {span(v, '{:+.1f}')}" for t, v in by_trace.items())
+        + ". " + ("The " + " and ".join(_short(t) for t in under) + " replays are under-predicted at every rate"
+                  + (f", the {' and '.join(_short(t) for t in by_trace if t not in under)} replays are not"
+                     if len(under) < len(by_trace) else "")
+                  + ": long decodes at small, changing batch sizes. The step energies come from fixed batches; "
+                  "vLLM's per-step CPU work (scheduling, sampling, the Python loop) at small batches is only in "
+                  "them as far as those batches hold it." if under else "No trace is under-predicted at every "
+                  "rate."),
+        *([f"- Step durations are over-predicted for chunked prefill ({span(chunk_err['duration'])} above), so TTFT "
+           "at a small token budget is pessimistic; energy is not affected by this."] if chunk_err else []),
         "- Power between two close requests does not drop to idle at once; the simulator switches instantly.",
         "- Prefix caching and speculative decoding are not modelled (both were off in these replays).", ""]
     return "\n".join(lines)
+
+
+def _short(trace: str) -> str:
+    return trace.removeprefix("AzureLLMInferenceTrace_").removesuffix(".csv")
+
+
+def trace_rates(traces: set[str]) -> dict[str, float]:
+    """Mean request rate (req/s) of each whole trace file, where the file is at hand."""
+    out = {}
+    for trace in sorted(traces):
+        if (TRACES / trace).is_file():
+            t = read_trace(TRACES / trace)["arrival_s"].to_numpy()
+            out[trace] = len(t) / (t.max() - t.min())
+    return out
+
+
+def padding_decode_ratio() -> dict[int, float]:
+    """Per input length: padded over unpadded decode energy of the HF padding A/B (cell means in the fit file)."""
+    out = {}
+    for fit in sorted((DOCS.parent / "artifacts" / "padding").glob("*.fit.json")):
+        means = json.loads(fit.read_text()).get("published_cell_means_j")
+        if not means:
+            continue
+        rows = [dict(zip(means["columns"], r)) for r in means["rows"]]
+        for r in rows:
+            base = next((x for x in rows if x["i"] == r["i"] and x["b"] == r["b"] and x["o"] == 1), None)
+            if r["o"] > 1 and base and r["padded"] is not None and base["padded"] is not None:
+                out[int(r["i"])] = (r["padded"] - base["padded"]) / (r["ones"] - base["ones"])
+    return dict(sorted(out.items()))
 
 
 def _arrivals(row: dict) -> str:
