@@ -19,7 +19,6 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from import_runs import import_run  # noqa: E402
 
-
 RENAME = {"vllm-graphs": "vllm-graphs-tp1"}
 
 
