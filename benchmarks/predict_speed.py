@@ -64,12 +64,15 @@ def process_times(cmd: list[str], n: int) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
-def import_time_s(n: int = 7) -> float:
-    """Best wall time of a fresh interpreter importing the report's modules, less a bare interpreter's start."""
-    def run(code: str) -> float:
-        return min(timed(lambda: subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT), n))
+def import_time_s(n: int = 7) -> tuple[float, float]:
+    """(wall, CPU) seconds of a fresh interpreter importing the report's modules, less a bare interpreter's start;
+    best of n each."""
+    def run(code: str) -> tuple[float, float]:
+        wall, cpu = process_times([sys.executable, "-c", code], n)
+        return min(wall), min(cpu)
 
-    return run(IMPORTS) - run("pass")
+    (wall, cpu), (wall0, cpu0) = run(IMPORTS), run("pass")
+    return wall - wall0, cpu - cpu0
 
 
 def cli_command() -> list[str]:
@@ -106,7 +109,7 @@ def trace_1m_s(model) -> float:
 
 def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    imports_s = import_time_s()
+    imports_s, imports_cpu_s = import_time_s()
     t0 = time.perf_counter()
     from rich.console import Console
 
@@ -132,6 +135,7 @@ def main() -> None:
         "command": COMMAND, "commit": git_commit(ROOT), "created": now_iso(),
         "profile": str(PROFILE.relative_to(ROOT)),
         "import_s": round(imports_s, 3),
+        "import_cpu_s": round(imports_cpu_s, 3),
         "import_in_process_s": round(in_process_imports_s, 3),
         "report_s": round(min(report), 4),
         "report_cpu_mean_s": round(report_cpu_s, 4),
