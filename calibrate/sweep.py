@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -73,7 +73,8 @@ def read_outcome(run_dir: Path) -> SweepOutcome | None:
     return SweepOutcome(**outcome) if isinstance(outcome, dict) else None
 
 
-def _gpu_label(meter_info: dict) -> str:
+def gpu_label(meter_info: dict) -> str:
+    """The catalog name of the first metered GPU (its NVML name when not in the catalog; "cpu" without one)."""
     gpus = meter_info.get("gpus") or []
     if not gpus or not gpus[0].get("name"):
         return "cpu"
@@ -83,7 +84,7 @@ def _gpu_label(meter_info: dict) -> str:
         return gpus[0]["name"]
 
 
-def _done_keys(records: list[dict]) -> tuple[set[tuple], set[tuple]]:
+def done_keys(records: list[dict]) -> tuple[set[tuple], set[tuple]]:
     """Repetitions measured, and cells closed for good (infeasible)."""
     measured, closed = set(), set()
     for r in records:
@@ -97,6 +98,101 @@ def _done_keys(records: list[dict]) -> tuple[set[tuple], set[tuple]]:
 
 def _max_model_len(cells: list[Cell]) -> int:
     return max(c.input_tokens + c.output_tokens for c in cells) + 16
+
+
+def open_run(grid: Grid, run_dir: Path, resume: bool) -> tuple[list[Cell], list[dict]]:
+    """The grid's cells and the records already taken; the run folder made, a torn journal line cut.
+
+    Bad input (records there without `resume`, an unknown model, a folder that cannot be made) is said
+    before anything is written.
+    """
+    previous = rec.read_journal(run_dir)
+    if previous and not resume:
+        raise InputError("--out", f"{run_dir} already holds {len(previous)} records",
+                         "pass --resume to continue that run, or choose a new folder")
+    cells = expand_grid(grid)
+    for name in dict.fromkeys(c.model for c in cells):
+        resolve_architecture(name)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("--out", f"cannot make the run folder {run_dir} ({exc.strerror})",
+                         "give a folder path that is not a file and can be written") from None
+    return cells, rec.read_journal(run_dir, repair=True)  # a torn last line is cut, so no append is glued to it
+
+
+class EngineLoadError(RuntimeError):
+    """A model or engine did not load; its message is the one line the outcome keeps."""
+
+
+def load_engine(backend_factory: Callable[[str], Backend], meter, model: str, config: ServingConfig,
+                group: list[Cell], idle_seconds: float) -> tuple[Backend, ServingConfig, tuple]:
+    """Load one engine configuration and measure its loaded idle power: (backend, config as loaded, idle).
+
+    `idle` is (all GPUs summed, per GPU) in W. A load that fails closes what it made and raises
+    EngineLoadError with the one line the outcome keeps.
+    """
+    if config.backend == "vllm" and config.max_model_len is None:
+        config = config.model_copy(update={"max_model_len": _max_model_len(group)})
+    backend = None
+    try:
+        backend = backend_factory(config.backend)
+        if hasattr(meter, "sync"):
+            meter.sync = backend.synchronize
+        backend.load(resolve_architecture(model), config)
+        return backend, config, measure_idle(meter, idle_seconds)
+    except Exception as exc:  # noqa: BLE001 - said once in the outcome: every cell after would fail alike
+        if backend is not None:
+            try:
+                backend.close()
+            except Exception:  # noqa: BLE001 - the load error is the one to report
+                pass
+        raise EngineLoadError(f"{model} under {config.name} did not load: {type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def record_row(run_id: str, cell: Cell, config: ServingConfig, gpu: str, gpu_count: int, repetition: int,
+               status: str, idle_power_w: float | None, **values) -> dict:
+    """One record: the cell, its serving configuration and what was measured (`values`)."""
+    return {"run_id": run_id, "backend": config.backend, "config": config.name, "model": cell.model,
+            "gpu": gpu, "gpu_count": gpu_count, "tensor_parallel": config.tensor_parallel,
+            "batch_size": cell.batch_size, "input_tokens": cell.input_tokens, "output_tokens": cell.output_tokens,
+            "repetition": repetition, "status": status, "idle_power_w": idle_power_w, "timestamp": now_iso(),
+            "dtype": config.dtype, "attn_implementation": config.attn_implementation, "compile": config.compile,
+            "decoding": config.decoding, "beam_width": config.beam_width, "cuda_graphs": config.cuda_graphs,
+            "quantization": config.quantization or "none", "max_num_seqs": config.max_num_seqs, **values}
+
+
+def measure_cell(backend: Backend, meter, grid: Grid, cell: Cell, skip: set[int], idle_before: float | None,
+                 loaded_idle: float | None) -> Iterator[tuple[int, str, dict]]:
+    """Warm a cell up, then measure its repetitions not in `skip`: yields (repetition, status, values).
+
+    Each repetition is yielded as soon as it is measured, so the caller journals it before the next starts.
+    A cell that does not fit yields one "infeasible" and one that fails one "error" (repetition 0).
+    """
+    try:
+        run = backend.prepare(cell)
+        for _ in range(grid.warmup_runs):  # the first run of a shape is not a measurement
+            run()
+        for k in range(grid.repetitions):
+            if k in skip:
+                continue
+            window = measure_repeated(meter, run, grid.min_window_s)
+            r, n = window.reading, window.repeats
+            energy = r.energy_j / n if r.energy_j is not None else None
+            duration = r.duration_s / n
+            above = energy - idle_before * duration if energy is not None and idle_before else None
+            yield k, "ok", dict(
+                energy_j=energy, energy_above_idle_j=above, duration_s=duration, repeats=n, window_s=r.duration_s,
+                mean_power_w=r.mean_power_w, max_power_w=r.max_power_w,
+                sampled_energy_j=r.sampled_energy_j / n if r.sampled_energy_j is not None else None,
+                sm_clock_mhz=r.sm_clock_mhz, temperature_c=r.temperature_c, sensor=r.sensor,
+                null_reason=r.null_reason, generated_tokens=min(window.results),
+                gpu_energy_j=[e / n for e in r.gpu_energy_j] if r.gpu_energy_j is not None else None,
+                loaded_idle_power_w=loaded_idle)
+    except CellInfeasible as exc:
+        yield 0, "infeasible", {"error": str(exc)[:500]}
+    except Exception as exc:  # noqa: BLE001 - one broken cell must not end a long sweep
+        yield 0, "error", {"error": f"{type(exc).__name__}: {exc}"[:500], "traceback": traceback.format_exc()[-2000:]}
 
 
 def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume: bool = False,
@@ -113,20 +209,8 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
             raise InputError("--gpus", f"config {c.name!r} runs on {c.tensor_parallel} GPU(s) but {len(gpus)} are "
                              "metered", "pass one --gpus index per GPU the engine uses (e.g. --gpus 0,1 for TP 2)")
     run_dir = Path(run_dir)
-    previous = rec.read_journal(run_dir)
-    if previous and not resume:
-        raise InputError("--out", f"{run_dir} already holds {len(previous)} records",
-                         "pass --resume to continue that run, or choose a new folder")
-    cells = expand_grid(grid)
-    for name in dict.fromkeys(c.model for c in cells):
-        resolve_architecture(name)  # a model that cannot be resolved is bad input: said before anything is written
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError("--out", f"cannot make the run folder {run_dir} ({exc.strerror})",
-                         "give a folder path that is not a file and can be written") from None
-    previous = rec.read_journal(run_dir, repair=True)  # a torn last line is cut off, so no append is glued to it
-    measured, closed = _done_keys(previous)
+    cells, previous = open_run(grid, run_dir, resume)
+    measured, closed = done_keys(previous)
     configs = {c.name: c for c in grid.configs}
 
     meter = meter or open_meter(gpus)
@@ -135,7 +219,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
     if null_reason and on_notice:
         on_notice(f"no energy sensor ({null_reason}): durations are measured, but every record will hold "
                   "energy_j = null with that reason in null_reason")
-    gpu = _gpu_label(meter_info)
+    gpu = gpu_label(meter_info)
     meta = (rec.read_meta(run_dir) if resume else None) or {
         "run_id": run_dir.name, "grid": grid.model_dump(), "started": now_iso(), "command": command,
         "host": host_info(), "meter": meter_info, "gpu": gpu, "gpu_indices": list(gpus), "configs": {},
@@ -157,13 +241,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
     total = len(cells)
 
     def record(cell: Cell, config: ServingConfig, repetition: int, status: str, **values) -> None:
-        row = {"run_id": run_dir.name, "backend": config.backend, "config": config.name, "model": cell.model,
-               "gpu": gpu, "gpu_count": len(gpus), "tensor_parallel": config.tensor_parallel,
-               "batch_size": cell.batch_size, "input_tokens": cell.input_tokens, "output_tokens": cell.output_tokens,
-               "repetition": repetition, "status": status, "idle_power_w": idle_before, "timestamp": now_iso(),
-               "dtype": config.dtype, "attn_implementation": config.attn_implementation, "compile": config.compile,
-               "decoding": config.decoding, "beam_width": config.beam_width, "cuda_graphs": config.cuda_graphs,
-               "quantization": config.quantization or "none", "max_num_seqs": config.max_num_seqs, **values}
+        row = record_row(run_dir.name, cell, config, gpu, len(gpus), repetition, status, idle_before, **values)
         rec.append_record(run_dir, row)
         all_records.append(row)
         if status == "ok":
@@ -181,57 +259,21 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
         pending = [c for c in group if not complete(c)]
         if not pending:
             continue
-        config = configs[config_name]
-        if config.backend == "vllm" and config.max_model_len is None:
-            config = config.model_copy(update={"max_model_len": _max_model_len(group)})
-        backend = None
         try:
-            backend = backend_factory(config.backend)
-            if hasattr(meter, "sync"):
-                meter.sync = backend.synchronize
-            backend.load(resolve_architecture(model), config)
-            meta["configs"][config_name] = {**config.model_dump(), "versions": backend.versions()}
-            loaded = f"loaded:{model}:{config_name}"
-            meta["idle_power_w"][loaded], meta["idle_power_per_gpu_w"][loaded] = measure_idle(meter, grid.idle_seconds)
-            rec.write_meta(run_dir, meta)
-        except Exception as exc:  # noqa: BLE001 - said once in the outcome: every cell after would fail alike
-            load_error = f"{model} under {config_name} did not load: {type(exc).__name__}: {exc}"[:500]
-            if backend is not None:
-                try:
-                    backend.close()
-                except Exception:  # noqa: BLE001 - the load error is the one to report
-                    pass
+            backend, config, (loaded_idle, loaded_per_gpu) = load_engine(
+                backend_factory, meter, model, configs[config_name], group, grid.idle_seconds)
+        except EngineLoadError as exc:
+            load_error = str(exc)
             break
-        loaded_idle = meta["idle_power_w"][f"loaded:{model}:{config_name}"]
+        loaded = f"loaded:{model}:{config_name}"
+        meta["configs"][config_name] = {**config.model_dump(), "versions": backend.versions()}
+        meta["idle_power_w"][loaded], meta["idle_power_per_gpu_w"][loaded] = loaded_idle, loaded_per_gpu
+        rec.write_meta(run_dir, meta)
         for cell in pending:
             status = "ok"
-            try:
-                run = backend.prepare(cell)
-                for _ in range(grid.warmup_runs):  # the first run of a shape is not a measurement
-                    run()
-                for k in range(grid.repetitions):
-                    if (*cell.key, k) in measured:
-                        continue
-                    window = measure_repeated(meter, run, grid.min_window_s)
-                    r, n = window.reading, window.repeats
-                    energy = r.energy_j / n if r.energy_j is not None else None
-                    duration = r.duration_s / n
-                    above = energy - idle_before * duration if energy is not None and idle_before else None
-                    record(cell, config, k, "ok", energy_j=energy, energy_above_idle_j=above, duration_s=duration,
-                           repeats=n, window_s=r.duration_s, mean_power_w=r.mean_power_w,
-                           max_power_w=r.max_power_w,
-                           sampled_energy_j=r.sampled_energy_j / n if r.sampled_energy_j is not None else None,
-                           sm_clock_mhz=r.sm_clock_mhz, temperature_c=r.temperature_c, sensor=r.sensor,
-                           null_reason=r.null_reason, generated_tokens=min(window.results),
-                           gpu_energy_j=[e / n for e in r.gpu_energy_j] if r.gpu_energy_j is not None else None,
-                           loaded_idle_power_w=loaded_idle)
-            except CellInfeasible as exc:
-                status = "infeasible"
-                record(cell, config, 0, "infeasible", error=str(exc)[:500])
-            except Exception as exc:  # noqa: BLE001 - one broken cell must not end a long sweep
-                status = "error"
-                record(cell, config, 0, "error", error=f"{type(exc).__name__}: {exc}"[:500],
-                       traceback=traceback.format_exc()[-2000:])
+            done_reps = {k for k in range(grid.repetitions) if (*cell.key, k) in measured}
+            for k, status, values in measure_cell(backend, meter, grid, cell, done_reps, idle_before, loaded_idle):
+                record(cell, config, k, status, **values)
             rec.write_table(run_dir, all_records)
             done += 1
             if on_cell:
@@ -240,7 +282,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
 
     if load_error is None:
         meta["idle_power_w"]["after"], meta["idle_power_per_gpu_w"]["after"] = measure_idle(meter, grid.idle_seconds)
-    outcome = _outcome(cells, closed, complete, errors, load_error, null_reason)
+    outcome = cells_outcome(cells, closed, complete, errors, load_error, null_reason)
     meta["finished"] = now_iso()
     meta["status"] = "failed" if outcome.failed else "incomplete" if outcome.error else "complete"
     meta["outcome"] = asdict(outcome)
@@ -249,7 +291,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
     return run_dir
 
 
-def _outcome(cells: list[Cell], closed: set[tuple], complete: Callable[[Cell], bool],
+def cells_outcome(cells: list[Cell], closed: set[tuple], complete: Callable[[Cell], bool],
              errors: dict[tuple, str | None], load_error: str | None, null_reason: str | None) -> SweepOutcome:
     """Each cell's end: infeasible (closed), ok (every repetition measured), error (failed this session)."""
     infeasible = sum(1 for c in cells if c.key in closed)

@@ -127,18 +127,35 @@ def from_trace(
     out.print(f"wrote {output}: {len(frame)} requests" + (f", {rate:.2f} req/s" if rate else ""))
 
 
-@app.command("calibrate")
+class _RayOptionalAddress(typer.core.TyperCommand):
+    """`--ray` alone starts Ray on this machine; `--ray ADDRESS` joins a cluster (typer has no optional values)."""
+
+    def parse_args(self, ctx, args):
+        args = list(args)
+        for k, arg in enumerate(args):
+            if arg == "--ray" and (k + 1 == len(args) or args[k + 1].startswith("-") or args[k + 1].endswith(".json")):
+                args.insert(k + 1, "local")
+        return super().parse_args(ctx, args)
+
+
+@app.command("calibrate", cls=_RayOptionalAddress)
 @handles_errors
 def calibrate(
     grid: Path = typer.Argument(..., help="grid JSON: models x serving configs x cells"),
     out_dir: Path = typer.Option(..., "--out", help="run folder, e.g. artifacts/calibration/<run-id>"),
-    gpus: str = typer.Option("0", "--gpus", help="GPU indices to meter, summed (e.g. 0,1)"),
+    gpus: str = typer.Option("0", "--gpus", help="GPU indices to meter, summed (e.g. 0,1); not with --ray"),
+    ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                                   help="fan the grid out over Ray: alone, every GPU of this machine; with an "
+                                        "address (auto, HOST:6379), a cluster's (`ray` extra)"),
     resume: bool = typer.Option(False, "--resume", help="continue a run that stopped"),
     device: str | None = typer.Option(None, "--device", help="torch device for HF (default: cuda if present)"),
     only_config: str | None = typer.Option(None, "--only-config", help="measure only this config of the grid"),
     only_model: str | None = typer.Option(None, "--only-model", help="measure only this model of the grid"),
 ) -> None:
     """Measure energy for every cell of GRID on this machine's GPU (needs the calibrate extra).
+
+    With --ray each engine configuration is a Ray actor holding its tensor-parallel GPUs; records stream back
+    to the journal here, a dead worker's cell is retried, and --resume continues a campaign.
 
     Exit 0 when cells were measured (a yellow warning names any that failed), 1 when the measurement failed
     (no cell measured, or a model or engine did not load), 2 for bad input.
@@ -178,8 +195,14 @@ def calibrate(
         def on_notice(line):
             err.print(Text.assemble(("warning:", "yellow"), " ", line), soft_wrap=True)
 
-        run_sweep(spec, out_dir, gpus=indices, resume=resume, on_cell=on_cell, command=" ".join(sys.argv),
-                  backend_factory=lambda name: make_backend(name, device), on_notice=on_notice)
+        if ray is not None:
+            from energy_predict.calibrate.fanout import run_campaign
+
+            run_campaign(spec, out_dir, address=ray, resume=resume, on_cell=on_cell, command=" ".join(sys.argv),
+                         backend_factory=functools.partial(make_backend, device=device), on_notice=on_notice)
+        else:
+            run_sweep(spec, out_dir, gpus=indices, resume=resume, on_cell=on_cell, command=" ".join(sys.argv),
+                      backend_factory=lambda name: make_backend(name, device), on_notice=on_notice)
     outcome = read_outcome(out_dir)
     if outcome.failed:
         err.print(Text.assemble(("error:", "red"), " ", outcome.problem()), soft_wrap=True)

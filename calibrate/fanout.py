@@ -1,0 +1,334 @@
+"""Calibration at scale: one grid fanned out over the GPUs of one machine or of a Ray cluster.
+
+Each engine configuration (one model under one serving config: one engine load) becomes a Ray actor that
+reserves `num_gpus` = its tensor-parallel degree; Ray places the actors, and one that does not fit yet waits
+until another frees its GPUs. The driver asks each actor for one cell at a time and appends the records it
+sends back to the run's journal (`records.append_record`, fsynced) as they arrive, so what was measured is
+on disk whatever dies next. Every record carries the worker's node, GPU UUIDs and package versions.
+
+- A worker that dies loses the cell it was measuring: a new actor takes the configuration's remaining cells,
+  that cell first, up to `max_attempts` deaths per cell, after which the cell is recorded as an error.
+- A driver that dies loses nothing journaled: `resume` skips every repetition already measured, with the
+  same done-keys and the same run folder checks as the local runner (`sweep.run_sweep`).
+
+One actor's resources always come from one node, which is what a tensor-parallel group needs; no placement
+group is made, because vLLM switches to its own Ray executor when it finds itself inside one and would then
+look for GPUs the actor already holds. Ray is imported only here, and only when a campaign runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from energy_predict.calibrate import records as rec
+from energy_predict.calibrate.backends.base import Backend, make_backend
+from energy_predict.calibrate.environment import host_info, now_iso
+from energy_predict.calibrate.grid import Cell, Grid, ServingConfig
+from energy_predict.calibrate.meter import measure_idle, open_meter
+from energy_predict.calibrate.sweep import (
+    OnCell,
+    OnNotice,
+    cells_outcome,
+    done_keys,
+    gpu_label,
+    load_engine,
+    measure_cell,
+    open_run,
+    record_row,
+)
+from energy_predict.errors import InputError
+
+MAX_ATTEMPTS = 3  # worker deaths on one cell before it is recorded as an error
+
+
+def import_ray():
+    """The ray module, or InputError naming the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--ray", "Ray is not installed",
+                         "pip install 'energy-predict[ray]' (offline: see the README's wheels line)") from None
+    return ray
+
+
+class EngineWorker:
+    """One engine configuration on the GPUs Ray gave this process: loaded once, then measured cell by cell.
+
+    A plain class: `run_campaign` makes it a Ray actor, and tests can call it without Ray.
+    """
+
+    def __init__(self, run_id: str, grid: Grid, model: str, config: ServingConfig, group: list[Cell],
+                 backend_factory: Callable[[str], Backend], meter_factory: Callable) -> None:
+        self.run_id, self.grid, self.model, self.config, self.group = run_id, grid, model, config, group
+        self.backend_factory, self.meter_factory = backend_factory, meter_factory
+
+    def start(self, gpu_indices: tuple[int, ...] | None = None) -> dict:
+        """Measure the empty GPUs' idle power, load the engine, measure its loaded idle; say what ran where.
+
+        `gpu_indices` are NVML's (PCI bus order); by default those Ray assigned to this actor, which match
+        once CUDA orders devices by PCI bus too.
+        """
+        os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # CUDA index = NVML index, before CUDA starts
+        import ray
+
+        gpus = tuple(gpu_indices if gpu_indices is not None else (int(g) for g in ray.get_gpu_ids()))
+        self.meter = self.meter_factory(gpus)
+        info = self.meter.describe()
+        self.gpu, self.gpu_count = gpu_label(info), len(gpus)
+        self.idle_before, idle_per_gpu = measure_idle(self.meter, self.grid.idle_seconds)
+        self.backend, self.config, (self.loaded_idle, loaded_per_gpu) = load_engine(
+            self.backend_factory, self.meter, self.model, self.config, self.group, self.grid.idle_seconds)
+        import energy_predict
+
+        versions = {"energy_predict": energy_predict.__version__, "python": sys.version.split()[0],
+                    "ray": ray.__version__, **self.backend.versions()}
+        self.provenance = {"node": platform.node(), "ray_node_id": ray.get_runtime_context().get_node_id(),
+                           "gpu_indices": list(gpus), "gpu_uuids": [g.get("uuid") for g in info.get("gpus") or []],
+                           "worker_versions": json.dumps(versions, sort_keys=True)}
+        return {**self.provenance, "versions": versions, "meter": info, "gpu": self.gpu,
+                "config": self.config.model_dump(), "idle_before_w": self.idle_before,
+                "idle_before_per_gpu_w": idle_per_gpu, "loaded_idle_w": self.loaded_idle,
+                "loaded_idle_per_gpu_w": loaded_per_gpu}
+
+    def measure(self, cell: Cell, skip: set[int]) -> list[dict]:
+        """Every record of one cell (its repetitions not in `skip`), with where and on what it ran."""
+        return [record_row(self.run_id, cell, self.config, self.gpu, self.gpu_count, k, status, self.idle_before,
+                           **values, **self.provenance)
+                for k, status, values in measure_cell(self.backend, self.meter, self.grid, cell, skip,
+                                                      self.idle_before, self.loaded_idle)]
+
+    def close(self) -> None:
+        """Free the engine (the driver then ends the actor, which frees its GPUs)."""
+        self.backend.close()
+
+
+@dataclass
+class _Engine:
+    """The driver's view of one engine configuration: what is left to measure and how its workers fared."""
+
+    model: str
+    config: ServingConfig
+    group: list[Cell]  # every cell of the configuration (vLLM's max_model_len is set from them)
+    todo: list[Cell]  # cells not yet measured, in grid order
+    deaths: dict[tuple, int] = field(default_factory=dict)  # cell key (or "start") -> workers that died on it
+    actor: object = None
+    loaded: dict | None = None  # what the current worker's start() said
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}:{self.config.name}"
+
+
+def _connect(ray, address: str | None) -> bool:
+    """Join the cluster at `address` ("auto": the one this machine is in), or start Ray here ("local", None).
+
+    Returns whether this call started the connection (and so must shut it down). A connection the caller
+    made already (tests, notebooks) is used as it is.
+    """
+    if ray.is_initialized():
+        return False
+    if address in (None, "", "local"):
+        ray.init(include_dashboard=False)
+    else:
+        ray.init(address=address)
+    return True
+
+
+def _worker_died(ray, exc: BaseException) -> bool:
+    errors = ray.exceptions
+    kinds = tuple(getattr(errors, n) for n in ("RayActorError", "WorkerCrashedError", "ObjectLostError",
+                                                "NodeDiedError") if hasattr(errors, n))
+    return isinstance(exc, kinds)
+
+
+def _cause(exc: BaseException) -> str:
+    """The worker's own exception message (Ray wraps it with a traceback of its own), on one line."""
+    cause = getattr(exc, "cause", None)
+    text = str(cause) if cause is not None else str(exc)
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", text).split())[:300]
+
+
+def _error_row(run_id: str, engine: _Engine, cell: Cell, error: str) -> dict:
+    """The record of a cell that failed outside the worker's own handling (its worker died, say)."""
+    loaded = engine.loaded
+    where = {k: loaded[k] for k in ("node", "ray_node_id", "gpu_indices", "gpu_uuids", "worker_versions")}
+    return record_row(run_id, cell, engine.config, loaded["gpu"], engine.config.tensor_parallel, 0, "error",
+                      loaded["idle_before_w"], error=error[:500], **where)
+
+
+def run_campaign(grid: Grid, run_dir: Path, *, address: str | None = None, resume: bool = False,
+                 backend_factory: Callable[[str], Backend] = make_backend, meter_factory: Callable = open_meter,
+                 max_attempts: int = MAX_ATTEMPTS, on_cell: OnCell | None = None, on_notice: OnNotice | None = None,
+                 command: str | None = None, cpus_per_engine: float = 1, table_every_s: float = 10.0) -> Path:
+    """Measure every cell of the grid into `run_dir` over a Ray cluster; the same files as `run_sweep`.
+
+    Returns `run_dir`; `sweep.read_outcome(run_dir)` tells how the cells ended. A configuration whose
+    engine does not load is said in the outcome (`load_error`) while the other configurations go on.
+    """
+    ray = import_ray()
+    run_dir = Path(run_dir)
+    cells, previous = open_run(grid, run_dir, resume)
+    measured, closed = done_keys(previous)
+
+    def complete(c: Cell) -> bool:
+        return c.key in closed or all((*c.key, k) in measured for k in range(grid.repetitions))
+
+    meta = (rec.read_meta(run_dir) if resume else None) or {
+        "run_id": run_dir.name, "grid": grid.model_dump(), "started": now_iso(), "command": command,
+        "host": host_info(), "meter": None, "gpu": None, "gpu_indices": None, "configs": {},
+        "idle_power_w": {}, "idle_power_per_gpu_w": {}, "resumed": []}
+    if previous:
+        meta["resumed"].append(now_iso())
+    meta.setdefault("workers", {})
+    meta["status"] = "running"
+    meta.pop("outcome", None)
+    all_records = list(previous)
+    errors: dict[tuple, str | None] = {}
+    load_errors: list[str] = []
+    null_reason = None
+    total, done = len(cells), sum(1 for c in cells if complete(c))
+    configs = {c.name: c for c in grid.configs}
+    engines = []
+    for model in grid.models:
+        for config in grid.configs:
+            group = [c for c in cells if c.model == model and c.config == config.name]
+            todo = [c for c in group if not complete(c)]
+            if todo:
+                engines.append(_Engine(model, configs[config.name], group, todo))
+
+    started_ray = _connect(ray, address)
+    meta["runner"] = {"kind": "ray", "address": address or "local", "ray": ray.__version__,
+                      "cluster_gpus": ray.cluster_resources().get("GPU", 0)}
+    rec.write_meta(run_dir, meta)
+    Worker = ray.remote(EngineWorker)
+    inflight: dict = {}  # object ref -> (engine, what it is: "start" | "measure" | "close", cell)
+    last_table = time.monotonic()
+
+    def launch(engine: _Engine) -> None:
+        engine.actor = Worker.options(num_gpus=engine.config.tensor_parallel, num_cpus=cpus_per_engine,
+                                      max_restarts=0).remote(run_dir.name, grid, engine.model, engine.config,
+                                                             engine.group, backend_factory, meter_factory)
+        engine.loaded = None
+        inflight[engine.actor.start.remote()] = (engine, "start", None)
+
+    def next_cell(engine: _Engine) -> None:
+        if engine.todo:
+            cell = engine.todo[0]
+            skip = {k for k in range(grid.repetitions) if (*cell.key, k) in measured}
+            inflight[engine.actor.measure.remote(cell, skip)] = (engine, "measure", cell)
+        else:
+            inflight[engine.actor.close.remote()] = (engine, "close", None)
+
+    def journal(rows: list[dict]) -> None:
+        for row in rows:
+            key = (row["model"], row["config"], row["batch_size"], row["input_tokens"], row["output_tokens"])
+            if (*key, row["repetition"]) in measured or key in closed:
+                continue  # already on disk: a journal never holds a repetition twice
+            rec.append_record(run_dir, row)
+            all_records.append(row)
+            if row["status"] == "ok":
+                measured.add((*key, row["repetition"]))
+            elif row["status"] == "infeasible":
+                closed.add(key)
+            else:
+                errors.setdefault(key, row.get("error"))
+
+    def cell_ended(engine: _Engine, cell: Cell, status: str) -> None:
+        nonlocal done, last_table
+        engine.todo.pop(0)
+        done += 1
+        if on_cell:
+            on_cell(done, total, cell, status)
+        if time.monotonic() - last_table >= table_every_s:  # the journal is the durable copy; the table follows
+            rec.write_table(run_dir, all_records)
+            last_table = time.monotonic()
+
+    def started(engine: _Engine, loaded: dict) -> None:
+        nonlocal null_reason
+        engine.loaded = loaded
+        info = loaded["meter"]
+        if meta["meter"] is None:
+            meta["meter"], meta["gpu"] = info, loaded["gpu"]
+            if info.get("sensor") == "none":
+                null_reason = info.get("null_reason")
+                if on_notice:
+                    on_notice(f"no energy sensor ({null_reason}): durations are measured, but every record will "
+                              "hold energy_j = null with that reason in null_reason")
+        meta["configs"][engine.config.name] = {**loaded["config"], "versions": loaded["versions"]}
+        meta["idle_power_w"].setdefault("before", loaded["idle_before_w"])
+        meta["idle_power_per_gpu_w"].setdefault("before", loaded["idle_before_per_gpu_w"])
+        meta["idle_power_w"][f"loaded:{engine.name}"] = loaded["loaded_idle_w"]
+        meta["idle_power_per_gpu_w"][f"loaded:{engine.name}"] = loaded["loaded_idle_per_gpu_w"]
+        worker = {k: loaded[k] for k in ("node", "ray_node_id", "gpu_indices", "gpu_uuids", "versions",
+                                         "idle_before_w")}
+        meta["workers"].setdefault(engine.name, []).append({**worker, "started": now_iso()})
+        rec.write_meta(run_dir, meta)
+
+    def died(engine: _Engine, kind: str, cell: Cell | None, exc: BaseException) -> None:
+        key = cell.key if kind == "measure" else "start"
+        engine.deaths[key] = engine.deaths.get(key, 0) + 1
+        line = f"the worker died {engine.deaths[key]} time(s) while {'measuring' if cell else 'loading'}: {_cause(exc)}"
+        if engine.name in meta["workers"] and engine.loaded is not None:
+            meta["workers"][engine.name][-1]["died"] = f"{now_iso()} {_cause(exc)}"
+        ray.kill(engine.actor)
+        if engine.deaths[key] >= max_attempts:
+            if cell is None:
+                load_errors.append(f"{engine.name} did not load: {line}"[:500])
+                return
+            journal([_error_row(run_dir.name, engine, cell, line)])
+            cell_ended(engine, cell, "error")
+        if engine.todo:
+            launch(engine)  # the remaining cells on a new worker, wherever Ray finds the GPUs
+
+    try:
+        for engine in engines:
+            launch(engine)
+        while inflight:
+            (ref,), _ = ray.wait(list(inflight), num_returns=1)
+            engine, kind, cell = inflight.pop(ref)
+            try:
+                result = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - sorted below: a dead worker, a failed load, a bug
+                if kind == "close":
+                    ray.kill(engine.actor)
+                elif _worker_died(ray, exc):
+                    died(engine, kind, cell, exc)
+                elif kind == "start":  # the engine did not load: its cells are not reached, the others go on
+                    load_errors.append(_cause(exc)[:500])
+                    ray.kill(engine.actor)
+                else:  # measure raised past measure_cell's own handling: the cell failed
+                    journal([_error_row(run_dir.name, engine, cell, _cause(exc))])
+                    cell_ended(engine, cell, "error")
+                    next_cell(engine)
+                continue
+            if kind == "start":
+                started(engine, result)
+                next_cell(engine)
+            elif kind == "measure":
+                journal(result)
+                cell_ended(engine, cell, result[-1]["status"] if result else "ok")
+                next_cell(engine)
+            else:
+                ray.kill(engine.actor)  # its GPUs go to the next configuration waiting for them
+    finally:
+        for engine in engines:
+            if engine.actor is not None:
+                ray.kill(engine.actor)
+        rec.write_table(run_dir, all_records)
+        if started_ray:
+            ray.shutdown()
+
+    outcome = cells_outcome(cells, closed, complete, errors, "; ".join(load_errors) or None, null_reason)
+    meta["finished"] = now_iso()
+    meta["status"] = "failed" if outcome.failed else "incomplete" if outcome.error else "complete"
+    meta["outcome"] = asdict(outcome)
+    rec.write_meta(run_dir, meta)
+    return run_dir

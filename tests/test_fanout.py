@@ -1,0 +1,188 @@
+"""Campaigns on Ray (issue 18): a local Ray with 4 CPU "GPUs", a fake backend and meter, no GPU.
+
+A campaign over 4 workers; a worker killed mid-cell (the cell is retried, nothing doubled); the driver
+killed and the campaign resumed: every record exactly once.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from energy_predict.calibrate import records as rec
+from energy_predict.calibrate.grid import expand_grid, parse_grid
+from energy_predict.calibrate.meter import NullMeter
+from energy_predict.calibrate.sweep import read_outcome
+from energy_predict.datasets import load_records
+from tests.conftest import REPO
+from tests.test_calibrate import FakeBackend
+
+ray = pytest.importorskip("ray")
+from energy_predict.calibrate.fanout import run_campaign  # noqa: E402 - only once Ray is there
+
+KEY = ["model", "config", "batch_size", "input_tokens", "output_tokens", "repetition"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray for the module: 4 CPUs, 4 fake GPUs; its address, for drivers in other processes."""
+    ray.init(num_cpus=4, num_gpus=4, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}})
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+class FakeMeter(NullMeter):
+    """The GPUs Ray gave the worker, each 100 W, with UUIDs as NVML would give them."""
+
+    def __init__(self, gpus):
+        super().__init__("")
+        self.gpus = gpus
+
+    def stop(self):
+        r = super().stop()
+        return type(r)(r.duration_s * 100 * len(self.gpus), r.duration_s, "fake",
+                       gpu_energy_j=tuple(r.duration_s * 100 for _ in self.gpus))
+
+    def describe(self):
+        return {"sensor": "fake", "gpus": [{"index": i, "name": "NVIDIA H100 80GB HBM3", "uuid": f"GPU-fake-{i}"}
+                                           for i in self.gpus]}
+
+
+class DyingBackend(FakeBackend):
+    """Kills its whole worker process on one (batch, input) shape: once (a marker file says so), or always."""
+
+    def __init__(self, marker, die_on=None, always=False, sleep_s=0.0):
+        super().__init__()
+        self.marker, self.die_on, self.always, self.sleep_s = marker, die_on, always, sleep_s
+
+    def prepare(self, cell):
+        run = super().prepare(cell)
+
+        def die_or_run():
+            shape = (cell.batch_size, cell.input_tokens)
+            if shape == self.die_on and (self.always or not os.path.exists(self.marker)):
+                open(self.marker, "w").close()
+                os._exit(1)  # no exception, no cleanup: the process is gone mid-cell
+            time.sleep(self.sleep_s)
+            return run()
+
+        return die_or_run
+
+
+def campaign_grid(**overrides):
+    grid = {"name": "ray", "models": ["Llama-3.2-1B", "Llama-3.1-8B"],
+            "configs": [{"name": "hf-eager", "backend": "hf"}, {"name": "vllm-tp2", "backend": "vllm",
+                                                               "tensor_parallel": 2}],
+            "blocks": [{"batch_sizes": [1, 2, 4], "input_tokens": [8, 16], "output_tokens": [1]}],
+            "repetitions": 2, "min_window_s": 0.0, "warmup_runs": 1, "idle_seconds": 0.0}
+    grid.update(overrides)
+    return parse_grid(grid)
+
+
+def assert_each_record_once(run_dir, grid):
+    records = load_records(run_dir)
+    journal = rec.read_journal(run_dir)
+    expected = {(*c.key, k) for c in expand_grid(grid) for k in range(grid.repetitions)}
+    ok = records[records["status"] == "ok"]
+    assert not records[KEY].duplicated().any() and len(journal) == len(records)
+    assert set(map(tuple, ok[KEY].values)) == expected and len(ok) == len(expected)
+    return records
+
+
+def test_a_campaign_over_four_workers_records_every_repetition_once_with_where_it_ran(cluster, tmp_path):
+    grid = campaign_grid()
+    run_campaign(grid, tmp_path / "run", backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter)
+    records = assert_each_record_once(tmp_path / "run", grid)
+    assert (records["status"] == "ok").all() and read_outcome(tmp_path / "run").summary().startswith("24 cells: 24 ok")
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert len(meta["workers"]) == 4 and meta["runner"]["kind"] == "ray" and meta["status"] == "complete"
+    for _, row in records.iterrows():  # every record says where it ran: node, its GPUs, the worker's versions
+        assert row["node"] and len(row["gpu_uuids"]) == row["tensor_parallel"] == row["gpu_count"]
+        assert all(u == f"GPU-fake-{i}" for u, i in zip(row["gpu_uuids"], row["gpu_indices"]))
+        assert json.loads(row["worker_versions"])["ray"] == ray.__version__
+    tp2 = records[records["config"] == "vllm-tp2"]
+    assert list(tp2["energy_j"]) == pytest.approx(list(2 * 100 * tp2["duration_s"]))  # both GPUs metered
+    assert len({tuple(g) for g in records["gpu_indices"]}) >= 2  # Ray spread the engines over the GPUs
+
+
+def test_a_worker_killed_mid_cell_loses_only_that_cell_which_is_retried(cluster, tmp_path):
+    grid = campaign_grid(models=["Llama-3.2-1B"], blocks=[{"batch_sizes": [1, 2, 4], "input_tokens": [8, 16],
+                                                           "output_tokens": [1]}])
+    once, always = tmp_path / "died-once", tmp_path / "died-always"
+
+    def backend(name):  # hf dies once on its first B=2 cell; the TP 2 engine on B=4 I=16 every time it is tried
+        return DyingBackend(str(once), (2, 8)) if name == "hf" else DyingBackend(str(always), (4, 16), always=True)
+
+    run_campaign(grid, tmp_path / "run", backend_factory=backend, meter_factory=FakeMeter, max_attempts=2)
+    assert once.exists() and always.exists()
+    records = load_records(tmp_path / "run")
+    assert not records[KEY].duplicated().any()
+    hf = records[records["config"] == "hf-eager"]
+    assert len(hf) == 12 and (hf["status"] == "ok").all()  # the retried cell was measured, once
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    workers = meta["workers"]["Llama-3.2-1B:hf-eager"]
+    assert len(workers) == 2 and "died" in workers[0] and "died" not in workers[1]
+    tp2 = records[records["config"] == "vllm-tp2"]
+    dead = tp2[(tp2["batch_size"] == 4) & (tp2["input_tokens"] == 16)]  # died on both attempts: one error record
+    assert list(dead["status"]) == ["error"] and dead["error"].str.contains("died 2 time").all()
+    assert (tp2["status"] == "ok").sum() == 10
+    outcome = read_outcome(tmp_path / "run")
+    assert (outcome.ok, outcome.error) == (11, 1) and meta["status"] == "incomplete"
+
+
+DRIVER = """
+import sys
+from tests.test_fanout import DyingBackend, FakeMeter, campaign_grid
+from energy_predict.calibrate.fanout import run_campaign
+run_campaign(campaign_grid(), sys.argv[2], address=sys.argv[1], meter_factory=FakeMeter,
+             backend_factory=lambda name: DyingBackend("/nonexistent", sleep_s=0.05), table_every_s=0.0)
+"""
+
+
+def test_the_driver_killed_and_resumed_loses_and_doubles_nothing(cluster, tmp_path):
+    grid, run_dir = campaign_grid(), tmp_path / "run"
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, cluster, str(run_dir)], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    journal, deadline = run_dir / rec.JOURNAL, time.monotonic() + 90
+    while time.monotonic() < deadline and driver.poll() is None:
+        if journal.is_file() and journal.read_bytes().count(b"\n") >= 12:
+            break
+        time.sleep(0.05)
+    assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    before = rec.read_journal(run_dir)
+    assert 12 <= len(before) < 48 and read_outcome(run_dir) is None  # killed mid-campaign
+    run_campaign(grid, run_dir, resume=True, backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter)
+    records = assert_each_record_once(run_dir, grid)
+    assert {tuple(r[k] for k in KEY) for r in before} <= set(map(tuple, records[KEY].values))
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["resumed"] and meta["status"] == "complete"
+
+
+def test_calibrate_ray_alone_runs_the_campaign_on_this_machines_ray(cluster, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from energy_predict.calibrate import fanout
+    from energy_predict.cli import app
+
+    seen, real = [], fanout.run_campaign
+
+    def with_fakes(grid, run_dir, *, address, **kwargs):  # the CLI's wiring, with the fake engine and meter
+        seen.append(address)
+        kwargs.update(backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter)
+        return real(grid, run_dir, address=address, **kwargs)
+
+    monkeypatch.setattr(fanout, "run_campaign", with_fakes)
+    grid = tmp_path / "grid.json"
+    grid.write_text(campaign_grid(models=["Llama-3.2-1B"], configs=[{"name": "hf-eager", "backend": "hf"}])
+                    .model_dump_json())
+    result = CliRunner().invoke(app, ["calibrate", str(grid), "--out", str(tmp_path / "run"), "--ray"])
+    assert result.exit_code == 0, result.output
+    assert seen == ["local"] and "6 cells: 6 ok" in result.output
+    assert len(load_records(tmp_path / "run")) == 12
