@@ -283,6 +283,16 @@ def matched_ratio(cells: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     return both
 
 
+def verdict(holds: bool) -> str:
+    return "holds" if holds else "does not hold"
+
+
+def saving(matched: pd.DataFrame, batch_one: bool) -> float:
+    """Median saving (%) of matched cells at batch 1, or above it."""
+    rows = matched[(matched["batch_size"] == 1) == batch_one]
+    return float(rows["saving_pct"].median()) if len(rows) else float("nan")
+
+
 def md(frame: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -341,6 +351,10 @@ def main() -> None:
     cheapest_free = {rate: min((r for r in sweep if r["rate_per_s"] == rate and not r["overloaded"]),
                                key=lambda r: r["energy_per_request_j"], default={"gpus": None})["gpus"]
                      for rate in best}
+    fall = float(curve[curve.serving == "vLLM CUDA graphs"].model_j_per_token.iloc[0]
+                 / curve[curve.serving == "vLLM CUDA graphs"].model_j_per_token.iloc[-1])
+    split = model.batch_phases(deployment("vLLM CUDA graphs"), 16, 1024, 256)
+    decode_share = float(split.decode_j[0] / split.energy_j[0])
     one_gpu_cheapest = all(g == min(r["gpus"] for r in sweep) for g in cheapest_free.values() if g is not None)
     text = f"""# Findings: H100 energy of Llama-3.1-8B inference (HF transformers vs vLLM)
 
@@ -380,7 +394,7 @@ vLLM {counts.get('vllm', (0, 0))[0]} distinct cells, median CV {counts.get('vllm
 ![per token vs batch]({p1.relative_to(DOCS)})
 
 Batching is the largest lever: from batch 1 to 256 the energy per token falls by
-{curve[curve.serving == 'vLLM CUDA graphs'].model_j_per_token.iloc[0] / curve[curve.serving == 'vLLM CUDA graphs'].model_j_per_token.iloc[-1]:.0f}x
+{fall:.0f}x
 with vLLM and CUDA graphs (model line at 512 -> 128). HF with torch.compile has {compile_cells} measured cells{
 ', too few to model (the default model refuses it); its dots are shown' if not compile_modelled else ''}.
 
@@ -446,11 +460,15 @@ small-batch decode, where the GPU waits on memory and kernel launches.
 
 ## What holds on the H100, and what does not
 
-- Decode dominates at realistic output lengths, and batching cuts energy per token by orders of magnitude: holds.
-- vLLM with CUDA graphs saves most against plain PyTorch at small batch (the study: up to 73%): the saving
-  measured here is listed above; on the H100 it is larger at batch 1, partly because HF eager is CPU-launch bound.
-- CUDA graphs help most at small batch: holds (vLLM eager vs graphs table).
-- FLOPs/TDP underestimates: holds, with a wider spread than the study's 1.3x-6x.
+- Decode dominates at realistic output lengths ({verdict(decode_share > 0.5)}: decode is {100 * decode_share:.0f}% of a batch of 16 at
+  1024 -> 256 with vLLM and CUDA graphs, model), and batching cuts energy per token ({fall:.0f}x from batch 1 to 256 above).
+- vLLM with CUDA graphs saves most against plain PyTorch at small batch (the study: up to 73%): median saving
+  {saving(hf_vs_vllm, True):.0f}% at batch 1 against {saving(hf_vs_vllm, False):.0f}% at larger batches ({verdict(saving(hf_vs_vllm, True) > saving(hf_vs_vllm, False))}),
+  partly because HF eager at batch 1 is CPU-launch bound.
+- CUDA graphs help most at small batch ({verdict(saving(vllm_eager_vs_graphs, True) > saving(vllm_eager_vs_graphs, False))}): median saving {saving(vllm_eager_vs_graphs, True):.0f}% at batch 1 against
+  {saving(vllm_eager_vs_graphs, False):.0f}% at larger batches (vLLM eager vs graphs table).
+- FLOPs/TDP underestimates ({verdict(bool((ratio > 1).all()))}: measured energy is above it in {100 * (ratio > 1).mean():.0f}% of cells), with a
+  {'wider' if np.quantile(ratio, 0.9) > 6 else 'narrower'} spread than the study's 1.3x-6x (10th-90th percentile above).
 - Offline full-batch estimates (the study's method) miss what a served GPU spends waiting: measured online
   against measured offline energy of the same requests, {online_vs_offline()} ([validation.md](validation.md)).
 - Not measured on the H100: speculative decoding, tensor parallelism. {elsewhere}
