@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from energy_predict.errors import InputError
+from energy_predict.jsonio import read_json
 
 CELL = ["model", "config", "batch_size", "input_tokens", "output_tokens"]
 
@@ -18,20 +20,40 @@ def calibration_dir() -> Path:
     return artifacts_dir() / "calibration"
 
 
+_RECORD_COLUMNS = ("run_id", "backend", "status", "energy_j", "duration_s", *CELL)
+_FIX_RUN = "repair or remove that run folder (see calibrate/records.py)"
+
+
 def run_dirs(root: Path | None = None) -> list[Path]:
-    """Run folders (those with a run.json) under `root`, sorted by name."""
+    """Run folders (those with a run.json) under `root`, sorted by name; a `root` given must be a folder."""
+    if root is not None and not root.is_dir():
+        raise InputError("--dir", f"no folder at {root}", "give the folder that holds the calibration runs")
     root = root or calibration_dir()
     return sorted(p for p in root.iterdir() if (p / "run.json").is_file()) if root.is_dir() else []
 
 
+def _run_meta(run_dir: Path) -> dict:
+    meta = read_json(run_dir / "run.json", "--dir", "a calibration run.json")
+    if not isinstance(meta, dict):
+        raise InputError("--dir", f"{run_dir / 'run.json'} is not a JSON object", _FIX_RUN)
+    return meta
+
+
 def load_records(run_dir: Path) -> pd.DataFrame:
-    """A run's records (parquet, or the journal of a run still going)."""
-    if (run_dir / "records.parquet").is_file():
-        return pd.read_parquet(run_dir / "records.parquet")
-    journal = run_dir / "records.jsonl"
-    if journal.is_file():
-        return pd.read_json(journal, lines=True)
-    return pd.DataFrame()
+    """A run's records (parquet, or the journal of a run still going); InputError for one that cannot be read."""
+    path = run_dir / "records.parquet"
+    if not path.is_file():
+        path = run_dir / "records.jsonl"
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        records = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_json(path, lines=True)
+    except (ValueError, OSError, TypeError, RecursionError) as exc:
+        raise InputError("--dir", f"{path} cannot be read as records ({type(exc).__name__})", _FIX_RUN) from None
+    missing = [c for c in _RECORD_COLUMNS if c not in records.columns]
+    if len(records) and missing:
+        raise InputError("--dir", f"{path} has no column {missing[0]!r}", _FIX_RUN)
+    return records
 
 
 def cell_stats(records: pd.DataFrame) -> pd.DataFrame:
@@ -48,7 +70,7 @@ def cell_stats(records: pd.DataFrame) -> pd.DataFrame:
 
 def summarize_run(run_dir: Path) -> dict:
     """One line of `data list`: backend, GPU, models, cells, records, median CV."""
-    meta = json.loads((run_dir / "run.json").read_text())
+    meta = _run_meta(run_dir)
     records = load_records(run_dir)
     stats = cell_stats(records)
     statuses = records["status"].value_counts().to_dict() if len(records) else {}
@@ -72,8 +94,7 @@ def summarize_run(run_dir: Path) -> dict:
 
 def all_records(root: Path | None = None) -> pd.DataFrame:
     """Every run's records in one frame, with the run's start time (`started`, from run.json) on each row."""
-    frames = [load_records(d).assign(started=json.loads((d / "run.json").read_text()).get("started", ""))
-              for d in run_dirs(root)]
+    frames = [load_records(d).assign(started=_run_meta(d).get("started", "")) for d in run_dirs(root)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

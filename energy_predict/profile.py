@@ -153,7 +153,8 @@ def _as_input_error(exc: ValidationError) -> InputError:
         del loc[2]  # the union's tag, not a field
     field = ".".join(str(p) for p in loc)
     fix = _FIXES.get(err["type"], "correct the value (see README, 'Profile format')")
-    return InputError(field or "profile", err["msg"].lower(), fix)
+    message = err["msg"].lower()  # pydantic may quote the value: a long one is cut
+    return InputError(field or "profile", message if len(message) <= 300 else message[:300] + "...", fix)
 
 
 def parse_profile(data: object) -> Profile:

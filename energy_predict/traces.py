@@ -27,23 +27,23 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_ .()\[\]/+-]{1,64}$")
 _FIX_TRACE = "give an Azure CSV, a Mooncake JSONL or a CSV with a header row (see README)"
 
 
-def _head(path: Path) -> str:
+def _head(path: Path, field: str = "trace") -> str:
     """The file's first MiB as text; InputError for binary, non-UTF-8 or a first line longer than that."""
     try:
         with path.open("rb") as fh:
             raw = fh.read(_SNIFF_BYTES)
             more = bool(fh.read(1))
     except OSError as exc:
-        raise InputError("trace", f"{path} cannot be read ({exc.strerror or type(exc).__name__})",
+        raise InputError(field, f"{path} cannot be read ({exc.strerror or type(exc).__name__})",
                          "check the file's permissions") from None
     try:
         text = codecs.getincrementaldecoder("utf-8")().decode(raw, final=not more)
     except UnicodeDecodeError:
-        raise InputError("trace", f"{path} is not a UTF-8 text file", _FIX_TRACE) from None
+        raise InputError(field, f"{path} is not a UTF-8 text file", _FIX_TRACE) from None
     if "\x00" in text:
-        raise InputError("trace", f"{path} is a binary file", _FIX_TRACE)
+        raise InputError(field, f"{path} is a binary file", _FIX_TRACE)
     if more and "\n" not in text:
-        raise InputError("trace", f"{path} has a first line longer than 1 MiB, which no trace has", _FIX_TRACE)
+        raise InputError(field, f"{path} has a first line longer than 1 MiB, which no trace has", _FIX_TRACE)
     return text
 
 
@@ -55,12 +55,18 @@ def detect_format(path: Path, head: str | None = None) -> str:
     return "azure" if "ContextTokens" in header and "TIMESTAMP" in header else "csv"
 
 
-def _columns_text(columns: list) -> str:
-    """The column names, where they look like a CSV header; never a line of some other file."""
+def _looks_like_header(columns: list) -> bool:
+    """Two or more short plain names: a CSV header, not a line of some other file (which is never quoted)."""
     names = [str(c) for c in columns]
-    if 2 <= len(names) <= 50 and all(_PLAIN_NAME.match(n) for n in names):
-        return ", ".join(names)
-    return f"{len(names)} column(s) that do not look like a trace header"
+    return 2 <= len(names) <= 50 and all(_PLAIN_NAME.match(n) for n in names)
+
+
+def _columns_text(columns: list) -> str:
+    if not len(columns):
+        return "no columns"
+    if _looks_like_header(columns):
+        return ", ".join(str(c) for c in columns)
+    return f"{len(columns)} column(s) that do not look like a trace header"
 
 
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], role: str, flag: str) -> str | None:
@@ -135,63 +141,74 @@ def _times_to_seconds(values: pd.Series, unit: str | None, column: str) -> np.nd
     return t
 
 
-def _read_jsonl(p: Path) -> pd.DataFrame:
+def _read_jsonl(p: Path, field: str) -> pd.DataFrame:
     rows = []
     try:
         lines = p.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise InputError("trace", f"{p} cannot be read ({exc.strerror or type(exc).__name__})",
+        raise InputError(field, f"{p} cannot be read ({exc.strerror or type(exc).__name__})",
                          "check the file's permissions") from None
     except UnicodeDecodeError:
-        raise InputError("trace", f"{p} is not a UTF-8 text file", _FIX_TRACE) from None
+        raise InputError(field, f"{p} is not a UTF-8 text file", _FIX_TRACE) from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except (ValueError, RecursionError):
-            raise InputError("trace", f"{p} line {number} is not a JSON object", "give one JSON object a line") \
+            raise InputError(field, f"{p} line {number} is not a JSON object", "give one JSON object a line") \
                 from None
         if not isinstance(row, dict):
-            raise InputError("trace", f"{p} line {number} is a JSON {type(row).__name__}, not an object",
+            raise InputError(field, f"{p} line {number} is a JSON {type(row).__name__}, not an object",
                              "give one JSON object a line, e.g. {\"input_length\": 100, \"output_length\": 20}")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _read_csv(p: Path) -> pd.DataFrame:
+def _read_csv(p: Path, field: str) -> pd.DataFrame:
     try:
         return pd.read_csv(p)
     except pd.errors.EmptyDataError:
-        raise InputError("trace", f"{p} is empty", _FIX_TRACE) from None
+        raise InputError(field, f"{p} is empty", _FIX_TRACE) from None
     except pd.errors.ParserError as exc:
         where = re.search(r"line \d+, saw \d+", str(exc))
         problem = f"{p} has a row with more fields than its header" + (f" ({where.group(0)})" if where else "")
-        raise InputError("trace", problem, "fix the ragged rows") from None
+        raise InputError(field, problem, "fix the ragged rows") from None
     except (UnicodeDecodeError, ValueError, OSError):
-        raise InputError("trace", f"{p} is not a readable CSV", _FIX_TRACE) from None
+        raise InputError(field, f"{p} is not a readable CSV", _FIX_TRACE) from None
+
+
+# What an error names: the command-line option, or the profile field that set the same thing.
+_CLI_FIELDS = ("trace", "--format", "--input-column", "--output-column", "--time-column")
+_PROFILE_FIELDS = tuple(f"workload.tokens.{k}" for k in ("path", "format", "input_column", "output_column",
+                                                          "time_column"))
 
 
 def read_trace(path: str | Path, fmt: str | None = None, input_column: str | None = None,
-               output_column: str | None = None, time_column: str | None = None) -> pd.DataFrame:
-    """Read a trace file; raise InputError naming the column or field that is wrong."""
+               output_column: str | None = None, time_column: str | None = None,
+               from_profile: bool = False) -> pd.DataFrame:
+    """Read a trace file; raise InputError naming the column, option or profile field that is wrong."""
+    field, fmt_flag, in_flag, out_flag, time_flag = _PROFILE_FIELDS if from_profile else _CLI_FIELDS
     p = Path(path)
     if not is_file(p):
-        raise InputError("trace", f"no file at {p}", "give the path to a trace file")
+        raise InputError(field, f"no file at {p}", "give the path to a trace file")
     if fmt not in (None, "azure", "mooncake", "csv"):
-        raise InputError("--format", f"unknown trace format {fmt!r}", "use azure, mooncake or csv")
-    head = _head(p)
+        raise InputError(fmt_flag, f"unknown trace format {fmt!r}", "use azure, mooncake or csv")
+    head = _head(p, field)
     fmt = fmt or detect_format(p, head)
     if fmt == "mooncake":
-        frame, unit = _read_jsonl(p), "ms"
+        frame, unit = _read_jsonl(p, field), "ms"
     else:
-        frame, unit = _read_csv(p), None
+        frame, unit = _read_csv(p, field), None
     if len(frame) == 0:
-        raise InputError("trace", f"{p} holds no requests", "give a trace with at least one row")
+        raise InputError(field, f"{p} holds no requests", "give a trace with at least one row")
     cols = list(frame.columns)
-    icol = _pick(cols, input_column, _INPUT_NAMES, "input-token", "--input-column")
-    ocol = _pick(cols, output_column, _OUTPUT_NAMES, "output-token", "--output-column")
-    tcol = _pick(cols, time_column, _TIME_NAMES, "time", "--time-column")
+    if input_column is None and output_column is None and not _looks_like_header(cols) \
+            and not any(c in cols for c in _INPUT_NAMES + _OUTPUT_NAMES):
+        raise InputError(field, f"{p} has no header row of named columns, so it is not a trace", _FIX_TRACE)
+    icol = _pick(cols, input_column, _INPUT_NAMES, "input-token", in_flag)
+    ocol = _pick(cols, output_column, _OUTPUT_NAMES, "output-token", out_flag)
+    tcol = _pick(cols, time_column, _TIME_NAMES, "time", time_flag)
     out = pd.DataFrame({"input_tokens": _token_counts(frame[icol], icol, "input"),
                         "output_tokens": _token_counts(frame[ocol], ocol, "output")})
     out["arrival_s"] = _times_to_seconds(frame[tcol], unit, tcol) if tcol else np.nan

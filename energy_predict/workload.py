@@ -106,7 +106,8 @@ def workload_from_profile(p: schema.Profile, base_dir: Path | None = None) -> Wo
         path = Path(tokens.path)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        frame = read_trace(path, tokens.format, tokens.input_column, tokens.output_column, tokens.time_column)
+        frame = read_trace(path, tokens.format, tokens.input_column, tokens.output_column, tokens.time_column,
+                           from_profile=True)
         inputs, outputs = frame["input_tokens"].to_numpy(), np.maximum(frame["output_tokens"].to_numpy(), 1)
         counts = np.ones(len(frame))
         if frame["arrival_s"].notna().all() and len(frame) > 1:

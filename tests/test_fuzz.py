@@ -1,0 +1,312 @@
+"""Property-based fuzzing of profiles and traces (issue 13): whatever goes in, the library answers with an
+EnergyPredictError whose message is one line, or with a result whose numbers are all finite.
+
+Derandomized (CI reproduces every example) and deadline-free; about 1300 examples in all. Most exercise parsing
+and workload building, which are cheap; a few hundred go through the whole prediction with the default model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from energy_predict.errors import EnergyPredictError
+from energy_predict.profile import MAX_TOKENS
+
+FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.filter_too_much])
+N_LOADING, N_PREDICTION, N_TRACES = 600, 300, 400  # examples per run: 1300
+WORK = Path(tempfile.mkdtemp(prefix="energy-predict-fuzz-"))  # hypothesis examples cannot take tmp_path
+
+MARKUP = ["[/x]", "[bold]", "[bold]x[/bold]", "[link=file:///etc/passwd]x[/link]", "[", "]", "\\[x]", "\x1b[31m"]
+NAMES = ["Llama-3.1-8B", "Llama-3.2-1B", "Qwen2.5-7B", "OLMoE-1B-7B", "H100-SXM-80GB", "H200", "A100", "B200"]
+EXTREME_NUMBERS = [0, 1, -1, 0.5, 2**31, 2**32, 2**40, 2**53 + 1, 2**63, 2**64, 2**70, 1e15, 1e20, 1e300, 1e308,
+                   -1e308, 5e-324, float("nan"), float("inf"), float("-inf")]
+
+numbers = st.one_of(st.integers(min_value=-2**80, max_value=2**80), st.floats(), st.sampled_from(EXTREME_NUMBERS))
+texts = st.one_of(st.text(max_size=12), st.sampled_from(MARKUP + NAMES))
+leaves = st.one_of(st.none(), st.booleans(), numbers, texts)
+json_values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(texts, inner, max_size=3), max_leaves=6)
+
+
+def _base(tokens: dict, **workload) -> dict:
+    return {"schema_version": 1, "name": "fuzz", "model": "Llama-3.1-8B",
+            "hardware": {"gpu": "H100-SXM-80GB", "count": 1},
+            "serving": {"framework": "vllm", "cuda_graphs": True, "max_batch": 64},
+            "workload": {"tokens": tokens, **workload}}
+
+
+# Valid-ish token distributions: the right shapes, lengths anywhere from 0 to beyond the bound.
+def _mostly(common, rare):
+    """`common` about four times in five (hypothesis' one_of picks its branches alike)."""
+    return st.one_of(common, common, common, common, rare)
+
+
+def _value(draw, hostile: bool, good, bad):
+    """A plausible value; in a hostile example, one time in four a bad one."""
+    return draw(bad) if hostile and draw(st.integers(0, 3)) == 0 else draw(good)
+
+
+BAD_LEN = st.one_of(st.integers(min_value=-5, max_value=2**26), st.sampled_from([MAX_TOKENS + 1, 2**40, 2**70]),
+                    numbers, texts)
+
+
+@st.composite
+def samples(draw, hostile: bool = False):
+    n = draw(st.integers(1, 6))
+    pairs = [[_value(draw, hostile, st.integers(0, 8192), BAD_LEN), _value(draw, hostile, st.integers(1, 4096),
+                                                                             BAD_LEN)] for _ in range(n)]
+    return {"kind": "samples", "samples": pairs}
+
+
+@st.composite
+def histograms(draw, hostile: bool = False):
+    n_in, n_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    in_edges = sorted(draw(st.sets(st.integers(0, 2**20), min_size=n_in + 1, max_size=n_in + 1)))
+    out_edges = sorted(draw(st.sets(st.integers(0, 4096), min_size=n_out + 1, max_size=n_out + 1)))
+    if hostile and draw(st.integers(0, 3)) == 0:
+        edges = draw(st.sampled_from([in_edges, out_edges]))
+        edges[draw(st.integers(0, len(edges) - 1))] = draw(st.one_of(numbers, st.none()))
+    good_count = st.one_of(st.integers(0, 1000), st.floats(0, 1e6))
+    counts = [[_value(draw, hostile, good_count, st.sampled_from(EXTREME_NUMBERS)) for _ in range(n_out)]
+              for _ in range(n_in)]
+    if hostile and draw(st.integers(0, 5)) == 0:
+        counts = counts[:-1] if draw(st.booleans()) else [row[:-1] for row in counts]  # the wrong shape
+    hist = {"kind": "histogram", "input_edges": in_edges, "output_edges": out_edges, "counts": counts}
+    if draw(st.booleans()):
+        good_mean = st.one_of(st.none(), st.floats(0, 2**20))
+        hist["input_mean"] = [[_value(draw, hostile, good_mean, st.sampled_from(EXTREME_NUMBERS))
+                               for _ in range(n_out)] for _ in range(n_in)]
+    return hist
+
+
+@st.composite
+def traffic(draw, hostile: bool = False):
+    out = {}
+    for key, good in (("requests", st.floats(0.5, 1e6)), ("period_s", st.floats(1, 1e5)),
+                      ("rate_per_s", st.floats(0.01, 100))):
+        if draw(st.booleans()):
+            out[key] = _value(draw, hostile, good, numbers)
+    return out
+
+
+PATHS = [("name",), ("model",), ("hardware", "gpu"), ("hardware", "count"), ("serving", "framework"),
+         ("serving", "cuda_graphs"), ("serving", "max_batch"), ("serving", "tensor_parallel"),
+         ("serving", "quantization"), ("workload", "requests"), ("workload", "period_s"), ("workload", "rate_per_s"),
+         ("workload", "tokens"), ("workload", "tokens", "kind"), ("site",), ("site", "pue"), ("schema_version",),
+         ("extra_field",)]
+
+
+@st.composite
+def profiles(draw):
+    """A profile: plausible, or (half the time) with hostile numbers inside and up to three fields replaced by
+    random JSON, markup or removed."""
+    hostile = draw(st.booleans())
+    tokens = draw(st.one_of(samples(hostile), histograms(hostile)))
+    data = _base(tokens, **draw(traffic(hostile)))
+    data["name"] = draw(texts)
+    if draw(st.booleans()):
+        data["site"] = {"pue": _value(draw, hostile, st.floats(1, 3), numbers), "carbon_g_per_kwh": 380}
+    for _ in range(draw(st.integers(0, 3)) if hostile else 0):
+        path = draw(st.sampled_from(PATHS))
+        node = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            if draw(st.integers(0, 4)) == 0:
+                node.pop(path[-1], None)
+            else:
+                node[path[-1]] = draw(json_values)
+    return data
+
+
+documents = _mostly(profiles().map(lambda d: json.dumps(d)),
+                    st.one_of(json_values.map(json.dumps), st.text(max_size=40),
+                              st.binary(max_size=40).map(lambda b: b.decode("latin-1"))))
+
+
+def _write(text: str, name: str = "p.json") -> Path:
+    folder = Path(tempfile.mkdtemp(dir=WORK))
+    path = folder / name
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    return path
+
+
+def _one_line(exc: BaseException) -> None:
+    assert isinstance(exc, EnergyPredictError), f"{type(exc).__name__}: {exc}"
+    message = str(exc)
+    event(f"refused: {message.split(':')[0][:40]}")
+    assert message and len(message.splitlines()) == 1, repr(message[:500])
+    assert len(message) < 2000, f"{len(message)} characters"
+
+
+def _finite(obj, where="result") -> None:
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return
+    if isinstance(obj, (int, float, np.integer, np.floating)):
+        assert math.isfinite(float(obj)), f"{where} = {obj}"
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _finite(v, f"{where}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for k, v in enumerate(obj):
+            _finite(v, f"{where}[{k}]")
+    elif isinstance(obj, np.ndarray):
+        assert np.isfinite(obj.astype(float)).all(), where
+
+
+def _check_workload(w) -> None:
+    for name in ("input_tokens", "output_tokens"):
+        x = np.asarray(getattr(w, name))
+        assert x.dtype.kind in "iu" and (x >= 0).all() and (x <= MAX_TOKENS).all(), name
+    weight = np.asarray(w.weight, dtype=float)
+    assert np.isfinite(weight).all() and (weight >= 0).all() and weight.sum() > 0
+    assert w.period_s is None or (math.isfinite(w.period_s) and w.period_s > 0)
+
+
+def _load_case(path: Path):
+    from energy_predict.predict import run
+
+    return run.load_case(path)
+
+
+_MODEL = []
+
+
+def _predict(path: Path):
+    """The library call behind `energy-predict --profile` (imported here: its home may move)."""
+    from energy_predict.predict import run
+
+    predict = run.predict_profile
+    params = inspect.signature(predict).parameters
+    if "model" in params and params["model"].default is inspect.Parameter.empty:
+        if not _MODEL:
+            from energy_predict.model.store import load_default_model
+
+            _MODEL.append(load_default_model())
+        return predict(path, _MODEL[0])
+    return predict(path)
+
+
+@settings(FUZZ, max_examples=N_LOADING)
+@given(documents)
+def test_fuzz_profile_loading(text):
+    """Any document as a profile: one-line error, or a workload of whole, bounded lengths and finite weights."""
+    path = _write(text)
+    try:
+        case = _load_case(path)
+    except Exception as exc:  # noqa: BLE001 - the property is about what is raised
+        _one_line(exc)
+        return
+    event("accepted")
+    _check_workload(case.workload)
+
+
+predictable_tokens = st.one_of(
+    st.lists(st.tuples(st.integers(0, 32768), st.integers(1, 4096)), min_size=1, max_size=6).map(
+        lambda s: {"kind": "samples", "samples": [list(x) for x in s]}),
+    histograms(), _mostly(samples(), samples(hostile=True)))
+prediction_profiles = st.builds(
+    lambda tokens, traffic, serving, gpu, model: {**_base(tokens, **traffic), "serving": serving,
+                                                  "hardware": {"gpu": gpu, "count": 1}, "model": model},
+    predictable_tokens,
+    st.fixed_dictionaries({}, optional={"requests": st.one_of(st.floats(1e-3, 1e15), st.sampled_from([1, 1e15])),
+                                        "period_s": st.floats(1e-3, 1e10)}),
+    st.fixed_dictionaries({"framework": st.sampled_from(["vllm", "hf"])},
+                          optional={"cuda_graphs": st.booleans(), "max_batch": st.integers(1, 65536),
+                                    "quantization": st.sampled_from([None, "fp8"])}),
+    st.sampled_from(["H100-SXM-80GB", "H100", "NVIDIA H100 80GB HBM3", "H100-SXM-80GB", "A100-SXM-80GB"]),
+    st.sampled_from(["Llama-3.1-8B", "Llama-3.2-1B", "Llama-3.1-70B", "OLMoE-1B-7B"]),
+)
+
+
+@settings(FUZZ, max_examples=N_PREDICTION)
+@given(_mostly(prediction_profiles, profiles()))
+def test_fuzz_prediction(data):
+    """Whole predictions with the default model: one-line error, or a report of finite, standard-JSON numbers."""
+    path = _write(json.dumps(data))
+    try:
+        report, _ = _predict(path)
+    except Exception as exc:  # noqa: BLE001
+        _one_line(exc)
+        return
+    event("predicted")
+    _finite(report, "report")
+    json.dumps(report, allow_nan=False)  # what the CLI prints
+
+
+# Traces: random rows in each format, with hostile cells.
+BAD_CELLS = st.one_of(st.integers(-5, 2**70),
+                      st.sampled_from(["", "nan", "inf", "-1", "1e20", "3.5", str(2**70), "[/x]", "x,y", '"q"', "\\",
+                                       "1e400", "2023-11-16 18:15:46.6805900"]))
+
+
+@st.composite
+def csv_traces(draw):
+    header = draw(st.sampled_from([["input_tokens", "output_tokens"], ["input_tokens", "output_tokens", "arrival_s"],
+                                   ["TIMESTAMP", "ContextTokens", "GeneratedTokens"], ["a", "b"], ["[/x]"]]))
+    hostile, width = draw(st.booleans()), len(header)
+    rows = []
+    for _ in range(draw(st.integers(0 if hostile else 1, 8))):
+        size = draw(st.integers(0, width + 1)) if hostile and draw(st.integers(0, 5)) == 0 else width
+        rows.append([_value(draw, hostile, st.integers(0, 5000), BAD_CELLS) for _ in range(size)])
+    if header[0] == "TIMESTAMP" and not hostile:
+        for k, row in enumerate(rows):
+            row[0] = f"2023-11-16 18:15:{k:02d}.680590"
+    lines = [",".join(header)] + [",".join(str(c) for c in row) for row in rows]
+    return "t.csv", "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n"]))
+
+
+@st.composite
+def jsonl_traces(draw):
+    hostile = draw(st.booleans())
+    rows = []
+    for _ in range(draw(st.integers(0 if hostile else 1, 6))):
+        if hostile and draw(st.integers(0, 5)) == 0:
+            rows.append(draw(json_values))
+            continue
+        rows.append({"timestamp": _value(draw, hostile, st.integers(0, 10**7), numbers),
+                     "input_length": _value(draw, hostile, st.integers(0, 10**5), st.one_of(numbers, texts)),
+                     "output_length": _value(draw, hostile, st.integers(0, 10**4), st.one_of(numbers, texts))})
+    return "t.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n"
+
+
+traces = _mostly(st.one_of(csv_traces(), jsonl_traces()),
+                 st.tuples(st.sampled_from(["t.csv", "t.jsonl", "t"]), st.text(max_size=60)))
+
+
+@settings(FUZZ, max_examples=N_TRACES)
+@given(traces)
+def test_fuzz_traces(trace):
+    """Any trace: one-line error, or bounded whole lengths whose from-trace profile is itself valid input."""
+    from energy_predict.profile import parse_profile
+    from energy_predict.traces import read_trace
+    from energy_predict.workload import profile_from_trace, workload_from_profile
+
+    name, text = trace
+    path = _write(text, name)
+    try:
+        frame = read_trace(path)
+    except Exception as exc:  # noqa: BLE001
+        _one_line(exc)
+        return
+    event("read")
+    for col in ("input_tokens", "output_tokens"):
+        assert frame[col].dtype.kind in "iu" and frame[col].between(0, MAX_TOKENS).all()
+    assert not np.isinf(frame["arrival_s"].to_numpy(dtype=float)).any()
+    data = profile_from_trace(frame, "fuzz", "Llama-3.1-8B", "H100-SXM-80GB", source=name)
+    json.dumps(data, allow_nan=False)
+    _check_workload(workload_from_profile(parse_profile(data)))
+
+
+def test_fuzz_example_budget():
+    assert N_LOADING + N_PREDICTION + N_TRACES >= 1000  # issue 13: at least 1000 examples a CI run
