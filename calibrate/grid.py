@@ -56,6 +56,7 @@ class Block(BaseModel):
     output_tokens: list[int] = Field(min_length=1)
     models: list[str] | None = None
     configs: list[str] | None = None
+    max_tokens_in_batch: int | None = Field(None, ge=1, description="the grid's limit, for this block alone")
 
 
 class Grid(BaseModel):
@@ -142,12 +143,13 @@ def expand_grid(grid: Grid) -> list[Cell]:
     """
     seen: dict[tuple, Cell] = {}
     for block in grid.blocks:
+        limit = block.max_tokens_in_batch or grid.max_tokens_in_batch
         for model in block.models or grid.models:
             for config in block.configs or [c.name for c in grid.configs]:
                 for b in block.batch_sizes:
                     for i in block.input_tokens:
                         for o in block.output_tokens:
-                            if grid.max_tokens_in_batch and b * (i + o) > grid.max_tokens_in_batch:
+                            if limit and b * (i + o) > limit:
                                 continue
                             cell = Cell(model, config, b, i, o)
                             seen.setdefault(cell.key, cell)
@@ -155,3 +157,30 @@ def expand_grid(grid: Grid) -> list[Cell]:
     cells = list(seen.values())
     position = {c.key: k for k, c in enumerate(cells)}
     return sorted(cells, key=lambda c: (grid.models.index(c.model), order[c.config], position[c.key]))
+
+def merge_grids(name: str, grids: list[Grid]) -> Grid:
+    """One grid measuring every cell of `grids` (a campaign): one run, one `calibrate --ray` command.
+
+    Each block keeps its grid's models, configs and token limit; a config named in two grids must be the
+    same config. Repetitions, windows, warm-up and idle time are per grid, so they must agree.
+    """
+    shared = ("repetitions", "min_window_s", "warmup_runs", "idle_seconds")
+    configs: dict[str, ServingConfig] = {}
+    models: list[str] = []
+    blocks = []
+    for g in grids:
+        for field in shared:
+            if getattr(g, field) != getattr(grids[0], field):
+                raise InputError(f"grid.{field}", f"{g.name!r} and {grids[0].name!r} differ",
+                                 "merge only grids measured the same way")
+        for c in g.configs:
+            if configs.setdefault(c.name, c) != c:
+                raise InputError("grid.configs", f"two configs named {c.name!r} differ", "rename one of them")
+        models += [m for m in g.models if m not in models]
+        for b in g.blocks:
+            blocks.append(b.model_copy(update={
+                "models": b.models or list(g.models), "configs": b.configs or [c.name for c in g.configs],
+                "max_tokens_in_batch": b.max_tokens_in_batch or g.max_tokens_in_batch}))
+    return parse_grid({**{f: getattr(grids[0], f) for f in shared}, "name": name, "models": models,
+                       "configs": [c.model_dump() for c in configs.values()],
+                       "blocks": [b.model_dump(exclude_none=True) for b in blocks]})
