@@ -27,6 +27,7 @@ from tests.conftest import REPO, tiny_llama_config
 runner = CliRunner()
 CASE_LIMIT_S = 30  # per case; an in-process case that runs longer is a hang
 DIR = object()  # a `files` value: make a folder
+FIFO = object()  # a `files` value: make a named pipe (reading one blocks forever)
 
 NAN, INF = float("nan"), float("inf")
 
@@ -202,6 +203,12 @@ PROFILE_SHAPES = [
     ("profile-deep-in-field", PREDICT,
      {"p.json": json.dumps(base_profile())[:-1] + ', "site": ' + "[" * 50_000 + "]" * 50_000 + "}"}, "error:profile"),
     ("profile-is-dir", ["--profile", "{d}/p.json", "--json"], {"p.json": DIR}, "error:profile"),
+    ("profile-fifo", PREDICT, {"p.json": FIFO}, "error:profile"),
+    ("profile-dangling-symlink", PREDICT, {"p.json": ("symlink", "/nonexistent/x.json")}, "error:profile"),
+    ("profile-symlink-loop", PREDICT, {"p.json": ("symlink", "p.json")}, "error:profile"),
+    ("profile-dev-zero", ["--profile", "/dev/zero", "--json"], {}, "error:profile"),
+    ("profile-dev-null", ["--profile", "/dev/null", "--json"], {}, "error:profile"),
+    ("profile-long-name", ["--profile", "{d}/" + "x" * 5000 + ".json", "--json"], {}, "error:profile"),
     ("profile-missing", ["--profile", "{d}/nope.json", "--json"], {}, "error:profile"),
     ("profile-markup-filename", ["--profile", "{d}/[bold]p[/x].json", "--json"],
      {"[bold]p[/x].json": base_profile()}, "ok"),
@@ -393,6 +400,8 @@ TRACES = [
     ("json-suffix-object", "t.json", json.dumps({"input_length": [1, 2], "output_length": [3, 4]}), [],
      "either:trace|input_length"),
     ("trace-is-dir", "t.csv", DIR, [], "error:trace"),
+    ("trace-fifo", "t.csv", FIFO, [], "error:trace"),
+    ("trace-dangling-symlink", "t.csv", ("symlink", "/nonexistent/t.csv"), [], "error:trace"),
 ]
 
 
@@ -509,6 +518,8 @@ def _config_cases():
 # CLI options and output paths.
 # ---------------------------------------------------------------------------------------------------------------
 P = {"p.json": base_profile()}
+MARKUP_P = {"[bold]p[red].json": {**site_profile(), "name": "[/x][bold]name", "source": "[/x]",
+                                  "site": {"pue": 1.2, "currency": "[/x]"}}}
 BAD_RATES = [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("neg", "-1"), ("zero", "0"), ("1e9", "1e9"),
              ("1e308", "1e308")]
 
@@ -571,6 +582,21 @@ def _option_cases():
         ("compare--gpus=markup", ["compare", "--profile", "{d}/p.json", "--json", "--gpus", "[/x]"], P, "error:gpu"),
         ("compare--gpus=H200", ["compare", "--profile", "{d}/p.json", "--json", "--gpus", "H200"], P, "ok"),
         ("gap-ok", ["gap", "--profile", "{d}/p.json", "--json"], P, "ok"),
+        # the rich report, tables and lines (no --json) with markup in every name they print
+        ("render-report-markup", ["--profile", "{d}/[bold]p[red].json"], MARKUP_P, "ok"),
+        ("render-online-markup", ["--profile", "{d}/[bold]p[red].json", "--rate", "1"], MARKUP_P, "ok"),
+        ("render-compare-markup", ["compare", "--profile", "{d}/[bold]p[red].json", "--batch-caps", "1,16"],
+         MARKUP_P, "ok"),
+        ("render-gap-markup", ["gap", "--profile", "{d}/[bold]p[red].json"], MARKUP_P, "ok"),
+        ("render-capacity-markup", ["capacity", "--profile", "{d}/[bold]p[red].json", "--rate", "1"], MARKUP_P,
+         "ok"),
+        ("render-sweep-markup", ["sweep-rate", "--profile", "{d}/[bold]p[red].json", "--rates", "1", "--max-gpus",
+                                 "1", "--plot", "{d}/[bold]s[red].png"], MARKUP_P, "ok"),
+        ("render-plots-markup", ["--profile", "{d}/[bold]p[red].json", "--plot", "{d}/[bold]plots[red]", "--csv",
+                                 "{d}/[bold]b[red].csv"], MARKUP_P, "ok"),
+        ("render-data-list-markup", ["data", "list", "--dir", "{d}"],
+         {"[bold]r[red]/run.json": {**RUN_JSON, "run_id": "[bold]r[/x]", "gpu": "[/x]"},
+          "[bold]r[red]/records.jsonl": json.dumps({**RECORD, "model": "[/x]", "backend": "[bold]"}) + "\n"}, "ok"),
         ("gap-nan-requests", ["gap", "--profile", "{d}/p.json", "--json"],
          {"p.json": base_profile(requests=NAN)}, "error:workload.requests"),
         ("--csv-missing-folder", [*PREDICT, "--csv", "{d}/nope/b.csv"], P, "error:--csv"),
@@ -711,6 +737,10 @@ def _write(folder: Path, files: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if content is DIR:
             path.mkdir(exist_ok=True)
+        elif content is FIFO:
+            os.mkfifo(path)
+        elif isinstance(content, tuple) and content[0] == "symlink":
+            path.symlink_to(content[1])
         elif isinstance(content, bytes):
             path.write_bytes(content)
         elif isinstance(content, str):
@@ -737,7 +767,7 @@ def _numbers(obj):
 
 
 def check_outcome(code: int, stdout: str, stderr: str, expect: str, folder: Path | None = None,
-                  json_out: bool = True) -> None:
+                  json_out: bool = True, argv: list[str] = ()) -> None:
     """Exit 0 with strictly-standard, finite JSON, or exit 2 with one stderr line naming the field."""
     kind, _, field = expect.partition(":")
     text = stdout + stderr
@@ -763,7 +793,8 @@ def check_outcome(code: int, stdout: str, stderr: str, expect: str, folder: Path
         assert len(lines) == 1, f"{len(lines)} lines on stderr:\n{stderr[:3000]}"
         assert any(f.lower() in lines[0].lower() for f in field.split("|")), \
             f"does not name {field!r}: {lines[0][:500]}"
-        assert len(lines[0]) < 2000, f"error line of {len(lines[0])} characters"
+        quoted = max((len(a) for a in argv), default=0)  # the user's own argument may be quoted back
+        assert len(lines[0]) < 2000 + quoted, f"error line of {len(lines[0])} characters"
 
 
 @pytest.mark.parametrize("cid,args,files,expect", [pytest.param(*c, id=c[0]) for c in CASES])
@@ -786,7 +817,7 @@ def test_hostile(cid, args, files, expect, tmp_path, monkeypatch):
         tb = "".join(traceback.format_exception(result.exception))
         pytest.fail(f"uncaught {type(result.exception).__name__}:\n{tb[-3000:]}")
     json_out = "--json" in argv
-    check_outcome(result.exit_code, result.stdout, result.stderr, expect, tmp_path, json_out)
+    check_outcome(result.exit_code, result.stdout, result.stderr, expect, tmp_path, json_out, argv)
     if cid.startswith("calibrate/"):
         run = tmp_path / "run"
         assert not (run.exists() and any(run.rglob("records*"))), "a malformed grid measured something"
