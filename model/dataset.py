@@ -18,7 +18,9 @@ from energy_predict.serving import Serving
 
 # The serving configurations the shipped models cover; other measured configs (sampling, beam search,
 # eager attention) are findings, not training data.
-MODELED_CONFIGS = ("hf-eager", "hf-compile", "vllm-graphs", "vllm-eager", "vllm-graphs-fp8")
+MODELED_CONFIGS = ("hf-eager", "hf-compile", "vllm-graphs", "vllm-eager", "vllm-graphs-fp8",
+                   # the H200 tensor-parallel campaign (docs/measurements/2026-11-27-tp-startup.md)
+                   "vllm-graphs-tp1", "vllm-graphs-tp2-noarfusion", "vllm-graphs-fp8-tp2-notppasses")
 
 
 def serving_of(records: pd.DataFrame) -> Serving:

@@ -43,26 +43,27 @@ def choose_estimator(scores: pd.DataFrame) -> str:
     return sel.groupby("estimator")["median_ape"].mean().idxmin()
 
 
-def measured_idle_power(run_ids) -> dict[str, float]:
-    """Median idle power of the training runs' GPUs: empty, and with an engine loaded (per backend)."""
+def measured_idle_power(run_ids) -> dict[str, dict[str, float]]:
+    """Median idle power of one GPU, per GPU kind: empty, and holding a loaded engine (per framework).
+
+    Runs over several GPUs record each GPU's reading (`idle_power_per_gpu_w`); their sums are not one GPU's.
+    """
     import json
 
     from energy_predict.datasets import calibration_dir
 
-    empty, loaded = [], {"hf": [], "vllm": []}
+    readings: dict[str, dict[str, list[float]]] = {}
     for rid in run_ids:
         meta = json.loads((calibration_dir() / rid / "run.json").read_text())
-        for key, watts in meta.get("idle_power_w", {}).items():
-            if watts is None:
-                continue
+        per_gpu = meta.get("idle_power_per_gpu_w") or {k: [v] for k, v in meta.get("idle_power_w", {}).items()}
+        gpu = readings.setdefault(meta["gpu"], {"empty": [], "loaded_hf": [], "loaded_vllm": []})
+        for key, watts in per_gpu.items():
+            watts = [w for w in (watts or []) if w is not None]
             if key == "before":
-                empty.append(watts)
+                gpu["empty"].extend(watts)
             elif key.startswith("loaded:"):
-                backend = "hf" if key.split(":")[-1].startswith("hf") else "vllm"
-                loaded[backend].append(watts)
-    out = {"empty": float(np.median(empty))}
-    out.update({f"loaded_{b}": float(np.median(v)) for b, v in loaded.items() if v})
-    return out
+                gpu["loaded_hf" if key.split(":")[-1].startswith("hf") else "loaded_vllm"].extend(watts)
+    return {g: {k: float(np.median(v)) for k, v in r.items() if v} for g, r in sorted(readings.items())}
 
 
 PADDING_FIT = "2026-11-27-x1b-hf-padding.fit.json"
@@ -201,6 +202,9 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
         "measured_models": [{**_key_dict(by_str[k]), "model": m} for (k, m), n in per_model.items()
                             if n >= energy.min_cells and by_str[k] in energy.coef_],
         "moe_measured": bool((table["num_experts"] > 0).any()),
+        "ranges": [{**_key_dict(by_str[k]), **{c: [int(g[c].min()), int(g[c].max())]
+                                               for c in ("batch_size", "input_tokens", "output_tokens")}}
+                   for k, g in table.assign(key=keys.map(str)).groupby("key") if by_str[k] in energy.coef_],
         "batch_size": [int(table["batch_size"].min()), int(table["batch_size"].max())],
         "input_tokens": [int(table["input_tokens"].min()), int(table["input_tokens"].max())],
         "output_tokens": [int(table["output_tokens"].min()), int(table["output_tokens"].max())],

@@ -120,7 +120,9 @@ class MeasuredModel:
                 "dense measurements do not carry over (fused expert kernels run slower than a dense matrix "
                 "product of the same active size); measure it with `energy-predict calibrate`, or use --model "
                 "roofline")
-        ranges = {k: tuple(valid[k]) for k in ("batch_size", "input_tokens", "output_tokens")}
+        ranges = next(({k: tuple(r[k]) for k in ("batch_size", "input_tokens", "output_tokens")}
+                       for r in valid.get("ranges", []) if (str(r["gpu"]), *key_from_dict(r["serving"])) == key),
+                      {k: tuple(valid[k]) for k in ("batch_size", "input_tokens", "output_tokens")})
         measured_models = {((str(m["gpu"]), *key_from_dict(m["serving"])), m["model"])
                            for m in valid["measured_models"]}
         if (key, dep.arch.name) in measured_models:
@@ -155,7 +157,7 @@ class MeasuredModel:
 
     def loaded_idle_w(self, dep: Deployment) -> float:
         """Measured idle power of a GPU holding this framework's engine (empty-GPU idle where not measured)."""
-        idle = self.card.get("idle_power_w", {})
+        idle = self.card.get("idle_power_w", {}).get(dep.gpu.name, {})
         return float(idle.get(f"loaded_{dep.serving.framework}") or idle.get("empty") or 0.0)
 
     def padding_extra_j(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> np.ndarray | None:
@@ -164,9 +166,9 @@ class MeasuredModel:
             return None
         return padding_extra_j(padding["coef"], dep.arch, batch_size, input_tokens, output_tokens)
 
-    def configurations(self) -> list[Serving]:
-        """The serving configurations the model was fitted on (for `compare`)."""
-        return [Serving.from_dict(d["serving"]) for d in self.card["valid"]["serving_configs"]]
+    def configurations(self, gpu: str) -> list[Serving]:
+        """The serving configurations the model was fitted on for a GPU kind (for `compare`)."""
+        return [Serving.from_dict(d["serving"]) for d in self.card["valid"]["serving_configs"] if d["gpu"] == gpu]
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _held_out(self, framework: str, what: str) -> dict | None:

@@ -25,7 +25,7 @@ MAX_CAPACITY_GPUS = 1024
 
 def _serving_variants(dep: Deployment, model: EnergyModel, batch_caps: list[int]) -> list[tuple[str, Deployment]]:
     variants = [("profile", dep)]
-    for option in getattr(model, "configurations", lambda: [])():
+    for option in getattr(model, "configurations", lambda gpu: [])(dep.gpu.name):
         if option.key == dep.serving.key:
             continue
         serving = replace(option, max_batch=dep.serving.max_batch,

@@ -94,12 +94,12 @@ def test_conformal_bounds_and_coverage():
 
 def test_shipped_default_model_is_measured_and_checks_its_range():
     model = load_default_model()
-    assert model.kind == "measured" and model.card["valid"]["gpus"] == ["H100-SXM-80GB"]
+    assert model.kind == "measured" and model.card["valid"]["gpus"] == ["H100-SXM-80GB", "H200-SXM-141GB"]
     dep = Deployment(LLAMA8, H100, VLLM)
     assert model.basis(dep).kind == "measured"
     lo, hi = model.basis(dep).log_bounds
     assert lo < 0 < hi
-    with pytest.raises(EnergyPredictError, match="hardware.gpu: .*measured on H100-SXM-80GB"):
+    with pytest.raises(EnergyPredictError, match="hardware.gpu: .*measured on H100-SXM-80GB, H200-SXM-141GB only"):
         model.basis(Deployment(LLAMA8, CATALOG["A100-SXM-80GB"], VLLM))
     with pytest.raises(EnergyPredictError, match="serving: no measurements for framework=hf"):
         model.basis(Deployment(LLAMA8, H100, Serving("hf", compile=True, quantization="fp8")))
