@@ -142,6 +142,16 @@ def _connect(ray, address: str | None) -> bool:
     return True
 
 
+def _check_fits(ray, engines: list[_Engine]) -> None:
+    """Refuse an engine that needs more GPUs than any node has: Ray would keep it waiting for ever."""
+    largest = max((n["Resources"].get("GPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+    for engine in engines:
+        if engine.config.tensor_parallel > largest:
+            raise InputError("--ray", f"config {engine.config.name!r} needs {engine.config.tensor_parallel} GPU(s) "
+                             f"on one node, and the largest node of the Ray cluster has {largest:g}",
+                             "add a node with enough GPUs (ray start --address ...), or leave that config out")
+
+
 def _worker_died(ray, exc: BaseException) -> bool:
     errors = ray.exceptions
     kinds = tuple(getattr(errors, n) for n in ("RayActorError", "WorkerCrashedError", "ObjectLostError",
@@ -205,6 +215,12 @@ def run_campaign(grid: Grid, run_dir: Path, *, address: str | None = None, resum
                 engines.append(_Engine(model, configs[config.name], group, todo))
 
     started_ray = _connect(ray, address)
+    try:
+        _check_fits(ray, engines)
+    except InputError:
+        if started_ray:
+            ray.shutdown()
+        raise
     meta["runner"] = {"kind": "ray", "address": address or "local", "ray": ray.__version__,
                       "cluster_gpus": ray.cluster_resources().get("GPU", 0)}
     rec.write_meta(run_dir, meta)

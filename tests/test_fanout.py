@@ -135,6 +135,15 @@ def test_a_worker_killed_mid_cell_loses_only_that_cell_which_is_retried(cluster,
     assert (outcome.ok, outcome.error) == (11, 1) and meta["status"] == "incomplete"
 
 
+def test_an_engine_wider_than_any_node_is_refused_before_anything_runs(cluster, tmp_path):
+    from energy_predict.errors import InputError
+
+    grid = campaign_grid(configs=[{"name": "tp8", "backend": "vllm", "tensor_parallel": 8}])
+    with pytest.raises(InputError, match="needs 8 GPU.*largest node of the Ray cluster has 4"):
+        run_campaign(grid, tmp_path / "run", backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter)
+    assert rec.read_journal(tmp_path / "run") == []
+
+
 DRIVER = """
 import sys
 from tests.test_fanout import DyingBackend, FakeMeter, campaign_grid
