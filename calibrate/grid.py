@@ -13,18 +13,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from energy_predict.errors import InputError
 from energy_predict.jsonio import read_json
+from energy_predict.profile import MAX_TOKENS
 
 
 class ServingConfig(BaseModel):
     """One engine configuration. Options a backend does not know are an error, not ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     name: str
     backend: Literal["hf", "vllm"]
     dtype: Literal["bfloat16", "float16"] = "bfloat16"
@@ -50,26 +51,26 @@ class ServingConfig(BaseModel):
 
 
 class Block(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    batch_sizes: list[int] = Field(min_length=1)
-    input_tokens: list[int] = Field(min_length=1)
-    output_tokens: list[int] = Field(min_length=1)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    batch_sizes: list[Annotated[int, Field(le=65536)]] = Field(min_length=1)
+    input_tokens: list[Annotated[int, Field(le=MAX_TOKENS)]] = Field(min_length=1)
+    output_tokens: list[Annotated[int, Field(le=MAX_TOKENS)]] = Field(min_length=1)
     models: list[str] | None = None
     configs: list[str] | None = None
     max_tokens_in_batch: int | None = Field(None, ge=1, description="the grid's limit, for this block alone")
 
 
 class Grid(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     name: str
     models: list[str] = Field(min_length=1)
     configs: list[ServingConfig] = Field(min_length=1)
     blocks: list[Block] = Field(min_length=1)
-    repetitions: int = Field(3, ge=1)
-    min_window_s: float = Field(2.0, ge=0)
-    warmup_runs: int = Field(1, ge=0)
+    repetitions: int = Field(3, ge=1, le=1000)
+    min_window_s: float = Field(2.0, ge=0, le=600)
+    warmup_runs: int = Field(1, ge=0, le=100)
     max_tokens_in_batch: int | None = Field(None, ge=1, description="skip cells with B x (I + O) above this")
-    idle_seconds: float = Field(3.0, ge=0)
+    idle_seconds: float = Field(3.0, ge=0, le=600)
 
 
 @dataclass(frozen=True, order=True)
@@ -93,7 +94,7 @@ def parse_grid(data: object) -> Grid:
         grid = Grid.model_validate(data)
     except ValidationError as exc:
         e = exc.errors()[0]
-        field = "grid." + ".".join(str(p) for p in e["loc"])
+        field = "".join(["grid", *(f".{p}" for p in e["loc"])])
         raise InputError(field, e["msg"].lower(), "fix the grid file (see calibrate/grid.py for its format)") from None
     names = [c.name for c in grid.configs]
     for k, block in enumerate(grid.blocks):
@@ -157,6 +158,7 @@ def expand_grid(grid: Grid) -> list[Cell]:
     cells = list(seen.values())
     position = {c.key: k for k, c in enumerate(cells)}
     return sorted(cells, key=lambda c: (grid.models.index(c.model), order[c.config], position[c.key]))
+
 
 def merge_grids(name: str, grids: list[Grid]) -> Grid:
     """One grid measuring every cell of `grids` (a campaign): one run, one `calibrate --ray` command.

@@ -83,6 +83,8 @@ def main_command(
 
     if rate is not None:
         _check_rate(rate, "--rate")
+    _output_file(csv, "--csv")
+    _output_dir(plot, "--plot")
     report, est = predict_profile(profile, _load_model(model), rate, gpus)
     if csv is not None:
         est.bins.to_csv(csv, index=False)
@@ -118,6 +120,7 @@ def from_trace(
     from energy_predict.traces import read_trace
     from energy_predict.workload import profile_from_trace
 
+    _output_file(output, "--output")
     resolve_gpu(gpu)
     resolve_architecture(model)
     frame = read_trace(trace, fmt, input_column, output_column, time_column)
@@ -177,6 +180,7 @@ def calibrate(
     from energy_predict.calibrate.sweep import read_outcome, run_sweep
 
     indices = _gpu_indices(gpus)
+    _output_dir(out_dir, "--out")
     spec = load_grid(grid)
     if only_config or only_model:
         spec = select(spec, only_config, only_model)
@@ -241,6 +245,7 @@ def replay(
     rate_list, poisson_list = _rates(rates, "--rates"), _rates(poisson_rates, "--poisson-rates")
     if "online" in mode_list and not rate_list + poisson_list:
         raise InputError("--rates", "online replay needs at least one rate", "add e.g. --rates 4,12")
+    _output_dir(out_dir, "--out")
     results = replay_trace(trace, out_dir, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
                            rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
                            cuda_graphs=cuda_graphs,
@@ -255,9 +260,40 @@ def _gpu_indices(text: str) -> tuple[int, ...]:
     from energy_predict.errors import InputError
 
     try:
-        return tuple(int(g) for g in text.split(","))
+        indices = tuple(int(g) for g in text.split(","))
     except ValueError:
         raise InputError("--gpus", f"{text!r} is not a list of indices", "write e.g. --gpus 0 or --gpus 0,1") from None
+    if any(not 0 <= g < 1024 for g in indices):
+        raise InputError("--gpus", f"{text!r} holds an index outside 0..1023", "write e.g. --gpus 0 or --gpus 0,1")
+    return indices
+
+
+def _output_file(path: Path | None, flag: str) -> None:
+    """Check, before any work, that a file can be written at `path`: its folder exists and it is not a folder."""
+    from energy_predict.errors import InputError
+    from energy_predict.jsonio import is_dir
+
+    if path is None:
+        return
+    if is_dir(path):
+        raise InputError(flag, f"{path} is a folder", "give the path of a file to write")
+    if not is_dir(path.parent):
+        problem = f"{path.parent} is a file, not a folder" if path.parent.exists() else f"no folder {path.parent}"
+        raise InputError(flag, problem, "give a path in an existing folder")
+
+
+def _output_dir(path: Path | None, flag: str) -> None:
+    """Check, before any work, that `path` is a folder or can be made one (no file on the way)."""
+    from energy_predict.errors import InputError
+    from energy_predict.jsonio import is_dir
+
+    if path is None:
+        return
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not is_dir(folder):
+                raise InputError(flag, f"{folder} is a file, not a folder", "give a folder path")
+            return
 
 
 def _check_rate(value: float, flag: str) -> float:
@@ -289,8 +325,8 @@ def _ints(text: str, flag: str) -> list[int]:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise InputError(flag, f"{text!r} is not a list of integers", f"write e.g. {flag} 1,16,64") from None
-    if any(v < 1 for v in values):
-        raise InputError(flag, "values must be >= 1", "fix the list")
+    if any(not 1 <= v <= 65536 for v in values):
+        raise InputError(flag, "values must be between 1 and 65536", "fix the list")
     return values
 
 
@@ -420,6 +456,9 @@ def sweep_rate_cmd(
     rate_list = _rates(rates, "--rates")
     if ttft_p90_s is not None and not (0 < ttft_p90_s < 1e6):
         raise InputError("--ttft-p90-s", f"{ttft_p90_s!r} is not a time", "give seconds above 0")
+    if max_gpus > 64:
+        raise InputError("--max-gpus", f"{max_gpus} GPUs per rate is more than the sweep simulates", "use at most 64")
+    _output_file(plot, "--plot")
     case = load_case(profile)
     w, dep, m = case.workload, case.dep, _load_model(model)
     if not rate_list:
@@ -498,6 +537,7 @@ def data_cells(
     """Distinct measured cells per backend and the spread (CV) of each cell's repetitions."""
     from energy_predict.datasets import all_records, cell_table
 
+    _output_file(csv_path, "--csv")
     cells = cell_table(all_records(root))
     if backend:
         cells = cells[cells["backend"] == backend]
