@@ -90,8 +90,10 @@ class EngineWorker:
 
         versions = {"energy_predict": energy_predict.__version__, "python": sys.version.split()[0],
                     "ray": ray.__version__, **self.backend.versions()}
-        self.provenance = {"node": platform.node(), "ray_node_id": ray.get_runtime_context().get_node_id(),
-                           "gpu_indices": list(gpus), "gpu_uuids": [g.get("uuid") for g in info.get("gpus") or []],
+        context = ray.get_runtime_context()
+        self.provenance = {"node": platform.node(), "ray_node_id": context.get_node_id(),
+                           "worker_id": context.get_actor_id(), "gpu_indices": list(gpus),
+                           "gpu_uuids": [g.get("uuid") for g in info.get("gpus") or []],
                            "worker_versions": json.dumps(versions, sort_keys=True)}
         return {**self.provenance, "versions": versions, "meter": info, "gpu": self.gpu,
                 "config": self.config.model_dump(), "idle_before_w": self.idle_before,
@@ -169,7 +171,8 @@ def _cause(exc: BaseException) -> str:
 def _error_row(run_id: str, engine: _Engine, cell: Cell, error: str) -> dict:
     """The record of a cell that failed outside the worker's own handling (its worker died, say)."""
     loaded = engine.loaded
-    where = {k: loaded[k] for k in ("node", "ray_node_id", "gpu_indices", "gpu_uuids", "worker_versions")}
+    where = {k: loaded[k] for k in ("node", "ray_node_id", "worker_id", "gpu_indices", "gpu_uuids",
+                                    "worker_versions")}
     return record_row(run_id, cell, engine.config, loaded["gpu"], engine.config.tensor_parallel, 0, "error",
                       loaded["idle_before_w"], error=error[:500], **where)
 
@@ -283,7 +286,7 @@ def run_campaign(grid: Grid, run_dir: Path, *, address: str | None = None, resum
         meta["idle_power_per_gpu_w"].setdefault("before", loaded["idle_before_per_gpu_w"])
         meta["idle_power_w"][f"loaded:{engine.name}"] = loaded["loaded_idle_w"]
         meta["idle_power_per_gpu_w"][f"loaded:{engine.name}"] = loaded["loaded_idle_per_gpu_w"]
-        worker = {k: loaded[k] for k in ("node", "ray_node_id", "gpu_indices", "gpu_uuids", "versions",
+        worker = {k: loaded[k] for k in ("worker_id", "node", "ray_node_id", "gpu_indices", "gpu_uuids", "versions",
                                          "idle_before_w")}
         meta["workers"].setdefault(engine.name, []).append({**worker, "started": now_iso()})
         rec.write_meta(run_dir, meta)

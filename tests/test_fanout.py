@@ -127,6 +127,11 @@ def test_a_worker_killed_mid_cell_loses_only_that_cell_which_is_retried(cluster,
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     workers = meta["workers"]["Llama-3.2-1B:hf-eager"]
     assert len(workers) == 2 and "died" in workers[0] and "died" not in workers[1]
+    order = [(c.batch_size, c.input_tokens) for c in expand_grid(grid) if c.config == "hf-eager"]
+    by_worker = [hf[hf["worker_id"] == w["worker_id"]] for w in workers]
+    first = {tuple(x) for x in by_worker[0][["batch_size", "input_tokens"]].values}
+    second = {tuple(x) for x in by_worker[1][["batch_size", "input_tokens"]].values}
+    assert first == set(order[:order.index((2, 8))]) and second == set(order[order.index((2, 8)):])  # only it lost
     tp2 = records[records["config"] == "vllm-tp2"]
     dead = tp2[(tp2["batch_size"] == 4) & (tp2["input_tokens"] == 16)]  # died on both attempts: one error record
     assert list(dead["status"]) == ["error"] and dead["error"].str.contains("died 2 time").all()
