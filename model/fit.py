@@ -163,6 +163,48 @@ def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
     return out
 
 
+def gpu_transfer(table: pd.DataFrame) -> dict | None:
+    """Leave-one-GPU-out: each GPU's cells predicted from another GPU's coefficients (model/transfer.py).
+
+    Only (configuration, model) pairs measured on two GPUs are scored, both directions pooled; the result is the
+    interval a transferred GPU's answer carries, and the GPUs it was shown between (the only ones it may reach).
+    """
+    from energy_predict.gpus import resolve_gpu
+    from energy_predict.model.transfer import transfer_coefficients
+
+    keys = config_keys(table).map(lambda k: k[1:])
+    table = table.assign(_key=keys.map(str))
+    rows = {"energy_j": [], "duration_s": []}
+    directions, gpus = {}, set()
+    for (_key, model), group in table.groupby(["_key", "model"]):
+        kinds = sorted(group["gpu"].unique())
+        for src in kinds:
+            for dst in kinds:
+                if src == dst:
+                    continue
+                train, test = group[group["gpu"] == src], group[group["gpu"] == dst]
+                if len(train) < PhaseModel().min_cells or not len(test):
+                    continue
+                gpus |= {src, dst}
+                for target in rows:
+                    fitted = PhaseModel().fit(train, train[target]).fitted()
+                    moved = transfer_coefficients(fitted, resolve_gpu(src), resolve_gpu(dst))
+                    pred = moved.predict(test)
+                    rows[target].append((test[target].to_numpy(), pred))
+                ape = np.abs(rows["energy_j"][-1][1] / rows["energy_j"][-1][0] - 1)
+                directions[f"{src} -> {dst} ({model})"] = {"median_ape": float(np.median(ape)), "n": int(len(ape))}
+    if not rows["energy_j"]:
+        return None
+    y, pred = (np.concatenate(v) for v in zip(*rows["energy_j"]))
+    yt, pt = (np.concatenate(v) for v in zip(*rows["duration_s"]))
+    ape, tape = np.abs(pred / y - 1), np.abs(pt / yt - 1)
+    return {"scheme": "leave-one-gpu-out", "gpus": sorted(gpus), "log_bounds": list(conformal_bounds(np.log(y / pred))),
+            "median_ape": float(np.median(ape)), "p90_ape": float(np.quantile(ape, 0.9)),
+            "time_median_ape": float(np.median(tape)), "time_p90_ape": float(np.quantile(tape, 0.9)),
+            "n": int(len(ape)), "directions": directions,
+            "method": "model/transfer.py: coefficients of the measured GPU, byte terms x bandwidth ratio"}
+
+
 def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None = None, name: str = "default"):
     """Fit the phase model on all cells, with intervals from held-out residuals, and its card."""
     padding = hf_padding()
@@ -219,7 +261,7 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
         "interval": {"level": 0.9, "method": "split conformal on held-out log residuals "
                      f"({', '.join(SELECTION_SCHEMES)})", "log_bounds": list(bounds)},
         "versions": library_versions(), "valid": valid, "hf_padding": padding,
-        "transfer": {"model": model_transfer(table)},
+        "transfer": {"model": model_transfer(table), "gpu": gpu_transfer(table)},
         "held_out": scores[scores["estimator"] == "phase"].to_dict("records"),
     }
     return MeasuredModel(energy, duration, bounds, card)

@@ -102,18 +102,51 @@ class MeasuredModel:
         return self.card["name"]
 
     # -- the EnergyModel seam -------------------------------------------------------------------------------
-    def basis(self, dep: Deployment) -> Basis:
-        """Measured, transferred to an unmeasured dense model, or refused (GPU, configuration, MoE, TP)."""
-        valid = self.card["valid"]
-        if dep.gpu.name not in valid["gpus"]:
-            raise EnergyPredictError(
-                f"hardware.gpu: the model '{self.name}' was measured on {', '.join(valid['gpus'])} only, and no "
-                f"transfer to {dep.gpu.name} is calibrated yet; use --model roofline for an analytic estimate "
-                "(labelled analytic)")
-        key = fit_key(dep.gpu.name, dep.serving)
+    def _source_gpu(self, dep: Deployment) -> str | None:
+        """The GPU whose coefficients answer for `dep` (None where none can).
+
+        Its own where measured in this configuration, else a GPU the card's leave-one-GPU-out transfer was shown
+        between.
+        """
         known = card_configs(self.card)
-        if key not in known:
+        if fit_key(dep.gpu.name, dep.serving) in known:
+            return dep.gpu.name
+        family = (self.card.get("transfer", {}).get("gpu") or {}).get("gpus", [])
+        if dep.gpu.name not in family:
+            return None
+        sources = [g for g in family if g != dep.gpu.name and fit_key(g, dep.serving) in known]
+        cells = {g: sum(1 for r in self.card["valid"].get("measured_models", []) if r["gpu"] == g) for g in sources}
+        return max(sources, key=lambda g: cells[g]) if sources else None
+
+    def _fitted(self, dep: Deployment):
+        """(energy, duration) coefficients for `dep`: the fitted ones, or transferred from the source GPU."""
+        src = self._source_gpu(dep)
+        if src is None or src == dep.gpu.name:
+            return self.energy, self.duration
+        cache = self.__dict__.setdefault("_transferred", {})
+        if (src, dep.gpu.name) not in cache:
+            from energy_predict.gpus import resolve_gpu
+            from energy_predict.model.transfer import transfer_coefficients
+
+            g_src = resolve_gpu(src)
+            cache[(src, dep.gpu.name)] = (transfer_coefficients(self.energy, g_src, dep.gpu),
+                                          transfer_coefficients(self.duration, g_src, dep.gpu))
+        return cache[(src, dep.gpu.name)]
+
+    def basis(self, dep: Deployment) -> Basis:
+        """Measured; transferred to an unmeasured dense model or a sibling GPU; or refused (GPU, config, MoE, TP)."""
+        valid = self.card["valid"]
+        src = self._source_gpu(dep)
+        if src is None and dep.gpu.name not in valid["gpus"]:
+            family = (self.card.get("transfer", {}).get("gpu") or {}).get("gpus", [])
+            raise EnergyPredictError(
+                f"hardware.gpu: the model '{self.name}' was measured on {', '.join(valid['gpus'])} only, and its "
+                f"transfer between GPUs is validated only among {', '.join(family) or 'none'}, not to "
+                f"{dep.gpu.name}; use --model roofline for an analytic estimate (labelled analytic)")
+        known = card_configs(self.card)
+        if src is None:
             raise EnergyPredictError(self._config_refusal(dep, known))
+        key = fit_key(src, dep.serving)
         if dep.arch.is_moe and not valid.get("moe_measured", False):
             raise EnergyPredictError(
                 f"model: {dep.arch.name} is a mixture of experts; no mixture of experts has been measured, and "
@@ -125,39 +158,56 @@ class MeasuredModel:
                       {k: tuple(valid[k]) for k in ("batch_size", "input_tokens", "output_tokens")})
         measured_models = {((str(m["gpu"]), *key_from_dict(m["serving"])), m["model"])
                            for m in valid["measured_models"]}
-        if (key, dep.arch.name) in measured_models:
+        reasons, bounds, held_out = [], [tuple(self.log_bounds)], self._held_out(dep.serving.framework, "in-domain")
+        if src != dep.gpu.name:
+            gpu_t = self.card["transfer"]["gpu"]
+            reasons.append(f"{dep.serving.label} was not measured on {dep.gpu.name}: transferred from {src} "
+                           f"(byte terms scaled by memory bandwidth); leave-one-GPU-out energy error, validated "
+                           f"on {', '.join(sorted(gpu_t['directions']))}: median "
+                           f"{100 * gpu_t['median_ape']:.0f}%, p90 {100 * gpu_t['p90_ape']:.0f}% (time: median "
+                           f"{100 * gpu_t['time_median_ape']:.0f}%)")
+            bounds, held_out = [tuple(gpu_t["log_bounds"])], gpu_t
+        if (key, dep.arch.name) not in measured_models:
+            transfer = self.card.get("transfer", {}).get("model", {}).get(dep.serving.framework)
+            if transfer is None:
+                raise EnergyPredictError(
+                    f"model: {dep.arch.name} was not measured with {dep.serving.label}, and the card has no "
+                    "held-out error for a transfer across models; measure it or use --model roofline")
+            reasons.append(f"{dep.arch.name} was never measured: transferred from "
+                           f"{', '.join(sorted({m for k, m in measured_models if k == key}))} through the "
+                           f"architecture terms; leave-one-model-out error for {dep.serving.framework}: median "
+                           f"{100 * transfer['median_ape']:.0f}%, p90 {100 * transfer['p90_ape']:.0f}%")
+            bounds = bounds[1:] if src == dep.gpu.name else bounds
+            bounds.append(tuple(transfer["log_bounds"]))
+            held_out = transfer if src == dep.gpu.name else {"gpu": held_out, "model": transfer}
+        if not reasons:
             return Basis(MEASURED, tuple(self.log_bounds),
                          f"{dep.arch.name} measured on {dep.gpu.name} with {dep.serving.label}", ranges,
-                         held_out=self._held_out(dep.serving.framework, "in-domain"))
-        transfer = self.card.get("transfer", {}).get("model", {}).get(dep.serving.framework)
-        if transfer is None:
-            raise EnergyPredictError(
-                f"model: {dep.arch.name} was not measured with {dep.serving.label}, and the card has no held-out "
-                "error for a transfer across models; measure it or use --model roofline")
-        return Basis(TRANSFERRED, tuple(transfer["log_bounds"]),
-                     f"{dep.arch.name} was never measured: transferred from "
-                     f"{', '.join(sorted({m for k, m in measured_models if k == key}))} through the architecture "
-                     f"terms; leave-one-model-out error for {dep.serving.framework}: median "
-                     f"{100 * transfer['median_ape']:.0f}%, p90 {100 * transfer['p90_ape']:.0f}%",
-                     ranges, held_out=transfer)
+                         held_out=held_out)
+        # two transfers at once: their log errors add (a conservative interval)
+        lo, hi = sum(b[0] for b in bounds), sum(b[1] for b in bounds)
+        return Basis(TRANSFERRED, (lo, hi), "; ".join(reasons), ranges, held_out=held_out)
 
     def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> Phases:
+        energy_pc, duration_pc = self._fitted(dep)
         X = cell_frame(dep.arch, dep.gpu, dep.serving, batch_size, input_tokens, output_tokens)
-        phases = self.energy.predict_phases(X)
+        phases = energy_pc.predict_phases(X)
         prefill, decode = phases["prefill_j"].to_numpy(), phases["decode_j"].to_numpy()
         gpus = dep.serving.tensor_parallel
-        energy, duration = bounded_power(prefill + decode, self.duration.predict(X),
+        energy, duration = bounded_power(prefill + decode, duration_pc.predict(X),
                                          self.loaded_idle_w(dep) * gpus, dep.gpu.tdp_w * gpus)
         scale = np.divide(energy, prefill + decode, out=np.ones_like(energy), where=(prefill + decode) > 0)
         return Phases(prefill * scale, decode * scale, duration)
 
     def step_costs(self, dep: Deployment) -> tuple[StepCosts, StepCosts]:
         self.basis(dep)
-        return step_costs(self.energy, dep), step_costs(self.duration, dep)
+        energy_pc, duration_pc = self._fitted(dep)
+        return step_costs(energy_pc, dep), step_costs(duration_pc, dep)
 
     def loaded_idle_w(self, dep: Deployment) -> float:
         """Measured idle power of a GPU holding this framework's engine (empty-GPU idle where not measured)."""
-        idle = self.card.get("idle_power_w", {}).get(dep.gpu.name, {})
+        readings = self.card.get("idle_power_w", {})
+        idle = readings.get(dep.gpu.name) or readings.get(self._source_gpu(dep) or "", {})
         return float(idle.get(f"loaded_{dep.serving.framework}") or idle.get("empty") or 0.0)
 
     def padding_extra_j(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> np.ndarray | None:

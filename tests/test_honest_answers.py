@@ -134,11 +134,16 @@ def test_overload_is_said_not_stretched():
 
 
 # -- tensor parallelism and hardware.count ---------------------------------------------------------------------------
-@pytest.mark.parametrize("gpu, tp", [("H100-SXM-80GB", 2), ("H100-SXM-80GB", 4), ("H200-SXM-141GB", 4),
+@pytest.mark.parametrize("gpu, tp", [("H100-SXM-80GB", 4), ("H100-SXM-80GB", 8), ("H200-SXM-141GB", 4),
                                      ("H200-SXM-141GB", 8)])
 def test_tensor_parallelism_is_refused_where_not_measured_never_ignored(tmp_path, gpu, tp):
     p = profile(tmp_path, hardware__gpu=gpu, serving__tensor_parallel=tp, hardware__count=tp)
     one_line_error(run("--profile", p), "serving.tensor_parallel", "not measured")
+
+
+def test_tp2_on_the_h100_is_transferred_from_the_h200s_measured_tp2(tmp_path):
+    r = report("--profile", profile(tmp_path, serving__tensor_parallel=2, hardware__count=2))
+    assert r["basis"]["kind"] == "transferred" and "from H200-SXM-141GB" in r["basis"]["reason"]
 
 
 def test_measured_tensor_parallelism_costs_energy_and_saves_time(tmp_path):
@@ -301,3 +306,20 @@ def test_tables_fit_80_columns_without_cutting_numbers():
     assert result.returncode == 0, result.stderr
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
     assert "…" not in result.stdout and "..." not in result.stdout
+
+
+def test_a_sibling_gpu_not_measured_in_a_configuration_is_transferred_with_the_leave_one_gpu_out_interval(tmp_path):
+    card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
+    gpu_t = card["transfer"]["gpu"]
+    assert gpu_t["gpus"] == ["H100-SXM-80GB", "H200-SXM-141GB"] and gpu_t["median_ape"] < 0.10
+    p = profile(tmp_path, hardware__gpu="H200-SXM-141GB", serving__framework="hf", serving__max_batch=16)
+    r = report("--profile", p)
+    assert r["basis"]["kind"] == "transferred" and "transferred from H100-SXM-80GB" in r["basis"]["reason"]
+    assert r["basis"]["interval_log_bounds"] == gpu_t["log_bounds"]
+    idle = card["idle_power_w"]["H100-SXM-80GB"]["loaded_hf"]
+    assert idle <= r["mean_power_per_gpu_w"] <= CATALOG["H200-SXM-141GB"].tdp_w
+
+
+@pytest.mark.parametrize("gpu", ["A100-SXM-80GB", "L40S", "B200", "H100-PCIe-80GB"])
+def test_a_gpu_outside_the_validated_transfer_is_refused(tmp_path, gpu):
+    one_line_error(run("--profile", profile(tmp_path, hardware__gpu=gpu)), "hardware.gpu", "--model roofline")

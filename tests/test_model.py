@@ -107,8 +107,8 @@ def test_shipped_default_model_is_measured_and_checks_its_range():
         load_model("nope")
     with pytest.raises(EnergyPredictError, match=r"compile=True has only \d+ measured cells"):
         model.basis(Deployment(LLAMA8, H100, Serving("hf", compile=True)))
-    with pytest.raises(EnergyPredictError, match="serving.tensor_parallel: tensor parallelism 2 is not measured"):
-        model.basis(Deployment(LLAMA8, H100, VLLM.with_(tensor_parallel=2), 2))
+    with pytest.raises(EnergyPredictError, match="serving.tensor_parallel: tensor parallelism 4 is not measured"):
+        model.basis(Deployment(LLAMA8, H100, VLLM.with_(tensor_parallel=4), 4))
     with pytest.raises(EnergyPredictError, match="mixture of experts"):
         model.basis(Deployment(REGISTRY["OLMoE-1B-7B"], H100, VLLM))
     transferred = model.basis(Deployment(REGISTRY["Qwen2.5-7B"], H100, VLLM))
