@@ -189,12 +189,9 @@ def run_campaign(grid: Grid, run_dir: Path, *, address: str | None = None, resum
     ray = import_ray()
     run_dir = Path(run_dir)
     cells, previous = open_run(grid, run_dir, resume)
-    measured, closed = done_keys(previous)
-
-    def complete(c: Cell) -> bool:
-        return c.key in closed or all((*c.key, k) in measured for k in range(grid.repetitions))
-
-    meta = (rec.read_meta(run_dir) if resume else None) or {
+    campaign = _Campaign(ray, grid, run_dir, cells, previous, backend_factory, meter_factory, max_attempts,
+                         on_cell, on_notice, cpus_per_engine, table_every_s)
+    meta = campaign.meta = (rec.read_meta(run_dir) if resume else None) or {
         "run_id": run_dir.name, "grid": grid.model_dump(), "started": now_iso(), "command": command,
         "host": host_info(), "meter": None, "gpu": None, "gpu_indices": None, "configs": {},
         "idle_power_w": {}, "idle_power_per_gpu_w": {}, "resumed": []}
@@ -203,84 +200,138 @@ def run_campaign(grid: Grid, run_dir: Path, *, address: str | None = None, resum
     meta.setdefault("workers", {})
     meta["status"] = "running"
     meta.pop("outcome", None)
-    all_records = list(previous)
-    errors: dict[tuple, str | None] = {}
-    load_errors: list[str] = []
-    null_reason = None
-    total, done = len(cells), sum(1 for c in cells if complete(c))
-    configs = {c.name: c for c in grid.configs}
-    engines = []
-    for model in grid.models:
-        for config in grid.configs:
-            group = [c for c in cells if c.model == model and c.config == config.name]
-            todo = [c for c in group if not complete(c)]
-            if todo:
-                engines.append(_Engine(model, configs[config.name], group, todo))
-
     started_ray = _connect(ray, address)
     try:
-        _check_fits(ray, engines)
-    except InputError:
+        _check_fits(ray, campaign.engines)
+        meta["runner"] = {"kind": "ray", "address": address or "local", "ray": ray.__version__,
+                          "cluster_gpus": ray.cluster_resources().get("GPU", 0)}
+        rec.write_meta(run_dir, meta)
+        campaign.run()
+    finally:
+        campaign.stop()
         if started_ray:
             ray.shutdown()
-        raise
-    meta["runner"] = {"kind": "ray", "address": address or "local", "ray": ray.__version__,
-                      "cluster_gpus": ray.cluster_resources().get("GPU", 0)}
+    outcome = campaign.outcome()
+    meta["finished"] = now_iso()
+    meta["status"] = "failed" if outcome.failed else "incomplete" if outcome.error else "complete"
+    meta["outcome"] = asdict(outcome)
     rec.write_meta(run_dir, meta)
-    Worker = ray.remote(EngineWorker)
-    inflight: dict = {}  # object ref -> (engine, what it is: "start" | "measure" | "close", cell)
-    last_table = time.monotonic()
+    return run_dir
 
-    def launch(engine: _Engine) -> None:
-        engine.actor = Worker.options(num_gpus=engine.config.tensor_parallel, num_cpus=cpus_per_engine,
-                                      max_restarts=0).remote(run_dir.name, grid, engine.model, engine.config,
-                                                             engine.group, backend_factory, meter_factory)
+
+class _Campaign:
+    """The driver's side: one engine worker per configuration, one cell asked of each at a time, records journaled."""
+
+    def __init__(self, ray, grid: Grid, run_dir: Path, cells: list[Cell], previous: list[dict], backend_factory,
+                 meter_factory, max_attempts: int, on_cell: OnCell | None, on_notice: OnNotice | None,
+                 cpus_per_engine: float, table_every_s: float) -> None:
+        self.ray, self.grid, self.run_dir, self.cells = ray, grid, run_dir, cells
+        self.backend_factory, self.meter_factory, self.max_attempts = backend_factory, meter_factory, max_attempts
+        self.on_cell, self.on_notice = on_cell, on_notice
+        self.cpus_per_engine, self.table_every_s = cpus_per_engine, table_every_s
+        self.measured, self.closed = done_keys(previous)
+        self.records = list(previous)
+        self.errors: dict[tuple, str | None] = {}  # cells that failed in this session, and the first error of each
+        self.load_errors: list[str] = []
+        self.null_reason: str | None = None
+        self.total, self.done = len(cells), sum(1 for c in cells if self.complete(c))
+        self.engines: list[_Engine] = []
+        for model in grid.models:
+            for config in grid.configs:
+                group = [c for c in cells if c.model == model and c.config == config.name]
+                todo = [c for c in group if not self.complete(c)]
+                if todo:
+                    self.engines.append(_Engine(model, config, group, todo))
+        self.meta: dict = {}  # run.json, set by run_campaign
+        self.inflight: dict = {}  # object ref -> (engine, what it is: "start" | "measure" | "close", cell)
+        self.last_table = time.monotonic()
+
+    def complete(self, c: Cell) -> bool:
+        return c.key in self.closed or all((*c.key, k) in self.measured for k in range(self.grid.repetitions))
+
+    def run(self) -> None:
+        """Start every configuration's worker (Ray queues those that do not fit yet), then handle what comes back."""
+        self.worker_class = self.ray.remote(EngineWorker)
+        for engine in self.engines:
+            self.launch(engine)
+        while self.inflight:
+            (ref,), _ = self.ray.wait(list(self.inflight), num_returns=1)
+            engine, kind, cell = self.inflight.pop(ref)
+            try:
+                result = self.ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - sorted below: a dead worker, a failed load, a bug
+                self.failed(engine, kind, cell, exc)
+                continue
+            if kind == "start":
+                self.started(engine, result)
+                self.next_cell(engine)
+            elif kind == "measure":
+                self.journal(result)
+                self.cell_ended(engine, cell, result[-1]["status"] if result else "ok")
+                self.next_cell(engine)
+            else:
+                self.ray.kill(engine.actor)  # its GPUs go to the next configuration waiting for them
+
+    def stop(self) -> None:
+        """End every worker still there and bring the table up to the journal."""
+        for engine in self.engines:
+            if engine.actor is not None:
+                self.ray.kill(engine.actor)
+        rec.write_table(self.run_dir, self.records)
+
+    def outcome(self):
+        return cells_outcome(self.cells, self.closed, self.complete, self.errors, "; ".join(self.load_errors) or None,
+                             self.null_reason)
+
+    def launch(self, engine: _Engine) -> None:
+        engine.actor = self.worker_class.options(
+            num_gpus=engine.config.tensor_parallel, num_cpus=self.cpus_per_engine, max_restarts=0,
+        ).remote(self.run_dir.name, self.grid, engine.model, engine.config, engine.group, self.backend_factory,
+                 self.meter_factory)
         engine.loaded = None
-        inflight[engine.actor.start.remote()] = (engine, "start", None)
+        self.inflight[engine.actor.start.remote()] = (engine, "start", None)
 
-    def next_cell(engine: _Engine) -> None:
+    def next_cell(self, engine: _Engine) -> None:
         if engine.todo:
             cell = engine.todo[0]
-            skip = {k for k in range(grid.repetitions) if (*cell.key, k) in measured}
-            inflight[engine.actor.measure.remote(cell, skip)] = (engine, "measure", cell)
+            skip = {k for k in range(self.grid.repetitions) if (*cell.key, k) in self.measured}
+            self.inflight[engine.actor.measure.remote(cell, skip)] = (engine, "measure", cell)
         else:
-            inflight[engine.actor.close.remote()] = (engine, "close", None)
+            self.inflight[engine.actor.close.remote()] = (engine, "close", None)
 
-    def journal(rows: list[dict]) -> None:
+    def journal(self, rows: list[dict]) -> None:
         for row in rows:
             key = (row["model"], row["config"], row["batch_size"], row["input_tokens"], row["output_tokens"])
-            if (*key, row["repetition"]) in measured or key in closed:
+            if (*key, row["repetition"]) in self.measured or key in self.closed:
                 continue  # already on disk: a journal never holds a repetition twice
-            rec.append_record(run_dir, row)
-            all_records.append(row)
+            rec.append_record(self.run_dir, row)
+            self.records.append(row)
             if row["status"] == "ok":
-                measured.add((*key, row["repetition"]))
+                self.measured.add((*key, row["repetition"]))
             elif row["status"] == "infeasible":
-                closed.add(key)
+                self.closed.add(key)
             else:
-                errors.setdefault(key, row.get("error"))
+                self.errors.setdefault(key, row.get("error"))
 
-    def cell_ended(engine: _Engine, cell: Cell, status: str) -> None:
-        nonlocal done, last_table
+    def cell_ended(self, engine: _Engine, cell: Cell, status: str) -> None:
         engine.todo.pop(0)
-        done += 1
-        if on_cell:
-            on_cell(done, total, cell, status)
-        if time.monotonic() - last_table >= table_every_s:  # the journal is the durable copy; the table follows
-            rec.write_table(run_dir, all_records)
-            last_table = time.monotonic()
+        self.done += 1
+        if self.on_cell:
+            self.on_cell(self.done, self.total, cell, status)
+        if time.monotonic() - self.last_table >= self.table_every_s:  # the journal is the durable copy
+            rec.write_table(self.run_dir, self.records)
+            self.last_table = time.monotonic()
 
-    def started(engine: _Engine, loaded: dict) -> None:
-        nonlocal null_reason
+    def started(self, engine: _Engine, loaded: dict) -> None:
         engine.loaded = loaded
-        info = loaded["meter"]
+        meta, info = self.meta, loaded["meter"]
         if meta["meter"] is None:
             meta["meter"], meta["gpu"] = info, loaded["gpu"]
             if info.get("sensor") == "none":
-                null_reason = info.get("null_reason")
-                if on_notice:
-                    on_notice(f"no energy sensor ({null_reason}): durations are measured, but every record will "
-                              "hold energy_j = null with that reason in null_reason")
+                self.null_reason = info.get("null_reason")
+                if self.on_notice:
+                    self.on_notice(f"no energy sensor ({self.null_reason}): durations are measured, but every "
+                                   "record will hold energy_j = null with that reason in null_reason")
         meta["configs"][engine.config.name] = {**loaded["config"], "versions": loaded["versions"]}
         meta["idle_power_w"].setdefault("before", loaded["idle_before_w"])
         meta["idle_power_per_gpu_w"].setdefault("before", loaded["idle_before_per_gpu_w"])
@@ -289,65 +340,35 @@ def run_campaign(grid: Grid, run_dir: Path, *, address: str | None = None, resum
         worker = {k: loaded[k] for k in ("worker_id", "node", "ray_node_id", "gpu_indices", "gpu_uuids", "versions",
                                          "idle_before_w")}
         meta["workers"].setdefault(engine.name, []).append({**worker, "started": now_iso()})
-        rec.write_meta(run_dir, meta)
+        rec.write_meta(self.run_dir, meta)
 
-    def died(engine: _Engine, kind: str, cell: Cell | None, exc: BaseException) -> None:
-        key = cell.key if kind == "measure" else "start"
+    def failed(self, engine: _Engine, kind: str, cell: Cell | None, exc: BaseException) -> None:
+        """A call that raised: a worker that died, an engine that did not load, or a cell that broke the worker."""
+        if kind == "close":
+            self.ray.kill(engine.actor)
+        elif _worker_died(self.ray, exc):
+            self.died(engine, cell, exc)
+        elif kind == "start":  # the engine did not load: its cells are not reached, the others go on
+            self.load_errors.append(_cause(exc)[:500])
+            self.ray.kill(engine.actor)
+        else:  # measure raised past measure_cell's own handling: the cell failed
+            self.journal([_error_row(self.run_dir.name, engine, cell, _cause(exc))])
+            self.cell_ended(engine, cell, "error")
+            self.next_cell(engine)
+
+    def died(self, engine: _Engine, cell: Cell | None, exc: BaseException) -> None:
+        """Count the death against the cell (or the load); retry on a new worker, or give the cell up as an error."""
+        key = cell.key if cell is not None else "start"
         engine.deaths[key] = engine.deaths.get(key, 0) + 1
         line = f"the worker died {engine.deaths[key]} time(s) while {'measuring' if cell else 'loading'}: {_cause(exc)}"
-        if engine.name in meta["workers"] and engine.loaded is not None:
-            meta["workers"][engine.name][-1]["died"] = f"{now_iso()} {_cause(exc)}"
-        ray.kill(engine.actor)
-        if engine.deaths[key] >= max_attempts:
+        if engine.loaded is not None:
+            self.meta["workers"][engine.name][-1]["died"] = f"{now_iso()} {_cause(exc)}"
+        self.ray.kill(engine.actor)
+        if engine.deaths[key] >= self.max_attempts:
             if cell is None:
-                load_errors.append(f"{engine.name} did not load: {line}"[:500])
+                self.load_errors.append(f"{engine.name} did not load: {line}"[:500])
                 return
-            journal([_error_row(run_dir.name, engine, cell, line)])
-            cell_ended(engine, cell, "error")
+            self.journal([_error_row(self.run_dir.name, engine, cell, line)])
+            self.cell_ended(engine, cell, "error")
         if engine.todo:
-            launch(engine)  # the remaining cells on a new worker, wherever Ray finds the GPUs
-
-    try:
-        for engine in engines:
-            launch(engine)
-        while inflight:
-            (ref,), _ = ray.wait(list(inflight), num_returns=1)
-            engine, kind, cell = inflight.pop(ref)
-            try:
-                result = ray.get(ref)
-            except Exception as exc:  # noqa: BLE001 - sorted below: a dead worker, a failed load, a bug
-                if kind == "close":
-                    ray.kill(engine.actor)
-                elif _worker_died(ray, exc):
-                    died(engine, kind, cell, exc)
-                elif kind == "start":  # the engine did not load: its cells are not reached, the others go on
-                    load_errors.append(_cause(exc)[:500])
-                    ray.kill(engine.actor)
-                else:  # measure raised past measure_cell's own handling: the cell failed
-                    journal([_error_row(run_dir.name, engine, cell, _cause(exc))])
-                    cell_ended(engine, cell, "error")
-                    next_cell(engine)
-                continue
-            if kind == "start":
-                started(engine, result)
-                next_cell(engine)
-            elif kind == "measure":
-                journal(result)
-                cell_ended(engine, cell, result[-1]["status"] if result else "ok")
-                next_cell(engine)
-            else:
-                ray.kill(engine.actor)  # its GPUs go to the next configuration waiting for them
-    finally:
-        for engine in engines:
-            if engine.actor is not None:
-                ray.kill(engine.actor)
-        rec.write_table(run_dir, all_records)
-        if started_ray:
-            ray.shutdown()
-
-    outcome = cells_outcome(cells, closed, complete, errors, "; ".join(load_errors) or None, null_reason)
-    meta["finished"] = now_iso()
-    meta["status"] = "failed" if outcome.failed else "incomplete" if outcome.error else "complete"
-    meta["outcome"] = asdict(outcome)
-    rec.write_meta(run_dir, meta)
-    return run_dir
+            self.launch(engine)  # the remaining cells on a new worker, wherever Ray finds the GPUs
