@@ -10,4 +10,5 @@ class InputError(EnergyPredictError):
 
     def __init__(self, field: str, problem: str, fix: str) -> None:
         self.field = field
-        super().__init__(f"{field}: {problem}; {fix}")
+        # one line whatever the parts hold (a file name or a value with a newline in it)
+        super().__init__(" ".join(f"{field}: {problem}; {fix}".split()))

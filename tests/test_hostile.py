@@ -946,3 +946,33 @@ def test_from_trace_profile_round_trips(tmp_path):
     result = runner.invoke(app, ["--profile", str(tmp_path / "o.json"), "--json"])
     check_outcome(result.exit_code, result.stdout, result.stderr, "ok")
 
+
+
+def test_token_counts_never_overflow():
+    """2**40 input tokens once gave the answer of 0 tokens (an int64 key overflowed): now refused, and the
+    largest accepted length costs more than the smallest."""
+    from energy_predict.errors import InputError
+    from energy_predict.profile import MAX_TOKENS, parse_profile
+    from energy_predict.workload import workload_from_profile
+
+    with pytest.raises(InputError, match="workload.tokens.samples"):
+        parse_profile(base_profile(tokens={"kind": "samples", "samples": [[2**40, 5]]}))
+    energies = []
+    for tokens in (0, MAX_TOKENS):
+        profile = base_profile(tokens={"kind": "samples", "samples": [[tokens, 5]]})
+        w = workload_from_profile(parse_profile(profile))
+        assert w.input_tokens.tolist() == [tokens]
+        result = runner.invoke(app, ["--profile", _write_one(profile), "--json", "--model", "roofline"])
+        check_outcome(result.exit_code, result.stdout, result.stderr, "either:workload")
+        if result.exit_code == 0:
+            energies.append(json.loads(result.stdout)["energy_kwh"]["estimate"])
+    if len(energies) == 2:
+        assert energies[1] > energies[0]
+
+
+def _write_one(data) -> str:
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "p.json").write_text(json.dumps(data))
+    return str(folder / "p.json")
