@@ -11,8 +11,36 @@ from rich.console import Console
 
 from energy_predict.errors import EnergyPredictError
 
+
+class _OneLineUsageErrors(typer.core.TyperGroup):
+    """Click's refusals (a bad option value, a missing or unknown option) as one line and exit 2.
+
+    Like every other error, instead of a usage panel. The click typer uses is vendored in some versions,
+    so its exception class is the one `typer.BadParameter` derives from.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        import sys
+
+        from rich.text import Text
+
+        click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click_error as exc:
+            message = " ".join(exc.format_message().split())
+            err.print(Text.assemble(("error:", "red"), " ", f"{message} (see --help)"), soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err.print("Aborted!")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=False,
-                  help="Predict the energy of an LLM deployment from measured GPU data.")
+                  cls=_OneLineUsageErrors, help="Predict the energy of an LLM deployment from measured GPU data.")
 profile_app = typer.Typer(help="Build workload profiles.", pretty_exceptions_enable=False)
 app.add_typer(profile_app, name="profile")
 model_app = typer.Typer(help="Fit and inspect energy models.", pretty_exceptions_enable=False)
