@@ -88,7 +88,8 @@ def main() -> None:
         f"energy median {100 * lo['energy_j']['median_ape']:.1f}%, p90 {100 * lo['energy_j']['p90_ape']:.1f}%; "
         f"time median {100 * lo['duration_s']['median_ape']:.1f}%, p90 {100 * lo['duration_s']['p90_ape']:.1f}%. "
         "That misses the 10% target, so the shipped model does not transfer across TP degrees: TP1 and TP2 are "
-        "measured configurations (on the H100 they are transferred from the H200 like any configuration, see the card), and a degree measured on no GPU is refused.", "",
+        "measured configurations (on the H100 they are transferred from the H200 like any configuration, see the "
+        "card), and a degree measured on no GPU is refused.", "",
     ]
     (OUT / "tp_transfer.md").write_text("\n".join(lines))
     print("\n".join(lines))
