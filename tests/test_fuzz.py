@@ -1,7 +1,7 @@
 """Property-based fuzzing of profiles and traces (issue 13): whatever goes in, the library answers with an
 EnergyPredictError whose message is one line, or with a result whose numbers are all finite.
 
-Derandomized (CI reproduces every example) and deadline-free; about 1300 examples in all. Most exercise parsing
+Derandomized (CI reproduces every example) and deadline-free; 1400 examples in all. Most exercise parsing
 and workload building, which are cheap; a few hundred go through the whole prediction with the default model.
 """
 
@@ -23,7 +23,7 @@ from energy_predict.profile import MAX_TOKENS
 FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
-N_LOADING, N_PREDICTION, N_TRACES = 600, 300, 400  # examples per run: 1300
+N_LOADING, N_PREDICTION, N_ONLINE, N_TRACES = 600, 300, 100, 400  # examples per run: 1400
 WORK = Path(tempfile.mkdtemp(prefix="energy-predict-fuzz-"))  # hypothesis examples cannot take tmp_path
 
 MARKUP = ["[/x]", "[bold]", "[bold]x[/bold]", "[link=file:///etc/passwd]x[/link]", "[", "]", "\\[x]", "\x1b[31m"]
@@ -244,6 +244,31 @@ def test_fuzz_prediction(data):
     json.dumps(report, allow_nan=False)  # what the CLI prints
 
 
+online_profiles = st.builds(
+    lambda tokens, requests, period, serving: {**_base(tokens, requests=requests, period_s=period),
+                                               "serving": {**serving, "mode": "online"}},
+    predictable_tokens, st.one_of(st.integers(1, 200), st.floats(0.001, 200)), st.floats(1e-3, 1e4),
+    st.fixed_dictionaries({"framework": st.sampled_from(["vllm", "hf"])},
+                          optional={"cuda_graphs": st.booleans(), "max_batch": st.integers(1, 512),
+                                    "max_num_batched_tokens": st.integers(16, 2**16)}),
+)
+
+
+@settings(FUZZ, max_examples=N_ONLINE)
+@given(online_profiles)
+def test_fuzz_online_prediction(data):
+    """Online serving (the continuous-batching simulation) on small random workloads: same property."""
+    path = _write(json.dumps(data))
+    try:
+        report, _ = _predict(path)
+    except Exception as exc:  # noqa: BLE001
+        _one_line(exc)
+        return
+    event("simulated")
+    _finite(report, "report")
+    json.dumps(report, allow_nan=False)
+
+
 # Traces: random rows in each format, with hostile cells.
 BAD_CELLS = st.one_of(st.integers(-5, 2**70),
                       st.sampled_from(["", "nan", "inf", "-1", "1e20", "3.5", str(2**70), "[/x]", "x,y", '"q"', "\\",
@@ -309,4 +334,4 @@ def test_fuzz_traces(trace):
 
 
 def test_fuzz_example_budget():
-    assert N_LOADING + N_PREDICTION + N_TRACES >= 1000  # issue 13: at least 1000 examples a CI run
+    assert N_LOADING + N_PREDICTION + N_ONLINE + N_TRACES >= 1000  # issue 13: at least 1000 examples a CI run
