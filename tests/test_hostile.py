@@ -914,9 +914,9 @@ def test_150mb_single_line_jsonl_fails_fast(tmp_path):
     assert "AAAAAAAAAAAAAAAAAAAA" not in proc.stderr
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads files whatever their mode")
 @pytest.mark.parametrize("kind", ["profile", "trace", "config", "grid"])
-def test_unreadable_files(kind, tmp_path):
+def test_unreadable_files(kind, tmp_path, monkeypatch):
+    """A file that cannot be read (mode 000; as root, where modes do not stop reads, opening it is refused)."""
     _write(tmp_path, {"p.json": base_profile(), "t.csv": CSV_OK, "config.json": tiny_llama_config(),
                       "grid.json": GRID_OK, "pc.json": _config_profile()})
     target, args, field = {
@@ -925,11 +925,21 @@ def test_unreadable_files(kind, tmp_path):
         "config": ("config.json", ["--profile", "{d}/pc.json", "--json", "--model", "roofline"], "model"),
         "grid": ("grid.json", ["calibrate", "{d}/grid.json", "--out", "{d}/run"], "grid"),
     }[kind]
-    (tmp_path / target).chmod(0)
+    locked = tmp_path / target
+    locked.chmod(0)
+    if os.geteuid() == 0:
+        real_open = Path.open
+
+        def refuse(self, *args, **kwargs):
+            if self == locked:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_open(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", refuse)  # Path.read_text opens through Path.open
     try:
         result = runner.invoke(app, [a.replace("{d}", str(tmp_path)) for a in args])
     finally:
-        (tmp_path / target).chmod(0o644)
+        locked.chmod(0o644)
     check_outcome(result.exit_code, result.stdout, result.stderr, f"error:{field}", json_out=False)
 
 
