@@ -1,7 +1,8 @@
 """Does metering slow what it meters? HF eager generate, batch 1, 512 -> 128, Llama-3.1-8B shape (GPU).
 
-Times the same call with no meter, with the NVML meter (counter + its 10 Hz sampling thread), and with the
-sampling thread off, interleaved over rounds so that drift (clocks, temperature) hits every variant alike.
+Times the same call with no meter, with the NVML meter sampling power in every window (the old default), and with
+the meter as calibration now runs it (counter only; the sampler only in its cross-check windows, 1 in 3),
+interleaved over ROUNDS rounds (>= 5, issue 15) so that drift (clocks, temperature) hits every variant alike.
 A launch-bound loop shares the GIL with the sampler, so a difference would show here.
 Run: PYTHONPATH=. python3 benchmarks/meter_overhead.py [NVML_INDEX]   (prints one line per variant; the index is
 NVML's, which ignores CUDA_VISIBLE_DEVICES: pass the GPU that CUDA_VISIBLE_DEVICES names)
@@ -16,6 +17,8 @@ from energy_predict.calibrate import meter as meter_mod
 from energy_predict.calibrate.backends.hf import HFBackend
 from energy_predict.calibrate.grid import Cell, ServingConfig
 
+ROUNDS = 6
+
 
 def main() -> None:
     backend = HFBackend()
@@ -23,25 +26,17 @@ def main() -> None:
     run = backend.prepare(Cell("Llama-3.1-8B", "hf-eager", 1, 512, 128))
     run()
     run()
-    meter = meter_mod.NvmlMeter([int(sys.argv[1]) if len(sys.argv) > 1 else 0], sync=backend.synchronize)
+    index = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    every = meter_mod.NvmlMeter([index], sync=backend.synchronize, cross_check_every=1)
+    counter = meter_mod.NvmlMeter([index], sync=backend.synchronize, cross_check_every=10**9)
+    counter.start()  # spend the one cross-check window the counter-only meter would open with
+    counter.stop()
 
-    original = meter_mod._Sampler.run
-
-    def no_sampler_start() -> None:
-        meter_mod._Sampler.run = lambda self: None  # the sampler thread exits at once
-        meter.start()
-
-    def no_sampler_stop():
-        try:
-            return meter.stop()
-        finally:
-            meter_mod._Sampler.run = original
-
-    variants = {"no meter": (lambda: None, lambda: None), "nvml meter, 10 Hz sampler": (meter.start, meter.stop),
-                "nvml meter, no sampler": (no_sampler_start, no_sampler_stop)}
+    variants = {"no meter": (lambda: None, lambda: None), "sampler every window": (every.start, every.stop),
+                "counter only (calibration)": (counter.start, counter.stop)}
     times = {k: [] for k in variants}
     energies = {k: [] for k in variants}
-    for _ in range(4):
+    for _ in range(ROUNDS):
         for label, (start, stop) in variants.items():
             start()
             t0 = time.perf_counter()

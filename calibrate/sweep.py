@@ -185,7 +185,8 @@ def measure_cell(backend: Backend, meter, grid: Grid, cell: Cell, skip: set[int]
                 energy_j=energy, energy_above_idle_j=above, duration_s=duration, repeats=n, window_s=r.duration_s,
                 mean_power_w=r.mean_power_w, max_power_w=r.max_power_w,
                 sampled_energy_j=r.sampled_energy_j / n if r.sampled_energy_j is not None else None,
-                sm_clock_mhz=r.sm_clock_mhz, temperature_c=r.temperature_c, sensor=r.sensor,
+                cross_checked=getattr(r, "cross_checked", False), sm_clock_mhz=r.sm_clock_mhz,
+                temperature_c=r.temperature_c, sensor=r.sensor,
                 null_reason=r.null_reason, generated_tokens=min(window.results),
                 gpu_energy_j=[e / n for e in r.gpu_energy_j] if r.gpu_energy_j is not None else None,
                 loaded_idle_power_w=loaded_idle)

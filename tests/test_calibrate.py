@@ -283,3 +283,27 @@ def test_vllm_engine_gets_tensor_parallel_and_compilation_options():
     assert kw["tensor_parallel_size"] == 2 and kw["disable_custom_all_reduce"] is True
     assert kw["compilation_config"] == {"pass_config": {"fuse_allreduce_rms": False}}
     assert "compilation_config" not in engine_kwargs(ServingConfig(name="e", backend="vllm"), "/tmp/m", 100)
+
+
+def test_the_power_sampler_runs_only_in_cross_check_windows_where_the_counter_works(monkeypatch):
+    """A sampler thread beside a launch-bound engine slows it: with a working counter it runs in 1 window of 3."""
+    import threading
+
+    from energy_predict.calibrate import meter as meter_module
+
+    monkeypatch.setattr(meter_module.nvml, "Device", lambda i: FakeGpu(i, 200.0))
+    meter = meter_module.NvmlMeter([0], cross_check_every=3)
+    seen = []
+
+    def work():
+        seen.append(any(isinstance(t, meter_module._Sampler) for t in threading.enumerate()))
+        __import__("time").sleep(0.01)
+
+    readings = [measure_repeated(meter, work, 0.15).reading for _ in range(6)]
+    assert [r.cross_checked for r in readings] == [True, False, False, True, False, False]
+    assert all(r.sensor == "nvml-energy-counter" for r in readings)
+    for r in readings:
+        assert r.energy_j / r.duration_s == pytest.approx(200, rel=0.2)  # the counter alone, tail included
+        assert (r.sampled_energy_j is not None) == r.cross_checked
+    assert any(seen) and not all(seen)  # no thread beside the work in the windows without a cross-check
+    assert meter.describe()["power_sampling"] == "every 3 windows"
