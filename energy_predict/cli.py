@@ -153,7 +153,7 @@ def from_trace(
     resolve_architecture(model)
     frame = read_trace(trace, fmt, input_column, output_column, time_column)
     data = profile_from_trace(frame, name or trace.stem, model, gpu, source=trace.name)
-    output.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    output.write_text(json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n")
     rate = data["workload"].get("rate_per_s")
     out.print(f"wrote {output}: {len(frame)} requests" + (f", {rate:.2f} req/s" if rate else ""))
 
@@ -358,15 +358,22 @@ def _ints(text: str, flag: str) -> list[int]:
     return values
 
 
-def _print_table(frame, title: str, formats: dict[str, str]) -> None:
+def _print_table(frame, title: str, formats: dict[str, str], headers: dict[str, str] | None = None) -> None:
+    """A table that wraps text and headers but never breaks a number: numeric columns do not wrap."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for col in frame.columns:
-        table.add_column(col, justify="right", overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*[formats.get(c, "{}").format(v) if v is not None and v == v else "n/a"
-                        for c, v in zip(frame.columns, row)])
+    cells = [[formats.get(c, "{}").format(v) if v is not None and v == v else "n/a"
+              for c, v in zip(frame.columns, row)] for row in frame.itertuples(index=False)]
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for k, col in enumerate(frame.columns):
+        numeric = frame[col].dtype.kind in "iufb" or col.endswith("_bin")
+        header = (headers or {}).get(col, col)
+        width = max([len(r[k]) for r in cells] + [max(len(w) for w in header.split())])
+        table.add_column(header, justify="right" if numeric else "left",
+                         no_wrap=numeric, min_width=width if numeric else None, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     out.print(table)
 
 
@@ -393,10 +400,12 @@ def compare_cmd(
         return
     _print_table(table[["option", "gpu", "basis", "energy_kwh", "low_kwh", "high_kwh", "j_per_output_token",
                         "saving_pct", "saving_against"]],
-                 f"{case.profile.name}: serving options (saving against the row named in saving_against, "
-                 "always one predicted the same way)",
-                 {"energy_kwh": "{:.4g}", "low_kwh": "{:.4g}", "high_kwh": "{:.4g}", "j_per_output_token": "{:.3g}",
-                  "saving_pct": "{:+.1f}%"})
+                 f"{case.profile.name}: serving options, GPU energy in kWh with its 90% interval; each saving is "
+                 "against the row named in 'vs', always one predicted the same way",
+                 {"energy_kwh": "{:.4g}", "low_kwh": "{:.3g}", "high_kwh": "{:.3g}", "j_per_output_token": "{:.3g}",
+                  "saving_pct": "{:+.1f}%"},
+                 {"energy_kwh": "kWh", "low_kwh": "low", "high_kwh": "high", "j_per_output_token": "J/out tok",
+                  "saving_pct": "saving", "saving_against": "vs"})
     for note in notes:
         err.print(f"note: {note}", style="yellow")
 
@@ -420,9 +429,12 @@ def gap_cmd(
     if as_json:
         _print_json(table.to_dict("records"))
         return
-    _print_table(table, f"{case.profile.name}: {m.name} ({est.basis_kind}) against the analytic estimates (J)",
+    _print_table(table, f"{case.profile.name}: {m.name} ({est.basis_kind}) against the analytic estimates, offline "
+                 "(J)",
                  {"requests": "{:,.0f}", "energy_j": "{:.4g}", "flops_tdp_j": "{:.4g}", "roofline_j": "{:.4g}",
-                  "measured_over_flops_tdp": "{:.2f}x", "measured_over_roofline": "{:.2f}x"})
+                  "measured_over_flops_tdp": "{:.2f}x", "measured_over_roofline": "{:.2f}x"},
+                 {"input_bin": "in<=", "output_bin": "out<=", "energy_j": "model J", "flops_tdp_j": "FLOPs/TDP",
+                  "roofline_j": "roofline", "measured_over_flops_tdp": "/FLOPs", "measured_over_roofline": "/roof"})
 
 
 @app.command("capacity")
@@ -508,10 +520,16 @@ def sweep_rate_cmd(
 
     table = pd.DataFrame(rows)
     table["best"] = [("*" if best[r["rate_per_s"]] == r["gpus"] else "") for r in rows]
+    table["state"] = ["overloaded" if r["overloaded"] else ("ok" if r["meets_latency"] else "slow") for r in rows]
     target = " within the TTFT target" if ttft_p90_s else ""
-    _print_table(table, f"energy per request against rate and GPUs (* energy-optimal{target})",
-                 {"energy_per_request_j": "{:.3g}", "gpu_utilization": "{:.2f}", "idle_share": "{:.2f}",
-                  "ttft_p90_s": "{:.3g}", "tpot_p90_s": "{:.3g}"})
+    _print_table(table[["rate_per_s", "gpus", "state", "energy_per_request_j", "gpu_utilization", "idle_share",
+                        "ttft_p90_s", "tpot_p90_s", "best"]],
+                 f"energy per request against rate and GPUs (* energy-optimal{target}; overloaded: the GPUs "
+                 "cannot keep up)",
+                 {"rate_per_s": "{:g}", "energy_per_request_j": "{:.3g}", "gpu_utilization": "{:.2f}",
+                  "idle_share": "{:.2f}", "ttft_p90_s": "{:.3g}", "tpot_p90_s": "{:.3g}"},
+                 {"rate_per_s": "req/s", "energy_per_request_j": "J/req", "gpu_utilization": "busy",
+                  "idle_share": "idle", "ttft_p90_s": "TTFT p90 s", "tpot_p90_s": "TPOT p90 s"})
 
 
 @model_app.command("fit")

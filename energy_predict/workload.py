@@ -133,7 +133,7 @@ def profile_from_trace(frame: pd.DataFrame, name: str, model: str, gpu: str, sou
         rate = float(f"{len(frame) / period:.6g}")
         if 0 < period <= schema.MAX_PERIOD_S and 0 < rate <= schema.MAX_RATE_PER_S:
             workload["period_s"], workload["rate_per_s"] = period, rate
-    return {
+    data = {
         "schema_version": schema.SCHEMA_VERSION,
         "name": name,
         "source": source,
@@ -143,3 +143,5 @@ def profile_from_trace(frame: pd.DataFrame, name: str, model: str, gpu: str, sou
         "workload": workload,
         "site": {"pue": 1.2, "carbon_g_per_kwh": 380.0, "price_per_kwh": 0.12, "currency": "USD"},
     }
+    schema.parse_profile(data)  # what from-trace writes is itself valid input
+    return data
