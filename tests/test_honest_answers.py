@@ -323,3 +323,18 @@ def test_a_sibling_gpu_not_measured_in_a_configuration_is_transferred_with_the_l
 @pytest.mark.parametrize("gpu", ["A100-SXM-80GB", "L40S", "B200", "H100-PCIe-80GB"])
 def test_a_gpu_outside_the_validated_transfer_is_refused(tmp_path, gpu):
     one_line_error(run("--profile", profile(tmp_path, hardware__gpu=gpu)), "hardware.gpu", "--model roofline")
+
+
+@pytest.mark.parametrize("args", [["compare", "--gpus", "H200,A100"], ["gap"], ["sweep-rate", "--rates", "1,60",
+                                                                                  "--max-gpus", "2"]])
+def test_command_tables_fit_80_columns_and_never_break_a_number(args):
+    env = {**__import__("os").environ, "COLUMNS": "80", "TERM": "dumb"}
+    cmd = [sys.executable, "-m", "energy_predict", args[0], "--profile", str(EXAMPLES / "code_gen.json"), *args[1:]]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in result.stdout
+    import re
+
+    # a number split over two lines would leave a line holding only a numeric fragment
+    assert not [line for line in lines if re.fullmatch(r"\s*[-+]?[\d.,]+(%|x)?\s*", line)]
