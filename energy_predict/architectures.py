@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from energy_predict.errors import InputError
-from energy_predict.jsonio import is_dir, is_file, read_json
+from energy_predict.jsonio import is_dir, is_file, json_type, read_json
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def _dim(config: dict[str, Any], key: str, default: int | None = None, low: int 
             raise InputError(f"config.{key}", "missing" if key not in config else "null", _CONFIG_FIX)
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"config.{key}", f"a JSON {type(value).__name__}, not a whole number", _CONFIG_FIX)
+        raise InputError(f"config.{key}", f"{json_type(value)}, not a whole number", _CONFIG_FIX)
     if isinstance(value, float) and not value.is_integer():
         raise InputError(f"config.{key}", f"{value!r} is not a whole number", _CONFIG_FIX)
     if not low <= value <= _DIM_MAX[key]:
@@ -146,14 +146,14 @@ def _flag(config: dict[str, Any], key: str, default: bool) -> bool:
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise InputError(f"config.{key}", f"a JSON {type(value).__name__}, not true or false", _CONFIG_FIX)
+        raise InputError(f"config.{key}", f"{json_type(value)}, not true or false", _CONFIG_FIX)
     return value
 
 
 def from_hf_config(config: dict[str, Any], name: str | None = None) -> Architecture:
     """Build an Architecture from the fields of a Hugging Face `config.json` (InputError naming a bad key)."""
     if not isinstance(config, dict):
-        raise InputError("model", f"the config is a JSON {type(config).__name__}, not an object", _CONFIG_FIX)
+        raise InputError("model", f"the config is {json_type(config)}, not an object", _CONFIG_FIX)
     hidden = _dim(config, "hidden_size")
     heads = _dim(config, "num_attention_heads")
     kv_heads = _dim(config, "num_key_value_heads", heads)

@@ -9,6 +9,13 @@ from typing import Any
 from energy_predict.errors import InputError
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages ("an array", not "a list")."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
 def is_file(path: str | Path) -> bool:
     """Path.is_file, False (not an OSError) for a name too long for the file system."""
     try:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from energy_predict.errors import InputError
-from energy_predict.jsonio import is_file
+from energy_predict.jsonio import is_file, json_type
 from energy_predict.profile import MAX_PERIOD_S, MAX_TOKENS
 
 _INPUT_NAMES = ("input_tokens", "ContextTokens", "num_prefill_tokens", "input_length", "prompt_tokens")
@@ -159,7 +159,7 @@ def _read_jsonl(p: Path, field: str) -> pd.DataFrame:
             raise InputError(field, f"{p} line {number} is not a JSON object", "give one JSON object a line") \
                 from None
         if not isinstance(row, dict):
-            raise InputError(field, f"{p} line {number} is a JSON {type(row).__name__}, not an object",
+            raise InputError(field, f"{p} line {number} is {json_type(row)}, not a JSON object",
                              "give one JSON object a line, e.g. {\"input_length\": 100, \"output_length\": 20}")
         rows.append(row)
     return pd.DataFrame(rows)

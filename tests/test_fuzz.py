@@ -1,7 +1,7 @@
 """Property-based fuzzing of profiles and traces (issue 13): whatever goes in, the library answers with an
 EnergyPredictError whose message is one line, or with a result whose numbers are all finite.
 
-Derandomized (CI reproduces every example) and deadline-free; 1400 examples in all. Most exercise parsing
+Derandomized (CI reproduces every example) and deadline-free; 1600 examples in all. Most exercise parsing
 and workload building, which are cheap; a few hundred go through the whole prediction with the default model.
 """
 
@@ -23,7 +23,7 @@ from energy_predict.profile import MAX_TOKENS
 FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
-N_LOADING, N_PREDICTION, N_ONLINE, N_TRACES = 600, 300, 100, 400  # examples per run: 1400
+N_LOADING, N_PREDICTION, N_ONLINE, N_TRACES, N_CONFIG = 600, 300, 100, 400, 200  # examples per run: 1600
 WORK = Path(tempfile.mkdtemp(prefix="energy-predict-fuzz-"))  # hypothesis examples cannot take tmp_path
 
 MARKUP = ["[/x]", "[bold]", "[bold]x[/bold]", "[link=file:///etc/passwd]x[/link]", "[", "]", "\\[x]", "\x1b[31m"]
@@ -333,5 +333,50 @@ def test_fuzz_traces(trace):
     _check_workload(workload_from_profile(parse_profile(data)))
 
 
+CONFIG_KEYS = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+               "intermediate_size", "vocab_size", "num_local_experts", "num_experts_per_tok", "max_position_embeddings",
+               "tie_word_embeddings", "attention_bias", "model_type", "_name_or_path"]
+
+
+@st.composite
+def hf_configs(draw):
+    """A small valid config.json, then some keys set to random JSON (or dropped)."""
+    from tests.conftest import tiny_llama_config
+
+    config = tiny_llama_config()
+    if draw(st.booleans()):
+        config.update(num_local_experts=draw(st.integers(1, 16)), num_experts_per_tok=draw(st.integers(1, 4)))
+    for _ in range(draw(st.sampled_from([0, 0, 1, 1, 2, 3]))):
+        key = draw(st.sampled_from(CONFIG_KEYS))
+        if draw(st.integers(0, 4)) == 0:
+            config.pop(key, None)
+        else:
+            config[key] = draw(_mostly(st.integers(-4, 2**21), json_values))
+    return draw(json_values) if draw(st.integers(0, 9)) == 0 else config
+
+
+@settings(FUZZ, max_examples=N_CONFIG)
+@given(hf_configs())
+def test_fuzz_hf_config(config):
+    """Any config.json: one-line error naming a key, or an architecture whose sizes are positive and bounded."""
+    from energy_predict.architectures import resolve_architecture
+    from energy_predict.flops import prefill_flops
+
+    path = _write(json.dumps(config), "config.json")
+    try:
+        arch = resolve_architecture(str(path))
+    except Exception as exc:  # noqa: BLE001
+        _one_line(exc)
+        return
+    event("built")
+    for name in ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "head_dim", "intermediate_size",
+                 "vocab_size"):
+        value = getattr(arch, name)
+        assert isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2**24, (name, value)
+    assert arch.num_heads % arch.num_kv_heads == 0 and 0 <= arch.experts_per_token <= max(arch.num_experts, 0)
+    flops = float(np.asarray(prefill_flops(arch, MAX_TOKENS)))
+    assert math.isfinite(flops) and flops > 0 and math.isfinite(float(arch.total_params))
+
+
 def test_fuzz_example_budget():
-    assert N_LOADING + N_PREDICTION + N_ONLINE + N_TRACES >= 1000  # issue 13: at least 1000 examples a CI run
+    assert N_LOADING + N_PREDICTION + N_ONLINE + N_TRACES + N_CONFIG >= 1000  # issue 13: 1000 a CI run
