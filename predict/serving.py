@@ -46,6 +46,7 @@ def arrivals_for(w: Workload, rate: float | None, seed: int, max_requests: int |
         if rate is not None:
             t = t * (len(t) / rate) / span
         return w.input_tokens, np.maximum(w.output_tokens, 1), t, float(t.max())
+    asked = rate
     rate = rate if rate is not None else w.rate_per_s
     if rate is None or not np.isfinite(rate) or rate <= 0:
         raise InputError("--rate", "online serving needs a finite request rate above 0",
@@ -53,7 +54,8 @@ def arrivals_for(w: Workload, rate: float | None, seed: int, max_requests: int |
     period = w.period_s or DEFAULT_PERIOD_S
     n = int(round(rate * period)) if max_requests is None else max_requests
     if n > MAX_SIMULATED_REQUESTS:
-        raise InputError("--rate", f"{rate:g} req/s over {period:g} s is {n:,} requests, more than the simulator's "
+        raise InputError("--rate" if asked is not None else "workload.rate_per_s",
+                         f"{rate:g} req/s over {period:g} s is {n:,} requests, more than the simulator's "
                          f"{MAX_SIMULATED_REQUESTS:,}", "give a lower rate or a shorter workload.period_s")
     n = max(n, 1)
     inputs, outputs = sample_requests(w, n, seed)
@@ -136,8 +138,12 @@ def summary(r: DeploymentResult) -> dict:
 
 
 def sweep_rates(w: Workload, dep: Deployment, model: EnergyModel, rates: list[float], max_gpus: int,
-                ttft_p90_s: float | None = None, requests_per_point: int = 3000) -> list[dict]:
-    """Energy per request for each (rate, GPU count); the same sampled requests at every point."""
+                ttft_p90_s: float | None = None, requests_per_point: int | None = None) -> list[dict]:
+    """Energy per request for each (rate, GPU count).
+
+    By default each point is the simulation `--rate R --gpus N` runs, so the two agree: a short sample of requests
+    cannot tell a slowly growing queue from a stable one.
+    """
     rows = []
     tp = dep.serving.tensor_parallel
     for rate in rates:

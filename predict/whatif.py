@@ -21,6 +21,7 @@ from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
 
 MAX_CAPACITY_GPUS = 1024
+PROBE_REQUESTS = 4000  # requests per probe simulation while capacity searches GPU counts
 
 
 def _serving_variants(dep: Deployment, model: EnergyModel, batch_caps: list[int]) -> list[tuple[str, Deployment]]:
@@ -119,23 +120,28 @@ def capacity(w: Workload, dep: Deployment, model: EnergyModel, rate_per_s: float
     if not np.isfinite(rate_per_s) or rate_per_s <= 0:
         raise InputError("--rate", "must be a finite number > 0", "give the request rate in requests per second")
     tp = dep.serving.tensor_parallel
-    cache: dict[int, object] = {}
+    cache: dict[tuple[int, bool], object] = {}
 
-    def run(replicas: int):
-        if replicas not in cache:
-            cache[replicas] = simulate_deployment(w, replace(dep, gpu_count=replicas * tp), model, rate_per_s)
-        return cache[replicas]
+    def run(replicas: int, full: bool):
+        """The simulation at a count: the full one (what --rate runs), or a probe of a few thousand requests."""
+        if (replicas, full) not in cache:
+            cache[(replicas, full)] = simulate_deployment(w, replace(dep, gpu_count=replicas * tp), model, rate_per_s,
+                                                          max_requests=None if full else PROBE_REQUESTS)
+        return cache[(replicas, full)]
 
-    def ok(replicas: int) -> bool:
-        r = run(replicas)
+    def ok(replicas: int, full: bool = False) -> bool:
+        r = run(replicas, full)
         p90 = summary(r)["ttft_s"]["p90"]
         return not r.overloaded and (ttft_p90_s is None or (p90 is not None and p90 <= ttft_p90_s))
 
-    hi = 1
+    def refuse():
+        return EnergyPredictError(f"--rate: {rate_per_s:g} req/s is not served within the target by "
+                                  f"{MAX_CAPACITY_GPUS} GPUs; lower the rate or relax --latency-p90-s")
+
+    hi = 1  # probes find the count quickly; the full simulation then confirms it (and steps up where it must)
     while not ok(hi):
         if hi * tp >= MAX_CAPACITY_GPUS:
-            raise EnergyPredictError(f"--rate: {rate_per_s:g} req/s is not served within the target by "
-                                     f"{MAX_CAPACITY_GPUS} GPUs; lower the rate or relax --latency-p90-s")
+            raise refuse()
         hi = min(hi * 2, MAX_CAPACITY_GPUS // tp)
     lo = hi // 2 + 1 if hi > 1 else 1
     while lo < hi:  # the fewest replicas that pass, between the last failing and the first passing count
@@ -144,7 +150,13 @@ def capacity(w: Workload, dep: Deployment, model: EnergyModel, rate_per_s: float
             hi = mid
         else:
             lo = mid + 1
-    r = run(hi)
+    while hi > 1 and ok(hi - 1, full=True):
+        hi -= 1
+    while not ok(hi, full=True):
+        if (hi + 1) * tp > MAX_CAPACITY_GPUS:
+            raise refuse()
+        hi += 1
+    r = run(hi, True)
     s = summary(r)
     res = r.result
     day = 86400.0

@@ -338,3 +338,33 @@ def test_command_tables_fit_80_columns_and_never_break_a_number(args):
 
     # a number split over two lines would leave a line holding only a numeric fragment
     assert not [line for line in lines if re.fullmatch(r"\s*[-+]?[\d.,]+(%|x)?\s*", line)]
+
+
+def test_a_full_cache_does_not_livelock_on_preemption():
+    model = load_default_model()
+    from energy_predict.serving import Deployment, Serving
+
+    e, t = model.step_costs(Deployment(REGISTRY["Llama-3.1-8B"], H100, Serving()))
+    r = simulate(np.array([500, 490]), np.array([200, 10]), np.zeros(2), e, t, Engine(kv_capacity_tokens=1000))
+    assert r.completed == 2 and r.preemptions <= 1
+    one = simulate(np.array([500]), np.array([200]), np.zeros(1), e, t, Engine(kv_capacity_tokens=1000))
+    assert r.prefill_j < 3 * one.prefill_j  # the second prompt waits for room, it is not re-prefilled over and over
+
+
+def test_long_context_online_is_stable_and_sane():
+    r = report("--profile", EXAMPLES / "long_context.json", "--rate", "4", "--gpus", "6")
+    assert r["online"]["period_s"] < 1.1 * 3600 and r["online"]["ttft_s"]["p90"] < 30
+
+
+def test_a_slowly_growing_queue_is_overload_and_every_command_says_so():
+    """18.5 req/s on one H100 grows the queue by ~0.3 req/s: --rate, sweep-rate and capacity must agree."""
+    rate = run("--profile", EXAMPLES / "code_gen.json", "--rate", "18.5")
+    one_line_error(rate, "cannot be sustained")
+    sweep = json.loads(run("sweep-rate", "--profile", EXAMPLES / "code_gen.json", "--rates", "18.5", "--max-gpus", "2",
+                           "--json").output)
+    by_gpus = {p["gpus"]: p for p in sweep["points"]}
+    assert by_gpus[1]["overloaded"] and not by_gpus[2]["overloaded"]
+    cap = json.loads(run("capacity", "--profile", EXAMPLES / "code_gen.json", "--rate", "18.5", "--json").output)
+    assert cap["gpus"] == 2
+    two = report("--profile", EXAMPLES / "code_gen.json", "--rate", "18.5", "--gpus", "2")
+    assert by_gpus[2]["energy_per_request_j"] == pytest.approx(two["energy_per_request_j"], rel=0.02)
