@@ -398,14 +398,15 @@ def compare_cmd(
     if as_json:
         _print_json({"rows": table.to_dict("records"), "notes": notes})
         return
-    _print_table(table[["option", "gpu", "basis", "energy_kwh", "low_kwh", "high_kwh", "j_per_output_token",
+    _print_table(table[["option", "gpu", "basis", "energy_kwh", "low_kwh", "high_kwh", "total_j_per_output_token",
                         "saving_pct", "saving_against"]],
-                 f"{case.profile.name}: serving options, GPU energy in kWh with its 90% interval; each saving is "
-                 "against the row named in 'vs', always one predicted the same way",
-                 {"energy_kwh": "{:.4g}", "low_kwh": "{:.3g}", "high_kwh": "{:.3g}", "j_per_output_token": "{:.3g}",
-                  "saving_pct": "{:+.1f}%"},
-                 {"energy_kwh": "kWh", "low_kwh": "low", "high_kwh": "high", "j_per_output_token": "J/out tok",
-                  "saving_pct": "saving", "saving_against": "vs"})
+                 f"{case.profile.name}: serving options, offline GPU energy in kWh with its 90% interval (compare "
+                 "the intervals: rows rest on different evidence); an analytic row is only compared with an "
+                 "analytic row ('vs')",
+                 {"energy_kwh": "{:.4g}", "low_kwh": "{:.3g}", "high_kwh": "{:.3g}",
+                  "total_j_per_output_token": "{:.3g}", "saving_pct": "{:+.1f}%"},
+                 {"energy_kwh": "kWh", "low_kwh": "low", "high_kwh": "high",
+                  "total_j_per_output_token": "all J/out tok", "saving_pct": "saving", "saving_against": "vs"})
     for note in notes:
         err.print(f"note: {note}", style="yellow")
 
@@ -567,6 +568,8 @@ def data_list(
         print(json.dumps(runs, indent=2))
         return
     table = Table("run_id", "backend", "gpu", "model", "cells", "records", "median CV")
+    for column in table.columns:
+        column.overflow = "fold"  # run ids are identities: wrap them, never cut them
     for r in runs:
         cv = f"{100 * r['median_cv']:.2f}%" if r["median_cv"] is not None else "n/a"
         table.add_row(r["run_id"], r["backend"], str(r["gpu"]), r["model"], str(r["n_cells"]), str(r["n_records"]), cv)

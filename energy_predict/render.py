@@ -29,11 +29,14 @@ def render_report(console: Console, r: dict) -> None:
                     f"batch <= {d['max_batch']}; {mode})", show_header=False, title_justify="left")
     t.add_column(style="bold", overflow="fold")
     t.add_column(overflow="fold")
-    share = f" ({100 * basis['extrapolated_share']:.1f}% of requests)" if basis["extrapolated_share"] else ""
+    share = (f"; {100 * basis['extrapolated_share']:.1f}% of requests beyond the measured lengths or batches"
+             if basis["extrapolated_share"] else "")
     t.add_row("model", f"{m['name']}: {BASIS_LABELS[basis['kind']]}{share}")
     period = f" over {r['period_s'] / 3600:.2f} h" if r["period_s"] else ""
     t.add_row("requests", f"{r['requests']:,.0f}{period}")
-    t.add_row("energy", f"{_fmt(e['estimate'], 'kWh')}  (90% interval {_fmt(e['low'])} - {_fmt(e['high'])} kWh)")
+    interval = (f"90% interval {_fmt(e['low'])} - {_fmt(e['high'])} kWh" if basis["kind"] != "analytic"
+                else "no interval: an analytic estimate has no measured error")
+    t.add_row("energy", f"{_fmt(e['estimate'], 'kWh')}  ({interval})")
     pr = r["per_request_j"]
     quantiles = f", p50 {_fmt(pr['p50'], 'J')}, p90 {_fmt(pr['p90'], 'J')}" if pr["p50"] is not None else ""
     t.add_row("per request", f"mean {_fmt(pr['mean'], 'J')}{quantiles}")
@@ -45,9 +48,10 @@ def render_report(console: Console, r: dict) -> None:
         split += f" / idle {100 * (ph['idle_share'] or 0):.0f}%"
     t.add_row("prefill / decode", split)
     b = d["batch_used"]
-    t.add_row("batch used", f"{b['min']}-{b['max']} (mean {b['mean']:.0f})"
-              + (f", {100 * b['reduced_share']:.0f}% of requests below the cap to fit memory"
-                 if b["reduced_share"] else ""))
+    if not online:  # online, the scheduler forms the batches; these are the offline full batches
+        t.add_row("batch used", f"{b['min']}-{b['max']} (mean {b['mean']:.0f})"
+                  + (f", {100 * b['reduced_share']:.0f}% of requests below the cap to fit memory"
+                     if b["reduced_share"] else ""))
     t.add_row("GPU-hours, power", f"{_fmt(r['gpu_hours'], 'h')}, {_fmt(r['mean_power_per_gpu_w'], 'W')} mean per GPU")
     if online:
         t.add_row("utilisation, latency", f"{100 * online['gpu_utilization']:.0f}% busy; TTFT p90 "

@@ -207,8 +207,11 @@ class MeasuredModel:
     def loaded_idle_w(self, dep: Deployment) -> float:
         """Measured idle power of a GPU holding this framework's engine (empty-GPU idle where not measured)."""
         readings = self.card.get("idle_power_w", {})
-        idle = readings.get(dep.gpu.name) or readings.get(self._source_gpu(dep) or "", {})
-        return float(idle.get(f"loaded_{dep.serving.framework}") or idle.get("empty") or 0.0)
+        own, source = readings.get(dep.gpu.name, {}), readings.get(self._source_gpu(dep) or "", {})
+        key = f"loaded_{dep.serving.framework}"
+        # a loaded engine's idle where measured on this GPU, else on the GPU the configuration is transferred from
+        # (an engine idles above an empty card: the empty reading would understate it)
+        return float(own.get(key) or source.get(key) or own.get("empty") or source.get("empty") or 0.0)
 
     def padding_extra_j(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> np.ndarray | None:
         padding = self.card.get("hf_padding")
@@ -231,9 +234,13 @@ class MeasuredModel:
         few = {(str(d["gpu"]), *key_from_dict(d["serving"])): d["cells"]
                for d in self.card["valid"].get("too_few_cells", [])}
         if serving.tensor_parallel > 1 and fit_key(dep.gpu.name, serving.with_(tensor_parallel=1)) in known:
-            return (f"serving.tensor_parallel: tensor parallelism {serving.tensor_parallel} is not measured, and "
-                    "its cost (all-reduce per layer, idle of every GPU of the group) does not follow from one GPU; "
-                    "use tensor_parallel 1 where the model fits, or --model roofline for an analytic estimate")
+            degrees = sorted({k[1 + KEY_FIELDS.index("tensor_parallel")] for k in known
+                              if k[1:] == fit_key("", serving.with_(tensor_parallel=k[5]))[1:]})
+            return (f"serving.tensor_parallel: tensor parallelism {serving.tensor_parallel} is not measured "
+                    f"(measured with this configuration: {', '.join(map(str, degrees))}), and its cost (all-reduce "
+                    "per layer, idle of every GPU of the group) does not follow from other degrees within 10% "
+                    "(benchmarks/results/tp_transfer.md); use a measured degree where the model fits, or --model "
+                    "roofline for an analytic estimate")
         if key in few:
             return (f"serving: {describe_key(key[1:])} has only {few[key]} measured cells on {dep.gpu.name}, too "
                     f"few to model "

@@ -68,9 +68,14 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(values[order][min(np.searchsorted(cum, q * cum[-1]), len(cum) - 1)])
 
 
-def batch_sizes(dep: Deployment, input_tokens, output_tokens) -> np.ndarray:
-    """The batch each request is served in: the cap, or fewer where the KV cache runs out (never below 1)."""
-    return np.clip(max_batch_that_fits(dep, input_tokens, output_tokens), 1, dep.serving.max_batch)
+def batch_sizes(dep: Deployment, input_tokens, output_tokens, requests: float | None = None) -> np.ndarray:
+    """The batch each request is served in, never below 1.
+
+    The cap, or fewer where the KV cache runs out or the workload has fewer requests than the cap (a batch
+    cannot hold requests that do not exist).
+    """
+    cap = dep.serving.max_batch if requests is None else max(1, min(dep.serving.max_batch, int(requests)))
+    return np.clip(max_batch_that_fits(dep, input_tokens, output_tokens), 1, cap)
 
 
 def _per_request(model: EnergyModel, dep: Deployment, b, i, o) -> pd.DataFrame:
@@ -114,7 +119,7 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
     basis = model.basis(dep)
     i, o, weight = unique_rows(w)
     check_feasible(dep, i, o)
-    b = batch_sizes(dep, i, o)
+    b = batch_sizes(dep, i, o, float(weight.sum()))
     exact = _per_request(model, dep, b, i, o)
     flops_tdp, roofline = _baselines(dep, b, i, o)
 
@@ -133,15 +138,18 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
     fits_at_ceiling = max_batch_that_fits(dep, ti, to) >= 1
     ceiling = np.zeros(len(table))
     if fits_at_ceiling.any():
-        tb = batch_sizes(dep, ti[fits_at_ceiling], to[fits_at_ceiling])
+        tb = batch_sizes(dep, ti[fits_at_ceiling], to[fits_at_ceiling], float(weight.sum()))
         ceiling[fits_at_ceiling] = _per_request(model, dep, tb, ti[fits_at_ceiling], to[fits_at_ceiling])["energy_j"]
     table["binned_energy_j"] = table["requests"].to_numpy() * np.where(fits_at_ceiling, ceiling, np.nan)
 
     share, notes = _outside_share(basis, i, o, b, weight)
     if basis.kind != "measured":
         notes.insert(0, basis.reason)
-    reduced = b < dep.serving.max_batch
+    reduced = b < min(dep.serving.max_batch, max(1, int(weight.sum())))
     reduced_share = float(weight[reduced].sum() / weight.sum())
+    if int(weight.sum()) < dep.serving.max_batch:
+        notes.append(f"the workload has {weight.sum():.0f} requests, fewer than the batch cap of "
+                     f"{dep.serving.max_batch}: offline batches hold at most that many")
     if reduced_share > 0:
         notes.append(f"{100 * reduced_share:.1f}% of requests are served in batches below the cap of "
                      f"{dep.serving.max_batch} because their KV cache would not fit (smallest batch {int(b.min())})")

@@ -57,10 +57,13 @@ def arrivals_for(w: Workload, rate: float | None, seed: int, max_requests: int |
         raise InputError("--rate" if asked is not None else "workload.rate_per_s",
                          f"{rate:g} req/s over {period:g} s is {n:,} requests, more than the simulator's "
                          f"{MAX_SIMULATED_REQUESTS:,}", "give a lower rate or a shorter workload.period_s")
-    n = max(n, 1)
+    if n < 1:
+        raise InputError("--rate" if asked is not None else "workload.rate_per_s",
+                         f"{rate:g} req/s over the period of {period:g} s is less than one request",
+                         "give a higher rate or a longer workload.period_s")
     inputs, outputs = sample_requests(w, n, seed)
     t = poisson_arrivals(n, rate, seed)
-    return inputs, outputs, t, max(float(n / rate), float(t.max()))
+    return inputs, outputs, t, max(period if max_requests is None else n / rate, float(t.max()))
 
 
 @dataclass(frozen=True)

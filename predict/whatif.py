@@ -42,7 +42,7 @@ def _serving_variants(dep: Deployment, model: EnergyModel, batch_caps: list[int]
 def _row(label: str, dep: Deployment, est: Estimate) -> dict:
     return {"option": label, "serving": dep.serving.label, "max_batch": dep.serving.max_batch, "gpu": dep.gpu.name,
             "basis": est.basis_kind, "energy_kwh": est.energy_j / 3.6e6, "low_kwh": est.low_j / 3.6e6,
-            "high_kwh": est.high_j / 3.6e6, "j_per_output_token": est.energy_j / est.output_tokens,
+            "high_kwh": est.high_j / 3.6e6, "total_j_per_output_token": est.energy_j / est.output_tokens,
             "gpu_hours": est.busy_s * dep.serving.tensor_parallel / 3600}
 
 

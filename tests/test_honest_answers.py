@@ -368,3 +368,25 @@ def test_a_slowly_growing_queue_is_overload_and_every_command_says_so():
     assert cap["gpus"] == 2
     two = report("--profile", EXAMPLES / "code_gen.json", "--rate", "18.5", "--gpus", "2")
     assert by_gpus[2]["energy_per_request_j"] == pytest.approx(two["energy_per_request_j"], rel=0.02)
+
+
+def test_a_tiny_rate_is_refused_not_stretched():
+    one_line_error(run("--profile", EXAMPLES / "code_gen.json", "--rate", "1e-9"), "--rate", "less than one request")
+
+
+def test_a_batch_never_holds_more_requests_than_the_workload_has(tmp_path):
+    r = report("--profile", profile(tmp_path, workload__tokens={"kind": "samples", "samples": [[1000, 100]]},
+                                    workload__requests=1))
+    assert r["deployment"]["batch_used"]["max"] == 1
+
+
+def test_an_analytic_answer_prints_no_interval():
+    text = run("--profile", EXAMPLES / "code_gen.json", "--model", "roofline").output
+    assert "no interval" in text and "90% interval" not in text
+
+
+def test_a_transferred_configuration_idles_at_a_loaded_engine_s_power(tmp_path):
+    card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
+    p = profile(tmp_path, hardware__gpu="H200-SXM-141GB", serving__framework="hf", serving__max_batch=16)
+    r = report("--profile", p, "--rate", "0.2")
+    assert r["mean_power_per_gpu_w"] >= card["idle_power_w"]["H100-SXM-80GB"]["loaded_hf"]
