@@ -30,6 +30,7 @@ class Basis:
     reason: str
     ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
     held_out: dict | None = None  # the cross-validation score behind the interval
+    extrapolation_log_bounds: tuple[float, float] | None = None  # the interval of a request beyond `ranges`
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,29 @@ def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
     return out
 
 
+def extrapolation(table: pd.DataFrame) -> dict:
+    """The held-out error of predicting beyond the measured lengths or batches.
+
+    Leave-one-input-bin-out, leave-one-output-bin-out and leave-one-batch-size-out, scoring only the folds that
+    hold out the smallest or largest value of their configuration: those cells were predicted from the inside,
+    as a request beyond the measured range is. A request outside the ranges gets this interval.
+    """
+    log_res, ape = [], []
+    for scheme in ("leave-one-input-bin-out", "leave-one-output-bin-out", "leave-one-batch-size-out"):
+        column = SCHEMES[scheme]
+        pred = out_of_fold(PhaseModel(), table, column)
+        lo = table.groupby("config")[column].transform("min")
+        hi = table.groupby("config")[column].transform("max")
+        edge = ((table[column] == lo) | (table[column] == hi)).to_numpy() & np.isfinite(pred) & (pred > 0)
+        y = table["energy_j"].to_numpy()[edge]
+        log_res.append(np.log(y / pred[edge]))
+        ape.append(np.abs(pred[edge] / y - 1))
+    r, a = np.concatenate(log_res), np.concatenate(ape)
+    return {"schemes": "edge folds of leave-one-{input-bin,output-bin,batch-size}-out",
+            "log_bounds": list(conformal_bounds(r)), "median_ape": float(np.median(a)),
+            "p90_ape": float(np.quantile(a, 0.9)), "n": int(len(a))}
+
+
 def gpu_transfer(table: pd.DataFrame) -> dict | None:
     """Leave-one-GPU-out: each GPU's cells predicted from another GPU's coefficients (model/transfer.py).
 
@@ -262,6 +285,7 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
                      f"({', '.join(SELECTION_SCHEMES)})", "log_bounds": list(bounds)},
         "versions": library_versions(), "valid": valid, "hf_padding": padding,
         "transfer": {"model": model_transfer(table), "gpu": gpu_transfer(table)},
+        "extrapolation": extrapolation(table),
         "held_out": scores[scores["estimator"] == "phase"].to_dict("records"),
     }
     return MeasuredModel(energy, duration, bounds, card)

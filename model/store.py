@@ -180,13 +180,17 @@ class MeasuredModel:
             bounds = bounds[1:] if src == dep.gpu.name else bounds
             bounds.append(tuple(transfer["log_bounds"]))
             held_out = transfer if src == dep.gpu.name else {"gpu": held_out, "model": transfer}
+        extra = self.card.get("extrapolation", {}).get("log_bounds")
         if not reasons:
             return Basis(MEASURED, tuple(self.log_bounds),
                          f"{dep.arch.name} measured on {dep.gpu.name} with {dep.serving.label}", ranges,
-                         held_out=held_out)
+                         held_out=held_out, extrapolation_log_bounds=tuple(extra) if extra else None)
         # two transfers at once: their log errors add (a conservative interval)
         lo, hi = sum(b[0] for b in bounds), sum(b[1] for b in bounds)
-        return Basis(TRANSFERRED, (lo, hi), "; ".join(reasons), ranges, held_out=held_out)
+        if extra:  # beyond the measured ranges as well: the extrapolation error adds on top
+            extra = (lo + extra[0] - self.log_bounds[0], hi + extra[1] - self.log_bounds[1])
+        return Basis(TRANSFERRED, (lo, hi), "; ".join(reasons), ranges, held_out=held_out,
+                     extrapolation_log_bounds=tuple(extra) if extra else None)
 
     def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> Phases:
         energy_pc, duration_pc = self._fitted(dep)

@@ -94,6 +94,16 @@ def _baselines(dep: Deployment, b, i, o) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(flops_tdp, float), np.asarray(roof.energy_j, float) / b
 
 
+def _outside(basis: Basis, i, o, b) -> np.ndarray:
+    """Which request rows lie beyond the measured lengths or batches."""
+    outside = np.zeros(len(i), bool)
+    for values, key in ((i, "input_tokens"), (o, "output_tokens"), (b, "batch_size")):
+        if key in basis.ranges:
+            lo, hi = basis.ranges[key]
+            outside |= (values < lo) | (values > hi)
+    return outside
+
+
 def _outside_share(basis: Basis, i, o, b, weight) -> tuple[float, list[str]]:
     outside = np.zeros(len(weight), bool)
     notes = []
@@ -157,12 +167,21 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
     if beyond:
         notes.append(f"{beyond} requests exceed the extended bins (inputs > 131072 or outputs > 4096): "
                      "they are estimated at their own lengths, outside any measured range")
-    lo, hi = basis.log_bounds
     e = exact["energy_j"].to_numpy()
     energy = float(weight @ e)
+    # each request's interval: the basis's, widened to the held-out extrapolation error where it lies beyond the
+    # measured ranges
+    lo, hi = np.full(len(e), basis.log_bounds[0]), np.full(len(e), basis.log_bounds[1])
+    if basis.extrapolation_log_bounds is not None:
+        outside = _outside(basis, i, o, b)
+        lo[outside] = np.minimum(lo[outside], basis.extrapolation_log_bounds[0])
+        hi[outside] = np.maximum(hi[outside], basis.extrapolation_log_bounds[1])
+        if outside.any():
+            notes.append(f"the interval widens to the held-out extrapolation error for the "
+                         f"{100 * share:.1f}% of requests beyond the measured ranges")
     return Estimate(
         model_name=model.name, basis=basis, requests=float(weight.sum()),
-        energy_j=energy, low_j=energy * float(np.exp(lo)), high_j=energy * float(np.exp(hi)),
+        energy_j=energy, low_j=float(weight @ (e * np.exp(lo))), high_j=float(weight @ (e * np.exp(hi))),
         prefill_j=float(weight @ exact["prefill_j"]), decode_j=float(weight @ exact["decode_j"]),
         busy_s=float(weight @ exact["duration_s"]),
         input_tokens=float(weight @ i), output_tokens=float(weight @ o),

@@ -6,7 +6,6 @@ figures) is computed here from that headline, so no two parts of a report can di
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,10 +50,11 @@ def offline_headline(est: Estimate, dep: Deployment, period_s: float | None) -> 
 def online_headline(r: DeploymentResult, est: Estimate) -> Headline:
     """Online totals; the baselines are the offline per-request baselines times the requests simulated."""
     res = r.result
-    lo, hi = est.basis.log_bounds
+    # the busy energy carries the offline estimate's relative interval (basis and extrapolation); idle is measured
+    lo, hi = (est.low_j / est.energy_j, est.high_j / est.energy_j) if est.energy_j else (1.0, 1.0)
     per = res.requests / est.requests if est.requests else 0.0
-    return Headline("online", res.energy_j, res.busy_energy_j * math.exp(lo) + res.idle_energy_j,
-                    res.busy_energy_j * math.exp(hi) + res.idle_energy_j, float(res.requests), res.period_s,
+    return Headline("online", res.energy_j, res.busy_energy_j * lo + res.idle_energy_j,
+                    res.busy_energy_j * hi + res.idle_energy_j, float(res.requests), res.period_s,
                     res.period_s * r.dep.gpu_count, res.prefill_j, res.decode_j, res.idle_energy_j,
                     float(res.input_tokens), float(res.output_tokens),
                     {"mean": res.energy_j / max(res.requests, 1), "p50": None, "p90": None},

@@ -390,3 +390,16 @@ def test_a_transferred_configuration_idles_at_a_loaded_engine_s_power(tmp_path):
     p = profile(tmp_path, hardware__gpu="H200-SXM-141GB", serving__framework="hf", serving__max_batch=16)
     r = report("--profile", p, "--rate", "0.2")
     assert r["mean_power_per_gpu_w"] >= card["idle_power_w"]["H100-SXM-80GB"]["loaded_hf"]
+
+
+def test_requests_beyond_the_measured_ranges_widen_the_interval():
+    card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
+    lo, hi = card["interval"]["log_bounds"]
+    for extra in ([], ["--rate", "1"]):
+        r = report("--profile", EXAMPLES / "long_context.json", *extra)
+        assert r["basis"]["extrapolated_share"] > 0.5
+        e = r["energy_kwh"]
+        busy = e["estimate"] - r["phases"]["idle_kwh"]
+        assert (e["estimate"] - e["low"]) / busy > 1.5 * (1 - np.exp(lo))  # wider than in-domain
+    inside = report("--profile", EXAMPLES / "code_gen.json")["energy_kwh"]
+    assert inside["high"] / inside["estimate"] == pytest.approx(np.exp(hi), rel=0.05)  # 2% outside: barely wider
