@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from energy_predict.fitted import EnergyModel
+from energy_predict.fitted import KNEE, EnergyModel, bounded_power
 from energy_predict.predict.estimate import batch_sizes
 from energy_predict.predict.serving import sample_requests
 from energy_predict.serving import Deployment
@@ -25,16 +25,27 @@ def batches_energy_j(model: EnergyModel, dep: Deployment, inputs: np.ndarray, ou
     Each batch runs at its size, longest input and longest output, plus the masked-attention cost where its rows
     differ in length (one short row is enough).
     """
+    prefill, decode, extra, _ = batches_phases(model, dep, inputs, outputs, batches)
+    return prefill + decode + extra, extra
+
+
+def batches_phases(model: EnergyModel, dep: Deployment, inputs: np.ndarray, outputs: np.ndarray,
+                   batches: list[list[int]]) -> tuple[float, float, float, float]:
+    """(prefill J, decode J, padding J, engine seconds) of `generate` batches of request indices."""
     sizes = np.array([len(b) for b in batches])
     widths = np.array([int(inputs[b].max()) for b in batches])
     news = np.array([int(outputs[b].max()) for b in batches])
-    base = float(model.batch_phases(dep, sizes, widths, news).energy_j.sum())
+    phases = model.batch_phases(dep, sizes, widths, news)
     extra_j = model.padding_extra_j(dep, sizes, widths, news)
-    if extra_j is None:
-        return base, 0.0
     padded = np.array([len(set(inputs[b].tolist())) > 1 for b in batches])
-    extra = float((extra_j * padded).sum())
-    return base + extra, extra
+    extra_b = extra_j * padded if extra_j is not None else np.zeros(len(batches))
+    # the masked path is extra compute-bound attention over the padding: its energy takes time at the power such
+    # work draws, the knee of the power limiter (then the batch is bounded inside idle..TDP like any other)
+    tp = dep.serving.tensor_parallel
+    idle_w, tdp_w = model.loaded_idle_w(dep) * tp, dep.gpu.tdp_w * tp
+    knee_w = idle_w + KNEE * (tdp_w - idle_w)
+    _, seconds = bounded_power(phases.energy_j + extra_b, phases.duration_s + extra_b / knee_w, idle_w, tdp_w)
+    return float(phases.prefill_j.sum()), float(phases.decode_j.sum()), float(extra_b.sum()), float(seconds.sum())
 
 
 def padded_batches(w: Workload, dep: Deployment, model: EnergyModel, n: int = 4096, seed: int = 0) -> dict | None:
@@ -50,8 +61,10 @@ def padded_batches(w: Workload, dep: Deployment, model: EnergyModel, n: int = 40
         b = max(1, min(b, int(batch_sizes(dep, np.array([i[k:k + b].max()]), np.array([o[k:k + b].max()]))[0])))
         batches.append(list(range(k, k + b)))
         k += b
-    energy, extra = batches_energy_j(model, dep, i, o, batches)
+    prefill, decode, extra, seconds = batches_phases(model, dep, i, o, batches)
+    energy = prefill + decode + extra
     per_request = energy / len(i)
     return {"energy_kwh": per_request * w.requests / 3.6e6, "energy_per_request_j": per_request,
             "padding_share": extra / energy, "batches": len(batches), "sampled_requests": int(len(i)),
-            "batch_cap": cap}
+            "batch_cap": cap, "prefill_j_per_request": prefill / len(i),
+            "decode_j_per_request": (decode + extra) / len(i), "engine_s_per_request": seconds / len(i)}

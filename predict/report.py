@@ -47,6 +47,23 @@ def offline_headline(est: Estimate, dep: Deployment, period_s: float | None) -> 
                     est.output_tokens, dict(est.per_request_j), est.flops_tdp_j, est.roofline_j)
 
 
+def padded_headline(est: Estimate, dep: Deployment, period_s: float | None, padded: dict) -> Headline:
+    """HF offline as `generate` serves it: padded batches (the replays validate this, not equal lengths).
+
+    Its interval is the equal-length estimate's relative one; the masked-attention cost of padding is counted
+    with decode; per-request quantiles do not exist for padded batches (a request's cost is its batch's share).
+    """
+    n = est.requests
+    energy = padded["energy_per_request_j"] * n
+    lo, hi = (est.low_j / est.energy_j, est.high_j / est.energy_j) if est.energy_j else (1.0, 1.0)
+    return Headline("offline", energy, energy * lo, energy * hi, n, period_s,
+                    padded["engine_s_per_request"] * n * dep.serving.tensor_parallel,
+                    padded["prefill_j_per_request"] * n, padded["decode_j_per_request"] * n, 0.0,
+                    est.input_tokens, est.output_tokens,
+                    {"mean": padded["energy_per_request_j"], "p50": None, "p90": None},
+                    est.flops_tdp_j, est.roofline_j)
+
+
 def online_headline(r: DeploymentResult, est: Estimate) -> Headline:
     """Online totals; the baselines are the offline per-request baselines times the requests simulated."""
     res = r.result

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import EnergyModel
 from energy_predict.predict.estimate import Estimate, estimate_workload
 from energy_predict.predict.padded import padded_batches
-from energy_predict.predict.report import build_report, offline_headline, online_headline
+from energy_predict.predict.report import build_report, offline_headline, online_headline, padded_headline
 from energy_predict.predict.serving import overload_error, simulate_deployment
 from energy_predict.profile import Profile, load_profile
 from energy_predict.serving import Deployment, deployment_from_profile
@@ -38,14 +39,13 @@ def predict_case(case: Case, model: EnergyModel, rate: float | None = None) -> t
     est = estimate_workload(case.workload, case.dep, model)
     notes = list(est.notes)
     padded = padded_batches(case.workload, case.dep, model)
-    if padded:
-        notes.append(
-            f"HF generate pads each batch to its longest request: served {padded['batch_cap']} requests at a time "
-            f"as they come (random lengths), this workload takes {padded['energy_kwh']:.3g} kWh "
-            f"({padded['energy_kwh'] / (est.energy_j / 3.6e6):.2f}x the estimate above, which batches equal "
-            "lengths; see hf_padded_batches)")
     online = None
     if rate is not None or case.profile.serving.mode == "online":
+        if case.dep.serving.framework == "hf":
+            raise EnergyPredictError(
+                "serving.framework: online serving is simulated with vLLM's continuous-batching scheduler; HF "
+                "transformers `generate` serves fixed batches and has no such server, so an online HF answer would "
+                "rest on nothing measured; use framework vllm, or drop --rate for HF's offline padded batches")
         online = simulate_deployment(case.workload, case.dep, model, rate)
         if online.overloaded:
             raise overload_error(online)
@@ -53,6 +53,14 @@ def predict_case(case: Case, model: EnergyModel, rate: float | None = None) -> t
         notes.append("online serving: energy, power, per-request and per-token figures, facility energy and the "
                      "baseline ratios are the continuous-batching simulation's (busy + idle); the per-bin table and "
                      "the ceiling-bin estimate are the offline full-batch breakdown")
+    elif padded:
+        headline = padded_headline(est, case.dep, case.workload.period_s, padded)
+        notes.append(
+            f"HF generate pads each batch to its longest request: the headline serves {padded['batch_cap']} "
+            f"requests at a time as they come (random lengths), with the masked attention padding switches on, "
+            f"as the metered HF replays ran (docs/validation.md); equal-length batches would take "
+            f"{est.energy_j / 3.6e6:.3g} kWh ({est.energy_j / max(headline.energy_j, 1e-12):.2f}x; the per-bin "
+            "table and the ceiling-bin estimate are those)")
     else:
         headline = offline_headline(est, case.dep, case.workload.period_s)
         if case.dep.replicas > 1:

@@ -387,9 +387,21 @@ def test_an_analytic_answer_prints_no_interval():
 
 def test_a_transferred_configuration_idles_at_a_loaded_engine_s_power(tmp_path):
     card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
-    p = profile(tmp_path, hardware__gpu="H200-SXM-141GB", serving__framework="hf", serving__max_batch=16)
+    p = profile(tmp_path, hardware__gpu="H200-SXM-141GB", serving__cuda_graphs=False)  # vLLM eager: H100 only
     r = report("--profile", p, "--rate", "0.2")
-    assert r["mean_power_per_gpu_w"] >= card["idle_power_w"]["H100-SXM-80GB"]["loaded_hf"]
+    assert r["basis"]["kind"] == "transferred"
+    assert r["mean_power_per_gpu_w"] >= card["idle_power_w"]["H200-SXM-141GB"]["loaded_vllm"]
+
+
+def test_hf_is_costed_as_generate_serves_it_and_never_simulated_online(tmp_path):
+    p = profile(tmp_path, serving__framework="hf", serving__max_batch=16)
+    r = report("--profile", p)
+    padded = r["hf_padded_batches"]
+    assert r["energy_kwh"]["estimate"] == pytest.approx(padded["energy_kwh"])  # the headline is the padded cost
+    assert r["binned"]["offline_estimate_kwh"] < r["energy_kwh"]["estimate"] / 5  # equal lengths: far below
+    card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
+    assert card["idle_power_w"]["H100-SXM-80GB"]["loaded_hf"] <= r["mean_power_per_gpu_w"] <= 700
+    one_line_error(run("--profile", p, "--rate", "2"), "serving.framework", "continuous-batching")
 
 
 def test_requests_beyond_the_measured_ranges_widen_the_interval():
