@@ -16,6 +16,7 @@ from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
 from energy_predict.predict.estimate import Estimate, estimate_workload
+from energy_predict.predict.padded import padded_batches
 from energy_predict.predict.serving import simulate_deployment, summary
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
@@ -39,11 +40,18 @@ def _serving_variants(dep: Deployment, model: EnergyModel, batch_caps: list[int]
     return variants
 
 
-def _row(label: str, dep: Deployment, est: Estimate) -> dict:
+def _row(label: str, dep: Deployment, est: Estimate, w: Workload | None = None, model=None) -> dict:
+    """One option's offline energy: the report's headline (HF: padded batches as generate serves them)."""
+    energy, gpu_s = est.energy_j, est.busy_s * dep.serving.tensor_parallel
+    padded = padded_batches(w, dep, model) if w is not None and model is not None else None
+    if padded:
+        energy = padded["energy_per_request_j"] * est.requests
+        gpu_s = padded["engine_s_per_request"] * est.requests * dep.serving.tensor_parallel
+    scale = energy / est.energy_j if est.energy_j else 1.0
     return {"option": label, "serving": dep.serving.label, "max_batch": dep.serving.max_batch, "gpu": dep.gpu.name,
-            "basis": est.basis_kind, "energy_kwh": est.energy_j / 3.6e6, "low_kwh": est.low_j / 3.6e6,
-            "high_kwh": est.high_j / 3.6e6, "total_j_per_output_token": est.energy_j / est.output_tokens,
-            "gpu_hours": est.busy_s * dep.serving.tensor_parallel / 3600}
+            "basis": est.basis_kind, "energy_kwh": energy / 3.6e6, "low_kwh": est.low_j * scale / 3.6e6,
+            "high_kwh": est.high_j * scale / 3.6e6, "total_j_per_output_token": energy / est.output_tokens,
+            "gpu_hours": gpu_s / 3600, "hf_padded": bool(padded)}
 
 
 def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[int], gpus: list[str],
@@ -56,7 +64,7 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
     rows, notes = [], []
     for label, variant in _serving_variants(dep, model, batch_caps):
         try:
-            rows.append(_row(label, variant, estimate_workload(w, variant, model)))
+            rows.append(_row(label, variant, estimate_workload(w, variant, model), w, model))
         except EnergyPredictError as exc:
             if label == "profile":
                 raise
@@ -68,7 +76,7 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
             continue
         variant = replace(dep, gpu=gpu)
         try:
-            rows.append(_row(gpu.name, variant, estimate_workload(w, variant, model)))
+            rows.append(_row(gpu.name, variant, estimate_workload(w, variant, model), w, model))
             continue
         except EnergyPredictError as exc:
             if analytic is None:
@@ -170,7 +178,7 @@ def capacity(w: Workload, dep: Deployment, model: EnergyModel, rate_per_s: float
         "total_kwh_per_day": res.energy_j * scale / 3.6e6, "idle_power_w": model.loaded_idle_w(dep),
         "energy_per_request_j": res.energy_j / max(res.requests, 1),
         "mean_power_per_gpu_w": s["mean_power_per_gpu_w"],
-        "model": {"name": model.name, "basis": model.basis(dep).kind},
+        "model": {"name": model.name, "basis": estimate_workload(w, dep, model).basis_kind},
         "method": "smallest GPU count whose simulated serving keeps up and meets the TTFT target "
                   "(the same simulation as --rate)",
     }
