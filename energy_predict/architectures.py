@@ -229,7 +229,9 @@ def resolve_architecture(spec: str) -> Architecture:
         path = path / "config.json"
     if path.suffix == ".json" and is_file(path):
         config = read_json(path, "model", "a Hugging Face config.json")
-        return from_hf_config(config, name=path.parent.name or path.stem)
+        arch = from_hf_config(config, name=path.parent.name or path.stem)
+        # a config.json of a registry model is that model, whatever its folder is called: same shape, same cells
+        return next((known for known in REGISTRY.values() if replace(known, name=arch.name) == arch), arch)
     known = ", ".join(REGISTRY)
     shown = spec if len(spec) <= 100 else spec[:100] + "..."
     raise InputError("model", f"unknown model {shown!r}", f"use one of {known}, or a path to a config.json")

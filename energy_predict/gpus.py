@@ -31,15 +31,17 @@ T = 1e12
 CATALOG: dict[str, GPU] = {
     g.name: g
     for g in [
-        GPU("H100-SXM-80GB", 989.4 * T, 1978.9 * T, 3.35e12, 80e9, 700.0,
+        GPU("H100-SXM-80GB", 989.4 * T, 1978.9 * T, 3.35e12, 85_520_809_984, 700.0,
             ("NVIDIA H100 80GB HBM3", "NVIDIA H100 SXM5 80GB"),
-            "NVIDIA H100 Tensor Core GPU datasheet (2023), SXM column"),
+            "NVIDIA H100 Tensor Core GPU datasheet (2023), SXM column; memory: NVML's total on the calibration "
+            "machines (81,559 MiB; the datasheet's '80GB' is binary)"),
         GPU("H100-PCIe-80GB", 756.0 * T, 1513.0 * T, 2.0e12, 80e9, 350.0,
             ("NVIDIA H100 PCIe",),
             "NVIDIA H100 Tensor Core GPU datasheet (2023), PCIe column"),
-        GPU("H200-SXM-141GB", 989.4 * T, 1978.9 * T, 4.8e12, 141e9, 700.0,
+        GPU("H200-SXM-141GB", 989.4 * T, 1978.9 * T, 4.8e12, 150_754_820_096, 700.0,
             ("NVIDIA H200", "NVIDIA H200 141GB HBM3e"),
-            "NVIDIA H200 Tensor Core GPU datasheet (2024), SXM column"),
+            "NVIDIA H200 Tensor Core GPU datasheet (2024), SXM column; memory: NVML's total on the calibration "
+            "machines (143,771 MiB)"),
         GPU("A100-SXM-80GB", 312.0 * T, None, 2.039e12, 80e9, 400.0,
             ("NVIDIA A100-SXM4-80GB",),
             "NVIDIA A100 Tensor Core GPU datasheet (2021), 80GB SXM column"),

@@ -415,3 +415,15 @@ def test_requests_beyond_the_measured_ranges_widen_the_interval():
         assert (e["estimate"] - e["low"]) / busy > 1.5 * (1 - np.exp(lo))  # wider than in-domain
     inside = report("--profile", EXAMPLES / "code_gen.json")["energy_kwh"]
     assert inside["high"] / inside["estimate"] == pytest.approx(np.exp(hi), rel=0.05)  # 2% outside: barely wider
+
+
+def test_a_config_json_of_a_measured_model_is_that_model(tmp_path):
+    from energy_predict.architectures import to_hf_config
+
+    folder = tmp_path / "my-llama"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(to_hf_config(REGISTRY["Llama-3.1-8B"])))
+    by_path = report("--profile", profile(tmp_path, "cfg", model=str(folder / "config.json")))
+    by_name = report("--profile", EXAMPLES / "code_gen.json")
+    assert by_path["basis"]["kind"] == by_name["basis"]["kind"]
+    assert by_path["energy_kwh"] == by_name["energy_kwh"]
