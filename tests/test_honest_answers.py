@@ -207,7 +207,7 @@ def test_an_unmeasured_dense_model_is_transferred_with_the_leave_one_model_out_i
     card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
     assert [lo, hi] == card["transfer"]["model"]["vllm"]["log_bounds"]
     e = r["energy_kwh"]
-    assert e["high"] / e["estimate"] == pytest.approx(np.exp(hi))
+    assert e["high"] / e["estimate"] == pytest.approx(np.exp(hi), rel=1e-3)  # a few requests extrapolate too
     assert e["high"] / e["estimate"] > 1.5  # far wider than the in-domain interval
     assert any("never measured" in n for n in r["notes"])
 
