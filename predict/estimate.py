@@ -55,7 +55,11 @@ class Estimate:
 
 def unique_rows(w: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Collapse equal (input, output) rows, summing weights: prediction cost scales with distinct lengths."""
-    pairs = np.stack([w.input_tokens.astype(np.int64), w.output_tokens.astype(np.int64)], axis=1)
+    i, o = w.input_tokens.astype(np.int64), w.output_tokens.astype(np.int64)
+    if len(i) and 0 <= min(i.min(), o.min()) and max(i.max(), o.max()) < 2**31:  # one int64 key: fast
+        uniq, inverse = np.unique(i * 2**31 + o, return_inverse=True)
+        return uniq // 2**31, uniq % 2**31, np.bincount(inverse.reshape(-1), weights=w.weight)
+    pairs = np.stack([i, o], axis=1)  # any other lengths: exact, slower
     uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
     weight = np.bincount(inverse.reshape(-1), weights=w.weight)
     return uniq[:, 0], uniq[:, 1], weight
