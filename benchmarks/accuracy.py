@@ -28,12 +28,13 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     scores.to_csv(OUT / "accuracy.csv", index=False)
     counts = ", ".join(f"{b}: {n}" for b, n in table.groupby("backend").size().items())
+    gpus = "; ".join(f"{b} on {g}: {n}" for (b, g), n in table.groupby(["backend", "gpu"]).size().items())
     least = PhaseModel().min_cells
     per_config = table.groupby("config").size()
     few = ", ".join(f"{c} has {n}" for c, n in per_config[per_config < least].items()) or "none has fewer"
     lines = ["# Held-out accuracy (batch energy)", "",
              f"Made by `python3 benchmarks/accuracy.py` at commit {git_commit() or 'unknown'} on {now_iso()[:10]}.", "",
-             f"{len(table)} measured cells ({counts}), "
+             f"{len(table)} measured cells ({counts}; by GPU, pooled in each backend's scores: {gpus}), "
              "runs: " + ", ".join(sorted(table["run_id"].unique())), "",
              "median / p90 absolute percentage error, and coverage of the 90% interval, per hold-out scheme;",
              "(n/N cells) where an estimator could not predict every held-out cell: the phase model does not model",

@@ -355,7 +355,10 @@ def main() -> None:
                  / curve[curve.serving == "vLLM CUDA graphs"].model_j_per_token.iloc[-1])
     split = model.batch_phases(deployment("vLLM CUDA graphs"), 16, 1024, 256)
     decode_share = float(split.decode_j[0] / split.energy_j[0])
-    one_gpu_cheapest = all(g == min(r["gpus"] for r in sweep) for g in cheapest_free.values() if g is not None)
+    fewest = min(r["gpus"] for r in sweep)
+    beyond_one = [rate for rate in best if any(r["rate_per_s"] == rate and r["gpus"] == fewest and r["overloaded"]
+                                               for r in sweep)]
+    one_gpu_cheapest = all(g == fewest for rate, g in cheapest_free.items() if g is not None and rate not in beyond_one)
     text = f"""# Findings: H100 energy of Llama-3.1-8B inference (HF transformers vs vLLM)
 
 Made by `python docs/make_findings.py` from the committed runs in `artifacts/calibration/`, the HF padding A/B in
@@ -446,7 +449,8 @@ At a low rate a GPU mostly waits, at its loaded idle power ({min(loaded_w):.0f}-
 {min(empty_w):.0f}-{max(empty_w):.0f} W empty, as the calibration runs measured), so energy per request falls as the rate rises until the GPU saturates. Energy-optimal number of GPUs
 per rate with p90 time to first token under {TTFT_TARGET_S} s (req/s: GPUs; none: no GPU count up to 4 meets it):
 {', '.join(f'{r:g}: {g if g is not None else "none"}' for r, g in best.items())}. Without a latency target the cheapest
-count is {'one GPU at every rate that one GPU sustains' if one_gpu_cheapest else 'per rate ' + ', '.join(f'{r:g}: {g}' for r, g in cheapest_free.items())};
+count is {'one GPU at every rate that one GPU sustains' if one_gpu_cheapest else 'per rate ' + ', '.join(f'{r:g}: {g}' for r, g in cheapest_free.items())}{
+' (one GPU does not sustain ' + ', '.join(f'{r:g}' for r in beyond_one) + ' req/s)' if beyond_one else ''};
 the target is what buys more GPUs (`energy-predict sweep-rate --ttft-p90-s`). The simulator stops a rate its
 GPUs cannot sustain (the queue grows without bound) and such a point has no energy. Measured online replays
 (code and conversation traces, {replay_rates()}) against the simulator: [validation.md](validation.md).
