@@ -301,9 +301,31 @@ def md(frame: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
     return "\n".join(lines)
 
 
+def tensor_parallel_table() -> tuple[pd.DataFrame, dict]:
+    """TP2 against TP1 on the same cells (H200 campaign), computed from the committed runs."""
+    tp = training_table(configs=("vllm-graphs-tp1", "vllm-graphs-tp2-noarfusion"))
+    tp = tp[tp["model"] == "Llama-3.1-8B"]
+    cells = ["batch_size", "input_tokens", "output_tokens"]
+    one, two = (tp[tp["tensor_parallel"] == n].set_index(cells) for n in (1, 2))
+    both = one[["energy_j", "duration_s"]].add_suffix("_tp1").join(
+        two[["energy_j", "duration_s"]].add_suffix("_tp2"), how="inner")
+    both["energy TP2/TP1"] = both["energy_j_tp2"] / both["energy_j_tp1"]
+    both["latency TP2/TP1"] = both["duration_s_tp2"] / both["duration_s_tp1"]
+    both["J/token TP1"] = both["energy_j_tp1"] / (both.index.get_level_values("batch_size")
+                                                   * both.index.get_level_values("output_tokens"))
+    both["J/token TP2"] = both["energy_j_tp2"] / (both.index.get_level_values("batch_size")
+                                                   * both.index.get_level_values("output_tokens"))
+    out = both[["J/token TP1", "J/token TP2", "energy TP2/TP1", "latency TP2/TP1"]].reset_index()
+    summary = {"n": len(out), "energy": out["energy TP2/TP1"].median(), "e_lo": out["energy TP2/TP1"].min(),
+               "e_hi": out["energy TP2/TP1"].max(), "latency": out["latency TP2/TP1"].median(),
+               "gpu": ", ".join(sorted(tp["gpu"].unique()))}
+    return out, summary
+
+
 def main() -> None:
     FIG.mkdir(parents=True, exist_ok=True)
     model = load_default_model()
+    tp_cells, tp_summary = tensor_parallel_table()
     table = training_table()
     table = table[table["gpu"] == H100.name]  # this page is the H100's; other GPUs' cells are counted below
     every = all_records()
@@ -454,6 +476,20 @@ count is {'one GPU at every rate that one GPU sustains' if one_gpu_cheapest else
 the target is what buys more GPUs (`energy-predict sweep-rate --ttft-p90-s`). The simulator stops a rate its
 GPUs cannot sustain (the queue grows without bound) and such a point has no energy. Measured online replays
 (code and conversation traces, {replay_rates()}) against the simulator: [validation.md](validation.md).
+
+## Tensor parallelism (vLLM, CUDA graphs, Llama-3.1-8B, {tp_summary["gpu"]})
+
+TP2 against TP1 on the same {tp_summary["n"]} cells (both GPUs' energy; the batch's latency): energy
+x{tp_summary["energy"]:.2f} (x{tp_summary["e_lo"]:.2f}-x{tp_summary["e_hi"]:.2f}), latency x{tp_summary["latency"]:.2f}. The reference study
+at batch 1 found TP2 +29% energy for -40% latency, and TP4 +55% for -61%; here batch 1 costs
+{100 * (tp_cells[tp_cells["batch_size"] == 1]["energy TP2/TP1"].median() - 1):.0f}% more energy for
+{100 * (1 - tp_cells[tp_cells["batch_size"] == 1]["latency TP2/TP1"].median()):.0f}% less latency, and larger batches cost about as much more. The TP2
+engines ran with vLLM's all-reduce + RMSNorm fusion pass off (it does not start on these machines:
+[measurements](measurements/2026-11-27-tp-startup.md)), so TP2 may be slightly dearer than where it runs. TP4 was
+not measured (no 4-GPU machine was lent), and TP1 predicts TP2 only within a median 14%
+([tp_transfer](../benchmarks/results/tp_transfer.md)), so the model refuses degrees measured on no GPU.
+
+{md(tp_cells)}
 
 ## Measured energy against the FLOPs/TDP estimate
 
