@@ -57,16 +57,29 @@ class StepCosts:
     per_sequence: float  # per decoding sequence
     per_context_token: float  # per context token read from the KV cache
 
-    def cost(self, n_decode, context_tokens, prefill_tokens, attention_pairs):
-        """Cost of steps (arrays broadcast); a step with nothing in it costs nothing."""
-        n = np.asarray(n_decode, float)
-        t = np.asarray(prefill_tokens, float)
-        busy = (n > 0) | (t > 0)
-        # one constant per step: a step holding prefill reads the weights once for its chunk, which the prefill
-        # constant (fitted on whole prefill batches) already holds; measured chunked prefill says so (findings)
-        constant = np.where(t > 0, self.prefill_const, self.step_const)
-        return np.where(busy, constant + self.per_sequence * n + self.per_context_token * context_tokens
-                        + self.prefill_linear * t + self.prefill_attention * attention_pairs, 0.0)
+    def split(self, n_decode: int, context_tokens: float, prefill_tokens: int, attention_pairs: float
+              ) -> tuple[float, float]:
+        """(prefill part, decode part) of one step's cost; a step with nothing in it costs nothing.
+
+        One constant per step: a step holding prefill reads the weights once for its chunk, which the prefill
+        constant (fitted on whole prefill batches) already holds; measured chunked prefill says so (findings).
+        Plain floats: the simulator calls this once per step.
+        """
+        prefill = (self.prefill_const + self.prefill_linear * prefill_tokens
+                   + self.prefill_attention * attention_pairs) if prefill_tokens else 0.0
+        decode = self.per_sequence * n_decode + self.per_context_token * context_tokens if n_decode else 0.0
+        if n_decode and not prefill_tokens:
+            decode += self.step_const
+        return prefill, decode
+
+    def cost(self, n_decode: int, context_tokens: float, prefill_tokens: int, attention_pairs: float) -> float:
+        """The whole cost of one step."""
+        return sum(self.split(n_decode, context_tokens, prefill_tokens, attention_pairs))
+
+    def decode_run(self, n_decode: int, context_tokens: float, steps: int) -> float:
+        """The cost of `steps` pure-decode steps in a row, in closed form (the context grows by n each step)."""
+        context_sum = steps * context_tokens + n_decode * steps * (steps - 1) / 2
+        return steps * (self.step_const + self.per_sequence * n_decode) + self.per_context_token * context_sum
 
 
 class EnergyModel(Protocol):

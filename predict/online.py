@@ -107,10 +107,6 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     prefilled = [0] * n_req
     left = (outputs_a - 1).tolist()  # decode tokens still to produce after the first
     kv = [0] * n_req  # KV-cache tokens of each running sequence
-    e_sc, e_ps, e_pc = float(energy.step_const), float(energy.per_sequence), float(energy.per_context_token)
-    t_sc, t_ps, t_pc = float(time.step_const), float(time.per_sequence), float(time.per_context_token)
-    e_p0, e_pl, e_pa = float(energy.prefill_const), float(energy.prefill_linear), float(energy.prefill_attention)
-    t_p0, t_pl, t_pa = float(time.prefill_const), float(time.prefill_linear), float(time.prefill_attention)
     waiting: deque[int] = deque()  # admission order; the head may be partly prefilled
     running: list[int] = []  # decoding, oldest first
     context = 0  # context tokens of running sequences (their KV cache)
@@ -129,6 +125,22 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             waiting.appendleft(r)
             preemptions += 1
             extra = len(running)
+
+    def advance(k: int) -> None:
+        """Every running sequence decodes k tokens (ending at `now`); finished ones leave and free their cache."""
+        nonlocal running, context, done
+        context += len(running) * k
+        keep = []
+        for r in running:
+            left[r] -= k
+            kv[r] += k
+            if left[r] <= 0:
+                finish[r] = now
+                done += 1
+                context -= kv[r]
+            else:
+                keep.append(r)
+        running = keep
 
     while nxt < n_req or waiting or running:
         while nxt < n_req and arrivals[nxt] <= now:
@@ -167,29 +179,15 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                     break  # a partly prefilled request keeps the rest of the budget from later ones
                 admitted += 1
                 slots -= 1
-            e_pre = e_p0 + e_pl * tokens + e_pa * pairs if tokens else 0.0
-            e_dec = e_ps * n + e_pc * context if n else 0.0
-            if n and not tokens:
-                e_dec += e_sc
-            dt = (t_ps * n + t_pc * context) + (t_p0 + t_pl * tokens + t_pa * pairs if tokens else (t_sc if n else 0.0))
+            e_pre, e_dec = energy.split(n, context, tokens, pairs)
+            dt = time.cost(n, context, tokens, pairs)
             de, dt = _bounded(e_pre + e_dec, dt, engine)
             if e_pre + e_dec > 0:
                 prefill_j += de * e_pre / (e_pre + e_dec)
             busy_j += de
             now += dt
             busy_s += dt
-            context += n
-            keep = []
-            for r in running:
-                left[r] -= 1
-                kv[r] += 1
-                if left[r] <= 0:
-                    finish[r] = now
-                    done += 1
-                    context -= kv[r]
-                else:
-                    keep.append(r)
-            running = keep
+            advance(1)
             for _ in range(admitted):
                 r = waiting.popleft()
                 kv_prefill -= need[r]
@@ -209,30 +207,16 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             overloaded = True
             break
         # pure decode: jump k steps, up to the first finish, the next admissible arrival, or a full cache
-        step_t = t_sc + t_ps * n + t_pc * context
+        step_t = time.cost(n, context, 0, 0.0)
         k = min(left[r] for r in running)
         if nxt < n_req and n < engine.max_num_seqs:
             k = max(1, min(k, math.ceil((arrivals[nxt] - now) / max(step_t, 1e-9))))
         k = max(1, min(k, (cap - context - kv_prefill) // max(n, 1)))
-        ctx_sum = k * context + n * k * (k - 1) / 2  # context grows by n each step
-        dt = k * (t_sc + t_ps * n) + t_pc * ctx_sum
-        de = k * (e_sc + e_ps * n) + e_pc * ctx_sum
-        de, dt = _bounded(de, dt, engine)
+        de, dt = _bounded(energy.decode_run(n, context, k), time.decode_run(n, context, k), engine)
         busy_j += de
         now += dt
         busy_s += dt
-        context += n * k
-        keep = []
-        for r in running:
-            left[r] -= k
-            kv[r] += k
-            if left[r] <= 0:
-                finish[r] = now
-                done += 1
-                context -= kv[r]
-            else:
-                keep.append(r)
-        running = keep
+        advance(k)
 
     service = None
     if not overloaded and "mid" in marks and "end" in marks and n_req >= 100:
