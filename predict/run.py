@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import EnergyModel
 from energy_predict.predict.estimate import Estimate, estimate_workload
 from energy_predict.predict.padded import padded_batches
@@ -41,11 +40,6 @@ def predict_case(case: Case, model: EnergyModel, rate: float | None = None) -> t
     padded = padded_batches(case.workload, case.dep, model)
     online = None
     if rate is not None or case.profile.serving.mode == "online":
-        if case.dep.serving.framework == "hf":
-            raise EnergyPredictError(
-                "serving.framework: online serving is simulated with vLLM's continuous-batching scheduler; HF "
-                "transformers `generate` serves fixed batches and has no such server, so an online HF answer would "
-                "rest on nothing measured; use framework vllm, or drop --rate for HF's offline padded batches")
         online = simulate_deployment(case.workload, case.dep, model, rate)
         if online.overloaded:
             raise overload_error(online)

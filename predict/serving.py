@@ -82,9 +82,17 @@ class DeploymentResult:
 
 def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: float | None = None,
                         seed: int = 0, max_requests: int | None = None) -> DeploymentResult:
-    """Simulate every engine of the deployment (requests dealt round-robin) and add their results."""
-    model.basis(dep)
-    energy, time = model.step_costs(dep)
+    """Simulate every engine of the deployment (requests dealt round-robin) and add their results.
+
+    Every online answer comes through here (--rate, capacity, sweep-rate), so what cannot be served online is
+    refused here: HF `generate` serves fixed batches and has no continuous-batching server to simulate.
+    """
+    if dep.serving.framework == "hf":
+        raise EnergyPredictError(
+            "serving.framework: online serving is simulated with vLLM's continuous-batching scheduler; HF "
+            "transformers `generate` serves fixed batches and has no such server, so an online HF answer would "
+            "rest on nothing measured; use framework vllm, or drop --rate for HF's offline padded batches")
+    energy, time = model.step_costs(dep)  # refuses where the model has no basis for the deployment
     inputs, outputs, t, period = arrivals_for(w, rate, seed, max_requests)
     check_feasible(dep, inputs, outputs)
     engine = engine_for(dep, model)

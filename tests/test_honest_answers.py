@@ -402,6 +402,9 @@ def test_hf_is_costed_as_generate_serves_it_and_never_simulated_online(tmp_path)
     card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
     assert card["idle_power_w"]["H100-SXM-80GB"]["loaded_hf"] <= r["mean_power_per_gpu_w"] <= 700
     one_line_error(run("--profile", p, "--rate", "2"), "serving.framework", "continuous-batching")
+    # every online answer, not only --rate
+    one_line_error(run("capacity", "--profile", p, "--rate", "2"), "serving.framework", "continuous-batching")
+    one_line_error(run("sweep-rate", "--profile", p, "--rates", "2"), "serving.framework", "continuous-batching")
 
 
 def test_requests_beyond_the_measured_ranges_widen_the_interval():
