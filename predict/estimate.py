@@ -48,6 +48,11 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def relative_interval(self) -> tuple[float, float]:
+        """(low, high) as multiples of the estimate: what a headline built from this estimate carries."""
+        return (self.low_j / self.energy_j, self.high_j / self.energy_j) if self.energy_j else (1.0, 1.0)
+
+    @property
     def basis_kind(self) -> str:
         """The basis of the whole answer: `extrapolated` where part of the workload lies outside the ranges."""
         return EXTRAPOLATED if self.basis.kind == "measured" and self.extrapolated_share > 0 else self.basis.kind

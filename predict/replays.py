@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,9 @@ import numpy as np
 from energy_predict.architectures import resolve_architecture
 from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
-from energy_predict.memory import kv_token_capacity
-from energy_predict.predict.online import Engine, simulate
+from energy_predict.predict.online import simulate
 from energy_predict.predict.padded import batches_energy_j
+from energy_predict.predict.serving import engine_for
 from energy_predict.serving import Deployment, Serving
 
 
@@ -55,10 +56,9 @@ def predict_replay(replay: dict, model: EnergyModel) -> dict:
         idle = 0.0
     else:
         energy, time = model.step_costs(dep)
-        tp = serving.tensor_parallel
-        idle_w = replay.get("loaded_idle_power_w") or model.loaded_idle_w(dep)  # the replay's own reading first
-        engine = Engine(serving.max_batch, serving.max_num_batched_tokens, kv_token_capacity(dep), idle_w * tp,
-                        gpu.tdp_w * tp)
+        engine = engine_for(dep, model)
+        if replay.get("loaded_idle_power_w"):  # the replay's own reading first: the meter sums the engine's GPUs
+            engine = replace(engine, idle_w=replay["loaded_idle_power_w"])
         online = replay["mode"] == "online"
         arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))
         period = float(np.median(durations)) if online else None

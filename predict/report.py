@@ -55,7 +55,7 @@ def padded_headline(est: Estimate, dep: Deployment, period_s: float | None, padd
     """
     n = est.requests
     energy = padded["energy_per_request_j"] * n
-    lo, hi = (est.low_j / est.energy_j, est.high_j / est.energy_j) if est.energy_j else (1.0, 1.0)
+    lo, hi = est.relative_interval
     return Headline("offline", energy, energy * lo, energy * hi, n, period_s,
                     padded["engine_s_per_request"] * n * dep.serving.tensor_parallel,
                     padded["prefill_j_per_request"] * n, padded["decode_j_per_request"] * n, 0.0,
@@ -68,7 +68,7 @@ def online_headline(r: DeploymentResult, est: Estimate) -> Headline:
     """Online totals; the baselines are the offline per-request baselines times the requests simulated."""
     res = r.result
     # the busy energy carries the offline estimate's relative interval (basis and extrapolation); idle is measured
-    lo, hi = (est.low_j / est.energy_j, est.high_j / est.energy_j) if est.energy_j else (1.0, 1.0)
+    lo, hi = est.relative_interval
     per = res.requests / est.requests if est.requests else 0.0
     return Headline("online", res.energy_j, res.busy_energy_j * lo + res.idle_energy_j,
                     res.busy_energy_j * hi + res.idle_energy_j, float(res.requests), res.period_s,
