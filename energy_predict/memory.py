@@ -16,11 +16,19 @@ MEMORY_FRACTION = 0.9  # vLLM's default gpu_memory_utilization; HF keeps a simil
 RUNTIME_RESERVE_BYTES = 4 * 2**30  # activations at the token budget, CUDA graphs, allocator slack (per GPU)
 
 
+def weight_bytes_per_gpu(dep: Deployment) -> float:
+    """Each GPU's share of the weights under tensor parallelism."""
+    return dep.arch.total_params * dep.serving.bytes_per_param / dep.serving.tensor_parallel
+
+
+def usable_bytes_per_gpu(dep: Deployment) -> float:
+    """What an engine may use of each GPU beside its runtime reserve."""
+    return dep.gpu.memory_bytes * MEMORY_FRACTION - RUNTIME_RESERVE_BYTES
+
+
 def kv_cache_bytes_per_gpu(dep: Deployment) -> float:
     """Memory left for the KV cache on each GPU of the engine (may be <= 0: the weights alone do not fit)."""
-    tp = dep.serving.tensor_parallel
-    weights = dep.arch.total_params * dep.serving.bytes_per_param / tp
-    return dep.gpu.memory_bytes * MEMORY_FRACTION - RUNTIME_RESERVE_BYTES - weights
+    return usable_bytes_per_gpu(dep) - weight_bytes_per_gpu(dep)
 
 
 def kv_token_capacity(dep: Deployment) -> int:
@@ -47,8 +55,7 @@ def _fixes(dep: Deployment) -> str:
 def check_feasible(dep: Deployment, input_tokens, output_tokens) -> None:
     """Raise EnergyPredictError, naming the fix, where the deployment cannot serve these requests at all."""
     gib = 2**30
-    weights = dep.arch.total_params * dep.serving.bytes_per_param / dep.serving.tensor_parallel
-    usable = dep.gpu.memory_bytes * MEMORY_FRACTION - RUNTIME_RESERVE_BYTES
+    weights, usable = weight_bytes_per_gpu(dep), usable_bytes_per_gpu(dep)
     if weights >= usable:
         raise EnergyPredictError(
             f"hardware: {dep.arch.name} needs {weights / gib:.0f} GiB of weights per GPU at tensor_parallel "

@@ -103,17 +103,8 @@ def _baselines(dep: Deployment, b, i, o) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(flops_tdp, float), np.asarray(roof.energy_j, float) / b
 
 
-def _outside(basis: Basis, i, o, b) -> np.ndarray:
-    """Which request rows lie beyond the measured lengths or batches."""
-    outside = np.zeros(len(i), bool)
-    for values, key in ((i, "input_tokens"), (o, "output_tokens"), (b, "batch_size")):
-        if key in basis.ranges:
-            lo, hi = basis.ranges[key]
-            outside |= (values < lo) | (values > hi)
-    return outside
-
-
-def _outside_share(basis: Basis, i, o, b, weight) -> tuple[float, list[str]]:
+def _outside(basis: Basis, i, o, b, weight) -> tuple[np.ndarray, list[str]]:
+    """Which request rows lie beyond the measured lengths or batches, and a note per dimension saying how many."""
     outside = np.zeros(len(weight), bool)
     notes = []
     for label, values, key in (("input", i, "input_tokens"), ("output", o, "output_tokens"),
@@ -127,7 +118,7 @@ def _outside_share(basis: Basis, i, o, b, weight) -> tuple[float, list[str]]:
         if share > 0:
             notes.append(f"{100 * share:.1f}% of requests have {label} sizes outside the measured {lo}-{hi}: "
                          "extrapolated from the measured phases")
-    return float(weight[outside].sum() / weight.sum()), notes
+    return outside, notes
 
 
 def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estimate:
@@ -161,7 +152,8 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
         ceiling[fits_at_ceiling] = _per_request(model, dep, tb, ti[fits_at_ceiling], to[fits_at_ceiling])["energy_j"]
     table["binned_energy_j"] = table["requests"].to_numpy() * np.where(fits_at_ceiling, ceiling, np.nan)
 
-    share, notes = _outside_share(basis, i, o, b, weight)
+    outside, notes = _outside(basis, i, o, b, weight)
+    share = float(weight[outside].sum() / weight.sum())
     if basis.kind != "measured":
         notes.insert(0, basis.reason)
     reduced = b < min(dep.serving.max_batch, max(1, int(weight.sum())))
@@ -182,7 +174,6 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
     # measured ranges
     lo, hi = np.full(len(e), basis.log_bounds[0]), np.full(len(e), basis.log_bounds[1])
     if basis.extrapolation_log_bounds is not None:
-        outside = _outside(basis, i, o, b)
         lo[outside] = np.minimum(lo[outside], basis.extrapolation_log_bounds[0])
         hi[outside] = np.maximum(hi[outside], basis.extrapolation_log_bounds[1])
         if outside.any():

@@ -233,13 +233,17 @@ prediction_profiles = st.builds(
 @given(_mostly(prediction_profiles, profiles()))
 def test_fuzz_prediction(data):
     """Whole predictions with the default model: one-line error, or a report of finite, standard-JSON numbers."""
+    _check_report(data, "predicted")
+
+
+def _check_report(data, what: str) -> None:
     path = _write(json.dumps(data))
     try:
         report, _ = _predict(path)
     except Exception as exc:  # noqa: BLE001
         _one_line(exc)
         return
-    event("predicted")
+    event(what)
     _finite(report, "report")
     json.dumps(report, allow_nan=False)  # what the CLI prints
 
@@ -258,15 +262,7 @@ online_profiles = st.builds(
 @given(online_profiles)
 def test_fuzz_online_prediction(data):
     """Online serving (the continuous-batching simulation) on small random workloads: same property."""
-    path = _write(json.dumps(data))
-    try:
-        report, _ = _predict(path)
-    except Exception as exc:  # noqa: BLE001
-        _one_line(exc)
-        return
-    event("simulated")
-    _finite(report, "report")
-    json.dumps(report, allow_nan=False)
+    _check_report(data, "simulated")
 
 
 # Traces: random rows in each format, with hostile cells.
