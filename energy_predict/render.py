@@ -8,7 +8,7 @@ from rich.text import Text
 
 BASIS_LABELS = {
     "measured": "measured: calibrated model, GPU and serving configuration",
-    "extrapolated": "measured, partly extrapolated beyond the measured lengths or batches",
+    "extrapolated": "measured, partly extrapolated",
     "transferred": "TRANSFERRED from other measurements (interval from that transfer's held-out error)",
     "analytic": "ANALYTIC baseline from datasheet figures, not fitted to measurements",
 }
@@ -67,7 +67,9 @@ def render_report(console: Console, r: dict) -> None:
                                       f"{_fmt(bn['binning_error_pct'], '%')} against the offline exact-length "
                                       f"{_fmt(bn['offline_estimate_kwh'], 'kWh')})")
     oor = r["out_of_range"]
-    t.add_row("outside reference bins", f"{oor['reference_bins']:,} requests (extended bins: {oor['extended_bins']:,})")
+    of = f" of the profile's {sum(b['requests'] for b in r['bins']):,.0f} (offline)" if online else ""
+    t.add_row("outside reference bins", f"{oor['reference_bins']:,} requests{of} (extended bins: "
+                                        f"{oor['extended_bins']:,})")
     if r["site"]:
         s = r["site"]
         t.add_row("facility (PUE)", f"{_fmt(s['facility_kwh'], 'kWh')} (PUE {s['pue']})")
