@@ -91,17 +91,19 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
             notes.append(f"{gpu.name}: not predicted ({exc})")
     if analytic_rows:
         analytic_rows.insert(0, _row(f"profile ({analytic.name})", dep, estimate_workload(w, dep, analytic)))
+    table = _ranked(rows)
+    if analytic_rows:
+        table = pd.concat([table, _ranked(analytic_rows)], ignore_index=True)
+    return table, notes
+
+
+def _ranked(rows: list[dict]) -> pd.DataFrame:
+    """The first row (a profile's own deployment), then the rest by energy, each with its saving against the first."""
     table = pd.DataFrame(rows)
     table = pd.concat([table.iloc[:1], table.iloc[1:].sort_values("energy_kwh")], ignore_index=True)
     table["saving_pct"] = 100 * (1 - table["energy_kwh"] / table["energy_kwh"].iloc[0])
-    table["saving_against"] = "profile"
-    if analytic_rows:
-        extra = pd.DataFrame(analytic_rows)
-        extra = pd.concat([extra.iloc[:1], extra.iloc[1:].sort_values("energy_kwh")], ignore_index=True)
-        extra["saving_pct"] = 100 * (1 - extra["energy_kwh"] / extra["energy_kwh"].iloc[0])
-        extra["saving_against"] = extra["option"].iloc[0]
-        table = pd.concat([table, extra], ignore_index=True)
-    return table, notes
+    table["saving_against"] = table["option"].iloc[0]
+    return table
 
 
 def gap_table(est: Estimate) -> pd.DataFrame:
