@@ -13,6 +13,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,31 @@ class MeasuredModel:
     def name(self) -> str:
         return self.card["name"]
 
+    # -- the card, read once (basis runs several times per prediction) ----------------------------------------
+    @cached_property
+    def _known(self) -> set[tuple]:
+        return set(card_configs(self.card))
+
+    @cached_property
+    def _gpu_family(self) -> list[str]:
+        """The GPUs the leave-one-GPU-out transfer was shown between (the only ones it may reach)."""
+        return (self.card.get("transfer", {}).get("gpu") or {}).get("gpus", [])
+
+    @cached_property
+    def _measured_models(self) -> set[tuple[tuple, str]]:
+        return {((str(m["gpu"]), *key_from_dict(m["serving"])), m["model"])
+                for m in self.card["valid"]["measured_models"]}
+
+    @cached_property
+    def _ranges(self) -> dict[tuple, dict[str, tuple[int, int]]]:
+        fields = ("batch_size", "input_tokens", "output_tokens")
+        return {(str(r["gpu"]), *key_from_dict(r["serving"])): {k: tuple(r[k]) for k in fields}
+                for r in self.card["valid"].get("ranges", [])}
+
+    @cached_property
+    def _transferred(self) -> dict[tuple[str, str], tuple[PhaseCoefficients, PhaseCoefficients]]:
+        return {}
+
     # -- the EnergyModel seam -------------------------------------------------------------------------------
     def _source_gpu(self, dep: Deployment) -> str | None:
         """The GPU whose coefficients answer for `dep` (None where none can).
@@ -108,22 +134,20 @@ class MeasuredModel:
         Its own where measured in this configuration, else a GPU the card's leave-one-GPU-out transfer was shown
         between.
         """
-        known = card_configs(self.card)
-        if fit_key(dep.gpu.name, dep.serving) in known:
+        if fit_key(dep.gpu.name, dep.serving) in self._known:
             return dep.gpu.name
-        family = (self.card.get("transfer", {}).get("gpu") or {}).get("gpus", [])
-        if dep.gpu.name not in family:
+        if dep.gpu.name not in self._gpu_family:
             return None
-        sources = [g for g in family if g != dep.gpu.name and fit_key(g, dep.serving) in known]
-        cells = {g: sum(1 for r in self.card["valid"].get("measured_models", []) if r["gpu"] == g) for g in sources}
-        return max(sources, key=lambda g: cells[g]) if sources else None
+        sources = [g for g in self._gpu_family if g != dep.gpu.name and fit_key(g, dep.serving) in self._known]
+        measured = [key[0] for key, _ in self._measured_models]
+        return max(sources, key=measured.count) if sources else None
 
     def _fitted(self, dep: Deployment):
         """(energy, duration) coefficients for `dep`: the fitted ones, or transferred from the source GPU."""
         src = self._source_gpu(dep)
         if src is None or src == dep.gpu.name:
             return self.energy, self.duration
-        cache = self.__dict__.setdefault("_transferred", {})
+        cache = self._transferred
         if (src, dep.gpu.name) not in cache:
             from energy_predict.gpus import resolve_gpu
             from energy_predict.model.transfer import transfer_coefficients
@@ -138,14 +162,12 @@ class MeasuredModel:
         valid = self.card["valid"]
         src = self._source_gpu(dep)
         if src is None and dep.gpu.name not in valid["gpus"]:
-            family = (self.card.get("transfer", {}).get("gpu") or {}).get("gpus", [])
             raise EnergyPredictError(
                 f"hardware.gpu: the model '{self.name}' was measured on {', '.join(valid['gpus'])} only, and its "
-                f"transfer between GPUs is validated only among {', '.join(family) or 'none'}, not to "
+                f"transfer between GPUs is validated only among {', '.join(self._gpu_family) or 'none'}, not to "
                 f"{dep.gpu.name}; use --model roofline for an analytic estimate (labelled analytic)")
-        known = card_configs(self.card)
         if src is None:
-            raise EnergyPredictError(self._config_refusal(dep, known))
+            raise EnergyPredictError(self._config_refusal(dep, self._known))
         key = fit_key(src, dep.serving)
         if dep.arch.is_moe and not valid.get("moe_measured", False):
             raise EnergyPredictError(
@@ -153,11 +175,8 @@ class MeasuredModel:
                 "dense measurements do not carry over (fused expert kernels run slower than a dense matrix "
                 "product of the same active size); measure it with `energy-predict calibrate`, or use --model "
                 "roofline")
-        ranges = next(({k: tuple(r[k]) for k in ("batch_size", "input_tokens", "output_tokens")}
-                       for r in valid.get("ranges", []) if (str(r["gpu"]), *key_from_dict(r["serving"])) == key),
-                      {k: tuple(valid[k]) for k in ("batch_size", "input_tokens", "output_tokens")})
-        measured_models = {((str(m["gpu"]), *key_from_dict(m["serving"])), m["model"])
-                           for m in valid["measured_models"]}
+        ranges = self._ranges.get(key) or {k: tuple(valid[k]) for k in ("batch_size", "input_tokens", "output_tokens")}
+        measured_models = self._measured_models
         reasons, bounds, held_out = [], [tuple(self.log_bounds)], self._held_out(dep.serving.framework, "in-domain")
         if src != dep.gpu.name:
             gpu_t = self.card["transfer"]["gpu"]
@@ -232,7 +251,7 @@ class MeasuredModel:
         rows = [r for r in self.card.get("held_out", []) if r["backend"] == framework]
         return {"what": what, "scores": rows} if rows else None
 
-    def _config_refusal(self, dep: Deployment, known: list[tuple]) -> str:
+    def _config_refusal(self, dep: Deployment, known: set[tuple]) -> str:
         serving = dep.serving
         key = fit_key(dep.gpu.name, serving)
         few = {(str(d["gpu"]), *key_from_dict(d["serving"])): d["cells"]
