@@ -24,14 +24,13 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         import sys
 
-        from rich.text import Text
 
         click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
         except click_error as exc:
             message = " ".join(exc.format_message().split())
-            err.print(Text.assemble(("error:", "red"), " ", f"{message} (see --help)"), soft_wrap=True)
+            _say("error", f"{message} (see --help)")
             sys.exit(exc.exit_code)
         except typer.Abort:
             err.print("Aborted!")
@@ -53,6 +52,13 @@ out = Console(markup=False, highlight=False, emoji=False)
 err = Console(stderr=True, markup=False, highlight=False, emoji=False)
 
 
+def _say(kind: str, message: str) -> None:
+    """One `error:` (red) or `warning:` (yellow) line on stderr; the message is printed as given."""
+    from rich.text import Text
+
+    err.print(Text.assemble((f"{kind}:", "red" if kind == "error" else "yellow"), " ", message), soft_wrap=True)
+
+
 def handles_errors(fn):
     """Turn an EnergyPredictError into one red line on stderr and exit code 2."""
 
@@ -61,10 +67,8 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except EnergyPredictError as exc:
-            from rich.text import Text
 
-            message = " ".join(str(exc).split())  # one line, whatever the message holds
-            err.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
+            _say("error", " ".join(str(exc).split()))  # one line, whatever the message holds
             raise typer.Exit(2) from None
 
     return wrapper
@@ -225,7 +229,7 @@ def calibrate(
                 err.print(f"calibrate {done}/{total}: {line}", highlight=False)
 
         def on_notice(line):
-            err.print(Text.assemble(("warning:", "yellow"), " ", line), soft_wrap=True)
+            _say("warning", line)
 
         if ray is not None:
             from energy_predict.calibrate.fanout import run_campaign
@@ -237,11 +241,11 @@ def calibrate(
                       backend_factory=lambda name: make_backend(name, device), on_notice=on_notice)
     outcome = read_outcome(out_dir)
     if outcome.failed:
-        err.print(Text.assemble(("error:", "red"), " ", outcome.problem()), soft_wrap=True)
+        _say("error", outcome.problem())
         raise typer.Exit(1)
     out.print(Text(f"records in {out_dir}: {outcome.summary()}"), soft_wrap=True)
     if outcome.error:
-        err.print(Text.assemble(("warning:", "yellow"), " ", outcome.problem()), soft_wrap=True)
+        _say("warning", outcome.problem())
 
 
 @app.command("replay")
