@@ -1,10 +1,12 @@
 """Calibration at scale: one grid fanned out over the GPUs of one machine or of a Ray cluster.
 
 Each engine configuration (one model under one serving config: one engine load) becomes a Ray actor that
-reserves `num_gpus` = its tensor-parallel degree; Ray places the actors, and one that does not fit yet waits
-until another frees its GPUs. The driver asks each actor for one cell at a time and appends the records it
-sends back to the run's journal (`records.append_record`, fsynced) as they arrive, so what was measured is
-on disk whatever dies next. Every record carries the worker's node, GPU UUIDs and package versions.
+reserves `num_gpus` = its tensor-parallel degree. Engines start in the order their first block appears in the
+grid (`grid.engine_order`) as GPUs free up, and none overtakes one waiting before it: the grid's order is the
+campaign's priority, so a TP4 engine listed first runs first, and one listed after single-GPU engines is not
+starved by them. The driver asks each actor for one cell at a time and appends the records it sends back to the
+run's journal (`records.append_record`, fsynced) as they arrive, so what was measured is on disk whatever dies
+next. Every record carries the worker's node, GPU UUIDs and package versions.
 
 - A worker that dies loses the cell it was measuring: a new actor takes the configuration's remaining cells,
   that cell first, up to `max_attempts` deaths per cell, after which the cell is recorded as an error.
@@ -31,7 +33,7 @@ from pathlib import Path
 from energy_predict.calibrate import records as rec
 from energy_predict.calibrate.backends.base import Backend, make_backend
 from energy_predict.calibrate.environment import host_info, now_iso
-from energy_predict.calibrate.grid import Cell, Grid, ServingConfig
+from energy_predict.calibrate.grid import Cell, Grid, ServingConfig, engine_order
 from energy_predict.calibrate.meter import measure_idle, open_meter
 from energy_predict.calibrate.sweep import (
     OnCell,
@@ -47,6 +49,26 @@ from energy_predict.calibrate.sweep import (
 from energy_predict.errors import InputError
 
 MAX_ATTEMPTS = 3  # worker deaths on one cell before it is recorded as an error
+FREE_BYTES = 2 << 30  # a GPU holding less than this is empty (driver and context reservations)
+
+
+def wait_until_empty(gpus: tuple[int, ...], limit_s: float = 120.0) -> float:
+    """Wait until the previous engine's processes have left these GPUs (seconds waited; 0 without NVML).
+
+    An actor ended by the driver takes its engine's worker processes down with it, but their memory comes
+    back a few seconds later; an engine loaded before then finds too little free memory, and an idle reading
+    taken then is not of empty GPUs.
+    """
+    from energy_predict.calibrate import nvml
+
+    try:
+        devices = [nvml.Device(i) for i in gpus]
+    except Exception:  # noqa: BLE001 - no NVML (CPU tests, no driver): nothing to wait for
+        return 0.0
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s and any(d.memory_used_bytes() > FREE_BYTES for d in devices):
+        time.sleep(1.0)
+    return time.monotonic() - start
 
 
 def import_ray():
@@ -80,6 +102,7 @@ class EngineWorker:
         import ray
 
         gpus = tuple(gpu_indices if gpu_indices is not None else (int(g) for g in ray.get_gpu_ids()))
+        self.waited_s = wait_until_empty(gpus)
         self.meter = self.meter_factory(gpus)
         info = self.meter.describe()
         self.gpu, self.gpu_count = gpu_label(info), len(gpus)
@@ -97,6 +120,7 @@ class EngineWorker:
                            "worker_versions": json.dumps(versions, sort_keys=True)}
         return {**self.provenance, "versions": versions, "meter": info, "gpu": self.gpu,
                 "config": self.config.model_dump(), "idle_before_w": self.idle_before,
+                "waited_for_gpus_s": self.waited_s,
                 "idle_before_per_gpu_w": idle_per_gpu, "loaded_idle_w": self.loaded_idle,
                 "loaded_idle_per_gpu_w": loaded_per_gpu}
 
@@ -236,13 +260,15 @@ class _Campaign:
         self.null_reason: str | None = None
         self.total, self.done = len(cells), sum(1 for c in cells if self.complete(c))
         self.engines: list[_Engine] = []
-        for model in grid.models:
-            for config in grid.configs:
-                group = [c for c in cells if c.model == model and c.config == config.name]
-                todo = [c for c in group if not self.complete(c)]
-                if todo:
-                    self.engines.append(_Engine(model, config, group, todo))
+        configs = {c.name: c for c in grid.configs}
+        for model, name in engine_order(grid):
+            group = [c for c in cells if c.model == model and c.config == name]
+            todo = [c for c in group if not self.complete(c)]
+            if todo:
+                self.engines.append(_Engine(model, configs[name], group, todo))
         self.meta: dict = {}  # run.json, set by run_campaign
+        self.waiting: list[_Engine] = []  # engines not started yet, in the grid's order
+        self.free_gpus = 0.0  # GPUs of the cluster not held by this campaign's workers
         self.inflight: dict = {}  # object ref -> (engine, what it is: "start" | "measure" | "close", cell)
         self.last_table = time.monotonic()
 
@@ -250,10 +276,11 @@ class _Campaign:
         return c.key in self.closed or all((*c.key, k) in self.measured for k in range(self.grid.repetitions))
 
     def run(self) -> None:
-        """Start every configuration's worker (Ray queues those that do not fit yet), then handle what comes back."""
+        """Start workers in the grid's order as GPUs free up, and handle what comes back."""
         self.worker_class = self.ray.remote(EngineWorker)
-        for engine in self.engines:
-            self.launch(engine)
+        self.free_gpus = float(self.ray.cluster_resources().get("GPU", 0))
+        self.waiting = list(self.engines)
+        self.admit()
         while self.inflight:
             (ref,), _ = self.ray.wait(list(self.inflight), num_returns=1)
             engine, kind, cell = self.inflight.pop(ref)
@@ -270,7 +297,23 @@ class _Campaign:
                 self.cell_ended(engine, cell, result[-1]["status"] if result else "ok")
                 self.next_cell(engine)
             else:
-                self.ray.kill(engine.actor)  # its GPUs go to the next configuration waiting for them
+                self.release(engine)  # its GPUs go to the next configuration waiting for them
+
+    def admit(self) -> None:
+        """Start the waiting engines from the head of the queue while their GPUs are free (no overtaking)."""
+        while self.waiting and self.waiting[0].config.tensor_parallel <= self.free_gpus:
+            engine = self.waiting.pop(0)
+            self.free_gpus -= engine.config.tensor_parallel
+            self.launch(engine)
+
+    def release(self, engine: _Engine, requeue: bool = False) -> None:
+        """End the engine's worker and give its GPUs back; `requeue` puts the engine first in line again."""
+        self.ray.kill(engine.actor)
+        engine.actor = None
+        self.free_gpus += engine.config.tensor_parallel
+        if requeue:
+            self.waiting.insert(0, engine)
+        self.admit()
 
     def stop(self) -> None:
         """End every worker still there and bring the table up to the journal."""
@@ -337,20 +380,20 @@ class _Campaign:
         meta["idle_power_per_gpu_w"].setdefault("before", loaded["idle_before_per_gpu_w"])
         meta["idle_power_w"][f"loaded:{engine.name}"] = loaded["loaded_idle_w"]
         meta["idle_power_per_gpu_w"][f"loaded:{engine.name}"] = loaded["loaded_idle_per_gpu_w"]
-        worker = {k: loaded[k] for k in ("worker_id", "node", "ray_node_id", "gpu_indices", "gpu_uuids", "versions",
-                                         "idle_before_w")}
+        worker = {k: loaded.get(k) for k in ("worker_id", "node", "ray_node_id", "gpu_indices", "gpu_uuids",
+                                             "versions", "idle_before_w", "waited_for_gpus_s")}
         meta["workers"].setdefault(engine.name, []).append({**worker, "started": now_iso()})
         rec.write_meta(self.run_dir, meta)
 
     def failed(self, engine: _Engine, kind: str, cell: Cell | None, exc: BaseException) -> None:
         """A call that raised: a worker that died, an engine that did not load, or a cell that broke the worker."""
         if kind == "close":
-            self.ray.kill(engine.actor)
+            self.release(engine)
         elif _worker_died(self.ray, exc):
             self.died(engine, cell, exc)
         elif kind == "start":  # the engine did not load: its cells are not reached, the others go on
             self.load_errors.append(_cause(exc)[:500])
-            self.ray.kill(engine.actor)
+            self.release(engine)
         else:  # measure raised past measure_cell's own handling: the cell failed
             self.journal([_error_row(self.run_dir.name, engine, cell, _cause(exc))])
             self.cell_ended(engine, cell, "error")
@@ -363,12 +406,12 @@ class _Campaign:
         line = f"the worker died {engine.deaths[key]} time(s) while {'measuring' if cell else 'loading'}: {_cause(exc)}"
         if engine.loaded is not None:
             self.meta["workers"][engine.name][-1]["died"] = f"{now_iso()} {_cause(exc)}"
-        self.ray.kill(engine.actor)
         if engine.deaths[key] >= self.max_attempts:
             if cell is None:
                 self.load_errors.append(f"{engine.name} did not load: {line}"[:500])
+                self.release(engine)
                 return
             self.journal([_error_row(self.run_dir.name, engine, cell, line)])
             self.cell_ended(engine, cell, "error")
-        if engine.todo:
-            self.launch(engine)  # the remaining cells on a new worker, wherever Ray finds the GPUs
+        # the remaining cells on a new worker, first in line, wherever Ray finds the GPUs
+        self.release(engine, requeue=bool(engine.todo))

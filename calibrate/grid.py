@@ -160,6 +160,16 @@ def expand_grid(grid: Grid) -> list[Cell]:
     return sorted(cells, key=lambda c: (grid.models.index(c.model), order[c.config], position[c.key]))
 
 
+def engine_order(grid: Grid) -> list[tuple[str, str]]:
+    """(model, config) engines in the order their first block appears: a campaign's priority (most important first)."""
+    order: dict[tuple[str, str], None] = {}
+    for block in grid.blocks:
+        for model in block.models or grid.models:
+            for config in block.configs or [c.name for c in grid.configs]:
+                order.setdefault((model, config), None)
+    return list(order)
+
+
 def merge_grids(name: str, grids: list[Grid]) -> Grid:
     """One grid measuring every cell of `grids` (a campaign): one run, one `calibrate --ray` command.
 

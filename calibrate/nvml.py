@@ -62,6 +62,9 @@ class Device:
     def sm_clock_mhz(self) -> float:
         return float(_call(self._p.nvmlDeviceGetClockInfo, self._h, self._p.NVML_CLOCK_SM))
 
+    def memory_used_bytes(self) -> float:
+        return float(_call(self._p.nvmlDeviceGetMemoryInfo, self._h).used)
+
     def temperature_c(self) -> float:
         return float(_call(self._p.nvmlDeviceGetTemperature, self._h, self._p.NVML_TEMPERATURE_GPU))
 

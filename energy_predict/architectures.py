@@ -104,15 +104,31 @@ REGISTRY: dict[str, Architecture] = {
               intermediate_size=14336, vocab_size=32768, max_context=32768),
         _arch("OLMoE-1B-7B", hidden_size=2048, num_layers=16, num_heads=16, num_kv_heads=16, intermediate_size=1024,
               vocab_size=50304, num_experts=64, experts_per_token=8, qk_norm=True, max_context=4096),
+        # OLMo-1B-0724-hf and OLMo-7B-0724-hf: the dense peers of OLMoE in the reference study
+        _arch("OLMo-1B", hidden_size=2048, num_layers=16, num_heads=16, num_kv_heads=16, intermediate_size=8192,
+              vocab_size=50304, tie_embeddings=True, max_context=4096),
+        _arch("OLMo-7B", hidden_size=4096, num_layers=32, num_heads=32, num_kv_heads=32, intermediate_size=11008,
+              vocab_size=50304, max_context=4096),
+        # intermediate_size is per expert (the config's moe_intermediate_size)
+        _arch("Qwen3-30B-A3B", hidden_size=2048, num_layers=48, num_heads=32, num_kv_heads=4, head_dim=128,
+              intermediate_size=768, vocab_size=151936, num_experts=128, experts_per_token=8, max_context=40960),
+        _arch("Mixtral-8x7B", hidden_size=4096, num_layers=32, num_heads=32, num_kv_heads=8, intermediate_size=14336,
+              vocab_size=32000, num_experts=8, experts_per_token=2, max_context=32768),
     ]
 }
 
-# Hugging Face config.json fields for each registry model, so a backend can build it with random weights.
+# Hugging Face config.json fields for each registry family, so a backend can build it with random weights;
+# the first prefix that matches wins (OLMoE before OLMo).
 _HF_FAMILY = {
-    "Llama": ("LlamaForCausalLM", "llama"),
-    "Qwen2.5": ("Qwen2ForCausalLM", "qwen2"),
-    "Mistral": ("MistralForCausalLM", "mistral"),
-    "OLMoE": ("OlmoeForCausalLM", "olmoe"),
+    "Llama": ("LlamaForCausalLM", "llama", {"rope_theta": 500000.0}),
+    "Qwen2.5": ("Qwen2ForCausalLM", "qwen2", {"rope_theta": 1000000.0}),
+    "Qwen3": ("Qwen3MoeForCausalLM", "qwen3_moe", {"rope_theta": 1000000.0, "attention_bias": False,
+                                                   "decoder_sparse_step": 1, "mlp_only_layers": [],
+                                                   "norm_topk_prob": True}),
+    "Mistral": ("MistralForCausalLM", "mistral", {"rope_theta": 1000000.0, "sliding_window": None}),
+    "Mixtral": ("MixtralForCausalLM", "mixtral", {"rope_theta": 1000000.0, "sliding_window": None}),
+    "OLMoE": ("OlmoeForCausalLM", "olmoe", {"rope_theta": 10000.0, "clip_qkv": None, "norm_topk_prob": False}),
+    "OLMo": ("OlmoForCausalLM", "olmo", {"rope_theta": 10000.0, "clip_qkv": None, "attention_bias": False}),
 }
 
 
@@ -120,6 +136,7 @@ _HF_FAMILY = {
 _DIM_MAX = {"hidden_size": 1 << 20, "num_hidden_layers": 1 << 12, "num_attention_heads": 1 << 14,
             "num_key_value_heads": 1 << 14, "head_dim": 1 << 14, "intermediate_size": 1 << 22, "vocab_size": 1 << 24,
             "num_local_experts": 1 << 16, "num_experts": 1 << 16, "num_experts_per_tok": 1 << 16,
+            "moe_intermediate_size": 1 << 22,
             "max_position_embeddings": 1 << 31}
 _CONFIG_FIX = "give a complete Hugging Face config.json for a decoder model"
 
@@ -177,7 +194,9 @@ def from_hf_config(config: dict[str, Any], name: str | None = None) -> Architect
         num_heads=heads,
         num_kv_heads=kv_heads,
         head_dim=_dim(config, "head_dim", hidden // heads),
-        intermediate_size=_dim(config, "intermediate_size"),
+        # Qwen-MoE configs give the experts' width apart from a dense width that their MoE layers do not use
+        intermediate_size=_dim(config, "moe_intermediate_size" if experts and config.get("moe_intermediate_size")
+                               is not None else "intermediate_size"),
         vocab_size=_dim(config, "vocab_size"),
         tie_embeddings=_flag(config, "tie_word_embeddings", False),
         qkv_bias=_flag(config, "attention_bias", model_type == "qwen2"),
@@ -190,10 +209,11 @@ def from_hf_config(config: dict[str, Any], name: str | None = None) -> Architect
 
 def to_hf_config(arch: Architecture, max_position_embeddings: int | None = None) -> dict[str, Any]:
     """A Hugging Face `config.json` for a registry architecture (random-weight calibration)."""
-    family = next((v for k, v in _HF_FAMILY.items() if arch.name.startswith(k)), _HF_FAMILY["Llama"])
+    architecture, model_type, extra = next((v for k, v in _HF_FAMILY.items() if arch.name.startswith(k)),
+                                           _HF_FAMILY["Llama"])
     config: dict[str, Any] = {
-        "architectures": [family[0]],
-        "model_type": family[1],
+        "architectures": [architecture],
+        "model_type": model_type,
         "hidden_size": arch.hidden_size,
         "num_hidden_layers": arch.num_layers,
         "num_attention_heads": arch.num_heads,
@@ -204,16 +224,19 @@ def to_hf_config(arch: Architecture, max_position_embeddings: int | None = None)
         "tie_word_embeddings": arch.tie_embeddings,
         "max_position_embeddings": max_position_embeddings or arch.max_context,
         "rms_norm_eps": 1e-5,
-        "rope_theta": 500000.0,
         "hidden_act": "silu",
         "torch_dtype": "bfloat16",
         "bos_token_id": 1,
         "eos_token_id": 2,
     }
-    if family[1] == "llama":
+    config.update(extra)
+    if model_type == "llama":
         config["attention_bias"] = arch.qkv_bias
     if arch.is_moe:
-        config.update(num_experts=arch.num_experts, num_experts_per_tok=arch.experts_per_token)
+        experts = "num_local_experts" if model_type == "mixtral" else "num_experts"
+        config.update({experts: arch.num_experts, "num_experts_per_tok": arch.experts_per_token})
+        if model_type == "qwen3_moe":  # experts' width apart; the dense width is unused when every layer is MoE
+            config.update(moe_intermediate_size=arch.intermediate_size, intermediate_size=6144)
     return config
 
 

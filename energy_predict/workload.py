@@ -119,7 +119,8 @@ def workload_from_profile(p: schema.Profile, base_dir: Path | None = None) -> Wo
         if period is None:
             raise InputError("workload.period_s", "a rate needs a period to count requests", "add period_s")
         total = w.rate_per_s * period
-    weight = counts if total is None else counts * (total / counts.sum())
+    # shares first: total / counts.sum() overflows for subnormal counts
+    weight = counts if total is None else (counts / counts.sum()) * total
     return Workload(inputs, outputs, weight, period, arrivals)
 
 

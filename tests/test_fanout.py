@@ -140,6 +140,49 @@ def test_a_worker_killed_mid_cell_loses_only_that_cell_which_is_retried(cluster,
     assert (outcome.ok, outcome.error) == (11, 1) and meta["status"] == "incomplete"
 
 
+class LoggingBackend(FakeBackend):
+    """Appends 'load CONFIG' and 'close CONFIG' to a file shared by every worker, in the order they happen."""
+
+    def __init__(self, log, sleep_s=0.02):
+        super().__init__()
+        self.log, self.sleep_s = log, sleep_s
+
+    def load(self, arch, config):
+        super().load(arch, config)
+        self.config = config.name
+        with open(self.log, "a") as f:
+            f.write(f"load {self.config}\n")
+
+    def prepare(self, cell):
+        run = super().prepare(cell)
+        return lambda: (time.sleep(self.sleep_s), run())[1]
+
+    def close(self):
+        with open(self.log, "a") as f:
+            f.write(f"close {self.config}\n")
+
+
+def test_engines_start_in_the_grids_order_and_none_overtakes_one_waiting_for_gpus(cluster, tmp_path):
+    # 4 GPUs: tp1-a starts; tp4 waits for all four, and tp1-b, listed after it, waits behind it (no overtaking),
+    # although one GPU stays free meanwhile; tp2 and tp1-c then run side by side.
+    # The order is the blocks': the configs are listed in another order, so that the blocks' is the one obeyed.
+    order = [("tp1-a", 1), ("tp4", 4), ("tp1-b", 1), ("tp2", 2), ("tp1-c", 1)]
+    configs = [{"name": n, "backend": "vllm", "tensor_parallel": tp} for n, tp in sorted(order, reverse=True)]
+    blocks = [{"batch_sizes": [1, 2, 4], "input_tokens": [8, 16], "output_tokens": [1], "configs": [n]}
+              for n, _ in order]
+    grid = campaign_grid(models=["Llama-3.2-1B"], configs=configs, blocks=blocks)
+    log = tmp_path / "events.log"
+    run_campaign(grid, tmp_path / "run", backend_factory=lambda name: LoggingBackend(str(log)),
+                 meter_factory=FakeMeter)
+    assert_each_record_once(tmp_path / "run", grid)
+    events = log.read_text().split("\n")
+    at = {e: i for i, e in enumerate(events)}
+    assert at["close tp1-a"] < at["load tp4"] < at["close tp4"] < at["load tp1-b"]
+    assert at["close tp4"] < at["load tp2"] and at["close tp4"] < at["load tp1-c"]
+    assert at["load tp1-c"] < at["close tp2"] or at["load tp2"] < at["close tp1-c"] or \
+        at["load tp2"] < at["close tp1-b"]  # after the TP4 engine, the small ones shared the GPUs
+
+
 def test_an_engine_wider_than_any_node_is_refused_before_anything_runs(cluster, tmp_path):
     from energy_predict.errors import InputError
 

@@ -59,3 +59,17 @@ def test_generic_csv_columns(tmp_path):
     path.write_text("input_tokens,output_tokens\n10,-1\n")
     with pytest.raises(InputError, match="negative"):
         read_trace(path)
+
+
+def test_subnormal_histogram_counts_scale_to_the_profiles_requests_without_overflow():
+    """Found by the fuzzer: counts of 2e-308 made total / sum(counts) infinite and the batch size unbounded."""
+    from energy_predict import profile as schema
+    from energy_predict.workload import workload_from_profile
+
+    p = schema.Profile.model_validate({
+        "model": "Llama-3.1-8B", "hardware": {"gpu": "H100"},
+        "workload": {"requests": 4.0, "period_s": 1.0, "tokens": {
+            "kind": "histogram", "input_edges": [0, 1], "output_edges": [0, 1],
+            "counts": [[2.2250738585072014e-308]]}}})
+    w = workload_from_profile(p)
+    assert w.requests == 4.0 and list(w.weight) == [4.0]
