@@ -20,7 +20,10 @@ from energy_predict.serving import Serving
 # eager attention) are findings, not training data.
 MODELED_CONFIGS = ("hf-eager", "hf-compile", "vllm-graphs", "vllm-eager", "vllm-graphs-fp8",
                    # the H200 tensor-parallel campaign (docs/measurements/2026-11-27-tp-startup.md)
-                   "vllm-graphs-tp1", "vllm-graphs-tp2-noarfusion", "vllm-graphs-fp8-tp2-notppasses")
+                   "vllm-graphs-tp1", "vllm-graphs-tp2-noarfusion", "vllm-graphs-fp8-tp2-notppasses",
+                   # the 4-GPU H100 campaign (calibrate/campaigns/x4-tp4-families): TP4, and vLLM's default
+                   # memory share raised to 0.95 for Qwen3-30B-A3B's 61 GB of weights (same serving key)
+                   "vllm-graphs-tp4-noarfusion", "vllm-graphs-tp4-notppasses", "vllm-graphs-mem95")
 
 
 def serving_of(records: pd.DataFrame) -> Serving:

@@ -19,6 +19,8 @@ from energy_predict.model.validation import SCHEMES, conformal_bounds, interval_
 from energy_predict.provenance import artifacts_dir, git_commit, now_iso
 from energy_predict.serving import KEY_FIELDS
 
+_TP_AT = 1 + KEY_FIELDS.index("tensor_parallel")  # the degree's place in a fit key (GPU, *serving key)
+
 SELECTION_SCHEMES = ("leave-one-input-bin-out", "leave-one-batch-size-out")
 # the interval pools every within-domain hold-out, the worst (output bins) included, not only the selection's
 INTERVAL_SCHEMES = ("leave-one-input-bin-out", "leave-one-output-bin-out", "leave-one-batch-size-out")
@@ -140,11 +142,24 @@ def _key_dict(key: tuple) -> dict:
     return {"gpu": key[0], "serving": dict(zip(KEY_FIELDS, key[1:]))}
 
 
-def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
-    """Per framework: the held-out error of predicting a model never measured, and the interval it implies.
+def _lomo_scores(y: np.ndarray, pred: np.ndarray, models: np.ndarray) -> dict | None:
+    ok = np.isfinite(pred) & (pred > 0)
+    if ok.sum() < 6:
+        return None
+    ape = np.abs(pred[ok] / y[ok] - 1)
+    return {"log_bounds": list(conformal_bounds(np.log(y[ok] / pred[ok]))), "median_ape": float(np.median(ape)),
+            "p90_ape": float(np.quantile(ape, 0.9)), "coverage_90": interval_coverage(y[ok], pred[ok], models[ok]),
+            "n": int(ok.sum()), "models": sorted(set(models[ok])),
+            "per_model_median_ape": {m: float(np.median(ape[models[ok] == m])) for m in sorted(set(models[ok]))}}
 
-    Leave-one-model-out: each measured model is predicted from the others; an unmeasured dense model is then
-    predicted with the conformal interval of those residuals.
+
+def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
+    """Per framework and family (dense, or mixtures of experts as `<framework>-moe`): predicting an unmeasured model.
+
+    Leave-one-model-out: each measured model is predicted from the others (its family's coefficients of each fit
+    key). Scored twice: over every fit key where another model of the family was measured (`log_bounds` etc.),
+    and over the fit keys where at least two others were (`wide`): an unmeasured model gets the second where its
+    fit key has two or more models of its family measured, else the first.
     """
     out = {}
     for backend, data in table.groupby("backend"):
@@ -152,16 +167,18 @@ def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
         if data["model"].nunique() < 2:
             continue
         pred = out_of_fold(PhaseModel(), data, SCHEMES["leave-one-model-out"])
-        y = data["energy_j"].to_numpy()
-        ok = np.isfinite(pred) & (pred > 0)
-        if ok.sum() < 10:
-            continue
-        log_res = np.log(y[ok] / pred[ok])
-        ape = np.abs(pred[ok] / y[ok] - 1)
-        out[backend] = {"scheme": "leave-one-model-out", "log_bounds": list(conformal_bounds(log_res)),
-                        "median_ape": float(np.median(ape)), "p90_ape": float(np.quantile(ape, 0.9)),
-                        "coverage_90": interval_coverage(y[ok], pred[ok], data["model"].to_numpy()[ok]),
-                        "n": int(ok.sum()), "models": sorted(data["model"].unique())}
+        moe = (data["num_experts"] > 0).to_numpy()
+        keys = config_keys(data).map(str).to_numpy()
+        for family, in_family in (("dense", ~moe), ("moe", moe)):
+            others = pd.Series(data["model"].where(in_family)).groupby(keys).transform("nunique").to_numpy() - 1
+            y, models = data["energy_j"].to_numpy(), data["model"].to_numpy()
+            base = _lomo_scores(y[in_family], pred[in_family], models[in_family])
+            if base is None:
+                continue
+            wide = in_family & (others >= 2)
+            name = backend if family == "dense" else f"{backend}-moe"
+            out[name] = {"scheme": "leave-one-model-out", "family": family, **base,
+                         "wide": _lomo_scores(y[wide], pred[wide], models[wide])}
     return out
 
 
@@ -230,6 +247,35 @@ def gpu_transfer(table: pd.DataFrame) -> dict | None:
             "method": "model/transfer.py: coefficients of the measured GPU, byte terms x bandwidth ratio"}
 
 
+def tp_laws(table: pd.DataFrame, idle: dict[str, dict[str, float]]) -> list[dict]:
+    """The tensor-parallel law of each family with two or more measured degrees, and its held-out error.
+
+    A family is a GPU kind and a serving configuration whatever its degree; the law is fitted on every dense cell.
+
+    The law answers only for degrees above 1 that were not measured, so its error is scored on the degrees above
+    1 held out (each from the others, TP1 always among them); the TP1 fold is reported beside it, unused.
+    """
+    from energy_predict.model.tp import fit_law, leave_one_degree_out
+
+    dense = table[table["num_experts"] == 0].reset_index(drop=True)
+    keys = config_keys(dense).map(lambda k: (*k[:_TP_AT], 1, *k[_TP_AT + 1:]))
+    out = []
+    for family in dict.fromkeys(keys):
+        cells = dense[(keys == family).to_numpy()].reset_index(drop=True)
+        degrees = sorted(int(d) for d in cells["tensor_parallel"].unique())
+        if len(degrees) < 2 or 1 not in degrees:
+            continue
+        idle_w = idle.get(family[0], {}).get(f"loaded_{cells['backend'].iloc[0]}") or 0.0
+        law = {**_key_dict(family), "degrees": degrees, "models": sorted(cells["model"].unique()),
+               **fit_law(cells, cells["energy_j"], cells["duration_s"], idle_w),
+               "method": "model/tp.py: shared work once, per-GPU share of FLOPs and bytes in time, all-reduce ops "
+                         "and bytes, every GPU's loaded idle over the time"}
+        loto = leave_one_degree_out(cells, cells["energy_j"], cells["duration_s"], idle_w, skip=(1,))
+        law.update({k: v for k, v in loto.items() if k != "degrees"})
+        out.append(law)
+    return out
+
+
 def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None = None, name: str = "default"):
     """Fit the phase model on all cells, with intervals from held-out residuals, and its card."""
     padding = hf_padding()
@@ -269,6 +315,7 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
         "measured_models": [{**_key_dict(by_str[k]), "model": m} for (k, m), n in per_model.items()
                             if n >= energy.min_cells and by_str[k] in energy.coef_],
         "moe_measured": bool((table["num_experts"] > 0).any()),
+        "moe_models": sorted(table.loc[table["num_experts"] > 0, "model"].unique()),
         "ranges": [{**_key_dict(by_str[k]), **{c: [int(g[c].min()), int(g[c].max())]
                                                for c in ("batch_size", "input_tokens", "output_tokens")}}
                    for k, g in table.assign(key=keys.map(str)).groupby("key") if by_str[k] in energy.coef_],
@@ -276,8 +323,9 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
         "input_tokens": [int(table["input_tokens"].min()), int(table["input_tokens"].max())],
         "output_tokens": [int(table["output_tokens"].min()), int(table["output_tokens"].max())],
     }
+    idle = measured_idle_power(table["run_id"].unique())
     card = {
-        "idle_power_w": measured_idle_power(table["run_id"].unique()),
+        "idle_power_w": idle,
         "name": name, "estimator": "phase", "kind": "measured", "created": now_iso(), "commit": git_commit(),
         "command": "energy-predict model fit",
         "training": {"runs": sorted(table["run_id"].unique()), "cells": int(len(table)),
@@ -286,7 +334,7 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
         "interval": {"level": 0.9, "method": "split conformal on held-out log residuals "
                      f"({', '.join(INTERVAL_SCHEMES)})", "log_bounds": list(bounds)},
         "versions": library_versions(), "valid": valid, "hf_padding": padding,
-        "transfer": {"model": model_transfer(table), "gpu": gpu_transfer(table)},
+        "transfer": {"model": model_transfer(table), "gpu": gpu_transfer(table), "tp": tp_laws(table, idle)},
         "extrapolation": extrapolation(table, held_out),
         "held_out": scores[scores["estimator"] == "phase"].to_dict("records"),
     }

@@ -13,10 +13,17 @@ from energy_predict import flops
 from energy_predict.model.features import deployment_keys, deployments, factorize
 from energy_predict.serving import KEY_FIELDS, key_from_dict
 
-PREFILL_TERMS = ["batch", "prefill_layers", "prefill_linear_flops", "prefill_attention_flops"]
+PREFILL_TERMS = ["batch", "prefill_layers", "prefill_linear_flops", "prefill_attention_flops",
+                 "prefill_allreduce_ops", "prefill_allreduce_bytes"]
 DECODE_TERMS = ["steps", "step_layers", "step_weight_bytes", "step_sequences", "decode_linear_flops",
-                "decode_kv_bytes"]
+                "decode_kv_bytes", "decode_allreduce_ops", "decode_allreduce_bytes"]
 TERMS = PREFILL_TERMS + DECODE_TERMS
+# Tensor parallelism's all-reduces (two per layer: after attention and after the MLP, of the step's activations).
+# The terms do not depend on the degree: a directly fitted configuration leaves them at zero (its constants absorb
+# them), and the tensor-parallel law (model/tp.py) gives them degree-dependent coefficients.
+ALLREDUCE_TERMS = ["prefill_allreduce_ops", "prefill_allreduce_bytes", "decode_allreduce_ops",
+                   "decode_allreduce_bytes"]
+ACTIVATION_BYTES = 2.0  # bf16 activations, also under fp8 weights
 
 
 def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
@@ -43,11 +50,24 @@ def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
         out.loc[rows, "step_sequences"] = steps * b
         out.loc[rows, "decode_linear_flops"] = b * steps * linear_per_token
         out.loc[rows, "decode_kv_bytes"] = b * context_sum * arch.kv_bytes_per_token()
+        reduced = 2 * arch.num_layers * arch.hidden_size * ACTIVATION_BYTES  # bytes all-reduced per token
+        out.loc[rows, "prefill_allreduce_ops"] = 2 * arch.num_layers
+        out.loc[rows, "prefill_allreduce_bytes"] = b * i * reduced
+        out.loc[rows, "decode_allreduce_ops"] = steps * 2 * arch.num_layers
+        out.loc[rows, "decode_allreduce_bytes"] = steps * b * reduced
     return out
 
 
+MOE = "<mixtures of experts>"  # the `model` of a fit key's coefficients shared by its mixtures of experts
+
+
 class PhaseCoefficients:
-    """Non-negative coefficients per configuration key and per (key, model); predicts batch phases."""
+    """Non-negative coefficients per configuration key and per (key, model); predicts batch phases.
+
+    A fit key's own coefficients are its dense models'; its mixtures of experts share `(key, MOE)` where measured
+    (fused expert kernels do not run like a dense matrix product of the same size); a model with enough cells has
+    its own.
+    """
 
     kind = "measured"
 
@@ -57,15 +77,19 @@ class PhaseCoefficients:
         self.min_cells = min_cells
         self.min_cells_per_model = min_cells_per_model
 
-    def coefficients(self, config: tuple, model: str) -> np.ndarray:
-        """The coefficients a (fit key, model) is predicted with: its own, else its fit key's (across models)."""
+    def coefficients(self, config: tuple, model: str, moe: bool = False) -> np.ndarray:
+        """The coefficients a (fit key, model) is predicted with: its own, else its family's in the fit key."""
         if config not in self.coef_:
             raise KeyError(f"no fitted coefficients for serving configuration {config}")
-        return self.coef_.get((config, model), self.coef_[config])
+        if (config, model) in self.coef_:
+            return self.coef_[(config, model)]
+        return self.coef_.get((config, MOE), self.coef_[config]) if moe else self.coef_[config]
 
     def _coef_rows(self, X: pd.DataFrame) -> np.ndarray:
-        codes, uniques = factorize(deployment_keys(X))
-        table = np.stack([self.coefficients(config, model) for config, model in uniques])
+        keys = pd.Series(list(zip(deployment_keys(X).tolist(), (X["num_experts"] > 0).tolist())), index=X.index,
+                         dtype=object)
+        codes, uniques = factorize(keys)
+        table = np.stack([self.coefficients(config, model, moe) for (config, model), moe in uniques])
         return table[codes]
 
     def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:

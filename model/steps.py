@@ -10,24 +10,27 @@ from __future__ import annotations
 from energy_predict import flops
 from energy_predict.fitted import StepCosts
 from energy_predict.model.features import fit_key
-from energy_predict.model.phases import TERMS, PhaseCoefficients
+from energy_predict.model.phases import ACTIVATION_BYTES, TERMS, PhaseCoefficients
 from energy_predict.serving import Deployment
 
 
 def step_costs(model: PhaseCoefficients, dep: Deployment) -> StepCosts:
     """Collapse the phase model's per-batch terms into per-step coefficients for one deployment."""
     arch = dep.arch
-    c = dict(zip(TERMS, model.coefficients(fit_key(dep.gpu.name, dep.serving), arch.name)))
+    c = dict(zip(TERMS, model.coefficients(fit_key(dep.gpu.name, dep.serving), arch.name, arch.is_moe)))
     bpp = dep.serving.bytes_per_param
     linear = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)
+    reduced = 2 * arch.num_layers * arch.hidden_size * ACTIVATION_BYTES  # all-reduced bytes per token
     return StepCosts(
         # prefill runs the LM head once per sequence, not per token: counted in the constant
         prefill_const=c["batch"] + c["prefill_layers"] * arch.num_layers
-        + c["prefill_linear_flops"] * flops.lm_head_flops(arch),
-        prefill_linear=c["prefill_linear_flops"] * 2.0 * flops.matmul_params_per_token(arch),
+        + c["prefill_linear_flops"] * flops.lm_head_flops(arch) + c["prefill_allreduce_ops"] * 2 * arch.num_layers,
+        prefill_linear=c["prefill_linear_flops"] * 2.0 * flops.matmul_params_per_token(arch)
+        + c["prefill_allreduce_bytes"] * reduced,
         prefill_attention=c["prefill_attention_flops"] * flops.attention_flops(arch, 1.0),
         step_const=c["steps"] + c["step_layers"] * arch.num_layers
-        + c["step_weight_bytes"] * float(flops.weight_bytes(arch, 1.0, 1)) * bpp,
-        per_sequence=c["step_sequences"] + c["decode_linear_flops"] * linear,
+        + c["step_weight_bytes"] * float(flops.weight_bytes(arch, 1.0, 1)) * bpp
+        + c["decode_allreduce_ops"] * 2 * arch.num_layers,
+        per_sequence=c["step_sequences"] + c["decode_linear_flops"] * linear + c["decode_allreduce_bytes"] * reduced,
         per_context_token=c["decode_kv_bytes"] * arch.kv_bytes_per_token(),
     )

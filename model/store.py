@@ -37,6 +37,7 @@ MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 2
 REFIT = "refit it with 'energy-predict model fit'"
 MODEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TP_AT = 1 + KEY_FIELDS.index("tensor_parallel")  # the degree's place in a fit key (GPU, *serving key)
 
 
 def models_dir() -> Path:
@@ -127,6 +128,21 @@ class MeasuredModel:
     def _transferred(self) -> dict[tuple[str, str], tuple[PhaseCoefficients, PhaseCoefficients]]:
         return {}
 
+    @cached_property
+    def _tp_laws(self) -> dict[tuple, dict]:
+        """Tensor-parallel laws with a leave-one-degree-out error, by family (the fit key at degree 1)."""
+        laws = (self.card.get("transfer", {}) or {}).get("tp") or []
+        return {(str(law["gpu"]), *key_from_dict(law["serving"])): law for law in laws if law.get("log_bounds")}
+
+    def _law(self, key: tuple) -> dict | None:
+        """The law that answers for an unmeasured degree of a fit key (None where it is measured or none may)."""
+        from energy_predict.model.tp import MAX_DEGREE
+
+        degree = key[_TP_AT]
+        if key in self._known or degree <= 1 or degree > MAX_DEGREE:
+            return None
+        return self._tp_laws.get((*key[:_TP_AT], 1, *key[_TP_AT + 1:]))
+
     # -- the EnergyModel seam -------------------------------------------------------------------------------
     def _source_gpu(self, dep: Deployment) -> str | None:
         """The GPU whose coefficients answer for `dep` (None where none can).
@@ -134,7 +150,8 @@ class MeasuredModel:
         Its own where measured in this configuration, else a GPU the card's leave-one-GPU-out transfer was shown
         between.
         """
-        if fit_key(dep.gpu.name, dep.serving) in self._known:
+        key = fit_key(dep.gpu.name, dep.serving)
+        if key in self._known or self._law(key) is not None:
             return dep.gpu.name
         if dep.gpu.name not in self._gpu_family:
             return None
@@ -145,6 +162,9 @@ class MeasuredModel:
     def _fitted(self, dep: Deployment):
         """(energy, duration) coefficients for `dep`: the fitted ones, or transferred from the source GPU."""
         src = self._source_gpu(dep)
+        law = self._law(fit_key(dep.gpu.name, dep.serving))
+        if law is not None:
+            return self._degree(fit_key(dep.gpu.name, dep.serving), law)
         if src is None or src == dep.gpu.name:
             return self.energy, self.duration
         cache = self._transferred
@@ -156,6 +176,17 @@ class MeasuredModel:
             cache[(src, dep.gpu.name)] = (transfer_coefficients(self.energy, g_src, dep.gpu),
                                           transfer_coefficients(self.duration, g_src, dep.gpu))
         return cache[(src, dep.gpu.name)]
+
+    def _degree(self, key: tuple, law: dict) -> tuple[PhaseCoefficients, PhaseCoefficients]:
+        """(energy, duration) coefficients of an unmeasured degree, from its family's tensor-parallel law."""
+        from energy_predict.model.tp import degree_coefficients
+
+        cache = self._transferred
+        if key not in cache:
+            energy, time = degree_coefficients(law, key[_TP_AT])
+            cache[key] = (PhaseCoefficients({key: energy}, self.energy.scale_.to_numpy(), 1, 1),
+                          PhaseCoefficients({key: time}, self.duration.scale_.to_numpy(), 1, 1))
+        return cache[key]
 
     def basis(self, dep: Deployment) -> Basis:
         """Measured; transferred to an unmeasured dense model or a sibling GPU; or refused (GPU, config, MoE, TP)."""
@@ -169,12 +200,6 @@ class MeasuredModel:
         if src is None:
             raise EnergyPredictError(self._config_refusal(dep, self._known))
         key = fit_key(src, dep.serving)
-        if dep.arch.is_moe and not valid.get("moe_measured", False):
-            raise EnergyPredictError(
-                f"model: {dep.arch.name} is a mixture of experts; no mixture of experts has been measured, and "
-                "dense measurements do not carry over (fused expert kernels run slower than a dense matrix "
-                "product of the same active size); measure it with `energy-predict calibrate`, or use --model "
-                "roofline")
         ranges = self._ranges.get(key) or {k: tuple(valid[k]) for k in ("batch_size", "input_tokens", "output_tokens")}
         measured_models = self._measured_models
         reasons, bounds, held_out = [], [tuple(self.log_bounds)], self._held_out(dep.serving.framework, "in-domain")
@@ -186,19 +211,48 @@ class MeasuredModel:
                            f"{100 * gpu_t['median_ape']:.0f}%, p90 {100 * gpu_t['p90_ape']:.0f}% (time: median "
                            f"{100 * gpu_t['time_median_ape']:.0f}%)")
             bounds, held_out = [tuple(gpu_t["log_bounds"])], gpu_t
+        law = self._law(key)
+        if law is not None:
+            if dep.arch.is_moe:
+                raise EnergyPredictError(
+                    f"serving.tensor_parallel: {dep.arch.name} is a mixture of experts, and the tensor-parallel law "
+                    f"that would answer for degree {dep.serving.tensor_parallel} was fitted on dense models only; "
+                    "use a measured degree or --model roofline")
+            t = dep.serving.tensor_parallel
+            top = max(law["degrees"])
+            reasons.append(f"tensor parallelism {t} was not measured on {dep.gpu.name} with this configuration: "
+                           f"from the tensor-parallel law fitted on degrees {', '.join(map(str, law['degrees']))} "
+                           f"({', '.join(law['models'])}){' and extrapolated beyond the largest' if t > top else ''}; "
+                           f"leave-one-degree-out energy error median {100 * law['median_ape']:.0f}%, p90 "
+                           f"{100 * law['p90_ape']:.0f}% (time: median {100 * law['time_median_ape']:.0f}%)")
+            bounds, held_out = [tuple(law["log_bounds"])], {k: law[k] for k in ("scheme", "median_ape", "p90_ape",
+                                                                                 "coverage_90", "n")}
+            # a model measured at another degree of the family is not a transfer across models
+            measured_models = measured_models | {(key, m) for k, m in measured_models
+                                                 if k[:_TP_AT] + k[_TP_AT + 1:] == key[:_TP_AT] + key[_TP_AT + 1:]}
         if (key, dep.arch.name) not in measured_models:
-            transfer = self.card.get("transfer", {}).get("model", {}).get(dep.serving.framework)
+            family = "mixtures of experts" if dep.arch.is_moe else "dense models"
+            name = f"{dep.serving.framework}-moe" if dep.arch.is_moe else dep.serving.framework
+            transfer = self.card.get("transfer", {}).get("model", {}).get(name)
             if transfer is None:
                 raise EnergyPredictError(
                     f"model: {dep.arch.name} was not measured with {dep.serving.label}, and the card has no "
-                    "held-out error for a transfer across models; measure it or use --model roofline")
-            reasons.append(f"{dep.arch.name} was never measured: transferred from "
-                           f"{', '.join(sorted({m for k, m in measured_models if k == key}))} through the "
-                           f"architecture terms; leave-one-model-out error for {dep.serving.framework}: median "
-                           f"{100 * transfer['median_ape']:.0f}%, p90 {100 * transfer['p90_ape']:.0f}%")
-            bounds = bounds[1:] if src == dep.gpu.name else bounds
+                    f"held-out error for a transfer across {family} under {dep.serving.framework}; measure it "
+                    "(`energy-predict calibrate`) or use --model roofline")
+            moe_models = set(valid.get("moe_models", []))
+            peers = sorted({m for k, m in measured_models if k == key and (m in moe_models) == dep.arch.is_moe})
+            if not peers:
+                raise EnergyPredictError(
+                    f"model: {dep.arch.name} was not measured with {dep.serving.label} on {src}, and no other "
+                    f"{family[:-1]} was either; measure it (`energy-predict calibrate`) or use --model roofline")
+            if len(peers) >= 2 and transfer.get("wide"):
+                transfer = {**transfer, **transfer["wide"]}  # held out where two or more peers stood for it
+            reasons.append(f"{dep.arch.name} was never measured: transferred from {', '.join(peers)} through the "
+                           f"architecture terms; leave-one-model-out error for {dep.serving.framework} {family}: "
+                           f"median {100 * transfer['median_ape']:.0f}%, p90 {100 * transfer['p90_ape']:.0f}%")
+            bounds = bounds[1:] if src == dep.gpu.name and law is None else bounds
             bounds.append(tuple(transfer["log_bounds"]))
-            held_out = transfer if src == dep.gpu.name else {"gpu": held_out, "model": transfer}
+            held_out = transfer if src == dep.gpu.name and law is None else {"first": held_out, "model": transfer}
         extra = self.card.get("extrapolation", {}).get("log_bounds")
         if not reasons:
             return Basis(MEASURED, tuple(self.log_bounds),
@@ -258,12 +312,16 @@ class MeasuredModel:
                for d in self.card["valid"].get("too_few_cells", [])}
         if serving.tensor_parallel > 1 and fit_key(dep.gpu.name, serving.with_(tensor_parallel=1)) in known:
             degrees = sorted({k[1 + KEY_FIELDS.index("tensor_parallel")] for k in known
-                              if k[1:] == fit_key("", serving.with_(tensor_parallel=k[5]))[1:]})
-            return (f"serving.tensor_parallel: tensor parallelism {serving.tensor_parallel} is not measured "
-                    f"(measured with this configuration: {', '.join(map(str, degrees))}), and its cost (all-reduce "
-                    "per layer, idle of every GPU of the group) does not follow from other degrees within 10% "
-                    "(benchmarks/results/tp_transfer.md); use a measured degree where the model fits, or --model "
-                    "roofline for an analytic estimate")
+                              if k[1:] == fit_key("", serving.with_(tensor_parallel=k[_TP_AT]))[1:]})
+            from energy_predict.model.tp import MAX_DEGREE
+
+            why = (f"beyond one node's {MAX_DEGREE} GPUs, where the all-reduce leaves NVLink"
+                   if serving.tensor_parallel > MAX_DEGREE else
+                   "and fewer than three degrees are measured here, so no tensor-parallel law with a "
+                   "leave-one-degree-out error stands for it (benchmarks/results/tp_transfer.md)")
+            return (f"serving.tensor_parallel: tensor parallelism {serving.tensor_parallel} is not measured on "
+                    f"{dep.gpu.name} (measured with this configuration: {', '.join(map(str, degrees))}) {why}; use "
+                    "a measured degree where the model fits, or --model roofline for an analytic estimate")
         if key in few:
             return (f"serving: {describe_key(key[1:])} has only {few[key]} measured cells on {dep.gpu.name}, too "
                     f"few to model "

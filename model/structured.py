@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from energy_predict.model.features import config_keys, deployment_keys, factorize
-from energy_predict.model.phases import PREFILL_TERMS, TERMS, PhaseCoefficients, phase_terms
+from energy_predict.model.phases import ALLREDUCE_TERMS, MOE, PREFILL_TERMS, TERMS, PhaseCoefficients, phase_terms
 
 __all__ = ["PREFILL_TERMS", "TERMS", "PhaseModel", "phase_terms"]
 
@@ -42,15 +42,26 @@ class PhaseModel(RegressorMixin, BaseEstimator):
             raise ValueError("targets must be positive")
         terms = phase_terms(X)
         self.scale_ = terms.abs().max().replace(0, 1.0)  # conditioning: terms span 20 orders of magnitude
+        # a configuration fitted on its own cells is one tensor-parallel degree: its all-reduces are constants of
+        # that degree, collinear with the per-layer terms; only the law across degrees (model/tp.py) fits them
+        fitted = np.array([t not in ALLREDUCE_TERMS for t in TERMS])
         self.coef_ = {}
-        for keys, least in ((config_keys(X), self.min_cells), (deployment_keys(X), self.min_cells_per_model)):
+        moe = (X["num_experts"] > 0).to_numpy()
+        configs = config_keys(X)
+        family = pd.Series([(k, MOE) if m else k for k, m in zip(configs, moe)], index=X.index, dtype=object)
+        for keys, least in ((configs, self.min_cells), (family, self.min_cells), (deployment_keys(X),
+                                                                                  self.min_cells_per_model)):
             codes, uniques = factorize(keys)
             for n, key in enumerate(uniques):
                 mask = codes == n
-                if mask.sum() < least:
+                if keys is configs:  # the fit key's own coefficients are its dense models' where it has enough
+                    dense = mask & ~moe
+                    mask = dense if dense.sum() >= least else mask
+                if mask.sum() < least or (keys is family and not isinstance(key[0], tuple)):
                     continue
-                A = (terms[mask] / self.scale_).to_numpy() / y[mask, None]
-                coef, _ = nnls(A, np.ones(mask.sum()))
+                A = (terms[mask] / self.scale_).to_numpy()[:, fitted] / y[mask, None]
+                coef = np.zeros(len(TERMS))
+                coef[fitted] = nnls(A, np.ones(mask.sum()))[0]
                 self.coef_[key] = coef / self.scale_.to_numpy()
         if not self.coef_:
             raise ValueError(f"no serving configuration has {self.min_cells} cells")
@@ -61,8 +72,8 @@ class PhaseModel(RegressorMixin, BaseEstimator):
         """The fitted coefficients as the light object prediction uses."""
         return PhaseCoefficients(self.coef_, self.scale_.to_numpy(), self.min_cells, self.min_cells_per_model)
 
-    def coefficients(self, config: tuple, model: str) -> np.ndarray:
-        return self.fitted().coefficients(config, model)
+    def coefficients(self, config: tuple, model: str, moe: bool = False) -> np.ndarray:
+        return self.fitted().coefficients(config, model, moe)
 
     def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:
         """prefill_j and decode_j of each cell's whole batch."""
