@@ -387,8 +387,10 @@ def compare_cmd(
     profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON"),
     model: str = typer.Option("default", "--model"),
     batch_caps: str = typer.Option("1,16,64,256", "--batch-caps", help="batch caps to try"),
-    gpus: str = typer.Option("", "--gpus", help="other GPUs to try, e.g. H200,A100 (analytic where not measured, "
-                                                "and then compared only with an analytic estimate)"),
+    gpus: str = typer.Option("", "--gpus", help="other GPUs to try, e.g. H200,A100,B200 (a GPU never measured is "
+                                                "transferred from the nearest measured one through the datasheets; "
+                                                "analytic only where that is refused, and then compared only with "
+                                                "an analytic estimate)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Rank serving options (framework, CUDA graphs/compile, quantization, batch cap, GPU) by energy."""

@@ -31,6 +31,7 @@ class Basis:
     ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
     held_out: dict | None = None  # the cross-validation score behind the interval
     extrapolation_log_bounds: tuple[float, float] | None = None  # the interval of a request beyond `ranges`
+    idle_measured: bool = True  # False where the idle power is a rule (a GPU never measured): idle energy is uncertain
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,12 @@ def render_report(console: Console, r: dict) -> None:
     t.add_column(overflow="fold")
     share = (f"; {100 * basis['extrapolated_share']:.1f}% of requests beyond the measured lengths or batches"
              if basis["extrapolated_share"] else "")
-    t.add_row("model", f"{m['name']}: {BASIS_LABELS[basis['kind']]}{share}")
+    label = BASIS_LABELS[basis["kind"]]
+    widening = (basis.get("held_out") or {}).get("widening")
+    if basis["kind"] == "transferred" and widening:  # a GPU never measured: no held-out error of its own
+        label = (f"TRANSFERRED from another GPU's measurements through both datasheets (interval: the measured "
+                 f"GPU-transfer error x{widening:g}, a stated prior)")
+    t.add_row("model", f"{m['name']}: {label}{share}")
     period = f" over {r['period_s'] / 3600:.2f} h" if r["period_s"] else ""
     t.add_row("requests", f"{r['requests']:,.0f}{period}")
     interval = (f"90% interval {_fmt(e['low'])} - {_fmt(e['high'])} kWh" if basis["kind"] != "analytic"

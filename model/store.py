@@ -3,7 +3,8 @@
 A card holds what the model was trained on (run ids, a hash of the training table), its features, library
 versions, held-out scores (in-domain and per kind of transfer) and valid ranges. `MeasuredModel` implements
 `energy_predict.fitted.EnergyModel`: it says for each deployment what its answer rests on, and refuses where
-it has nothing measured to stand on.
+it has nothing measured to stand on. A GPU never measured is answered from the nearest measured GPU through
+both datasheets (`model/transfer.py`), with the measured leave-one-GPU-out interval widened by a stated factor.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import pandas as pd
 
 from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import MEASURED, TRANSFERRED, Basis, Phases, StepCosts, bounded_power
+from energy_predict.gpus import resolve_gpu
 from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
 from energy_predict.model.features import cell_frame, fit_key
 from energy_predict.model.padding import padding_extra_j
 from energy_predict.model.phases import PhaseCoefficients
 from energy_predict.model.steps import step_costs
+from energy_predict.model.transfer import DatasheetTransfer, fp8_refusal, nearest_gpu, transfer_coefficients
 from energy_predict.provenance import artifacts_dir
 from energy_predict.serving import KEY_FIELDS, Deployment, Serving, key_from_dict
 
@@ -125,7 +128,7 @@ class MeasuredModel:
                 for r in self.card["valid"].get("ranges", [])}
 
     @cached_property
-    def _transferred(self) -> dict[tuple[str, str], tuple[PhaseCoefficients, PhaseCoefficients]]:
+    def _transferred(self) -> dict[tuple, tuple[PhaseCoefficients, PhaseCoefficients]]:
         return {}
 
     @cached_property
@@ -143,21 +146,39 @@ class MeasuredModel:
             return None
         return self._tp_laws.get((*key[:_TP_AT], 1, *key[_TP_AT + 1:]))
 
+    def _never_measured(self, gpu: str) -> bool:
+        """A GPU with no measurement and outside the validated sibling transfer: reached through its datasheet."""
+        return gpu not in self.card["valid"]["gpus"] and gpu not in self._gpu_family
+
     # -- the EnergyModel seam -------------------------------------------------------------------------------
     def _source_gpu(self, dep: Deployment) -> str | None:
         """The GPU whose coefficients answer for `dep` (None where none can).
 
-        Its own where measured in this configuration, else a GPU the card's leave-one-GPU-out transfer was shown
-        between.
+        Its own where measured in this configuration; for a GPU never measured, the measured GPU nearest to it by
+        datasheet among those that measured this configuration; else a GPU the card's leave-one-GPU-out transfer
+        was shown between.
         """
         key = fit_key(dep.gpu.name, dep.serving)
         if key in self._known or self._law(key) is not None:
             return dep.gpu.name
+        if self._never_measured(dep.gpu.name):
+            sources = [resolve_gpu(g) for g in self.card["valid"]["gpus"] if fit_key(g, dep.serving) in self._known]
+            nearest = nearest_gpu(dep.gpu, sources)
+            return nearest.name if nearest else None
         if dep.gpu.name not in self._gpu_family:
             return None
         sources = [g for g in self._gpu_family if g != dep.gpu.name and fit_key(g, dep.serving) in self._known]
         measured = [key[0] for key, _ in self._measured_models]
         return max(sources, key=measured.count) if sources else None
+
+    def _datasheet(self, dep: Deployment) -> DatasheetTransfer | None:
+        """The datasheet transfer that answers for `dep` (a GPU never measured), or None."""
+        src = self._source_gpu(dep)
+        if src is None or not self._never_measured(dep.gpu.name):
+            return None
+        readings = self.card.get("idle_power_w", {}).get(src, {})
+        loaded = readings.get(f"loaded_{dep.serving.framework}") or readings.get("empty") or 0.0
+        return DatasheetTransfer(resolve_gpu(src), dep.gpu, float(loaded), readings.get("empty"))
 
     def _fitted(self, dep: Deployment):
         """(energy, duration) coefficients for `dep`: the fitted ones, or transferred from the source GPU."""
@@ -168,10 +189,13 @@ class MeasuredModel:
         if src is None or src == dep.gpu.name:
             return self.energy, self.duration
         cache = self._transferred
+        datasheet = self._datasheet(dep)
+        if datasheet is not None:  # the power map depends on the framework's loaded idle
+            key = (src, dep.gpu.name, dep.serving.framework)
+            if key not in cache:
+                cache[key] = datasheet.coefficients(self.energy, self.duration)
+            return cache[key]
         if (src, dep.gpu.name) not in cache:
-            from energy_predict.gpus import resolve_gpu
-            from energy_predict.model.transfer import transfer_coefficients
-
             g_src = resolve_gpu(src)
             cache[(src, dep.gpu.name)] = (transfer_coefficients(self.energy, g_src, dep.gpu),
                                           transfer_coefficients(self.duration, g_src, dep.gpu))
@@ -192,6 +216,8 @@ class MeasuredModel:
         """Measured; transferred to an unmeasured dense model or a sibling GPU; or refused (GPU, config, MoE, TP)."""
         valid = self.card["valid"]
         src = self._source_gpu(dep)
+        if self._never_measured(dep.gpu.name):
+            self._check_datasheet_transfer(dep, src)
         if src is None and dep.gpu.name not in valid["gpus"]:
             raise EnergyPredictError(
                 f"hardware.gpu: the model '{self.name}' was measured on {', '.join(valid['gpus'])} only, and its "
@@ -203,7 +229,17 @@ class MeasuredModel:
         ranges = self._ranges.get(key) or {k: tuple(valid[k]) for k in ("batch_size", "input_tokens", "output_tokens")}
         measured_models = self._measured_models
         reasons, bounds, held_out = [], [tuple(self.log_bounds)], self._held_out(dep.serving.framework, "in-domain")
-        if src != dep.gpu.name:
+        datasheet = self._datasheet(dep)
+        if datasheet is not None:
+            gpu_t, factor = self.card["transfer"]["gpu"], datasheet.widening
+            reasons.append(f"{dep.gpu.name} was never measured: transferred from {src}, the nearest measured GPU, "
+                           f"through both datasheets ({datasheet.describe(dep.serving.dtype)}); this crosses a "
+                           f"wider gap than {' <-> '.join(gpu_t['gpus'])}, whose leave-one-GPU-out energy error "
+                           f"(median {100 * gpu_t['median_ape']:.0f}%, p90 {100 * gpu_t['p90_ape']:.0f}%) sets the "
+                           f"interval, widened {datasheet.widening_reason()}")
+            bounds = [(factor * gpu_t["log_bounds"][0], factor * gpu_t["log_bounds"][1])]
+            held_out = {"gpu": gpu_t, "widening": factor, "source_gpu": src, "transfer": "datasheet"}
+        elif src != dep.gpu.name:
             gpu_t = self.card["transfer"]["gpu"]
             reasons.append(f"{dep.serving.label} was not measured on {dep.gpu.name}: transferred from {src} "
                            f"(byte terms scaled by memory bandwidth); leave-one-GPU-out energy error, validated "
@@ -263,7 +299,7 @@ class MeasuredModel:
         if extra:  # beyond the measured ranges as well: the extrapolation error adds on top
             extra = (lo + extra[0] - self.log_bounds[0], hi + extra[1] - self.log_bounds[1])
         return Basis(TRANSFERRED, (lo, hi), "; ".join(reasons), ranges, held_out=held_out,
-                     extrapolation_log_bounds=tuple(extra) if extra else None)
+                     extrapolation_log_bounds=tuple(extra) if extra else None, idle_measured=datasheet is None)
 
     def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> Phases:
         energy_pc, duration_pc = self._fitted(dep)
@@ -282,7 +318,13 @@ class MeasuredModel:
         return step_costs(energy_pc, dep), step_costs(duration_pc, dep)
 
     def loaded_idle_w(self, dep: Deployment) -> float:
-        """Measured idle power of a GPU holding this framework's engine (empty-GPU idle where not measured)."""
+        """Measured idle power of a GPU holding this framework's engine (empty-GPU idle where not measured).
+
+        A GPU never measured idles as its datasheet transfer says (a published figure, else the stated rule).
+        """
+        datasheet = self._datasheet(dep)
+        if datasheet is not None:
+            return datasheet.idle_dst_w
         readings = self.card.get("idle_power_w", {})
         own, source = readings.get(dep.gpu.name, {}), readings.get(self._source_gpu(dep) or "", {})
         key = f"loaded_{dep.serving.framework}"
@@ -301,6 +343,27 @@ class MeasuredModel:
         return [Serving.from_dict(d["serving"]) for d in self.card["valid"]["serving_configs"] if d["gpu"] == gpu]
 
     # -- helpers ---------------------------------------------------------------------------------------------
+    def _check_datasheet_transfer(self, dep: Deployment, src: str | None) -> None:
+        """Refuse, with one line, what the datasheet transfer cannot carry to a GPU never measured."""
+        gpu_t = (self.card.get("transfer") or {}).get("gpu")
+        if not gpu_t:
+            raise EnergyPredictError(
+                f"hardware.gpu: {dep.gpu.name} was never measured, and the model '{self.name}' holds no "
+                "leave-one-GPU-out error to size a transfer to it; use --model roofline for an analytic estimate "
+                "(labelled analytic)")
+        if dep.serving.quantization == "fp8" and not dep.gpu.has_fp8:
+            raise EnergyPredictError(fp8_refusal(dep.gpu))
+        if dep.serving.tensor_parallel > 1:
+            raise EnergyPredictError(
+                f"serving.tensor_parallel: {dep.gpu.name} was never measured, and tensor parallelism is not "
+                "transferred to it (its all-reduce runs over an interconnect the datasheet transfer does not "
+                "model); use tensor_parallel 1 where the model fits, or --model roofline")
+        if src is None:
+            raise EnergyPredictError(
+                f"serving: no GPU has a fitted model of {describe_key(dep.serving.key)}, so nothing transfers to "
+                f"{dep.gpu.name}; fitted: " + "; ".join(f"{k[0]} {describe_key(k[1:])}" for k in self._known)
+                + " (or use --model roofline)")
+
     def _held_out(self, framework: str, what: str) -> dict | None:
         rows = [r for r in self.card.get("held_out", []) if r["backend"] == framework]
         return {"what": what, "scores": rows} if rows else None

@@ -67,11 +67,13 @@ def padded_headline(est: Estimate, dep: Deployment, period_s: float | None, padd
 def online_headline(r: DeploymentResult, est: Estimate) -> Headline:
     """Online totals; the baselines are the offline per-request baselines times the requests simulated."""
     res = r.result
-    # the busy energy carries the offline estimate's relative interval (basis and extrapolation); idle is measured
+    # the busy energy carries the offline estimate's relative interval (basis and extrapolation); idle is measured,
+    # except on a GPU never measured, whose idle follows a rule: there it carries the same interval
     lo, hi = est.relative_interval
+    idle_lo, idle_hi = (1.0, 1.0) if est.basis.idle_measured else (lo, hi)
     per = res.requests / est.requests if est.requests else 0.0
-    return Headline("online", res.energy_j, res.busy_energy_j * lo + res.idle_energy_j,
-                    res.busy_energy_j * hi + res.idle_energy_j, float(res.requests), res.period_s,
+    return Headline("online", res.energy_j, res.busy_energy_j * lo + res.idle_energy_j * idle_lo,
+                    res.busy_energy_j * hi + res.idle_energy_j * idle_hi, float(res.requests), res.period_s,
                     res.period_s * r.dep.gpu_count, res.prefill_j, res.decode_j, res.idle_energy_j,
                     float(res.input_tokens), float(res.output_tokens),
                     {"mean": res.energy_j / max(res.requests, 1), "p50": None, "p90": None},

@@ -58,8 +58,10 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
             analytic: EnergyModel | None = None) -> tuple[pd.DataFrame, list[str]]:
     """The workload under each option, the profile's own first; (table, notes on refused options).
 
-    Another GPU is predicted by `model` where it can, else by `analytic` (labelled so); the profile's own
-    deployment is then also predicted analytically, and those rows' savings are against that row.
+    Another GPU is predicted by `model` where it can (measured, or transferred: from the sibling GPU, or through
+    the datasheets to a GPU never measured, each row with its basis and interval), else by `analytic` (labelled
+    so); the profile's own deployment is then also predicted analytically, and those rows' savings are against that
+    row, in a table of their own.
     """
     rows, notes = [], []
     for label, variant in _serving_variants(dep, model, batch_caps):

@@ -163,10 +163,24 @@ def test_compare_ranks_options_against_the_profile():
     assert all(r["basis"] != "analytic" for r in measured)  # never ranked against measured rows
     h200 = [r for r in rows if r["gpu"] == "H200-SXM-141GB"]  # measured (the TP campaign's H200 cells)
     assert h200 and all(r["basis"] in ("measured", "extrapolated") and r["saving_against"] == "profile" for r in h200)
-    a100 = [r for r in rows if r["gpu"] == "A100-SXM-80GB"]
+    a100 = [r for r in rows if r["gpu"] == "A100-SXM-80GB"]  # never measured: through the datasheets
+    assert a100 and all(r["basis"] == "transferred" and r["saving_against"] == "profile" for r in a100)
+    assert not [r for r in rows if r["basis"] == "analytic"]  # nothing was refused, so no analytic table
+
+
+def test_compare_shows_a_refused_gpu_only_against_an_analytic_row(tmp_path):
+    data = json.loads((EXAMPLES / "conversation.json").read_text())
+    data["serving"]["quantization"] = "fp8"  # an A100 has no fp8 tensor cores: the transfer refuses it
+    path = tmp_path / "fp8.json"
+    path.write_text(json.dumps(data))
+    result = run("compare", "--profile", path, "--json", "--gpus", "A100")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    a100 = [r for r in out["rows"] if r["gpu"] == "A100-SXM-80GB"]
     assert a100 and all(r["basis"] == "analytic" and r["saving_against"] == "profile (roofline)" for r in a100)
-    own = [r for r in rows if r["option"] == "profile (roofline)"]
+    own = [r for r in out["rows"] if r["option"] == "profile (roofline)"]
     assert own[0]["basis"] == "analytic" and own[0]["saving_pct"] == 0
+    assert any("no fp8 tensor cores" in n for n in out["notes"])
 
 
 def test_gap_and_capacity():

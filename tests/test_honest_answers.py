@@ -327,8 +327,9 @@ def test_capacity_latency_target_prints_plainly():
     assert "(target 0.3 s)" in result.output
 
 
-def test_compare_never_ranks_analytic_rows_against_measured_ones():
-    out = json.loads(run("compare", "--profile", EXAMPLES / "code_gen.json", "--gpus", "H200,A100", "--json").output)
+def test_compare_never_ranks_analytic_rows_against_measured_ones(tmp_path):
+    p = profile(tmp_path, serving__quantization="fp8")  # fp8: the A100 is refused, and shown analytically
+    out = json.loads(run("compare", "--profile", p, "--gpus", "H200,A100", "--json").output)
     rows = out["rows"]
     for r in rows:
         if r["basis"] == "analytic":
@@ -367,9 +368,14 @@ def test_a_sibling_gpu_not_measured_in_a_configuration_is_transferred_with_the_l
     assert idle <= r["mean_power_per_gpu_w"] <= CATALOG["H200-SXM-141GB"].tdp_w
 
 
-@pytest.mark.parametrize("gpu", ["A100-SXM-80GB", "L40S", "B200", "H100-PCIe-80GB"])
-def test_a_gpu_outside_the_validated_transfer_is_refused(tmp_path, gpu):
-    one_line_error(run("--profile", profile(tmp_path, hardware__gpu=gpu)), "hardware.gpu", "--model roofline")
+@pytest.mark.parametrize(("gpu", "changes", "field"), [
+    ("A100-SXM-80GB", {"serving__quantization": "fp8"}, "serving.quantization"),
+    ("RTX-A6000", {"serving__quantization": "fp8"}, "serving.quantization"),
+    ("B200", {"serving__tensor_parallel": 2, "hardware__count": 2}, "serving.tensor_parallel"),
+    ("L40S", {"serving__framework": "hf", "serving__compile": True, "serving__max_batch": 16}, "serving"),
+])
+def test_what_the_datasheet_transfer_cannot_carry_is_refused(tmp_path, gpu, changes, field):
+    one_line_error(run("--profile", profile(tmp_path, hardware__gpu=gpu, **changes)), field, "--model roofline")
 
 
 @pytest.mark.parametrize("args", [["compare", "--gpus", "H200,A100"], ["gap"], ["sweep-rate", "--rates", "1,60",

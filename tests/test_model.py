@@ -100,8 +100,8 @@ def test_shipped_default_model_is_measured_and_checks_its_range():
     assert model.basis(dep).kind == "measured"
     lo, hi = model.basis(dep).log_bounds
     assert lo < 0 < hi
-    with pytest.raises(EnergyPredictError, match="hardware.gpu: .*measured on H100-SXM-80GB, H200-SXM-141GB only"):
-        model.basis(Deployment(LLAMA8, CATALOG["A100-SXM-80GB"], VLLM))
+    with pytest.raises(EnergyPredictError, match="serving.quantization: A100-SXM-80GB .*has no fp8 tensor cores"):
+        model.basis(Deployment(LLAMA8, CATALOG["A100-SXM-80GB"], VLLM.with_(quantization="fp8")))
     with pytest.raises(EnergyPredictError, match="serving: no measurements for framework=hf"):
         model.basis(Deployment(LLAMA8, H100, Serving("hf", compile=True, quantization="fp8")))
     with pytest.raises(EnergyPredictError, match="--model: no model 'nope'"):
