@@ -262,13 +262,15 @@ def replay(
     poisson_rates: str = typer.Option("", "--poisson-rates", help="online rates in req/s with Poisson arrivals"),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="HF offline batch size"),
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--eager"),
-    gpus: str = typer.Option("0", "--gpus"),
+    gpus: str = typer.Option("0", "--gpus", help="GPU indices to meter, summed (e.g. 0,1)"),
+    tensor_parallel: int = typer.Option(1, "--tensor-parallel", min=1, max=64,
+                                        help="GPUs of the engine (vLLM); --gpus lists as many"),
     repetitions: int = typer.Option(2, "--repetitions", min=1),
     max_input: int = typer.Option(8192, "--max-input"),
     max_output: int = typer.Option(1024, "--max-output"),
 ) -> None:
     """Replay real trace requests on this machine's GPU and meter them (offline batches, online arrivals)."""
-    from energy_predict.calibrate.replay import replay_trace
+    from energy_predict.calibrate.replay import plan_replays, run_replays
     from energy_predict.errors import InputError
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
@@ -278,12 +280,15 @@ def replay(
     if "online" in mode_list and not rate_list + poisson_list:
         raise InputError("--rates", "online replay needs at least one rate", "add e.g. --rates 4,12")
     _output_dir(out_dir, "--out")
-    results = replay_trace(trace, out_dir, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
-                           rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
-                           cuda_graphs=cuda_graphs,
-                           gpus=_gpu_indices(gpus), repetitions=repetitions,
-                           max_input=max_input, max_output=max_output, on_step=lambda m: err.print(f"replay: {m}"))
-    for r in results:
+    indices = _gpu_indices(gpus)
+    if tensor_parallel > 1 and len(indices) != tensor_parallel:
+        raise InputError("--gpus", f"the engine runs on {tensor_parallel} GPUs but {len(indices)} are metered",
+                         "pass one --gpus index per GPU the engine uses (e.g. --gpus 0,1 for --tensor-parallel 2)")
+    plan = plan_replays(trace, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
+                        rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
+                        cuda_graphs=cuda_graphs, repetitions=repetitions, max_input=max_input, max_output=max_output,
+                        tensor_parallel=tensor_parallel)
+    for r in run_replays(plan, out_dir, gpus=indices, on_step=lambda m: err.print(f"replay: {m}")):
         energies = [x["energy_j"] for x in r["runs"]]
         out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s")
 
