@@ -9,8 +9,10 @@ simulator that predicts the replay schedules with the same budget.
 An offline replay is warmed up on its request set, then measured `repetitions` times; an online one is
 measured without a warm-up of its own (it would take the whole arrival span).
 
-One command is one engine configuration and its replays (`plan_replays`), run one after another on one
-engine (`run_replays`), each record written as it ends.
+One command is one engine configuration and its replays (`plan_replays`). Here they run one after another
+on one engine (`run_replays`); over Ray (`run_replays_on_ray`) each replay is an actor that loads its own
+engine on `tensor_parallel` GPUs of one node, so the replays of one command run side by side, and each
+record is written on the driver as it comes back, with the node, GPUs and versions it ran with.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,16 @@ import pandas as pd
 from energy_predict.architectures import Architecture
 from energy_predict.calibrate.backends.base import Backend, make_backend
 from energy_predict.calibrate.environment import host_info, now_iso
+from energy_predict.calibrate.fanout import (
+    _cause,
+    _check_fits,
+    _connect,
+    _worker_died,
+    claim_gpus,
+    import_ray,
+    wait_until_empty,
+    worker_provenance,
+)
 from energy_predict.calibrate.grid import ServingConfig
 from energy_predict.calibrate.meter import measure_idle_w, open_meter
 
@@ -289,3 +301,108 @@ def run_replays(plan: ReplayPlan, out_dir: Path, *, gpus: tuple[int, ...],
     backend.close()
     return results
 
+
+MAX_ATTEMPTS = 2  # a replay whose worker died is tried once more, on a new worker
+
+
+class ReplayWorker:
+    """One replay on the GPUs Ray gave this process: its own engine, loaded, replayed, metered, closed.
+
+    A plain class: `run_replays_on_ray` makes it a Ray actor, one per replay, ended once the record is back.
+    """
+
+    def __init__(self, plan: ReplayPlan, unit: ReplayUnit, backend_factory: Callable[[str], Backend],
+                 meter_factory: Callable, runner_factory: RunnerFactory, idle_s: float) -> None:
+        self.plan, self.unit = plan, unit
+        self.backend_factory, self.meter_factory, self.runner_factory = backend_factory, meter_factory, runner_factory
+        self.idle_s = idle_s
+
+    def replay(self, gpu_indices: tuple[int, ...] | None = None) -> dict:
+        """The unit's record, with where it ran.
+
+        Online, the fresh engine first serves the requests once offline, unmeasured: the local command's
+        online replays follow its offline replay on one engine, and a first online run would pay the
+        engine's first-use costs inside the window.
+        """
+        gpus = claim_gpus(gpu_indices)
+        waited_s = wait_until_empty(gpus)
+        backend, meter, meta = open_engine(self.plan, gpus, self.backend_factory, self.meter_factory, self.idle_s)
+        try:
+            if self.unit.mode == "online":
+                self.runner_factory(backend, self.plan, ReplayUnit(self.unit.name, "offline", self.unit.reqs))()
+                meta["engine_warmup"] = "offline"
+            result = replay_unit(backend, meter, self.plan, self.unit, meta, runner_factory=self.runner_factory,
+                                 idle_s=self.idle_s)
+        finally:
+            backend.close()
+        provenance, _ = worker_provenance(gpus, meta["meter"], meta["versions"])
+        return {**result, **provenance, "waited_for_gpus_s": waited_s}
+
+
+@dataclass
+class ReplayOutcome:
+    """How the replays of a Ray run ended: the records written (in the order they came back) and the rest."""
+
+    written: list[dict] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # replay name -> why it has no record
+
+
+def run_replays_on_ray(plan: ReplayPlan, out_dir: Path, *, address: str | None = None,
+                       backend_factory: Callable[[str], Backend] = make_backend, meter_factory: Callable = open_meter,
+                       runner_factory: RunnerFactory = replay_runner, idle_s: float = 3.0,
+                       max_attempts: int = MAX_ATTEMPTS, cpus_per_replay: float = 1,
+                       on_step: Callable[[str], None] | None = None,
+                       on_result: Callable[[dict], None] | None = None) -> ReplayOutcome:
+    """Run each of the plan's replays as a Ray actor on `tensor_parallel` GPUs of one node, side by side.
+
+    Each replay loads its own engine. Its record is written under `out_dir` as it comes back, so a driver
+    that dies loses only the replays still running (their actors end with it). A replay whose worker died
+    is run again on a new worker, up to `max_attempts` tries; one that raised is not (it would again).
+    """
+    ray = import_ray()
+    outcome = ReplayOutcome()
+    running: dict = {}  # object ref -> (unit, actor, attempt)
+    started_ray = _connect(ray, address)
+    try:
+        _check_fits(ray, [plan], fix="lower --tensor-parallel")
+        worker_class = ray.remote(ReplayWorker)
+
+        def launch(unit: ReplayUnit, attempt: int) -> None:
+            actor = worker_class.options(num_gpus=plan.config.tensor_parallel, num_cpus=cpus_per_replay,
+                                         max_restarts=0).remote(plan, unit, backend_factory, meter_factory,
+                                                                runner_factory, idle_s)
+            running[actor.replay.remote()] = (unit, actor, attempt)
+
+        if on_step:
+            on_step(f"{len(plan.units)} replay(s) on Ray, each its own engine on "
+                    f"{plan.config.tensor_parallel} GPU(s): {', '.join(u.name for u in plan.units)}")
+        for unit in plan.units:
+            launch(unit, 1)
+        while running:
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            unit, actor, attempt = running.pop(ref)
+            try:
+                result = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - a dead worker is retried; any other error is the replay's
+                ray.kill(actor)
+                died = _worker_died(ray, exc)
+                if died and attempt < max_attempts:
+                    if on_step:
+                        on_step(f"{unit.name}: the worker died ({_cause(exc)}); again on a new worker")
+                    launch(unit, attempt + 1)
+                else:
+                    outcome.failed[unit.name] = (f"the worker died {attempt} time(s): " if died else "") + _cause(exc)
+                continue
+            ray.kill(actor)  # its engine's processes go with it, and its GPUs to the next replay
+            result["runner"] = {"kind": "ray", "address": address or "local", "ray": ray.__version__,
+                                "attempt": attempt}
+            write_replay(out_dir, result)
+            outcome.written.append(result)
+            if on_result:
+                on_result(result)
+    finally:
+        for _, actor, _ in running.values():
+            ray.kill(actor)
+        if started_ray:
+            ray.shutdown()
+    return outcome
