@@ -81,6 +81,34 @@ def import_ray():
     return ray
 
 
+def claim_gpus(gpu_indices: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """In a Ray worker: the GPUs to use, by default those Ray assigned to it.
+
+    The indices are NVML's (PCI bus order); Ray's match them once CUDA orders devices by PCI bus too,
+    which this sets before CUDA starts.
+    """
+    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # CUDA index = NVML index, before CUDA starts
+    import ray
+
+    return tuple(gpu_indices if gpu_indices is not None else (int(g) for g in ray.get_gpu_ids()))
+
+
+def worker_provenance(gpus: tuple[int, ...], meter_info: dict, backend_versions: dict) -> tuple[dict, dict]:
+    """In a Ray worker: where it runs (node, Ray ids, GPU indices and UUIDs, versions as JSON) and the versions."""
+    import ray
+
+    import energy_predict
+
+    versions = {"energy_predict": energy_predict.__version__, "python": sys.version.split()[0],
+                "ray": ray.__version__, **backend_versions}
+    context = ray.get_runtime_context()
+    provenance = {"node": platform.node(), "ray_node_id": context.get_node_id(),
+                  "worker_id": context.get_actor_id(), "gpu_indices": list(gpus),
+                  "gpu_uuids": [g.get("uuid") for g in meter_info.get("gpus") or []],
+                  "worker_versions": json.dumps(versions, sort_keys=True)}
+    return provenance, versions
+
+
 class EngineWorker:
     """One engine configuration on the GPUs Ray gave this process: loaded once, then measured cell by cell.
 
@@ -98,10 +126,7 @@ class EngineWorker:
         `gpu_indices` are NVML's (PCI bus order); by default those Ray assigned to this actor, which match
         once CUDA orders devices by PCI bus too.
         """
-        os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # CUDA index = NVML index, before CUDA starts
-        import ray
-
-        gpus = tuple(gpu_indices if gpu_indices is not None else (int(g) for g in ray.get_gpu_ids()))
+        gpus = claim_gpus(gpu_indices)
         self.waited_s = wait_until_empty(gpus)
         self.meter = self.meter_factory(gpus)
         info = self.meter.describe()
@@ -109,15 +134,7 @@ class EngineWorker:
         self.idle_before, idle_per_gpu = measure_idle(self.meter, self.grid.idle_seconds)
         self.backend, self.config, (self.loaded_idle, loaded_per_gpu) = load_engine(
             self.backend_factory, self.meter, self.model, self.config, self.group, self.grid.idle_seconds)
-        import energy_predict
-
-        versions = {"energy_predict": energy_predict.__version__, "python": sys.version.split()[0],
-                    "ray": ray.__version__, **self.backend.versions()}
-        context = ray.get_runtime_context()
-        self.provenance = {"node": platform.node(), "ray_node_id": context.get_node_id(),
-                           "worker_id": context.get_actor_id(), "gpu_indices": list(gpus),
-                           "gpu_uuids": [g.get("uuid") for g in info.get("gpus") or []],
-                           "worker_versions": json.dumps(versions, sort_keys=True)}
+        self.provenance, versions = worker_provenance(gpus, info, self.backend.versions())
         return {**self.provenance, "versions": versions, "meter": info, "gpu": self.gpu,
                 "config": self.config.model_dump(), "idle_before_w": self.idle_before,
                 "waited_for_gpus_s": self.waited_s,
@@ -168,14 +185,14 @@ def _connect(ray, address: str | None) -> bool:
     return True
 
 
-def _check_fits(ray, engines: list[_Engine]) -> None:
-    """Refuse an engine that needs more GPUs than any node has: Ray would keep it waiting for ever."""
+def _check_fits(ray, engines: list, fix: str = "leave that config out") -> None:
+    """Refuse an engine (anything with a `.config`) needing more GPUs than any node has: it would wait for ever."""
     largest = max((n["Resources"].get("GPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
     for engine in engines:
         if engine.config.tensor_parallel > largest:
             raise InputError("--ray", f"config {engine.config.name!r} needs {engine.config.tensor_parallel} GPU(s) "
                              f"on one node, and the largest node of the Ray cluster has {largest:g}",
-                             "add a node with enough GPUs (ray start --address ...), or leave that config out")
+                             f"add a node with enough GPUs (ray start --address ...), or {fix}")
 
 
 def _worker_died(ray, exc: BaseException) -> bool:

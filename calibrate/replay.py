@@ -6,24 +6,43 @@
   or Poisson arrivals at a rate; the window includes the idle gaps between them, which is the point.
 The vLLM engine's token budget per step (`max_num_batched_tokens`) is set explicitly and recorded, so the
 simulator that predicts the replay schedules with the same budget.
-Each replay is warmed up on the same request set, then measured `repetitions` times.
+An offline replay is warmed up on its request set, then measured `repetitions` times; an online one is
+measured without a warm-up of its own (it would take the whole arrival span).
+
+One command is one engine configuration and its replays (`plan_replays`). Here they run one after another
+on one engine (`run_replays`); over Ray (`run_replays_on_ray`) each replay is an actor that loads its own
+engine on `tensor_parallel` GPUs of one node, so the replays of one command run side by side, and each
+record is written on the driver as it comes back, with the node, GPUs and versions it ran with.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from energy_predict.architectures import Architecture
+from energy_predict.calibrate.backends.base import Backend, make_backend
 from energy_predict.calibrate.environment import host_info, now_iso
-from energy_predict.calibrate.meter import measure_idle_w
+from energy_predict.calibrate.fanout import (
+    _cause,
+    _check_fits,
+    _connect,
+    _worker_died,
+    claim_gpus,
+    import_ray,
+    wait_until_empty,
+    worker_provenance,
+)
+from energy_predict.calibrate.grid import ServingConfig
+from energy_predict.calibrate.meter import measure_idle_w, open_meter
 
 _REQUEST_IDS = itertools.count()  # unique across every replay of the process
 
@@ -141,75 +160,249 @@ def vllm_runners(backend, reqs: ReplaySet) -> tuple[Callable[[], None], Callable
     return offline, online
 
 
-def run_replay(out_dir: Path, name: str, meter, run: Callable[[], None], reqs: ReplaySet, arch: Architecture,
-               meta: dict, repetitions: int = 2, warmup: bool = True) -> dict:
-    """Warm up, measure `repetitions` runs, write `<name>.json` (requests and readings) under `out_dir`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    idle = measure_idle_w(meter, 3.0)
+def measure_replay(name: str, meter, run: Callable[[], None], reqs: ReplaySet, arch: Architecture, meta: dict,
+                   repetitions: int = 2, warmup: bool = True, idle_s: float = 3.0) -> dict:
+    """Measure the loaded idle power, warm up, measure `repetitions` runs: the replay's record (not written)."""
+    idle = measure_idle_w(meter, idle_s)
     if warmup:
         run()
     runs = [_measure(meter, run) for _ in range(repetitions)]
-    result = {
+    return {
         "name": name, "trace": reqs.trace, "model": arch.name, "taken": now_iso(), "host": host_info(),
         "loaded_idle_power_w": idle, "runs": runs, **meta,
         "requests": {"input_tokens": reqs.input_tokens.tolist(), "output_tokens": reqs.output_tokens.tolist(),
                      "arrival_s": [round(float(a), 4) for a in reqs.arrival_s]},
     }
-    (out_dir / f"{name}.json").write_text(json.dumps(result))
-    return result
 
 
-def replay_trace(trace_path: Path, out_dir: Path, *, backend_name: str, model: str, n: int, seed: int,
-                 modes: list[str], rates: list[float], batch_size: int, cuda_graphs: bool, gpus: tuple[int, ...],
-                 repetitions: int, max_input: int, max_output: int, poisson_rates: tuple[float, ...] = (),
-                 max_num_seqs: int = 256, max_num_batched_tokens: int = 8192,
-                 on_step: Callable[[str], None] | None = None) -> list[dict]:
-    """Load one engine, then replay the sampled requests in each mode (and each rate, online)."""
+def write_replay(out_dir: Path, result: dict) -> Path:
+    """Write a replay's record as `<name>.json` under `out_dir`, whole or not at all (a temporary file renamed)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{result['name']}.json"
+    partial = out_dir / f".{result['name']}.json.partial"
+    partial.write_text(json.dumps(result))
+    os.replace(partial, path)
+    return path
+
+
+@dataclass(frozen=True, eq=False)
+class ReplayUnit:
+    """One replay of a plan: its record's name, its mode, the requests as it replays them and, online, its rate."""
+
+    name: str
+    mode: str  # "offline" | "online"
+    reqs: ReplaySet  # offline: the sampled requests; online: the same requests arriving at the rate
+    rate_per_s: float | None = None
+    arrivals: str | None = None  # online: "trace" (the trace's gaps scaled) | "poisson"
+
+    def describe(self, backend: str) -> str:
+        if self.mode == "offline":
+            return f"{backend} offline"
+        return f"{backend} online {self.rate_per_s} req/s ({self.arrivals} arrivals)"
+
+
+@dataclass(frozen=True, eq=False)
+class ReplayPlan:
+    """What one `replay` command measures: one engine configuration and the replays of its sampled requests."""
+
+    arch: Architecture
+    config: ServingConfig
+    units: tuple[ReplayUnit, ...]
+    seed: int
+    n: int
+    batch_size: int
+    repetitions: int
+
+    def unit_meta(self, unit: ReplayUnit) -> dict:
+        """What a unit's record says of how it was replayed."""
+        if self.config.backend == "hf":
+            return {"mode": "offline", "batch_size": self.batch_size, "batches": hf_batches(self.n, self.batch_size)}
+        if unit.mode == "offline":
+            return {"mode": "offline"}
+        return {"mode": "online", "rate_per_s": unit.rate_per_s, "arrivals": unit.arrivals}
+
+
+def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, seed: int, modes: list[str],
+                 rates: list[float], batch_size: int, cuda_graphs: bool, repetitions: int, max_input: int,
+                 max_output: int, poisson_rates: tuple[float, ...] = (), max_num_seqs: int = 256,
+                 max_num_batched_tokens: int = 8192, tensor_parallel: int = 1) -> ReplayPlan:
+    """Sample the trace's requests and list the replays: HF offline; vLLM offline, then each online rate."""
     from energy_predict.architectures import resolve_architecture
-    from energy_predict.calibrate.backends.base import make_backend
-    from energy_predict.calibrate.grid import ServingConfig
-    from energy_predict.calibrate.meter import open_meter
     from energy_predict.errors import InputError
     from energy_predict.traces import read_trace
 
     if backend_name == "hf" and "online" in modes:
         raise InputError("--modes", "online replay needs a serving engine", "use --backend vllm for online")
+    if backend_name == "hf" and tensor_parallel > 1:
+        raise InputError("--tensor-parallel", "HF generate runs on one GPU", "use --backend vllm for TP > 1")
     arch = resolve_architecture(model)
     reqs = sample_requests(read_trace(trace_path), n, seed, trace_path.name, max_input, max_output)
     config = ServingConfig(name=f"{backend_name}-replay", backend=backend_name, cuda_graphs=cuda_graphs,
                            max_num_seqs=max_num_seqs, max_model_len=max_input + max_output + 16,
+                           tensor_parallel=tensor_parallel,
                            **({"max_num_batched_tokens": max_num_batched_tokens, "enable_chunked_prefill": True}
                               if backend_name == "vllm" else {}))
-    backend = make_backend(backend_name)
-    meter = open_meter(gpus, sync=backend.synchronize)
-    empty_idle = measure_idle_w(meter, 3.0)
-    backend.load(arch, config)
-    meta = {"backend": backend_name, "config": config.model_dump(), "versions": backend.versions(),
-            "meter": meter.describe(), "empty_idle_power_w": empty_idle, "seed": seed, "n": n}
-    results = []
     stem = f"{backend_name}-{Path(trace_path).stem}"
-    if backend_name == "hf":
-        run = hf_offline_runner(backend, reqs, batch_size)
+    units = [ReplayUnit(f"{stem}-offline", "offline", reqs)] if backend_name == "hf" or "offline" in modes else []
+    if backend_name == "vllm" and "online" in modes:
+        units += [ReplayUnit(f"{stem}-online-{r:g}", "online", reqs.scaled_to_rate(r), r, "trace") for r in rates]
+        units += [ReplayUnit(f"{stem}-poisson-{r:g}", "online", reqs.poisson(r, seed), r, "poisson")
+                  for r in poisson_rates]
+    return ReplayPlan(arch, config, tuple(units), seed, n, batch_size, repetitions)
+
+
+def replay_runner(backend, plan: ReplayPlan, unit: ReplayUnit) -> Callable[[], None]:
+    """The run a unit measures on a loaded engine: HF fixed batches, vLLM all at once or at arrival times."""
+    if plan.config.backend == "hf":
+        return hf_offline_runner(backend, unit.reqs, plan.batch_size)
+    offline, online = vllm_runners(backend, unit.reqs)
+    return offline if unit.mode == "offline" else online
+
+
+RunnerFactory = Callable[[object, ReplayPlan, ReplayUnit], Callable[[], None]]
+
+
+def open_engine(plan: ReplayPlan, gpus: tuple[int, ...], backend_factory: Callable[[str], Backend],
+                meter_factory: Callable, idle_s: float = 3.0) -> tuple[Backend, object, dict]:
+    """Meter the empty GPUs' idle power, then load the plan's engine: (backend, meter, the records' common part)."""
+    backend = backend_factory(plan.config.backend)
+    meter = meter_factory(gpus)
+    if hasattr(meter, "sync"):
+        meter.sync = backend.synchronize
+    empty_idle = measure_idle_w(meter, idle_s)
+    backend.load(plan.arch, plan.config)
+    meta = {"backend": plan.config.backend, "config": plan.config.model_dump(), "versions": backend.versions(),
+            "meter": meter.describe(), "empty_idle_power_w": empty_idle, "seed": plan.seed, "n": plan.n}
+    return backend, meter, meta
+
+
+def replay_unit(backend, meter, plan: ReplayPlan, unit: ReplayUnit, meta: dict, *,
+                runner_factory: RunnerFactory = replay_runner, idle_s: float = 3.0) -> dict:
+    """One replay on a loaded engine: its record. Online replays are not warmed up (a warm-up takes the span)."""
+    run = runner_factory(backend, plan, unit)
+    return measure_replay(unit.name, meter, run, unit.reqs, plan.arch, {**meta, **plan.unit_meta(unit)},
+                          plan.repetitions, warmup=unit.mode == "offline", idle_s=idle_s)
+
+
+def run_replays(plan: ReplayPlan, out_dir: Path, *, gpus: tuple[int, ...],
+                backend_factory: Callable[[str], Backend] = make_backend, meter_factory: Callable = open_meter,
+                runner_factory: RunnerFactory = replay_runner, idle_s: float = 3.0,
+                on_step: Callable[[str], None] | None = None) -> list[dict]:
+    """Load one engine on this machine, then run the plan's replays one after another, each written as it ends."""
+    backend, meter, meta = open_engine(plan, gpus, backend_factory, meter_factory, idle_s)
+    results = []
+    for unit in plan.units:
         if on_step:
-            on_step("hf offline")
-        results.append(run_replay(out_dir, f"{stem}-offline", meter, run, reqs, arch,
-                                  {**meta, "mode": "offline", "batch_size": batch_size,
-                                   "batches": hf_batches(n, batch_size)}, repetitions))
-    else:
-        if "offline" in modes:
-            offline, _ = vllm_runners(backend, reqs)
-            if on_step:
-                on_step("vllm offline")
-            results.append(run_replay(out_dir, f"{stem}-offline", meter, offline, reqs, arch,
-                                      {**meta, "mode": "offline"}, repetitions))
-        online_sets = [(f"online-{r:g}", "trace", r, reqs.scaled_to_rate(r)) for r in rates]
-        online_sets += [(f"poisson-{r:g}", "poisson", r, reqs.poisson(r, seed)) for r in poisson_rates]
-        for label, arrivals, rate, arriving in online_sets if "online" in modes else []:
-            _, online = vllm_runners(backend, arriving)
-            if on_step:
-                on_step(f"vllm online {rate} req/s ({arrivals} arrivals)")
-            results.append(run_replay(out_dir, f"{stem}-{label}", meter, online, arriving, arch,
-                                      {**meta, "mode": "online", "rate_per_s": rate, "arrivals": arrivals},
-                                      repetitions, warmup=False))
+            on_step(unit.describe(plan.config.backend))
+        result = replay_unit(backend, meter, plan, unit, meta, runner_factory=runner_factory, idle_s=idle_s)
+        write_replay(out_dir, result)
+        results.append(result)
     backend.close()
     return results
+
+
+MAX_ATTEMPTS = 2  # a replay whose worker died is tried once more, on a new worker
+
+
+class ReplayWorker:
+    """One replay on the GPUs Ray gave this process: its own engine, loaded, replayed, metered, closed.
+
+    A plain class: `run_replays_on_ray` makes it a Ray actor, one per replay, ended once the record is back.
+    """
+
+    def __init__(self, plan: ReplayPlan, unit: ReplayUnit, backend_factory: Callable[[str], Backend],
+                 meter_factory: Callable, runner_factory: RunnerFactory, idle_s: float) -> None:
+        self.plan, self.unit = plan, unit
+        self.backend_factory, self.meter_factory, self.runner_factory = backend_factory, meter_factory, runner_factory
+        self.idle_s = idle_s
+
+    def replay(self, gpu_indices: tuple[int, ...] | None = None) -> dict:
+        """The unit's record, with where it ran.
+
+        Online, the fresh engine first serves the requests once offline, unmeasured: the local command's
+        online replays follow its offline replay on one engine, and a first online run would pay the
+        engine's first-use costs inside the window.
+        """
+        gpus = claim_gpus(gpu_indices)
+        waited_s = wait_until_empty(gpus)
+        backend, meter, meta = open_engine(self.plan, gpus, self.backend_factory, self.meter_factory, self.idle_s)
+        try:
+            if self.unit.mode == "online":
+                self.runner_factory(backend, self.plan, ReplayUnit(self.unit.name, "offline", self.unit.reqs))()
+                meta["engine_warmup"] = "offline"
+            result = replay_unit(backend, meter, self.plan, self.unit, meta, runner_factory=self.runner_factory,
+                                 idle_s=self.idle_s)
+        finally:
+            backend.close()
+        provenance, _ = worker_provenance(gpus, meta["meter"], meta["versions"])
+        return {**result, **provenance, "waited_for_gpus_s": waited_s}
+
+
+@dataclass
+class ReplayOutcome:
+    """How the replays of a Ray run ended: the records written (in the order they came back) and the rest."""
+
+    written: list[dict] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # replay name -> why it has no record
+
+
+def run_replays_on_ray(plan: ReplayPlan, out_dir: Path, *, address: str | None = None,
+                       backend_factory: Callable[[str], Backend] = make_backend, meter_factory: Callable = open_meter,
+                       runner_factory: RunnerFactory = replay_runner, idle_s: float = 3.0,
+                       max_attempts: int = MAX_ATTEMPTS, cpus_per_replay: float = 1,
+                       on_step: Callable[[str], None] | None = None,
+                       on_result: Callable[[dict], None] | None = None) -> ReplayOutcome:
+    """Run each of the plan's replays as a Ray actor on `tensor_parallel` GPUs of one node, side by side.
+
+    Each replay loads its own engine. Its record is written under `out_dir` as it comes back, so a driver
+    that dies loses only the replays still running (their actors end with it). A replay whose worker died
+    is run again on a new worker, up to `max_attempts` tries; one that raised is not (it would again).
+    """
+    ray = import_ray()
+    outcome = ReplayOutcome()
+    running: dict = {}  # object ref -> (unit, actor, attempt)
+    started_ray = _connect(ray, address)
+    try:
+        _check_fits(ray, [plan], fix="lower --tensor-parallel")
+        worker_class = ray.remote(ReplayWorker)
+
+        def launch(unit: ReplayUnit, attempt: int) -> None:
+            actor = worker_class.options(num_gpus=plan.config.tensor_parallel, num_cpus=cpus_per_replay,
+                                         max_restarts=0).remote(plan, unit, backend_factory, meter_factory,
+                                                                runner_factory, idle_s)
+            running[actor.replay.remote()] = (unit, actor, attempt)
+
+        if on_step:
+            on_step(f"{len(plan.units)} replay(s) on Ray, each its own engine on "
+                    f"{plan.config.tensor_parallel} GPU(s): {', '.join(u.name for u in plan.units)}")
+        for unit in plan.units:
+            launch(unit, 1)
+        while running:
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            unit, actor, attempt = running.pop(ref)
+            try:
+                result = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - a dead worker is retried; any other error is the replay's
+                ray.kill(actor)
+                died = _worker_died(ray, exc)
+                if died and attempt < max_attempts:
+                    if on_step:
+                        on_step(f"{unit.name}: the worker died ({_cause(exc)}); again on a new worker")
+                    launch(unit, attempt + 1)
+                else:
+                    outcome.failed[unit.name] = (f"the worker died {attempt} time(s): " if died else "") + _cause(exc)
+                continue
+            ray.kill(actor)  # its engine's processes go with it, and its GPUs to the next replay
+            result["runner"] = {"kind": "ray", "address": address or "local", "ray": ray.__version__,
+                                "attempt": attempt}
+            write_replay(out_dir, result)
+            outcome.written.append(result)
+            if on_result:
+                on_result(result)
+    finally:
+        for _, actor, _ in running.values():
+            ray.kill(actor)
+        if started_ray:
+            ray.shutdown()
+    return outcome

@@ -248,7 +248,7 @@ def calibrate(
         _say("warning", outcome.problem())
 
 
-@app.command("replay")
+@app.command("replay", cls=_RayOptionalAddress)
 @handles_errors
 def replay(
     trace: Path = typer.Argument(..., help="trace file (Azure CSV, Mooncake JSONL, named-column CSV)"),
@@ -262,13 +262,23 @@ def replay(
     poisson_rates: str = typer.Option("", "--poisson-rates", help="online rates in req/s with Poisson arrivals"),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="HF offline batch size"),
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--eager"),
-    gpus: str = typer.Option("0", "--gpus"),
+    gpus: str = typer.Option("0", "--gpus", help="GPU indices to meter, summed (e.g. 0,1); not with --ray"),
+    tensor_parallel: int = typer.Option(1, "--tensor-parallel", min=1, max=64,
+                                        help="GPUs of the engine (vLLM); --gpus lists as many"),
+    ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                                   help="each replay its own engine on Ray, side by side: alone, on this machine's "
+                                        "GPUs; with an address (auto, HOST:6379), a cluster's (`ray` extra)"),
     repetitions: int = typer.Option(2, "--repetitions", min=1),
     max_input: int = typer.Option(8192, "--max-input"),
     max_output: int = typer.Option(1024, "--max-output"),
 ) -> None:
-    """Replay real trace requests on this machine's GPU and meter them (offline batches, online arrivals)."""
-    from energy_predict.calibrate.replay import replay_trace
+    """Replay real trace requests on this machine's GPU and meter them (offline batches, online arrivals).
+
+    With --ray each replay (offline, each online rate) is a Ray actor that loads its own engine on
+    --tensor-parallel GPUs; replays run side by side and each record is written here as it comes back.
+    Exit 1 when a replay has no record (its worker died twice, or it failed), 2 for bad input.
+    """
+    from energy_predict.calibrate.replay import plan_replays, run_replays
     from energy_predict.errors import InputError
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
@@ -278,14 +288,34 @@ def replay(
     if "online" in mode_list and not rate_list + poisson_list:
         raise InputError("--rates", "online replay needs at least one rate", "add e.g. --rates 4,12")
     _output_dir(out_dir, "--out")
-    results = replay_trace(trace, out_dir, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
-                           rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
-                           cuda_graphs=cuda_graphs,
-                           gpus=_gpu_indices(gpus), repetitions=repetitions,
-                           max_input=max_input, max_output=max_output, on_step=lambda m: err.print(f"replay: {m}"))
-    for r in results:
+    indices = _gpu_indices(gpus)
+    if ray is None and tensor_parallel > 1 and len(indices) != tensor_parallel:
+        raise InputError("--gpus", f"the engine runs on {tensor_parallel} GPUs but {len(indices)} are metered",
+                         "pass one --gpus index per GPU the engine uses (e.g. --gpus 0,1 for --tensor-parallel 2)")
+    plan = plan_replays(trace, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
+                        rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
+                        cuda_graphs=cuda_graphs, repetitions=repetitions, max_input=max_input, max_output=max_output,
+                        tensor_parallel=tensor_parallel)
+
+    def show(r: dict) -> None:
         energies = [x["energy_j"] for x in r["runs"]]
-        out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s")
+        where = f" on {r['node']} GPU {r['gpu_indices']}" if "node" in r else ""
+        out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s{where}")
+
+    if ray is None:
+        for r in run_replays(plan, out_dir, gpus=indices, on_step=lambda m: err.print(f"replay: {m}")):
+            show(r)
+        return
+    from energy_predict.calibrate.replay import run_replays_on_ray
+
+    outcome = run_replays_on_ray(plan, out_dir, address=ray, on_result=show,
+                                 on_step=lambda m: err.print(f"replay: {m}"))
+    for name, why in outcome.failed.items():
+        _say("error", f"{name} has no record: {why}")
+    if outcome.failed:
+        _say("error", f"{len(outcome.failed)} of {len(plan.units)} replays failed; {len(outcome.written)} written to "
+                      f"{out_dir}; run the failed ones again (e.g. only their --modes/--rates) into the same --out")
+        raise typer.Exit(1)
 
 
 def _gpu_indices(text: str) -> tuple[int, ...]:
