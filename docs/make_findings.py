@@ -5,6 +5,7 @@ python docs/make_findings.py
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -302,23 +303,59 @@ def md(frame: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
 
 
 def tensor_parallel_table() -> tuple[pd.DataFrame, dict]:
-    """TP2 against TP1 on the same cells (H200 campaign), computed from the committed runs."""
-    tp = training_table(configs=("vllm-graphs-tp1", "vllm-graphs-tp2-noarfusion"))
-    tp = tp[tp["model"] == "Llama-3.1-8B"]
+    """Each degree against TP1 on the same cells (Llama-3.1-8B, vLLM graphs, H100), from the committed runs."""
+    tp = training_table(configs=("vllm-graphs", "vllm-graphs-tp2-noarfusion", "vllm-graphs-tp4-noarfusion"))
+    tp = tp[(tp["model"] == "Llama-3.1-8B") & (tp["gpu"] == H100.name)]
     cells = ["batch_size", "input_tokens", "output_tokens"]
-    one, two = (tp[tp["tensor_parallel"] == n].set_index(cells) for n in (1, 2))
+    one, two, four = (tp[tp["tensor_parallel"] == n].set_index(cells) for n in (1, 2, 4))
     both = one[["energy_j", "duration_s"]].add_suffix("_tp1").join(
-        two[["energy_j", "duration_s"]].add_suffix("_tp2"), how="inner")
-    both["energy TP2/TP1"] = both["energy_j_tp2"] / both["energy_j_tp1"]
-    both["latency TP2/TP1"] = both["duration_s_tp2"] / both["duration_s_tp1"]
-    both["J/token TP1"] = both["energy_j_tp1"] / (both.index.get_level_values("batch_size")
-                                                   * both.index.get_level_values("output_tokens"))
-    both["J/token TP2"] = both["energy_j_tp2"] / (both.index.get_level_values("batch_size")
-                                                   * both.index.get_level_values("output_tokens"))
-    out = both[["J/token TP1", "J/token TP2", "energy TP2/TP1", "latency TP2/TP1"]].reset_index()
-    summary = {"n": len(out), "energy": out["energy TP2/TP1"].median(), "e_lo": out["energy TP2/TP1"].min(),
-               "e_hi": out["energy TP2/TP1"].max(), "latency": out["latency TP2/TP1"].median(),
-               "gpu": ", ".join(sorted(tp["gpu"].unique()))}
+        four[["energy_j", "duration_s"]].add_suffix("_tp4"), how="inner").join(
+        two[["energy_j", "duration_s"]].add_suffix("_tp2"), how="left")
+    tokens = both.index.get_level_values("batch_size") * both.index.get_level_values("output_tokens")
+    for t in (1, 2, 4):
+        both[f"J/token TP{t}"] = both[f"energy_j_tp{t}"] / tokens
+    for t in (2, 4):
+        both[f"energy TP{t}/TP1"] = both[f"energy_j_tp{t}"] / both["energy_j_tp1"]
+        both[f"latency TP{t}/TP1"] = both[f"duration_s_tp{t}"] / both["duration_s_tp1"]
+    out = both[["J/token TP1", "J/token TP2", "J/token TP4", "energy TP2/TP1", "latency TP2/TP1", "energy TP4/TP1",
+                "latency TP4/TP1"]].reset_index()
+    b1 = out[out["batch_size"] == 1]
+    summary = {"gpu": H100.name, "n4": int(out["energy TP4/TP1"].notna().sum()),
+               "n2": int(out["energy TP2/TP1"].notna().sum()),
+               **{f"{w}{t}": out[f"{w} TP{t}/TP1"].median() for w in ("energy", "latency") for t in (2, 4)},
+               **{f"b1_{w}{t}": b1[f"{w} TP{t}/TP1"].median() for w in ("energy", "latency") for t in (2, 4)}}
+    return out, summary
+
+
+def families() -> tuple[pd.DataFrame, dict]:
+    """Energy per output token of every measured model on the new-model cells (H100, vLLM graphs, one engine each)."""
+    table = training_table()
+    new = table[(table["gpu"] == H100.name) & table["run_id"].str.contains("x4c")]
+    new = new[new["config"].isin(["vllm-graphs", "vllm-graphs-mem95", "vllm-graphs-tp2-noarfusion"])]
+    new = new[new["model"] != "Llama-3.1-8B"]
+    old = table[(table["gpu"] == H100.name) & (table["model"] == "Llama-3.1-8B") & (table["config"] == "vllm-graphs")]
+    frame = pd.concat([new, old])
+    frame = frame.assign(jpt=frame["energy_j"] / (frame["batch_size"] * frame["output_tokens"]))
+    cells = [(1, 128, 128), (8, 128, 128), (64, 128, 128), (256, 128, 128), (64, 512, 32)]
+    rows = []
+    for (model, tp), g in frame.groupby(["model", "tensor_parallel"]):
+        arch = REGISTRY[model]
+        g = g.set_index(["batch_size", "input_tokens", "output_tokens"])
+        rows.append({"model": model, "GPUs": int(tp), "total B": round(arch.total_params / 1e9, 1),
+                     "active B": round(arch.active_params / 1e9, 1), "experts": arch.num_experts or "-",
+                     **{f"J/tok b{b} {i}->{o}": (round(float(g.loc[(b, i, o), "jpt"]), 3)
+                                                 if (b, i, o) in g.index else None) for b, i, o in cells}})
+    out = pd.DataFrame(rows).sort_values(["experts", "active B"], key=lambda c: c.astype(str)).reset_index(drop=True)
+
+    def ratio(a, b, cell):
+        col = f"J/tok b{cell[0]} {cell[1]}->{cell[2]}"
+        va, vb = (out.loc[out["model"] == m, col].iloc[0] for m in (a, b))
+        return va / vb if va and vb else float("nan")
+
+    summary = {f"{a}/{b} b{c[0]}": ratio(a, b, c) for a, b in (("OLMoE-1B-7B", "OLMo-1B"), ("OLMoE-1B-7B", "OLMo-7B"),
+                                                             ("Qwen3-30B-A3B", "Qwen2.5-7B"),
+                                                             ("Qwen3-30B-A3B", "Qwen2.5-32B"))
+               for c in cells[:4]}
     return out, summary
 
 
@@ -326,6 +363,10 @@ def main() -> None:
     FIG.mkdir(parents=True, exist_ok=True)
     model = load_default_model()
     tp_cells, tp_summary = tensor_parallel_table()
+    family_cells, moe = families()
+    tp_bench = json.loads((DOCS.parent / "benchmarks" / "results" / "tp_transfer.json").read_text())
+    law = tp_bench["gpus"][H100.name]["leave_one_tp_out"]
+    mt = json.loads((DOCS.parent / "benchmarks" / "results" / "model_transfer.json").read_text())["lomo"]
     table = training_table()
     table = table[table["gpu"] == H100.name]  # this page is the H100's; other GPUs' cells are counted below
     every = all_records()
@@ -479,17 +520,49 @@ GPUs cannot sustain (the queue grows without bound) and such a point has no ener
 
 ## Tensor parallelism (vLLM, CUDA graphs, Llama-3.1-8B, {tp_summary["gpu"]})
 
-TP2 against TP1 on the same {tp_summary["n"]} cells (both GPUs' energy; the batch's latency): energy
-x{tp_summary["energy"]:.2f} (x{tp_summary["e_lo"]:.2f}-x{tp_summary["e_hi"]:.2f}), latency x{tp_summary["latency"]:.2f}. The reference study
-at batch 1 found TP2 +29% energy for -40% latency, and TP4 +55% for -61%; here batch 1 costs
-{100 * (tp_cells[tp_cells["batch_size"] == 1]["energy TP2/TP1"].median() - 1):.0f}% more energy for
-{100 * (1 - tp_cells[tp_cells["batch_size"] == 1]["latency TP2/TP1"].median()):.0f}% less latency, and larger batches cost about as much more. The TP2
-engines ran with vLLM's all-reduce + RMSNorm fusion pass off (it does not start on these machines:
-[measurements](measurements/2026-11-27-tp-startup.md)), so TP2 may be slightly dearer than where it runs. TP4 was
-not measured (no 4-GPU machine was lent), and TP1 predicts TP2 only within a median 14%
-([tp_transfer](../benchmarks/results/tp_transfer.md)), so the model refuses degrees measured on no GPU.
+Each degree against TP1 on the same cells ({tp_summary["n4"]} at TP4, {tp_summary["n2"]} at TP2; every GPU's energy, the
+batch's latency), measured by one `calibrate --ray` command on a 4-GPU H100 machine: TP2 costs
+x{tp_summary["energy2"]:.2f} energy for x{tp_summary["latency2"]:.2f} latency, TP4 x{tp_summary["energy4"]:.2f} for
+x{tp_summary["latency4"]:.2f}. At batch 1 the reference study found TP2 +29% energy for -40% latency and TP4 +55% for
+-61%; here batch 1 costs {100 * (tp_summary["b1_energy2"] - 1):.0f}% / {100 * (tp_summary["b1_energy4"] - 1):.0f}% more energy
+for {100 * (1 - tp_summary["b1_latency2"]):.0f}% / {100 * (1 - tp_summary["b1_latency4"]):.0f}% less latency, and larger batches
+cost as much more. The shape is the study's: each doubling adds a roughly constant share of energy (all-reduces,
+every GPU idling while it waits) and saves less time than the one before (per-step constants are not split).
+Ours is somewhat cheaper and less fast: the H100's NVLink all-reduce is quick, and the engines ran with vLLM's
+all-reduce + RMSNorm fusion pass off (it needs NVLink multicast, off on these machines:
+[measurements](measurements/2026-11-27-tp-startup.md)). The same TP2 on the H200 costs x1.20 for x0.69.
+
+The model's tensor-parallel law (work once, FLOPs and bytes split over the group, all-reduce ops and bytes, every GPU's
+measured idle over the time; model/tp.py) predicts a degree held out within a median {100 * law["median_ape"]:.1f}%
+(p90 {100 * law["p90_ape"]:.1f}%; TP4 from TP1 and TP2 {100 * law["per_degree"]["4"]["median_ape"]:.1f}%, TP2 from TP1 and TP4
+{100 * law["per_degree"]["2"]["median_ape"]:.1f}%; [tp_transfer](../benchmarks/results/tp_transfer.md)), so unmeasured degrees up to 8
+get a transferred answer with that interval.
 
 {md(tp_cells)}
+
+## Model families and mixtures of experts (vLLM, CUDA graphs, H100, random weights)
+
+Energy per output token on the cells every new model was measured on (Mixtral-8x7B and Qwen2.5-32B on two GPUs,
+both GPUs' energy; the others on one):
+
+{md(family_cells)}
+
+- OLMoE-1B-7B against its dense peers: x{moe["OLMoE-1B-7B/OLMo-1B b1"]:.2f} OLMo-1B's energy per token at batch 1 (similar active size),
+  x{moe["OLMoE-1B-7B/OLMo-1B b256"]:.2f} at batch 256; against OLMo-7B (similar total size) x{moe["OLMoE-1B-7B/OLMo-7B b1"]:.2f} and
+  x{moe["OLMoE-1B-7B/OLMo-7B b256"]:.2f}. The reference study found the MoE up to 54% above its active-size dense peer.
+- Qwen3-30B-A3B (3.3 B active of 30.5 B) against Qwen2.5-7B: x{moe["Qwen3-30B-A3B/Qwen2.5-7B b1"]:.2f} at batch 1,
+  x{moe["Qwen3-30B-A3B/Qwen2.5-7B b256"]:.2f} at batch 256; against Qwen2.5-32B (similar total, on two GPUs):
+  x{moe["Qwen3-30B-A3B/Qwen2.5-32B b1"]:.2f} and x{moe["Qwen3-30B-A3B/Qwen2.5-32B b256"]:.2f}.
+- A mixture of experts costs more than its active size suggests: at batch 1 decode reads the routed experts'
+  weights, at larger batches the batch touches most experts (the weights read approach the total) while the fused
+  expert kernels run smaller matrix products than a dense model's. Random weights route tokens evenly; real routers
+  are skewed, which touches fewer experts per step at small batches (cheaper decode than here) and leaves the hot
+  experts' kernels fuller at large ones.
+- A model never measured is transferred from its family in the same configuration: dense vLLM models held out one
+  at a time are predicted within a median {100 * mt["per_family"]["dense"]["wide"]["median_ape"]:.1f}% (p90
+  {100 * mt["per_family"]["dense"]["wide"]["p90_ape"]:.1f}%) where two or more peers were measured, mixtures of experts within
+  {100 * mt["per_family"]["moe"]["all"]["median_ape"]:.1f}% (p90 {100 * mt["per_family"]["moe"]["all"]["p90_ape"]:.1f}%) from one peer
+  ([model_transfer](../benchmarks/results/model_transfer.md)).
 
 ## Measured energy against the FLOPs/TDP estimate
 
@@ -511,7 +584,7 @@ small-batch decode, where the GPU waits on memory and kernel launches.
   {'wider' if np.quantile(ratio, 0.9) > 6 else 'narrower'} spread than the study's 1.3x-6x (10th-90th percentile above).
 - Offline full-batch estimates (the study's method) miss what a served GPU spends waiting: measured online
   against measured offline energy of the same requests, {online_vs_offline()} ([validation.md](validation.md)).
-- Not measured on the H100: speculative decoding, tensor parallelism. {elsewhere}
+- Not measured on the H100: speculative decoding. {elsewhere}
 
 ## Caveats
 
