@@ -180,6 +180,13 @@ def from_hf_config(config: dict[str, Any], name: str | None = None) -> Architect
     if heads > hidden and config.get("head_dim") is None:
         raise InputError("config.num_attention_heads", f"{heads} heads exceed hidden_size ({hidden})", _CONFIG_FIX)
     model_type = str(config.get("model_type") or "")
+    for key, what in (("n_routed_experts", "routed and shared experts (DeepSeek)"),
+                      ("shared_expert_intermediate_size", "a shared expert beside the routed ones (Qwen-MoE)"),
+                      ("kv_lora_rank", "latent attention (DeepSeek MLA)"), ("n_shared_experts", "shared experts")):
+        if config.get(key) is not None:
+            raise InputError(f"config.{key}", f"{what} is not modelled: its parameters, FLOPs and KV cache would "
+                             "be counted wrong", "give a dense or plain mixture-of-experts model (Mixtral, OLMoE, "
+                             "Qwen3-MoE)")
     expert_key = "num_local_experts" if config.get("num_local_experts") is not None else "num_experts"
     experts = _dim(config, expert_key, 0, low=0)
     per_token = _dim(config, "num_experts_per_tok") if experts else 0

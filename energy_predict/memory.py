@@ -55,6 +55,14 @@ def _fixes(dep: Deployment) -> str:
 def check_feasible(dep: Deployment, input_tokens, output_tokens) -> None:
     """Raise EnergyPredictError, naming the fix, where the deployment cannot serve these requests at all."""
     gib = 2**30
+    tp, heads, kv = dep.serving.tensor_parallel, dep.arch.num_heads, dep.arch.num_kv_heads
+    # vLLM splits attention heads over the group: every GPU needs whole query heads, and whole KV heads (or
+    # copies of one, where the group is wider than the KV heads)
+    if heads % tp or (kv % tp if tp <= kv else tp % kv):
+        fits = [d for d in (1, 2, 4, 8) if not heads % d and not (kv % d if d <= kv else d % kv)]
+        raise EnergyPredictError(
+            f"serving.tensor_parallel: {dep.arch.name}'s {heads} attention heads ({kv} KV heads) do not split over "
+            f"{tp} GPUs, and vLLM refuses such a group; use tensor_parallel {', '.join(map(str, fits))}")
     weights, usable = weight_bytes_per_gpu(dep), usable_bytes_per_gpu(dep)
     if weights >= usable:
         raise EnergyPredictError(

@@ -157,9 +157,9 @@ def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
     """Per framework and family (dense, or mixtures of experts as `<framework>-moe`): predicting an unmeasured model.
 
     Leave-one-model-out: each measured model is predicted from the others (its family's coefficients of each fit
-    key). Scored twice: over every fit key where another model of the family was measured (`log_bounds` etc.),
-    and over the fit keys where at least two others were (`wide`): an unmeasured model gets the second where its
-    fit key has two or more models of its family measured, else the first.
+    key). Scored over every fit key where another model of the family was measured (`log_bounds` etc.), over the
+    fit keys where at least two others were (`wide`), and per fit key (`by_key`): an unmeasured model gets its fit
+    key's score, and is refused where there is none or it is too large (model/store.py).
     """
     out = {}
     for backend, data in table.groupby("backend"):
@@ -177,8 +177,15 @@ def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
                 continue
             wide = in_family & (others >= 2)
             name = backend if family == "dense" else f"{backend}-moe"
+            tuples = config_keys(data).to_numpy()
+            by_key = []
+            for key in sorted(set(keys[in_family])):
+                at = in_family & (keys == key)
+                scored = _lomo_scores(y[at], pred[at], models[at])
+                if scored is not None and len(scored["models"]) >= 2:  # two models: each predicted from another
+                    by_key.append({**_key_dict(tuples[at][0]), **scored})
             out[name] = {"scheme": "leave-one-model-out", "family": family, **base,
-                         "wide": _lomo_scores(y[wide], pred[wide], models[wide])}
+                         "wide": _lomo_scores(y[wide], pred[wide], models[wide]), "by_key": by_key}
     return out
 
 

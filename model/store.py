@@ -41,6 +41,7 @@ SCHEMA_VERSION = 2
 REFIT = "refit it with 'energy-predict model fit'"
 MODEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TP_AT = 1 + KEY_FIELDS.index("tensor_parallel")  # the degree's place in a fit key (GPU, *serving key)
+MAX_MODEL_TRANSFER_MEDIAN = 0.25  # beyond this held-out error a transfer across models is refused, not answered
 
 
 def models_dir() -> Path:
@@ -137,18 +138,42 @@ class MeasuredModel:
         laws = (self.card.get("transfer", {}) or {}).get("tp") or []
         return {(str(law["gpu"]), *key_from_dict(law["serving"])): law for law in laws if law.get("log_bounds")}
 
-    def _law(self, key: tuple) -> dict | None:
-        """The law that answers for an unmeasured degree of a fit key (None where it is measured or none may)."""
+    def _law(self, key: tuple, model: str | None = None) -> dict | None:
+        """The tensor-parallel law that answers for a fit key (None where it is measured or none may).
+
+        It answers a degree not measured, and a measured degree for a model the law was fitted on (measured at
+        another degree of the family) but not measured at this one.
+        """
         from energy_predict.model.tp import MAX_DEGREE
 
         degree = key[_TP_AT]
-        if key in self._known or degree <= 1 or degree > MAX_DEGREE:
+        if degree <= 1 or degree > MAX_DEGREE:
             return None
-        return self._tp_laws.get((*key[:_TP_AT], 1, *key[_TP_AT + 1:]))
+        law = self._tp_laws.get((*key[:_TP_AT], 1, *key[_TP_AT + 1:]))
+        if law is None or key not in self._known:
+            return law
+        measured_here = model is None or (key, model) in self._measured_models
+        return None if measured_here or model not in law["models"] else law
+
+    @cached_property
+    def _lomo_by_key(self) -> dict[str, dict[tuple, dict]]:
+        """Per transfer family (`vllm`, `vllm-moe`, ...): leave-one-model-out scores at each fit key."""
+        out = {}
+        for name, entry in (self.card.get("transfer", {}).get("model") or {}).items():
+            out[name] = {(str(r["gpu"]), *key_from_dict(r["serving"])): r for r in entry.get("by_key", [])}
+        return out
 
     def _never_measured(self, gpu: str) -> bool:
         """A GPU with no measurement and outside the validated sibling transfer: reached through its datasheet."""
         return gpu not in self.card["valid"]["gpus"] and gpu not in self._gpu_family
+
+    def _answers_model(self, key: tuple, arch) -> bool:
+        """Whether a fit key measured this model, or holds a transfer across models that may answer for it."""
+        if (key, arch.name) in self._measured_models:
+            return True
+        name = f"{key[1]}-moe" if arch.is_moe else key[1]
+        here = self._lomo_by_key.get(name, {}).get(key)
+        return here is not None and here["median_ape"] <= MAX_MODEL_TRANSFER_MEDIAN
 
     # -- the EnergyModel seam -------------------------------------------------------------------------------
     def _source_gpu(self, dep: Deployment) -> str | None:
@@ -163,6 +188,8 @@ class MeasuredModel:
             return dep.gpu.name
         if self._never_measured(dep.gpu.name):
             sources = [resolve_gpu(g) for g in self.card["valid"]["gpus"] if fit_key(g, dep.serving) in self._known]
+            # the nearest of those that can answer for this model (measured it, or hold a transfer across models)
+            sources = [g for g in sources if self._answers_model(fit_key(g.name, dep.serving), dep.arch)] or sources
             nearest = nearest_gpu(dep.gpu, sources)
             return nearest.name if nearest else None
         if dep.gpu.name not in self._gpu_family:
@@ -183,7 +210,7 @@ class MeasuredModel:
     def _fitted(self, dep: Deployment):
         """(energy, duration) coefficients for `dep`: the fitted ones, or transferred from the source GPU."""
         src = self._source_gpu(dep)
-        law = self._law(fit_key(dep.gpu.name, dep.serving))
+        law = self._law(fit_key(dep.gpu.name, dep.serving), dep.arch.name)
         if law is not None:
             return self._degree(fit_key(dep.gpu.name, dep.serving), law)
         if src is None or src == dep.gpu.name:
@@ -247,7 +274,7 @@ class MeasuredModel:
                            f"{100 * gpu_t['median_ape']:.0f}%, p90 {100 * gpu_t['p90_ape']:.0f}% (time: median "
                            f"{100 * gpu_t['time_median_ape']:.0f}%)")
             bounds, held_out = [tuple(gpu_t["log_bounds"])], gpu_t
-        law = self._law(key)
+        law = self._law(key, dep.arch.name) if src == dep.gpu.name else None
         if law is not None:
             if dep.arch.is_moe:
                 raise EnergyPredictError(
@@ -261,8 +288,14 @@ class MeasuredModel:
                            f"({', '.join(law['models'])}){' and extrapolated beyond the largest' if t > top else ''}; "
                            f"leave-one-degree-out energy error median {100 * law['median_ape']:.0f}%, p90 "
                            f"{100 * law['p90_ape']:.0f}% (time: median {100 * law['time_median_ape']:.0f}%)")
-            bounds, held_out = [tuple(law["log_bounds"])], {k: law[k] for k in ("scheme", "median_ape", "p90_ape",
-                                                                                 "coverage_90", "n")}
+            # never narrower than a measured degree's interval; beyond the largest measured degree, widened by the
+            # distance in doublings (TP8 from 1-4: x1.5), since the held-out folds extrapolated one doubling at most
+            lo, hi = min(law["log_bounds"][0], self.log_bounds[0]), max(law["log_bounds"][1], self.log_bounds[1])
+            if t > top:
+                widen = np.log2(t) / np.log2(top)
+                lo, hi = lo * widen, hi * widen
+                reasons[-1] += f"; its interval widened x{widen:.2f} for the extrapolation"
+            bounds, held_out = [(lo, hi)], {k: law[k] for k in ("scheme", "median_ape", "p90_ape", "coverage_90", "n")}
             # a model measured at another degree of the family is not a transfer across models
             measured_models = measured_models | {(key, m) for k, m in measured_models
                                                  if k[:_TP_AT] + k[_TP_AT + 1:] == key[:_TP_AT] + key[_TP_AT + 1:]}
@@ -277,15 +310,26 @@ class MeasuredModel:
                     "(`energy-predict calibrate`) or use --model roofline")
             moe_models = set(valid.get("moe_models", []))
             peers = sorted({m for k, m in measured_models if k == key and (m in moe_models) == dep.arch.is_moe})
-            if not peers:
+            here = self._lomo_by_key.get(name, {}).get(key)
+            if not peers or here is None:
+                measured = (f"of the {family} only {peers[0]} was" if len(peers) == 1 else
+                            f"no other {family[:-1]} was" if not peers else
+                            f"{' and '.join(peers)} were, but no leave-one-model-out score between them stands")
                 raise EnergyPredictError(
-                    f"model: {dep.arch.name} was not measured with {dep.serving.label} on {src}, and no other "
-                    f"{family[:-1]} was either; measure it (`energy-predict calibrate`) or use --model roofline")
-            if len(peers) >= 2 and transfer.get("wide"):
-                transfer = {**transfer, **transfer["wide"]}  # held out where two or more peers stood for it
-            reasons.append(f"{dep.arch.name} was never measured: transferred from {', '.join(peers)} through the "
-                           f"architecture terms; leave-one-model-out error for {dep.serving.framework} {family}: "
-                           f"median {100 * transfer['median_ape']:.0f}%, p90 {100 * transfer['p90_ape']:.0f}%")
+                    f"model: {dep.arch.name} was not measured with {dep.serving.label} on {src}, and {measured}, "
+                    "so no held-out error stands for a transfer across models there; measure it (`energy-predict "
+                    "calibrate`), or ask for a configuration where more models were measured")
+            if here["median_ape"] > MAX_MODEL_TRANSFER_MEDIAN:
+                raise EnergyPredictError(
+                    f"model: {dep.arch.name} was not measured with {dep.serving.label} on {src}; predicting each of "
+                    f"{', '.join(here['models'])} from the others there misses by a median "
+                    f"{100 * here['median_ape']:.0f}% (leave-one-model-out), too far to answer; measure it "
+                    "(`energy-predict calibrate`)")
+            transfer = {**transfer, **here}
+            reasons.append(f"{dep.arch.name} was never measured with {dep.serving.label} on {src}: transferred from "
+                           f"{', '.join(peers)} through the architecture terms; leave-one-model-out error of the "
+                           f"{family} there: median {100 * transfer['median_ape']:.0f}%, p90 "
+                           f"{100 * transfer['p90_ape']:.0f}%")
             bounds = bounds[1:] if src == dep.gpu.name and law is None else bounds
             bounds.append(tuple(transfer["log_bounds"]))
             held_out = transfer if src == dep.gpu.name and law is None else {"first": held_out, "model": transfer}
@@ -374,8 +418,8 @@ class MeasuredModel:
         few = {(str(d["gpu"]), *key_from_dict(d["serving"])): d["cells"]
                for d in self.card["valid"].get("too_few_cells", [])}
         if serving.tensor_parallel > 1 and fit_key(dep.gpu.name, serving.with_(tensor_parallel=1)) in known:
-            degrees = sorted({k[1 + KEY_FIELDS.index("tensor_parallel")] for k in known
-                              if k[1:] == fit_key("", serving.with_(tensor_parallel=k[_TP_AT]))[1:]})
+            degrees = sorted({k[_TP_AT] for k in known if k[0] == dep.gpu.name
+                              and k[1:] == fit_key("", serving.with_(tensor_parallel=k[_TP_AT]))[1:]})
             from energy_predict.model.tp import MAX_DEGREE
 
             why = (f"beyond one node's {MAX_DEGREE} GPUs, where the all-reduce leaves NVLink"
