@@ -16,7 +16,7 @@ from energy_predict import flops
 from energy_predict.baselines import roofline_batch
 from energy_predict.bins import BIN_SETS, ceiling_bin
 from energy_predict.fitted import EXTRAPOLATED, Basis, EnergyModel
-from energy_predict.memory import check_feasible, max_batch_that_fits
+from energy_predict.memory import check_feasible, kv_token_capacity, max_batch_that_fits
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
 
@@ -164,6 +164,11 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
     if reduced_share > 0:
         notes.append(f"{100 * reduced_share:.1f}% of requests are served in batches below the cap of "
                      f"{dep.serving.max_batch} because their KV cache would not fit (smallest batch {int(b.min())})")
+    capacity = kv_token_capacity(dep)
+    if capacity < dep.arch.max_context:
+        notes.append(f"the KV cache holds {capacity:,} tokens per engine, fewer than {dep.arch.name}'s "
+                     f"{dep.arch.max_context:,}-token context: vLLM starts this deployment only with max_model_len "
+                     f"set to at most {capacity:,}")
     beyond = int(weight[~(in_i & in_o)].sum().round())
     if beyond:
         notes.append(f"{beyond} requests exceed the extended bins (inputs > 131072 or outputs > 4096): "

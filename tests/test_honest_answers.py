@@ -521,3 +521,12 @@ def test_a_config_json_of_a_measured_model_is_that_model(tmp_path):
     by_name = report("--profile", EXAMPLES / "code_gen.json")
     assert by_path["basis"]["kind"] == by_name["basis"]["kind"]
     assert by_path["energy_kwh"] == by_name["energy_kwh"]
+
+
+def test_a_kv_cache_below_the_models_context_says_vllm_needs_a_shorter_max_model_len(tmp_path):
+    """70B in bf16 over two H100s: the weights fit, about 2 GiB of KV per GPU is left (some 13 k tokens)."""
+    r = report("--profile", profile(tmp_path, model="Llama-3.1-70B", serving__tensor_parallel=2, hardware__count=2))
+    note = next(n for n in r["notes"] if "max_model_len" in n)
+    assert "131,072-token context" in note
+    plain = report("--profile", EXAMPLES / "code_gen.json")  # the 8B on one H100 holds its whole context
+    assert not any("max_model_len" in n for n in plain["notes"])
