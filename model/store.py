@@ -312,8 +312,9 @@ class MeasuredModel:
             peers = sorted({m for k, m in measured_models if k == key and (m in moe_models) == dep.arch.is_moe})
             here = self._lomo_by_key.get(name, {}).get(key)
             if not peers or here is None:
+                one = "mixture of experts" if dep.arch.is_moe else "dense model"
                 measured = (f"of the {family} only {peers[0]} was" if len(peers) == 1 else
-                            f"no other {family[:-1]} was" if not peers else
+                            f"no other {one} was" if not peers else
                             f"{' and '.join(peers)} were, but no leave-one-model-out score between them stands")
                 raise EnergyPredictError(
                     f"model: {dep.arch.name} was not measured with {dep.serving.label} on {src}, and {measured}, "
