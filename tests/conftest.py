@@ -1,9 +1,11 @@
+import json
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+EXAMPLES = REPO / "examples"
 
 
 @pytest.fixture
@@ -25,3 +27,18 @@ def tiny_llama_config(**overrides) -> dict:
     }
     config.update(overrides)
     return config
+
+
+def write_profile(tmp_path: Path, file_name: str = "p", **changes) -> Path:
+    """examples/code_gen.json with fields changed (`serving__tensor_parallel=2`: a double underscore goes one level
+    down), written to tmp_path/<file_name>.json."""
+    data = json.loads((EXAMPLES / "code_gen.json").read_text())
+    for dotted, value in changes.items():
+        *path, key = dotted.split("__")
+        node = data
+        for p in path:
+            node = node[p]
+        node[key] = value
+    path = tmp_path / f"{file_name}.json"
+    path.write_text(json.dumps(data))
+    return path

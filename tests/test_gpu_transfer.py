@@ -24,9 +24,8 @@ from energy_predict.model.transfer import (
     transfer_coefficients,
 )
 from energy_predict.serving import Deployment, Serving
-from tests.conftest import REPO
+from tests.conftest import EXAMPLES, REPO, write_profile
 
-EXAMPLES = REPO / "examples"
 LLAMA8 = REGISTRY["Llama-3.1-8B"]
 VLLM = Serving("vllm", cuda_graphs=True)
 HF = Serving("hf")
@@ -43,19 +42,6 @@ def model():
 @pytest.fixture(scope="module")
 def gpu_t(model):
     return model.card["transfer"]["gpu"]
-
-
-def write_profile(tmp_path, name="p", **changes):
-    data = json.loads((EXAMPLES / "code_gen.json").read_text())
-    for dotted, value in changes.items():
-        *path, key = dotted.split("__")
-        node = data
-        for p in path:
-            node = node[p]
-        node[key] = value
-    path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps(data))
-    return path
 
 
 # -- the catalog -----------------------------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from energy_predict.fitted import StepCosts, bounded_power
 from energy_predict.gpus import CATALOG
 from energy_predict.model.store import load_default_model
 from energy_predict.predict.online import Engine, simulate
-from tests.conftest import REPO
+from tests.conftest import EXAMPLES, REPO
+from tests.conftest import write_profile as profile
 
-EXAMPLES = REPO / "examples"
 runner = CliRunner()
 H100 = CATALOG["H100-SXM-80GB"]
 
@@ -29,19 +29,6 @@ def report(*args):
     result = run(*args, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
-
-
-def profile(tmp_path, file_name="p", **changes):
-    data = json.loads((EXAMPLES / "code_gen.json").read_text())
-    for dotted, value in changes.items():
-        *path, key = dotted.split("__")
-        node = data
-        for p in path:
-            node = node[p]
-        node[key] = value
-    path = tmp_path / f"{file_name}.json"
-    path.write_text(json.dumps(data))
-    return path
 
 
 def one_line_error(result, *needles):
