@@ -58,8 +58,6 @@ def ratios(table: pd.DataFrame) -> dict:
 
 def candidates(cells: pd.DataFrame, idle_w: float) -> dict:
     """Held-out error of TP2 and TP4 under variants of the law: the shipped one, no idle term, no all-reduce."""
-    import energy_predict.model.tp as tp
-
     out = {}
     variants = {"shipped": (idle_w, None), "no idle term (fitted as work)": (0.0, None),
                 "no all-reduce terms": (idle_w, "no-ar")}
@@ -74,7 +72,6 @@ def candidates(cells: pd.DataFrame, idle_w: float) -> dict:
             e, _ = predict_law(law, cells[test])
             errs.extend(np.abs(e / cells["energy_j"].to_numpy()[test] - 1))
         out[name] = {"median_ape": float(np.median(errs)), "p90_ape": float(np.quantile(errs, 0.9))}
-    del tp
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from energy_predict.architectures import Architecture
 from energy_predict.errors import EnergyPredictError
 from energy_predict.serving import Deployment
 
@@ -52,14 +53,22 @@ def _fixes(dep: Deployment) -> str:
     return "; or ".join(fixes)
 
 
+def heads_split(arch: Architecture, tp: int) -> bool:
+    """Whether vLLM can split the attention over `tp` GPUs.
+
+    Each GPU needs whole query heads, and whole KV heads (or copies of one, where the group is wider than the KV
+    heads).
+    """
+    kv = arch.num_kv_heads
+    return not arch.num_heads % tp and not (kv % tp if tp <= kv else tp % kv)
+
+
 def check_feasible(dep: Deployment, input_tokens, output_tokens) -> None:
     """Raise EnergyPredictError, naming the fix, where the deployment cannot serve these requests at all."""
     gib = 2**30
     tp, heads, kv = dep.serving.tensor_parallel, dep.arch.num_heads, dep.arch.num_kv_heads
-    # vLLM splits attention heads over the group: every GPU needs whole query heads, and whole KV heads (or
-    # copies of one, where the group is wider than the KV heads)
-    if heads % tp or (kv % tp if tp <= kv else tp % kv):
-        fits = [d for d in (1, 2, 4, 8) if not heads % d and not (kv % d if d <= kv else d % kv)]
+    if not heads_split(dep.arch, tp):
+        fits = [d for d in (1, 2, 4, 8) if heads_split(dep.arch, d)]
         raise EnergyPredictError(
             f"serving.tensor_parallel: {dep.arch.name}'s {heads} attention heads ({kv} KV heads) do not split over "
             f"{tp} GPUs, and vLLM refuses such a group; use tensor_parallel {', '.join(map(str, fits))}")

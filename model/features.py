@@ -52,6 +52,14 @@ def fit_key(gpu: str, serving: Serving) -> tuple:
     return (gpu, *serving.key)
 
 
+TP_AT = 1 + KEY_FIELDS.index("tensor_parallel")  # the degree's place in a fit key (GPU, *serving key)
+
+
+def tp_family(key: tuple) -> tuple:
+    """The fit key at degree 1: what every tensor-parallel degree of one GPU and serving configuration shares."""
+    return (*key[:TP_AT], 1, *key[TP_AT + 1:])
+
+
 def config_keys(X: pd.DataFrame) -> pd.Series:
     """The fit key (GPU, *`Serving.key`) of each row."""
     return pd.Series(list(zip(X["gpu"].tolist(), *(X[c].tolist() for c in KEY_FIELDS))), index=X.index, dtype=object)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from energy_predict.errors import EnergyPredictError
 from energy_predict.model.dataset import training_table
-from energy_predict.model.features import config_keys
+from energy_predict.model.features import config_keys, tp_family
 from energy_predict.model.learners import ESTIMATORS, make_estimator
 from energy_predict.model.padding import TERMS as PADDING_TERMS
 from energy_predict.model.store import MeasuredModel, library_versions, table_hash
@@ -18,8 +18,6 @@ from energy_predict.model.structured import TERMS, PhaseModel
 from energy_predict.model.validation import SCHEMES, conformal_bounds, interval_coverage, out_of_fold, score
 from energy_predict.provenance import artifacts_dir, git_commit, now_iso
 from energy_predict.serving import KEY_FIELDS
-
-_TP_AT = 1 + KEY_FIELDS.index("tensor_parallel")  # the degree's place in a fit key (GPU, *serving key)
 
 SELECTION_SCHEMES = ("leave-one-input-bin-out", "leave-one-batch-size-out")
 # the interval pools every within-domain hold-out, the worst (output bins) included, not only the selection's
@@ -142,7 +140,8 @@ def _key_dict(key: tuple) -> dict:
     return {"gpu": key[0], "serving": dict(zip(KEY_FIELDS, key[1:]))}
 
 
-def _lomo_scores(y: np.ndarray, pred: np.ndarray, models: np.ndarray) -> dict | None:
+def lomo_scores(y: np.ndarray, pred: np.ndarray, models: np.ndarray) -> dict | None:
+    """Leave-one-model-out scores of held-out predictions (None where fewer than 6 cells were predicted)."""
     ok = np.isfinite(pred) & (pred > 0)
     if ok.sum() < 6:
         return None
@@ -168,24 +167,24 @@ def model_transfer(table: pd.DataFrame) -> dict[str, dict]:
             continue
         pred = out_of_fold(PhaseModel(), data, SCHEMES["leave-one-model-out"])
         moe = (data["num_experts"] > 0).to_numpy()
-        keys = config_keys(data).map(str).to_numpy()
+        tuples = config_keys(data)
+        keys = tuples.map(str).to_numpy()
+        y, models = data["energy_j"].to_numpy(), data["model"].to_numpy()
         for family, in_family in (("dense", ~moe), ("moe", moe)):
             others = pd.Series(data["model"].where(in_family)).groupby(keys).transform("nunique").to_numpy() - 1
-            y, models = data["energy_j"].to_numpy(), data["model"].to_numpy()
-            base = _lomo_scores(y[in_family], pred[in_family], models[in_family])
+            base = lomo_scores(y[in_family], pred[in_family], models[in_family])
             if base is None:
                 continue
             wide = in_family & (others >= 2)
             name = backend if family == "dense" else f"{backend}-moe"
-            tuples = config_keys(data).to_numpy()
             by_key = []
             for key in sorted(set(keys[in_family])):
                 at = in_family & (keys == key)
-                scored = _lomo_scores(y[at], pred[at], models[at])
+                scored = lomo_scores(y[at], pred[at], models[at])
                 if scored is not None and len(scored["models"]) >= 2:  # two models: each predicted from another
-                    by_key.append({**_key_dict(tuples[at][0]), **scored})
+                    by_key.append({**_key_dict(tuples[at].iloc[0]), **scored})
             out[name] = {"scheme": "leave-one-model-out", "family": family, **base,
-                         "wide": _lomo_scores(y[wide], pred[wide], models[wide]), "by_key": by_key}
+                         "wide": lomo_scores(y[wide], pred[wide], models[wide]), "by_key": by_key}
     return out
 
 
@@ -265,7 +264,7 @@ def tp_laws(table: pd.DataFrame, idle: dict[str, dict[str, float]]) -> list[dict
     from energy_predict.model.tp import fit_law, leave_one_degree_out
 
     dense = table[table["num_experts"] == 0].reset_index(drop=True)
-    keys = config_keys(dense).map(lambda k: (*k[:_TP_AT], 1, *k[_TP_AT + 1:]))
+    keys = config_keys(dense).map(tp_family)
     out = []
     for family in dict.fromkeys(keys):
         cells = dense[(keys == family).to_numpy()].reset_index(drop=True)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from energy_predict import flops
+from energy_predict.architectures import Architecture
 from energy_predict.model.features import deployment_keys, deployments, factorize
 from energy_predict.serving import KEY_FIELDS, key_from_dict
 
@@ -24,6 +25,11 @@ TERMS = PREFILL_TERMS + DECODE_TERMS
 ALLREDUCE_TERMS = ["prefill_allreduce_ops", "prefill_allreduce_bytes", "decode_allreduce_ops",
                    "decode_allreduce_bytes"]
 ACTIVATION_BYTES = 2.0  # bf16 activations, also under fp8 weights
+
+
+def allreduce_bytes_per_token(arch: Architecture) -> float:
+    """Activation bytes one token's pass all-reduces: two all-reduces of the hidden state per layer."""
+    return 2 * arch.num_layers * arch.hidden_size * ACTIVATION_BYTES
 
 
 def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
@@ -50,7 +56,7 @@ def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
         out.loc[rows, "step_sequences"] = steps * b
         out.loc[rows, "decode_linear_flops"] = b * steps * linear_per_token
         out.loc[rows, "decode_kv_bytes"] = b * context_sum * arch.kv_bytes_per_token()
-        reduced = 2 * arch.num_layers * arch.hidden_size * ACTIVATION_BYTES  # bytes all-reduced per token
+        reduced = allreduce_bytes_per_token(arch)
         out.loc[rows, "prefill_allreduce_ops"] = 2 * arch.num_layers
         out.loc[rows, "prefill_allreduce_bytes"] = b * i * reduced
         out.loc[rows, "decode_allreduce_ops"] = steps * 2 * arch.num_layers

@@ -10,7 +10,7 @@ from __future__ import annotations
 from energy_predict import flops
 from energy_predict.fitted import StepCosts
 from energy_predict.model.features import fit_key
-from energy_predict.model.phases import ACTIVATION_BYTES, TERMS, PhaseCoefficients
+from energy_predict.model.phases import TERMS, PhaseCoefficients, allreduce_bytes_per_token
 from energy_predict.serving import Deployment
 
 
@@ -20,7 +20,7 @@ def step_costs(model: PhaseCoefficients, dep: Deployment) -> StepCosts:
     c = dict(zip(TERMS, model.coefficients(fit_key(dep.gpu.name, dep.serving), arch.name, arch.is_moe)))
     bpp = dep.serving.bytes_per_param
     linear = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)
-    reduced = 2 * arch.num_layers * arch.hidden_size * ACTIVATION_BYTES  # all-reduced bytes per token
+    reduced = allreduce_bytes_per_token(arch)
     return StepCosts(
         # prefill runs the LM head once per sequence, not per token: counted in the constant
         prefill_const=c["batch"] + c["prefill_layers"] * arch.num_layers

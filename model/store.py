@@ -24,7 +24,7 @@ from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import MEASURED, TRANSFERRED, Basis, Phases, StepCosts, bounded_power
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
-from energy_predict.model.features import cell_frame, fit_key
+from energy_predict.model.features import TP_AT, cell_frame, fit_key, tp_family
 from energy_predict.model.padding import padding_extra_j
 from energy_predict.model.phases import PhaseCoefficients
 from energy_predict.model.steps import step_costs
@@ -40,7 +40,6 @@ MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 2
 REFIT = "refit it with 'energy-predict model fit'"
 MODEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_TP_AT = 1 + KEY_FIELDS.index("tensor_parallel")  # the degree's place in a fit key (GPU, *serving key)
 MAX_MODEL_TRANSFER_MEDIAN = 0.25  # beyond this held-out error a transfer across models is refused, not answered
 
 
@@ -146,10 +145,10 @@ class MeasuredModel:
         """
         from energy_predict.model.tp import MAX_DEGREE
 
-        degree = key[_TP_AT]
+        degree = key[TP_AT]
         if degree <= 1 or degree > MAX_DEGREE:
             return None
-        law = self._tp_laws.get((*key[:_TP_AT], 1, *key[_TP_AT + 1:]))
+        law = self._tp_laws.get(tp_family(key))
         if law is None or key not in self._known:
             return law
         measured_here = model is None or (key, model) in self._measured_models
@@ -167,12 +166,16 @@ class MeasuredModel:
         """A GPU with no measurement and outside the validated sibling transfer: reached through its datasheet."""
         return gpu not in self.card["valid"]["gpus"] and gpu not in self._gpu_family
 
+    def _model_transfer(self, key: tuple, arch) -> tuple[str, dict | None]:
+        """(transfer family: `vllm`, `vllm-moe`, ...; its leave-one-model-out score at this fit key, if any)."""
+        name = f"{key[1]}-moe" if arch.is_moe else key[1]  # key[1]: the framework
+        return name, self._lomo_by_key.get(name, {}).get(key)
+
     def _answers_model(self, key: tuple, arch) -> bool:
         """Whether a fit key measured this model, or holds a transfer across models that may answer for it."""
         if (key, arch.name) in self._measured_models:
             return True
-        name = f"{key[1]}-moe" if arch.is_moe else key[1]
-        here = self._lomo_by_key.get(name, {}).get(key)
+        here = self._model_transfer(key, arch)[1]
         return here is not None and here["median_ape"] <= MAX_MODEL_TRANSFER_MEDIAN
 
     # -- the EnergyModel seam -------------------------------------------------------------------------------
@@ -234,7 +237,7 @@ class MeasuredModel:
 
         cache = self._transferred
         if key not in cache:
-            energy, time = degree_coefficients(law, key[_TP_AT])
+            energy, time = degree_coefficients(law, key[TP_AT])
             cache[key] = (PhaseCoefficients({key: energy}, self.energy.scale_.to_numpy(), 1, 1),
                           PhaseCoefficients({key: time}, self.duration.scale_.to_numpy(), 1, 1))
         return cache[key]
@@ -298,10 +301,10 @@ class MeasuredModel:
             bounds, held_out = [(lo, hi)], {k: law[k] for k in ("scheme", "median_ape", "p90_ape", "coverage_90", "n")}
             # a model measured at another degree of the family is not a transfer across models
             measured_models = measured_models | {(key, m) for k, m in measured_models
-                                                 if k[:_TP_AT] + k[_TP_AT + 1:] == key[:_TP_AT] + key[_TP_AT + 1:]}
+                                                 if tp_family(k) == tp_family(key)}
         if (key, dep.arch.name) not in measured_models:
             family = "mixtures of experts" if dep.arch.is_moe else "dense models"
-            name = f"{dep.serving.framework}-moe" if dep.arch.is_moe else dep.serving.framework
+            name, here = self._model_transfer(key, dep.arch)
             transfer = self.card.get("transfer", {}).get("model", {}).get(name)
             if transfer is None:
                 raise EnergyPredictError(
@@ -310,7 +313,6 @@ class MeasuredModel:
                     "(`energy-predict calibrate`) or use --model roofline")
             moe_models = set(valid.get("moe_models", []))
             peers = sorted({m for k, m in measured_models if k == key and (m in moe_models) == dep.arch.is_moe})
-            here = self._lomo_by_key.get(name, {}).get(key)
             if not peers or here is None:
                 one = "mixture of experts" if dep.arch.is_moe else "dense model"
                 measured = (f"of the {family} only {peers[0]} was" if len(peers) == 1 else
@@ -418,9 +420,8 @@ class MeasuredModel:
         key = fit_key(dep.gpu.name, serving)
         few = {(str(d["gpu"]), *key_from_dict(d["serving"])): d["cells"]
                for d in self.card["valid"].get("too_few_cells", [])}
-        if serving.tensor_parallel > 1 and fit_key(dep.gpu.name, serving.with_(tensor_parallel=1)) in known:
-            degrees = sorted({k[_TP_AT] for k in known if k[0] == dep.gpu.name
-                              and k[1:] == fit_key("", serving.with_(tensor_parallel=k[_TP_AT]))[1:]})
+        if serving.tensor_parallel > 1 and tp_family(key) in known:
+            degrees = sorted({k[TP_AT] for k in known if tp_family(k) == tp_family(key)})
             from energy_predict.model.tp import MAX_DEGREE
 
             why = (f"beyond one node's {MAX_DEGREE} GPUs, where the all-reduce leaves NVLink"

@@ -46,23 +46,26 @@ class PhaseModel(RegressorMixin, BaseEstimator):
         # that degree, collinear with the per-layer terms; only the law across degrees (model/tp.py) fits them
         fitted = np.array([t not in ALLREDUCE_TERMS for t in TERMS])
         self.coef_ = {}
+
+        def fit_rows(key, mask: np.ndarray) -> None:
+            A = (terms[mask] / self.scale_).to_numpy()[:, fitted] / y[mask, None]
+            coef = np.zeros(len(TERMS))
+            coef[fitted] = nnls(A, np.ones(mask.sum()))[0]
+            self.coef_[key] = coef / self.scale_.to_numpy()
+
         moe = (X["num_experts"] > 0).to_numpy()
-        configs = config_keys(X)
-        family = pd.Series([(k, MOE) if m else k for k, m in zip(configs, moe)], index=X.index, dtype=object)
-        for keys, least in ((configs, self.min_cells), (family, self.min_cells), (deployment_keys(X),
-                                                                                  self.min_cells_per_model)):
-            codes, uniques = factorize(keys)
-            for n, key in enumerate(uniques):
-                mask = codes == n
-                if keys is configs:  # the fit key's own coefficients are its dense models' where it has enough
-                    dense = mask & ~moe
-                    mask = dense if dense.sum() >= least else mask
-                if mask.sum() < least or (keys is family and not isinstance(key[0], tuple)):
-                    continue
-                A = (terms[mask] / self.scale_).to_numpy()[:, fitted] / y[mask, None]
-                coef = np.zeros(len(TERMS))
-                coef[fitted] = nnls(A, np.ones(mask.sum()))[0]
-                self.coef_[key] = coef / self.scale_.to_numpy()
+        codes, uniques = factorize(config_keys(X))
+        for n, key in enumerate(uniques):  # its dense models' where it has enough, else all its cells'
+            rows, dense = codes == n, (codes == n) & ~moe
+            if rows.sum() >= self.min_cells:
+                fit_rows(key, dense if dense.sum() >= self.min_cells else rows)
+        for n in dict.fromkeys(codes[moe].tolist()):  # its mixtures of experts share their own
+            if ((codes == n) & moe).sum() >= self.min_cells:
+                fit_rows((uniques[n], MOE), (codes == n) & moe)
+        codes, uniques = factorize(deployment_keys(X))
+        for n, key in enumerate(uniques):
+            if (codes == n).sum() >= self.min_cells_per_model:
+                fit_rows(key, codes == n)
         if not self.coef_:
             raise ValueError(f"no serving configuration has {self.min_cells} cells")
         self.n_features_in_ = X.shape[1]

@@ -29,8 +29,13 @@ LAW_TERMS = [*BASE, "allreduce_ops", "allreduce_bytes"]  # prefill and decode al
 MAX_DEGREE = 8  # one node; beyond it the all-reduce leaves NVLink
 
 
+_REPLICATED = np.array([term in REPLICATED for term in BASE])
+
+
 def _split(t) -> np.ndarray:
-    return np.array([1.0 if term in REPLICATED else 1.0 / t for term in BASE])
+    """Per BASE term (per row where `t` is an array of degrees): the share of its time one GPU of the group spends."""
+    t = np.asarray(t, float)[..., None]
+    return np.where(_REPLICATED, 1.0, 1.0 / t)
 
 
 def _designs(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +45,7 @@ def _designs(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     base = terms[BASE].to_numpy()
     ops = (terms["prefill_allreduce_ops"] + terms["decode_allreduce_ops"]).to_numpy()
     moved = (terms["prefill_allreduce_bytes"] + terms["decode_allreduce_bytes"]).to_numpy()
-    time = np.column_stack([base * np.stack([_split(d) for d in t]), ops * (t - 1) / t, moved * (t - 1) / t ** 2])
+    time = np.column_stack([base * _split(t), ops * (t - 1) / t, moved * (t - 1) / t ** 2])
     energy = np.column_stack([base, ops * (t - 1), moved * 2 * (t - 1) / t])
     return time, energy
 
@@ -72,9 +77,9 @@ def degree_coefficients(law: dict, t: int) -> tuple[np.ndarray, np.ndarray]:
     n = len(BASE)
     where = {term: k for k, term in enumerate(TERMS)}
     time, energy = np.zeros(len(TERMS)), np.zeros(len(TERMS))
-    for k, term in enumerate(BASE):
-        time[where[term]] = theta_t[k] * _split(t)[k]
-        energy[where[term]] = theta_e[k]
+    base = [where[term] for term in BASE]
+    time[base] = theta_t[:n] * _split(t)
+    energy[base] = theta_e[:n]
     for phase in ("prefill", "decode"):
         time[where[f"{phase}_allreduce_ops"]] = theta_t[n] * (t - 1) / t
         time[where[f"{phase}_allreduce_bytes"]] = theta_t[n + 1] * (t - 1) / t ** 2
