@@ -41,6 +41,7 @@ class ServingConfig(BaseModel):
     max_num_batched_tokens: int | None = Field(None, ge=1)
     enable_chunked_prefill: bool | None = None
     enable_prefix_caching: bool = False
+    log_stats: bool = False  # vLLM's stat loggers (off by default in LLM): its prefix-cache counters need them
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     # GPUs of one engine (vLLM's tensor_parallel_size, the older name, is accepted); the sweep meters as many
     tensor_parallel: int = Field(1, ge=1, validation_alias=AliasChoices("tensor_parallel", "tensor_parallel_size"))

@@ -8,6 +8,10 @@ The vLLM engine's token budget per step (`max_num_batched_tokens`) is set explic
 simulator that predicts the replay schedules with the same budget.
 An offline replay is warmed up on its request set, then measured `repetitions` times; an online one is
 measured without a warm-up of its own (it would take the whole arrival span).
+A trace with prefix blocks (Mooncake's `hash_ids`) is replayed with prompts built from its blocks, so requests
+share exactly the prefixes they share in the trace (energy_predict/prefix.py); with prefix caching on, the
+cache is emptied before every measured run (outside the window), so each run sees the trace's reuse, not the
+previous run's, and the engine's own hit counters are read around each run.
 
 One command is one engine configuration and its replays (`plan_replays`). Here they run one after another
 on one engine (`run_replays`); over Ray (`run_replays_on_ray`) each replay is an actor that loads its own
@@ -22,7 +26,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,18 +47,28 @@ from energy_predict.calibrate.fanout import (
 )
 from energy_predict.calibrate.grid import ServingConfig
 from energy_predict.calibrate.meter import measure_idle_w, open_meter
+from energy_predict.prefix import BLOCK_TOKENS, block_prompt, clip_blocks, conversation_rows, trace_hit_rate
 
 _REQUEST_IDS = itertools.count()  # unique across every replay of the process
 
 
 @dataclass(frozen=True)
 class ReplaySet:
-    """Requests to replay: lengths and arrival times (s, from 0)."""
+    """Requests to replay: lengths, arrival times (s, from 0) and, from a Mooncake trace, prefix block ids."""
 
     trace: str
     input_tokens: np.ndarray
     output_tokens: np.ndarray
     arrival_s: np.ndarray
+    hash_ids: tuple[tuple[int, ...], ...] | None = None  # per request, cut with its prompt (clip_blocks)
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Share of prompt tokens in blocks seen earlier in arrival order (None without block ids)."""
+        if self.hash_ids is None:
+            return None
+        order = np.argsort(self.arrival_s, kind="stable")
+        return trace_hit_rate([self.hash_ids[k] for k in order], self.input_tokens[order])
 
     def scaled_to_rate(self, rate_per_s: float) -> ReplaySet:
         """The same requests with arrival gaps scaled so the mean rate is `rate_per_s`."""
@@ -63,7 +77,7 @@ class ReplaySet:
             raise ValueError("need distinct arrival times and a positive rate")
         factor = (len(self.arrival_s) / rate_per_s) / span
         arrivals = (self.arrival_s - self.arrival_s.min()) * factor
-        return ReplaySet(self.trace, self.input_tokens, self.output_tokens, arrivals)
+        return replace(self, arrival_s=arrivals)
 
     def poisson(self, rate_per_s: float, seed: int = 0) -> ReplaySet:
         """The same requests (lengths, order) arriving as a Poisson process at `rate_per_s`."""
@@ -72,18 +86,63 @@ class ReplaySet:
         if rate_per_s <= 0:
             raise ValueError("need a positive rate")
         arrivals = poisson_arrivals(len(self.input_tokens), rate_per_s, seed)
-        return ReplaySet(self.trace, self.input_tokens, self.output_tokens, arrivals)
+        return replace(self, arrival_s=arrivals)
 
 
-def sample_requests(frame: pd.DataFrame, n: int, seed: int, trace: str, max_input: int, max_output: int) -> ReplaySet:
-    """A contiguous window of `n` requests (arrival pattern kept) from a random offset; lengths clipped."""
+SAMPLES = ("window", "conversations")
+
+
+def sample_requests(frame: pd.DataFrame, n: int, seed: int, trace: str, max_input: int, max_output: int,
+                    sample: str = "window") -> ReplaySet:
+    """`n` requests from a random offset, in arrival order (their gaps kept); lengths clipped.
+
+    `window`: a contiguous window. `conversations` (traces with block ids): whole conversations as they first
+    appear from the offset (prefix.conversation_rows), so later turns reuse earlier ones as in the trace.
+    A prompt with block ids is clipped by whole trailing blocks (prefix.clip_blocks); one without, to `max_input`.
+    """
+    if sample not in SAMPLES:
+        raise ValueError(f"sample must be one of {SAMPLES}")
+    blocks = "hash_ids" in frame.columns
+    if sample == "conversations" and not blocks:
+        raise ValueError("sampling conversations needs a trace with prefix block ids (hash_ids)")
     rng = np.random.default_rng(seed)
     start = int(rng.integers(0, max(len(frame) - n, 0) + 1))
-    window = frame.iloc[start:start + n]
+    if sample == "conversations":
+        window = frame.iloc[conversation_rows(list(frame["hash_ids"]), start, n)]
+    else:
+        window = frame.iloc[start:start + n]
     arrivals = window["arrival_s"].to_numpy(float)
     arrivals = arrivals - np.nanmin(arrivals) if np.isfinite(arrivals).all() else np.zeros(len(window))
-    return ReplaySet(trace, np.clip(window["input_tokens"].to_numpy(), 1, max_input),
-                     np.clip(window["output_tokens"].to_numpy(), 1, max_output), arrivals)
+    outputs = np.clip(window["output_tokens"].to_numpy(), 1, max_output)
+    if not blocks:
+        return ReplaySet(trace, np.clip(window["input_tokens"].to_numpy(), 1, max_input), outputs, arrivals)
+    cut = [clip_blocks(ids, int(i), max_input) if i > 0 else ((2**63 + int(row),), 1)  # an empty prompt: 1 token
+           for row, ids, i in zip(window.index, window["hash_ids"], window["input_tokens"])]
+    return ReplaySet(trace, np.array([i for _, i in cut], dtype=np.int64), outputs, arrivals,
+                     tuple(ids for ids, _ in cut))
+
+
+def replay_prompts(reqs: ReplaySet, vocab_size: int) -> list[list[int]]:
+    """Token ids of each request: built from its blocks when the trace has them, else random and distinct."""
+    if reqs.hash_ids is None:
+        rng = np.random.default_rng(0)
+        return [rng.integers(3, vocab_size - 1, int(n)).tolist() for n in reqs.input_tokens]
+    cache: dict[int, np.ndarray] = {}
+    return [block_prompt(ids, int(n), vocab_size, cache=cache) for ids, n in zip(reqs.hash_ids, reqs.input_tokens)]
+
+
+def counter_delta(before: dict, after: dict) -> dict:
+    """Prefix-cache queries and hits (tokens) between two counter readings, with the hit rate; None + reason."""
+    reason = before.get("null_reason") or after.get("null_reason")
+    if not reason:
+        queries = after["queries_tokens"] - before["queries_tokens"]
+        hits = after["hits_tokens"] - before["hits_tokens"]
+        if queries < 0 or hits < 0:
+            reason = "the engine's prefix-cache counters went backwards (reset)"
+    if reason:
+        return {"queries_tokens": None, "hits_tokens": None, "hit_rate": None, "null_reason": reason}
+    return {"queries_tokens": queries, "hits_tokens": hits, "hit_rate": hits / queries if queries else None,
+            "null_reason": None}
 
 
 def hf_batches(n: int, batch_size: int) -> list[list[int]]:
@@ -131,9 +190,7 @@ def vllm_runners(backend, reqs: ReplaySet) -> tuple[Callable[[], None], Callable
     """(offline, online) runs of the request set on a loaded vLLM backend."""
     from vllm import SamplingParams
 
-    rng = np.random.default_rng(0)
-    prompts = [{"prompt_token_ids": rng.integers(3, backend.vocab_size - 1, int(n)).tolist()}
-               for n in reqs.input_tokens]
+    prompts = [{"prompt_token_ids": ids} for ids in replay_prompts(reqs, backend.vocab_size)]
     params = [SamplingParams(temperature=0.0, ignore_eos=True, min_tokens=int(o), max_tokens=int(o), detokenize=False)
               for o in reqs.output_tokens]
     llm = backend.llm
@@ -161,17 +218,34 @@ def vllm_runners(backend, reqs: ReplaySet) -> tuple[Callable[[], None], Callable
 
 
 def measure_replay(name: str, meter, run: Callable[[], None], reqs: ReplaySet, arch: Architecture, meta: dict,
-                   repetitions: int = 2, warmup: bool = True, idle_s: float = 3.0) -> dict:
-    """Measure the loaded idle power, warm up, measure `repetitions` runs: the replay's record (not written)."""
+                   repetitions: int = 2, warmup: bool = True, idle_s: float = 3.0,
+                   reset: Callable[[], None] | None = None, counters: Callable[[], dict] | None = None) -> dict:
+    """Measure the loaded idle power, warm up, measure `repetitions` runs: the replay's record (not written).
+
+    `reset` (emptying the prefix cache) runs before each measured run and `counters` (the engine's prefix-cache
+    counters) around it, both outside the window.
+    """
     idle = measure_idle_w(meter, idle_s)
     if warmup:
         run()
-    runs = [_measure(meter, run) for _ in range(repetitions)]
+    runs = []
+    for _ in range(repetitions):
+        if reset:
+            reset()
+        before = counters() if counters else None
+        result = _measure(meter, run)
+        if counters:
+            result["prefix_cache"] = counter_delta(before, counters())
+        runs.append(result)
+    requests = {"input_tokens": reqs.input_tokens.tolist(), "output_tokens": reqs.output_tokens.tolist(),
+                "arrival_s": [round(float(a), 4) for a in reqs.arrival_s]}
+    if reqs.hash_ids is not None:
+        requests["hash_ids"] = [list(ids) for ids in reqs.hash_ids]
     return {
         "name": name, "trace": reqs.trace, "model": arch.name, "taken": now_iso(), "host": host_info(),
         "loaded_idle_power_w": idle, "runs": runs, **meta,
-        "requests": {"input_tokens": reqs.input_tokens.tolist(), "output_tokens": reqs.output_tokens.tolist(),
-                     "arrival_s": [round(float(a), 4) for a in reqs.arrival_s]},
+        "trace_block_tokens": BLOCK_TOKENS if reqs.hash_ids is not None else None,
+        "trace_hit_rate": reqs.hit_rate, "requests": requests,
     }
 
 
@@ -213,21 +287,38 @@ class ReplayPlan:
     n: int
     batch_size: int
     repetitions: int
+    sample: str = "window"  # how the requests were drawn (sample_requests)
 
     def unit_meta(self, unit: ReplayUnit) -> dict:
         """What a unit's record says of how it was replayed."""
+        common = {"sample": self.sample, "prefix_caching": self.config.enable_prefix_caching}
         if self.config.backend == "hf":
-            return {"mode": "offline", "batch_size": self.batch_size, "batches": hf_batches(self.n, self.batch_size)}
+            return {"mode": "offline", "batch_size": self.batch_size, "batches": hf_batches(self.n, self.batch_size),
+                    **common}
         if unit.mode == "offline":
-            return {"mode": "offline"}
-        return {"mode": "online", "rate_per_s": unit.rate_per_s, "arrivals": unit.arrivals}
+            return {"mode": "offline", **common}
+        return {"mode": "online", "rate_per_s": unit.rate_per_s, "arrivals": unit.arrivals, **common}
+
+
+DEFAULT_MAX_INPUT = 8192  # tokens: Azure prompts (p99 7436 code, 4142 conv) are rarely cut
+# Mooncake prompts are cut to 32 whole blocks: 23% of them are longer (p50 6909, p90 27367). A replay of 80
+# requests then holds ~0.65-0.75 M prompt tokens (~1 min of prefill for an 8B model on one H100) and fits
+# max_model_len 16384 + 1024 + 16; 32768 would keep more of the long tail but cost ~25% more tokens a run
+# and a KV cache of ~2x the longest sequence (8B: 128 KiB a token, 4.3 GiB for one 32k prompt).
+DEFAULT_MAX_INPUT_BLOCKS = 32 * BLOCK_TOKENS
 
 
 def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, seed: int, modes: list[str],
-                 rates: list[float], batch_size: int, cuda_graphs: bool, repetitions: int, max_input: int,
+                 rates: list[float], batch_size: int, cuda_graphs: bool, repetitions: int, max_input: int | None,
                  max_output: int, poisson_rates: tuple[float, ...] = (), max_num_seqs: int = 256,
-                 max_num_batched_tokens: int = 8192, tensor_parallel: int = 1) -> ReplayPlan:
-    """Sample the trace's requests and list the replays: HF offline; vLLM offline, then each online rate."""
+                 max_num_batched_tokens: int = 8192, tensor_parallel: int = 1, prefix_caching: bool = False,
+                 sample: str = "window") -> ReplayPlan:
+    """Sample the trace's requests and list the replays: HF offline; vLLM offline, then each online rate.
+
+    `max_input` None: DEFAULT_MAX_INPUT, or DEFAULT_MAX_INPUT_BLOCKS for a trace with prefix blocks. vLLM logs
+    stats (for its prefix-cache counters) when caching is on or the trace has blocks, so a Mooncake replay with
+    caching off runs the same engine apart from the cache.
+    """
     from energy_predict.architectures import resolve_architecture
     from energy_predict.errors import InputError
     from energy_predict.traces import read_trace
@@ -236,20 +327,37 @@ def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, see
         raise InputError("--modes", "online replay needs a serving engine", "use --backend vllm for online")
     if backend_name == "hf" and tensor_parallel > 1:
         raise InputError("--tensor-parallel", "HF generate runs on one GPU", "use --backend vllm for TP > 1")
+    if backend_name == "hf" and prefix_caching:
+        raise InputError("--prefix-caching", "HF generate has no prefix cache", "use --backend vllm")
+    if sample not in SAMPLES:
+        raise InputError("--sample", f"unknown sample {sample!r}", f"use one of {', '.join(SAMPLES)}")
     arch = resolve_architecture(model)
-    reqs = sample_requests(read_trace(trace_path), n, seed, trace_path.name, max_input, max_output)
+    frame = read_trace(trace_path, blocks=True)
+    blocks = "hash_ids" in frame.columns
+    if sample == "conversations" and not blocks:
+        raise InputError("--sample", "conversations need a trace with prefix block ids (hash_ids, as Mooncake's)",
+                         "use --sample window for this trace")
+    if max_input is None:
+        max_input = DEFAULT_MAX_INPUT_BLOCKS if blocks else DEFAULT_MAX_INPUT
+    if max_input < (BLOCK_TOKENS if blocks else 1):
+        raise InputError("--max-input", f"{max_input} tokens is less than one "
+                         + (f"{BLOCK_TOKENS}-token block of the trace" if blocks else "token"),
+                         f"give at least {BLOCK_TOKENS if blocks else 1}")
+    reqs = sample_requests(frame, n, seed, trace_path.name, max_input, max_output, sample)
     config = ServingConfig(name=f"{backend_name}-replay", backend=backend_name, cuda_graphs=cuda_graphs,
                            max_num_seqs=max_num_seqs, max_model_len=max_input + max_output + 16,
                            tensor_parallel=tensor_parallel,
-                           **({"max_num_batched_tokens": max_num_batched_tokens, "enable_chunked_prefill": True}
+                           **({"max_num_batched_tokens": max_num_batched_tokens, "enable_chunked_prefill": True,
+                               "enable_prefix_caching": prefix_caching, "log_stats": prefix_caching or blocks}
                               if backend_name == "vllm" else {}))
-    stem = f"{backend_name}-{Path(trace_path).stem}"
+    stem = f"{backend_name}-{Path(trace_path).stem}" + ("-conversations" if sample == "conversations" else "") \
+        + ("-prefix-caching" if prefix_caching else "")  # caching on and off can share one --out
     units = [ReplayUnit(f"{stem}-offline", "offline", reqs)] if backend_name == "hf" or "offline" in modes else []
     if backend_name == "vllm" and "online" in modes:
         units += [ReplayUnit(f"{stem}-online-{r:g}", "online", reqs.scaled_to_rate(r), r, "trace") for r in rates]
         units += [ReplayUnit(f"{stem}-poisson-{r:g}", "online", reqs.poisson(r, seed), r, "poisson")
                   for r in poisson_rates]
-    return ReplayPlan(arch, config, tuple(units), seed, n, batch_size, repetitions)
+    return ReplayPlan(arch, config, tuple(units), seed, len(reqs.input_tokens), batch_size, repetitions, sample)
 
 
 def replay_runner(backend, plan: ReplayPlan, unit: ReplayUnit) -> Callable[[], None]:
@@ -281,8 +389,20 @@ def replay_unit(backend, meter, plan: ReplayPlan, unit: ReplayUnit, meta: dict, 
                 runner_factory: RunnerFactory = replay_runner, idle_s: float = 3.0) -> dict:
     """One replay on a loaded engine: its record. Online replays are not warmed up (a warm-up takes the span)."""
     run = runner_factory(backend, plan, unit)
+    reset, counters = prefix_hooks(backend, plan)
     return measure_replay(unit.name, meter, run, unit.reqs, plan.arch, {**meta, **plan.unit_meta(unit)},
-                          plan.repetitions, warmup=unit.mode == "offline", idle_s=idle_s)
+                          plan.repetitions, warmup=unit.mode == "offline", idle_s=idle_s, reset=reset,
+                          counters=counters)
+
+
+def prefix_hooks(backend, plan: ReplayPlan) -> tuple[Callable[[], None] | None, Callable[[], dict] | None]:
+    """(empty the prefix cache, read its counters) for a vLLM engine; a backend without them reads as null."""
+    if plan.config.backend != "vllm":
+        return None, None
+    reset = backend.reset_prefix_cache if plan.config.enable_prefix_caching else None
+    counters = getattr(backend, "prefix_cache_counters", None) or (
+        lambda: {"null_reason": f"the {type(backend).__name__} backend exposes no prefix-cache counters"})
+    return reset, counters
 
 
 def run_replays(plan: ReplayPlan, out_dir: Path, *, gpus: tuple[int, ...],

@@ -269,10 +269,20 @@ def replay(
                                    help="each replay its own engine on Ray, side by side: alone, on this machine's "
                                         "GPUs; with an address (auto, HOST:6379), a cluster's (`ray` extra)"),
     repetitions: int = typer.Option(2, "--repetitions", min=1),
-    max_input: int = typer.Option(8192, "--max-input"),
-    max_output: int = typer.Option(1024, "--max-output"),
+    max_input: int | None = typer.Option(None, "--max-input", min=1,
+                                         help="prompt tokens kept [default: 8192; 16384 (32 whole blocks) for a "
+                                              "trace with prefix blocks (Mooncake)]"),
+    max_output: int = typer.Option(1024, "--max-output", min=1),
+    prefix_caching: bool = typer.Option(False, "--prefix-caching/--no-prefix-caching",
+                                        help="vLLM's prefix cache (emptied before each measured run)"),
+    sample: str = typer.Option("window", "--sample",
+                               help="window (contiguous requests) | conversations (whole conversations from a "
+                                    "trace with prefix blocks: keeps its reuse)"),
 ) -> None:
     """Replay real trace requests on this machine's GPU and meter them (offline batches, online arrivals).
+
+    A Mooncake trace's prompts are built from its prefix blocks, so requests share what they share in the
+    trace; each record gives the hit rate that implies and, with vLLM, the engine's own prefix-cache hits.
 
     With --ray each replay (offline, each online rate) is a Ray actor that loads its own engine on
     --tensor-parallel GPUs; replays run side by side and each record is written here as it comes back.
@@ -295,12 +305,13 @@ def replay(
     plan = plan_replays(trace, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
                         rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
                         cuda_graphs=cuda_graphs, repetitions=repetitions, max_input=max_input, max_output=max_output,
-                        tensor_parallel=tensor_parallel)
+                        tensor_parallel=tensor_parallel, prefix_caching=prefix_caching, sample=sample)
 
     def show(r: dict) -> None:
         energies = [x["energy_j"] for x in r["runs"]]
         where = f" on {r['node']} GPU {r['gpu_indices']}" if "node" in r else ""
-        out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s{where}")
+        out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s{where}"
+                  + _hit_rates(r))
 
     if ray is None:
         for r in run_replays(plan, out_dir, gpus=indices, on_step=lambda m: err.print(f"replay: {m}")):
@@ -316,6 +327,16 @@ def replay(
         _say("error", f"{len(outcome.failed)} of {len(plan.units)} replays failed; {len(outcome.written)} written to "
                       f"{out_dir}; run the failed ones again (e.g. only their --modes/--rates) into the same --out")
         raise typer.Exit(1)
+
+
+def _hit_rates(record: dict) -> str:
+    """`, prefix hits: trace 0.55, engine [0.5, 0.5]` for a replay of a trace with blocks or with caching on."""
+    engine = [(x.get("prefix_cache") or {}).get("hit_rate") for x in record["runs"]]
+    if record.get("trace_hit_rate") is None and not record.get("prefix_caching"):
+        return ""
+    trace = record.get("trace_hit_rate")
+    return (f", prefix hits: trace {'n/a' if trace is None else round(trace, 3)}, "
+            f"engine {[None if e is None else round(e, 3) for e in engine]}")
 
 
 def _gpu_indices(text: str) -> tuple[int, ...]:

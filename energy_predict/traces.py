@@ -17,6 +17,7 @@ import pandas as pd
 
 from energy_predict.errors import InputError
 from energy_predict.jsonio import is_file, json_type
+from energy_predict.prefix import BLOCK_TOKENS
 from energy_predict.profile import MAX_PERIOD_S, MAX_TOKENS
 
 _INPUT_NAMES = ("input_tokens", "ContextTokens", "num_prefill_tokens", "input_length", "prompt_tokens")
@@ -141,6 +142,28 @@ def _times_to_seconds(values: pd.Series, unit: str | None, column: str) -> np.nd
     return t
 
 
+def _block_ids(values: pd.Series, input_tokens: np.ndarray) -> list[tuple[int, ...]]:
+    """Each row's prefix block ids: whole numbers >= 0, one per started block of its input; InputError otherwise."""
+    out, bad, first_why = [], 0, ""
+    for row, (ids, n) in enumerate(zip(values, input_tokens)):
+        why = ""
+        if not isinstance(ids, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in ids):
+            why = "not a list of whole numbers"
+        elif any(not 0 <= h < 2**63 for h in ids):
+            why = "an id outside 0 .. 2^63 - 1"
+        elif len(ids) != -(-int(n) // BLOCK_TOKENS):
+            why = f"{len(ids)} ids for {int(n)} input tokens (one per {BLOCK_TOKENS}-token block)"
+        if why:
+            bad += 1
+            first_why = first_why or f"data row {row + 1}, {why}"
+            continue
+        out.append(tuple(ids))
+    if bad:
+        raise InputError("hash_ids", f"{bad} rows with bad prefix block ids (first: {first_why})",
+                         "give each request the ids of its 512-token prompt blocks, as Mooncake traces do")
+    return out
+
+
 def _read_jsonl(p: Path, field: str) -> pd.DataFrame:
     rows = []
     try:
@@ -186,8 +209,12 @@ _PROFILE_FIELDS = tuple(f"workload.tokens.{k}" for k in ("path", "format", "inpu
 
 def read_trace(path: str | Path, fmt: str | None = None, input_column: str | None = None,
                output_column: str | None = None, time_column: str | None = None,
-               from_profile: bool = False) -> pd.DataFrame:
-    """Read a trace file; raise InputError naming the column, option or profile field that is wrong."""
+               from_profile: bool = False, blocks: bool = False) -> pd.DataFrame:
+    """Read a trace file; raise InputError naming the column, option or profile field that is wrong.
+
+    With `blocks`, a Mooncake trace's `hash_ids` (prefix block ids) come too, checked, as a `hash_ids` column
+    of tuples; a trace without them has no such column.
+    """
     field, fmt_flag, in_flag, out_flag, time_flag = _PROFILE_FIELDS if from_profile else _CLI_FIELDS
     p = Path(path)
     if not is_file(p):
@@ -212,4 +239,6 @@ def read_trace(path: str | Path, fmt: str | None = None, input_column: str | Non
     out = pd.DataFrame({"input_tokens": _token_counts(frame[icol], icol, "input"),
                         "output_tokens": _token_counts(frame[ocol], ocol, "output")})
     out["arrival_s"] = _times_to_seconds(frame[tcol], unit, tcol) if tcol else np.nan
+    if blocks and fmt == "mooncake" and "hash_ids" in cols:
+        out["hash_ids"] = _block_ids(frame["hash_ids"], out["input_tokens"].to_numpy())
     return out

@@ -66,3 +66,85 @@ def test_bad_replay_arguments_give_one_line_and_exit_2(tmp_path, args, field):
     assert result.exit_code == 2, result.output
     assert len(lines) == 1 and field in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def mooncake(tmp_path, rows=None):
+    """A small Mooncake-style trace: two conversations whose later turns extend earlier prompts."""
+    import json
+
+    rows = rows or [{"timestamp": 0, "input_length": 1000, "output_length": 5, "hash_ids": [0, 1]},
+                    {"timestamp": 10, "input_length": 700, "output_length": 6, "hash_ids": [0, 2]},
+                    {"timestamp": 20, "input_length": 1500, "output_length": 7, "hash_ids": [0, 1, 3]},
+                    {"timestamp": 30, "input_length": 2100, "output_length": 8, "hash_ids": [0, 2, 4, 5, 6]}]
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_a_mooncake_sample_cuts_whole_blocks_and_keeps_them_with_their_prompts(tmp_path):
+    from energy_predict.traces import read_trace
+
+    moon = read_trace(mooncake(tmp_path), blocks=True)
+    reqs = sample_requests(moon, 4, seed=0, trace="m", max_input=1024, max_output=6)
+    assert reqs.input_tokens.tolist() == [1000, 700, 1024, 1024] and reqs.output_tokens.tolist() == [5, 6, 6, 6]
+    assert reqs.hash_ids == ((0, 1), (0, 2), (0, 1), (0, 2))
+    assert reqs.hit_rate == pytest.approx((512 + (512 + 488) + (512 + 188)) / (1000 + 700 + 1024 + 1024))
+    assert reqs.scaled_to_rate(1.0).hash_ids == reqs.hash_ids == reqs.poisson(1.0).hash_ids
+    assert "hash_ids" not in read_trace(mooncake(tmp_path)).columns  # only when asked for
+    with pytest.raises(ValueError, match="block ids"):
+        sample_requests(frame(), 5, 0, "t", 100, 10, "conversations")
+
+
+def test_prompts_share_the_traces_blocks_and_azure_prompts_stay_as_they_were(tmp_path):
+    from energy_predict.calibrate.replay import replay_prompts
+    from energy_predict.traces import read_trace
+
+    reqs = sample_requests(read_trace(mooncake(tmp_path), blocks=True), 4, 0, "m", 4096, 10)
+    p = replay_prompts(reqs, 1000)
+    assert [len(x) for x in p] == [1000, 700, 1500, 2100]
+    assert p[0][:512] == p[1][:512] == p[3][:512]  # the common first block
+    assert p[2][:1000] == p[0] and p[3][:700] == p[1]  # later turns extend earlier prompts
+    assert p[0][512:700] != p[1][512:700]
+    plain = ReplaySet("t", np.array([5, 7]), np.array([1, 1]), np.zeros(2))
+    rng = np.random.default_rng(0)
+    assert replay_prompts(plain, 1000) == [rng.integers(3, 999, 5).tolist(), rng.integers(3, 999, 7).tolist()]
+
+
+def test_counter_delta_gives_tokens_and_rate_or_none_with_a_reason():
+    from energy_predict.calibrate.replay import counter_delta
+
+    a = {"queries_tokens": 100, "hits_tokens": 10, "null_reason": None}
+    b = {"queries_tokens": 1100, "hits_tokens": 510, "null_reason": None}
+    assert counter_delta(a, b) == {"queries_tokens": 1000, "hits_tokens": 500, "hit_rate": 0.5, "null_reason": None}
+    assert counter_delta(a, a)["hit_rate"] is None  # no queries: no rate (caching off)
+    assert counter_delta(b, a)["hits_tokens"] is None and "backwards" in counter_delta(b, a)["null_reason"]
+    off = {"queries_tokens": None, "hits_tokens": None, "null_reason": "stat logging is off"}
+    assert counter_delta(a, off) == {"queries_tokens": None, "hits_tokens": None, "hit_rate": None,
+                                     "null_reason": "stat logging is off"}
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--backend", "hf", "--prefix-caching"], "--prefix-caching"),
+    (["--sample", "conversations"], "--sample"),
+    (["--sample", "sideways"], "--sample"),
+])
+def test_bad_prefix_arguments_give_one_line_and_exit_2(tmp_path, args, field):
+    test_bad_replay_arguments_give_one_line_and_exit_2(tmp_path, args, field)
+
+
+@pytest.mark.parametrize("rows, args, field", [
+    (None, ["--max-input", "500"], "--max-input"),
+    ([{"timestamp": 0, "input_length": 1000, "output_length": 5, "hash_ids": [0]}], [], "hash_ids"),
+    ([{"timestamp": 0, "input_length": 1000, "output_length": 5, "hash_ids": "0,1"}], [], "hash_ids"),
+    ([{"timestamp": 0, "input_length": 10, "output_length": 5, "hash_ids": [-1]}], [], "hash_ids"),
+])
+def test_bad_mooncake_replays_give_one_line_naming_the_field_and_exit_2(tmp_path, rows, args, field):
+    from typer.testing import CliRunner
+
+    from energy_predict.cli import app
+
+    result = CliRunner().invoke(app, ["replay", str(mooncake(tmp_path, rows)), "--out", str(tmp_path / "out"), *args])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}:"), lines
+    assert not (tmp_path / "out").exists()

@@ -48,3 +48,67 @@ def test_the_replays_token_budget_reaches_the_simulator():
     narrow["config"] = {**narrow["config"], "max_num_batched_tokens": 256}
     # 256-token steps split every prompt into chunks: more steps, each paying the weights' read again
     assert predict_replay(narrow, model)["predicted_j"] > 1.05 * predict_replay(wide, model)["predicted_j"]
+
+
+class PrefixEngine:
+    """A fake vLLM backend with the two prefix verbs: a call log and counters that grow 1000/400 tokens a run."""
+
+    name = "vllm"
+
+    def __init__(self):
+        self.log, self.queries, self.hits = [], 0, 0
+
+    def load(self, arch, config):
+        self.log.append("load")
+
+    def reset_prefix_cache(self):
+        self.log.append("reset")
+
+    def prefix_cache_counters(self):
+        self.log.append("counters")
+        return {"queries_tokens": self.queries, "hits_tokens": self.hits, "null_reason": None}
+
+    def synchronize(self):
+        pass
+
+    def close(self):
+        pass
+
+    def versions(self):
+        return {"vllm": "fake"}
+
+
+@pytest.mark.parametrize("caching", [True, False])
+def test_a_mooncake_replay_record_carries_its_prefix_fields_and_predict_reads_it(tmp_path, caching):
+    from energy_predict.calibrate.replay import plan_replays, run_replays
+    from tests.test_fanout import FakeMeter
+    from tests.test_replay import mooncake
+
+    engine = PrefixEngine()
+
+    def runner(backend, plan, unit):
+        def run():
+            engine.log.append("run")
+            engine.queries, engine.hits = engine.queries + 1000, engine.hits + (400 if caching else 0)
+        return run
+
+    plan = plan_replays(mooncake(tmp_path), backend_name="vllm", model="Llama-3.1-8B", n=4, seed=0,
+                        modes=["offline"], rates=[], batch_size=4, cuda_graphs=True, repetitions=2, max_input=None,
+                        max_output=16, prefix_caching=caching, sample="conversations")
+    assert plan.config.enable_prefix_caching is caching and plan.config.log_stats  # same engine either way
+    assert plan.config.max_model_len == 16384 + 16 + 16  # the default for a trace with blocks
+    run_replays(plan, tmp_path / "out", gpus=(0,), backend_factory=lambda name: engine, meter_factory=FakeMeter,
+                runner_factory=runner, idle_s=0.0)
+    cycle = ["reset"] * caching + ["counters", "run", "counters"]
+    assert engine.log == ["load", "run", *cycle, *cycle]  # warm-up, then each run from an empty cache
+    (record,) = load_replays(tmp_path / "out")
+    suffix = "-prefix-caching" if caching else ""
+    assert record["name"] == f"vllm-m-conversations{suffix}-offline"
+    assert record["prefix_caching"] is caching and record["sample"] == "conversations"
+    assert record["trace_block_tokens"] == 512 and record["trace_hit_rate"] == pytest.approx((512 + 1000 + 700) / 5300)
+    assert record["requests"]["hash_ids"] == [[0, 1], [0, 2], [0, 1, 3], [0, 2, 4, 5, 6]]
+    for run in record["runs"]:
+        assert run["prefix_cache"] == {"queries_tokens": 1000, "hits_tokens": 400 if caching else 0,
+                                       "hit_rate": 0.4 if caching else 0.0, "null_reason": None}
+    row = predict_replay(record, load_default_model())
+    assert row["requests"] == 4 and row["predicted_j"] > 0 and row["low_j"] < row["predicted_j"] < row["high_j"]

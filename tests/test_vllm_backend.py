@@ -42,3 +42,18 @@ def test_model_dir_holds_a_loadable_config(tmp_path):
 
 def test_engine_needs_vllm():
     pytest.importorskip("vllm", reason="vLLM is not installed on this machine (GPU machine only)")
+
+
+def test_stat_logging_follows_the_config_and_prefix_counters_are_read_from_get_metrics():
+    from energy_predict.calibrate.backends.vllm import prefix_counters
+
+    quiet, logging = (ServingConfig(name="v", backend="vllm", log_stats=s) for s in (False, True))
+    assert engine_kwargs(quiet, "/m", 100)["disable_log_stats"] is True  # LLM's own default
+    assert engine_kwargs(logging, "/m", 100)["disable_log_stats"] is False
+    metrics = [SimpleNamespace(name="vllm:prefix_cache_queries", labels={"engine": "0"}, value=300),
+               SimpleNamespace(name="vllm:prefix_cache_queries", labels={"engine": "1"}, value=100),
+               SimpleNamespace(name="vllm:prefix_cache_hits", labels={"engine": "0"}, value=120),
+               SimpleNamespace(name="vllm:num_requests_running", labels={}, value=3)]
+    assert prefix_counters(metrics) == {"queries_tokens": 400, "hits_tokens": 120, "null_reason": None}
+    missing = prefix_counters(metrics[:2])
+    assert missing["hits_tokens"] is None and "vllm:prefix_cache" in missing["null_reason"]

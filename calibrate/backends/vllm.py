@@ -1,7 +1,8 @@
 """vLLM backend: offline `LLM.generate` on dummy (random) weights from a folder holding only `config.json`.
 
 Token-id prompts, no tokenizer, `ignore_eos` and min_tokens = max_tokens = O, no detokenisation.
-Prefix caching is off unless asked for: with it on, every repetition after the first would skip prefill.
+Prefix caching is off unless asked for: with it on, every repetition after the first would skip prefill
+(replays that turn it on empty the cache before each measured run).
 The pure helpers (engine arguments, prompts, output counting) are tested on CPU without vLLM.
 """
 
@@ -28,6 +29,7 @@ def engine_kwargs(config: ServingConfig, model_dir: str, max_model_len: int) -> 
         "enforce_eager": not config.cuda_graphs,
         "max_num_seqs": config.max_num_seqs,
         "enable_prefix_caching": config.enable_prefix_caching,
+        "disable_log_stats": not config.log_stats,
         "gpu_memory_utilization": config.gpu_memory_utilization,
         "tensor_parallel_size": config.tensor_parallel,
         "max_model_len": config.max_model_len or max_model_len,
@@ -54,6 +56,22 @@ def make_prompts(cell: Cell, vocab_size: int, seed: int = 0) -> list[dict[str, l
     n = max(cell.input_tokens, 1)
     return [{"prompt_token_ids": [rng.randrange(3, vocab_size - 1) for _ in range(n)]}
             for _ in range(cell.batch_size)]
+
+
+PREFIX_COUNTERS = {"queries_tokens": "vllm:prefix_cache_queries", "hits_tokens": "vllm:prefix_cache_hits"}
+
+
+def prefix_counters(metrics: Sequence[Any]) -> dict:
+    """Prefix-cache queries and hits (tokens, summed over engines) from `LLM.get_metrics()`; None + reason if absent."""
+    found: dict[str, int] = {}
+    for m in metrics:
+        for key, name in PREFIX_COUNTERS.items():
+            if getattr(m, "name", None) == name and isinstance(getattr(m, "value", None), (int, float)):
+                found[key] = found.get(key, 0) + int(m.value)
+    if len(found) < len(PREFIX_COUNTERS):
+        return {"queries_tokens": None, "hits_tokens": None,
+                "null_reason": "vLLM reported no prefix-cache counters (vllm:prefix_cache_queries/hits)"}
+    return {**found, "null_reason": None}
 
 
 def generated_tokens(outputs: Sequence[Any]) -> list[int]:
@@ -108,6 +126,20 @@ class VLLMBackend:
             return min(counts) if counts else 0
 
         return run
+
+    def reset_prefix_cache(self) -> None:
+        """Empty the prefix cache (between measured runs, so one run's prompts are not the next one's hits)."""
+        if not self.llm.reset_prefix_cache():
+            raise RuntimeError("vLLM did not empty its prefix cache (requests still running?)")
+
+    def prefix_cache_counters(self) -> dict:
+        """The engine's prefix-cache counters (tokens), or None + reason when its stat logging is off."""
+        try:
+            metrics = self.llm.get_metrics()
+        except AssertionError:  # LLMEngine.get_metrics asserts log_stats
+            return {"queries_tokens": None, "hits_tokens": None,
+                    "null_reason": "vLLM's stat logging is off (disable_log_stats)"}
+        return prefix_counters(metrics)
 
     def synchronize(self) -> None:
         """Nothing to wait for: `generate` returns when the engine is done.
