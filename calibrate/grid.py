@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
+from energy_predict.architectures import resolve_architecture
 from energy_predict.errors import InputError
 from energy_predict.jsonio import read_json
 from energy_predict.profile import MAX_TOKENS
@@ -49,6 +50,23 @@ class ServingConfig(BaseModel):
     # passed to vLLM as they are, e.g. {"pass_config": {"fuse_allreduce_rms": false}} (docs/measurements)
     compilation_config: dict[str, Any] | None = None
     disable_custom_all_reduce: bool = False
+    # vLLM speculative decoding (issue 17): a registry model as the draft (dummy weights like the target's: a draft
+    # of the target's own architecture gets the target's very weights, so it proposes what the target will choose),
+    # `num_speculative_tokens` drafted per step; `synthetic_acceptance` (0..1, per drafted token, independent) makes
+    # vLLM's rejection sampler accept at that rate whatever the draft proposes (its 'synthetic' method).
+    speculative_model: str | None = None
+    num_speculative_tokens: int = Field(0, ge=0, le=16)
+    synthetic_acceptance: float | None = Field(None, ge=0, le=1)
+    # Cells with a shared prompt prefix (issue 17): this share of each prompt's tokens is one prefix common to the
+    # batch and cached by the warm-up; the rest is new in every run. Needs enable_prefix_caching.
+    prefix_hit_rate: float | None = Field(None, ge=0, le=1)
+
+    def engine_fields(self) -> dict:
+        """What the engine is built from: configs equal here share one loaded engine in a sweep (per-request options
+        - the name, decoding, the prompts' shared prefix - differ)."""
+        per_request = {"name", "decoding", "beam_width", "prefix_hit_rate"}
+        # HF compiles inside `generate` (a static cache per call): the loaded model is the same with or without it
+        return self.model_dump(exclude=per_request | ({"compile"} if self.backend == "hf" else set()))
 
 
 class Block(BaseModel):
@@ -98,6 +116,8 @@ def parse_grid(data: object) -> Grid:
         field = "".join(["grid", *(f".{p}" for p in e["loc"])])
         raise InputError(field, e["msg"].lower(), "fix the grid file (see calibrate/grid.py for its format)") from None
     names = [c.name for c in grid.configs]
+    for k, c in enumerate(grid.configs):
+        _check_config(c, f"grid.configs.{k}")
     for k, block in enumerate(grid.blocks):
         for name in block.configs or []:
             if name not in names:
@@ -110,6 +130,26 @@ def parse_grid(data: object) -> Grid:
             if min(getattr(block, axis)) < low:
                 raise InputError(f"grid.blocks.{k}.{axis}", f"values must be >= {low}", "fix the value")
     return grid
+
+
+def _check_config(c: ServingConfig, field: str) -> None:
+    """Options that only make sense together (InputError naming the field)."""
+    if c.backend == "hf" and (c.speculative_model or c.prefix_hit_rate is not None):
+        raise InputError(f"{field}.backend", "speculative decoding and prefix-hit cells are vLLM options",
+                         "use backend 'vllm' for them")
+    if c.backend == "vllm" and c.decoding == "beam":
+        raise InputError(f"{field}.decoding", "vLLM 0.26 has no beam-search serving path (LLM.beam_search is a "
+                         "Python loop of one-token generate calls that needs a tokenizer)", "use greedy or sampling")
+    if bool(c.speculative_model) != (c.num_speculative_tokens > 0):
+        raise InputError(f"{field}.num_speculative_tokens", "speculative_model and num_speculative_tokens go together",
+                         "give both (e.g. 'Llama-3.2-1B' and 4) or neither")
+    if c.synthetic_acceptance is not None and not c.speculative_model:
+        raise InputError(f"{field}.synthetic_acceptance", "needs speculative decoding", "set speculative_model too")
+    if c.prefix_hit_rate is not None and not c.enable_prefix_caching:
+        raise InputError(f"{field}.prefix_hit_rate", "a shared prefix is only a hit with prefix caching on",
+                         "set enable_prefix_caching: true")
+    if c.speculative_model:
+        resolve_architecture(c.speculative_model)
 
 
 def load_grid(path: str | Path) -> Grid:

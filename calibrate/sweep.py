@@ -121,6 +121,20 @@ def open_run(grid: Grid, run_dir: Path, resume: bool) -> tuple[list[Cell], list[
     return cells, rec.read_journal(run_dir, repair=True)  # a torn last line is cut, so no append is glued to it
 
 
+def shared_cells(groups: list[tuple[tuple[str, str], list[Cell]]], k: int, configs: dict[str, ServingConfig]
+                 ) -> list[Cell]:
+    """Group k's cells and those of the groups right after it that will share its engine (the engine's context
+    length must hold them all)."""
+    (model, name), cells = groups[k]
+    fields = configs[name].engine_fields()
+    out = list(cells)
+    for (m, n), more in groups[k + 1:]:
+        if m != model or configs[n].engine_fields() != fields:
+            break
+        out += more
+    return out
+
+
 class EngineLoadError(RuntimeError):
     """A model or engine did not load; its message is the one line the outcome keeps."""
 
@@ -159,7 +173,19 @@ def record_row(run_id: str, cell: Cell, config: ServingConfig, gpu: str, gpu_cou
             "repetition": repetition, "status": status, "idle_power_w": idle_power_w, "timestamp": now_iso(),
             "dtype": config.dtype, "attn_implementation": config.attn_implementation, "compile": config.compile,
             "decoding": config.decoding, "beam_width": config.beam_width, "cuda_graphs": config.cuda_graphs,
-            "quantization": config.quantization or "none", "max_num_seqs": config.max_num_seqs, **values}
+            "quantization": config.quantization or "none", "max_num_seqs": config.max_num_seqs,
+            **({"speculative_model": config.speculative_model, "num_speculative_tokens": config.num_speculative_tokens,
+                "synthetic_acceptance": config.synthetic_acceptance} if config.speculative_model else {}),
+            **({"prefix_caching": True, "prefix_hit_rate": config.prefix_hit_rate} if config.enable_prefix_caching
+               else {}),
+            **values}
+
+
+def counters(backend: Backend) -> dict[str, float]:
+    """The engine's own counters (vLLM: prefix-cache queries and hits, speculative drafts and acceptances), read
+    outside the measured window; empty for a backend or configuration without them."""
+    read = getattr(backend, "counters", None)
+    return (read() or {}) if read else {}
 
 
 def measure_cell(backend: Backend, meter, grid: Grid, cell: Cell, skip: set[int], idle_before: float | None,
@@ -176,8 +202,10 @@ def measure_cell(backend: Backend, meter, grid: Grid, cell: Cell, skip: set[int]
         for k in range(grid.repetitions):
             if k in skip:
                 continue
+            before = counters(backend)
             window = measure_repeated(meter, run, grid.min_window_s)
             r, n = window.reading, window.repeats
+            per_run = {f"counter_{k}": (v - before[k]) / n for k, v in counters(backend).items() if k in before}
             energy = r.energy_j / n if r.energy_j is not None else None
             duration = r.duration_s / n
             above = energy - idle_before * duration if energy is not None and idle_before else None
@@ -189,7 +217,7 @@ def measure_cell(backend: Backend, meter, grid: Grid, cell: Cell, skip: set[int]
                 temperature_c=r.temperature_c, sensor=r.sensor,
                 null_reason=r.null_reason, generated_tokens=min(window.results),
                 gpu_energy_j=[e / n for e in r.gpu_energy_j] if r.gpu_energy_j is not None else None,
-                loaded_idle_power_w=loaded_idle)
+                loaded_idle_power_w=loaded_idle, **per_run)
     except CellInfeasible as exc:
         yield 0, "infeasible", {"error": str(exc)[:500]}
     except Exception as exc:  # noqa: BLE001 - one broken cell must not end a long sweep
@@ -255,17 +283,27 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
     errors: dict[tuple, str | None] = {}  # cells that failed in this session, and the first error of each
     load_error = None
 
-    for (model, config_name), group in itertools.groupby(cells, key=lambda c: (c.model, c.config)):
-        group = list(group)
+    groups = [(key, list(g)) for key, g in itertools.groupby(cells, key=lambda c: (c.model, c.config))]
+    backend, engine = None, None  # the loaded engine and what it was built from (model, engine fields)
+    for k, ((model, config_name), group) in enumerate(groups):
         pending = [c for c in group if not complete(c)]
         if not pending:
             continue
-        try:
-            backend, config, (loaded_idle, loaded_per_gpu) = load_engine(
-                backend_factory, meter, model, configs[config_name], group, grid.idle_seconds)
-        except EngineLoadError as exc:
-            load_error = str(exc)
-            break
+        wanted = (model, configs[config_name].engine_fields())
+        if engine == wanted and hasattr(backend, "reconfigure"):  # same engine, other per-request options
+            config = configs[config_name].model_copy(update={"max_model_len": config.max_model_len})
+            backend.reconfigure(config)
+        else:
+            if backend is not None:
+                backend.close()
+            try:
+                backend, config, (loaded_idle, loaded_per_gpu) = load_engine(
+                    backend_factory, meter, model, configs[config_name], shared_cells(groups, k, configs),
+                    grid.idle_seconds)
+            except EngineLoadError as exc:
+                load_error, backend = str(exc), None
+                break
+            engine = (model, configs[config_name].engine_fields())
         loaded = f"loaded:{model}:{config_name}"
         meta["configs"][config_name] = {**config.model_dump(), "versions": backend.versions()}
         meta["idle_power_w"][loaded], meta["idle_power_per_gpu_w"][loaded] = loaded_idle, loaded_per_gpu
@@ -279,6 +317,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
             done += 1
             if on_cell:
                 on_cell(done, total, cell, status)
+    if backend is not None:
         backend.close()
 
     if load_error is None:

@@ -307,3 +307,44 @@ def test_the_power_sampler_runs_only_in_cross_check_windows_where_the_counter_wo
         assert (r.sampled_energy_j is not None) == r.cross_checked
     assert any(seen) and not all(seen)  # no thread beside the work in the windows without a cross-check
     assert meter.describe()["power_sampling"] == "every 3 windows"
+
+
+class CountingBackend(FakeBackend):
+    """Counts loads; serves per-request options without reloading; its counters advance 3 drafts a run."""
+
+    def __init__(self):
+        super().__init__()
+        self.loads, self.served = 0, []
+
+    def load(self, arch, config):
+        self.loads += 1
+        self.config = config
+
+    def reconfigure(self, config):
+        self.config = config
+
+    def prepare(self, cell):
+        self.served.append(self.config.name)
+        return super().prepare(cell)
+
+    def counters(self):
+        return {"drafts": 3 * self.calls, "accepted_tokens": self.calls}
+
+
+def test_configs_differing_only_in_per_request_options_share_one_engine(tmp_path):
+    grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0, configs=[
+        {"name": "greedy", "backend": "hf"}, {"name": "sampling", "backend": "hf", "decoding": "sampling"},
+        {"name": "eager-attn", "backend": "hf", "attn_implementation": "eager"}]))
+    backends = []
+
+    def factory(name):
+        backends.append(CountingBackend())
+        return backends[-1]
+
+    run_sweep(grid, tmp_path / "run", backend_factory=factory, meter=TickingMeter(""))
+    records = load_records(tmp_path / "run")
+    assert len(backends) == 2 and [b.loads for b in backends] == [1, 1]  # greedy+sampling share; eager-attn reloads
+    assert set(backends[0].served) == {"greedy", "sampling"} and set(backends[1].served) == {"eager-attn"}
+    assert set(records["config"]) == {"greedy", "sampling", "eager-attn"}
+    # the engine's counters, read outside each window, per run of the window
+    assert (records["counter_drafts"] == 3).all() and (records["counter_accepted_tokens"] == 1).all()

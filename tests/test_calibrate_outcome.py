@@ -105,7 +105,7 @@ def test_a_model_that_cannot_load_fails_fast_with_one_line(tmp_path, engine):
 
 
 def test_a_model_that_cannot_load_stops_the_sweep_after_what_was_measured(tmp_path, engine, monkeypatch):
-    configs = [{"name": "a", "backend": "hf"}, {"name": "b", "backend": "hf"}]
+    configs = [{"name": "a", "backend": "hf"}, {"name": "b", "backend": "hf", "attn_implementation": "eager"}]
     engines = iter([FakeBackend(), UnloadableBackend()])
     monkeypatch.setattr(base, "make_backend", lambda name, device=None: next(engines))
     result = calibrate(tmp_path, configs=configs)

@@ -41,6 +41,10 @@ class HFBackend:
         self.config = config
         self.vocab_size = arch.vocab_size
 
+    def reconfigure(self, config: ServingConfig) -> None:
+        """Serve the next configs' cells with the loaded model (equal engine fields; only decoding differs)."""
+        self.config = config
+
     def _generate_kwargs(self, cell: Cell) -> dict:
         c = self.config
         kwargs = dict(max_new_tokens=cell.output_tokens, min_new_tokens=cell.output_tokens, pad_token_id=0,

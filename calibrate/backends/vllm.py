@@ -8,6 +8,7 @@ The pure helpers (engine arguments, prompts, output counting) are tested on CPU 
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 from collections.abc import Callable, Sequence
@@ -19,7 +20,8 @@ from energy_predict.calibrate.backends.base import CellInfeasible
 from energy_predict.calibrate.grid import Cell, ServingConfig
 
 
-def engine_kwargs(config: ServingConfig, model_dir: str, max_model_len: int) -> dict[str, Any]:
+def engine_kwargs(config: ServingConfig, model_dir: str, max_model_len: int,
+                  draft_dir: str | None = None) -> dict[str, Any]:
     """Arguments for `vllm.LLM` from a serving config."""
     kwargs: dict[str, Any] = {
         "model": model_dir,
@@ -45,7 +47,24 @@ def engine_kwargs(config: ServingConfig, model_dir: str, max_model_len: int) -> 
         kwargs["compilation_config"] = config.compilation_config
     if config.disable_custom_all_reduce:
         kwargs["disable_custom_all_reduce"] = True
+    if config.speculative_model:
+        kwargs["speculative_config"] = speculative_config(config, draft_dir or "")
     return kwargs
+
+
+def speculative_config(config: ServingConfig, draft_dir: str) -> dict[str, Any]:
+    """vLLM's speculative_config: a draft model drafting k tokens a step, optionally accepted at a synthetic rate.
+
+    vLLM's synthetic rates are per position and unconditional (position i: all of the first i+1 accepted), so an
+    independent per-token acceptance a gives a^(i+1).
+    """
+    spec: dict[str, Any] = {"model": draft_dir, "method": "draft_model",
+                            "num_speculative_tokens": config.num_speculative_tokens}
+    if config.synthetic_acceptance is not None:
+        a = config.synthetic_acceptance
+        spec["rejection_sample_method"] = "synthetic"
+        spec["synthetic_acceptance_rates"] = [a ** (i + 1) for i in range(config.num_speculative_tokens)]
+    return spec
 
 
 def make_prompts(cell: Cell, vocab_size: int, seed: int = 0) -> list[dict[str, list[int]]]:
@@ -74,6 +93,40 @@ def prefix_counters(metrics: Sequence[Any]) -> dict:
     return {**found, "null_reason": None}
 
 
+def shared_prefix_prompts(cell: Cell, vocab_size: int, hit_rate: float, seed: int = 0
+                          ) -> Callable[[int], list[dict[str, list[int]]]]:
+    """Prompts for run k: the first round(hit_rate x I) tokens one prefix common to every request and run (cached
+    once warmed up), the rest new in each run and request (never a hit), so the measured hit share is `hit_rate`."""
+    import numpy as np
+
+    n = max(cell.input_tokens, 1)
+    shared = int(round(hit_rate * n))
+    rng = np.random.default_rng(seed * 1_000_003 + cell.batch_size * 7919 + n)
+    prefix = rng.integers(3, vocab_size - 1, shared).tolist()
+    rest = rng.integers(0, vocab_size - 4, (cell.batch_size, n - shared))
+
+    def prompts(k: int) -> list[dict[str, list[int]]]:
+        fresh = (rest + (k + 1) * 104_729) % (vocab_size - 4) + 3  # a different suffix each run, cheaply
+        return [{"prompt_token_ids": prefix + row} for row in fresh.tolist()]
+
+    return prompts
+
+
+SPEC_COUNTERS = {"drafts": "vllm:spec_decode_num_drafts", "draft_tokens": "vllm:spec_decode_num_draft_tokens",
+                 "accepted_tokens": "vllm:spec_decode_num_accepted_tokens"}
+
+
+def engine_counters(metrics: Sequence[Any]) -> dict[str, int]:
+    """vLLM's prefix-cache and speculative-decoding counters (summed over engines) that are present."""
+    names = {**{v: k for k, v in PREFIX_COUNTERS.items()}, **{v: k for k, v in SPEC_COUNTERS.items()}}
+    found: dict[str, int] = {}
+    for m in metrics:
+        key = names.get(getattr(m, "name", None))
+        if key and isinstance(getattr(m, "value", None), (int, float)):
+            found[key] = found.get(key, 0) + int(m.value)
+    return found
+
+
 def generated_tokens(outputs: Sequence[Any]) -> list[int]:
     """Tokens generated per request, from `RequestOutput`s."""
     return [len(o.outputs[0].token_ids) for o in outputs]
@@ -94,6 +147,7 @@ class VLLMBackend:
         self.llm = None
         self.vocab_size = 0
         self.max_model_len = 16384
+        self.config: ServingConfig | None = None
 
     def load(self, arch: Architecture, config: ServingConfig) -> None:
         from vllm import LLM
@@ -101,8 +155,24 @@ class VLLMBackend:
         if config.max_model_len:
             self.max_model_len = config.max_model_len
         folder = write_model_dir(arch, self.max_model_len)
-        self.llm = LLM(**engine_kwargs(config, folder, self.max_model_len))
+        draft = None
+        if config.speculative_model:
+            from energy_predict.architectures import resolve_architecture
+
+            draft = write_model_dir(resolve_architecture(config.speculative_model), self.max_model_len)
+        self.llm = LLM(**engine_kwargs(config, folder, self.max_model_len, draft))
         self.vocab_size = arch.vocab_size
+        self.config = config
+
+    def reconfigure(self, config: ServingConfig) -> None:
+        """Serve the next configs' cells on the loaded engine (their engine fields are equal; grid.engine_fields)."""
+        self.config = config
+
+    def counters(self) -> dict[str, int] | None:
+        """The engine's prefix-cache and speculative-decoding counters so far; None when its stat logging is off."""
+        if not self.config or not self.config.log_stats:
+            return None
+        return engine_counters(self.llm.get_metrics())
 
     def prepare(self, cell: Cell) -> Callable[[], int]:
         from vllm import SamplingParams
@@ -110,12 +180,20 @@ class VLLMBackend:
         if cell.input_tokens + cell.output_tokens > self.max_model_len:
             total = cell.input_tokens + cell.output_tokens
             raise CellInfeasible(f"I + O = {total} > max_model_len {self.max_model_len}")
-        prompts = make_prompts(cell, self.vocab_size)
-        params = SamplingParams(temperature=0.0, ignore_eos=True, min_tokens=cell.output_tokens,
+        config = self.config
+        sampling = {"temperature": 1.0, "top_p": 0.95} if config.decoding == "sampling" else \
+            {"temperature": 0.0}
+        params = SamplingParams(**sampling, ignore_eos=True, min_tokens=cell.output_tokens,
                                 max_tokens=cell.output_tokens, detokenize=False)
-        llm = self.llm
+        if config.prefix_hit_rate is not None:
+            prompts_of = shared_prefix_prompts(cell, self.vocab_size, config.prefix_hit_rate)
+        else:
+            fixed = make_prompts(cell, self.vocab_size)
+            prompts_of = lambda k: fixed  # noqa: E731
+        llm, runs = self.llm, itertools.count()
 
         def run() -> int:
+            prompts = prompts_of(next(runs))
             try:
                 outputs = llm.generate(prompts, params, use_tqdm=False)
             except Exception as exc:  # vLLM wraps CUDA OOM in its own errors
