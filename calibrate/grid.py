@@ -63,7 +63,8 @@ class ServingConfig(BaseModel):
 
     def engine_fields(self) -> dict:
         """What the engine is built from: configs equal here share one loaded engine in a sweep (per-request options
-        - the name, decoding, the prompts' shared prefix - differ)."""
+        - the name, decoding, the prompts' shared prefix - differ).
+        """
         per_request = {"name", "decoding", "beam_width", "prefix_hit_rate"}
         # HF compiles inside `generate` (a static cache per call): the loaded model is the same with or without it
         return self.model_dump(exclude=per_request | ({"compile"} if self.backend == "hf" else set()))

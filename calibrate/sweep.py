@@ -124,7 +124,8 @@ def open_run(grid: Grid, run_dir: Path, resume: bool) -> tuple[list[Cell], list[
 def shared_cells(groups: list[tuple[tuple[str, str], list[Cell]]], k: int, configs: dict[str, ServingConfig]
                  ) -> list[Cell]:
     """Group k's cells and those of the groups right after it that will share its engine (the engine's context
-    length must hold them all)."""
+    length must hold them all).
+    """
     (model, name), cells = groups[k]
     fields = configs[name].engine_fields()
     out = list(cells)
@@ -183,7 +184,8 @@ def record_row(run_id: str, cell: Cell, config: ServingConfig, gpu: str, gpu_cou
 
 def counters(backend: Backend) -> dict[str, float]:
     """The engine's own counters (vLLM: prefix-cache queries and hits, speculative drafts and acceptances), read
-    outside the measured window; empty for a backend or configuration without them."""
+    outside the measured window; empty for a backend or configuration without them.
+    """
     read = getattr(backend, "counters", None)
     return (read() or {}) if read else {}
 
@@ -284,14 +286,14 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
     load_error = None
 
     groups = [(key, list(g)) for key, g in itertools.groupby(cells, key=lambda c: (c.model, c.config))]
-    backend, engine = None, None  # the loaded engine and what it was built from (model, engine fields)
+    backend, engine, max_len = None, None, None  # the loaded engine, what it was built from, its context length
     for k, ((model, config_name), group) in enumerate(groups):
         pending = [c for c in group if not complete(c)]
         if not pending:
             continue
         wanted = (model, configs[config_name].engine_fields())
         if engine == wanted and hasattr(backend, "reconfigure"):  # same engine, other per-request options
-            config = configs[config_name].model_copy(update={"max_model_len": config.max_model_len})
+            config = configs[config_name].model_copy(update={"max_model_len": max_len})
             backend.reconfigure(config)
         else:
             if backend is not None:
@@ -303,7 +305,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
             except EngineLoadError as exc:
                 load_error, backend = str(exc), None
                 break
-            engine = (model, configs[config_name].engine_fields())
+            engine, max_len = (model, configs[config_name].engine_fields()), config.max_model_len
         loaded = f"loaded:{model}:{config_name}"
         meta["configs"][config_name] = {**config.model_dump(), "versions": backend.versions()}
         meta["idle_power_w"][loaded], meta["idle_power_per_gpu_w"][loaded] = loaded_idle, loaded_per_gpu

@@ -53,7 +53,7 @@ def engine_kwargs(config: ServingConfig, model_dir: str, max_model_len: int,
 
 
 def speculative_config(config: ServingConfig, draft_dir: str) -> dict[str, Any]:
-    """vLLM's speculative_config: a draft model drafting k tokens a step, optionally accepted at a synthetic rate.
+    """VLLM's speculative_config: a draft model drafting k tokens a step, optionally accepted at a synthetic rate.
 
     vLLM's synthetic rates are per position and unconditional (position i: all of the first i+1 accepted), so an
     independent per-token acceptance a gives a^(i+1).
@@ -96,7 +96,8 @@ def prefix_counters(metrics: Sequence[Any]) -> dict:
 def shared_prefix_prompts(cell: Cell, vocab_size: int, hit_rate: float, seed: int = 0
                           ) -> Callable[[int], list[dict[str, list[int]]]]:
     """Prompts for run k: the first round(hit_rate x I) tokens one prefix common to every request and run (cached
-    once warmed up), the rest new in each run and request (never a hit), so the measured hit share is `hit_rate`."""
+    once warmed up), the rest new in each run and request (never a hit), so the measured hit share is `hit_rate`.
+    """
     import numpy as np
 
     n = max(cell.input_tokens, 1)
@@ -117,7 +118,7 @@ SPEC_COUNTERS = {"drafts": "vllm:spec_decode_num_drafts", "draft_tokens": "vllm:
 
 
 def engine_counters(metrics: Sequence[Any]) -> dict[str, int]:
-    """vLLM's prefix-cache and speculative-decoding counters (summed over engines) that are present."""
+    """VLLM's prefix-cache and speculative-decoding counters (summed over engines) that are present."""
     names = {**{v: k for k, v in PREFIX_COUNTERS.items()}, **{v: k for k, v in SPEC_COUNTERS.items()}}
     found: dict[str, int] = {}
     for m in metrics:
