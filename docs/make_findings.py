@@ -528,6 +528,7 @@ def main() -> None:
     tp_bench = json.loads((DOCS.parent / "benchmarks" / "results" / "tp_transfer.json").read_text())
     law = tp_bench["gpus"][H100.name]["leave_one_tp_out"]
     mt = json.loads((DOCS.parent / "benchmarks" / "results" / "model_transfer.json").read_text())["lomo"]
+    logo = json.loads((DOCS.parent / "benchmarks" / "results" / "gpu_transfer.json").read_text())
     table = training_table()
     table = table[table["gpu"] == H100.name]  # this page is the H100's; other GPUs' cells are counted below
     every = all_records()
@@ -795,6 +796,14 @@ both GPUs' energy; the others on one):
   {100 * mt["per_family"]["dense"]["wide"]["p90_ape"]:.1f}%) where two or more peers were measured, mixtures of experts within
   {100 * mt["per_family"]["moe"]["all"]["median_ape"]:.1f}% (p90 {100 * mt["per_family"]["moe"]["all"]["p90_ape"]:.1f}%) from one peer
   ([model_transfer](../benchmarks/results/model_transfer.md)).
+- A configuration measured on one of the H100 SXM and H200 SXM is transferred to the other (byte terms scaled by
+  memory bandwidth): fitted on one GPU, the other's cells inside the measured shapes are predicted within a median
+  {100 * logo["cells"]["median_ape"]:.1f}% (p90 {100 * logo["cells"]["p90_ape"]:.1f}%, time median
+  {100 * logo["cells"]["time_median_ape"]:.1f}%; {logo["cells"]["n"]} cells, both directions), and the default model
+  fitted on one GPU's cells alone predicts the other GPU's {logo["replay_summary"]["pooled"]["n"]} measured replays
+  within a median {logo["replay_summary"]["pooled"]["median_ape_pct"]:.1f}% (p90
+  {logo["replay_summary"]["pooled"]["p90_ape_pct"]:.1f}%, interval coverage
+  {100 * logo["replay_summary"]["pooled"]["coverage"]:.0f}%) ([gpu_transfer](../benchmarks/results/gpu_transfer.md)).
 
 ## Measured energy against the FLOPs/TDP estimate
 

@@ -211,19 +211,36 @@ def extrapolation(table: pd.DataFrame, held_out: dict[str, np.ndarray]) -> dict:
             "p90_ape": float(np.quantile(a, 0.9)), "n": int(len(a))}
 
 
+RANGE_COLUMNS = ("batch_size", "input_tokens", "output_tokens")
+
+
+def _transfer_scores(y: np.ndarray, pred: np.ndarray, yt: np.ndarray, pt: np.ndarray) -> dict:
+    """Energy and time errors of transferred predictions: median and p90 APE, median signed error, n."""
+    ape, err, tape = np.abs(pred / y - 1), pred / y - 1, np.abs(pt / yt - 1)
+    return {"median_ape": float(np.median(ape)), "p90_ape": float(np.quantile(ape, 0.9)),
+            "median_error": float(np.median(err)), "time_median_ape": float(np.median(tape)),
+            "time_p90_ape": float(np.quantile(tape, 0.9)), "time_median_error": float(np.median(pt / yt - 1)),
+            "n": int(len(ape))}
+
+
 def gpu_transfer(table: pd.DataFrame) -> dict | None:
     """Leave-one-GPU-out: each GPU's cells predicted from another GPU's coefficients (model/transfer.py).
 
-    Only (configuration, model) pairs measured on two GPUs are scored, both directions pooled; the result is the
+    Only (configuration, model) pairs measured on two GPUs are scored, and only the destination cells inside the
+    source GPU's measured batch, input and output ranges of that pair: beyond them the error is shape
+    extrapolation, scored apart (`extrapolation`), and a transferred answer beyond the ranges adds that interval
+    (model/store.py). The cells outside are reported (`outside_ranges`), unused. Both directions are pooled for the
+    interval (`log_bounds`) and reported apart (`directions`, keyed `src -> dst`) and per configuration and model
+    (`by_key`). `coverage_90`: the share of each direction's cells inside the interval built from the other
+    direction's residuals alone (the pooled interval covers its own cells by construction). The result is the
     interval a transferred GPU's answer carries, and the GPUs it was shown between (the only ones it may reach).
     """
     from energy_predict.gpus import resolve_gpu
     from energy_predict.model.transfer import transfer_coefficients
 
-    keys = config_keys(table).map(lambda k: k[1:])
-    table = table.assign(_key=keys.map(str))
-    rows = {"energy_j": [], "duration_s": []}
-    directions, gpus = {}, set()
+    tuples = config_keys(table)
+    table = table.assign(_key=tuples.map(lambda k: str(k[1:])))
+    inside, outside, by_key, gpus = [], [], [], set()
     for (_key, model), group in table.groupby(["_key", "model"]):
         kinds = sorted(group["gpu"].unique())
         for src in kinds:
@@ -234,23 +251,47 @@ def gpu_transfer(table: pd.DataFrame) -> dict | None:
                 if len(train) < PhaseModel().min_cells or not len(test):
                     continue
                 gpus |= {src, dst}
-                for target in rows:
+                pred = {}
+                for target in ("energy_j", "duration_s"):
                     fitted = PhaseModel().fit(train, train[target]).fitted()
-                    moved = transfer_coefficients(fitted, resolve_gpu(src), resolve_gpu(dst))
-                    pred = moved.predict(test)
-                    rows[target].append((test[target].to_numpy(), pred))
-                ape = np.abs(rows["energy_j"][-1][1] / rows["energy_j"][-1][0] - 1)
-                directions[f"{src} -> {dst} ({model})"] = {"median_ape": float(np.median(ape)), "n": int(len(ape))}
-    if not rows["energy_j"]:
+                    pred[target] = transfer_coefficients(fitted, resolve_gpu(src), resolve_gpu(dst)).predict(test)
+                within = np.ones(len(test), bool)
+                for c in RANGE_COLUMNS:
+                    within &= test[c].between(train[c].min(), train[c].max()).to_numpy()
+                direction = f"{src} -> {dst}"
+                for mask, rows in ((within, inside), (~within, outside)):
+                    if mask.any():
+                        rows.append((direction, test["energy_j"].to_numpy()[mask], pred["energy_j"][mask],
+                                     test["duration_s"].to_numpy()[mask], pred["duration_s"][mask]))
+                if within.any():
+                    key = tuples[test.index[0]]
+                    by_key.append({"direction": direction, "source_gpu": src, **_key_dict((dst, *key[1:])),
+                                   "model": model, **_transfer_scores(*inside[-1][1:]),
+                                   "source_ranges": {c: [int(train[c].min()), int(train[c].max())]
+                                                     for c in RANGE_COLUMNS}, "outside_ranges": int((~within).sum())})
+    if not inside:
         return None
-    y, pred = (np.concatenate(v) for v in zip(*rows["energy_j"]))
-    yt, pt = (np.concatenate(v) for v in zip(*rows["duration_s"]))
-    ape, tape = np.abs(pred / y - 1), np.abs(pt / yt - 1)
-    return {"scheme": "leave-one-gpu-out", "gpus": sorted(gpus), "log_bounds": list(conformal_bounds(np.log(y / pred))),
-            "median_ape": float(np.median(ape)), "p90_ape": float(np.quantile(ape, 0.9)),
-            "time_median_ape": float(np.median(tape)), "time_p90_ape": float(np.quantile(tape, 0.9)),
-            "n": int(len(ape)), "directions": directions,
-            "method": "model/transfer.py: coefficients of the measured GPU, byte terms x bandwidth ratio"}
+
+    def pooled(rows):
+        return [np.concatenate(v) for v in list(zip(*rows))[1:]]
+
+    y, pred, yt, pt = pooled(inside)
+    dirs = np.concatenate([[row[0]] * len(row[1]) for row in inside])
+    log_r = np.log(y / pred)
+    directions = {}
+    for d in sorted(set(dirs)):
+        at = dirs == d
+        directions[d] = {**_transfer_scores(y[at], pred[at], yt[at], pt[at]),
+                         "log_bounds": list(conformal_bounds(log_r[at]))}
+    out = {"scheme": "leave-one-gpu-out", "gpus": sorted(gpus), "log_bounds": list(conformal_bounds(log_r)),
+           **_transfer_scores(y, pred, yt, pt), "coverage_90": interval_coverage(y, pred, dirs),
+           "directions": directions, "by_key": by_key,
+           "cells": "destination cells inside the source GPU's measured batch, input and output ranges of the "
+                    "(configuration, model)",
+           "method": "model/transfer.py: coefficients of the measured GPU, byte terms x bandwidth ratio"}
+    if outside:
+        out["outside_ranges"] = _transfer_scores(*pooled(outside))
+    return out
 
 
 def tp_laws(table: pd.DataFrame, idle: dict[str, dict[str, float]]) -> list[dict]:

@@ -19,7 +19,7 @@ from energy_predict.architectures import resolve_architecture
 from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
 from energy_predict.predict.online import simulate
-from energy_predict.predict.padded import batches_energy_j
+from energy_predict.predict.padded import batches_phases
 from energy_predict.predict.serving import engine_for
 from energy_predict.serving import Deployment, Serving
 
@@ -38,8 +38,12 @@ def _serving(replay: dict) -> Serving:
                    max_num_batched_tokens=int(c.get("max_num_batched_tokens") or 8192))
 
 
-def predict_replay(replay: dict, model: EnergyModel) -> dict:
-    """Predicted energy (J) with its interval for one replay record, beside the measured runs."""
+def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> dict:
+    """Predicted energy (J) with its interval for one replay record, beside the measured runs.
+
+    `own_idle`: charge idle at the replay's own loaded-idle reading where it has one (False: the model's, as for a
+    GPU whose idle was never read). Time is predicted offline only: an online replay's window is its measured one.
+    """
     arch = resolve_architecture(replay["model"])
     gpus = replay["meter"].get("gpus") or [{"name": "NVIDIA H100 80GB HBM3"}]
     gpu = resolve_gpu(gpus[0]["name"])
@@ -52,18 +56,19 @@ def predict_replay(replay: dict, model: EnergyModel) -> dict:
     dep = Deployment(arch, gpu, serving, serving.tensor_parallel)
     lo, hi = model.basis(dep).log_bounds
     if replay["backend"] == "hf":
-        busy, _ = batches_energy_j(model, dep, i, o, replay["batches"])
-        idle = 0.0
+        prefill, decode, extra, seconds = batches_phases(model, dep, i, o, replay["batches"])
+        busy, idle = prefill + decode + extra, 0.0
     else:
         energy, time = model.step_costs(dep)
         engine = engine_for(dep, model)
-        if replay.get("loaded_idle_power_w"):  # the replay's own reading first: the meter sums the engine's GPUs
+        if own_idle and replay.get("loaded_idle_power_w"):  # the replay's own reading first: the meter sums the engine's GPUs
             engine = replace(engine, idle_w=replay["loaded_idle_power_w"])
         online = replay["mode"] == "online"
         arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))
         period = float(np.median(durations)) if online else None
         result = simulate(i, o, arrivals, energy, time, engine, period_s=period, backlog_limit=len(i) + 1)
         busy, idle = result.busy_energy_j, result.idle_energy_j
+        seconds = None if online else result.period_s
     predicted = busy + idle
     low, high = busy * np.exp(lo) + idle, busy * np.exp(hi) + idle
     mean = float(np.mean(measured)) if measured else None
@@ -75,4 +80,6 @@ def predict_replay(replay: dict, model: EnergyModel) -> dict:
         "predicted_j": predicted, "low_j": low, "high_j": high, "busy_j": busy, "idle_j": idle,
         "error_pct": 100 * (predicted / mean - 1) if mean else None,
         "covered": bool(low <= mean <= high) if mean else None,
+        "measured_s": float(np.median(durations)), "predicted_s": seconds,
+        "time_error_pct": 100 * (seconds / np.median(durations) - 1) if seconds is not None else None,
     }
