@@ -1,7 +1,7 @@
 """Request traces: read Azure, Mooncake and named-column CSV files into one frame.
 
 The frame has `input_tokens`, `output_tokens` and `arrival_s` (seconds from the first request, NaN where
-the trace has no times). Every token count is a whole number in [0, MAX_TOKENS] and every time is finite:
+the trace has no times), and `hash_ids` (each prompt's 512-token block ids) where a Mooncake trace has them. Every token count is a whole number in [0, MAX_TOKENS] and every time is finite:
 a file that is not a trace is refused with one line that never quotes its contents.
 """
 
@@ -212,4 +212,17 @@ def read_trace(path: str | Path, fmt: str | None = None, input_column: str | Non
     out = pd.DataFrame({"input_tokens": _token_counts(frame[icol], icol, "input"),
                         "output_tokens": _token_counts(frame[ocol], ocol, "output")})
     out["arrival_s"] = _times_to_seconds(frame[tcol], unit, tcol) if tcol else np.nan
+    if fmt == "mooncake" and "hash_ids" in cols:
+        out["hash_ids"] = _block_ids(frame["hash_ids"])
+    return out
+
+
+def _block_ids(values: pd.Series) -> list[list[int]]:
+    """Each request's prompt block ids (Mooncake `hash_ids`); InputError naming the first row that is not a list."""
+    out = []
+    for row, v in enumerate(values, 1):
+        if not isinstance(v, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in v):
+            raise InputError("hash_ids", f"data row {row} is not a list of whole numbers",
+                             "give each request's prompt block ids as a list of integers, or drop the column")
+        out.append(v)
     return out
