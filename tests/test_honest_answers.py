@@ -42,9 +42,19 @@ def one_line_error(result, *needles):
 
 
 # -- one report, built from the headline of its mode ---------------------------------------------------------------
+@pytest.mark.parametrize("hit_rate", [None, 0.5])
 @pytest.mark.parametrize("extra", [[], ["--rate", "2.57"], ["--rate", "2.57", "--gpus", "2"]])
-def test_every_derived_figure_comes_from_the_headline(extra):
-    r = report("--profile", EXAMPLES / "code_gen.json", *extra)
+def test_every_derived_figure_comes_from_the_headline(extra, hit_rate, tmp_path):
+    path = EXAMPLES / "code_gen.json" if hit_rate is None else \
+        profile(tmp_path, serving__prefix_caching=True, workload__prefix_hit_rate=hit_rate)
+    r = report("--profile", path, *extra)
+    pc = r["prefix_caching"]
+    assert pc["enabled"] == (hit_rate is not None) and pc["hit_rate"] == hit_rate
+    assert pc["prefill_tokens_skipped"] + pc["prefill_tokens_computed"] == r["tokens"]["input"]
+    assert (pc["prefill_tokens_skipped"] > 0.45 * r["tokens"]["input"]) == (hit_rate is not None)
+    if hit_rate is not None:
+        assert pc["energy_per_computed_input_token_j"] * pc["prefill_tokens_computed"] == pytest.approx(
+            r["phases"]["prefill_kwh"] * 3.6e6)
     e_kwh = r["energy_kwh"]["estimate"]
     e_j = e_kwh * 3.6e6
     assert r["site"]["facility_kwh"] == pytest.approx(e_kwh * r["site"]["pue"])
