@@ -149,11 +149,10 @@ def from_trace(
     """Write a profile (token histogram and arrival rate) from a request trace."""
     from energy_predict.architectures import resolve_architecture
     from energy_predict.gpus import resolve_gpu
-    from energy_predict.traces import read_trace
-    from energy_predict.workload import profile_from_trace
-
     from energy_predict.memory import kv_token_capacity
     from energy_predict.serving import Deployment, Serving
+    from energy_predict.traces import read_trace
+    from energy_predict.workload import profile_from_trace
 
     _output_file(output, "--output")
     dep = Deployment(resolve_architecture(model), resolve_gpu(gpu), Serving())

@@ -4,8 +4,8 @@ A deployment is (architecture, GPU, Serving, GPU count). The model is fitted per
 change the kernels that run); the batch cap and token budget are scheduling limits the prediction applies, not a
 configuration of their own, and so is prefix caching: it runs the same kernels for the tokens it computes and
 skips the prefill of prompt tokens whose KV is already cached (`energy_predict.prefix`), so a deployment with it on
-is predicted from the same fitted configuration with it off. Adding an option (speculative decoding, say) is one field here and, where it changes
-the kernels, one entry in `KEY_FIELDS`.
+is predicted from the same fitted configuration with it off. Adding an option (speculative decoding, say) is one
+field here and, where it changes the kernels, one entry in `KEY_FIELDS`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Request traces: read Azure, Mooncake and named-column CSV files into one frame.
 
 The frame has `input_tokens`, `output_tokens` and `arrival_s` (seconds from the first request, NaN where
-the trace has no times), and `hash_ids` (each prompt's 512-token block ids) where a Mooncake trace has them. Every token count is a whole number in [0, MAX_TOKENS] and every time is finite:
-a file that is not a trace is refused with one line that never quotes its contents.
+the trace has no times), and `hash_ids` (each prompt's 512-token block ids) where a Mooncake trace has them.
+Every token count is a whole number in [0, MAX_TOKENS] and every time is finite: a file that is not a trace is
+refused with one line that never quotes its contents.
 """
 
 from __future__ import annotations

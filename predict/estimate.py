@@ -102,8 +102,10 @@ def _per_request(model: EnergyModel, dep: Deployment, b, i, o, c=0) -> pd.DataFr
 
 
 def _baselines(dep: Deployment, b, i, o, c=0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-request FLOPs/TDP and roofline energy (J) at the batch each request is served in (cached prefixes
-    skipped, as in the estimate)."""
+    """Per-request FLOPs/TDP and roofline energy (J) at the batch each request is served in.
+
+    Cached prefixes are skipped, as in the estimate.
+    """
     gpu, dtype = dep.gpu, dep.serving.dtype
     flops_tdp = flops.request_flops(dep.arch, i, o, c) * gpu.tdp_w / gpu.peak_flops(dtype)
     roof = roofline_batch(dep.arch, gpu, b, i, o, dtype, dep.serving.bytes_per_param, c)
