@@ -69,7 +69,7 @@ def candidate_cells(table: pd.DataFrame, idle: dict[tuple[str, str], float]) -> 
     rows = []
     for name, (graphs, eager, split) in CANDIDATES.items():
         errs = {"e": [], "t": [], "dir": []}
-        for (_key, model), group in table.groupby(["_key", "model"]):
+        for (_key, _model), group in table.groupby(["_key", "model"]):
             for src in group["gpu"].unique():
                 for dst in group["gpu"].unique():
                     train, test = group[group["gpu"] == src], group[group["gpu"] == dst]
@@ -95,15 +95,16 @@ def candidate_cells(table: pd.DataFrame, idle: dict[tuple[str, str], float]) -> 
                         e_scale = np.ones(len(TERMS))
                     else:
                         e_scale = scale
-                    pe = _rekeyed(e, g_src, g_dst, lambda _c: e_scale).predict(test)
-                    pt = _rekeyed(t, g_src, g_dst, lambda _c: scale).predict(test)
+                    pe = _rekeyed(e, g_src, g_dst, lambda _c, s=e_scale: s).predict(test)
+                    pt = _rekeyed(t, g_src, g_dst, lambda _c, s=scale: s).predict(test)
                     errs["e"].append(pe / test["energy_j"].to_numpy() - 1)
                     errs["t"].append(pt / test["duration_s"].to_numpy() - 1)
                     errs["dir"].append(np.array([f"{src} -> {dst}"] * len(test)))
         e, t, d = (np.concatenate(errs[k]) for k in ("e", "t", "dir"))
         row = {"candidate": name, "n": int(len(e))}
         for label, at in (("pooled", np.ones(len(e), bool)), *((k, d == k) for k in sorted(set(d)))):
-            row[label] = {"median_ape": float(np.median(np.abs(e[at]))), "p90_ape": float(np.quantile(np.abs(e[at]), 0.9)),
+            row[label] = {"median_ape": float(np.median(np.abs(e[at]))),
+                          "p90_ape": float(np.quantile(np.abs(e[at]), 0.9)),
                           "median_error": float(np.median(e[at])), "time_median_ape": float(np.median(np.abs(t[at]))),
                           "time_p90_ape": float(np.quantile(np.abs(t[at]), 0.9))}
         rows.append(row)

@@ -62,8 +62,9 @@ class ServingConfig(BaseModel):
     prefix_hit_rate: float | None = Field(None, ge=0, le=1)
 
     def engine_fields(self) -> dict:
-        """What the engine is built from: configs equal here share one loaded engine in a sweep (per-request options
-        - the name, decoding, the prompts' shared prefix - differ).
+        """What the engine is built from: configs equal here share one loaded engine in a sweep.
+
+        Per-request options (the name, decoding, the prompts' shared prefix) may differ.
         """
         per_request = {"name", "decoding", "beam_width", "prefix_hit_rate"}
         # HF compiles inside `generate` (a static cache per call): the loaded model is the same with or without it

@@ -332,7 +332,7 @@ def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, see
     if sample not in SAMPLES:
         raise InputError("--sample", f"unknown sample {sample!r}", f"use one of {', '.join(SAMPLES)}")
     arch = resolve_architecture(model)
-    frame = read_trace(trace_path, blocks=True)
+    frame = read_trace(trace_path)
     blocks = "hash_ids" in frame.columns
     if sample == "conversations" and not blocks:
         raise InputError("--sample", "conversations need a trace with prefix block ids (hash_ids, as Mooncake's)",

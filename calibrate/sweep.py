@@ -123,8 +123,9 @@ def open_run(grid: Grid, run_dir: Path, resume: bool) -> tuple[list[Cell], list[
 
 def shared_cells(groups: list[tuple[tuple[str, str], list[Cell]]], k: int, configs: dict[str, ServingConfig]
                  ) -> list[Cell]:
-    """Group k's cells and those of the groups right after it that will share its engine (the engine's context
-    length must hold them all).
+    """Group k's cells and those of the groups right after it that will share its engine.
+
+    The engine's context length must hold them all.
     """
     (model, name), cells = groups[k]
     fields = configs[name].engine_fields()
@@ -183,8 +184,9 @@ def record_row(run_id: str, cell: Cell, config: ServingConfig, gpu: str, gpu_cou
 
 
 def counters(backend: Backend) -> dict[str, float]:
-    """The engine's own counters (vLLM: prefix-cache queries and hits, speculative drafts and acceptances), read
-    outside the measured window; empty for a backend or configuration without them.
+    """The engine's own counters (vLLM: prefix-cache queries and hits, speculative drafts and acceptances).
+
+    Read outside the measured window; empty for a backend or configuration without them.
     """
     read = getattr(backend, "counters", None)
     return (read() or {}) if read else {}

@@ -71,16 +71,19 @@ class PhaseEstimate:
 
 
 def roofline_batch(arch: Architecture, gpu: GPU, batch_size, input_tokens, output_tokens,
-                   dtype: str = "bfloat16", bytes_per_param: float = 2.0) -> PhaseEstimate:
-    """Roofline time and energy (at TDP) of a batch of `batch_size` requests of equal lengths."""
+                   dtype: str = "bfloat16", bytes_per_param: float = 2.0, cached_tokens=0) -> PhaseEstimate:
+    """Roofline time and energy (at TDP) of a batch of `batch_size` requests of equal lengths.
+
+    `cached_tokens`: each request's prompt prefix found in the prefix cache (not computed in prefill).
+    """
     b = np.asarray(batch_size, dtype=float)
     i = np.asarray(input_tokens, dtype=float)
     o = np.asarray(output_tokens, dtype=float)
     if np.any(b < 1) or np.any(i < 0) or np.any(o < 0):
         raise ValueError("batch_size must be >= 1 and token counts >= 0")
     peak, bw = gpu.peak_flops(dtype), gpu.memory_bandwidth_bps
-    prefill_s = np.maximum(b * flops.prefill_flops(arch, i) / peak,
-                           flops.prefill_bytes(arch, b, i, bytes_per_param) / bw)
+    prefill_s = np.maximum(b * flops.prefill_flops(arch, i, cached_tokens=cached_tokens) / peak,
+                           flops.prefill_bytes(arch, b, i, bytes_per_param, cached_tokens) / bw)
     # decode step t (1..o-1) has context c = i + t: compute and bytes are both linear in t
     step0 = flops.decode_step_flops(arch, i)  # context i, so step t adds t x slope
     slope_f = flops.decode_step_flops(arch, i + 1) - step0

@@ -149,17 +149,25 @@ def from_trace(
     """Write a profile (token histogram and arrival rate) from a request trace."""
     from energy_predict.architectures import resolve_architecture
     from energy_predict.gpus import resolve_gpu
+    from energy_predict.memory import kv_token_capacity
+    from energy_predict.serving import Deployment, Serving
     from energy_predict.traces import read_trace
     from energy_predict.workload import profile_from_trace
 
     _output_file(output, "--output")
-    resolve_gpu(gpu)
-    resolve_architecture(model)
+    dep = Deployment(resolve_architecture(model), resolve_gpu(gpu), Serving())
     frame = read_trace(trace, fmt, input_column, output_column, time_column)
-    data = profile_from_trace(frame, name or trace.stem, model, gpu, source=trace.name)
+    capacity = kv_token_capacity(dep) or None  # None: the weights alone fill one GPU, count every earlier block
+    data = profile_from_trace(frame, name or trace.stem, model, gpu, source=trace.name, kv_capacity_tokens=capacity)
     output.write_text(json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n")
     rate = data["workload"].get("rate_per_s")
     out.print(f"wrote {output}: {len(frame)} requests" + (f", {rate:.2f} req/s" if rate else ""))
+    hit = data["workload"].get("prefix_hit_rate")
+    if hit is not None:
+        kept = (f"still in a least-recently-used cache of {capacity:,} tokens ({dep.arch.name}'s KV cache on one "
+                f"{dep.gpu.name})" if capacity else "(no eviction: the weights leave one GPU no KV cache)")
+        out.print(f"workload.prefix_hit_rate {hit:g}: share of prompt tokens in 512-token blocks seen earlier and "
+                  f"{kept}; it counts only where serving.prefix_caching is true")
 
 
 class _RayOptionalAddress(typer.core.TyperCommand):

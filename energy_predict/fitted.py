@@ -92,8 +92,12 @@ class EnergyModel(Protocol):
     def basis(self, dep: Deployment) -> Basis:
         """What an answer for `dep` rests on; raises EnergyPredictError where the model must refuse."""
 
-    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> Phases:
-        """Energy by phase and duration of batches of equal requests (arrays broadcast)."""
+    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Phases:
+        """Energy by phase and duration of batches of equal requests (arrays broadcast).
+
+        `cached_tokens`: each request's prompt prefix whose KV is already cached (prefix caching); its prefill is
+        skipped, the rest of the prompt attends to it, decode is unchanged.
+        """
 
     def step_costs(self, dep: Deployment) -> tuple[StepCosts, StepCosts]:
         """(energy, time) per engine step, for the online simulator; EnergyPredictError where it has none."""

@@ -38,16 +38,21 @@ def attention_flops(arch: Architecture, key_pairs):
     return 4 * arch.num_layers * arch.num_heads * arch.head_dim * np.asarray(key_pairs, dtype=float)
 
 
-def prefill_flops(arch: Architecture, input_tokens, causal: bool = True):
+def prefill_flops(arch: Architecture, input_tokens, causal: bool = True, cached_tokens=0):
     """FLOPs of one sequence's prefill over `input_tokens` tokens.
 
     `causal=True` counts the (query, key) pairs a causal kernel computes, i(i+1)/2; `causal=False`
     counts the full i x i score matrix, which is what an unmasked kernel (and torch's flop counter) sees.
+    `cached_tokens`: a prompt prefix whose KV is already cached (prefix caching): only the `i - c` tokens after it
+    are computed, each attending to the whole prefix and the computed tokens before it.
     """
-    _check_nonnegative(input_tokens=input_tokens)
+    _check_nonnegative(input_tokens=input_tokens, cached_tokens=cached_tokens)
     i = np.asarray(input_tokens, dtype=float)
-    pairs = i * (i + 1) / 2 if causal else i * i
-    return 2.0 * matmul_params_per_token(arch) * i + attention_flops(arch, pairs) + lm_head_flops(arch) * (i > 0)
+    c = np.asarray(cached_tokens, dtype=float)
+    if np.any(c > i):
+        raise ValueError("cached_tokens must be <= input_tokens")
+    pairs = i * (i + 1) / 2 - c * (c + 1) / 2 if causal else (i - c) * i
+    return 2.0 * matmul_params_per_token(arch) * (i - c) + attention_flops(arch, pairs) + lm_head_flops(arch) * (i > 0)
 
 
 def decode_step_flops(arch: Architecture, context_tokens):
@@ -72,9 +77,10 @@ def decode_flops(arch: Architecture, input_tokens, output_tokens):
     return per_step * steps + attention_flops(arch, context_sum)
 
 
-def request_flops(arch: Architecture, input_tokens, output_tokens):
-    """FLOPs of one request: prefill plus decode."""
-    return prefill_flops(arch, input_tokens) + decode_flops(arch, input_tokens, output_tokens)
+def request_flops(arch: Architecture, input_tokens, output_tokens, cached_tokens=0):
+    """FLOPs of one request: prefill (of the prompt after a cached prefix of `cached_tokens`) plus decode."""
+    return (prefill_flops(arch, input_tokens, cached_tokens=cached_tokens)
+            + decode_flops(arch, input_tokens, output_tokens))
 
 
 def weight_bytes(arch: Architecture, bytes_per_param: float = 2.0, batch_size=1):
@@ -87,10 +93,10 @@ def weight_bytes(arch: Architecture, bytes_per_param: float = 2.0, batch_size=1)
     return (dense + arch.num_layers * arch.expert_params * touched) * bytes_per_param
 
 
-def prefill_bytes(arch: Architecture, batch_size, input_tokens, bytes_per_param: float = 2.0):
-    """Bytes a batch's prefill moves: weights once, KV cache written once."""
+def prefill_bytes(arch: Architecture, batch_size, input_tokens, bytes_per_param: float = 2.0, cached_tokens=0):
+    """Bytes a batch's prefill moves: weights once, the KV cache of the computed tokens written once."""
     b = np.asarray(batch_size, dtype=float)
-    tokens = b * np.asarray(input_tokens, dtype=float)
+    tokens = b * (np.asarray(input_tokens, dtype=float) - np.asarray(cached_tokens, dtype=float))
     return weight_bytes(arch, bytes_per_param, tokens) + tokens * arch.kv_bytes_per_token()
 
 

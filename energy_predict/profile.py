@@ -117,6 +117,10 @@ class Workload(_Strict):
     rate_per_s: float | None = Field(None, gt=0, le=MAX_RATE_PER_S, strict=True,
                                      description="mean arrival rate; with period_s gives requests")
     tokens: Tokens
+    prefix_hit_rate: float | None = Field(
+        None, ge=0, le=1, strict=True,
+        description="share of prompt tokens whose KV is already in the prefix cache when the request comes (0-1); "
+                    "used with serving.prefix_caching")
 
 
 class Site(_Strict):

@@ -47,6 +47,12 @@ def render_report(console: Console, r: dict) -> None:
     t.add_row("per request", f"mean {_fmt(pr['mean'], 'J')}{quantiles}")
     t.add_row("per token", f"prefill {_fmt(r['energy_per_input_token_j'], 'J')} per input token, "
                            f"decode {_fmt(r['energy_per_output_token_j'], 'J')} per output token")
+    pc = r.get("prefix_caching") or {}
+    if pc.get("enabled"):
+        source = {"profile": "workload.prefix_hit_rate", "trace": "the trace's block ids"}.get(pc["hit_rate_source"])
+        t.add_row("prefix caching", f"on: hit rate {pc['hit_rate']:.3g} (from {source}); "
+                                    f"{pc['prefill_tokens_skipped']:,.0f} of {r['tokens']['input']:,.0f} input "
+                                    f"tokens served from the cache, not computed")
     ph = r["phases"]
     split = f"{100 * (ph['prefill_share'] or 0):.0f}% / {100 * (ph['decode_share'] or 0):.0f}%"
     if online:

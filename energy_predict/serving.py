@@ -2,8 +2,10 @@
 
 A deployment is (architecture, GPU, Serving, GPU count). The model is fitted per `Serving.key` (the options that
 change the kernels that run); the batch cap and token budget are scheduling limits the prediction applies, not a
-configuration of their own. Adding an option (speculative decoding, say) is one field here and, where it changes
-the kernels, one entry in `KEY_FIELDS`.
+configuration of their own, and so is prefix caching: it runs the same kernels for the tokens it computes and
+skips the prefill of prompt tokens whose KV is already cached (`energy_predict.prefix`), so a deployment with it on
+is predicted from the same fitted configuration with it off. Adding an option (speculative decoding, say) is one
+field here and, where it changes the kernels, one entry in `KEY_FIELDS`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ FRAMEWORKS = ("hf", "vllm")
 QUANTIZATIONS = (None, "fp8")
 DECODINGS = ("greedy", "sampling", "beam")
 # The fields that decide which kernels run, hence which measurements a prediction may rest on.
-KEY_FIELDS = ("framework", "cuda_graphs", "compile", "quantization", "tensor_parallel", "decoding", "prefix_caching",
-              "speculative")
+KEY_FIELDS = ("framework", "cuda_graphs", "compile", "quantization", "tensor_parallel", "decoding", "speculative")
 BYTES_PER_PARAM = {None: 2.0, "fp8": 1.0}
 
 

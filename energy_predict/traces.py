@@ -1,8 +1,9 @@
 """Request traces: read Azure, Mooncake and named-column CSV files into one frame.
 
 The frame has `input_tokens`, `output_tokens` and `arrival_s` (seconds from the first request, NaN where
-the trace has no times). Every token count is a whole number in [0, MAX_TOKENS] and every time is finite:
-a file that is not a trace is refused with one line that never quotes its contents.
+the trace has no times), and `hash_ids` (each prompt's 512-token block ids) where a Mooncake trace has them.
+Every token count is a whole number in [0, MAX_TOKENS] and every time is finite: a file that is not a trace is
+refused with one line that never quotes its contents.
 """
 
 from __future__ import annotations
@@ -209,10 +210,10 @@ _PROFILE_FIELDS = tuple(f"workload.tokens.{k}" for k in ("path", "format", "inpu
 
 def read_trace(path: str | Path, fmt: str | None = None, input_column: str | None = None,
                output_column: str | None = None, time_column: str | None = None,
-               from_profile: bool = False, blocks: bool = False) -> pd.DataFrame:
+               from_profile: bool = False) -> pd.DataFrame:
     """Read a trace file; raise InputError naming the column, option or profile field that is wrong.
 
-    With `blocks`, a Mooncake trace's `hash_ids` (prefix block ids) come too, checked, as a `hash_ids` column
+    A Mooncake trace's `hash_ids` (prefix block ids) come too, checked, as a `hash_ids` column
     of tuples; a trace without them has no such column.
     """
     field, fmt_flag, in_flag, out_flag, time_flag = _PROFILE_FIELDS if from_profile else _CLI_FIELDS
@@ -239,6 +240,6 @@ def read_trace(path: str | Path, fmt: str | None = None, input_column: str | Non
     out = pd.DataFrame({"input_tokens": _token_counts(frame[icol], icol, "input"),
                         "output_tokens": _token_counts(frame[ocol], ocol, "output")})
     out["arrival_s"] = _times_to_seconds(frame[tcol], unit, tcol) if tcol else np.nan
-    if blocks and fmt == "mooncake" and "hash_ids" in cols:
+    if fmt == "mooncake" and "hash_ids" in cols:
         out["hash_ids"] = _block_ids(frame["hash_ids"], out["input_tokens"].to_numpy())
     return out

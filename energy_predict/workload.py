@@ -13,6 +13,7 @@ import pandas as pd
 
 from energy_predict import profile as schema
 from energy_predict.errors import InputError
+from energy_predict.prefix import trace_hit_rate
 from energy_predict.traces import read_trace
 
 
@@ -25,6 +26,8 @@ class Workload:
     weight: np.ndarray  # requests each row stands for, over the period
     period_s: float | None
     arrival_s: np.ndarray | None = None  # per request, when known (trace files)
+    prefix_hit_rate: float | None = None  # share of prompt tokens already in the prefix cache (the profile's)
+    prefix_blocks: list[list[int]] | None = None  # per request: prompt block ids (traces that have them)
 
     @property
     def requests(self) -> float:
@@ -95,6 +98,7 @@ def workload_from_profile(p: schema.Profile, base_dir: Path | None = None) -> Wo
     tokens, w = p.workload.tokens, p.workload
     arrivals = None
     trace_period = None
+    blocks = None
     if isinstance(tokens, schema.Histogram):
         inputs, outputs, counts = _histogram_rows(tokens)
         if counts.sum() <= 0:
@@ -110,6 +114,8 @@ def workload_from_profile(p: schema.Profile, base_dir: Path | None = None) -> Wo
                            from_profile=True)
         inputs, outputs = frame["input_tokens"].to_numpy(), np.maximum(frame["output_tokens"].to_numpy(), 1)
         counts = np.ones(len(frame))
+        if "hash_ids" in frame:
+            blocks = frame["hash_ids"].tolist()
         if frame["arrival_s"].notna().all() and len(frame) > 1:
             arrivals = frame["arrival_s"].to_numpy()
             trace_period = float(arrivals.max() - arrivals.min()) or None
@@ -121,13 +127,24 @@ def workload_from_profile(p: schema.Profile, base_dir: Path | None = None) -> Wo
         total = w.rate_per_s * period
     # shares first: total / counts.sum() overflows for subnormal counts
     weight = counts if total is None else (counts / counts.sum()) * total
-    return Workload(inputs, outputs, weight, period, arrivals)
+    return Workload(inputs, outputs, weight, period, arrivals, w.prefix_hit_rate, blocks)
 
 
-def profile_from_trace(frame: pd.DataFrame, name: str, model: str, gpu: str, source: str) -> dict:
-    """A profile dict (schema version 1) with the trace's histogram and arrival rate."""
+def profile_from_trace(frame: pd.DataFrame, name: str, model: str, gpu: str, source: str,
+                       kv_capacity_tokens: int | None = None) -> dict:
+    """A profile dict (schema version 1) with the trace's histogram and arrival rate.
+
+    A trace with prompt block ids also gives `workload.prefix_hit_rate`: the share of prompt tokens a prefix cache
+    of `kv_capacity_tokens` (least recently used evicted; None: never evicting) finds, requests in arrival order.
+    """
     tokens = histogram_from_lengths(frame["input_tokens"].to_numpy(), np.maximum(frame["output_tokens"].to_numpy(), 1))
     workload: dict = {"requests": int(len(frame)), "tokens": tokens}
+    if "hash_ids" in frame:
+        order = np.argsort(frame["arrival_s"].fillna(0).to_numpy(), kind="stable")
+        ids = frame["hash_ids"].tolist()
+        rate = trace_hit_rate([ids[k] for k in order], frame["input_tokens"].to_numpy()[order],
+                              capacity_tokens=kv_capacity_tokens)
+        workload["prefix_hit_rate"] = round(rate, 4)
     t = frame["arrival_s"]
     if t.notna().all() and len(frame) > 1 and t.max() > t.min():
         period = float(f"{float(t.max() - t.min()):.6g}")  # significant digits: a short trace keeps its rate

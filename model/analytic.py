@@ -47,13 +47,14 @@ class _Analytic:
         return Basis(ANALYTIC, (0.0, 0.0), f"'{self.name}' is an analytic baseline from datasheet figures, not fitted "
                      "to measurements; it has no measured error, so its interval is a point")
 
-    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> Phases:
+    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Phases:
         """Phases of a batch; a tensor-parallel group as an ideal split.
 
         Each GPU of the group runs at TDP for 1/t of one GPU's time: the same energy, no all-reduce, and power per
         GPU stays the TDP whatever the degree.
         """
-        p = self.predict_phases(cell_frame(dep.arch, dep.gpu, dep.serving, batch_size, input_tokens, output_tokens))
+        p = self.predict_phases(cell_frame(dep.arch, dep.gpu, dep.serving, batch_size, input_tokens, output_tokens,
+                                           cached_tokens))
         duration = p["duration_s"].to_numpy() / dep.serving.tensor_parallel
         return Phases(p["prefill_j"].to_numpy(), p["decode_j"].to_numpy(), duration)
 

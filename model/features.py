@@ -24,11 +24,18 @@ SERVING_COLUMNS = list(KEY_FIELDS)
 CELL_COLUMNS = ["batch_size", "input_tokens", "output_tokens"]
 
 
-def cell_frame(arch: Architecture, gpu: GPU, serving: Serving, batch_size, input_tokens, output_tokens) -> pd.DataFrame:
-    """Rows for the given cells (arrays broadcast) of one deployment."""
-    b, i, o = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, np.int64))
-                                    for v in (batch_size, input_tokens, output_tokens)))
+def cell_frame(arch: Architecture, gpu: GPU, serving: Serving, batch_size, input_tokens, output_tokens,
+               cached_tokens=0) -> pd.DataFrame:
+    """Rows for the given cells (arrays broadcast) of one deployment.
+
+    `cached_tokens`: each request's prompt prefix found in the prefix cache (column `cached_tokens`, absent in
+    measured cells, which ran with caching off: read as 0).
+    """
+    b, i, o, c = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, np.int64))
+                                       for v in (batch_size, input_tokens, output_tokens, cached_tokens)))
     frame = pd.DataFrame({"batch_size": b, "input_tokens": i, "output_tokens": o})
+    if c.any():
+        frame["cached_tokens"] = c
     frame["model"] = arch.name
     frame["gpu"] = gpu.name
     for key, value in asdict(arch).items():
@@ -79,6 +86,13 @@ def deployments(frame: pd.DataFrame) -> Iterator[tuple[Architecture, GPU, np.nda
         yield arch, resolve_gpu(dims["gpu"]), np.asarray(idx)
 
 
+def cached_tokens(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's prompt tokens served from the prefix cache (0 where the frame has no such column)."""
+    if "cached_tokens" not in frame:
+        return np.zeros(len(frame))
+    return frame["cached_tokens"].fillna(0).to_numpy(float)
+
+
 def physical_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Analytic terms of each cell: FLOPs, bytes and roofline times per phase, for the whole batch."""
     out = pd.DataFrame(index=frame.index)
@@ -95,15 +109,16 @@ def physical_features(frame: pd.DataFrame) -> pd.DataFrame:
             b = sub["batch_size"].to_numpy(float)
             i = sub["input_tokens"].to_numpy(float)
             o = sub["output_tokens"].to_numpy(float)
+            c = cached_tokens(sub)
             dtype = "fp8" if fp8 else "bfloat16"
             bpp = 1.0 if fp8 else 2.0
             steps = np.maximum(o - 1, 0)
-            cols["prefill_flops"][idx] = b * flops.prefill_flops(arch, i)
+            cols["prefill_flops"][idx] = b * flops.prefill_flops(arch, i, cached_tokens=c)
             cols["decode_flops"][idx] = b * flops.decode_flops(arch, i, o)
-            cols["prefill_bytes"][idx] = flops.prefill_bytes(arch, b, i, bpp)
+            cols["prefill_bytes"][idx] = flops.prefill_bytes(arch, b, i, bpp, c)
             # decode bytes: weights every step plus the KV cache read at the mean context
             cols["decode_bytes"][idx] = steps * flops.decode_step_bytes(arch, b, i + (o / 2), bpp)
-            roof = roofline_batch(arch, gpu, b, i, o, dtype, bpp)
+            roof = roofline_batch(arch, gpu, b, i, o, dtype, bpp, c)
             cols["roofline_prefill_s"][idx] = roof.prefill_s
             cols["roofline_decode_s"][idx] = roof.decode_s
             cols["active_params"][idx] = arch.active_params

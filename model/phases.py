@@ -11,7 +11,7 @@ import pandas as pd
 
 from energy_predict import flops
 from energy_predict.architectures import Architecture
-from energy_predict.model.features import deployment_keys, deployments, factorize
+from energy_predict.model.features import cached_tokens, deployment_keys, deployments, factorize
 from energy_predict.serving import KEY_FIELDS, key_from_dict
 
 PREFILL_TERMS = ["batch", "prefill_layers", "prefill_linear_flops", "prefill_attention_flops",
@@ -40,12 +40,13 @@ def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
         b = sub["batch_size"].to_numpy(float)
         i = sub["input_tokens"].to_numpy(float)
         o = sub["output_tokens"].to_numpy(float)
+        c = cached_tokens(sub)  # prefix caching: the prompt's cached prefix is not computed, decode is unchanged
         bpp = np.where(sub["quantization"].to_numpy() == "fp8", 1.0, 2.0)
         steps, context_sum = flops.decode_contexts(i, o)
         rows = X.index[idx]
         linear_per_token = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)
-        prefill = flops.prefill_flops(arch, i)
-        prefill_attention = flops.attention_flops(arch, i * (i + 1) / 2)
+        prefill = flops.prefill_flops(arch, i, cached_tokens=c)
+        prefill_attention = flops.attention_flops(arch, i * (i + 1) / 2 - c * (c + 1) / 2)
         out.loc[rows, "batch"] = 1.0
         out.loc[rows, "prefill_layers"] = arch.num_layers
         out.loc[rows, "prefill_linear_flops"] = b * (prefill - prefill_attention)
@@ -58,7 +59,7 @@ def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
         out.loc[rows, "decode_kv_bytes"] = b * context_sum * arch.kv_bytes_per_token()
         reduced = allreduce_bytes_per_token(arch)
         out.loc[rows, "prefill_allreduce_ops"] = 2 * arch.num_layers
-        out.loc[rows, "prefill_allreduce_bytes"] = b * i * reduced
+        out.loc[rows, "prefill_allreduce_bytes"] = b * (i - c) * reduced
         out.loc[rows, "decode_allreduce_ops"] = steps * 2 * arch.num_layers
         out.loc[rows, "decode_allreduce_bytes"] = steps * b * reduced
     return out

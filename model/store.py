@@ -348,9 +348,9 @@ class MeasuredModel:
         return Basis(TRANSFERRED, (lo, hi), "; ".join(reasons), ranges, held_out=held_out,
                      extrapolation_log_bounds=tuple(extra) if extra else None, idle_measured=datasheet is None)
 
-    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> Phases:
+    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Phases:
         energy_pc, duration_pc = self._fitted(dep)
-        X = cell_frame(dep.arch, dep.gpu, dep.serving, batch_size, input_tokens, output_tokens)
+        X = cell_frame(dep.arch, dep.gpu, dep.serving, batch_size, input_tokens, output_tokens, cached_tokens)
         phases = energy_pc.predict_phases(X)
         prefill, decode = phases["prefill_j"].to_numpy(), phases["decode_j"].to_numpy()
         gpus = dep.serving.tensor_parallel

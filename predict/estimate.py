@@ -17,6 +17,7 @@ from energy_predict.baselines import roofline_batch
 from energy_predict.bins import BIN_SETS, ceiling_bin
 from energy_predict.fitted import EXTRAPOLATED, Basis, EnergyModel
 from energy_predict.memory import check_feasible, kv_token_capacity, max_batch_that_fits
+from energy_predict.prefix import PrefixReuse, prefix_reuse
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
 
@@ -46,6 +47,8 @@ class Estimate:
     extrapolated_share: float
     latency_p90_s: float = 0.0  # p90 over requests of their batch's duration
     notes: list[str] = field(default_factory=list)
+    prefix: PrefixReuse = PrefixReuse(False)  # prefix caching: off, or the hit rate used and where it came from
+    prefill_tokens_skipped: float = 0.0  # prompt tokens served from the prefix cache (in `input_tokens`)
 
     @property
     def relative_interval(self) -> tuple[float, float]:
@@ -87,19 +90,25 @@ def batch_sizes(dep: Deployment, input_tokens, output_tokens, requests: float | 
     return np.clip(max_batch_that_fits(dep, input_tokens, output_tokens), 1, cap)
 
 
-def _per_request(model: EnergyModel, dep: Deployment, b, i, o) -> pd.DataFrame:
-    """Per-request phases and duration: the model's whole-batch figures divided by the batch size."""
-    p = model.batch_phases(dep, b, i, o)
+def _per_request(model: EnergyModel, dep: Deployment, b, i, o, c=0) -> pd.DataFrame:
+    """Per-request phases and duration: the model's whole-batch figures divided by the batch size.
+
+    `c`: each request's prompt tokens found in the prefix cache (not computed).
+    """
+    p = model.batch_phases(dep, b, i, o, c)
     return pd.DataFrame({"batch_size": b, "prefill_j": p.prefill_j / b, "decode_j": p.decode_j / b,
                          "energy_j": p.energy_j / b, "duration_s": p.duration_s / b,
                          "batch_duration_s": p.duration_s})
 
 
-def _baselines(dep: Deployment, b, i, o) -> tuple[np.ndarray, np.ndarray]:
-    """Per-request FLOPs/TDP and roofline energy (J) at the batch each request is served in."""
+def _baselines(dep: Deployment, b, i, o, c=0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-request FLOPs/TDP and roofline energy (J) at the batch each request is served in.
+
+    Cached prefixes are skipped, as in the estimate.
+    """
     gpu, dtype = dep.gpu, dep.serving.dtype
-    flops_tdp = flops.request_flops(dep.arch, i, o) * gpu.tdp_w / gpu.peak_flops(dtype)
-    roof = roofline_batch(dep.arch, gpu, b, i, o, dtype, dep.serving.bytes_per_param)
+    flops_tdp = flops.request_flops(dep.arch, i, o, c) * gpu.tdp_w / gpu.peak_flops(dtype)
+    roof = roofline_batch(dep.arch, gpu, b, i, o, dtype, dep.serving.bytes_per_param, c)
     return np.asarray(flops_tdp, float), np.asarray(roof.energy_j, float) / b
 
 
@@ -121,17 +130,28 @@ def _outside(basis: Basis, i, o, b, weight) -> tuple[np.ndarray, list[str]]:
     return outside, notes
 
 
-def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estimate:
+def workload_prefix_reuse(w: Workload, dep: Deployment) -> PrefixReuse:
+    """Prefix caching for this workload on this deployment (refuses caching on with no reuse given)."""
+    return prefix_reuse(dep, w.prefix_hit_rate, w.prefix_blocks, w.input_tokens, w.arrival_s, kv_token_capacity(dep))
+
+
+def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: PrefixReuse | None = None
+                      ) -> Estimate:
     """Energy of the workload under `model`, with baselines, bins and the binned (reference) estimate.
 
-    Raises EnergyPredictError where the model refuses the deployment or the deployment cannot run.
+    `prefix`: the prefix reuse to apply (default: the workload's, `workload_prefix_reuse`); a benchmark passes
+    `PrefixReuse(True, hit_rate)` to predict a cell at a given hit rate. Each request skips that share of its prompt
+    in prefill; its KV cache (and so its batch) is that of the whole prompt. Raises EnergyPredictError where the
+    model refuses the deployment or the deployment cannot run.
     """
     basis = model.basis(dep)
+    prefix = workload_prefix_reuse(w, dep) if prefix is None else prefix
     i, o, weight = unique_rows(w)
     check_feasible(dep, i, o)
     b = batch_sizes(dep, i, o, float(weight.sum()))
-    exact = _per_request(model, dep, b, i, o)
-    flops_tdp, roofline = _baselines(dep, b, i, o)
+    c = prefix.cached_tokens(i)
+    exact = _per_request(model, dep, b, i, o, c)
+    flops_tdp, roofline = _baselines(dep, b, i, o, c)
 
     bins = BIN_SETS["extended"]
     bi, in_i = ceiling_bin(i, bins.input_bins)
@@ -149,10 +169,12 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
     ceiling = np.zeros(len(table))
     if fits_at_ceiling.any():
         tb = batch_sizes(dep, ti[fits_at_ceiling], to[fits_at_ceiling], float(weight.sum()))
-        ceiling[fits_at_ceiling] = _per_request(model, dep, tb, ti[fits_at_ceiling], to[fits_at_ceiling])["energy_j"]
+        ceiling[fits_at_ceiling] = _per_request(model, dep, tb, ti[fits_at_ceiling], to[fits_at_ceiling],
+                                                prefix.cached_tokens(ti[fits_at_ceiling]))["energy_j"]
     table["binned_energy_j"] = table["requests"].to_numpy() * np.where(fits_at_ceiling, ceiling, np.nan)
 
     outside, notes = _outside(basis, i, o, b, weight)
+    notes += prefix.notes
     share = float(weight[outside].sum() / weight.sum())
     if basis.kind != "measured":
         notes.insert(0, basis.reason)
@@ -200,5 +222,5 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel) -> Estim
         extrapolated_share=share,
         latency_p90_s=weighted_quantile(exact["batch_duration_s"].to_numpy(), weight, 0.9),
         out_of_range={"reference_bins": int(weight[~(ref_i & ref_o)].sum().round()), "extended_bins": beyond},
-        notes=notes,
+        notes=notes, prefix=prefix, prefill_tokens_skipped=float(weight @ c),
     )

@@ -56,6 +56,7 @@ class OnlineResult:
     overloaded: bool = False
     backlog: int = 0  # requests waiting when the simulation stopped
     service_rate_per_s: float | None = None  # completions per second while saturated (overloaded runs)
+    prefill_tokens_skipped: int = 0  # prompt tokens found in the prefix cache (of `input_tokens`)
 
     @property
     def utilization(self) -> float:
@@ -85,9 +86,14 @@ def _bounded(de: float, dt: float, engine: Engine) -> tuple[float, float]:
 
 def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, energy: StepCosts,
              time: StepCosts, engine: Engine = Engine(), period_s: float | None = None,
-             backlog_limit: int | None = None) -> OnlineResult:
-    """Walk the requests through engine steps; return energy (busy and idle), latencies and whether it kept up."""
+             backlog_limit: int | None = None, cached: np.ndarray | None = None) -> OnlineResult:
+    """Walk the requests through engine steps; return energy (busy and idle), latencies and whether it kept up.
+
+    `cached`: each request's prompt tokens found in the prefix cache. Its first prefill chunk starts after them
+    (attending to them) and their KV counts in the cache from admission on; a preempted request recomputes all.
+    """
     order = np.argsort(arrivals, kind="stable")
+    skip = (np.zeros(len(order), np.int64) if cached is None else np.asarray(cached, np.int64)[order]).tolist()
     inputs_a = np.asarray(inputs)[order].astype(np.int64)
     outputs_a = np.maximum(np.asarray(outputs)[order].astype(np.int64), 1)
     arrivals_a = np.asarray(arrivals, float)[order]
@@ -112,7 +118,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     context = 0  # context tokens of running sequences (their KV cache)
     kv_prefill = 0  # KV of partly prefilled requests
     now = busy_s = busy_j = prefill_j = 0.0
-    nxt = preemptions = done = 0
+    nxt = preemptions = done = skipped = 0
     overloaded = False
 
     def preempt_until(extra: int) -> None:
@@ -167,6 +173,12 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                     break
                 if prefilled[r] == 0 and need[r] + watermark > free:
                     break  # a request starts only when its whole prompt fits beside the watermark
+                if prefilled[r] == 0 and skip[r]:  # its cached prefix: KV already there, nothing to compute
+                    prefilled[r] = skip[r]
+                    kv_prefill += skip[r]
+                    free -= skip[r]
+                    skipped += skip[r]
+                    skip[r] = 0  # once: a preempted request recomputes its whole context
                 take = int(min(need[r] - prefilled[r], budget, free))
                 start = prefilled[r]
                 pairs += take * start + take * (take + 1) / 2  # a chunk attends to its prefix and itself
@@ -240,4 +252,4 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     tpot = (finish_a[multi] - first_a[multi]) / (outputs_a[multi] - 1)
     return OnlineResult(arrived, done, span, busy_j + idle_j, busy_j, idle_j, prefill_j, busy_j - prefill_j, busy_s,
                         int(inputs_a[:arrived].sum()), int(outputs_a[:arrived].sum()), ttft, tpot, preemptions,
-                        overloaded, len(waiting) + (n_req - nxt if overloaded else 0), service)
+                        overloaded, len(waiting) + (n_req - nxt if overloaded else 0), service, skipped)

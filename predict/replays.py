@@ -61,7 +61,8 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
     else:
         energy, time = model.step_costs(dep)
         engine = engine_for(dep, model)
-        if own_idle and replay.get("loaded_idle_power_w"):  # the replay's own reading first: the meter sums the engine's GPUs
+        # the replay's own reading first: the meter sums the engine's GPUs
+        if own_idle and replay.get("loaded_idle_power_w"):
             engine = replace(engine, idle_w=replay["loaded_idle_power_w"])
         online = replay["mode"] == "online"
         arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))

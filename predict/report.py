@@ -38,13 +38,15 @@ class Headline:
     per_request_j: dict[str, float | None]
     flops_tdp_j: float
     roofline_j: float
+    prefill_tokens_skipped: float = 0.0  # of input_tokens: served from the prefix cache, not computed
 
 
 def offline_headline(est: Estimate, dep: Deployment, period_s: float | None) -> Headline:
     """Offline totals: full batches, busy time only (GPU-seconds on every GPU of the engine)."""
     return Headline("offline", est.energy_j, est.low_j, est.high_j, est.requests, period_s,
                     est.busy_s * dep.serving.tensor_parallel, est.prefill_j, est.decode_j, 0.0, est.input_tokens,
-                    est.output_tokens, dict(est.per_request_j), est.flops_tdp_j, est.roofline_j)
+                    est.output_tokens, dict(est.per_request_j), est.flops_tdp_j, est.roofline_j,
+                    est.prefill_tokens_skipped)
 
 
 def padded_headline(est: Estimate, dep: Deployment, period_s: float | None, padded: dict) -> Headline:
@@ -77,7 +79,7 @@ def online_headline(r: DeploymentResult, est: Estimate) -> Headline:
                     res.period_s * r.dep.gpu_count, res.prefill_j, res.decode_j, res.idle_energy_j,
                     float(res.input_tokens), float(res.output_tokens),
                     {"mean": res.energy_j / max(res.requests, 1), "p50": None, "p90": None},
-                    est.flops_tdp_j * per, est.roofline_j * per)
+                    est.flops_tdp_j * per, est.roofline_j * per, float(res.prefill_tokens_skipped))
 
 
 def _kwh(j: float) -> float:
@@ -86,6 +88,16 @@ def _kwh(j: float) -> float:
 
 def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
+
+
+def _prefix_caching(est: Estimate, h: Headline) -> dict:
+    """Prefix caching as the prediction applied it: on or off, the hit rate, its source, the tokens skipped."""
+    p = est.prefix
+    computed = h.input_tokens - h.prefill_tokens_skipped
+    return {"enabled": p.enabled, "hit_rate": p.hit_rate, "hit_rate_source": p.source,
+            "unbounded_hit_rate": p.unbounded_hit_rate,
+            "prefill_tokens_skipped": h.prefill_tokens_skipped, "prefill_tokens_computed": computed,
+            "energy_per_computed_input_token_j": _ratio(h.prefill_j, computed) if p.enabled else None}
 
 
 def _site(profile: Profile, energy_j: float) -> dict | None:
@@ -116,7 +128,8 @@ def build_report(profile: Profile, dep: Deployment, est: Estimate, h: Headline,
                        "replicas": dep.replicas, "tensor_parallel": s.tensor_parallel, "serving": s.label,
                        "framework": s.framework, "max_batch": s.max_batch, "cuda_graphs": s.cuda_graphs,
                        "compile": s.compile, "quantization": s.quantization, "mode": h.mode,
-                       "batch_used": est.batch},
+                       "prefix_caching": s.prefix_caching, "batch_used": est.batch},
+        "prefix_caching": _prefix_caching(est, h),
         "requests": h.requests,
         "period_s": h.period_s,
         "energy_kwh": {"estimate": _kwh(h.energy_j), "low": _kwh(h.low_j), "high": _kwh(h.high_j)},

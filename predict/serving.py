@@ -13,7 +13,9 @@ import numpy as np
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.fitted import EnergyModel
 from energy_predict.memory import check_feasible, kv_token_capacity
+from energy_predict.predict.estimate import workload_prefix_reuse
 from energy_predict.predict.online import Engine, OnlineResult, poisson_arrivals, simulate
+from energy_predict.prefix import PrefixReuse
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
 
@@ -81,8 +83,11 @@ class DeploymentResult:
 
 
 def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: float | None = None,
-                        seed: int = 0, max_requests: int | None = None) -> DeploymentResult:
+                        seed: int = 0, max_requests: int | None = None,
+                        prefix: PrefixReuse | None = None) -> DeploymentResult:
     """Simulate every engine of the deployment (requests dealt round-robin) and add their results.
+
+    `prefix`: the prefix reuse (default: the workload's): each request skips that share of its prompt in prefill.
 
     Every online answer comes through here (--rate, capacity, sweep-rate), so what cannot be served online is
     refused here: HF `generate` serves fixed batches and has no continuous-batching server to simulate.
@@ -95,10 +100,13 @@ def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: 
     energy, time = model.step_costs(dep)  # refuses where the model has no basis for the deployment
     inputs, outputs, t, period = arrivals_for(w, rate, seed, max_requests)
     check_feasible(dep, inputs, outputs)
+    if prefix is None:
+        prefix = workload_prefix_reuse(w, dep)
+    cached = prefix.cached_tokens(inputs)
     engine = engine_for(dep, model)
     k = dep.replicas
-    parts = [simulate(inputs[g::k], outputs[g::k], t[g::k], energy, time, engine, period_s=period)
-             for g in range(k)]
+    parts = [simulate(inputs[g::k], outputs[g::k], t[g::k], energy, time, engine, period_s=period,
+                      cached=cached[g::k]) for g in range(k)]
     over = any(p.overloaded for p in parts)
     span = max(p.period_s for p in parts)
     idle = sum(p.idle_energy_j + (span - p.period_s) * engine.idle_w for p in parts)
@@ -108,7 +116,8 @@ def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: 
         sum(p.prefill_j for p in parts), sum(p.decode_j for p in parts), sum(p.busy_s for p in parts) / k,
         sum(p.input_tokens for p in parts), sum(p.output_tokens for p in parts),
         np.concatenate([p.ttft_s for p in parts]), np.concatenate([p.tpot_s for p in parts]),
-        sum(p.preemptions for p in parts), over, sum(p.backlog for p in parts))
+        sum(p.preemptions for p in parts), over, sum(p.backlog for p in parts),
+        prefill_tokens_skipped=sum(p.prefill_tokens_skipped for p in parts))
     offered = len(inputs) / period if period else float(rate or 0.0)
     sustainable = sum(p.served_rate_per_s for p in parts) if over else None
     return DeploymentResult(dep, total, offered, sustainable)

@@ -97,7 +97,9 @@ def test_a_gpu_never_measured_is_transferred_from_the_nearest_measured_gpu_with_
 
 def test_a_gpu_never_measured_and_a_model_never_measured_add_both_errors(model, gpu_t):
     basis = model.basis(Deployment(REGISTRY["Mistral-7B-v0.3"], CATALOG["L40S"], VLLM))
-    transfer = model.card["transfer"]["model"]["vllm"]["wide"]  # five dense peers measured on the source GPU
+    # the leave-one-model-out of the source GPU's configuration (H100, vLLM graphs: five dense peers measured)
+    (transfer,) = [k for k in model.card["transfer"]["model"]["vllm"]["by_key"] if k["gpu"] == "H100-SXM-80GB"
+                   and k["serving"]["tensor_parallel"] == 1]
     assert basis.kind == "transferred" and "Mistral-7B-v0.3 was never measured" in basis.reason
     assert basis.log_bounds[1] == pytest.approx(OTHER_GENERATION_WIDENING * gpu_t["log_bounds"][1]
                                                 + transfer["log_bounds"][1])

@@ -84,13 +84,14 @@ def mooncake(tmp_path, rows=None):
 def test_a_mooncake_sample_cuts_whole_blocks_and_keeps_them_with_their_prompts(tmp_path):
     from energy_predict.traces import read_trace
 
-    moon = read_trace(mooncake(tmp_path), blocks=True)
+    moon = read_trace(mooncake(tmp_path))
     reqs = sample_requests(moon, 4, seed=0, trace="m", max_input=1024, max_output=6)
     assert reqs.input_tokens.tolist() == [1000, 700, 1024, 1024] and reqs.output_tokens.tolist() == [5, 6, 6, 6]
     assert reqs.hash_ids == ((0, 1), (0, 2), (0, 1), (0, 2))
-    assert reqs.hit_rate == pytest.approx((512 + (512 + 488) + (512 + 188)) / (1000 + 700 + 1024 + 1024))
+    # each request's leading run of blocks seen before, whole blocks, its last token always computed
+    assert reqs.hit_rate == pytest.approx((512 + 1023 + 1023) / (1000 + 700 + 1024 + 1024))
     assert reqs.scaled_to_rate(1.0).hash_ids == reqs.hash_ids == reqs.poisson(1.0).hash_ids
-    assert "hash_ids" not in read_trace(mooncake(tmp_path)).columns  # only when asked for
+    assert "hash_ids" in read_trace(mooncake(tmp_path)).columns  # a block trace brings its block ids
     with pytest.raises(ValueError, match="block ids"):
         sample_requests(frame(), 5, 0, "t", 100, 10, "conversations")
 
@@ -99,7 +100,7 @@ def test_prompts_share_the_traces_blocks_and_azure_prompts_stay_as_they_were(tmp
     from energy_predict.calibrate.replay import replay_prompts
     from energy_predict.traces import read_trace
 
-    reqs = sample_requests(read_trace(mooncake(tmp_path), blocks=True), 4, 0, "m", 4096, 10)
+    reqs = sample_requests(read_trace(mooncake(tmp_path)), 4, 0, "m", 4096, 10)
     p = replay_prompts(reqs, 1000)
     assert [len(x) for x in p] == [1000, 700, 1500, 2100]
     assert p[0][:512] == p[1][:512] == p[3][:512]  # the common first block

@@ -5,6 +5,7 @@ import pytest
 
 from energy_predict.model.store import load_default_model
 from energy_predict.predict.replays import load_replays, predict_replay
+from energy_predict.prefix import trace_hit_rate
 
 
 def replay_record(backend: str, mode: str, measured_j: float, **extra) -> dict:
@@ -105,7 +106,9 @@ def test_a_mooncake_replay_record_carries_its_prefix_fields_and_predict_reads_it
     suffix = "-prefix-caching" if caching else ""
     assert record["name"] == f"vllm-m-conversations{suffix}-offline"
     assert record["prefix_caching"] is caching and record["sample"] == "conversations"
-    assert record["trace_block_tokens"] == 512 and record["trace_hit_rate"] == pytest.approx((512 + 1000 + 700) / 5300)
+    assert record["trace_block_tokens"] == 512 and record["trace_hit_rate"] == pytest.approx(
+        trace_hit_rate(record["requests"]["hash_ids"], record["requests"]["input_tokens"]))
+    assert 0 < record["trace_hit_rate"] < 1
     assert record["requests"]["hash_ids"] == [[0, 1], [0, 2], [0, 1, 3], [0, 2, 4, 5, 6]]
     for run in record["runs"]:
         assert run["prefix_cache"] == {"queries_tokens": 1000, "hits_tokens": 400 if caching else 0,

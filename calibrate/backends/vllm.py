@@ -95,8 +95,10 @@ def prefix_counters(metrics: Sequence[Any]) -> dict:
 
 def shared_prefix_prompts(cell: Cell, vocab_size: int, hit_rate: float, seed: int = 0
                           ) -> Callable[[int], list[dict[str, list[int]]]]:
-    """Prompts for run k: the first round(hit_rate x I) tokens one prefix common to every request and run (cached
-    once warmed up), the rest new in each run and request (never a hit), so the measured hit share is `hit_rate`.
+    """Prompts for run k with a share `hit_rate` of each prompt cached.
+
+    The first round(hit_rate x I) tokens are one prefix common to every request and run (cached once warmed up);
+    the rest is new in each run and request, never a hit.
     """
     import numpy as np
 
