@@ -52,8 +52,6 @@ def test_trace_hit_rate_counts_tokens_of_blocks_seen_earlier_in_order():
     assert trace_hit_rate([], []) == 0.0
     with pytest.raises(ValueError):
         trace_hit_rate([[1]], [512, 512])
-    with pytest.raises(ValueError, match="do not cover"):
-        trace_hit_rate([[1]], [513])
 
 
 def test_conversations_are_taken_whole_as_they_first_appear():
