@@ -77,22 +77,6 @@ def make_prompts(cell: Cell, vocab_size: int, seed: int = 0) -> list[dict[str, l
             for _ in range(cell.batch_size)]
 
 
-PREFIX_COUNTERS = {"queries_tokens": "vllm:prefix_cache_queries", "hits_tokens": "vllm:prefix_cache_hits"}
-
-
-def prefix_counters(metrics: Sequence[Any]) -> dict:
-    """Prefix-cache queries and hits (tokens, summed over engines) from `LLM.get_metrics()`; None + reason if absent."""
-    found: dict[str, int] = {}
-    for m in metrics:
-        for key, name in PREFIX_COUNTERS.items():
-            if getattr(m, "name", None) == name and isinstance(getattr(m, "value", None), (int, float)):
-                found[key] = found.get(key, 0) + int(m.value)
-    if len(found) < len(PREFIX_COUNTERS):
-        return {"queries_tokens": None, "hits_tokens": None,
-                "null_reason": "vLLM reported no prefix-cache counters (vllm:prefix_cache_queries/hits)"}
-    return {**found, "null_reason": None}
-
-
 def shared_prefix_prompts(cell: Cell, vocab_size: int, hit_rate: float, seed: int = 0
                           ) -> Callable[[int], list[dict[str, list[int]]]]:
     """Prompts for run k with a share `hit_rate` of each prompt cached.
@@ -115,6 +99,7 @@ def shared_prefix_prompts(cell: Cell, vocab_size: int, hit_rate: float, seed: in
     return prompts
 
 
+PREFIX_COUNTERS = {"queries_tokens": "vllm:prefix_cache_queries", "hits_tokens": "vllm:prefix_cache_hits"}
 SPEC_COUNTERS = {"drafts": "vllm:spec_decode_num_drafts", "draft_tokens": "vllm:spec_decode_num_draft_tokens",
                  "accepted_tokens": "vllm:spec_decode_num_accepted_tokens"}
 
@@ -128,6 +113,15 @@ def engine_counters(metrics: Sequence[Any]) -> dict[str, int]:
         if key and isinstance(getattr(m, "value", None), (int, float)):
             found[key] = found.get(key, 0) + int(m.value)
     return found
+
+
+def prefix_counters(metrics: Sequence[Any]) -> dict:
+    """Prefix-cache queries and hits (tokens, summed over engines) from `LLM.get_metrics()`; None + reason if absent."""
+    found = engine_counters(metrics)
+    if any(key not in found for key in PREFIX_COUNTERS):
+        return {"queries_tokens": None, "hits_tokens": None,
+                "null_reason": "vLLM reported no prefix-cache counters (vllm:prefix_cache_queries/hits)"}
+    return {**{key: found[key] for key in PREFIX_COUNTERS}, "null_reason": None}
 
 
 def generated_tokens(outputs: Sequence[Any]) -> list[int]:
@@ -215,12 +209,10 @@ class VLLMBackend:
 
     def prefix_cache_counters(self) -> dict:
         """The engine's prefix-cache counters (tokens), or None + reason when its stat logging is off."""
-        try:
-            metrics = self.llm.get_metrics()
-        except AssertionError:  # LLMEngine.get_metrics asserts log_stats
+        if not self.config or not self.config.log_stats:  # LLMEngine.get_metrics asserts log_stats
             return {"queries_tokens": None, "hits_tokens": None,
                     "null_reason": "vLLM's stat logging is off (disable_log_stats)"}
-        return prefix_counters(metrics)
+        return prefix_counters(self.llm.get_metrics())
 
     def synchronize(self) -> None:
         """Nothing to wait for: `generate` returns when the engine is done.
