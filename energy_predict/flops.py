@@ -51,8 +51,18 @@ def prefill_flops(arch: Architecture, input_tokens, causal: bool = True, cached_
     c = np.asarray(cached_tokens, dtype=float)
     if np.any(c > i):
         raise ValueError("cached_tokens must be <= input_tokens")
-    pairs = i * (i + 1) / 2 - c * (c + 1) / 2 if causal else (i - c) * i
+    pairs = prefill_pairs(i, c) if causal else (i - c) * i
     return 2.0 * matmul_params_per_token(arch) * (i - c) + attention_flops(arch, pairs) + lm_head_flops(arch) * (i > 0)
+
+
+def prefill_pairs(input_tokens, cached_tokens=0):
+    """(query, key) pairs a causal prefill computes, i(i+1)/2 - c(c+1)/2.
+
+    The prompt's tokens after a cached prefix of c, each attending to every token before it and itself.
+    """
+    i = np.asarray(input_tokens, dtype=float)
+    c = np.asarray(cached_tokens, dtype=float)
+    return i * (i + 1) / 2 - c * (c + 1) / 2
 
 
 def decode_step_flops(arch: Architecture, context_tokens):

@@ -46,7 +46,7 @@ def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
         rows = X.index[idx]
         linear_per_token = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)
         prefill = flops.prefill_flops(arch, i, cached_tokens=c)
-        prefill_attention = flops.attention_flops(arch, i * (i + 1) / 2 - c * (c + 1) / 2)
+        prefill_attention = flops.attention_flops(arch, flops.prefill_pairs(i, c))
         out.loc[rows, "batch"] = 1.0
         out.loc[rows, "prefill_layers"] = arch.num_layers
         out.loc[rows, "prefill_linear_flops"] = b * (prefill - prefill_attention)
