@@ -67,8 +67,7 @@ class ReplaySet:
         """Share of prompt tokens in blocks seen earlier in arrival order (None without block ids)."""
         if self.hash_ids is None:
             return None
-        order = np.argsort(self.arrival_s, kind="stable")
-        return trace_hit_rate([self.hash_ids[k] for k in order], self.input_tokens[order])
+        return trace_hit_rate(self.hash_ids, self.input_tokens, arrival_s=self.arrival_s)
 
     def scaled_to_rate(self, rate_per_s: float) -> ReplaySet:
         """The same requests with arrival gaps scaled so the mean rate is `rate_per_s`."""

@@ -56,11 +56,18 @@ def trace_cached_tokens(block_ids: Sequence[Sequence[int]], input_tokens, block_
 
 
 def trace_hit_rate(block_ids: Sequence[Sequence[int]], input_tokens, block_tokens: int = BLOCK_TOKENS,
-                   capacity_tokens: int | None = None) -> float:
-    """Share of all prompt tokens found in the cache (see `trace_cached_tokens`)."""
+                   capacity_tokens: int | None = None, arrival_s=None) -> float:
+    """Share of all prompt tokens found in the cache (see `trace_cached_tokens`).
+
+    `arrival_s`: the requests' arrival times, to take them in arrival order (a missing time counts as 0); None:
+    they are in arrival order already.
+    """
     total = float(np.sum(np.asarray(input_tokens, float)))
     if total <= 0:
         return 0.0
+    if arrival_s is not None:
+        order = np.argsort(np.nan_to_num(np.asarray(arrival_s, float), nan=0.0), kind="stable")
+        block_ids, input_tokens = [block_ids[k] for k in order], np.asarray(input_tokens)[order]
     return float(trace_cached_tokens(block_ids, input_tokens, block_tokens, capacity_tokens).sum()) / total
 
 
@@ -124,12 +131,8 @@ def prefix_reuse(dep, hit_rate: float | None, block_ids=None, input_tokens=None,
                          "of prompt tokens whose KV is already cached)",
                          f"add {FIELD} (0 to 1; `energy-predict profile from-trace` computes it from a trace "
                          "with block ids), or set serving.prefix_caching false")
-    order = np.argsort(np.asarray(arrival_s, float), kind="stable") if arrival_s is not None else \
-        np.arange(len(block_ids))
-    ids = [block_ids[k] for k in order]
-    inputs = np.asarray(input_tokens)[order]
-    unbounded = trace_hit_rate(ids, inputs)
-    bounded = trace_hit_rate(ids, inputs, capacity_tokens=capacity_tokens)
+    unbounded = trace_hit_rate(block_ids, input_tokens, arrival_s=arrival_s)
+    bounded = trace_hit_rate(block_ids, input_tokens, capacity_tokens=capacity_tokens, arrival_s=arrival_s)
     notes.append(
         f"prefix caching: hit rate {bounded:.3f} computed from the trace's block ids ({BLOCK_TOKENS}-token blocks, "
         f"arrival order) with a least-recently-used cache of the engine's {capacity_tokens:,}-token KV capacity "

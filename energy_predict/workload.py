@@ -140,10 +140,8 @@ def profile_from_trace(frame: pd.DataFrame, name: str, model: str, gpu: str, sou
     tokens = histogram_from_lengths(frame["input_tokens"].to_numpy(), np.maximum(frame["output_tokens"].to_numpy(), 1))
     workload: dict = {"requests": int(len(frame)), "tokens": tokens}
     if "hash_ids" in frame:
-        order = np.argsort(frame["arrival_s"].fillna(0).to_numpy(), kind="stable")
-        ids = frame["hash_ids"].tolist()
-        rate = trace_hit_rate([ids[k] for k in order], frame["input_tokens"].to_numpy()[order],
-                              capacity_tokens=kv_capacity_tokens)
+        rate = trace_hit_rate(frame["hash_ids"].tolist(), frame["input_tokens"].to_numpy(),
+                              capacity_tokens=kv_capacity_tokens, arrival_s=frame["arrival_s"].to_numpy(float))
         workload["prefix_hit_rate"] = round(rate, 4)
     t = frame["arrival_s"]
     if t.notna().all() and len(frame) > 1 and t.max() > t.min():

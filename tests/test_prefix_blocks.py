@@ -79,3 +79,9 @@ def test_on_the_mooncake_trace_conversations_keep_reuse_a_contiguous_window_lose
         cut = reqs.input_tokens == 16384
         assert all(len(reqs.hash_ids[k]) == 32 for k in np.flatnonzero(cut))
         assert all(len(ids) == -(-n // BLOCK_TOKENS) for ids, n in zip(reqs.hash_ids, reqs.input_tokens))
+
+
+def test_trace_hit_rate_takes_requests_in_arrival_order_when_given_their_times():
+    ids, lengths = [[1, 2, 3], [1, 2]], [1200, 1000]  # listed B, A; A arrived first
+    assert trace_hit_rate(ids, lengths, arrival_s=[5.0, 1.0]) == pytest.approx(trace_hit_rate(ids[::-1], lengths[::-1]))
+    assert trace_hit_rate(ids, lengths, arrival_s=[5.0, 1.0]) != pytest.approx(trace_hit_rate(ids, lengths))
