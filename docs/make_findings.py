@@ -396,6 +396,11 @@ COMPILE_MIN_CELLS = 40  # issue 17: "enough cells (>= 40, batch 1 to the largest
 PENDING = "not measured yet"
 
 
+def unless_pending(ours: str, why: str) -> str:
+    """A row's reason: `why` once the row has a measurement, else that it has none yet."""
+    return "Not measured yet on the H100." if ours == PENDING else why
+
+
 def lease(run_id: str) -> str:
     """The lease a run was taken on ('x4b' of '2026-11-27-x4b-hf-sampling'): runs of one lease share a host."""
     return run_id.split("-")[3]
@@ -604,10 +609,9 @@ def main() -> None:
         ("decoding strategy (greedy, sampling, beam)", quote("decoding")[0], decoding_row(records),
          "-", f"Sampling and beam together have {decoding_cells} measured cells of Llama-3.1-8B, HF only; beam "
          "search decodes several beams per returned sequence, which a batch of 1 does not hide."),
-        ("speculative decoding", quote("speculative")[0], spec_ours, spec_ratio,
-         "Not measured yet on the H100." if spec_ours == PENDING else
+        ("speculative decoding", quote("speculative")[0], spec_ours, spec_ratio, unless_pending(spec_ours,
          "With random weights acceptance is set by construction (about 0 for an unrelated draft, about 1 for a "
-         "draft identical to the target), bracketing the study's real draft's partial acceptance."),
+         "draft identical to the target), bracketing the study's real draft's partial acceptance.")),
         ("mixture of experts vs active-size dense peer", quote("moe")[0],
          f"OLMoE-1B-7B over OLMo-1B up to {pct(moe_active[moe_top])} (at {moe_top.replace('b', 'batch ')}, "
          f"128 -> 128; {pct(moe_active['b1'])} at batch 1)", effect_ratio(moe_active[moe_top], *quote("moe")[1]),
@@ -619,10 +623,9 @@ def main() -> None:
          "matched cells, vLLM graphs vs HF eager)", effect_ratio(framework_top, *quote("framework")[1]),
          "Our plain baseline is HF transformers 5 with SDPA attention, not the study's PyTorch baseline, and HF's "
          "launch-bound small batches follow the host CPU (Caveats)."),
-        ("torch.compile", quote("compile")[0], compile_ours, compile_ratio,
-         "Not measured yet on the H100." if compile_ours == PENDING else
+        ("torch.compile", quote("compile")[0], compile_ours, compile_ratio, unless_pending(compile_ours,
          "Compile with a static cache removes Python and launch overhead, which is what batch-1 HF decode spends "
-         "its time on; how much depends on the host CPU as much as on the GPU."),
+         "its time on; how much depends on the host CPU as much as on the GPU.")),
         ("CUDA graphs", quote("graphs")[0],
          f"vLLM eager -> graphs: {pct(1 - saving(vllm_eager_vs_graphs, True) / 100)} median at batch 1, "
          f"{pct(1 - saving(vllm_eager_vs_graphs, False) / 100)} above ({len(vllm_eager_vs_graphs)} matched cells)",
