@@ -307,7 +307,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
             except EngineLoadError as exc:
                 load_error, backend = str(exc), None
                 break
-            engine, max_len = (model, configs[config_name].engine_fields()), config.max_model_len
+            engine, max_len = wanted, config.max_model_len
         loaded = f"loaded:{model}:{config_name}"
         meta["configs"][config_name] = {**config.model_dump(), "versions": backend.versions()}
         meta["idle_power_w"][loaded], meta["idle_power_per_gpu_w"][loaded] = loaded_idle, loaded_per_gpu
