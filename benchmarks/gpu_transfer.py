@@ -32,8 +32,8 @@ from energy_predict.architectures import resolve_architecture  # noqa: E402
 from energy_predict.errors import EnergyPredictError  # noqa: E402
 from energy_predict.gpus import resolve_gpu  # noqa: E402
 from energy_predict.model.dataset import training_table  # noqa: E402
-from energy_predict.model.features import config_keys, fit_key  # noqa: E402
-from energy_predict.model.fit import RANGE_COLUMNS, fit_default, gpu_transfer, measured_idle_power  # noqa: E402
+from energy_predict.model.features import fit_key  # noqa: E402
+from energy_predict.model.fit import fit_default, gpu_pairs, gpu_transfer, measured_idle_power  # noqa: E402
 from energy_predict.model.phases import TERMS, PhaseCoefficients  # noqa: E402
 from energy_predict.model.structured import PhaseModel  # noqa: E402
 from energy_predict.model.transfer import _rekeyed  # noqa: E402
@@ -64,42 +64,31 @@ def candidate_cells(table: pd.DataFrame, idle: dict[tuple[str, str], float]) -> 
 
     `idle`: loaded-engine idle power (W) per (GPU, framework), measured.
     """
-    tuples = config_keys(table)
-    table = table.assign(_key=tuples.map(lambda k: str(k[1:])))
+    pairs = [(src, dst, train, test[inside]) for _, _, src, dst, train, test, inside in gpu_pairs(table)
+             if inside.any()]
     rows = []
     for name, (graphs, eager, split) in CANDIDATES.items():
         errs = {"e": [], "t": [], "dir": []}
-        for (_key, _model), group in table.groupby(["_key", "model"]):
-            for src in group["gpu"].unique():
-                for dst in group["gpu"].unique():
-                    train, test = group[group["gpu"] == src], group[group["gpu"] == dst]
-                    if src == dst or len(train) < PhaseModel().min_cells:
-                        continue
-                    within = np.ones(len(test), bool)
-                    for c in RANGE_COLUMNS:
-                        within &= test[c].between(train[c].min(), train[c].max()).to_numpy()
-                    test = test[within]
-                    if not len(test):
-                        continue
-                    g_src, g_dst = resolve_gpu(src), resolve_gpu(dst)
-                    r = g_src.memory_bandwidth_bps / g_dst.memory_bandwidth_bps
-                    terms = graphs if bool(train["cuda_graphs"].iloc[0]) else eager
-                    scale = np.array([r if t in terms else 1.0 for t in TERMS])
-                    e = PhaseModel().fit(train, train["energy_j"]).fitted()
-                    t = PhaseModel().fit(train, train["duration_s"]).fitted()
-                    if split:  # dynamic energy carries over; loaded idle x time follows the scaled time
-                        w_src, w_dst = (idle[(g, train["backend"].iloc[0])] for g in (src, dst))
-                        e = PhaseCoefficients({k: e.coef_[k] - t.coef_[k] * (w_src - w_dst * scale)
-                                               for k in e.coef_}, e.scale_.to_numpy(), e.min_cells,
-                                              e.min_cells_per_model)
-                        e_scale = np.ones(len(TERMS))
-                    else:
-                        e_scale = scale
-                    pe = _rekeyed(e, g_src, g_dst, lambda _c, s=e_scale: s).predict(test)
-                    pt = _rekeyed(t, g_src, g_dst, lambda _c, s=scale: s).predict(test)
-                    errs["e"].append(pe / test["energy_j"].to_numpy() - 1)
-                    errs["t"].append(pt / test["duration_s"].to_numpy() - 1)
-                    errs["dir"].append(np.array([f"{src} -> {dst}"] * len(test)))
+        for src, dst, train, test in pairs:
+            g_src, g_dst = resolve_gpu(src), resolve_gpu(dst)
+            r = g_src.memory_bandwidth_bps / g_dst.memory_bandwidth_bps
+            terms = graphs if bool(train["cuda_graphs"].iloc[0]) else eager
+            scale = np.array([r if t in terms else 1.0 for t in TERMS])
+            e = PhaseModel().fit(train, train["energy_j"]).fitted()
+            t = PhaseModel().fit(train, train["duration_s"]).fitted()
+            if split:  # dynamic energy carries over; loaded idle x time follows the scaled time
+                w_src, w_dst = (idle[(g, train["backend"].iloc[0])] for g in (src, dst))
+                e = PhaseCoefficients({k: e.coef_[k] - t.coef_[k] * (w_src - w_dst * scale)
+                                       for k in e.coef_}, e.scale_.to_numpy(), e.min_cells,
+                                      e.min_cells_per_model)
+                e_scale = np.ones(len(TERMS))
+            else:
+                e_scale = scale
+            pe = _rekeyed(e, g_src, g_dst, lambda _c, s=e_scale: s).predict(test)
+            pt = _rekeyed(t, g_src, g_dst, lambda _c, s=scale: s).predict(test)
+            errs["e"].append(pe / test["energy_j"].to_numpy() - 1)
+            errs["t"].append(pt / test["duration_s"].to_numpy() - 1)
+            errs["dir"].append(np.array([f"{src} -> {dst}"] * len(test)))
         e, t, d = (np.concatenate(errs[k]) for k in ("e", "t", "dir"))
         row = {"candidate": name, "n": int(len(e))}
         for label, at in (("pooled", np.ones(len(e), bool)), *((k, d == k) for k in sorted(set(d)))):

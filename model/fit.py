@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +224,27 @@ def _transfer_scores(y: np.ndarray, pred: np.ndarray, yt: np.ndarray, pt: np.nda
             "n": int(len(ape))}
 
 
+def gpu_pairs(table: pd.DataFrame) -> Iterator[tuple[tuple, str, str, str, pd.DataFrame, pd.DataFrame, np.ndarray]]:
+    """(fit key, model, source GPU, destination GPU, source cells, destination cells, inside the source's ranges).
+
+    One per ordered pair of GPUs that measured a (configuration, model), the source with enough cells to fit;
+    `inside`: each destination cell within the source's measured batch, input and output ranges.
+    """
+    tuples = config_keys(table)
+    table = table.assign(_key=tuples.map(lambda k: str(k[1:])))
+    for (_key, model), group in table.groupby(["_key", "model"]):
+        kinds = sorted(group["gpu"].unique())
+        for src in kinds:
+            for dst in kinds:
+                train, test = group[group["gpu"] == src], group[group["gpu"] == dst]
+                if src == dst or len(train) < PhaseModel().min_cells or not len(test):
+                    continue
+                inside = np.ones(len(test), bool)
+                for c in RANGE_COLUMNS:
+                    inside &= test[c].between(train[c].min(), train[c].max()).to_numpy()
+                yield tuples[test.index[0]], model, src, dst, train, test, inside
+
+
 def gpu_transfer(table: pd.DataFrame) -> dict | None:
     """Leave-one-GPU-out: each GPU's cells predicted from another GPU's coefficients (model/transfer.py).
 
@@ -238,37 +260,23 @@ def gpu_transfer(table: pd.DataFrame) -> dict | None:
     from energy_predict.gpus import resolve_gpu
     from energy_predict.model.transfer import transfer_coefficients
 
-    tuples = config_keys(table)
-    table = table.assign(_key=tuples.map(lambda k: str(k[1:])))
     inside, outside, by_key, gpus = [], [], [], set()
-    for (_key, model), group in table.groupby(["_key", "model"]):
-        kinds = sorted(group["gpu"].unique())
-        for src in kinds:
-            for dst in kinds:
-                if src == dst:
-                    continue
-                train, test = group[group["gpu"] == src], group[group["gpu"] == dst]
-                if len(train) < PhaseModel().min_cells or not len(test):
-                    continue
-                gpus |= {src, dst}
-                pred = {}
-                for target in ("energy_j", "duration_s"):
-                    fitted = PhaseModel().fit(train, train[target]).fitted()
-                    pred[target] = transfer_coefficients(fitted, resolve_gpu(src), resolve_gpu(dst)).predict(test)
-                within = np.ones(len(test), bool)
-                for c in RANGE_COLUMNS:
-                    within &= test[c].between(train[c].min(), train[c].max()).to_numpy()
-                direction = f"{src} -> {dst}"
-                for mask, rows in ((within, inside), (~within, outside)):
-                    if mask.any():
-                        rows.append((direction, test["energy_j"].to_numpy()[mask], pred["energy_j"][mask],
-                                     test["duration_s"].to_numpy()[mask], pred["duration_s"][mask]))
-                if within.any():
-                    key = tuples[test.index[0]]
-                    by_key.append({"direction": direction, "source_gpu": src, **_key_dict((dst, *key[1:])),
-                                   "model": model, **_transfer_scores(*inside[-1][1:]),
-                                   "source_ranges": {c: [int(train[c].min()), int(train[c].max())]
-                                                     for c in RANGE_COLUMNS}, "outside_ranges": int((~within).sum())})
+    for key, model, src, dst, train, test, within in gpu_pairs(table):
+        gpus |= {src, dst}
+        pred = {}
+        for target in ("energy_j", "duration_s"):
+            fitted = PhaseModel().fit(train, train[target]).fitted()
+            pred[target] = transfer_coefficients(fitted, resolve_gpu(src), resolve_gpu(dst)).predict(test)
+        direction = f"{src} -> {dst}"
+        for mask, rows in ((within, inside), (~within, outside)):
+            if mask.any():
+                rows.append((direction, test["energy_j"].to_numpy()[mask], pred["energy_j"][mask],
+                             test["duration_s"].to_numpy()[mask], pred["duration_s"][mask]))
+        if within.any():
+            by_key.append({"direction": direction, "source_gpu": src, **_key_dict((dst, *key[1:])),
+                           "model": model, **_transfer_scores(*inside[-1][1:]),
+                           "source_ranges": {c: [int(train[c].min()), int(train[c].max())]
+                                             for c in RANGE_COLUMNS}, "outside_ranges": int((~within).sum())})
     if not inside:
         return None
 
