@@ -45,25 +45,27 @@ def kwh(j: float) -> str:
 
 
 def table(rows: list[dict]) -> list[str]:
-    lines = ["| trace | backend | mode | arrivals at rate (req/s) | requests | measured kWh (runs) | spread | "
-             "predicted kWh [90% interval] | error | covered |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| trace | GPU | backend | mode | arrivals at rate (req/s) | requests | measured kWh (runs) | spread | "
+             "predicted kWh [90% interval] | error | covered |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         measured = ", ".join(kwh(m) for m in r["measured_j"])
         spread = f"{r['measured_spread_pct']:.1f}%" if r["measured_spread_pct"] is not None else "n/a"
         err = f"{r['error_pct']:+.1f}%" if r["error_pct"] is not None else "n/a"
-        lines.append(f"| {r['trace'].removeprefix('AzureLLMInferenceTrace_').removesuffix('.csv')} | {r['backend']} | "
-                     f"{r['mode']} | {_arrivals(r)} | {r['requests']} | {measured} | {spread} | "
+        lines.append(f"| {r['trace'].removeprefix('AzureLLMInferenceTrace_').removesuffix('.csv')} | {r['gpu']} | "
+                     f"{r['backend']} | "
+                     f"{r['mode']}{', prefix caching' if r.get('prefix_caching') else ''} | {_arrivals(r)} | {r['requests']} | {measured} | {spread} | "
                      f"{kwh(r['predicted_j'])} [{kwh(r['low_j'])}, {kwh(r['high_j'])}] | {err} | "
                      f"{'yes' if r['covered'] else 'no'} |")
     return lines
 
 
 def summary(rows: list[dict]) -> list[str]:
-    lines = ["| backend | mode | replays | median abs. error | max abs. error | interval covers |", "|---|---|---|---|---|---|"]
-    for (backend, mode) in dict.fromkeys((r["backend"], r["mode"]) for r in rows):
-        g = [r for r in rows if r["backend"] == backend and r["mode"] == mode and r["error_pct"] is not None]
+    lines = ["| GPU | backend | mode | replays | median abs. error | max abs. error | interval covers |",
+             "|---|---|---|---|---|---|---|"]
+    for (gpu, backend, mode) in dict.fromkeys((r["gpu"], r["backend"], r["mode"]) for r in rows):
+        g = [r for r in rows if (r["gpu"], r["backend"], r["mode"]) == (gpu, backend, mode) and r["error_pct"] is not None]
         errs = np.abs([r["error_pct"] for r in g])
-        lines.append(f"| {backend} | {mode} | {len(g)} | {np.median(errs):.1f}% | {errs.max():.1f}% | "
+        lines.append(f"| {gpu} | {backend} | {mode} | {len(g)} | {np.median(errs):.1f}% | {errs.max():.1f}% | "
                      f"{sum(r['covered'] for r in g)}/{len(g)} |")
     return lines
 
@@ -77,10 +79,9 @@ def unbounded_online_j(replay: dict, model) -> float:
     from energy_predict.architectures import resolve_architecture
     from energy_predict.gpus import resolve_gpu
     from energy_predict.predict.online import Engine
+    from energy_predict.predict.replays import _serving, replay_cached_tokens
 
-    c, req = replay["config"], replay["requests"]
-    serving = Serving(framework="vllm", cuda_graphs=bool(c.get("cuda_graphs")), max_batch=int(c["max_num_seqs"]),
-                      max_num_batched_tokens=int(c["max_num_batched_tokens"]))
+    req, serving = replay["requests"], _serving(replay)
     dep = Deployment(resolve_architecture(replay["model"]), resolve_gpu(replay["meter"]["gpus"][0]["name"]), serving)
     energy, time = model.step_costs(dep)
     idle_w = replay.get("loaded_idle_power_w") or model.loaded_idle_w(dep)
@@ -89,7 +90,8 @@ def unbounded_online_j(replay: dict, model) -> float:
     online = replay["mode"] == "online"
     arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))
     period = float(np.median([r["duration_s"] for r in replay["runs"]])) if online else None
-    return simulate(i, o, arrivals, energy, time, engine, period_s=period, backlog_limit=len(i) + 1).energy_j
+    return simulate(i, o, arrivals, energy, time, engine, period_s=period, backlog_limit=len(i) + 1,
+                    cached=replay_cached_tokens(replay, dep)).energy_j
 
 
 def ablations(replays: list[dict], rows: list[dict], model) -> list[str]:
@@ -161,7 +163,8 @@ def render(replays: list[dict], model) -> str:
         lines += ["No replay has been measured yet. Run `calibrate/campaigns/next/` on a GPU machine.", ""]
         return "\n".join(lines)
     rows = [predict_replay(r, model) for r in replays]
-    host = replays[0].get("meter", {}).get("gpus", [{}])[0]
+    hosts = {(g.get("name", "GPU"), g.get("power_limit_w", "?")): None
+             for g in (r.get("meter", {}).get("gpus", [{}])[0] for r in replays)}
     chunk_lines, chunk_err = chunked_prefill(model)
     vllm = [r for r in replays if r["backend"] == "vllm"]
     hf = [r for r in replays if r["backend"] == "hf"]
@@ -181,9 +184,11 @@ def render(replays: list[dict], model) -> str:
         return fmt.format(lo) + "%" if round(lo) == round(hi) else f"{fmt.format(lo)} to {fmt.format(hi)}%"
 
     lines += [
-        f"Every replay ran on one {host.get('name', 'GPU')} (power limit {host.get('power_limit_w', '?')} W), "
+        "Every replay ran on one GPU, "
+        + " or ".join(f"{name} (power limit {watts} W)" for name, watts in hosts) + " (the GPU column), "
         "Llama-3.1-8B shape with random weights, after a warm-up on the same requests, measured "
         f"{' or '.join(map(str, runs))} times (every reading shown). Requests are a contiguous window of the trace "
+        "(of a trace with prefix blocks, whole conversations) "
         f"(longest: {longest_in} tokens in, {longest_out} out). "
         "Online replays submit each request at its arrival time: `trace` scales the window's own gaps to the "
         "rate (each trace's mean rate over its hour: "
@@ -192,7 +197,7 @@ def render(replays: list[dict], model) -> str:
         f"{', '.join(sorted({str(r['batch_size']) for r in hf}))} requests in arrival order, left-padded. vLLM: "
         "CUDA graphs, "
         + "; ".join(f"max_num_seqs {a}, max_num_batched_tokens {b}" for a, b in limits)
-        + ", chunked prefill, no prefix caching; the prediction simulates the same scheduler with the same limits, "
+        + ", chunked prefill, prefix caching off unless the mode says so; the prediction simulates the same scheduler with the same limits, "
         "a KV cache of the size the GPU's memory leaves after the weights (a sequence beyond it is preempted and "
         "recomputed, as vLLM does), and each step's power kept within the replay's loaded idle power and the "
         "GPU's TDP.", "",
@@ -238,7 +243,8 @@ def render(replays: list[dict], model) -> str:
         *([f"- Step durations are over-predicted for chunked prefill ({span(chunk_err['duration'])} above), so TTFT "
            "at a small token budget is pessimistic; energy is not affected by this."] if chunk_err else []),
         "- Power between two close requests does not drop to idle at once; the simulator switches instantly.",
-        "- Prefix caching and speculative decoding are not modelled (both were off in these replays).", ""]
+        "- Prefix caching is predicted from a replay's block ids (the Mooncake conversation rows, caching on and off, "
+        "same requests); speculative decoding is not modelled (it was off in every replay).", ""]
     return "\n".join(lines)
 
 

@@ -18,9 +18,11 @@ import numpy as np
 from energy_predict.architectures import resolve_architecture
 from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
+from energy_predict.memory import kv_token_capacity
 from energy_predict.predict.online import simulate
 from energy_predict.predict.padded import batches_phases
 from energy_predict.predict.serving import engine_for
+from energy_predict.prefix import trace_cached_tokens
 from energy_predict.serving import Deployment, Serving
 
 
@@ -35,7 +37,22 @@ def _serving(replay: dict) -> Serving:
     return Serving(framework=c["backend"], cuda_graphs=bool(c.get("cuda_graphs")), compile=bool(c.get("compile")),
                    quantization=None if quantization in (None, "none") else quantization,
                    tensor_parallel=int(c.get("tensor_parallel") or 1), max_batch=int(c.get("max_num_seqs") or 256),
-                   max_num_batched_tokens=int(c.get("max_num_batched_tokens") or 8192))
+                   max_num_batched_tokens=int(c.get("max_num_batched_tokens") or 8192),
+                   prefix_caching=bool(c.get("enable_prefix_caching")))
+
+
+def replay_cached_tokens(replay: dict, dep: Deployment) -> np.ndarray | None:
+    """Each request's prompt tokens found in the prefix cache, for a replay with caching on and block ids.
+
+    The requests in their recorded (arrival) order, a least-recently-used cache of the engine's KV capacity
+    (energy_predict/prefix.py, as a profile built from the trace); None where caching was off or the requests
+    carry no block ids (their prompts share nothing).
+    """
+    ids = replay["requests"].get("hash_ids")
+    if not dep.serving.prefix_caching or ids is None:
+        return None
+    return trace_cached_tokens(ids, replay["requests"]["input_tokens"], replay.get("trace_block_tokens") or 512,
+                               kv_token_capacity(dep))
 
 
 def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> dict:
@@ -67,7 +84,8 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
         online = replay["mode"] == "online"
         arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))
         period = float(np.median(durations)) if online else None
-        result = simulate(i, o, arrivals, energy, time, engine, period_s=period, backlog_limit=len(i) + 1)
+        result = simulate(i, o, arrivals, energy, time, engine, period_s=period, backlog_limit=len(i) + 1,
+                          cached=replay_cached_tokens(replay, dep))
         busy, idle = result.busy_energy_j, result.idle_energy_j
         seconds = None if online else result.period_s
     predicted = busy + idle
@@ -75,6 +93,7 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
     mean = float(np.mean(measured)) if measured else None
     return {
         "name": replay["name"], "trace": replay["trace"], "backend": replay["backend"], "mode": replay["mode"],
+        "gpu": gpu.name, "prefix_caching": serving.prefix_caching,
         "rate_per_s": replay.get("rate_per_s"), "requests": len(i), "measured_j": measured,
         "arrivals": replay.get("arrivals", "trace") if replay["mode"] == "online" else None,
         "measured_spread_pct": 100 * (max(measured) - min(measured)) / mean if len(measured) > 1 else None,

@@ -3,9 +3,12 @@ import json
 import numpy as np
 import pytest
 
+from energy_predict.architectures import REGISTRY
+from energy_predict.gpus import CATALOG
 from energy_predict.model.store import load_default_model
 from energy_predict.predict.replays import load_replays, predict_replay
 from energy_predict.prefix import trace_hit_rate
+from energy_predict.serving import Deployment
 
 
 def replay_record(backend: str, mode: str, measured_j: float, **extra) -> dict:
@@ -115,3 +118,23 @@ def test_a_mooncake_replay_record_carries_its_prefix_fields_and_predict_reads_it
                                        "hit_rate": 0.4 if caching else 0.0, "null_reason": None}
     row = predict_replay(record, load_default_model())
     assert row["requests"] == 4 and row["predicted_j"] > 0 and row["low_j"] < row["predicted_j"] < row["high_j"]
+
+
+def test_a_replay_with_prefix_caching_skips_the_blocks_it_has_seen_and_costs_less_than_without():
+    from energy_predict.predict.replays import _serving, replay_cached_tokens
+
+    model = load_default_model()
+    ids = [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2, 3, 4], [7, 8]]  # each turn repeats the one before it, then a stranger
+    record = {"name": "m", "trace": "m.jsonl", "model": "Llama-3.1-8B", "backend": "vllm", "mode": "offline",
+              "meter": {"gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}, "loaded_idle_power_w": 124.0,
+              "trace_block_tokens": 512, "runs": [{"energy_j": 1000.0, "duration_s": 1.0}],
+              "config": {"backend": "vllm", "cuda_graphs": True, "max_num_seqs": 256, "max_num_batched_tokens": 8192,
+                         "enable_prefix_caching": True},
+              "requests": {"input_tokens": [1536, 2048, 2560, 1024], "output_tokens": [32] * 4, "arrival_s": [0.0] * 4,
+                           "hash_ids": ids}}
+    off = {**record, "config": {**record["config"], "enable_prefix_caching": False}}
+    dep = Deployment(REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"], _serving(record))
+    assert replay_cached_tokens(record, dep).tolist() == [0, 1536, 2048, 0]  # the leading blocks seen before
+    assert replay_cached_tokens(off, dep.with_serving(prefix_caching=False)) is None
+    on_j, off_j = predict_replay(record, model)["predicted_j"], predict_replay(off, model)["predicted_j"]
+    assert on_j < off_j
