@@ -609,7 +609,8 @@ def model_fit(name: str = typer.Option("default", "--name", help="a name (letter
     target = fit_folder(name)
     model = fit_default(name=name)
     folder = save_model(model, target)
-    loose = uncommitted(fit_inputs(model.card["training"]["runs"]))
+    training = model.card["training"]
+    loose = uncommitted(fit_inputs(training["runs"] + training.get("option_runs", [])))
     if loose:
         err.print(f"warning: the card cites {len(loose)} file(s) git does not track ({loose[0]}, ...); commit them "
                   "with the model, or the fit cannot be reproduced", soft_wrap=True, markup=False)

@@ -32,6 +32,7 @@ class Basis:
     held_out: dict | None = None  # the cross-validation score behind the interval
     extrapolation_log_bounds: tuple[float, float] | None = None  # the interval of a request beyond `ranges`
     idle_measured: bool = True  # False where the idle power is a rule (a GPU never measured): idle energy is uncertain
+    option: str | None = None  # what a decoding or speculative option's rule did to the greedy answer, and its error
 
 
 @dataclass(frozen=True)

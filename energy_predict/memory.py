@@ -17,9 +17,18 @@ MEMORY_FRACTION = 0.9  # vLLM's default gpu_memory_utilization; HF keeps a simil
 RUNTIME_RESERVE_BYTES = 4 * 2**30  # activations at the token budget, CUDA graphs, allocator slack (per GPU)
 
 
+def _draft(dep: Deployment) -> Architecture | None:
+    """The draft model of speculative decoding, which lives beside the target (weights and KV cache)."""
+    from energy_predict.architectures import resolve_architecture
+
+    return resolve_architecture(dep.serving.speculative.draft) if dep.serving.speculative else None
+
+
 def weight_bytes_per_gpu(dep: Deployment) -> float:
-    """Each GPU's share of the weights under tensor parallelism."""
-    return dep.arch.total_params * dep.serving.bytes_per_param / dep.serving.tensor_parallel
+    """Each GPU's share of the weights (a speculative draft's too) under tensor parallelism."""
+    draft = _draft(dep)
+    params = dep.arch.total_params + (draft.total_params if draft else 0)
+    return params * dep.serving.bytes_per_param / dep.serving.tensor_parallel
 
 
 def usable_bytes_per_gpu(dep: Deployment) -> float:
@@ -33,14 +42,21 @@ def kv_cache_bytes_per_gpu(dep: Deployment) -> float:
 
 
 def kv_token_capacity(dep: Deployment) -> int:
-    """KV-cache tokens one engine holds (summed over its GPUs: each holds 1/TP of every token's KV)."""
-    per_token_per_gpu = dep.arch.kv_bytes_per_token() / dep.serving.tensor_parallel
-    return int(max(kv_cache_bytes_per_gpu(dep), 0.0) // per_token_per_gpu)
+    """KV-cache tokens one engine holds (summed over its GPUs: each holds 1/TP of every token's KV).
+
+    Under speculative decoding each token keeps the draft's KV too.
+    """
+    draft = _draft(dep)
+    per_token = dep.arch.kv_bytes_per_token() + (draft.kv_bytes_per_token() if draft else 0)
+    return int(max(kv_cache_bytes_per_gpu(dep), 0.0) // (per_token / dep.serving.tensor_parallel))
 
 
 def max_batch_that_fits(dep: Deployment, input_tokens, output_tokens) -> np.ndarray:
-    """Largest batch of equal requests whose KV cache fits (0 where even one does not)."""
-    tokens = np.asarray(input_tokens, float) + np.asarray(output_tokens, float)
+    """Largest batch of equal requests whose KV cache fits (0 where even one does not).
+
+    A beam of width w keeps w sequences of each request.
+    """
+    tokens = (np.asarray(input_tokens, float) + np.asarray(output_tokens, float)) * dep.serving.beam_width
     return np.floor(kv_token_capacity(dep) / np.maximum(tokens, 1.0)).astype(np.int64)
 
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from energy_predict.errors import InputError
 from energy_predict.jsonio import is_file, read_json
@@ -38,6 +47,17 @@ class Hardware(_Strict):
     count: StrictInt = Field(1, ge=1, le=4096, description="GPUs of the deployment: replicas x tensor_parallel")
 
 
+class Speculative(_Strict):
+    """Speculative decoding (vLLM): what the draft proposes and how much of it the target keeps."""
+
+    draft: str = Field(max_length=200, description="draft model: registry name or config.json path")
+    draft_tokens: StrictInt = Field(ge=1, le=16, description="tokens the draft proposes per step (vLLM's "
+                                    "num_speculative_tokens)")
+    acceptance_rate: float = Field(ge=0, le=1, strict=True,
+                                   description="share of drafted tokens the target accepts, as vLLM's metrics "
+                                   "report it (accepted / drafted tokens)")
+
+
 class Serving(_Strict):
     """The profile's serving block; `energy_predict.serving.Serving` is the typed value it becomes."""
 
@@ -51,8 +71,34 @@ class Serving(_Strict):
     dtype: Literal["bfloat16", "float16"] = "bfloat16"
     quantization: Literal["fp8"] | None = None
     decoding: Literal["greedy", "sampling", "beam"] = "greedy"
+    beam_width: StrictInt | None = Field(None, ge=2, le=16, description="sequences kept per request (beam only)")
+    temperature: float | None = Field(None, gt=0, le=100, strict=True, description="sampling temperature")
+    top_p: float | None = Field(None, gt=0, le=1, strict=True, description="sampling nucleus (top-p)")
     prefix_caching: StrictBool = False
-    speculative: str | None = Field(None, max_length=200, description="draft model (not yet modelled)")
+    speculative: Speculative | None = None
+
+    @field_validator("speculative", mode="before")
+    @classmethod
+    def _speculative_object(cls, value):
+        if isinstance(value, str):  # a draft's name alone, as the field read before it was modelled
+            raise InputError("serving.speculative", f"a draft's name ({value!r}) alone does not say what speculation "
+                             "costs", 'give {"draft": NAME, "draft_tokens": K, "acceptance_rate": A} (A: accepted '
+                             "/ drafted tokens, as vLLM's metrics report it)")
+        return value
+
+    @model_validator(mode="after")
+    def _decoding_options(self) -> Serving:
+        if self.decoding == "beam" and self.beam_width is None:
+            raise InputError("serving.beam_width", "beam search needs its width",
+                             "give serving.beam_width (2-16; 4 was measured)")
+        if self.beam_width is not None and self.decoding != "beam":
+            raise InputError("serving.beam_width", f"only beam search keeps several sequences, not {self.decoding}",
+                             "drop serving.beam_width, or set serving.decoding to \"beam\"")
+        for name in ("temperature", "top_p"):
+            if getattr(self, name) is not None and self.decoding != "sampling":
+                raise InputError(f"serving.{name}", f"is a sampling option, not one of {self.decoding} decoding",
+                                 f"drop serving.{name}, or set serving.decoding to \"sampling\"")
+        return self
 
 
 class Histogram(_Strict):

@@ -37,6 +37,8 @@ def render_report(console: Console, r: dict) -> None:
         label = (f"TRANSFERRED from another GPU's measurements through both datasheets (interval: the measured "
                  f"GPU-transfer error x{widening:g}, a stated prior)")
     t.add_row("model", f"{m['name']}: {label}{share}")
+    if basis.get("serving_option"):
+        t.add_row("serving option", basis["serving_option"])
     period = f" over {r['period_s'] / 3600:.2f} h" if r["period_s"] else ""
     t.add_row("requests", f"{r['requests']:,.0f}{period}")
     interval = (f"90% interval {_fmt(e['low'])} - {_fmt(e['high'])} kWh" if basis["kind"] != "analytic"

@@ -4,8 +4,10 @@ A deployment is (architecture, GPU, Serving, GPU count). The model is fitted per
 change the kernels that run); the batch cap and token budget are scheduling limits the prediction applies, not a
 configuration of their own, and so is prefix caching: it runs the same kernels for the tokens it computes and
 skips the prefill of prompt tokens whose KV is already cached (`energy_predict.prefix`), so a deployment with it on
-is predicted from the same fitted configuration with it off. Adding an option (speculative decoding, say) is one
-field here and, where it changes the kernels, one entry in `KEY_FIELDS`.
+is predicted from the same fitted configuration with it off. Decoding (sampling, beam search) and speculative
+decoding are options of the same kind: `base` is the greedy configuration they are fitted on, and the model card's
+`options` carries the measured rule that moves a greedy prediction to them (`energy_predict.model.options`).
+Adding an option is one field here and, where it needs kernels of its own, one entry in `KEY_FIELDS`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,32 @@ BYTES_PER_PARAM = {None: 2.0, "fp8": 1.0}
 
 
 @dataclass(frozen=True)
+class Speculation:
+    """Speculative decoding (vLLM): a draft model proposes `draft_tokens` tokens a step, the target verifies them.
+
+    `acceptance_rate`: the share of drafted tokens the target accepts, as vLLM's metrics report it (accepted /
+    drafted tokens); a step then advances each sequence by 1 + acceptance_rate x draft_tokens tokens on average.
+    """
+
+    draft: str
+    draft_tokens: int
+    acceptance_rate: float
+
+    def __post_init__(self) -> None:
+        if self.draft_tokens < 1 or not 0.0 <= self.acceptance_rate <= 1.0:
+            raise ValueError("draft_tokens must be >= 1 and acceptance_rate in [0, 1]")
+
+    @property
+    def accepted_per_step(self) -> float:
+        """Drafted tokens a step accepts per sequence on average."""
+        return self.acceptance_rate * self.draft_tokens
+
+    @property
+    def label(self) -> str:
+        return f"spec:{self.draft} k{self.draft_tokens} a{self.acceptance_rate:g}"
+
+
+@dataclass(frozen=True)
 class Serving:
     """A serving configuration. `cuda_graphs` is vLLM's switch; HF has none of its own (compile captures graphs)."""
 
@@ -36,7 +64,8 @@ class Serving:
     max_num_batched_tokens: int = 8192
     decoding: str = "greedy"
     prefix_caching: bool = False
-    speculative: str | None = None  # room for issue 17: a draft model's name
+    speculative: Speculation | None = None
+    beam_width: int = 1  # sequences kept per request under beam search (1 otherwise)
 
     def __post_init__(self) -> None:
         if self.framework not in FRAMEWORKS:
@@ -47,11 +76,23 @@ class Serving:
             raise ValueError("tensor_parallel, max_batch and max_num_batched_tokens must be >= 1")
         if self.framework == "hf" and self.cuda_graphs:  # normalise: HF has no CUDA-graph switch of its own
             object.__setattr__(self, "cuda_graphs", False)
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {DECODINGS}")
+        if (self.decoding == "beam") != (self.beam_width > 1):
+            raise ValueError("beam search needs beam_width >= 2, and beam_width > 1 needs beam search")
+        if isinstance(self.speculative, dict):
+            object.__setattr__(self, "speculative", Speculation(**self.speculative))
+
+    @property
+    def base(self) -> Serving:
+        """The greedy configuration without speculation that the options are predicted from."""
+        return replace(self, decoding="greedy", beam_width=1, speculative=None)
 
     @property
     def key(self) -> tuple:
         """The identity of the configuration: what the model is fitted and looked up by."""
-        return tuple(getattr(self, f) for f in KEY_FIELDS)
+        return tuple(self.speculative.draft if f == "speculative" and self.speculative else getattr(self, f)
+                     for f in KEY_FIELDS)
 
     @property
     def bytes_per_param(self) -> float:
@@ -75,11 +116,11 @@ class Serving:
         if self.tensor_parallel > 1:
             parts.append(f"tp{self.tensor_parallel}")
         if self.decoding != "greedy":
-            parts.append(self.decoding)
+            parts.append(self.decoding if self.decoding != "beam" else f"beam{self.beam_width}")
         if self.prefix_caching:
             parts.append("prefix-caching")
         if self.speculative:
-            parts.append(f"spec:{self.speculative}")
+            parts.append(self.speculative.label)
         return " ".join(parts)
 
     def with_(self, **changes) -> Serving:
@@ -88,7 +129,7 @@ class Serving:
 
     def key_dict(self) -> dict:
         """The key as a JSON object (model cards store keys this way)."""
-        return {f: getattr(self, f) for f in KEY_FIELDS}
+        return dict(zip(KEY_FIELDS, self.key))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,6 +174,11 @@ class Deployment:
     def with_serving(self, **changes) -> Deployment:
         return replace(self, serving=self.serving.with_(**changes))
 
+    @property
+    def base(self) -> Deployment:
+        """The same deployment decoding greedily without speculation (what the options are predicted from)."""
+        return replace(self, serving=self.serving.base)
+
 
 def deployment_from_profile(p, base_dir=None) -> Deployment:
     """Resolve a validated profile's model, GPU and serving into a Deployment (InputError naming the field)."""
@@ -150,7 +196,8 @@ def deployment_from_profile(p, base_dir=None) -> Deployment:
     serving = Serving(framework=s.framework, cuda_graphs=s.cuda_graphs, compile=s.compile,
                       quantization=s.quantization, tensor_parallel=s.tensor_parallel, max_batch=s.max_batch,
                       max_num_batched_tokens=s.max_num_batched_tokens, decoding=s.decoding,
-                      prefix_caching=s.prefix_caching, speculative=s.speculative)
+                      beam_width=s.beam_width if s.decoding == "beam" else 1, prefix_caching=s.prefix_caching,
+                      speculative=Speculation(**s.speculative.model_dump()) if s.speculative else None)
     if p.hardware.count % serving.tensor_parallel:
         raise InputError("hardware.count", f"{p.hardware.count} GPUs is not a multiple of tensor_parallel "
                          f"{serving.tensor_parallel}", "give the deployment's GPUs: replicas x tensor_parallel")

@@ -44,8 +44,12 @@ class _Analytic:
     # -- the EnergyModel seam -------------------------------------------------------------------------------
     def basis(self, dep: Deployment) -> Basis:
         """Analytic: datasheet figures only, no measured error, so no interval."""
-        return Basis(ANALYTIC, (0.0, 0.0), f"'{self.name}' is an analytic baseline from datasheet figures, not fitted "
-                     "to measurements; it has no measured error, so its interval is a point")
+        reason = (f"'{self.name}' is an analytic baseline from datasheet figures, not fitted to measurements; it has "
+                  "no measured error, so its interval is a point")
+        if dep.serving != dep.serving.base:
+            reason += (f"; its formula counts greedy decoding, not the {dep.serving.label.split(' ', 2)[-1]} asked "
+                       "for (the default model answers decoding strategies and speculative decoding where measured)")
+        return Basis(ANALYTIC, (0.0, 0.0), reason)
 
     def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Phases:
         """Phases of a batch; a tensor-parallel group as an ideal split.

@@ -13,6 +13,7 @@ from energy_predict.errors import EnergyPredictError
 from energy_predict.model.dataset import training_table
 from energy_predict.model.features import config_keys, tp_family
 from energy_predict.model.learners import ESTIMATORS, make_estimator
+from energy_predict.model.option_fit import fit_options
 from energy_predict.model.padding import TERMS as PADDING_TERMS
 from energy_predict.model.store import MeasuredModel, library_versions, table_hash
 from energy_predict.model.structured import TERMS, PhaseModel
@@ -331,8 +332,22 @@ def tp_laws(table: pd.DataFrame, idle: dict[str, dict[str, float]]) -> list[dict
     return out
 
 
-def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None = None, name: str = "default"):
-    """Fit the phase model on all cells, with intervals from held-out residuals, and its card."""
+def option_records(runs=None) -> pd.DataFrame:
+    """The records of every shipped run (or of `runs`), each with its run id: what the options are fitted on."""
+    from energy_predict.datasets import load_records, run_dirs
+
+    frames = [load_records(run).assign(run_id=run.name) for run in (run_dirs() if runs is None else runs)]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None = None, name: str = "default",
+                options: pd.DataFrame | None = None):
+    """Fit the phase model on all cells, with intervals from held-out residuals, and its card.
+
+    `options`: the records the serving options (decoding, speculative decoding) are fitted on; by default every
+    shipped run's when the table is the shipped one, none for a table given.
+    """
     padding = hf_padding()
     if table is None:
         from energy_predict.datasets import calibration_dir, run_dirs
@@ -343,6 +358,7 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
                                      "git (or measure with 'energy-predict calibrate') before fitting")
         fit_inputs([run.name for run in runs])
         table = training_table()
+        options = option_records(runs) if options is None else options
     fit_inputs(table["run_id"].unique())
     scores = accuracy_table(table, ("phase",)) if scores is None else scores
     chosen = choose_estimator(scores)
@@ -393,4 +409,10 @@ def fit_default(table: pd.DataFrame | None = None, scores: pd.DataFrame | None =
         "extrapolation": extrapolation(table, held_out),
         "held_out": scores[scores["estimator"] == "phase"].to_dict("records"),
     }
-    return MeasuredModel(energy, duration, bounds, card)
+    model = MeasuredModel(energy, duration, bounds, card)
+    if options is not None and len(options):
+        card["options"] = fit_options(options, model)
+        cited = {r for group in card["options"].values() for o in group for r in o["runs"]}
+        fit_inputs(cited)
+        card["training"]["option_runs"] = sorted(cited)
+    return model

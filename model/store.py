@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import pandas as pd
 from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import MEASURED, TRANSFERRED, Basis, Phases, StepCosts, bounded_power
 from energy_predict.gpus import resolve_gpu
+from energy_predict.model import options
 from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
 from energy_predict.model.features import TP_AT, cell_frame, fit_key, tp_family
 from energy_predict.model.padding import padding_extra_j
@@ -242,7 +243,21 @@ class MeasuredModel:
                           PhaseCoefficients({key: time}, self.duration.scale_.to_numpy(), 1, 1))
         return cache[key]
 
+    @cached_property
+    def _options(self) -> dict:
+        return self.card.get("options") or {}
+
     def basis(self, dep: Deployment) -> Basis:
+        """The greedy configuration's basis, moved by a decoding or speculative option's rule where one is asked."""
+        s = dep.serving
+        base = self._greedy_basis(dep.base)
+        if s == s.base:
+            return base
+        if s.speculative:
+            return options.speculative_basis(options.speculative_option(self._options, dep, self.name), dep, base)
+        return options.decoding_basis(options.decoding_option(self._options, dep, self.name), dep, base)
+
+    def _greedy_basis(self, dep: Deployment) -> Basis:
         """Measured; transferred to an unmeasured dense model or a sibling GPU; or refused (GPU, config, MoE, TP)."""
         valid = self.card["valid"]
         src = self._source_gpu(dep)
@@ -348,19 +363,50 @@ class MeasuredModel:
         return Basis(TRANSFERRED, (lo, hi), "; ".join(reasons), ranges, held_out=held_out,
                      extrapolation_log_bounds=tuple(extra) if extra else None, idle_measured=datasheet is None)
 
-    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Phases:
+    def phase_split(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0):
+        """(prefill J, decode J, prefill s, decode s) of greedy batches, as fitted (power not yet bounded)."""
         energy_pc, duration_pc = self._fitted(dep)
         X = cell_frame(dep.arch, dep.gpu, dep.serving, batch_size, input_tokens, output_tokens, cached_tokens)
-        phases = energy_pc.predict_phases(X)
-        prefill, decode = phases["prefill_j"].to_numpy(), phases["decode_j"].to_numpy()
-        gpus = dep.serving.tensor_parallel
-        energy, duration = bounded_power(prefill + decode, duration_pc.predict(X),
-                                         self.loaded_idle_w(dep) * gpus, dep.gpu.tdp_w * gpus)
-        scale = np.divide(energy, prefill + decode, out=np.ones_like(energy), where=(prefill + decode) > 0)
+        e, t = energy_pc.predict_phases(X), duration_pc.predict_phases(X)
+        return (e["prefill_j"].to_numpy(), e["decode_j"].to_numpy(), t["prefill_j"].to_numpy(),
+                t["decode_j"].to_numpy())
+
+    def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Phases:
+        s, base = dep.serving, dep.base
+        if s.speculative:
+            option = options.speculative_option(self._options, dep, self.name)
+            prefill, _, prefill_s, _ = self.phase_split(base, batch_size, input_tokens, output_tokens, cached_tokens)
+            energy_steps, time_steps = self._greedy_step_costs(base)
+            decode, decode_s = options.speculative_decode(option, dep, energy_steps, time_steps, batch_size,
+                                                          input_tokens, output_tokens)
+        else:  # a beam of width w is a greedy batch of w x the sequences, moved by its factor
+            prefill, decode, prefill_s, decode_s = self.phase_split(
+                base, np.asarray(batch_size) * s.beam_width, input_tokens, output_tokens, cached_tokens)
+            if s.decoding != "greedy":
+                option = options.decoding_option(self._options, dep, self.name)
+                decode, decode_s = decode * option["energy_factor"], decode_s * option["time_factor"]
+        gpus = s.tensor_parallel
+        whole = prefill + decode
+        energy, duration = bounded_power(whole, prefill_s + decode_s, self.loaded_idle_w(dep) * gpus,
+                                         dep.gpu.tdp_w * gpus)
+        scale = np.divide(energy, whole, out=np.ones_like(energy), where=whole > 0)
         return Phases(prefill * scale, decode * scale, duration)
 
     def step_costs(self, dep: Deployment) -> tuple[StepCosts, StepCosts]:
         self.basis(dep)
+        s = dep.serving
+        if s.speculative:
+            raise EnergyPredictError(
+                "serving.speculative: online serving with speculative decoding is not simulated (the simulator's "
+                "steps advance each sequence one token, and the measured step costs are offline batches); drop "
+                "--rate for the offline estimate, or drop serving.speculative")
+        energy, time = self._greedy_step_costs(dep.base)
+        if s.decoding == "greedy":
+            return energy, time
+        option = options.decoding_option(self._options, dep, self.name)
+        return _decode_scaled(energy, option["energy_factor"]), _decode_scaled(time, option["time_factor"])
+
+    def _greedy_step_costs(self, dep: Deployment) -> tuple[StepCosts, StepCosts]:
         energy_pc, duration_pc = self._fitted(dep)
         return step_costs(energy_pc, dep), step_costs(duration_pc, dep)
 
@@ -383,7 +429,8 @@ class MeasuredModel:
         padding = self.card.get("hf_padding")
         if dep.serving.framework != "hf" or not padding:
             return None
-        return padding_extra_j(padding["coef"], dep.arch, batch_size, input_tokens, output_tokens)
+        rows = np.asarray(batch_size) * dep.serving.beam_width  # a beam pads each of its sequences
+        return padding_extra_j(padding["coef"], dep.arch, rows, input_tokens, output_tokens)
 
     def configurations(self, gpu: str) -> list[Serving]:
         """The serving configurations the model was fitted on for a GPU kind (for `compare`)."""
@@ -439,6 +486,12 @@ class MeasuredModel:
         return (f"serving: no measurements for {describe_key(key[1:])} on {dep.gpu.name}; measured there: "
                 + "; ".join(describe_key(k[1:]) for k in known if k[0] == dep.gpu.name)
                 + " (or use --model roofline)")
+
+
+def _decode_scaled(costs: StepCosts, factor: float) -> StepCosts:
+    """Step costs with their decode terms times a decoding option's factor (prefill unchanged)."""
+    return replace(costs, step_const=costs.step_const * factor, per_sequence=costs.per_sequence * factor,
+                   per_context_token=costs.per_context_token * factor)
 
 
 def _sha256(data: bytes) -> str:

@@ -6,7 +6,7 @@ figures) is computed here from that headline, so no two parts of a report can di
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -123,11 +123,14 @@ def build_report(profile: Profile, dep: Deployment, est: Estimate, h: Headline,
         "mode": h.mode,
         "model": {"name": est.model_name, "kind": "analytic" if est.basis.kind == "analytic" else "measured"},
         "basis": {"kind": basis_kind, "reason": est.basis.reason, "extrapolated_share": est.extrapolated_share,
-                  "interval_log_bounds": list(est.basis.log_bounds), "held_out": est.basis.held_out},
+                  "interval_log_bounds": list(est.basis.log_bounds), "held_out": est.basis.held_out,
+                  "serving_option": est.basis.option},
         "deployment": {"model": dep.arch.name, "gpu": dep.gpu.name, "gpu_count": dep.gpu_count,
                        "replicas": dep.replicas, "tensor_parallel": s.tensor_parallel, "serving": s.label,
                        "framework": s.framework, "max_batch": s.max_batch, "cuda_graphs": s.cuda_graphs,
-                       "compile": s.compile, "quantization": s.quantization, "mode": h.mode,
+                       "compile": s.compile, "quantization": s.quantization, "decoding": s.decoding,
+                       "beam_width": s.beam_width if s.decoding == "beam" else None,
+                       "speculative": asdict(s.speculative) if s.speculative else None, "mode": h.mode,
                        "prefix_caching": s.prefix_caching, "batch_used": est.batch},
         "prefix_caching": _prefix_caching(est, h),
         "requests": h.requests,

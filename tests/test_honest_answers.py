@@ -416,7 +416,6 @@ def test_a_sibling_gpu_not_measured_in_a_configuration_is_transferred_with_the_l
     ("A100-SXM-80GB", {"serving__quantization": "fp8"}, "serving.quantization"),
     ("RTX-A6000", {"serving__quantization": "fp8"}, "serving.quantization"),
     ("B200", {"serving__tensor_parallel": 2, "hardware__count": 2}, "serving.tensor_parallel"),
-    ("L40S", {"serving__speculative": "Llama-3.2-1B"}, "serving"),  # speculative decoding: not modelled yet
 ])
 def test_what_the_datasheet_transfer_cannot_carry_is_refused(tmp_path, gpu, changes, field):
     one_line_error(run("--profile", profile(tmp_path, hardware__gpu=gpu, **changes)), field, "--model roofline")

@@ -266,7 +266,9 @@ def test_refit_reproduces_the_shipped_model(refit):
 
 def test_every_input_the_card_cites_is_committed():
     card = json.loads((SHIPPED / "card.json").read_text())
-    inputs = fit_module.fit_inputs(card["training"]["runs"])
+    option_runs = card["training"]["option_runs"]  # the decoding and speculative cells the options are fitted on
+    assert option_runs and set(option_runs).isdisjoint(card["training"]["runs"])
+    inputs = fit_module.fit_inputs(card["training"]["runs"] + option_runs)
     assert PADDING_FIT in inputs
     assert {f"{p.parent.name}/{p.name}" for p in inputs} >= {f"{r}/records.parquet" for r in card["training"]["runs"]}
     if subprocess.run(["git", "rev-parse"], cwd=REPO, capture_output=True).returncode != 0:

@@ -13,6 +13,9 @@ important first; cells as in calibrate/campaigns/x4-issue17/ so that the two lea
         (random-weight, ~0) acceptance;
  GPU 3: k 2 and k 5 at synthetic acceptance 1 (the other end of each draft length), then the target's own
         architecture as a draft (identical dummy weights, greedy: acceptance ~ 1 by the counters, not by synthesis).
+Every GPU finished early, so a second block ran on the same warm machine (EXTRA below, one engine per GPU, started
+by extra.sh with its own 420 s deadline): synthetic acceptance 0.3 and 0.8 at k 4, 1 at k 3 and 0.6 at k 2, more
+middle points for checking the speculative model across acceptance and draft length.
 """
 
 import json
@@ -53,6 +56,8 @@ SPEC = {"vllm-spec-1b-k4-a60": ("Llama-3.2-1B", 4, 0.6), "vllm-spec-1b-k2": ("Ll
         "vllm-spec-1b-k3-a60": ("Llama-3.2-1B", 3, 0.6)}
 GPU_OF = {"vllm-spec-1b-k4-a60": 2, "vllm-spec-1b-k2": 2, "vllm-spec-1b-k5": 2, "vllm-spec-1b-k2-a100": 3,
           "vllm-spec-1b-k5-a100": 3, "vllm-spec-self-k4": 3, "vllm-spec-1b-k3-a60": 1}
+EXTRA = {"vllm-spec-1b-k4-a30": ("Llama-3.2-1B", 4, 0.3), "vllm-spec-1b-k4-a80": ("Llama-3.2-1B", 4, 0.8),
+         "vllm-spec-1b-k3-a100": ("Llama-3.2-1B", 3, 1.0), "vllm-spec-1b-k2-a60": ("Llama-3.2-1B", 2, 0.6)}
 GRIDS = {
     "gpu0-hf": grid("x4-issue17b-gpu0-hf", HF,
                     cells("hf-compile", [(b, i, o) for b in (64, 128) for i, o in SPLITS])
@@ -65,6 +70,8 @@ GRIDS = {
     **{f"gpu{GPU_OF[name]}-{name}": grid(f"x4-issue17b-{name}", [spec(name, *SPEC[name])],
                                          cells(name, SPEC_CELLS[:3] if "self" in name else SPEC_CELLS))
        for name in SPEC},
+    **{f"gpu{n}-{name}": grid(f"x4-issue17b-{name}", [spec(name, *EXTRA[name])], cells(name, SPEC_CELLS))
+       for n, name in enumerate(EXTRA)},
 }
 
 
