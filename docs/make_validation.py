@@ -244,7 +244,7 @@ def render(replays: list[dict], model) -> str:
            "at a small token budget is pessimistic; energy is not affected by this."] if chunk_err else []),
         "- Power between two close requests does not drop to idle at once; the simulator switches instantly.",
         "- Prefix caching is predicted from a replay's block ids (the Mooncake conversation rows, caching on and off, "
-        "same requests); speculative decoding is not modelled (it was off in every replay).", ""]
+        "same requests); speculative decoding was off in every replay, so no replay checks its model (benchmarks/results/speculative.md holds its held-out cells).", ""]
     return "\n".join(lines)
 
 

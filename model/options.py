@@ -44,7 +44,8 @@ def decoding_option(options: dict, dep: Deployment, model_name: str) -> dict:
     s = dep.serving
     if s.framework == "vllm" and s.decoding == "beam":
         raise EnergyPredictError(
-            "serving.decoding: vLLM 0.26 serves no beam search (its engine has no beam path to measure); use "
+            "serving.decoding: vLLM 0.26's engine has no beam search (LLM.beam_search and the server's "
+            "use_beam_search emulate it with a Python loop of one-token generate calls, which was not measured); use "
             "framework hf for beam search, or decoding sampling or greedy with vLLM")
     for o in options.get("decoding", []):
         if o["framework"] == s.framework and o["decoding"] == s.decoding:

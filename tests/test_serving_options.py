@@ -156,7 +156,7 @@ def test_sampling_on_a_model_it_was_not_measured_on_is_labelled_transferred(tmp_
 
 
 @pytest.mark.parametrize(("changes", "field", "needle"), [
-    ({"serving__decoding": "beam", "serving__beam_width": 4}, "serving.decoding", "no beam search"),
+    ({"serving__decoding": "beam", "serving__beam_width": 4}, "serving.decoding", "engine has no beam search"),
     ({"serving__framework": "hf", "serving__decoding": "beam"}, "serving.beam_width", "needs its width"),
     ({"serving__beam_width": 4}, "serving.beam_width", "only beam search"),
     ({"serving__temperature": 0.7}, "serving.temperature", "sampling option"),
