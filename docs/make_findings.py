@@ -53,7 +53,7 @@ def deployment(label: str) -> Deployment:
 
 
 def modelled(model, label: str) -> bool:
-    """Whether the model answers for this serving configuration (hf-compile has too few cells: refused)."""
+    """Whether the model answers for this serving configuration (it refuses one with too few cells to fit)."""
     try:
         model.basis(deployment(label))
     except EnergyPredictError:
@@ -72,7 +72,7 @@ def per_token_vs_batch(model, table: pd.DataFrame) -> tuple[Path, pd.DataFrame]:
         if modelled(model, label):
             pred = model.batch_phases(deployment(label), batches, i, o).energy_j / (batches * o)
             ax.plot(batches, pred, color=f"C{k}", label=f"{label} (model)")
-        else:  # too few cells to model (hf-compile): dots only
+        else:  # a configuration the model refuses (too few cells to fit): dots only
             pred = np.full(len(batches), np.nan)
         m = table[(table["config"] == CONFIG_OF[label]) & (table["model"] == LLAMA8.name)
                   & (table["input_tokens"] == i) & (table["output_tokens"] == o)]
@@ -231,26 +231,47 @@ def meter_ab() -> tuple[str, str]:
     return f"docs/measurements/{files[-1].name}", "; ".join(parts)
 
 
-def replay_rates() -> str:
-    """'a-b req/s', the range of request rates of the measured online replays."""
+def replay_gpu(replay: dict) -> str:
+    """The catalog name of the GPU a replay record was measured on (its meter's first GPU)."""
+    from energy_predict.gpus import resolve_gpu
+
+    gpus = replay.get("meter", {}).get("gpus") or [{"name": "unknown"}]
+    try:
+        return resolve_gpu(gpus[0]["name"]).name
+    except EnergyPredictError:
+        return str(gpus[0]["name"])
+
+
+def h100_replays(folder: Path | None = None) -> list[dict]:
+    """The replay records (`artifacts/replays/`) measured on the H100: this page's GPU."""
     from energy_predict.predict.replays import load_replays
 
-    rates = [r["rate_per_s"] for r in load_replays(DOCS.parent / "artifacts" / "replays")
-             if r["mode"] == "online" and r.get("rate_per_s")]
+    return [r for r in load_replays(folder or DOCS.parent / "artifacts" / "replays") if replay_gpu(r) == H100.name]
+
+
+def replay_rates() -> str:
+    """'a-b req/s', the range of request rates of the online replays measured on the H100."""
+    rates = [r["rate_per_s"] for r in h100_replays() if r["mode"] == "online" and r.get("rate_per_s")]
     return f"{min(rates):g}-{max(rates):g} req/s" if rates else "none measured"
 
 
-def online_offline_ratios() -> list[tuple[str, float]]:
-    """(replay, measured online over measured offline energy) of the same vLLM replay requests, per trace and rate."""
-    from energy_predict.predict.replays import load_replays
+def online_offline_ratios(reps: list[dict] | None = None) -> list[tuple[str, float]]:
+    """(replay, measured online over measured offline energy) of the same vLLM replay requests, per trace and rate.
 
-    reps = load_replays(DOCS.parent / "artifacts" / "replays")
-    offline = {r["trace"]: np.mean([x["energy_j"] for x in r["runs"]]) for r in reps
+    H100 replays only (`h100_replays`) unless `reps` is given; an online replay is divided by the offline replay of
+    the same trace on the same GPU with the same prefix-caching setting, never by another GPU's.
+    """
+    reps = h100_replays() if reps is None else reps
+
+    def key(r: dict) -> tuple:
+        return replay_gpu(r), r["trace"], bool(r.get("config", {}).get("enable_prefix_caching"))
+
+    offline = {key(r): np.mean([x["energy_j"] for x in r["runs"]]) for r in reps
                if r["backend"] == "vllm" and r["mode"] == "offline"}
     out = []
     for r in sorted(reps, key=lambda r: (r["trace"], r.get("arrivals", ""), r.get("rate_per_s") or 0)):
-        if r["backend"] == "vllm" and r["mode"] == "online" and r["trace"] in offline:
-            ratio = np.mean([x["energy_j"] for x in r["runs"]]) / offline[r["trace"]]
+        if r["backend"] == "vllm" and r["mode"] == "online" and key(r) in offline:
+            ratio = np.mean([x["energy_j"] for x in r["runs"]]) / offline[key(r)]
             name = r["trace"].removeprefix("AzureLLMInferenceTrace_").removesuffix(".csv")
             out.append((f"{name} {r.get('arrivals', 'trace')} {r['rate_per_s']:g} req/s", float(ratio)))
     return out
@@ -451,34 +472,213 @@ def speculative_configs(records: pd.DataFrame) -> list[str]:
     return sorted(named)
 
 
-def speculative_row(records: pd.DataFrame, cells: pd.DataFrame) -> tuple[str, str]:
-    """(ours, ratio) of the speculative-decoding finding: each speculative config against vLLM graphs, same cells."""
-    configs = speculative_configs(records)
-    if not configs:
-        return PENDING, "-"
-    ours, ratios = [], []
-    for config in configs:
-        matched = matched_ratio(cells, "vllm-graphs", config)
+SPEC_DRAFT, SPEC_K = "Llama-3.2-1B", 4  # the study's draft model and draft length (gamma)
+SPEC_RATES = (0.6, 0.8, 1.0)  # acceptance rates (vLLM's accepted / drafted tokens) the model's numbers assume
+SPEC_LARGE = 128  # the study's large batch
+
+
+def first_value(frame: pd.DataFrame, column: str):
+    """The first non-null value of `column` in `frame`, None where it has none (or no such column)."""
+    return frame[column].dropna().iloc[0] if column in frame and frame[column].notna().any() else None
+
+
+def speculative_measured(records: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """One row per speculative config of Llama-3.1-8B: its draft, draft length and measured acceptance, and its energy
+    over vLLM graphs' on the same cells, per batch size (median over the matched cells of that batch size).
+
+    Acceptance is vLLM's count, accepted over drafted tokens: the median of the config's records (`acceptance`), its
+    lowest and highest median over batch sizes, and its median at batch 1; NaN without the counters.
+    """
+    rows = []
+    for config in speculative_configs(records):
+        r = records[(records["config"] == config) & (records["model"] == LLAMA8.name) & (records["status"] == "ok")]
+        matched = matched_ratio(cells[cells["model"] == LLAMA8.name], "vllm-graphs", config)
         by_batch = (1 - matched.groupby("batch_size")["saving_pct"].median() / 100).sort_index()
-        if 1 not in by_batch.index or len(by_batch) < 3:
-            ours.append(f"{config}: too thin ({len(matched)} cells matched by vllm-graphs over "
-                        f"{len(by_batch)} batch sizes; batch 1 and at least 3 batch sizes needed)")
-            continue
-        top = 128 if 128 in by_batch.index else int(by_batch.index.max())
-        costs = by_batch[by_batch >= 1]
-        if not len(costs):
-            cross = f"no crossover up to batch {int(by_batch.index.max())}"
-        elif costs.index[0] == by_batch.index[0]:
-            cross = f"costs from batch {int(costs.index[0])}"
+        if {"counter_accepted_tokens", "counter_draft_tokens"} <= set(r.columns):
+            rate = r["counter_accepted_tokens"] / r["counter_draft_tokens"]
+            per_batch = rate.groupby(r["batch_size"]).median().dropna()
         else:
-            before = int(by_batch[by_batch.index < costs.index[0]].index.max())
-            cross = f"crossover between batch {before} and {int(costs.index[0])}"
-        ours.append(f"{config} ({len(matched)} cells): batch 1 {pct(by_batch[1])}, batch {top} "
-                    f"{pct(by_batch[top])}, {cross}")
-        b1, b128 = quote("speculative")[1]
-        ratios.append(f"{config}: batch 1 {effect_ratio(by_batch[1], b1)}"
-                      + (f", batch 128 {effect_ratio(by_batch[128], b128)}" if top == 128 else ""))
-    return "; ".join(ours), "; ".join(ratios) or "-"
+            rate, per_batch = pd.Series(dtype=float), pd.Series(dtype=float)
+        nan = float("nan")
+        k, setting = first_value(r, "num_speculative_tokens"), first_value(r, "synthetic_acceptance")
+        rows.append({"config": config, "draft": first_value(r, "speculative_model"),
+                     "k": int(k) if k is not None else None, "setting": float(setting) if setting is not None else None,
+                     "acceptance": float(rate.median()) if rate.notna().any() else nan,
+                     "acc_lo": float(per_batch.min()) if len(per_batch) else nan,
+                     "acc_hi": float(per_batch.max()) if len(per_batch) else nan,
+                     "acc_b1": float(per_batch[1]) if 1 in per_batch.index else nan,
+                     "cells": len(matched), "by_batch": by_batch})
+    return pd.DataFrame(rows, columns=["config", "draft", "k", "setting", "acceptance", "acc_lo", "acc_hi", "acc_b1",
+                                       "cells", "by_batch"])
+
+
+def crossover(by_batch: pd.Series) -> str:
+    """Where speculation stops paying, from its energy factor over greedy per batch size."""
+    costs = by_batch[by_batch >= 1]
+    if not len(costs):
+        return f"no crossover up to batch {int(by_batch.index.max())}"
+    if costs.index[0] == by_batch.index[0]:
+        return f"costs from batch {int(costs.index[0])}"
+    before = int(by_batch[by_batch.index < costs.index[0]].index.max())
+    return f"crossover between batch {before} and {int(costs.index[0])}"
+
+
+def acceptance_label(lo: float, hi: float) -> str:
+    """'0', '1', '0.54-0.59': a measured acceptance (range over batch sizes)."""
+    if np.isnan(lo):
+        return "acceptance not counted"
+    lo_s, hi_s = (f"{a:.2f}".rstrip("0").rstrip(".") for a in (lo, hi))
+    return f"acceptance {lo_s}" if lo_s == hi_s else f"acceptance {lo_s}-{hi_s}"
+
+
+def speculative_batches(model) -> np.ndarray:
+    """Batch sizes 1 to the largest the model's speculative cells measured (its card), else to 256."""
+    options = (getattr(model, "card", None) or {}).get("options", {}).get("speculative") or []
+    top = max((int(o["batch_size"][1]) for o in options if o.get("draft") == SPEC_DRAFT), default=256)
+    return np.arange(1, top + 1)
+
+
+def speculative_model_effect(model, rate: float, batches=None, k: int = SPEC_K, i: int = 512,
+                             o: int = 128) -> pd.Series:
+    """The default model's energy factor of speculative decoding (the study's draft, `k` tokens, acceptance `rate`)
+    over greedy, Llama-3.1-8B on one H100 with vLLM graphs, per batch size (default: `speculative_batches`)."""
+    from energy_predict.serving import Speculation
+
+    batches = speculative_batches(model) if batches is None else np.asarray(batches)
+    spec = Serving(speculative=Speculation(SPEC_DRAFT, k, rate))
+    ratio = (model.batch_phases(Deployment(LLAMA8, H100, spec), batches, i, o).energy_j
+             / model.batch_phases(Deployment(LLAMA8, H100, Serving()), batches, i, o).energy_j)
+    return pd.Series(np.asarray(ratio, dtype=float), index=batches)
+
+
+def speculative_match(model, target: float | None = None) -> tuple[float, pd.Series] | None:
+    """(acceptance, energy factor per batch) at the lowest acceptance (0.01 steps) where the default model's batch-1
+    change reaches the study's (-29%), draft length 4; None where the model does not answer or never reaches it."""
+    target = quote("speculative")[1][0] if target is None else target
+    try:
+        for rate in np.round(np.arange(0.0, 1.001, 0.01), 2):
+            f = speculative_model_effect(model, float(rate))
+            if f[1] <= target:
+                return float(rate), f
+    except EnergyPredictError:
+        return None
+    return None
+
+
+def speculative_check(model, measured: pd.DataFrame) -> tuple[float, float, float] | None:
+    """(acceptance, model factor, measured factor) at batch 1 of the highest measured middle point at draft length 4:
+    the measured cell nearest the model's numbers in the table, beside the model's answer at its acceptance."""
+    mids = measured[(measured["draft"] == SPEC_DRAFT) & (measured["k"] == SPEC_K)
+                    & measured["acc_b1"].between(0.0, 1.0, inclusive="neither")
+                    & measured["by_batch"].map(lambda b: 1 in b.index)]
+    if model is None or not len(mids):
+        return None
+    top = mids.loc[mids["acc_b1"].idxmax()]
+    try:
+        f = speculative_model_effect(model, float(top["acc_b1"]), batches=[1])
+    except EnergyPredictError:
+        return None
+    return float(top["acc_b1"]), float(f[1]), float(top["by_batch"][1])
+
+
+def speculative_why(option: dict | None, measured: pd.DataFrame, match: tuple[float, pd.Series] | None,
+                    check: tuple[float, float, float] | None = None) -> str:
+    """The speculative row's reason: what acceptance means here, what was measured, how well the model holds out."""
+    text = ("Random weights have no natural acceptance: the engine accepts drafted position j with probability p^j "
+            "(a run of matches, as a real draft's), and the acceptance quoted is vLLM's count, accepted over drafted "
+            "tokens.")
+    if len(measured):
+        draft = measured[measured["draft"] == SPEC_DRAFT]
+        ks = draft["k"].dropna()
+        ends = draft[draft["acceptance"].isin([0.0, 1.0])]
+        middle = draft[draft["setting"].between(0.0, 1.0, inclusive="neither")]
+        mids, others = middle[middle["k"] == SPEC_K], middle[middle["k"] != SPEC_K]
+        text += (f" Measured with the {SPEC_DRAFT}-shaped draft: the ends (acceptance 0 and 1; {len(ends)} configs, "
+                 f"draft lengths {int(ks.min())}-{int(ks.max())})" if len(ks) else " Measured: the ends")
+        if len(mids):
+            text += (" and middle points at p = " + "/".join(f"{x:g}" for x in sorted(mids["setting"])) + " (counted "
+                     + "/".join(acceptance_label(r.acc_lo, r.acc_hi).removeprefix("acceptance ")
+                                for r in mids.sort_values("setting").itertuples()) + f" at draft length {SPEC_K})")
+        for setting, g in others.groupby("setting"):
+            text += f", p = {setting:g} at draft lengths " + ", ".join(str(int(k)) for k in sorted(g["k"]))
+        text += "."
+    if option:
+        h = option["held_out"]
+        text += (f" The default model's step-cost fit ({option['fit']['all']['n']} cells, median error "
+                 f"{100 * option['fit']['all']['median_ape']:.1f}%) predicts the middle cells from the ends alone within a "
+                 f"median {100 * h['middle_from_ends']['median_ape']:.1f}% (p90 {100 * h['middle_from_ends']['p90_ape']:.1f}%), "
+                 f"a held-out draft length within {100 * h['leave_one_k_out']['median_ape']:.1f}%, a held-out batch size "
+                 f"within {100 * h['leave_one_batch_out']['median_ape']:.1f}%.")
+    if check:
+        text += (f" At the highest measured middle point (acceptance {check[0]:.2f} at batch 1) the model says "
+                 f"{pct(check[1])} against {pct(check[2])} measured.")
+    b1_ref, large_ref = quote("speculative")[1]
+    text += " The study does not state its real draft's acceptance"
+    if match:
+        rate, f = match
+        stops = f[f >= 1]
+        text += (f"; at acceptance {rate:.2f}, where the model's batch-1 change is the study's {pct(b1_ref)}, ours is "
+                 f"{pct(f[SPEC_LARGE])} at batch {SPEC_LARGE} (the study's {pct(large_ref)}) and "
+                 + (f"stops paying from batch {int(stops.index[0])}" if len(stops)
+                    else f"pays at every batch up to {int(f.index.max())}")
+                 + " (the study's 8-16): in the model, speculation pays to larger batches here than in the study")
+    return text + "."
+
+
+def speculative_row(records: pd.DataFrame, cells: pd.DataFrame, model=None) -> tuple[str, str]:
+    """(ours, ratio) of the speculative-decoding finding.
+
+    Where `model` answers for speculative decoding: its change over greedy at batch 1 and 128 and where it stops
+    paying, at draft length 4 and each acceptance of SPEC_RATES (512 -> 128), the ratio against the study's from
+    these. Beside it what was measured at draft length 4 (each config against vLLM graphs on the same cells). Without
+    a model, the measured configs alone give the ratio.
+    """
+    measured = speculative_measured(records, cells)
+    if not len(measured):
+        return PENDING, "-"
+    b1_ref, large_ref = quote("speculative")[1]
+    ours, ratios = [], []
+    effects = {}
+    if model is not None:
+        try:
+            effects = {rate: speculative_model_effect(model, rate) for rate in SPEC_RATES}
+        except EnergyPredictError:
+            effects = {}
+    if effects:
+        parts = []
+        for rate, f in effects.items():
+            stops = f[f >= 1]
+            where = (f"stops paying from batch {int(stops.index[0])}" if len(stops)
+                     else f"pays at every batch up to {int(f.index.max())}")
+            parts.append(f"acceptance {rate:g}: batch 1 {pct(f[1])}, batch {SPEC_LARGE} {pct(f[SPEC_LARGE])}, {where}")
+            ratios.append(f"acceptance {rate:g}: batch 1 {effect_ratio(f[1], b1_ref)}, batch {SPEC_LARGE} "
+                          f"{effect_ratio(f[SPEC_LARGE], large_ref)}")
+        ours.append(f"default model, {SPEC_DRAFT} draft, draft length {SPEC_K}, 512 -> 128: " + "; ".join(parts))
+    usable = measured[measured["by_batch"].map(lambda b: 1 in b.index and len(b) >= 3)]
+    thin = measured[~measured["config"].isin(usable["config"])]
+    same_k = usable[(usable["k"] == SPEC_K) | usable["k"].isna()]
+    if len(same_k):
+        parts = []
+        order = same_k.assign(other=same_k["draft"] != SPEC_DRAFT).sort_values(
+            ["other", "acceptance"], ascending=[True, False], na_position="last")
+        for r in order.itertuples():
+            top = SPEC_LARGE if SPEC_LARGE in r.by_batch.index else int(r.by_batch.index.max())
+            who = f"{r.draft} drafting for itself, " if r.draft == LLAMA8.name else ""
+            parts.append(f"{who}{acceptance_label(r.acc_lo, r.acc_hi)} ({r.cells} cells): batch 1 {pct(r.by_batch[1])}, "
+                         f"batch {top} {pct(r.by_batch[top])}, {crossover(r.by_batch)}")
+            if not effects:
+                ratios.append(f"{r.config}: batch 1 {effect_ratio(r.by_batch[1], b1_ref)}"
+                              + (f", batch {SPEC_LARGE} {effect_ratio(r.by_batch[SPEC_LARGE], large_ref)}"
+                                 if top == SPEC_LARGE else ""))
+        ks = measured["k"].dropna()
+        lengths = f", draft lengths {int(ks.min())}-{int(ks.max())}" if len(ks) and ks.min() != ks.max() else ""
+        ours.append(f"measured ({int(measured['cells'].sum())} cells of {len(measured)} configs{lengths}, each against "
+                    f"vLLM graphs on the same cells), at draft length {SPEC_K}: " + "; ".join(parts))
+    if len(thin):
+        ours.append("too thin: " + ", ".join(f"{r.config} ({r.cells} cells matched by vllm-graphs over "
+                                             f"{len(r.by_batch)} batch sizes)" for r in thin.itertuples())
+                    + "; batch 1 and at least 3 batch sizes needed")
+    return "; ".join(ours) + ("" if effects else " (no model answer)"), "; ".join(ratios) or "-"
 
 
 def compile_row(records: pd.DataFrame, cells: pd.DataFrame) -> tuple[str, str]:
@@ -495,28 +695,55 @@ def compile_row(records: pd.DataFrame, cells: pd.DataFrame) -> tuple[str, str]:
     if len(b1) < 3:
         return f"too thin: {n} hf-compile cells, only {len(b1)} at batch 1 paired with hf-eager", "-"
     med = float(b1["ratio"].median())
+    costs = pairs[pairs["ratio"] >= 1]
+    above = (f"; it costs more at batch {int(costs['batch_size'].min())}-{int(costs['batch_size'].max())} "
+             f"(x{costs['ratio'].min():.2f} to x{costs['ratio'].max():.2f}, {len(costs)} cells, "
+             f"{int(costs['same_lease'].sum())} paired within one lease)" if len(costs) else "")
     return (f"{pct(med)} median at batch 1 ({pct(b1['ratio'].min())} to {pct(b1['ratio'].max())}, {len(b1)} cells, "
-            f"{int(b1['same_lease'].sum())} paired within one lease; {n} hf-compile cells in all)",
+            f"{int(b1['same_lease'].sum())} paired within one lease; {n} hf-compile cells in all){above}",
             effect_ratio(med, quote("compile")[1][0]))
 
 
+def changes_by_batch(pairs: pd.DataFrame) -> str:
+    """'batch 1 +1%, +23%; 2 +0%; ...': each paired cell's change, by batch size."""
+    return "; ".join(("batch " if k == 0 else "") + f"{b} " + ", ".join(pct(r) for r in g["ratio"])
+                     for k, (b, g) in enumerate(pairs.groupby("batch_size")))
+
+
 def decoding_row(records: pd.DataFrame) -> str:
-    """Sampling and beam search against greedy (hf-eager) on every paired cell, Llama-3.1-8B."""
+    """Sampling and beam search against greedy on every paired cell, Llama-3.1-8B: vLLM (graphs) and HF (eager)."""
     parts = []
-    for config, label in (("hf-sampling", "sampling"), ("hf-beam4", "beam 4")):
+    vllm = paired_ratios(records, "vllm-graphs", "vllm-graphs-sampling")
+    if len(vllm):
+        b1 = vllm[vllm["batch_size"] == 1]
+        parts.append(f"vLLM sampling over greedy: median {pct(vllm['ratio'].median())} ({pct(vllm['ratio'].min())} to "
+                     f"{pct(vllm['ratio'].max())}, {len(vllm)} cells, batch {int(vllm['batch_size'].min())}-"
+                     f"{int(vllm['batch_size'].max())}, {int(vllm['same_lease'].sum())} paired within one lease)"
+                     + (f", at batch 1 {', '.join(pct(r) for r in b1['ratio'])}" if len(b1) else ""))
+    else:
+        parts.append("vLLM sampling: no cell paired with greedy")
+    for config, label in (("hf-sampling", "HF sampling"), ("hf-beam4", "HF beam 4")):
         pairs = paired_ratios(records, "hf-eager", config)
-        parts += [f"{label} {pct(r.ratio)} at batch {r.batch_size}, {r.input_tokens} -> {r.output_tokens} "
-                  f"({'lease ' + r.lease if r.same_lease else 'across leases'})" for r in pairs.itertuples()]
-        if not len(pairs):
+        if len(pairs):
+            parts.append(f"{label} over eager greedy ({len(pairs)} cells, {int(pairs['same_lease'].sum())} paired "
+                         f"within one lease): {changes_by_batch(pairs)}")
+        else:
             parts.append(f"{label}: no cell paired with greedy")
-    paired = "; ".join(parts)
-    above = sorted(set(records.loc[records["config"].isin(["hf-sampling", "hf-beam4"])
-                                   & (records["batch_size"] > 1), "batch_size"]))
-    greedy_above = paired_ratios(records, "hf-eager", "hf-sampling")["batch_size"].gt(1).any()
-    if above and not greedy_above:
-        paired += (f"; at batch {', '.join(map(str, above))} greedy was not measured on the same cells: "
-                   "too thin to test 'close' above batch 1")
-    return paired
+    return "; ".join(parts)
+
+
+def decoding_rules(card: dict) -> str:
+    """The default model's decoding rules from its card (`options.decoding`), each with its held-out error."""
+    rules = []
+    for o in sorted(card.get("options", {}).get("decoding", []), key=lambda o: (o["framework"], o["decoding"])):
+        name = {"hf": "HF", "vllm": "vLLM"}[o["framework"]] + " " + (
+            "beam " + "/".join(map(str, o.get("beam_widths", []))) if o["decoding"] == "beam" else o["decoding"])
+        h = o["held_out"]
+        rule = o["rule"].replace("x factor", f"x{o['energy_factor']:.2f}").replace(
+            "width", "/".join(map(str, o.get("beam_widths", []))) or "width")
+        rules.append(f"{name}: {rule}, {o['cells']} cells, {h['scheme']} median {100 * h['median_ape']:.1f}% "
+                     f"(p90 {100 * h['p90_ape']:.1f}%)")
+    return "; ".join(rules)
 
 
 def reference_table(rows: list[tuple[str, str, str, str, str]]) -> str:
@@ -593,11 +820,14 @@ def main() -> None:
     online_lo, online_hi = min(r for _, r in online), max(r for _, r in online)
     moe_active = {b: moe[f"OLMoE-1B-7B/OLMo-1B {b}"] for b in ("b1", "b8", "b64", "b256")}
     moe_top = max(moe_active, key=moe_active.get)
-    spec_ours, spec_ratio = speculative_row(records, cells)
+    spec_ours, spec_ratio = speculative_row(records, cells, model)
+    spec_measured = speculative_measured(records, cells)
+    card = getattr(model, "card", {}) or {}
+    spec_card = (card.get("options", {}).get("speculative") or [None])[0]
     compile_ours, compile_ratio = compile_row(records, cells)
     framework_top = 1 - hf_vs_vllm.saving_pct.max() / 100
     tp_ref = quote("tp")[1]
-    decoding_cells = int((cells["config"].isin(["hf-sampling", "hf-beam4"]) & (cells["model"] == LLAMA8.name)).sum())
+    rules = decoding_rules(card)
     findings = reference_table([
         ("sequence length: decode dominates", quote("decode")[0],
          f"decode is {100 * decode_share:.0f}% of a batch of 16 at 1024 -> 256 (vLLM graphs, model fitted on the cells)",
@@ -607,11 +837,14 @@ def main() -> None:
          f"energy per output token falls {fall:.0f}x from batch 1 to 256 (vLLM graphs, 512 -> 128, model)", "-",
          "Same mechanism: one weight read per decode step serves the whole batch."),
         ("decoding strategy (greedy, sampling, beam)", quote("decoding")[0], decoding_row(records),
-         "-", f"Sampling and beam together have {decoding_cells} measured cells of Llama-3.1-8B, HF only; beam "
-         "search decodes several beams per returned sequence, which a batch of 1 does not hide."),
+         "-", "Sampling adds a sampler per step, small against a step's weight reads; HF batch-1 cells follow the "
+         "host CPU (Caveats), so a single HF batch-1 pair can differ by more than the effect. Beam search runs "
+         "B x 4 sequences: at batch 1 the extra beams share a memory-bound step, at larger batches they cost about "
+         "what a 4x batch does. vLLM 0.26 has no beam search. "
+         + (f"Both are modelled serving options: the default model moves a greedy prediction by the card's rules "
+            f"({rules})." if rules else "The default model does not answer for them.")),
         ("speculative decoding", quote("speculative")[0], spec_ours, spec_ratio, unless_pending(spec_ours,
-         "With random weights acceptance is set by construction (about 0 for an unrelated draft, about 1 for a "
-         "draft identical to the target), bracketing the study's real draft's partial acceptance.")),
+         speculative_why(spec_card, spec_measured, speculative_match(model), speculative_check(model, spec_measured)))),
         ("mixture of experts vs active-size dense peer", quote("moe")[0],
          f"OLMoE-1B-7B over OLMo-1B up to {pct(moe_active[moe_top])} (at {moe_top.replace('b', 'batch ')}, "
          f"128 -> 128; {pct(moe_active['b1'])} at batch 1)", effect_ratio(moe_active[moe_top], *quote("moe")[1]),
@@ -631,8 +864,9 @@ def main() -> None:
          f"{pct(1 - saving(vllm_eager_vs_graphs, False) / 100)} above ({len(vllm_eager_vs_graphs)} matched cells)",
          "-", "Same mechanism: graphs remove per-kernel launch cost, a large part of a batch-1 decode step and a "
          "small part of a large-batch one."),
-        ("online vs offline serving", quote("online")[0], f"{pct(online_lo)} to {pct(online_hi)} per request ({len(online)} vLLM replays of the code "
-         "and conversation traces at real or Poisson arrivals, each against the same requests offline)", "-",
+        ("online vs offline serving", quote("online")[0], f"{pct(online_lo)} to {pct(online_hi)} per request ({len(online)} vLLM replays on the H100 "
+         "of the code and conversation traces at real or Poisson arrivals, each against the same requests offline "
+         "on the same GPU)", "-",
          "Different quantity: the study compares serving modes at a fixed batch size; our replays arrive at "
          "trace rates, so the GPU idles between requests at its loaded idle power, most at the lowest rates."),
         ("tensor parallelism at batch 1", quote("tp")[0],
@@ -698,7 +932,8 @@ or too thin says so instead of a number.
 Batching is the largest lever: from batch 1 to 256 the energy per token falls by
 {fall:.0f}x
 with vLLM and CUDA graphs (model line at 512 -> 128). HF with torch.compile has {compile_cells} measured cells{
-', too few to model (the default model refuses it); its dots are shown' if not compile_modelled else ''}.
+', too few to model (the default model refuses it); its dots are shown' if not compile_modelled else
+' and is fitted like the other configurations'}.
 
 ## vLLM with CUDA graphs against plain HF transformers (matched cells, Llama-3.1-8B)
 
@@ -827,7 +1062,7 @@ small-batch decode, where the GPU waits on memory and kernel launches.
 - FLOPs/TDP underestimates ({verdict(bool((ratio > 1).all()))}: measured energy is above it in {100 * (ratio > 1).mean():.0f}% of cells), with a
   {'wider' if np.quantile(ratio, 0.9) > 6 else 'narrower'} spread than the study's 1.3x-6x (10th-90th percentile above).
 - Offline full-batch estimates (the study's method) miss what a served GPU spends waiting: measured online
-  against measured offline energy of the same requests, {online_vs_offline(online)} ([validation.md](validation.md)).
+  against measured offline energy of the same requests on the H100, {online_vs_offline(online)} ([validation.md](validation.md)).
 - {'Not measured on the H100: speculative decoding. ' if spec_ours == PENDING else ''}{elsewhere}
 
 ## Caveats
