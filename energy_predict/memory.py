@@ -63,6 +63,12 @@ def max_batch_that_fits(dep: Deployment, input_tokens, output_tokens) -> np.ndar
 def _fixes(dep: Deployment) -> str:
     tp = dep.serving.tensor_parallel
     fixes = [f"tensor_parallel {2 * tp} (serving.tensor_parallel, with hardware.count a multiple of it)"]
+    if dep.serving.beam_width > 1:
+        fixes.insert(0, f"a narrower beam (serving.beam_width {dep.serving.beam_width} keeps that many sequences "
+                        "of each request)")
+    if dep.serving.speculative:
+        fixes.insert(0, f"a smaller draft than {dep.serving.speculative.draft} (its weights and KV cache sit beside "
+                        "the target's), or no speculation")
     if dep.serving.quantization is None:
         fixes.append("fp8 weights (serving.quantization: \"fp8\")")
     fixes.append("a GPU with more memory (hardware.gpu)")

@@ -82,6 +82,9 @@ class Serving:
             raise ValueError("beam search needs beam_width >= 2, and beam_width > 1 needs beam search")
         if isinstance(self.speculative, dict):
             object.__setattr__(self, "speculative", Speculation(**self.speculative))
+        if self.speculative is not None and not isinstance(self.speculative, Speculation):
+            raise ValueError("speculative must be a Speculation (draft, draft_tokens, acceptance_rate); a serving "
+                             "key's draft name alone cannot make one")
 
     @property
     def base(self) -> Serving:
@@ -193,11 +196,23 @@ def deployment_from_profile(p, base_dir=None) -> Deployment:
         spec = str(Path(base_dir) / spec)
     arch = resolve_architecture(spec)
     s = p.serving
+    speculative = None
+    if s.speculative:  # the draft is resolved as the model is (a path relative to the profile), named as its field
+        draft = s.speculative.draft
+        if base_dir is not None and (draft.endswith(".json") or "/" in draft) and not Path(draft).is_absolute():
+            draft = str(Path(base_dir) / draft)
+        try:
+            resolve_architecture(draft)
+        except InputError as exc:
+            problem, _, fix = str(exc).split(": ", 1)[-1].partition("; ")
+            raise InputError("serving.speculative.draft", problem,
+                             fix or "give a registry name or a config.json path (relative to the profile)") from None
+        speculative = Speculation(draft, s.speculative.draft_tokens, s.speculative.acceptance_rate)
     serving = Serving(framework=s.framework, cuda_graphs=s.cuda_graphs, compile=s.compile,
                       quantization=s.quantization, tensor_parallel=s.tensor_parallel, max_batch=s.max_batch,
                       max_num_batched_tokens=s.max_num_batched_tokens, decoding=s.decoding,
                       beam_width=s.beam_width if s.decoding == "beam" else 1, prefix_caching=s.prefix_caching,
-                      speculative=Speculation(**s.speculative.model_dump()) if s.speculative else None)
+                      speculative=speculative)
     if p.hardware.count % serving.tensor_parallel:
         raise InputError("hardware.count", f"{p.hardware.count} GPUs is not a multiple of tensor_parallel "
                          f"{serving.tensor_parallel}", "give the deployment's GPUs: replicas x tensor_parallel")

@@ -46,9 +46,12 @@ class _Analytic:
         """Analytic: datasheet figures only, no measured error, so no interval."""
         reason = (f"'{self.name}' is an analytic baseline from datasheet figures, not fitted to measurements; it has "
                   "no measured error, so its interval is a point")
-        if dep.serving != dep.serving.base:
-            reason += (f"; its formula counts greedy decoding, not the {dep.serving.label.split(' ', 2)[-1]} asked "
-                       "for (the default model answers decoding strategies and speculative decoding where measured)")
+        s = dep.serving
+        if s != s.base:
+            asked = (f"speculative decoding ({s.speculative.label})" if s.speculative else
+                     f"beam search of width {s.beam_width}" if s.decoding == "beam" else f"{s.decoding} decoding")
+            reason += (f"; its formula counts greedy decoding, not the {asked} asked for (the default model answers "
+                       "decoding strategies and speculative decoding where measured)")
         return Basis(ANALYTIC, (0.0, 0.0), reason)
 
     def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Phases:

@@ -6,12 +6,15 @@ fitted greedy model, for the card's `options` (`energy-predict model fit`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from energy_predict.architectures import resolve_architecture
 from energy_predict.errors import EnergyPredictError
 from energy_predict.gpus import resolve_gpu
+from energy_predict.model.options import context_cost
 from energy_predict.model.speculative import StepCost, decode_cost, step_cost_of_cells
 from energy_predict.model.validation import conformal_bounds
 from energy_predict.serving import Deployment, Serving
@@ -43,12 +46,18 @@ def _deployment(row, serving: Serving) -> Deployment:
     return Deployment(resolve_architecture(row["model"]), resolve_gpu(row["gpu"]), serving)
 
 
+def _flag(value) -> bool:
+    """A record's boolean column (missing or NaN is False, not bool(NaN))."""
+    return bool(value) if value is not None and pd.notna(value) else False
+
+
 def _greedy_serving(row) -> Serving:
     q = row.get("quantization")
     tp = row.get("tensor_parallel")
-    return Serving(framework=row["backend"], cuda_graphs=bool(row.get("cuda_graphs", False)),
-                   compile=bool(row.get("compile", False)), quantization=None if q in (None, "none") else str(q),
-                   tensor_parallel=int(tp) if tp == tp and tp is not None else 1)
+    return Serving(framework=row["backend"], cuda_graphs=_flag(row.get("cuda_graphs")),
+                   compile=_flag(row.get("compile")),
+                   quantization=None if q is None or pd.isna(q) or q == "none" else str(q),
+                   tensor_parallel=int(tp) if tp is not None and pd.notna(tp) else 1)
 
 
 def _held_out(measured: np.ndarray, predicted: np.ndarray) -> dict:
@@ -99,6 +108,8 @@ def fit_decoding(cells: pd.DataFrame, base) -> list[dict]:
             "energy_factor": factor, "time_factor": time_factor,
             "beam_widths": sorted({r[1] for r in rows}) if decoding == "beam" else [],
             "measured": [list(p) for p in sorted({(m, gpu) for m, gpu in zip(g["model"], g["gpu"])})],
+            "servings": [dict(t) for t in sorted({tuple(_greedy_serving(r).key_dict().items())
+                                                   for _, r in g.iterrows()}, key=str)],
             "batch_size": [int(g["batch_size"].min()), int(g["batch_size"].max())],
             "cells": int(len(rows)), "runs": sorted(g["run_id"].unique()),
             "held_out": {"scheme": "leave-one-cell-out", **_held_out(total, held),
@@ -107,78 +118,108 @@ def fit_decoding(cells: pd.DataFrame, base) -> list[dict]:
     return out
 
 
+SERVING_COLUMNS = ("backend", "cuda_graphs", "compile", "quantization", "tensor_parallel")
+
+
 def speculative_frame(cells: pd.DataFrame, base) -> pd.DataFrame:
-    """Speculative cells with what the step-cost fit needs: steps, accepted tokens, prefill and context terms."""
-    if not len(cells) or "speculative_model" not in cells:
+    """Speculative cells with what the step-cost fit needs, energy and time.
+
+    Steps and accepted tokens from the engine's counters, the target's and the draft's greedy prefill, the KV-cache
+    read per context token of a step (`options.context_cost`); a `key` column holds (GPU, target, draft, greedy
+    serving).
+    """
+    if not len(cells) or "speculative_model" not in cells or "drafts" not in cells:
         return pd.DataFrame()
-    spec = cells[cells["speculative_model"].notna() & cells["drafts"].notna()
+    spec = cells[cells["speculative_model"].notna() & cells["drafts"].notna() & (cells["drafts"] > 0)
                  & (cells["decoding"].fillna("greedy") == "greedy")].copy()
     rows = []
-    for _, group in spec.groupby(["gpu", "model", "speculative_model"]):
+    for _, group in spec.groupby(["gpu", "model", "speculative_model",
+                                  *[c for c in SERVING_COLUMNS if c in spec]], dropna=False):
         row = group.iloc[0]
-        dep = _deployment(row, _greedy_serving(row))
-        b = group["batch_size"].to_numpy(float)
-        pre_j, _, pre_s, _ = base.phase_split(dep, b, group["input_tokens"].to_numpy(),
-                                              group["output_tokens"].to_numpy())
-        energy_steps, time_steps = base.step_costs(dep)
+        serving = _greedy_serving(row)
+        target = _deployment(row, serving)
+        draft = replace(target, arch=resolve_architecture(row["speculative_model"]))
+        b, i, o = (group[c].to_numpy(float) for c in ("batch_size", "input_tokens", "output_tokens"))
+        k = group["num_speculative_tokens"].to_numpy(float)
+        pre_j, _, pre_s, _ = base.phase_split(target, b, i, o)
+        draft_j, _, draft_s, _ = base.phase_split(draft, b, i, o)
+        (te, tt), (de, dt) = base.step_costs(target), base.step_costs(draft)
         rows.append(group.assign(
-            k=group["num_speculative_tokens"].astype(float), steps=group["drafts"] / b,
-            accepted=group["accepted_tokens"] / group["drafts"], prefill_j=pre_j, prefill_s=pre_s,
-            ctx_j=energy_steps.per_context_token, ctx_s=time_steps.per_context_token))
+            key=[(row["gpu"], row["model"], row["speculative_model"], serving.key)] * len(group), k=k,
+            steps=group["drafts"] / b, accepted=group["accepted_tokens"] / group["drafts"],
+            prefill_j=pre_j + draft_j, prefill_s=pre_s + draft_s,
+            ctx_j=[context_cost(te, de, x) for x in k], ctx_s=[context_cost(tt, dt, x) for x in k]))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
+COLUMNS = {"energy": ("energy_j", "prefill_j", "ctx_j"), "time": ("duration_s", "prefill_s", "ctx_s")}
+
+
 def _step_fit(f: pd.DataFrame, mask: np.ndarray, what: str) -> StepCost:
-    total, prefill, ctx = ("energy_j", "prefill_j", "ctx_j") if what == "energy" else ("duration_s", "prefill_s",
-                                                                                         "ctx_s")
+    total, prefill, ctx = COLUMNS[what]
     g = f[mask]
-    y = step_cost_of_cells(g[total], g[prefill], float(g[ctx].iloc[0]), g["batch_size"], g["input_tokens"],
+    if not len(g):
+        raise ValueError("no cells to fit a step cost on")
+    y = step_cost_of_cells(g[total], g[prefill], g[ctx].to_numpy(), g["batch_size"], g["input_tokens"],
                            g["steps"], g["accepted"])
     return StepCost.fit(g["batch_size"], g["k"], g["accepted"], y)
 
 
 def _predict(f: pd.DataFrame, mask: np.ndarray, cost: StepCost, what: str) -> np.ndarray:
-    prefill, ctx = ("prefill_j", "ctx_j") if what == "energy" else ("prefill_s", "ctx_s")
+    _, prefill, ctx = COLUMNS[what]
     g = f[mask]
-    return (g[prefill].to_numpy() + decode_cost(cost, float(g[ctx].iloc[0]), g["batch_size"].to_numpy(),
+    return (g[prefill].to_numpy() + decode_cost(cost, g[ctx].to_numpy(), g["batch_size"].to_numpy(),
                                                 g["input_tokens"].to_numpy(), g["output_tokens"].to_numpy(),
                                                 g["k"].to_numpy(), g["accepted"].to_numpy()))
 
 
-def speculative_held_out(f: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Held-out energy predictions of every cell, three ways.
+def _held_out_by(f: pd.DataFrame, groups: np.ndarray, train: np.ndarray | None = None) -> np.ndarray:
+    """Each group's cells predicted from a fit on the others (of `train`); NaN where those do not span the terms."""
+    train = np.ones(len(f), bool) if train is None else train
+    pred = np.full(len(f), np.nan)
+    for v in pd.unique(groups):
+        held = groups == v
+        try:
+            pred[held] = _predict(f, held, _step_fit(f, train & ~held, "energy"), "energy")
+        except ValueError:
+            pass
+    return pred
 
-    Middle acceptances from the ends only (acceptance 0 and 1), leave-one-draft-length-out, leave-one-batch-size-out.
+
+def speculative_held_out(f: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Held-out energy predictions of every cell, four ways.
+
+    The middle acceptances from the ends alone (acceptance 0 and 1), leave-one-draft-length-out,
+    leave-one-batch-size-out, leave-one-shape-out ((input, output) lengths).
     """
     ends = ((f["accepted"] < 0.01) | (f["accepted"] > f["k"] - 0.01)).to_numpy()
-    every = np.ones(len(f), bool)
-    out = {"middle_from_ends": np.full(len(f), np.nan)}
-    out["middle_from_ends"][~ends] = _predict(f, ~ends, _step_fit(f, ends, "energy"), "energy")
-    for name, col in (("leave_one_k_out", "k"), ("leave_one_batch_out", "batch_size")):
-        pred = np.full(len(f), np.nan)
-        for v in f[col].unique():
-            held = (f[col] == v).to_numpy()
-            try:
-                pred[held] = _predict(f, held, _step_fit(f, every & ~held, "energy"), "energy")
-            except ValueError:  # the others do not span the terms (one draft length left): no score
-                pass
-        out[name] = pred
+    middle = np.where(ends, "end", "middle")
+    out = {"middle_from_ends": np.where(~ends, _held_out_by(f, middle, train=ends), np.nan)}
+    out["leave_one_k_out"] = _held_out_by(f, f["k"].to_numpy())
+    out["leave_one_batch_out"] = _held_out_by(f, f["batch_size"].to_numpy())
+    shapes = (f["input_tokens"].astype(str) + "->" + f["output_tokens"].astype(str)).to_numpy()
+    out["leave_one_shape_out"] = _held_out_by(f, shapes)
     out["ends"] = ends
     return out
 
 
 def fit_speculative(cells: pd.DataFrame, base) -> list[dict]:
-    """Each measured (GPU, target, draft): step costs for energy and time, their ranges and held-out errors."""
+    """Each measured (GPU, target, draft, greedy serving): step costs for energy and time, ranges, held-out errors.
+
+    A group whose cells do not span the step cost's terms (one draft length, one acceptance, one batch size) is
+    left out: nothing is modelled from it.
+    """
     f = speculative_frame(cells, base)
     out = []
     if not len(f):
         return out
-    for (gpu, model, draft), g in f.groupby(["gpu", "model", "speculative_model"]):
+    for key, g in f.groupby("key", sort=False):
         g = g.reset_index(drop=True)
-        if len(g) < MIN_CELLS or g["k"].nunique() < 2:
-            continue
         every = np.ones(len(g), bool)
-        energy, time = _step_fit(g, every, "energy"), _step_fit(g, every, "time")
+        try:
+            energy, time = _step_fit(g, every, "energy"), _step_fit(g, every, "time")
+        except ValueError:
+            continue
         fitted = _predict(g, every, energy, "energy")
         held = speculative_held_out(g)
         y = g["energy_j"].to_numpy()
@@ -187,9 +228,9 @@ def fit_speculative(cells: pd.DataFrame, base) -> list[dict]:
         pooled = np.concatenate([np.log(y[np.isfinite(p)] / p[np.isfinite(p)])
                                  for name, p in held.items() if name != "ends"])
         ends = held["ends"]
-        row = g.iloc[0]
+        gpu, model, draft, _ = key
         out.append({
-            "gpu": gpu, "model": model, "draft": draft, "serving": _greedy_serving(row).key_dict(),
+            "gpu": gpu, "model": model, "draft": draft, "serving": _greedy_serving(g.iloc[0]).key_dict(),
             "energy_coef": list(energy.coef), "time_coef": list(time.coef),
             "draft_tokens": [int(g["k"].min()), int(g["k"].max())],
             "acceptance": [float((g["accepted"] / g["k"]).min()), float((g["accepted"] / g["k"]).max())],

@@ -60,6 +60,8 @@ def decoding_basis(option: dict, dep: Deployment, base: Basis) -> Basis:
     """What a sampling or beam answer rests on: the greedy basis and the rule's leave-one-cell-out error."""
     s, h = dep.serving, option["held_out"]
     own = [dep.arch.name, dep.gpu.name] in option["measured"]
+    measured_with = [Serving.from_dict(d) for d in option["servings"]]
+    same_engine = s.base.key in {m.key for m in measured_with}
     width_measured = s.decoding != "beam" or s.beam_width in option["beam_widths"]
     what = f"beam search of width {s.beam_width}" if s.decoding == "beam" else "sampling"
     rule = (f"a greedy batch of {s.beam_width} x the requests' sequences, its decode x {option['energy_factor']:.3f}"
@@ -71,17 +73,20 @@ def decoding_basis(option: dict, dep: Deployment, base: Basis) -> Basis:
         reason += "; measured at temperature 1, top-p 0.95 (other values run the same kernels)"
     bounds = tuple(h["log_bounds"])
     kind = base.kind
-    if not own or not width_measured:
+    if not own or not same_engine or not width_measured:
         missing = []
         if not own:
             missing.append(f"{dep.arch.name} on {dep.gpu.name}")
+        if not same_engine:
+            missing.append(f"{s.base.label} (measured with {', '.join(m.label for m in measured_with)})")
         if not width_measured:
             missing.append(f"width {s.beam_width} (measured: {', '.join(map(str, option['beam_widths']))})")
         reason += (f"; carried to {' and '.join(missing)}, where it was not measured: its interval widened "
                    f"x{WIDEN_UNMEASURED:g}")
         bounds = (bounds[0] * WIDEN_UNMEASURED, bounds[1] * WIDEN_UNMEASURED)
         kind = TRANSFERRED if base.kind == MEASURED else base.kind
-    return _basis_with(base, kind, reason, bounds, {"scheme": h["scheme"], **h})
+    ranges = {**base.ranges, "batch_size": tuple(option["batch_size"])}  # requests, as measured
+    return _basis_with(base, kind, reason, bounds, h, ranges)
 
 
 def speculative_option(options: dict, dep: Deployment, model_name: str) -> dict:
@@ -125,18 +130,31 @@ def speculative_basis(option: dict, dep: Deployment, base: Basis) -> Basis:
     reason = (f"speculative decoding ({spec.label}): {spec.accepted_per_step:.2f} drafted tokens accepted a step; "
               f"step costs fitted on {option['cells']} measured cells (draft_tokens {option['draft_tokens'][0]}-"
               f"{option['draft_tokens'][1]}, acceptance {option['acceptance'][0]:.2f}-{option['acceptance'][1]:.2f}, "
-              f"batch {option['batch_size'][0]}-{option['batch_size'][1]}, {option['input_tokens'][0]} -> "
-              f"{option['output_tokens'][0]} tokens; held out: {scores}); other lengths add the greedy model's "
-              "KV-cache read per step")
-    ranges = {**base.ranges, "batch_size": tuple(option["batch_size"])}
+              f"batch {option['batch_size'][0]}-{option['batch_size'][1]}, input {option['input_tokens'][0]}-"
+              f"{option['input_tokens'][1]}, output {option['output_tokens'][0]}-"
+              f"{option['output_tokens'][1]} tokens; held out: {scores}); prefill and the KV-cache reads are the "
+              "target's and the draft's greedy ones")
+    ranges = {key: tuple(option[key]) for key in ("batch_size", "input_tokens", "output_tokens")}
     return _basis_with(base, base.kind, reason, tuple(h["log_bounds"]), h, ranges)
 
 
-def speculative_decode(option: dict, dep: Deployment, energy_steps, time_steps, b, i, o):
-    """(energy J, time s) of each batch's speculative decode."""
+def draft_deployment(dep: Deployment) -> Deployment:
+    """The draft model on the target's GPU and greedy configuration: its prefill and KV reads are its own."""
+    return replace(dep.base, arch=resolve_architecture(dep.serving.speculative.draft), gpu_count=1)
+
+
+def context_cost(target_steps, draft_steps, k) -> float:
+    """Cost per context token of one speculative step.
+
+    The target's verification reads its KV cache once, each of the k draft forwards reads the draft's (each model's
+    `per_context_token` from the greedy phase model).
+    """
+    return target_steps.per_context_token + k * draft_steps.per_context_token
+
+
+def speculative_decode(option: dict, dep: Deployment, target_steps, draft_steps, b, i, o):
+    """(energy J, time s) of each batch's speculative decode; `*_steps`: (energy, time) greedy step costs."""
     spec = dep.serving.speculative
-    acc = spec.accepted_per_step
-    return (decode_cost(StepCost(tuple(option["energy_coef"])), energy_steps.per_context_token, b, i, o,
-                        spec.draft_tokens, acc),
-            decode_cost(StepCost(tuple(option["time_coef"])), time_steps.per_context_token, b, i, o,
-                        spec.draft_tokens, acc))
+    k, acc = spec.draft_tokens, spec.accepted_per_step
+    return tuple(decode_cost(StepCost(tuple(option[coef])), context_cost(t, d, k), b, i, o, k, acc)
+                 for coef, t, d in zip(("energy_coef", "time_coef"), target_steps, draft_steps))

@@ -373,12 +373,15 @@ class MeasuredModel:
 
     def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Phases:
         s, base = dep.serving, dep.base
-        if s.speculative:
+        if s.speculative:  # the target's and the draft's greedy prefill, then the measured steps
             option = options.speculative_option(self._options, dep, self.name)
+            draft = options.draft_deployment(dep)
             prefill, _, prefill_s, _ = self.phase_split(base, batch_size, input_tokens, output_tokens, cached_tokens)
-            energy_steps, time_steps = self._greedy_step_costs(base)
-            decode, decode_s = options.speculative_decode(option, dep, energy_steps, time_steps, batch_size,
-                                                          input_tokens, output_tokens)
+            draft_j, _, draft_s, _ = self.phase_split(draft, batch_size, input_tokens, output_tokens, cached_tokens)
+            prefill, prefill_s = prefill + draft_j, prefill_s + draft_s
+            decode, decode_s = options.speculative_decode(option, dep, self._greedy_step_costs(base),
+                                                          self._greedy_step_costs(draft), batch_size, input_tokens,
+                                                          output_tokens)
         else:  # a beam of width w is a greedy batch of w x the sequences, moved by its factor
             prefill, decode, prefill_s, decode_s = self.phase_split(
                 base, np.asarray(batch_size) * s.beam_width, input_tokens, output_tokens, cached_tokens)
@@ -413,8 +416,10 @@ class MeasuredModel:
     def loaded_idle_w(self, dep: Deployment) -> float:
         """Measured idle power of a GPU holding this framework's engine (empty-GPU idle where not measured).
 
-        A GPU never measured idles as its datasheet transfer says (a published figure, else the stated rule).
+        A GPU never measured idles as its datasheet transfer says (a published figure, else the stated rule). The
+        serving options idle as the greedy configuration does (the same engine, loaded).
         """
+        dep = dep.base
         datasheet = self._datasheet(dep)
         if datasheet is not None:
             return datasheet.idle_dst_w

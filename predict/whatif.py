@@ -27,11 +27,16 @@ PROBE_REQUESTS = 4000  # requests per probe simulation while capacity searches G
 
 def _serving_variants(dep: Deployment, model: EnergyModel, batch_caps: list[int]) -> list[tuple[str, Deployment]]:
     variants = [("profile", dep)]
+    s = dep.serving
+    if s != s.base:  # what the profile's decoding or speculation saves or costs
+        variants.append(("greedy, no speculation" if s.speculative else "greedy decoding", dep.base))
     for option in getattr(model, "configurations", lambda gpu: [])(dep.gpu.name):
-        if option.key == dep.serving.key:
+        if option.key == s.base.key:
             continue
-        serving = replace(option, max_batch=dep.serving.max_batch,
-                          max_num_batched_tokens=dep.serving.max_num_batched_tokens)
+        # the profile's own limits and options (decoding, speculation, prefix caching) on another configuration
+        serving = replace(option, max_batch=s.max_batch, max_num_batched_tokens=s.max_num_batched_tokens,
+                          decoding=s.decoding, beam_width=s.beam_width, speculative=s.speculative,
+                          prefix_caching=s.prefix_caching)
         variants.append((serving.label, replace(dep, serving=serving, gpu_count=serving.tensor_parallel
                                                 * dep.replicas)))
     for cap in batch_caps:

@@ -65,7 +65,7 @@ def test_speculative_pays_at_batch_1_at_high_acceptance_and_costs_at_batch_128(t
     assert high128["energy_per_request_j"] > greedy128  # the crossover: large batches are compute-bound
     basis = high1["basis"]
     assert basis["kind"] == "measured" and "speculative decoding" in basis["serving_option"]
-    assert "60 measured cells" in basis["serving_option"] and "held out" in basis["serving_option"]
+    assert "70 measured cells" in basis["serving_option"] and "held out" in basis["serving_option"]
     assert high1["deployment"]["speculative"] == {**SPEC, "acceptance_rate": 0.8}
     # the option's error widens the greedy interval
     lo, hi = basis["interval_log_bounds"]
@@ -96,8 +96,10 @@ def test_the_card_fits_both_measured_ends_at_draft_length_4_within_10_percent():
     assert spec["draft_tokens"] == [2, 5] and spec["acceptance"][0] < 0.01 and spec["acceptance"][1] > 0.99
     assert spec["fit"]["ends"]["median_ape"] < 0.05
     held = spec["held_out"]
-    assert {"middle_from_ends", "leave_one_k_out", "leave_one_batch_out"} <= set(held)
+    assert {"middle_from_ends", "leave_one_k_out", "leave_one_batch_out", "leave_one_shape_out"} <= set(held)
     assert held["middle_from_ends"]["n"] >= 20 and held["middle_from_ends"]["median_ape"] < 0.10
+    # lengths other than 512 -> 128 (long prompts, longer outputs) from the rest: the draft's prefill and KV reads
+    assert held["leave_one_shape_out"]["n"] == 10 and held["leave_one_shape_out"]["max_ape"] < 0.10
     assert held["log_bounds"][0] < 0 < held["log_bounds"][1]
 
 
@@ -126,6 +128,25 @@ def test_online_speculative_decoding_is_refused_not_simulated(tmp_path):
     refused(path, "serving.speculative", "not simulated", extra=("--rate", "1"))
 
 
+def test_speculative_beyond_the_measured_lengths_is_labelled_extrapolated(tmp_path):
+    r = report("--profile", profile(tmp_path, 8, shape=(8000, 32),
+                                    serving__speculative={**SPEC, "acceptance_rate": 0.7}))
+    assert r["basis"]["kind"] == "extrapolated" and r["basis"]["extrapolated_share"] == 1.0
+
+
+def test_a_draft_that_does_not_resolve_is_named_as_its_field(tmp_path):
+    path = profile(tmp_path, 4, serving__speculative={"draft": "no-such-model", "draft_tokens": 4,
+                                                        "acceptance_rate": 0.5})
+    refused(path, "serving.speculative.draft", "unknown model")
+
+
+def test_a_key_with_only_a_drafts_name_makes_no_serving():
+    key = Serving(speculative=Speculation("Llama-3.2-1B", 4, 0.5)).key_dict()
+    assert key["speculative"] == "Llama-3.2-1B"
+    with pytest.raises(ValueError, match="Speculation"):
+        Serving.from_dict(key)
+
+
 def test_speculation_keeps_the_drafts_weights_and_kv_beside_the_target():
     plain = Deployment(REGISTRY["Llama-3.1-8B"], H100, Serving())
     spec = Deployment(plain.arch, H100, Serving(speculative=Speculation("Llama-3.2-1B", 4, 0.5)))
@@ -150,9 +171,47 @@ def test_vllm_sampling_costs_about_greedy_and_hf_beam_search_costs_a_batch_of_it
     assert (wide["basis"]["interval_log_bounds"][1] - beam["basis"]["interval_log_bounds"][1]) > 0
 
 
-def test_sampling_on_a_model_it_was_not_measured_on_is_labelled_transferred(tmp_path):
-    r = report("--profile", profile(tmp_path, 8, model="Llama-3.2-1B", serving__decoding="sampling"))
+def test_sampling_on_a_model_or_engine_it_was_not_measured_on_is_labelled_transferred(tmp):
+    r = per_request(tmp, "a", 8, model="Llama-3.2-1B", serving__decoding="sampling")
     assert r["basis"]["kind"] == "transferred" and "carried to Llama-3.2-1B" in r["basis"]["serving_option"]
+    r = per_request(tmp, "b", 8, serving__decoding="sampling", serving__quantization="fp8")
+    assert r["basis"]["kind"] == "transferred" and "carried to vllm graphs fp8" in r["basis"]["serving_option"]
+
+
+HF_BEAM = {"serving__framework": "hf", "serving__decoding": "beam", "serving__beam_width": 4}
+
+
+@pytest.mark.parametrize("gpu", ["A100-SXM-80GB", "B200", "H200-SXM-141GB"])
+@pytest.mark.parametrize("changes", [{"serving__decoding": "sampling"},
+                                     {"serving__framework": "hf", "serving__decoding": "sampling"}, HF_BEAM])
+def test_options_on_other_gpus_keep_power_between_the_greedy_engines_idle_and_tdp(tmp_path, gpu, changes):
+    shape = (32, 2)  # a tiny request: power near the idle floor, where a 0 W idle would show
+    r = report("--profile", profile(tmp_path, 4, shape=shape, hardware__gpu=gpu, **changes))
+    greedy_changes = {k: v for k, v in changes.items() if k == "serving__framework"}
+    (tmp_path / "g").mkdir()
+    g = report("--profile", profile(tmp_path / "g", 4, shape=shape, hardware__gpu=gpu, **greedy_changes))
+    idle = g["mean_power_per_gpu_w"]  # the greedy engine's power on the same tiny request: above its idle
+    assert r["mean_power_per_gpu_w"] >= 0.9 * idle and r["mean_power_per_gpu_w"] < CATALOG[gpu].tdp_w
+
+
+def test_online_sampling_scales_the_simulators_decode_costs(tmp):
+    greedy = report("--profile", profile(tmp / "a", 8), "--rate", "2")
+    sampling = report("--profile", profile(tmp / "b", 8, serving__decoding="sampling"), "--rate", "2")
+    factor = next(o["energy_factor"] for o in load_default_model().card["options"]["decoding"]
+                  if (o["framework"], o["decoding"]) == ("vllm", "sampling"))
+    g, s = greedy["phases"], sampling["phases"]
+    assert s["prefill_kwh"] == pytest.approx(g["prefill_kwh"], rel=0.01)  # the same steps, power-bounded apart
+    assert s["decode_kwh"] == pytest.approx(g["decode_kwh"] * factor, rel=0.02)
+
+
+def test_compare_keeps_the_profiles_options_and_adds_the_greedy_row(tmp_path):
+    result = runner.invoke(app, ["compare", "--profile", str(profile(tmp_path, 8, serving__decoding="sampling")),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["rows"]
+    options = {r["option"]: r["serving"] for r in rows}
+    assert options["greedy decoding"] == "vllm graphs"
+    assert all("sampling" in serving for option, serving in options.items() if option != "greedy decoding")
 
 
 @pytest.mark.parametrize(("changes", "field", "needle"), [
