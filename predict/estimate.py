@@ -104,11 +104,12 @@ def _per_request(model: EnergyModel, dep: Deployment, b, i, o, c=0) -> pd.DataFr
 def _baselines(dep: Deployment, b, i, o, c=0) -> tuple[np.ndarray, np.ndarray]:
     """Per-request FLOPs/TDP and roofline energy (J) at the batch each request is served in.
 
-    Cached prefixes are skipped, as in the estimate.
+    Cached prefixes are skipped, as in the estimate. A beam of width w computes w sequences per request; a draft's
+    work under speculative decoding is not in these formulas (the analytic basis says so).
     """
-    gpu, dtype = dep.gpu, dep.serving.dtype
-    flops_tdp = flops.request_flops(dep.arch, i, o, c) * gpu.tdp_w / gpu.peak_flops(dtype)
-    roof = roofline_batch(dep.arch, gpu, b, i, o, dtype, dep.serving.bytes_per_param, c)
+    gpu, dtype, w = dep.gpu, dep.serving.dtype, dep.serving.beam_width
+    flops_tdp = w * flops.request_flops(dep.arch, i, o, c) * gpu.tdp_w / gpu.peak_flops(dtype)
+    roof = roofline_batch(dep.arch, gpu, np.asarray(b) * w, i, o, dtype, dep.serving.bytes_per_param, c)
     return np.asarray(flops_tdp, float), np.asarray(roof.energy_j, float) / b
 
 

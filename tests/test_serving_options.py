@@ -242,3 +242,10 @@ def test_a_factor_is_the_median_and_each_cell_is_held_out_from_the_others():
     factor, held = _factor_fit(total, prefill, decode)
     assert factor == pytest.approx(1.25)
     assert held[0] == pytest.approx(10 + 100 * 1.3)  # the median of 1.2, 1.3, 1.4
+
+
+def test_the_baselines_count_a_beams_sequences(tmp):
+    hf = per_request(tmp, "a", 4, serving__framework="hf")["baselines"]
+    beam = per_request(tmp, "b", 4, **HF_BEAM)["baselines"]
+    assert beam["flops_tdp_kwh"] == pytest.approx(4 * hf["flops_tdp_kwh"], rel=1e-9)
+    assert beam["roofline_kwh"] > hf["roofline_kwh"]
