@@ -26,6 +26,7 @@ from energy_predict.gpus import CATALOG
 from energy_predict.model.fit import option_records
 from energy_predict.model.option_fit import _held_out, option_cells, speculative_frame, speculative_held_out
 from energy_predict.model.store import load_default_model
+from energy_predict.predict.whatif import option_effect
 from energy_predict.provenance import git_commit, now_iso
 from energy_predict.serving import Deployment, Serving, Speculation
 
@@ -57,20 +58,19 @@ def cells(model) -> pd.DataFrame:
 
 def change_vs_greedy(model, k: int) -> dict[int, dict]:
     """Per batch: the change in energy against greedy at each acceptance rate, and the rate from which it pays."""
-    arch, gpu = REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"]
-    out = {}
-    for b in BATCHES:
-        greedy = float(model.batch_phases(Deployment(arch, gpu, Serving()), np.array([b]), INPUT, OUTPUT).energy_j[0])
+    arch, gpu, batches = REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"], np.array(BATCHES)
+    greedy = model.batch_phases(Deployment(arch, gpu, Serving()), batches, INPUT, OUTPUT).energy_j
 
-        def spec(rate, b=b):
-            d = Deployment(arch, gpu, Serving(speculative=Speculation(DRAFT, k, float(rate))))
-            return float(model.batch_phases(d, np.array([b]), INPUT, OUTPUT).energy_j[0])
+    def ratio(rate: float) -> np.ndarray:
+        dep = Deployment(arch, gpu, Serving(speculative=Speculation(DRAFT, k, float(rate))))
+        return option_effect(model, dep, batches, INPUT, OUTPUT)
 
-        grid = np.linspace(0, 1, 201)
-        pays = [r for r in grid if spec(r) < greedy]
-        out[b] = {"greedy_j": greedy, "change": {str(r): spec(r) / greedy - 1 for r in RATES},
-                  "pays_from_acceptance": float(min(pays)) if pays else None}
-    return out
+    grid = np.linspace(0, 1, 201)
+    pays = np.array([ratio(r) < 1 for r in grid])  # (rate, batch)
+    at = {r: ratio(r) for r in RATES}
+    return {int(b): {"greedy_j": float(greedy[j]), "change": {str(r): float(at[r][j] - 1) for r in RATES},
+                     "pays_from_acceptance": float(grid[pays[:, j]].min()) if pays[:, j].any() else None}
+            for j, b in enumerate(batches)}
 
 
 def _score(measured, predicted) -> dict:

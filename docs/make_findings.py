@@ -22,6 +22,7 @@ from energy_predict.gpus import CATALOG  # noqa: E402
 from energy_predict.model.analytic import FlopsTdpEstimator  # noqa: E402
 from energy_predict.model.dataset import training_table  # noqa: E402
 from energy_predict.model.store import load_default_model  # noqa: E402
+from energy_predict.predict.whatif import option_effect  # noqa: E402
 from energy_predict.serving import Deployment, Serving  # noqa: E402
 
 DOCS = Path(__file__).parent
@@ -546,8 +547,7 @@ def speculative_model_effect(model, rate: float, batches=None, k: int = SPEC_K, 
 
     batches = speculative_batches(model) if batches is None else np.asarray(batches)
     spec = Serving(speculative=Speculation(SPEC_DRAFT, k, rate))
-    ratio = (model.batch_phases(Deployment(LLAMA8, H100, spec), batches, i, o).energy_j
-             / model.batch_phases(Deployment(LLAMA8, H100, Serving()), batches, i, o).energy_j)
+    ratio = option_effect(model, Deployment(LLAMA8, H100, spec), batches, i, o)
     return pd.Series(np.asarray(ratio, dtype=float), index=batches)
 
 

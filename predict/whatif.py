@@ -25,6 +25,12 @@ MAX_CAPACITY_GPUS = 1024
 PROBE_REQUESTS = 4000  # requests per probe simulation while capacity searches GPU counts
 
 
+def option_effect(model: EnergyModel, dep: Deployment, batch_size, input_tokens, output_tokens) -> np.ndarray:
+    """Energy of batches under `dep`'s decoding or speculation over the same batches decoded greedily without it."""
+    return (model.batch_phases(dep, batch_size, input_tokens, output_tokens).energy_j
+            / model.batch_phases(dep.base, batch_size, input_tokens, output_tokens).energy_j)
+
+
 def _serving_variants(dep: Deployment, model: EnergyModel, batch_caps: list[int]) -> list[tuple[str, Deployment]]:
     variants = [("profile", dep)]
     s = dep.serving
