@@ -19,9 +19,7 @@ RUNTIME_RESERVE_BYTES = 4 * 2**30  # activations at the token budget, CUDA graph
 
 def _draft(dep: Deployment) -> Architecture | None:
     """The draft model of speculative decoding, which lives beside the target (weights and KV cache)."""
-    from energy_predict.architectures import resolve_architecture
-
-    return resolve_architecture(dep.serving.speculative.draft) if dep.serving.speculative else None
+    return dep.serving.speculative.arch if dep.serving.speculative else None
 
 
 def weight_bytes_per_gpu(dep: Deployment) -> float:

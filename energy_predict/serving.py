@@ -13,8 +13,9 @@ Adding an option is one field here and, where it needs kernels of its own, one e
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cached_property
 
-from energy_predict.architectures import Architecture
+from energy_predict.architectures import Architecture, resolve_architecture
 from energy_predict.gpus import GPU
 
 FRAMEWORKS = ("hf", "vllm")
@@ -40,6 +41,11 @@ class Speculation:
     def __post_init__(self) -> None:
         if self.draft_tokens < 1 or not 0.0 <= self.acceptance_rate <= 1.0:
             raise ValueError("draft_tokens must be >= 1 and acceptance_rate in [0, 1]")
+
+    @cached_property
+    def arch(self) -> Architecture:
+        """The draft's architecture, resolved once (a config.json path is read once)."""
+        return resolve_architecture(self.draft)
 
     @property
     def accepted_per_step(self) -> float:
@@ -183,31 +189,32 @@ class Deployment:
         return replace(self, serving=self.serving.base)
 
 
-def deployment_from_profile(p, base_dir=None) -> Deployment:
-    """Resolve a validated profile's model, GPU and serving into a Deployment (InputError naming the field)."""
+def _beside_profile(name: str, base_dir) -> str:
+    """A model named by a relative config.json path is read relative to the profile's folder."""
     from pathlib import Path
 
-    from energy_predict.architectures import resolve_architecture
+    if base_dir is not None and (name.endswith(".json") or "/" in name) and not Path(name).is_absolute():
+        return str(Path(base_dir) / name)
+    return name
+
+
+def deployment_from_profile(p, base_dir=None) -> Deployment:
+    """Resolve a validated profile's model, GPU and serving into a Deployment (InputError naming the field)."""
     from energy_predict.errors import InputError
     from energy_predict.gpus import resolve_gpu
 
-    spec = p.model
-    if base_dir is not None and (spec.endswith(".json") or "/" in spec) and not Path(spec).is_absolute():
-        spec = str(Path(base_dir) / spec)
-    arch = resolve_architecture(spec)
+    arch = resolve_architecture(_beside_profile(p.model, base_dir))
     s = p.serving
     speculative = None
-    if s.speculative:  # the draft is resolved as the model is (a path relative to the profile), named as its field
-        draft = s.speculative.draft
-        if base_dir is not None and (draft.endswith(".json") or "/" in draft) and not Path(draft).is_absolute():
-            draft = str(Path(base_dir) / draft)
+    if s.speculative:  # the draft is resolved as the model is, and named as its own field
+        speculative = Speculation(_beside_profile(s.speculative.draft, base_dir), s.speculative.draft_tokens,
+                                  s.speculative.acceptance_rate)
         try:
-            resolve_architecture(draft)
+            _ = speculative.arch  # resolved here once, so a bad draft is named as its field
         except InputError as exc:
             problem, _, fix = str(exc).split(": ", 1)[-1].partition("; ")
             raise InputError("serving.speculative.draft", problem,
                              fix or "give a registry name or a config.json path (relative to the profile)") from None
-        speculative = Speculation(draft, s.speculative.draft_tokens, s.speculative.acceptance_rate)
     serving = Serving(framework=s.framework, cuda_graphs=s.cuda_graphs, compile=s.compile,
                       quantization=s.quantization, tensor_parallel=s.tensor_parallel, max_batch=s.max_batch,
                       max_num_batched_tokens=s.max_num_batched_tokens, decoding=s.decoding,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from energy_predict.architectures import resolve_architecture
 from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import MEASURED, TRANSFERRED, Basis
 from energy_predict.model.speculative import StepCost, decode_cost
@@ -98,7 +97,7 @@ def speculative_option(options: dict, dep: Deployment, model_name: str) -> dict:
     if s.decoding != "greedy":
         raise EnergyPredictError(f"serving.speculative: speculative decoding was measured with greedy decoding, "
                                  f"not {s.decoding}; set serving.decoding to greedy, or drop serving.speculative")
-    draft = resolve_architecture(spec.draft).name
+    draft = spec.arch.name
     measured = options.get("speculative", [])
     where = "; ".join(f"{o['model']} with a {o['draft']} draft on {o['gpu']} ({describe_serving(o['serving'])}, "
                       f"draft_tokens {o['draft_tokens'][0]}-{o['draft_tokens'][1]})" for o in measured) or "none"
@@ -140,7 +139,7 @@ def speculative_basis(option: dict, dep: Deployment, base: Basis) -> Basis:
 
 def draft_deployment(dep: Deployment) -> Deployment:
     """The draft model on the target's GPU and greedy configuration: its prefill and KV reads are its own."""
-    return replace(dep.base, arch=resolve_architecture(dep.serving.speculative.draft), gpu_count=1)
+    return replace(dep.base, arch=dep.serving.speculative.arch, gpu_count=1)
 
 
 def context_cost(target_steps, draft_steps, k) -> float:
