@@ -67,10 +67,15 @@ GRIDS = {
 }
 
 
+def write(here: Path, grids: dict[str, dict]) -> None:
+    """Each grid to here/<name>.json (the later issue-17 campaigns write theirs with this too)."""
+    for name, g in grids.items():
+        (here / f"{name}.json").write_text(json.dumps(g, indent=1) + "\n")
+        print("wrote", here / f"{name}.json")
+
+
 def main() -> None:
-    for name, g in GRIDS.items():
-        (HERE / f"{name}.json").write_text(json.dumps(g, indent=1) + "\n")
-        print("wrote", HERE / f"{name}.json")
+    write(HERE, GRIDS)
 
 
 if __name__ == "__main__":

@@ -18,38 +18,13 @@ by extra.sh with its own 420 s deadline): synthetic acceptance 0.3 and 0.8 at k 
 middle points for checking the speculative model across acceptance and draft length.
 """
 
-import json
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SPLITS = [(128, 512), (320, 320), (512, 128), (576, 64), (608, 32)]
-SPEC_CELLS = [(b, 512, 128) for b in (1, 4, 16, 64, 128)]
-DECODING_CELLS = [(2, 512, 128), (8, 512, 128), (32, 512, 128), (1, 2048, 128), (4, 128, 256), (16, 1024, 64)]
+sys.path.insert(0, str(HERE.parent / "x4-issue17"))
+from make_grids import DECODING_CELLS, HF, SPEC_CELLS, SPLITS, cells, grid, spec, vllm, write  # noqa: E402
 
-
-def vllm(name: str, **extra) -> dict:
-    return {"name": name, "backend": "vllm", "cuda_graphs": True, "max_num_seqs": 256,
-            "enable_prefix_caching": False, **extra}
-
-
-def spec(name: str, draft: str, k: int, acceptance: float | None = None) -> dict:
-    return vllm(name, speculative_model=draft, num_speculative_tokens=k, synthetic_acceptance=acceptance,
-                log_stats=True)
-
-
-def cells(config: str, shapes, model: str = "Llama-3.1-8B") -> list[dict]:
-    return [{"batch_sizes": [b], "input_tokens": [i], "output_tokens": [o], "models": [model], "configs": [config]}
-            for b, i, o in shapes]
-
-
-def grid(name: str, configs: list[dict], blocks: list[dict]) -> dict:
-    return {"name": name, "models": ["Llama-3.1-8B"], "configs": configs, "blocks": blocks, "repetitions": 3,
-            "min_window_s": 2.0, "warmup_runs": 1, "idle_seconds": 3.0}
-
-
-HF = [{"name": "hf-eager", "backend": "hf"}, {"name": "hf-compile", "backend": "hf", "compile": True},
-      {"name": "hf-sampling", "backend": "hf", "decoding": "sampling"},
-      {"name": "hf-beam4", "backend": "hf", "decoding": "beam", "beam_width": 4}]
 SPEC = {"vllm-spec-1b-k4-a60": ("Llama-3.2-1B", 4, 0.6), "vllm-spec-1b-k2": ("Llama-3.2-1B", 2, None),
         "vllm-spec-1b-k5": ("Llama-3.2-1B", 5, None), "vllm-spec-1b-k2-a100": ("Llama-3.2-1B", 2, 1.0),
         "vllm-spec-1b-k5-a100": ("Llama-3.2-1B", 5, 1.0), "vllm-spec-self-k4": ("Llama-3.1-8B", 4, None),
@@ -76,9 +51,7 @@ GRIDS = {
 
 
 def main() -> None:
-    for name, g in GRIDS.items():
-        (HERE / f"{name}.json").write_text(json.dumps(g, indent=1) + "\n")
-        print("wrote", HERE / f"{name}.json")
+    write(HERE, GRIDS)
 
 
 if __name__ == "__main__":
