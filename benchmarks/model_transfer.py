@@ -7,7 +7,7 @@
    family, with median and p90 error and interval coverage. `wide` keeps the fit keys where two or more other
    models of the family were measured (what an unmeasured model gets there).
 2. Calibration cost: a dense model measured on the H100 (vLLM CUDA graphs) is held out, then given k of its cells
-   in the order the campaign measured them (calibrate/campaigns/x4-tp4-families: CELLS_MODEL), and its other
+   in the order the campaign measured them (campaigns/x4-tp4-families: CELLS_MODEL), and its other
    cells are predicted from the transferred phases rescaled on those k cells (one factor for k = 1, prefill and
    decode factors from k = 2). GPU-minutes are the campaign's own: from the engine's launch (the previous engine
    on that GPU ending) to the k-th cell's last repetition, engine start-up included.

@@ -6,7 +6,7 @@ from energy_predict.calibrate.grid import expand_grid, load_grid, merge_grids, p
 from energy_predict.errors import InputError
 from tests.conftest import REPO
 
-CAMPAIGNS = REPO / "calibrate" / "campaigns"
+CAMPAIGNS = REPO / "campaigns"
 SOURCES = {  # campaign -> the grids its per-GPU scripts ran (GRID@CONFIG: only that config, as --only-config did)
     "h100-x4": ["hf-8b-eager.json", "hf-mixed.json", "vllm-8b-graphs.json", "vllm-8b-fp8.json",
                 "vllm-8b-eager.json", "vllm-1b-graphs.json"],

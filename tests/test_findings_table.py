@@ -1,8 +1,7 @@
-"""docs/make_findings.py's reference-study table: rows waiting on data say so, and fill in when the data lands."""
+"""The findings reference-study table: rows waiting on data say so, and fill in when the data lands."""
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,15 +10,10 @@ import pytest
 
 from energy_predict.errors import EnergyPredictError
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "make_findings.py"
-
 
 @pytest.fixture(scope="module")
 def findings():
-    spec = importlib.util.spec_from_file_location("make_findings", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("energy_predict.analysis.findings")
 
 
 def records(config: str, run_id: str, factor_of_batch: dict[int, float], **extra) -> pd.DataFrame:

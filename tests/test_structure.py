@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import REPO
 
+PKG = REPO / "src" / "energy_predict"
 STAGES = ("calibrate", "model", "predict")
 HEAVY = ("torch", "vllm", "pynvml", "ray", "transformers")
 
@@ -15,7 +16,7 @@ HEAVY = ("torch", "vllm", "pynvml", "ray", "transformers")
 def _imports(path):
     """Every module name a file imports, absolute (relative imports resolved against its package)."""
     tree = ast.parse(path.read_text())
-    package = ["energy_predict", path.relative_to(REPO).parts[0], *path.relative_to(REPO).parts[1:-1]]
+    package = ["energy_predict", *path.relative_to(PKG).parts[:-1]]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             yield from (a.name for a in node.names)
@@ -28,7 +29,7 @@ def _imports(path):
 
 
 def _stage_files(stage):
-    return sorted(p for p in (REPO / stage).rglob("*.py") if "campaigns" not in p.parts)
+    return sorted((PKG / stage).rglob("*.py"))
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -45,7 +46,7 @@ def test_no_stage_imports_another_stage(stage):
 
 def test_the_vocabulary_imports_no_stage_except_the_cli():
     offenders = []
-    for path in sorted((REPO / "energy_predict").glob("*.py")):
+    for path in sorted(PKG.glob("*.py")):
         if path.name == "cli.py":  # the composition root: it loads a model and hands it to predict
             continue
         for name in _imports(path):
@@ -58,7 +59,18 @@ def test_the_vocabulary_imports_no_stage_except_the_cli():
 @pytest.mark.parametrize("stage", STAGES)
 def test_each_stage_has_one_import_name(stage):
     result = subprocess.run([sys.executable, "-c", f"import {stage}"], cwd=REPO, capture_output=True, text=True)
-    assert result.returncode != 0 and f"energy_predict.{stage}" in result.stderr
+    assert result.returncode != 0 and f"No module named '{stage}'" in result.stderr
+    assert not (REPO / stage).exists(), f"{stage}/ belongs under src/energy_predict/"
+
+
+def test_the_package_has_no_path_trick_and_the_build_lists_every_package():
+    import tomllib
+
+    assert "__path__" not in (PKG / "__init__.py").read_text()
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO / "src").parts) for p in PKG.rglob("__init__.py")}
+    assert found | {"energy_predict.artifacts"} == listed
+    assert not (REPO / "artifacts" / "__init__.py").exists(), "artifacts/ is data, not a package"
 
 
 def test_prediction_path_imports_no_heavy_or_fitting_library():

@@ -1,0 +1,1 @@
+"""Analysis behind docs/: findings and validation tables and figures, regenerated from the artifacts."""
