@@ -24,10 +24,13 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         import sys
 
+        from energy_predict.outputs import check_stdout, flush_stdout, os_error_line
 
         click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
         try:
+            check_stdout()
             code = super().main(args, prog_name, complete_var, False, **extra)
+            flush_stdout()  # a full disk or a closed pipe is an error, not exit 0 with nothing written
         except click_error as exc:
             message = " ".join(exc.format_message().split())
             _say("error", f"{message} (see --help)")
@@ -35,6 +38,12 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
         except typer.Abort:
             err.print("Aborted!")
             sys.exit(1)
+        except EnergyPredictError as exc:
+            _say("error", " ".join(str(exc).split()))
+            sys.exit(2)
+        except OSError as exc:  # standard output full or closed mid-answer, most often: one line, not a traceback
+            _say("error", " ".join(str(os_error_line(exc)).split()))
+            sys.exit(2)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -119,7 +128,9 @@ def main_command(
     _output_dir(plot, "--plot")
     report, est = predict_profile(profile, _load_model(model), rate, gpus)
     if csv is not None:
-        est.bins.to_csv(csv, index=False)
+        from energy_predict.outputs import write_file
+
+        write_file(csv, "--csv", lambda tmp: est.bins.to_csv(tmp, index=False))
     if plot is not None:
         from energy_predict.predict.plots import write_plots
 
@@ -159,7 +170,9 @@ def from_trace(
     frame = read_trace(trace, fmt, input_column, output_column, time_column)
     capacity = kv_token_capacity(dep) or None  # None: the weights alone fill one GPU, count every earlier block
     data = profile_from_trace(frame, name or trace.stem, model, gpu, source=trace.name, kv_capacity_tokens=capacity)
-    output.write_text(json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n")
+    from energy_predict.outputs import write_text
+
+    write_text(output, "--output", json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n")
     rate = data["workload"].get("rate_per_s")
     out.print(f"wrote {output}: {len(frame)} requests" + (f", {rate:.2f} req/s" if rate else ""))
     hit = data["workload"].get("prefix_hit_rate")
@@ -359,32 +372,20 @@ def _gpu_indices(text: str) -> tuple[int, ...]:
     return indices
 
 
-def _output_file(path: Path | None, flag: str) -> None:
-    """Check, before any work, that a file can be written at `path`: its folder exists and it is not a folder."""
-    from energy_predict.errors import InputError
-    from energy_predict.jsonio import is_dir
+def _output_file(path: Path | None, flag: str, suffixes: tuple[str, ...] | None = None) -> None:
+    """Check, before any work, that a file may be written at `path` (energy_predict.outputs says what may)."""
+    from energy_predict.outputs import check_output_file
 
-    if path is None:
-        return
-    if is_dir(path):
-        raise InputError(flag, f"{path} is a folder", "give the path of a file to write")
-    if not is_dir(path.parent):
-        problem = f"{path.parent} is a file, not a folder" if path.parent.exists() else f"no folder {path.parent}"
-        raise InputError(flag, problem, "give a path in an existing folder")
+    if path is not None:
+        check_output_file(path, flag, suffixes)
 
 
 def _output_dir(path: Path | None, flag: str) -> None:
-    """Check, before any work, that `path` is a folder or can be made one (no file on the way)."""
-    from energy_predict.errors import InputError
-    from energy_predict.jsonio import is_dir
+    """Check, before any work, that `path` is a folder or can be made one (no file or link on the way)."""
+    from energy_predict.outputs import check_output_folder
 
-    if path is None:
-        return
-    for folder in (path, *path.parents):
-        if folder.exists():
-            if not is_dir(folder):
-                raise InputError(flag, f"{folder} is a file, not a folder", "give a folder path")
-            return
+    if path is not None:
+        check_output_folder(path, flag)
 
 
 def _check_rate(value: float, flag: str) -> float:
@@ -564,7 +565,9 @@ def sweep_rate_cmd(
         raise InputError("--ttft-p90-s", f"{ttft_p90_s!r} is not a time", "give seconds above 0")
     if max_gpus > 64:
         raise InputError("--max-gpus", f"{max_gpus} GPUs per rate is more than the sweep simulates", "use at most 64")
-    _output_file(plot, "--plot")
+    from energy_predict.outputs import PLOT_SUFFIXES
+
+    _output_file(plot, "--plot", PLOT_SUFFIXES)
     case = load_case(profile)
     w, dep, m = case.workload, case.dep, _load_model(model)
     if not rate_list:
@@ -657,7 +660,9 @@ def data_cells(
     if backend:
         cells = cells[cells["backend"] == backend]
     if csv_path:
-        cells.to_csv(csv_path, index=False)
+        from energy_predict.outputs import write_file
+
+        write_file(csv_path, "--csv", lambda tmp: cells.to_csv(tmp, index=False))
     for name, g in cells.groupby("backend"):
         noisy = int((g["cv"] > 0.03).sum())
         out.print(f"{name}: {len(g)} distinct cells, median CV {100 * g['cv'].median():.2f}%, "

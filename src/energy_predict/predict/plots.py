@@ -10,10 +10,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from energy_predict.outputs import make_folder, write_file  # noqa: E402
+
+
+def _save(fig, path: Path, option: str) -> Path:
+    """Save a figure atomically in the format its name says (the temporary file's name has no say)."""
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    try:
+        return write_file(path, option, lambda tmp: fig.savefig(tmp, dpi=110, format=fmt))
+    finally:
+        plt.close(fig)
+
 
 def write_plots(report: dict, folder: Path) -> list[Path]:
     """Energy-by-bin heat map, prefill/decode bars, estimate vs baselines."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder, "--plot")
     bins = report["bins"]
     ins = sorted({b["input_bin"] for b in bins})
     outs = sorted({b["output_bin"] for b in bins})
@@ -33,8 +44,7 @@ def write_plots(report: dict, folder: Path) -> list[Path]:
     fig.colorbar(im, ax=ax, label="kWh over the period")
     fig.tight_layout()
     paths.append(folder / "energy_by_bin.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _save(fig, paths[-1], "--plot")
 
     fig, ax = plt.subplots(figsize=(7, 4))
     top = sorted(bins, key=lambda b: -b["energy_kwh"])[:12]
@@ -49,8 +59,7 @@ def write_plots(report: dict, folder: Path) -> list[Path]:
     ax.legend()
     fig.tight_layout()
     paths.append(folder / "prefill_decode.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _save(fig, paths[-1], "--plot")
 
     fig, ax = plt.subplots(figsize=(6, 4))
     e, base = report["energy_kwh"], report["baselines"]
@@ -62,14 +71,12 @@ def write_plots(report: dict, folder: Path) -> list[Path]:
     ax.set_title(f"Estimate vs FLOPs/TDP and roofline\n{title}")
     fig.tight_layout()
     paths.append(folder / "estimate_vs_flops.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _save(fig, paths[-1], "--plot")
     return paths
 
 
 def plot_rate_sweep(rows: list[dict], best: dict, path: Path, title: str) -> Path:
     """Energy per request against request rate, one line per number of GPUs; optimal counts marked."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for g in sorted({r["gpus"] for r in rows}):
         pts = sorted((r["rate_per_s"], r["energy_per_request_j"]) for r in rows if r["gpus"] == g)
@@ -85,6 +92,4 @@ def plot_rate_sweep(rows: list[dict], best: dict, path: Path, title: str) -> Pat
     ax.set_title(f"Energy per request vs rate (circled: energy-optimal GPUs)\n{title}", fontsize=10)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, "--plot")

@@ -1,0 +1,188 @@
+"""Writing what a user asked for (`--csv`, `--plot`, `-o`, standard output) safely, or saying in one line why not.
+
+Every file is written to a temporary file in the target's folder and renamed over the target, so a failed write
+(a full disk, a read-only or pseudo file system, a name too long) leaves nothing half-written and the old file, if
+any, intact. A symbolic link at the target, or a folder reached through one, is refused rather than followed: the
+file it points to would be overwritten. A target that exists and is not a regular file (a folder, `/dev/full`, a
+FIFO) is refused before any work. Every OS error becomes an `InputError` naming the option and the path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from energy_predict.errors import EnergyPredictError, InputError
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _reason(exc: OSError) -> str:
+    """The OS's words for an error, without the path (the message names it once)."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return "the name is too long for the file system"
+    return exc.strerror or type(exc).__name__
+
+
+def _lstat(path: Path, option: str) -> os.stat_result | None:
+    """The path's own status (a link is not followed); None when nothing is there."""
+    try:
+        return path.lstat()
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (a file on the way is the folder check's)
+        return None
+    except OSError as exc:
+        raise InputError(option, f"cannot reach {path}: {_reason(exc)}", "give another path") from None
+
+
+def check_output_file(path: Path, option: str, suffixes: tuple[str, ...] | None = None) -> None:
+    """Refuse, before any work, a file target that cannot or must not be written (InputError naming `option`)."""
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise InputError(option, f"{path} has the extension {path.suffix or '(none)'!r}, not one of "
+                         f"{', '.join(suffixes)}", f"give a file name ending in {suffixes[0]}")
+    info = _lstat(path, option)
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise InputError(option, f"{path} is a symbolic link; writing would overwrite what it points to",
+                             "give the real path, or remove the link")
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(option, f"{path} is a folder", "give the path of a file to write")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(option, f"{path} is not a regular file", "give the path of a file to write")
+    check_output_folder(path.parent, option, create=False)
+
+
+def check_output_folder(folder: Path, option: str, create: bool = True) -> None:
+    """Refuse a folder target that is a link, a file, or (with `create` False) missing."""
+    for place in (folder, *folder.parents):
+        info = _lstat(place, option)
+        if info is None:
+            if not create:
+                raise InputError(option, f"no folder {place}", "give a path in an existing folder")
+            continue
+        if stat.S_ISLNK(info.st_mode) and place == folder:
+            raise InputError(option, f"{place} is a symbolic link; writing through it would write where it points",
+                             "give the real folder path")
+        try:
+            is_folder = stat.S_ISDIR(os.stat(place).st_mode)
+        except OSError as exc:
+            raise InputError(option, f"cannot reach {place}: {_reason(exc)}", "give another path") from None
+        if not is_folder:
+            raise InputError(option, f"{place} is a file, not a folder", "give a folder path")
+        return
+
+
+def write_file(path: Path, option: str, write: Callable[[Path], None]) -> Path:
+    """Write `path` atomically: `write(tmp)` fills a temporary file beside it, which then replaces `path`."""
+    check_output_file(path, option)
+    folder = path.parent
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name[:100]}.", suffix=".tmp")
+        os.close(fd)
+        write(Path(tmp))
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise InputError(option, f"cannot write {path}: {_reason(exc)}",
+                         "give a path on a writable file system with free space") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return path
+
+
+def write_text(path: Path, option: str, text: str) -> Path:
+    """`write_file` for text (UTF-8)."""
+    return write_file(path, option, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def make_folder(folder: Path, option: str) -> Path:
+    """Create an output folder (and its parents), refusing links and files on the way."""
+    check_output_folder(folder, option)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(option, f"cannot make the folder {folder}: {_reason(exc)}",
+                         "give a folder on a writable file system") from None
+    return folder
+
+
+class _GuardedStdout:
+    """Standard output whose failed writes raise our error (named as standard output's), not a bare OSError."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _stdout_lost(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise _stdout_lost(exc) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def check_stdout() -> None:
+    """Refuse to run when standard output is closed (`>&-`): the answer would be lost with exit code 0.
+
+    Otherwise guard it, so that a full disk or a closed pipe met while printing is one line and exit code 2.
+    """
+    if sys.stdout is None:
+        raise EnergyPredictError("standard output is closed; run the command with its output going somewhere "
+                                 "(a terminal, a pipe or a file)")
+    if not isinstance(sys.stdout, _GuardedStdout):
+        sys.stdout = _GuardedStdout(sys.stdout)
+
+
+def _stdout_lost(exc: OSError) -> EnergyPredictError:
+    """Our error for a failed standard output, which is pointed at /dev/null first.
+
+    Without that, the interpreter's own flush at exit would add 'Exception ignored' after our one line.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    what = "the reader closed the pipe" if exc.errno == errno.EPIPE else _reason(exc)
+    return EnergyPredictError(f"could not write to standard output: {what}")
+
+
+def flush_stdout() -> None:
+    """Push standard output out now, so that a full disk or a broken pipe is an error (EnergyPredictError)."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        raise _stdout_lost(exc) from None
+
+
+def os_error_line(exc: OSError) -> EnergyPredictError:
+    """An OS error that escaped a command, as one line: standard output's own failure named as such."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except OSError as stdout_exc:
+        return _stdout_lost(stdout_exc)
+    if isinstance(exc, BrokenPipeError):
+        return _stdout_lost(exc)
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    return EnergyPredictError(f"{_reason(exc)}{where}")
