@@ -52,7 +52,9 @@ def padded_batches(w: Workload, dep: Deployment, model: EnergyModel, n: int = 40
     """Energy of the workload as padded HF batches, or None where it does not apply (not HF, no padding fit)."""
     if dep.serving.framework != "hf" or model.padding_extra_j(dep, 1, 1, 2) is None:
         return None
-    i, o = sample_requests(w, n, seed)
+    # a batch holds at most the requests there are: a workload of 3 requests is one batch of 3, not 4096 sampled
+    # requests in full batches of the cap
+    i, o = sample_requests(w, int(min(n, max(1, np.ceil(w.requests)))), seed)
     cap = dep.serving.max_batch
     batches = []
     k = 0
