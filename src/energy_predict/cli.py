@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from energy_predict.errors import EnergyPredictError
+from energy_predict.outputs import printable
 
 
 class _OneLineUsageErrors(typer.core.TyperGroup):
@@ -65,7 +66,9 @@ def _say(kind: str, message: str) -> None:
     """One `error:` (red) or `warning:` (yellow) line on stderr; the message is printed as given."""
     from rich.text import Text
 
-    err.print(Text.assemble((f"{kind}:", "red" if kind == "error" else "yellow"), " ", message), soft_wrap=True)
+    # stderr is not filtered as stdout is (the progress bars move the cursor there): the message is made printable
+    err.print(Text.assemble((f"{kind}:", "red" if kind == "error" else "yellow"), " ", printable(message)),
+              soft_wrap=True)
 
 
 def handles_errors(fn):
@@ -135,7 +138,7 @@ def main_command(
         from energy_predict.predict.plots import write_plots
 
         for path in write_plots(report, plot):
-            err.print(f"wrote {path}")
+            err.print(printable(f"wrote {path}"))
     if as_json:
         _print_json(report)
     else:
@@ -581,7 +584,7 @@ def sweep_rate_cmd(
 
         plot_rate_sweep(rows, best, plot, f"{profile.stem}: {dep.arch.name} on {dep.gpu.name}")
         if not as_json:
-            err.print(f"wrote {plot}")
+            err.print(printable(f"wrote {plot}"))
     if as_json:
         _print_json({"points": rows, "best_gpus": {str(k): v for k, v in best.items()}})
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -117,17 +118,46 @@ def make_folder(folder: Path, option: str) -> Path:
     return folder
 
 
+# Colour and style (SGR) sequences are what rich itself writes to a terminal, and only to one; every other escape
+# sequence and control character (clear screen, set title, cursor moves, bell, backspace) is stripped from what is
+# printed, and off a terminal the colour sequences too.
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+_CONTROL = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: set title, hyperlinks
+                      r"|\x1b\[[0-?]*[ -/]*[@-~]|\x1b.?"  # CSI (clear, move) and other ESC sequences
+                      r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 (but tab and newline) and C1 controls
+
+
+def printable(text: str, keep_style: bool = False) -> str:
+    """Text safe to print: escape sequences and control characters stripped, lone surrogates escaped.
+
+    A profile's name, a currency, a trace's column or a card's name can hold anything; printed raw, ESC sequences
+    clear the screen or retitle the terminal, and a surrogate ends the run in UnicodeEncodeError. `keep_style`
+    keeps colour sequences (what rich writes to a terminal), and only those.
+    """
+    if keep_style:
+        kept, styles = _SGR.split(text), _SGR.findall(text)
+        text = "".join(_CONTROL.sub("", part) + (styles[k] if k < len(styles) else "") for k, part in enumerate(kept))
+    else:
+        text = _CONTROL.sub("", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class _GuardedStdout:
-    """Standard output whose failed writes raise our error (named as standard output's), not a bare OSError."""
+    """Standard output (or error) that prints only `printable` text and whose failed writes raise our error."""
 
     def __init__(self, stream) -> None:
         self._stream = stream
+        try:
+            self._terminal = bool(stream.isatty())  # rich styles its output only there
+        except (AttributeError, OSError, ValueError):
+            self._terminal = False
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text)
+            self._stream.write(printable(text, keep_style=self._terminal))
         except OSError as exc:
             raise _stdout_lost(exc) from None
+        return len(text)
 
     def flush(self) -> None:
         try:

@@ -133,3 +133,40 @@ def test_cli_csv_through_a_link_is_refused_and_a_real_csv_is_written(tmp_path):
     assert (tmp_path / "bins.csv").read_text().startswith("input_bin")
     assert sorted(p.suffix for p in (tmp_path / "p").iterdir()) == [".png"] * 3
     assert not [p for p in tmp_path.rglob(".*.tmp")]
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    ("a\x1b[2Jb", "ab"),  # clear screen
+    ("x\x1b]0;pwned\x07y", "xy"),  # set the terminal's title
+    ("\x1b[31mred\x1b[0m", "red"),  # colour, off a terminal
+    ("up\x1b[1Aline", "upline"),  # cursor move
+    ("c1\x9bz bell\x07 bs\x08", "c1z bell bs"),
+    ("sur\udc80g", "sur\\udc80g"),  # a lone surrogate is escaped, not a UnicodeEncodeError
+    ("tab\tnewline\n", "tab\tnewline\n"),
+])
+def test_printable_strips_control_and_escapes_surrogates(raw, shown):
+    from energy_predict.outputs import printable
+
+    assert printable(raw) == shown
+    shown.encode("utf-8")
+
+
+def test_printable_keeps_colour_only_for_a_terminal():
+    from energy_predict.outputs import printable
+
+    assert printable("\x1b[1;31mred\x1b[0m\x1b[2J", keep_style=True) == "\x1b[1;31mred\x1b[0m"
+
+
+def test_cli_prints_no_escape_sequence_from_a_hostile_profile(tmp_path):
+    import json
+
+    profile = json.loads(PROFILE.read_text())
+    profile["name"] = "evil\x1b[2J\x1b]0;pwned\x07name\udc80"
+    profile["site"] = {"pue": 1.2, "currency": "\x1b[31mUSD\udc80", "price_per_kwh": 0.1}
+    (tmp_path / "evil.json").write_text(json.dumps(profile))  # JSON escapes keep the surrogate in the file
+    for args in (["--profile", str(tmp_path / "evil.json")], ["gap", "--profile", str(tmp_path / "evil.json")]):
+        result = subprocess.run([sys.executable, "-m", "energy_predict", *args], capture_output=True, timeout=120,
+                                env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+        assert result.returncode == 0, result.stderr
+        shown = result.stdout + result.stderr
+        assert b"evil" in shown and b"\x1b" not in shown and b"\x07" not in shown and b"Traceback" not in shown
