@@ -5,7 +5,7 @@ A registry holds the published shapes; `from_hf_config` reads any Hugging Face `
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ class Architecture:
     experts_per_token: int = 0
     qk_norm: bool = False  # OLMoE normalises q and k over the full projection
     max_context: int = 131072  # longest sequence (prompt + output) the model takes: max_position_embeddings
+    # what the report should say about where this shape came from (a name that disagreed with it); not identity
+    note: str = field(default="", compare=False)
 
     @property
     def is_moe(self) -> bool:
@@ -259,12 +261,28 @@ def resolve_architecture(spec: str) -> Architecture:
         path = path / "config.json"
     if path.suffix == ".json" and is_file(path):
         config = read_json(path, "model", "a Hugging Face config.json")
-        arch = from_hf_config(config, name=path.parent.name or path.stem)
-        # a config.json of a registry model is that model, whatever its folder is called: same shape, same cells
-        return next((known for known in REGISTRY.values() if replace(known, name=arch.name) == arch), arch)
+        return _identified(from_hf_config(config, name=path.parent.name or path.stem))
     known = ", ".join(REGISTRY)
     shown = spec if len(spec) <= 100 else spec[:100] + "..."
     raise InputError("model", f"unknown model {shown!r}", f"use one of {known}, or a path to a config.json")
+
+
+def _identified(arch: Architecture) -> Architecture:
+    """A config.json's model is identified by its shape (the fields that set its cost), never by its name.
+
+    A config.json of a registry model is that model, whatever its folder is called: same shape, same cells. One of
+    another shape keeps its own name unless that name is a registry model's (a folder called `Llama-3.1-8B` holding
+    a 2-layer config): then it is renamed, so that it is never answered with that model's measurements, and noted.
+    """
+    same_shape = next((known for known in REGISTRY.values() if replace(known, name=arch.name) == arch), None)
+    if same_shape is not None:
+        return same_shape
+    claimed = {k.lower(): k for k in REGISTRY}.get(arch.name.lower())
+    if claimed is None:
+        return arch
+    return replace(arch, name=f"{arch.name} (config.json)",
+                   note=f"model: the config.json is named {claimed} but is not {claimed}'s shape; it is costed as its "
+                        "own shape, not from that model's measurements")
 
 
 def scaled(arch: Architecture, **changes: Any) -> Architecture:

@@ -176,6 +176,8 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
 
     outside, notes = _outside(basis, i, o, b, weight)
     notes += prefix.notes
+    notes += [a.note for a in (dep.arch, dep.serving.speculative.arch if dep.serving.speculative else None)
+              if a is not None and a.note]
     share = float(weight[outside].sum() / weight.sum())
     if basis.kind != "measured":
         notes.insert(0, basis.reason)
