@@ -63,12 +63,23 @@ def _looks_like_header(columns: list) -> bool:
     return 2 <= len(names) <= 50 and all(_PLAIN_NAME.match(n) for n in names)
 
 
+_KNOWN_NAMES = frozenset(_INPUT_NAMES + _OUTPUT_NAMES + _TIME_NAMES + ("request_id", "session_id", "hash_ids"))
+
+
 def _columns_text(columns: list) -> str:
+    """What the trace's header holds, without echoing it: a header can hold anything (a token, say).
+
+    Only column names this module knows are named; the rest are counted.
+    """
     if not len(columns):
         return "no columns"
-    if _looks_like_header(columns):
-        return ", ".join(str(c) for c in columns)
-    return f"{len(columns)} column(s) that do not look like a trace header"
+    if not _looks_like_header(columns):
+        return f"{len(columns)} column(s) that do not look like a trace header"
+    known = [str(c) for c in columns if str(c) in _KNOWN_NAMES]
+    others = len(columns) - len(known)
+    named = f"{', '.join(known)} and " if known else ""
+    return f"{len(columns)} column(s): {named}{others} not named here" if others else \
+        f"{len(columns)} column(s): {', '.join(known)}"
 
 
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], role: str, flag: str) -> str | None:
