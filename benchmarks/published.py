@@ -779,8 +779,8 @@ def render(results: dict) -> str:
                  if r.get("predicted_other_assumption") else "-")
         lines.append(f"| {r['label']} | {r['published']:.2f} | {tool} | {_f(r.get('ratio_error'))} | "
                      f"{_agree(r)} | {r.get('basis', '-')} | {other} |")
-    lines += ["", f"## Sensitivity ({names[-1]}): ML.ENERGY points at max_num_seqs {SENSITIVITY_SEQS} answered "
-              "offline", "",
+    lines += ["", f"## Sensitivity ({names[-1]}): ML.ENERGY points at max_num_seqs "
+              + ", ".join(map(str, SENSITIVITY_SEQS)) + " answered offline", "",
               "| variant | points | prediction over the nominal one: median (min..max) | median abs(error) |",
               "|---|---|---|---|"]
     for k, v in last["summary"]["sensitivity"].items():
