@@ -155,7 +155,9 @@ def _dim(config: dict[str, Any], key: str, default: int | None = None, low: int 
     if isinstance(value, float) and not value.is_integer():
         raise InputError(f"config.{key}", f"{value!r} is not a whole number", _CONFIG_FIX)
     if not low <= value <= _DIM_MAX[key]:
-        shown = f"{value:.3g}" if abs(value) >= 1e9 else f"{int(value)}"
+        digits = len(str(abs(int(value))))
+        shown = f"a number of {digits} digits" if digits > 15 else f"{value:.3g}" if abs(value) >= 1e9 else \
+            f"{int(value)}"
         raise InputError(f"config.{key}", f"{shown} is outside {low}..{_DIM_MAX[key]:,}", _CONFIG_FIX)
     return int(value)
 

@@ -413,6 +413,31 @@ def _rates(text: str, flag: str) -> list[float]:
     return values
 
 
+MAX_COMPARE_CAPS = 32
+MAX_COMPARE_GPUS = 16
+MAX_SWEEP_RATES = 32
+# A sweep simulates every (rate, GPU count) over the profile's period; on one core the simulator serves about
+# 40,000 requests a second, so this bound keeps a sweep under about half a minute of CPU.
+MAX_SWEEP_SIMULATED_REQUESTS = 1_200_000
+
+
+def _check_sweep_work(w, dep, rates: list[float], max_gpus: int) -> None:
+    """Refuse, before any simulation, a sweep whose points would simulate more requests than the bound."""
+    from energy_predict.errors import InputError
+    from energy_predict.predict.serving import MAX_SIMULATED_REQUESTS
+
+    period = w.period_s or (w.requests / w.rate_per_s if w.rate_per_s else 0.0)
+    counts = len(range(dep.serving.tensor_parallel, max_gpus + 1, dep.serving.tensor_parallel))
+    per_count = sum(min(r * period, MAX_SIMULATED_REQUESTS) if period else w.requests for r in rates)
+    work = per_count * counts
+    if work > MAX_SWEEP_SIMULATED_REQUESTS:
+        most = max(1, int(MAX_SWEEP_SIMULATED_REQUESTS // max(per_count, 1))) * dep.serving.tensor_parallel
+        fix = (f"give --max-gpus {most} or less, or fewer or lower --rates" if most >= dep.serving.tensor_parallel
+               and per_count <= MAX_SWEEP_SIMULATED_REQUESTS else "give fewer or lower --rates")
+        raise InputError("--max-gpus", f"{counts} GPU counts x {len(rates)} rates would simulate about "
+                         f"{work:,.0f} requests, more than a sweep's bound of {MAX_SWEEP_SIMULATED_REQUESTS:,}", fix)
+
+
 def _ints(text: str, flag: str) -> list[int]:
     from energy_predict.errors import InputError
 
@@ -457,13 +482,29 @@ def compare_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Rank serving options (framework, CUDA graphs/compile, quantization, batch cap, GPU) by energy."""
+    from energy_predict.errors import InputError
+    from energy_predict.gpus import resolve_gpu
     from energy_predict.model.analytic import RooflineEstimator
     from energy_predict.predict.run import load_case
     from energy_predict.predict.whatif import compare
 
+    caps = sorted(set(_ints(batch_caps, "--batch-caps")))
+    if len(caps) > MAX_COMPARE_CAPS:
+        raise InputError("--batch-caps", f"{len(caps)} batch caps is more than compare ranks at once "
+                         f"({MAX_COMPARE_CAPS})", "give the caps you would deploy, e.g. 16,64,256")
+    names = [g.strip() for g in gpus.split(",") if g.strip()]
+    if len(set(names)) > MAX_COMPARE_GPUS:
+        raise InputError("--gpus", f"{len(set(names))} GPUs is more than compare ranks at once ({MAX_COMPARE_GPUS})",
+                         "name the GPUs you would choose between")
+    for name in names:  # a typo is named before any variant is computed
+        try:
+            resolve_gpu(name)
+        except InputError as exc:
+            problem, _, fix = str(exc).split(": ", 1)[-1].partition("; ")
+            raise InputError("--gpus", problem, fix or "use a name from the GPU catalog") from None
     case = load_case(profile)
-    table, notes = compare(case.workload, case.dep, _load_model(model), _ints(batch_caps, "--batch-caps"),
-                           [g.strip() for g in gpus.split(",") if g.strip()], analytic=RooflineEstimator())
+    table, notes = compare(case.workload, case.dep, _load_model(model), caps, list(dict.fromkeys(names)),
+                           analytic=RooflineEstimator())
     if as_json:
         _print_json({"rows": table.to_dict("records"), "notes": notes})
         return
@@ -568,6 +609,9 @@ def sweep_rate_cmd(
         raise InputError("--ttft-p90-s", f"{ttft_p90_s!r} is not a time", "give seconds above 0")
     if max_gpus > 64:
         raise InputError("--max-gpus", f"{max_gpus} GPUs per rate is more than the sweep simulates", "use at most 64")
+    if len(rate_list) > MAX_SWEEP_RATES:
+        raise InputError("--rates", f"{len(rate_list)} rates is more than one sweep simulates ({MAX_SWEEP_RATES})",
+                         "give fewer rates")
     from energy_predict.outputs import PLOT_SUFFIXES
 
     _output_file(plot, "--plot", PLOT_SUFFIXES)
@@ -577,6 +621,7 @@ def sweep_rate_cmd(
         if w.rate_per_s is None:
             raise InputError("--rates", "the profile has no rate", "give --rates")
         rate_list = [round(w.rate_per_s * f, 4) for f in (0.1, 0.25, 0.5, 1, 2, 4, 8)]
+    _check_sweep_work(w, dep, rate_list, max_gpus)
     rows = sweep_rates(w, dep, m, rate_list, max_gpus, ttft_p90_s)
     best = best_gpu_counts(rows)
     if plot is not None:

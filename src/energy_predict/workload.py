@@ -127,7 +127,19 @@ def workload_from_profile(p: schema.Profile, base_dir: Path | None = None) -> Wo
         total = w.rate_per_s * period
     # shares first: total / counts.sum() overflows for subnormal counts
     weight = counts if total is None else (counts / counts.sum()) * total
+    _check_total(float(weight.sum()), "workload.requests" if w.requests is not None else
+                 "workload.rate_per_s" if w.rate_per_s is not None else "workload.tokens")
     return Workload(inputs, outputs, weight, period, arrivals, w.prefix_hit_rate, blocks)
+
+
+def _check_total(requests: float, field: str) -> None:
+    """A workload holds at least one request and at most the profile's cap, however its parts multiply out."""
+    if not np.isfinite(requests) or requests < 1:
+        raise InputError(field, f"the workload comes to {requests:.3g} requests, less than one",
+                         "give at least one request over the period")
+    if requests > schema.MAX_REQUESTS:
+        raise InputError(field, f"the workload comes to {requests:.3g} requests, more than "
+                         f"{schema.MAX_REQUESTS:.0e}", "give fewer requests, a lower rate or a shorter period")
 
 
 def profile_from_trace(frame: pd.DataFrame, name: str, model: str, gpu: str, source: str,
