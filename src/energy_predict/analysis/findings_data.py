@@ -26,7 +26,18 @@ from energy_predict.analysis.speculative import (
     speculative_row,
     speculative_why,
 )
-from energy_predict.analysis.subject import FAMILY_CAMPAIGN, H100, LLAMA8, deployment, modelled
+from energy_predict.analysis.subject import (
+    FAMILY_CAMPAIGN,
+    H100,
+    HF_COMPILE,
+    HF_EAGER,
+    LLAMA8,
+    VLLM_EAGER,
+    VLLM_GRAPHS,
+    VLLM_PREFIX,
+    deployment,
+    modelled,
+)
 from energy_predict.analysis.tables import (
     families,
     flops_tdp_ratio,
@@ -159,10 +170,10 @@ def compute(inputs: FindingsInputs) -> Findings:
     summary = cell_table(records)
     big = model.batch_phases(deployment("vLLM CUDA graphs"), 256, 1024, 256)
     split = model.batch_phases(deployment("vLLM CUDA graphs"), 16, 1024, 256)
-    vllm_b1 = cell_j_per_token(cells, "vllm-graphs", 1, 512, 256)
+    vllm_b1 = cell_j_per_token(cells, VLLM_GRAPHS, 1, 512, 256)
     runs = sorted(records["run_id"].unique())
     empty_w, loaded_w = idle_power(inputs.run_meta, runs)
-    hosts = between_runs(records, "hf-eager")
+    hosts = between_runs(records, HF_EAGER)
     batch = hosts.index.get_level_values("batch_size")
     h100 = h100_replays(inputs.replays)
     spec_ours, spec_ratio = speculative_row(records, cells, model)
@@ -177,16 +188,16 @@ def compute(inputs: FindingsInputs) -> Findings:
         counts={b: (len(g), 100 * g["cv"].median()) for b, g in summary.groupby("backend")},
         curve=curve, fall=float(graphs.iloc[0] / graphs.iloc[-1]),
         decode_share=float(split.decode_j[0] / split.energy_j[0]),
-        hf_runs=per_run_cell(records, LLAMA8.name, "hf-eager", 1, 512, 128),
+        hf_runs=per_run_cell(records, LLAMA8.name, HF_EAGER, 1, 512, 128),
         vllm_b1=vllm_b1, vllm_b1_note=vllm_b1_against_notes(vllm_b1),
-        no_cache=cell_j_per_token(cells, "vllm-graphs", 256, 1024, 256),
-        cache=cell_j_per_token(cells, "vllm-graphs-prefix", 256, 1024, 256),
+        no_cache=cell_j_per_token(cells, VLLM_GRAPHS, 256, 1024, 256),
+        cache=cell_j_per_token(cells, VLLM_PREFIX, 256, 1024, 256),
         big_j=float(big.energy_j[0]), big_decode_j=float(big.decode_j[0]),
         meter=(inputs.meter[0], meter_summary(inputs.meter[1])) if inputs.meter else ("not run", "n/a"),
-        compile_cells=int((cells["config"] == "hf-compile").sum()), compile_modelled=modelled(model, "HF compiled"),
-        hf_vs_vllm=matched_ratio(cells[cells["model"] == LLAMA8.name], "hf-eager", "vllm-graphs"),
-        vllm_eager_vs_graphs=matched_ratio(cells, "vllm-eager", "vllm-graphs"),
-        hf_eager_vs_compile=matched_ratio(cells, "hf-eager", "hf-compile"),
+        compile_cells=int((cells["config"] == HF_COMPILE).sum()), compile_modelled=modelled(model, "HF compiled"),
+        hf_vs_vllm=matched_ratio(cells[cells["model"] == LLAMA8.name], HF_EAGER, VLLM_GRAPHS),
+        vllm_eager_vs_graphs=matched_ratio(cells, VLLM_EAGER, VLLM_GRAPHS),
+        hf_eager_vs_compile=matched_ratio(cells, HF_EAGER, HF_COMPILE),
         fp8=fp8_table(cells), opts=hf_options_table(cells), pad=pad, pad_source=pad_source,
         empty_w=empty_w, loaded_w=loaded_w, sweep=sweep, best=best, cheapest_free=cheapest_free,
         beyond_one=beyond_one,

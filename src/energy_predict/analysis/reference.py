@@ -10,7 +10,15 @@ import pandas as pd
 
 from energy_predict.analysis.cells import paired_ratios
 from energy_predict.analysis.markdown import effect_ratio, pct
-from energy_predict.analysis.subject import LLAMA8
+from energy_predict.analysis.subject import (
+    HF_BEAM4,
+    HF_COMPILE,
+    HF_EAGER,
+    HF_SAMPLING,
+    LLAMA8,
+    VLLM_GRAPHS,
+    VLLM_SAMPLING,
+)
 
 # The reference study's findings, quoted exactly, where quoted, and the factors each quote states (energy or latency
 # multipliers: -29% is 0.71), so that a ratio is never typed twice. `quote` checks that the two agree.
@@ -49,10 +57,10 @@ def unless_pending(ours: str, why: str) -> str:
 
 def compile_row(records: pd.DataFrame, cells: pd.DataFrame) -> tuple[str, str]:
     """(ours, ratio) of the torch.compile finding: hf-compile over hf-eager per output token at batch 1."""
-    n = int(((cells["config"] == "hf-compile") & (cells["model"] == LLAMA8.name)).sum())
+    n = int(((cells["config"] == HF_COMPILE) & (cells["model"] == LLAMA8.name)).sum())
     if n == 0:
         return PENDING, "-"
-    pairs = paired_ratios(records, "hf-eager", "hf-compile")
+    pairs = paired_ratios(records, HF_EAGER, HF_COMPILE)
     b1 = pairs[pairs["batch_size"] == 1]
     if n < COMPILE_MIN_CELLS:
         return (f"{PENDING} on the {COMPILE_MIN_CELLS}-cell grid: {n} hf-compile cells, {len(b1)} of them at batch 1 "
@@ -79,7 +87,7 @@ def changes_by_batch(pairs: pd.DataFrame) -> str:
 def decoding_row(records: pd.DataFrame) -> str:
     """Sampling and beam search against greedy on every paired cell, Llama-3.1-8B: vLLM (graphs) and HF (eager)."""
     parts = []
-    vllm = paired_ratios(records, "vllm-graphs", "vllm-graphs-sampling")
+    vllm = paired_ratios(records, VLLM_GRAPHS, VLLM_SAMPLING)
     if len(vllm):
         b1 = vllm[vllm["batch_size"] == 1]
         parts.append(f"vLLM sampling over greedy: median {pct(vllm['ratio'].median())} ({pct(vllm['ratio'].min())} to "
@@ -88,8 +96,8 @@ def decoding_row(records: pd.DataFrame) -> str:
                      + (f", at batch 1 {', '.join(pct(r) for r in b1['ratio'])}" if len(b1) else ""))
     else:
         parts.append("vLLM sampling: no cell paired with greedy")
-    for config, label in (("hf-sampling", "HF sampling"), ("hf-beam4", "HF beam 4")):
-        pairs = paired_ratios(records, "hf-eager", config)
+    for config, label in ((HF_SAMPLING, "HF sampling"), (HF_BEAM4, "HF beam 4")):
+        pairs = paired_ratios(records, HF_EAGER, config)
         if len(pairs):
             parts.append(f"{label} over eager greedy ({len(pairs)} cells, {int(pairs['same_lease'].sum())} paired "
                          f"within one lease): {changes_by_batch(pairs)}")

@@ -12,7 +12,7 @@ import pandas as pd
 from energy_predict.analysis.cells import matched_ratio
 from energy_predict.analysis.markdown import effect_ratio, pct
 from energy_predict.analysis.reference import PENDING, quote
-from energy_predict.analysis.subject import H100, LLAMA8
+from energy_predict.analysis.subject import H100, LLAMA8, VLLM_GRAPHS
 from energy_predict.errors import EnergyPredictError
 from energy_predict.predict.whatif import option_effect
 from energy_predict.serving import Deployment, Serving, Speculation
@@ -47,7 +47,7 @@ def speculative_measured(records: pd.DataFrame, cells: pd.DataFrame) -> pd.DataF
     rows = []
     for config in speculative_configs(records):
         r = records[(records["config"] == config) & (records["model"] == LLAMA8.name) & (records["status"] == "ok")]
-        matched = matched_ratio(cells[cells["model"] == LLAMA8.name], "vllm-graphs", config)
+        matched = matched_ratio(cells[cells["model"] == LLAMA8.name], VLLM_GRAPHS, config)
         by_batch = (1 - matched.groupby("batch_size")["saving_pct"].median() / 100).sort_index()
         if {"counter_accepted_tokens", "counter_draft_tokens"} <= set(r.columns):
             rate = r["counter_accepted_tokens"] / r["counter_draft_tokens"]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from energy_predict.analysis.cells import SHAPE
-from energy_predict.analysis.subject import FAMILY_CONFIGS, H100, HF_OPTIONS, LLAMA8, TP_CONFIGS
+from energy_predict.analysis.subject import FAMILY_CONFIGS, H100, HF_OPTIONS, LLAMA8, TP_CONFIGS, VLLM_FP8, VLLM_GRAPHS
 from energy_predict.architectures import REGISTRY
 from energy_predict.model.analytic import FlopsTdpEstimator
 
@@ -20,8 +20,8 @@ MOE_PAIRS = (("OLMoE-1B-7B", "OLMo-1B"), ("OLMoE-1B-7B", "OLMo-7B"), ("Qwen3-30B
 def fp8_table(cells: pd.DataFrame) -> pd.DataFrame:
     """Energy of vLLM CUDA graphs in fp8 against bf16 on the cells both measured: energies and their ratio."""
     key = ["model", *SHAPE]
-    bf16 = cells[cells["config"] == "vllm-graphs"].set_index(key)
-    fp8 = cells[cells["config"] == "vllm-graphs-fp8"].set_index(key)
+    bf16 = cells[cells["config"] == VLLM_GRAPHS].set_index(key)
+    fp8 = cells[cells["config"] == VLLM_FP8].set_index(key)
     both = fp8[["energy_j"]].merge(bf16[["energy_j"]], left_index=True, right_index=True,
                                    suffixes=("_fp8", "_bf16")).reset_index()
     both["fp8_over_bf16"] = both["energy_j_fp8"] / both["energy_j_bf16"]
@@ -44,7 +44,7 @@ def flops_tdp_ratio(table: pd.DataFrame) -> np.ndarray:
 def tensor_parallel_table(table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Each degree against TP1 on the same cells (Llama-3.1-8B, vLLM graphs, H100), from the training table."""
     tp = table[table["config"].isin(TP_CONFIGS)]
-    tp = tp[(tp["model"] == "Llama-3.1-8B") & (tp["gpu"] == H100.name)]
+    tp = tp[(tp["model"] == LLAMA8.name) & (tp["gpu"] == H100.name)]
     one, two, four = (tp[tp["tensor_parallel"] == n].set_index(SHAPE) for n in (1, 2, 4))
     both = one[["energy_j", "duration_s"]].add_suffix("_tp1").join(
         four[["energy_j", "duration_s"]].add_suffix("_tp4"), how="inner").join(
@@ -73,8 +73,8 @@ def families(table: pd.DataFrame, family_runs: set[str]) -> tuple[pd.DataFrame, 
     """
     new = table[(table["gpu"] == H100.name) & table["run_id"].isin(family_runs)]
     new = new[new["config"].isin(FAMILY_CONFIGS)]
-    new = new[new["model"] != "Llama-3.1-8B"]
-    old = table[(table["gpu"] == H100.name) & (table["model"] == "Llama-3.1-8B") & (table["config"] == "vllm-graphs")]
+    new = new[new["model"] != LLAMA8.name]
+    old = table[(table["gpu"] == H100.name) & (table["model"] == LLAMA8.name) & (table["config"] == VLLM_GRAPHS)]
     frame = pd.concat([new, old])
     frame = frame.assign(jpt=frame["energy_j"] / (frame["batch_size"] * frame["output_tokens"]))
     rows = []

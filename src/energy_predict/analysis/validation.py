@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from energy_predict.analysis.paths import repository_docs
-from energy_predict.architectures import REGISTRY
+from energy_predict.analysis.subject import H100, LLAMA8, VLLM_CHUNK1K, VLLM_GRAPHS
 from energy_predict.datasets import all_records, cell_stats
-from energy_predict.gpus import CATALOG
 from energy_predict.model.store import artifacts_dir, load_default_model
 from energy_predict.predict.online import simulate
 from energy_predict.predict.replays import load_replays, predict_replay
@@ -145,14 +144,14 @@ def chunked_prefill(model, records: pd.DataFrame) -> tuple[list[str], dict]:
     Returns the table and the error ranges (energy, duration, and energy had a prefill step paid both its own
     constant and the decode step's) that the text quotes.
     """
-    stats = cell_stats(records[records["gpu"] == "H100-SXM-80GB"])  # the replays' GPU; a config name is per GPU
-    stats = stats[(stats["model"] == "Llama-3.1-8B") & (stats["output_tokens"] == 1)]
-    chunked = stats[stats["config"] == "vllm-graphs-chunk1k"]
+    stats = cell_stats(records[records["gpu"] == H100.name])  # the replays' GPU; a config name is per GPU
+    stats = stats[(stats["model"] == LLAMA8.name) & (stats["output_tokens"] == 1)]
+    chunked = stats[stats["config"] == VLLM_CHUNK1K]
     if not len(chunked):
         return [], {}
-    ref = stats[stats["config"] == "vllm-graphs"]
+    ref = stats[stats["config"] == VLLM_GRAPHS]
     default = {(int(b), int(i)): e for b, i, e in zip(ref["batch_size"], ref["input_tokens"], ref["energy_j"])}
-    dep = Deployment(REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"],
+    dep = Deployment(LLAMA8, H100,
                      Serving(framework="vllm", cuda_graphs=True, max_batch=512, max_num_batched_tokens=1024))
     energy, time = model.step_costs(dep)
     engine = engine_for(dep, model)
