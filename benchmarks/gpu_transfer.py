@@ -19,27 +19,24 @@ replays of the same configuration (vLLM, CUDA graphs, Llama-3.1-8B, TP1), and an
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from energy_predict.architectures import resolve_architecture
+from energy_predict.errors import EnergyPredictError
+from energy_predict.gpus import resolve_gpu
+from energy_predict.model.dataset import training_table
+from energy_predict.model.features import fit_key
+from energy_predict.model.fit import fit_default, gpu_pairs, gpu_transfer, measured_idle_power
+from energy_predict.model.phases import TERMS, PhaseCoefficients
+from energy_predict.model.structured import PhaseModel
+from energy_predict.model.transfer import _rekeyed
+from energy_predict.predict.replays import _serving, load_replays, predict_replay
+from energy_predict.serving import Deployment
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from energy_predict.architectures import resolve_architecture  # noqa: E402
-from energy_predict.errors import EnergyPredictError  # noqa: E402
-from energy_predict.gpus import resolve_gpu  # noqa: E402
-from energy_predict.model.dataset import training_table  # noqa: E402
-from energy_predict.model.features import fit_key  # noqa: E402
-from energy_predict.model.fit import fit_default, gpu_pairs, gpu_transfer, measured_idle_power  # noqa: E402
-from energy_predict.model.phases import TERMS, PhaseCoefficients  # noqa: E402
-from energy_predict.model.structured import PhaseModel  # noqa: E402
-from energy_predict.model.transfer import _rekeyed  # noqa: E402
-from energy_predict.predict.replays import _serving, load_replays, predict_replay  # noqa: E402
-from energy_predict.serving import Deployment  # noqa: E402
-
 OUT = REPO / "benchmarks" / "results"
 REPLAYS = {"H100-SXM-80GB": REPO / "artifacts/replays/2026-11-27-x4b",
            "H200-SXM-141GB": REPO / "artifacts/replays/2026-11-27-h200x1"}

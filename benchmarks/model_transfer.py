@@ -6,11 +6,12 @@
    of experts share theirs): every vLLM model is predicted from the others, per (GPU, configuration) and per
    family, with median and p90 error and interval coverage. `wide` keeps the fit keys where two or more other
    models of the family were measured (what an unmeasured model gets there).
-2. Calibration cost: a dense model measured on the H100 (vLLM CUDA graphs) is held out, then given k of its cells
-   in the order the campaign measured them (campaigns/x4-tp4-families: CELLS_MODEL), and its other
+2. Calibration cost: each dense model the families campaign measured on one H100 (vLLM CUDA graphs) is held out,
+   then given k of its cells in the order the campaign measured them (its records' timestamps), and its other
    cells are predicted from the transferred phases rescaled on those k cells (one factor for k = 1, prefill and
    decode factors from k = 2). GPU-minutes are the campaign's own: from the engine's launch (the previous engine
-   on that GPU ending) to the k-th cell's last repetition, engine start-up included.
+   on that GPU ending) to the k-th cell's last repetition, engine start-up included. The campaign is the one
+   `energy_predict.analysis.subject.FAMILY_CAMPAIGN` names, its run found by the lease each run.json records.
 """
 
 import json
@@ -19,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from energy_predict.analysis.runs import campaign_runs
+from energy_predict.analysis.subject import FAMILY_CAMPAIGN
+from energy_predict.datasets import run_dirs
 from energy_predict.model.dataset import training_table
 from energy_predict.model.features import config_keys
 from energy_predict.model.fit import lomo_scores
@@ -27,9 +31,7 @@ from energy_predict.model.validation import out_of_fold
 from energy_predict.provenance import artifacts_dir, git_commit, now_iso
 
 OUT = Path(__file__).parent / "results"
-CAMPAIGN = "2026-11-27-x4c-ray-campaign"
 CELL = ["batch_size", "input_tokens", "output_tokens"]
-NEW_DENSE = ("OLMo-1B", "OLMo-7B", "Qwen2.5-7B")  # measured with the new-model grid, on one GPU each
 TARGET = {"median_ape": 0.05, "gpu_minutes": 10.0}
 
 
@@ -61,12 +63,28 @@ def lomo(table: pd.DataFrame) -> dict:
     return out
 
 
-def campaign_minutes() -> pd.DataFrame:
-    """Per record of the Ray campaign: GPU-minutes from its engine's launch to that record (start-up included)."""
-    r = pd.read_parquet(artifacts_dir() / "calibration" / CAMPAIGN / "records.parquet")
+def family_run() -> str:
+    """The run of the families campaign (one `calibrate --ray` command, so one run)."""
+    runs = campaign_runs({run.name: json.loads((run / "run.json").read_text()) for run in run_dirs()},
+                         FAMILY_CAMPAIGN)
+    if len(runs) != 1:
+        raise SystemExit(f"expected one run of campaign {FAMILY_CAMPAIGN}, found {sorted(runs) or 'none'}")
+    return runs.pop()
+
+
+def new_dense_models(table: pd.DataFrame, run: str) -> list[str]:
+    """Dense models `run` measured with vLLM on one H100 that no other run measured there (the new ones)."""
+    v = table[(table["backend"] == "vllm") & (table["gpu"] == "H100-SXM-80GB") & (table["tensor_parallel"] == 1)
+              & ~(table["num_experts"] > 0)]
+    mine, others = set(v.loc[v["run_id"] == run, "model"]), set(v.loc[v["run_id"] != run, "model"])
+    return sorted(mine - others)
+
+
+def campaign_minutes(run: str) -> pd.DataFrame:
+    """Per record of the Ray campaign `run`: GPU-minutes from its engine's launch to that record (start-up included)."""
+    r = pd.read_parquet(artifacts_dir() / "calibration" / run / "records.parquet")
     r["t"] = pd.to_datetime(r["timestamp"])
-    start = pd.to_datetime(json.loads((artifacts_dir() / "calibration" / CAMPAIGN / "run.json").read_text())
-                           ["started"])
+    start = pd.to_datetime(json.loads((artifacts_dir() / "calibration" / run / "run.json").read_text())["started"])
     free = {}  # GPU index -> when its last engine ended
     spans = []
     engines = r.groupby(["model", "config"], sort=False)
@@ -82,10 +100,11 @@ def campaign_minutes() -> pd.DataFrame:
 
 
 def calibration_curve(table: pd.DataFrame) -> dict:
-    minutes = campaign_minutes()
+    run = family_run()
+    minutes = campaign_minutes(run)
     v = table[(table["backend"] == "vllm") & (table["gpu"] == "H100-SXM-80GB")].reset_index(drop=True)
     out = {}
-    for model in NEW_DENSE:
+    for model in new_dense_models(table, run):
         rows = minutes[minutes["model"] == model]
         order = rows.groupby(CELL, sort=False)["gpu_minutes"].max().reset_index()  # measurement order
         train = v[v["model"] != model]

@@ -1,6 +1,5 @@
 """The findings reference-study table: rows waiting on data say so, and fill in when the data lands."""
 
-import importlib
 import json
 from types import SimpleNamespace
 
@@ -8,12 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from energy_predict.analysis import reference, replays, speculative
+from energy_predict.analysis.cells import all_cells
 from energy_predict.errors import EnergyPredictError
-
-
-@pytest.fixture(scope="module")
-def findings():
-    return importlib.import_module("energy_predict.analysis.findings")
+from energy_predict.predict.replays import load_replays
 
 
 def records(config: str, run_id: str, factor_of_batch: dict[int, float], **extra) -> pd.DataFrame:
@@ -52,90 +49,90 @@ def spec_records(config: str, run_id: str, factor_of_batch: dict[int, float], k:
                    counter_accepted_tokens=100.0 * k * accepted_share)
 
 
-def test_absent_rows_say_not_measured_yet(findings):
+def test_absent_rows_say_not_measured_yet():
     base = records("vllm-graphs", "2026-11-27-x4-vllm", {1: 1, 8: 1, 128: 1})
-    cells = findings.all_cells(base)
-    assert findings.speculative_row(base, cells) == (findings.PENDING, "-")
-    assert findings.speculative_row(base, cells, FakeModel()) == (findings.PENDING, "-")
-    assert findings.compile_row(base, cells) == (findings.PENDING, "-")
+    cells = all_cells(base)
+    assert speculative.speculative_row(base, cells) == (reference.PENDING, "-")
+    assert speculative.speculative_row(base, cells, FakeModel()) == (reference.PENDING, "-")
+    assert reference.compile_row(base, cells) == (reference.PENDING, "-")
 
 
-def test_speculative_row_from_measured_cells_without_a_model(findings):
+def test_speculative_row_from_measured_cells_without_a_model():
     base = records("vllm-graphs", "2026-11-27-x4-vllm", {1: 1, 8: 1, 16: 1, 128: 1})
     spec = spec_records("vllm-spec-1b-k4-a80", "2026-12-01-x9-spec", {1: 0.7, 8: 0.9, 16: 1.1, 128: 1.3}, 4, 0.75)
     both = pd.concat([base, spec])
-    ours, ratio = findings.speculative_row(both, findings.all_cells(both))
+    ours, ratio = speculative.speculative_row(both, all_cells(both))
     assert "acceptance 0.75 (12 cells): batch 1 -30%, batch 128 +30%, crossover between batch 8 and 16" in ours
     assert "no model answer" in ours and "default model" not in ours
     assert ratio == "vllm-spec-1b-k4-a80: batch 1 1.03, batch 128 1.15"
-    assert findings.speculative_row(both, findings.all_cells(both), RefusingModel()) == (ours, ratio)
+    assert speculative.speculative_row(both, all_cells(both), RefusingModel()) == (ours, ratio)
     thin = pd.concat([base, spec[spec["batch_size"] == 1].assign(config="vllm-spec-self")])
-    assert "too thin: vllm-spec-self (3 cells" in findings.speculative_row(thin, findings.all_cells(thin))[0]
+    assert "too thin: vllm-spec-self (3 cells" in speculative.speculative_row(thin, all_cells(thin))[0]
 
 
-def test_speculative_row_from_the_model(findings):
+def test_speculative_row_from_the_model():
     base = records("vllm-graphs", "2026-11-27-x4-vllm", {1: 1, 16: 1, 128: 1})
     spec = spec_records("vllm-spec-1b-k4-a100", "2026-12-01-x9-spec", {1: 0.55, 16: 0.7, 128: 1.0}, 4, 1.0)
     both = pd.concat([base, spec])
-    ours, ratio = findings.speculative_row(both, findings.all_cells(both), FakeModel())
+    ours, ratio = speculative.speculative_row(both, all_cells(both), FakeModel())
     # 1 - 0.5 a + 0.004 b: -30% / +21% at acceptance 0.6, stops paying where b >= 125 a
     assert ("default model, Llama-3.2-1B draft, draft length 4, 512 -> 128: acceptance 0.6: batch 1 -30%, "
             "batch 128 +21%, stops paying from batch 75; acceptance 0.8: batch 1 -40%, batch 128 +11%, stops paying "
             "from batch 100; acceptance 1: batch 1 -50%, batch 128 +1%, stops paying from batch 125") in ours
     assert "acceptance 1 (9 cells): batch 1 -45%, batch 128 +0%, crossover between batch 16 and 128" in ours
     assert ratio.startswith("acceptance 0.6: batch 1 1.02, batch 128 0.82; acceptance 0.8: batch 1 1.37")
-    rate, effect = findings.speculative_match(FakeModel())  # batch 1 at or below the study's x0.71: a >= 0.588
+    rate, effect = speculative.speculative_match(FakeModel())  # batch 1 at or below the study's x0.71: a >= 0.588
     assert rate == 0.59 and effect.index.max() == 128
 
 
-def test_speculative_reason_states_the_acceptance(findings):
+def test_speculative_reason_states_the_acceptance():
     base = records("vllm-graphs", "2026-11-27-x4-vllm", {1: 1, 16: 1, 128: 1})
     parts = [spec_records("vllm-spec-1b-k4", "2026-12-01-x9-a", {1: 2.0, 16: 2.0, 128: 2.0}, 4, 0.0),
              spec_records("vllm-spec-1b-k4-a100", "2026-12-01-x9-b", {1: 0.55, 16: 0.7, 128: 1.0}, 4, 1.0),
              spec_records("vllm-spec-1b-k4-a80", "2026-12-01-x9-c", {1: 0.9, 16: 1.0, 128: 1.2}, 4, 0.59)
              .assign(synthetic_acceptance=0.8)]
     both = pd.concat([base, *parts])
-    measured = findings.speculative_measured(both, findings.all_cells(both))
-    check = findings.speculative_check(FakeModel(), measured)
+    measured = speculative.speculative_measured(both, all_cells(both))
+    check = speculative.speculative_check(FakeModel(), measured)
     assert check[0] == pytest.approx(0.59) and check[1] == pytest.approx(1 - 0.295 + 0.004)
     assert check[2] == pytest.approx(0.9)
-    why = findings.speculative_why(None, measured, findings.speculative_match(FakeModel()), check)
+    why = speculative.speculative_why(None, measured, speculative.speculative_match(FakeModel()), check)
     assert "the ends (acceptance 0 and 1; 2 configs, draft lengths 4-4)" in why
     assert "middle points at p = 0.8 (counted 0.59 at draft length 4)" in why
     assert "model says -29% against -10% measured" in why
     assert "at acceptance 0.59" in why and "stops paying from batch 74" in why
 
 
-def test_compile_row_needs_the_grid(findings):
+def test_compile_row_needs_the_grid():
     batches = {b: 1 for b in range(1, 25)}
     eager = records("hf-eager", "2026-12-01-x9-hf-eager", batches)
     few = records("hf-compile", "2026-12-01-x9-hf-compile", {1: 0.7, 2: 1.1})
     some = pd.concat([eager, few])
-    assert "too thin" in findings.compile_row(some, findings.all_cells(some))[0]
+    assert "too thin" in reference.compile_row(some, all_cells(some))[0]
     grid = records("hf-compile", "2026-12-01-x9-hf-compile", {b: 0.7 if b == 1 else 1.1 for b in batches})
     full = pd.concat([eager, grid])
-    ours, ratio = findings.compile_row(full, findings.all_cells(full))
+    ours, ratio = reference.compile_row(full, all_cells(full))
     assert ours.startswith("-30% median at batch 1") and "3 paired within one lease" in ours
     assert ours.endswith("it costs more at batch 2-24 (x1.10 to x1.10, 69 cells, 69 paired within one lease)")
     assert ratio == "1.00"
 
 
-def test_decoding_row_pairs_each_framework_with_its_greedy(findings):
+def test_decoding_row_pairs_each_framework_with_its_greedy():
     parts = [records("vllm-graphs", "2026-12-01-x9b-gpu1-baseline", {1: 1, 128: 1}),
              records("vllm-graphs-sampling", "2026-12-01-x9b-gpu1-baseline", {1: 1.02, 128: 0.99}),
              records("hf-eager", "2026-12-01-x9-hf", {1: 1, 8: 1}),
              records("hf-sampling", "2026-12-01-x9-hf", {1: 1.2}),
              records("hf-beam4", "2026-12-02-x10-hf", {1: 1.3, 8: 2.0})]
-    row = findings.decoding_row(pd.concat(parts))
+    row = reference.decoding_row(pd.concat(parts))
     assert ("vLLM sampling over greedy: median +0% (-1% to +2%, 6 cells, batch 1-128, 6 paired within one lease), "
             "at batch 1 +2%, +2%, +2%") in row
     assert "HF sampling over eager greedy (3 cells, 3 paired within one lease): batch 1 +20%, +20%, +20%" in row
     assert "HF beam 4 over eager greedy (6 cells, 0 paired within one lease): batch 1 +30%" in row
     assert row.endswith("8 +100%, +100%, +100%")
-    assert "vLLM sampling: no cell paired with greedy" in findings.decoding_row(pd.concat(parts[2:]))
+    assert "vLLM sampling: no cell paired with greedy" in reference.decoding_row(pd.concat(parts[2:]))
 
 
-def test_decoding_rules_come_from_the_card(findings):
+def test_decoding_rules_come_from_the_card():
     card = {"options": {"decoding": [
         {"framework": "vllm", "decoding": "sampling", "rule": "greedy batch, decode x factor", "energy_factor": 1.021,
          "beam_widths": [], "cells": 11, "held_out": {"scheme": "leave-one-cell-out", "median_ape": 0.025,
@@ -143,10 +140,10 @@ def test_decoding_rules_come_from_the_card(findings):
         {"framework": "hf", "decoding": "beam", "rule": "greedy batch of B x width sequences, decode x factor",
          "energy_factor": 1.274, "beam_widths": [4], "cells": 10,
          "held_out": {"scheme": "leave-one-cell-out", "median_ape": 0.058, "p90_ape": 0.115}}]}}
-    assert findings.decoding_rules(card) == (
+    assert reference.decoding_rules(card) == (
         "HF beam 4: greedy batch of B x 4 sequences, decode x1.27, 10 cells, leave-one-cell-out median 5.8% "
         "(p90 11.5%); vLLM sampling: greedy batch, decode x1.02, 11 cells, leave-one-cell-out median 2.5% (p90 3.6%)")
-    assert findings.decoding_rules({}) == ""
+    assert reference.decoding_rules({}) == ""
 
 
 def replay(gpu: str, mode: str, energy: float, rate: float | None = None) -> dict:
@@ -155,21 +152,21 @@ def replay(gpu: str, mode: str, energy: float, rate: float | None = None) -> dic
         {"rate_per_s": rate, "arrivals": "trace"} if rate else {})
 
 
-def test_online_over_offline_stays_on_one_gpu(findings, tmp_path):
+def test_online_over_offline_stays_on_one_gpu(tmp_path):
     h100, h200 = "NVIDIA H100 80GB HBM3", "NVIDIA H200"
     reps = [replay(h100, "offline", 100.0), replay(h200, "offline", 50.0), replay(h100, "online", 150.0, 5.0),
             replay(h200, "online", 100.0, 10.0)]
-    assert [r for _, r in findings.online_offline_ratios(reps)] == [1.5, 2.0]
+    assert [r for _, r in replays.online_offline_ratios(reps)] == [1.5, 2.0]
     for n, r in enumerate(reps):
         (tmp_path / f"{n}.json").write_text(json.dumps(r))
-    h100_only = findings.h100_replays(tmp_path)
-    assert len(h100_only) == 2 and {findings.replay_gpu(r) for r in h100_only} == {"H100-SXM-80GB"}
-    assert findings.online_offline_ratios(h100_only) == [("code trace 5 req/s", 1.5)]
+    h100_only = replays.h100_replays(load_replays(tmp_path))
+    assert len(h100_only) == 2 and {replays.replay_gpu(r) for r in h100_only} == {"H100-SXM-80GB"}
+    assert replays.online_offline_ratios(h100_only) == [("code trace 5 req/s", 1.5)]
 
 
-def test_reference_factors_match_their_quotes(findings, monkeypatch):
-    for name in findings.REFERENCE:
-        findings.quote(name)
-    monkeypatch.setitem(findings.REFERENCE, "broken", ('"up to 50%"', (1.54,)))
+def test_reference_factors_match_their_quotes(monkeypatch):
+    for name in reference.REFERENCE:
+        reference.quote(name)
+    monkeypatch.setitem(reference.REFERENCE, "broken", ('"up to 50%"', (1.54,)))
     with pytest.raises(ValueError):
-        findings.quote("broken")
+        reference.quote("broken")

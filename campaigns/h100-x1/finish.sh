@@ -4,7 +4,7 @@ set -u
 R=$PWD
 pkill -f "campaigns/h100-x1/run.sh"; pkill -f "energy_predict calibrate"; sleep 4
 export CUDA_DEVICE_ORDER=PCI_BUS_ID PYTHONUNBUFFERED=1 CUDA_VISIBLE_DEVICES=0
-O=/tmp/ep/out/gpu0; C=campaigns/h100-x1
+O=/tmp/ep/out/gpu0; C=calibrate/campaigns/h100-x1
 cd /tmp/ep/src
 export PYTHONPATH=/tmp/vllm-site:/tmp/site:/tmp/ep/src
 ( python3 -m energy_predict calibrate $C/vllm-8b-fp8.json --out $O/2026-11-27-x1-vllm-llama8b-fp8 --gpus 0

@@ -6,7 +6,7 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 # (cuMulticastCreate, forbidden here); trtllm is what auto falls back to on one node, so force it.
 export VLLM_FLASHINFER_ALLREDUCE_BACKEND=trtllm
 export PYTHONPATH=/tmp/vllm-site:/tmp/ep/src
-W=/tmp/ep; O=$W/out; C=campaigns/h100-x2-tp; EP="python3 -m energy_predict"
+W=/tmp/ep; O=$W/out; C=calibrate/campaigns/h100-x2-tp; EP="python3 -m energy_predict"
 D=2026-11-27
 cd /tmp/ep/src || exit 1
 

@@ -9,6 +9,6 @@ nvidia-smi --query-gpu=index,name,uuid,driver_version,power.limit,power.draw,tem
 nvidia-smi topo -m > /tmp/ep/out/topo.txt 2>&1; cat /tmp/ep/out/topo.txt
 nvidia-smi nvlink -s > /tmp/ep/out/nvlink.txt 2>&1; head -n 12 /tmp/ep/out/nvlink.txt
 env | grep -E "NCCL|SYMM|NVSHMEM|VLLM" | sort | tee /tmp/ep/out/env.txt
-setsid nohup bash /tmp/ep/src/campaigns/h100-x2-tp/pipeline.sh > /tmp/ep/out/pipeline.stdout 2>&1 < /dev/null &
+setsid nohup bash /tmp/ep/src/calibrate/campaigns/h100-x2-tp/pipeline.sh > /tmp/ep/out/pipeline.stdout 2>&1 < /dev/null &
 sleep "${1:-20}"
 cat /tmp/ep/out/pipeline.log

@@ -1,6 +1,6 @@
 """Write the TP campaign's grids: Llama-3.1-8B at TP 1 and 2 on one shared set of cells, Llama-3.1-70B fp8 at TP 2.
 
-Run from the repository root: python campaigns/h100-x2-tp/make_grids.py
+Run from the repository root: python calibrate/campaigns/h100-x2-tp/make_grids.py
 The cells are a subset of the TP1 grid already measured (artifacts/calibration/*vllm-graphs-llama8b), so the
 TP1 rows here can be checked against those. Most important first: the reference study's batch-1 cells.
 TP1 runs on both GPUs at once, so its cells are split in two grids of the same config.
@@ -38,9 +38,8 @@ def main() -> None:
     tp2 = [config("vllm-graphs-tp2", 2), config("vllm-graphs-tp2-noarfusion", 2, compilation_config=NO_AR_FUSION),
            config("vllm-eager-tp2", 2, graphs=False)]
     grids = {
-        # measured on 2026-11-27 as "vllm-graphs", imported as "vllm-graphs-tp1" (import.py says why)
-        "tp1-a.json": grid("tp-8b-tp1", "Llama-3.1-8B", [config("vllm-graphs-tp1", 1)], CELLS_8B[0::2]),
-        "tp1-b.json": grid("tp-8b-tp1", "Llama-3.1-8B", [config("vllm-graphs-tp1", 1)], CELLS_8B[1::2]),
+        "tp1-a.json": grid("tp-8b-tp1", "Llama-3.1-8B", [config("vllm-graphs", 1)], CELLS_8B[0::2]),
+        "tp1-b.json": grid("tp-8b-tp1", "Llama-3.1-8B", [config("vllm-graphs", 1)], CELLS_8B[1::2]),
         "tp2.json": grid("tp-8b-tp2", "Llama-3.1-8B", tp2, CELLS_8B),
         "tp2-70b-fp8.json": grid("tp-70b-fp8-tp2", "Llama-3.1-70B", [
             config("vllm-graphs-fp8-tp2-notppasses", 2, quantization="fp8", compilation_config=NO_TP_PASSES)],

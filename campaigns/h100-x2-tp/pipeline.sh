@@ -1,5 +1,5 @@
 # The whole lease, in order of importance; started detached by launch.sh. Logs: /tmp/ep/out/*.log.
-source /tmp/ep/src/campaigns/h100-x2-tp/env.sh
+source /tmp/ep/src/calibrate/campaigns/h100-x2-tp/env.sh
 mkdir -p $O/runs $O/probes
 
 # 1. Links and NCCL: peer access, multicast attribute, peer copy, all-reduce latency (no vLLM).

@@ -3,7 +3,7 @@ export CUDA_DEVICE_ORDER=PCI_BUS_ID PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=fa
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONPATH=/tmp/site:/tmp/ep/src
 W=/tmp/ep
-CAMPAIGN=campaigns/h100-x4
+CAMPAIGN=calibrate/campaigns/h100-x4
 EP="python3 -m energy_predict"
 T=/tmp/ep/src/traces
 cd /tmp/ep/src || exit 1

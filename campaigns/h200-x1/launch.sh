@@ -7,6 +7,6 @@ mkdir -p /tmp/ep/src /tmp/ep/out && tar -C /tmp/ep/src -xf .campaign/src.tar && 
 cp -r .campaign/traces /tmp/ep/src/shared-traces
 nvidia-smi --query-gpu=index,name,uuid,driver_version,power.limit,power.draw,temperature.gpu,clocks.sm,memory.total \
   --format=csv | tee /tmp/ep/out/nvidia-smi.csv
-setsid nohup bash /tmp/ep/src/campaigns/h200-x1/pipeline.sh > /tmp/ep/out/pipeline.stdout 2>&1 < /dev/null &
+setsid nohup bash /tmp/ep/src/calibrate/campaigns/h200-x1/pipeline.sh > /tmp/ep/out/pipeline.stdout 2>&1 < /dev/null &
 sleep "${1:-20}"
 cat /tmp/ep/out/pipeline.log

@@ -1,12 +1,12 @@
 """Write the one-H200 campaign's grid (issue 15): the configurations the H100 has and the H200 lacked.
 
-Run from the repository root: python campaigns/h200-x1/make_grids.py
+Run from the repository root: python calibrate/campaigns/h200-x1/make_grids.py
 One GPU, one engine at a time (pipeline.sh), most important first, so a lease cut short keeps what matters:
  1. Llama-3.1-8B in HF eager on the H100's re-measured cells, alone on the machine (launch-bound at batch 1);
  2. (pipeline.sh) the Azure replays on vLLM CUDA graphs, offline and online at two rates, the H100's request sets;
  3. Mixtral-8x7B in bf16 on one GPU: 93 GB of weights, which no H100 holds (the reason this lease is an H200);
  4. Llama-3.1-8B in vLLM fp8 and eager, then Llama-3.2-1B and -3B with CUDA graphs: the H100's other configurations.
-Every block is the eight-cell grid a new model gets (campaigns/x4-tp4-families/make_grids.py).
+Every block is the eight-cell grid a new model gets (calibrate/campaigns/x4-tp4-families/make_grids.py).
 """
 
 import json

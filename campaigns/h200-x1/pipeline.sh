@@ -1,6 +1,6 @@
 # The whole one-GPU lease; started detached by launch.sh. One engine per process, one after another.
-source /tmp/ep/src/campaigns/h100-x2-tp/env.sh
-C=campaigns/h200-x1; G=$C/campaign.json; T=/tmp/ep/src/shared-traces
+source /tmp/ep/src/calibrate/campaigns/h100-x2-tp/env.sh
+C=calibrate/campaigns/h200-x1; G=$C/campaign.json; T=/tmp/ep/src/shared-traces
 mkdir -p $O/runs $O/replays
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1); echo "   card: $CARD" >> $O/pipeline.log
 cal() {  # cal MODEL CONFIG TIMEOUT: one engine's cells of the grid

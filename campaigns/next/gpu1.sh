@@ -1,5 +1,5 @@
 # GPU 1: HF offline replays of the Azure traces (issue 7), then HF 1B/3B cells and the decoding options.
-source /tmp/ep/src/campaigns/h100-x4/env.sh; export CUDA_VISIBLE_DEVICES=1; O=$W/out/gpu1; N=campaigns/next; D=$(date +%F)
+source /tmp/ep/src/calibrate/campaigns/h100-x4/env.sh; export CUDA_VISIBLE_DEVICES=1; O=$W/out/gpu1; N=calibrate/campaigns/next; D=$(date +%F)
 $EP replay $T/AzureLLMInferenceTrace_code.csv --backend hf --n 64 --batch-size 16 --out $O/replays --gpus 1
 $EP replay $T/AzureLLMInferenceTrace_conv.csv --backend hf --n 48 --batch-size 16 --out $O/replays --gpus 1
 python3 benchmarks/meter_overhead.py 1 > $O/meter_overhead.txt 2>&1  # bs1 512->128 with and without the sampler

@@ -15,8 +15,8 @@ from energy_predict.calibrate.followup import follow_up_grid
 from energy_predict.calibrate.grid import load_grid, parse_grid
 from energy_predict.datasets import load_records, run_dirs
 
-X4 = Path("campaigns/h100-x4")
-HERE = Path("campaigns/next")
+X4 = Path("calibrate/campaigns/h100-x4")
+HERE = Path("calibrate/campaigns/next")
 
 
 def records(backend: str) -> pd.DataFrame:

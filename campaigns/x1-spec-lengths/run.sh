@@ -2,7 +2,7 @@
 # (each engine its own process) under one deadline ($1 s), runs and logs into /tmp/x1sl, then DONE.
 set -u
 export PYTHONPATH=/tmp/vllm-site:$PWD CUDA_DEVICE_ORDER=PCI_BUS_ID PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-C=campaigns/x1-spec-lengths; O=/tmp/x1sl; end=$(( $(date +%s) + $1 ))
+C=calibrate/campaigns/x1-spec-lengths; O=/tmp/x1sl; end=$(( $(date +%s) + $1 ))
 for g in vllm-spec-1b-k4-a100 vllm-spec-1b-k4; do
   left=$(( end - $(date +%s) ))
   [ $left -gt 60 ] || { echo "   $g skipped: the deadline" >> $O/pipeline.log; continue; }

@@ -1,6 +1,6 @@
 """Write the 4-GPU H100 campaign's grids (issue 17): speculative decoding, torch.compile, decoding, prefix caching.
 
-Run from the repository root: python campaigns/x4-issue17/make_grids.py
+Run from the repository root: python calibrate/campaigns/x4-issue17/make_grids.py
 One grid per GPU (gpuN.json, run by gpuN.sh), each one engine after another, most important first. Configs that
 differ only in per-request options (decoding, the prompts' shared prefix; HF's compile) share one loaded engine.
  GPU 0: HF Llama-3.1-8B, eager then torch.compile at batch 1-8 on five (I, O) splits of 640 tokens (one static cache
@@ -19,7 +19,7 @@ HERE = Path(__file__).parent
 SPLITS = [(128, 512), (320, 320), (512, 128), (576, 64), (608, 32)]  # one static cache length (640) per batch
 SPEC_CELLS = [(b, 512, 128) for b in (1, 4, 16, 64, 128)]
 PREFIX_CELLS = [(1, 4096, 32), (16, 2048, 32), (64, 1024, 32), (8, 2048, 128)]
-# the 6-cell HF decoding sets (campaigns/next/make_grids.py) extended to 12
+# the 6-cell HF decoding sets (calibrate/campaigns/next/make_grids.py) extended to 12
 DECODING_CELLS = [(2, 512, 128), (8, 512, 128), (32, 512, 128), (1, 2048, 128), (4, 128, 256), (16, 1024, 64)]
 
 
@@ -67,15 +67,10 @@ GRIDS = {
 }
 
 
-def write(here: Path, grids: dict[str, dict]) -> None:
-    """Each grid to here/<name>.json (the later issue-17 campaigns write theirs with this too)."""
-    for name, g in grids.items():
-        (here / f"{name}.json").write_text(json.dumps(g, indent=1) + "\n")
-        print("wrote", here / f"{name}.json")
-
-
 def main() -> None:
-    write(HERE, GRIDS)
+    for name, g in GRIDS.items():
+        (HERE / f"{name}.json").write_text(json.dumps(g, indent=1) + "\n")
+        print("wrote", HERE / f"{name}.json")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,3 @@
 # GPU 3 of the second issue-17 lease (make_grids.py says what and why), most important first; one engine per process.
-source /tmp/ep/src/campaigns/x4-issue17b/env.sh
+source /tmp/ep/src/calibrate/campaigns/x4-issue17b/env.sh
 run_grids 3 vllm-spec-1b-k2-a100 vllm-spec-1b-k5-a100 vllm-spec-self-k4

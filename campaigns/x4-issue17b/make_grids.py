@@ -1,9 +1,9 @@
 """Write the second 4-GPU H100 campaign's grids for issue 17: speculative decoding across draft lengths and a middle
 acceptance, the compile cells up to the largest batch, and the decoding sets on both engines.
 
-Run from the repository root: python campaigns/x4-issue17b/make_grids.py
+Run from the repository root: python calibrate/campaigns/x4-issue17b/make_grids.py
 One grid per engine (one process each: an engine that fails to start loses only its own cells), per GPU most
-important first; cells as in campaigns/x4-issue17/ so that the two leases' cells line up.
+important first; cells as in calibrate/campaigns/x4-issue17/ so that the two leases' cells line up.
  GPU 0: HF Llama-3.1-8B torch.compile at batch 64 and 128 on the five (I, O) splits of 640 tokens (the compile set
         then spans batch 1-128), then sampling and beam search completing the 12-cell sets, then greedy eager on
         the same shapes (same-lease ratios);
@@ -18,13 +18,38 @@ by extra.sh with its own 420 s deadline): synthetic acceptance 0.3 and 0.8 at k 
 middle points for checking the speculative model across acceptance and draft length.
 """
 
-import sys
+import json
 from pathlib import Path
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "x4-issue17"))
-from make_grids import DECODING_CELLS, HF, SPEC_CELLS, SPLITS, cells, grid, spec, vllm, write  # noqa: E402
+SPLITS = [(128, 512), (320, 320), (512, 128), (576, 64), (608, 32)]
+SPEC_CELLS = [(b, 512, 128) for b in (1, 4, 16, 64, 128)]
+DECODING_CELLS = [(2, 512, 128), (8, 512, 128), (32, 512, 128), (1, 2048, 128), (4, 128, 256), (16, 1024, 64)]
 
+
+def vllm(name: str, **extra) -> dict:
+    return {"name": name, "backend": "vllm", "cuda_graphs": True, "max_num_seqs": 256,
+            "enable_prefix_caching": False, **extra}
+
+
+def spec(name: str, draft: str, k: int, acceptance: float | None = None) -> dict:
+    return vllm(name, speculative_model=draft, num_speculative_tokens=k, synthetic_acceptance=acceptance,
+                log_stats=True)
+
+
+def cells(config: str, shapes, model: str = "Llama-3.1-8B") -> list[dict]:
+    return [{"batch_sizes": [b], "input_tokens": [i], "output_tokens": [o], "models": [model], "configs": [config]}
+            for b, i, o in shapes]
+
+
+def grid(name: str, configs: list[dict], blocks: list[dict]) -> dict:
+    return {"name": name, "models": ["Llama-3.1-8B"], "configs": configs, "blocks": blocks, "repetitions": 3,
+            "min_window_s": 2.0, "warmup_runs": 1, "idle_seconds": 3.0}
+
+
+HF = [{"name": "hf-eager", "backend": "hf"}, {"name": "hf-compile", "backend": "hf", "compile": True},
+      {"name": "hf-sampling", "backend": "hf", "decoding": "sampling"},
+      {"name": "hf-beam4", "backend": "hf", "decoding": "beam", "beam_width": 4}]
 SPEC = {"vllm-spec-1b-k4-a60": ("Llama-3.2-1B", 4, 0.6), "vllm-spec-1b-k2": ("Llama-3.2-1B", 2, None),
         "vllm-spec-1b-k5": ("Llama-3.2-1B", 5, None), "vllm-spec-1b-k2-a100": ("Llama-3.2-1B", 2, 1.0),
         "vllm-spec-1b-k5-a100": ("Llama-3.2-1B", 5, 1.0), "vllm-spec-self-k4": ("Llama-3.1-8B", 4, None),
@@ -51,7 +76,9 @@ GRIDS = {
 
 
 def main() -> None:
-    write(HERE, GRIDS)
+    for name, g in GRIDS.items():
+        (HERE / f"{name}.json").write_text(json.dumps(g, indent=1) + "\n")
+        print("wrote", HERE / f"{name}.json")
 
 
 if __name__ == "__main__":

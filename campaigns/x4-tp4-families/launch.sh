@@ -4,11 +4,11 @@
 set -u
 bash .vllm/install.sh || exit 1
 mkdir -p /tmp/ep/src /tmp/ep/out && tar -C /tmp/ep/src -xf .campaign/src.tar && cp .campaign/COMMIT /tmp/ep/out/
-bash /tmp/ep/src/campaigns/x4-tp4-families/install_ray.sh || exit 1
+bash /tmp/ep/src/calibrate/campaigns/x4-tp4-families/install_ray.sh || exit 1
 nvidia-smi --query-gpu=index,name,uuid,driver_version,power.limit,power.draw,temperature.gpu,clocks.sm --format=csv \
   | tee /tmp/ep/out/nvidia-smi.csv
 nvidia-smi topo -m > /tmp/ep/out/topo.txt 2>&1; cat /tmp/ep/out/topo.txt
 env | grep -E "NCCL|SYMM|NVSHMEM|VLLM" | sort | tee /tmp/ep/out/env.txt
-setsid nohup bash /tmp/ep/src/campaigns/x4-tp4-families/pipeline.sh > /tmp/ep/out/pipeline.stdout 2>&1 < /dev/null &
+setsid nohup bash /tmp/ep/src/calibrate/campaigns/x4-tp4-families/pipeline.sh > /tmp/ep/out/pipeline.stdout 2>&1 < /dev/null &
 sleep "${1:-20}"
 cat /tmp/ep/out/pipeline.log; tail -n 5 /tmp/ep/out/ray-campaign.log 2>/dev/null

@@ -1,6 +1,6 @@
 """Write the 4-GPU campaign's grids (issues 14, 15, 16, 18): one `calibrate GRID --ray` command per card.
 
-Run from the repository root: python campaigns/x4-tp4-families/make_grids.py
+Run from the repository root: python calibrate/campaigns/x4-tp4-families/make_grids.py
 Engines start in the order of the blocks (calibrate/fanout.py: most important first, none overtakes one
 waiting for GPUs), so a lease cut short still holds what matters most:
  1. Llama-3.1-8B at TP4 on the 18 cells already measured at TP1 and TP2 (issue 14: the third degree);
@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 HERE = Path(__file__).parent
-CELLS_8B = [  # the TP campaign's cells (campaigns/h100-x2-tp/make_grids.py), most important first
+CELLS_8B = [  # the TP campaign's cells (calibrate/campaigns/h100-x2-tp/make_grids.py), most important first
     (1, 128, 128), (1, 512, 256), (1, 128, 32), (1, 2048, 128), (1, 8192, 32), (8, 128, 128), (64, 128, 128),
     (256, 128, 128), (16, 1024, 64), (8, 2048, 32), (64, 512, 32), (128, 256, 64), (16, 256, 8), (256, 512, 32),
     (8, 8192, 32), (64, 2048, 32), (32, 128, 512), (1, 128, 1024),

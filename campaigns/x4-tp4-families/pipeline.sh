@@ -1,5 +1,5 @@
 # The whole lease; started detached by launch.sh. Logs: /tmp/ep/out/*.log.
-source /tmp/ep/src/campaigns/x4-tp4-families/env.sh
+source /tmp/ep/src/calibrate/campaigns/x4-tp4-families/env.sh
 mkdir -p $O/runs
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)
 case "$CARD" in *H200*) G=$C/campaign-h200.json ;; *) G=$C/campaign-h100.json ;; esac

@@ -12,5 +12,6 @@ def repository_docs() -> Path:
     """The checkout's docs/ folder; the analysis regenerates files there, so an installed package refuses."""
     root = source_root()
     if root is None:
-        raise EnergyPredictError("the analysis regenerates docs/ of a source checkout; run it from one (pip install -e .)")
+        raise EnergyPredictError("the analysis regenerates docs/ of a source checkout; "
+                                 "run it from one (pip install -e .)")
     return root / "docs"

@@ -1,21 +1,24 @@
 """Regenerate docs/validation.md: measured replays of real traces against the shipped model's prediction.
 
-    python docs/make_validation.py  (or python -m energy_predict.analysis.validation) [REPLAY_DIR]     # default: artifacts/replays
+    python docs/make_validation.py [REPLAY_DIR]     # default: artifacts/replays
+
+The edge: `main` reads the replays, the model, the records, the traces' rates and the padding fits
+(`ValidationInputs`) and writes the page; `render` computes and formats it from them.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from energy_predict.analysis.paths import repository_docs  # noqa: E402
-from energy_predict.architectures import REGISTRY
+from energy_predict.analysis.paths import repository_docs
+from energy_predict.analysis.subject import H100, LLAMA8, VLLM_CHUNK1K, VLLM_GRAPHS
 from energy_predict.datasets import all_records, cell_stats
-from energy_predict.gpus import CATALOG
 from energy_predict.model.store import artifacts_dir, load_default_model
 from energy_predict.predict.online import simulate
 from energy_predict.predict.replays import load_replays, predict_replay
@@ -23,8 +26,21 @@ from energy_predict.predict.serving import engine_for
 from energy_predict.serving import Deployment, Serving
 from energy_predict.traces import read_trace
 
-DOCS = repository_docs()
-TRACES = DOCS.parent.parent / "shared" / "data" / "traces" / "azure_2023"
+
+@dataclass(frozen=True)
+class ValidationInputs:
+    """What the page is computed from, read by `main`.
+
+    `replays`: the replay records, in the page's order; `records`: every calibration record (the chunked-prefill
+    cells); `trace_rates`: each replayed trace's mean request rate over the whole file (req/s), where the file is at
+    hand; `padding_fits`: the HF padding fit files' contents, oldest first.
+    """
+
+    replays: list[dict]
+    model: object
+    records: pd.DataFrame
+    trace_rates: dict[str, float]
+    padding_fits: list[dict]
 
 
 class WithoutPadding:
@@ -42,10 +58,12 @@ class WithoutPadding:
 
 
 def kwh(j: float) -> str:
+    """Joules as kWh, four significant digits."""
     return f"{j / 3.6e6:.4g}"
 
 
 def table(rows: list[dict]) -> list[str]:
+    """One line per replay: measured against predicted, with the interval."""
     lines = ["| trace | GPU | backend | mode | arrivals at rate (req/s) | requests | measured kWh (runs) | spread | "
              "predicted kWh [90% interval] | error | covered |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -54,17 +72,20 @@ def table(rows: list[dict]) -> list[str]:
         err = f"{r['error_pct']:+.1f}%" if r["error_pct"] is not None else "n/a"
         lines.append(f"| {r['trace'].removeprefix('AzureLLMInferenceTrace_').removesuffix('.csv')} | {r['gpu']} | "
                      f"{r['backend']} | "
-                     f"{r['mode']}{', prefix caching' if r.get('prefix_caching') else ''} | {_arrivals(r)} | {r['requests']} | {measured} | {spread} | "
+                     f"{r['mode']}{', prefix caching' if r.get('prefix_caching') else ''} | {_arrivals(r)} | "
+                     f"{r['requests']} | {measured} | {spread} | "
                      f"{kwh(r['predicted_j'])} [{kwh(r['low_j'])}, {kwh(r['high_j'])}] | {err} | "
                      f"{'yes' if r['covered'] else 'no'} |")
     return lines
 
 
 def summary(rows: list[dict]) -> list[str]:
+    """Errors and interval coverage per (GPU, backend, mode)."""
     lines = ["| GPU | backend | mode | replays | median abs. error | max abs. error | interval covers |",
              "|---|---|---|---|---|---|---|"]
     for (gpu, backend, mode) in dict.fromkeys((r["gpu"], r["backend"], r["mode"]) for r in rows):
-        g = [r for r in rows if (r["gpu"], r["backend"], r["mode"]) == (gpu, backend, mode) and r["error_pct"] is not None]
+        g = [r for r in rows
+             if (r["gpu"], r["backend"], r["mode"]) == (gpu, backend, mode) and r["error_pct"] is not None]
         errs = np.abs([r["error_pct"] for r in g])
         lines.append(f"| {gpu} | {backend} | {mode} | {len(g)} | {np.median(errs):.1f}% | {errs.max():.1f}% | "
                      f"{sum(r['covered'] for r in g)}/{len(g)} |")
@@ -111,26 +132,26 @@ def ablations(replays: list[dict], rows: list[dict], model) -> list[str]:
             return f"{kwh(x['predicted_j'])} ({100 * (x['predicted_j'] / mean - 1):+.0f}%)" if x else ""
 
         share = full["idle_j"] / full["predicted_j"] if full["predicted_j"] else 0.0
-        lines.append(f"| {rec['name'].replace('AzureLLMInferenceTrace_', '')} | {kwh(mean)} | {rel(full)} | {rel(pad)} | "
+        lines.append(f"| {rec['name'].replace('AzureLLMInferenceTrace_', '')} | {kwh(mean)} | {rel(full)} | "
+                     f"{rel(pad)} | "
                      f"{rel(free)} | {rel(off)} | {100 * share:.0f}% |")
     return lines
 
 
-def chunked_prefill(model) -> tuple[list[str], dict]:
+def chunked_prefill(model, records: pd.DataFrame) -> tuple[list[str], dict]:
     """Measured prefill with a 1024-token step budget against the simulator, which was not fitted on it.
 
     Returns the table and the error ranges (energy, duration, and energy had a prefill step paid both its own
     constant and the decode step's) that the text quotes.
     """
-    records = all_records()
-    stats = cell_stats(records[records["gpu"] == "H100-SXM-80GB"])  # the replays' GPU; a config name is per GPU
-    stats = stats[(stats["model"] == "Llama-3.1-8B") & (stats["output_tokens"] == 1)]
-    chunked = stats[stats["config"] == "vllm-graphs-chunk1k"]
+    stats = cell_stats(records[records["gpu"] == H100.name])  # the replays' GPU; a config name is per GPU
+    stats = stats[(stats["model"] == LLAMA8.name) & (stats["output_tokens"] == 1)]
+    chunked = stats[stats["config"] == VLLM_CHUNK1K]
     if not len(chunked):
         return [], {}
-    ref = stats[stats["config"] == "vllm-graphs"]
+    ref = stats[stats["config"] == VLLM_GRAPHS]
     default = {(int(b), int(i)): e for b, i, e in zip(ref["batch_size"], ref["input_tokens"], ref["energy_j"])}
-    dep = Deployment(REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"],
+    dep = Deployment(LLAMA8, H100,
                      Serving(framework="vllm", cuda_graphs=True, max_batch=512, max_num_batched_tokens=1024))
     energy, time = model.step_costs(dep)
     engine = engine_for(dep, model)
@@ -156,9 +177,11 @@ def chunked_prefill(model) -> tuple[list[str], dict]:
     return lines, errors
 
 
-def render(replays: list[dict], model) -> str:
+def render(inputs: ValidationInputs) -> str:
+    """The page, from its inputs."""
+    replays, model = inputs.replays, inputs.model
     lines = ["# Validation: measured replays against predictions", "",
-             "Made by `python docs/make_validation.py  (or python -m energy_predict.analysis.validation)` from the replay records in `artifacts/replays/` "
+             "Made by `python docs/make_validation.py` from the replay records in `artifacts/replays/` "
              "(`energy-predict replay`) and the default model.", ""]
     if not replays:
         lines += ["No replay has been measured yet. Run `campaigns/next/` on a GPU machine.", ""]
@@ -166,7 +189,7 @@ def render(replays: list[dict], model) -> str:
     rows = [predict_replay(r, model) for r in replays]
     hosts = {(g.get("name", "GPU"), g.get("power_limit_w", "?")): None
              for g in (r.get("meter", {}).get("gpus", [{}])[0] for r in replays)}
-    chunk_lines, chunk_err = chunked_prefill(model)
+    chunk_lines, chunk_err = chunked_prefill(model, inputs.records)
     vllm = [r for r in replays if r["backend"] == "vllm"]
     hf = [r for r in replays if r["backend"] == "hf"]
     idle_w = [r["loaded_idle_power_w"] for r in vllm if r.get("loaded_idle_power_w")]
@@ -174,11 +197,12 @@ def render(replays: list[dict], model) -> str:
     longest_in = max(max(r["requests"]["input_tokens"]) for r in replays)
     longest_out = max(max(r["requests"]["output_tokens"]) for r in replays)
     limits = sorted({(r["config"]["max_num_seqs"], r["config"]["max_num_batched_tokens"]) for r in vllm})
-    rates = trace_rates({r["trace"] for r in replays})
+    rates = {t: inputs.trace_rates[t] for t in sorted({r["trace"] for r in replays}) if t in inputs.trace_rates}
     online = [r for r in rows if r["mode"] == "online" and r["error_pct"] is not None]
-    by_trace = {t: [r["error_pct"] for r in online if r["trace"] == t] for t in dict.fromkeys(r["trace"] for r in online)}
+    by_trace = {t: [r["error_pct"] for r in online if r["trace"] == t]
+                for t in dict.fromkeys(r["trace"] for r in online)}
     under = [t for t, v in by_trace.items() if max(v) < 0]
-    decode_ratio = padding_decode_ratio()
+    decode_ratio = padding_decode_ratio(inputs.padding_fits)
 
     def span(values: list[float], fmt: str = "{:+.0f}") -> str:
         lo, hi = min(values), max(values)
@@ -198,7 +222,8 @@ def render(replays: list[dict], model) -> str:
         f"{', '.join(sorted({str(r['batch_size']) for r in hf}))} requests in arrival order, left-padded. vLLM: "
         "CUDA graphs, "
         + "; ".join(f"max_num_seqs {a}, max_num_batched_tokens {b}" for a, b in limits)
-        + ", chunked prefill, prefix caching off unless the mode says so; the prediction simulates the same scheduler with the same limits, "
+        + ", chunked prefill, prefix caching off unless the mode says so; the prediction simulates the same scheduler "
+        "with the same limits, "
         "a KV cache of the size the GPU's memory leaves after the weights (a sequence beyond it is preempted and "
         "recomputed, as vLLM does), and each step's power kept within the replay's loaded idle power and the "
         "GPU's TDP.", "",
@@ -231,7 +256,8 @@ def render(replays: list[dict], model) -> str:
         "- Online idle. Between requests a GPU holding a vLLM engine draws its loaded idle power (measured before "
         f"each replay, {min(idle_w):.0f}-{max(idle_w):.0f} W), which the simulator charges for every second nothing "
         "runs; the offline estimate misses it, and the slower the arrivals, the larger the miss.", "",
-        f"What the online model still lacks (every online replay is within {max(abs(e) for v in by_trace.values() for e in v):.1f}%; "
+        "What the online model still lacks (every online replay is within "
+        f"{max(abs(e) for v in by_trace.values() for e in v):.1f}%; "
         "the residuals point here):",
         "- Online error by trace: " + "; ".join(f"{_short(t)} {span(v, '{:+.1f}')}" for t, v in by_trace.items())
         + ". " + ("The " + " and ".join(_short(t) for t in under) + " replays are under-predicted at every rate"
@@ -245,7 +271,8 @@ def render(replays: list[dict], model) -> str:
            "at a small token budget is pessimistic; energy is not affected by this."] if chunk_err else []),
         "- Power between two close requests does not drop to idle at once; the simulator switches instantly.",
         "- Prefix caching is predicted from a replay's block ids (the Mooncake conversation rows, caching on and off, "
-        "same requests); speculative decoding was off in every replay, so no replay checks its model (benchmarks/results/speculative.md holds its held-out cells).", ""]
+        "same requests); speculative decoding was off in every replay, so no replay checks its model "
+        "(benchmarks/results/speculative.md holds its held-out cells).", ""]
     return "\n".join(lines)
 
 
@@ -253,21 +280,16 @@ def _short(trace: str) -> str:
     return trace.removeprefix("AzureLLMInferenceTrace_").removesuffix(".csv")
 
 
-def trace_rates(traces: set[str]) -> dict[str, float]:
-    """Mean request rate (req/s) of each whole trace file, where the file is at hand."""
-    out = {}
-    for trace in sorted(traces):
-        if (TRACES / trace).is_file():
-            t = read_trace(TRACES / trace)["arrival_s"].to_numpy()
-            out[trace] = len(t) / (t.max() - t.min())
-    return out
+def trace_rate(arrival_s: np.ndarray) -> float:
+    """Mean request rate (req/s) of a whole trace: its requests over the span of their arrival times."""
+    return len(arrival_s) / (arrival_s.max() - arrival_s.min())
 
 
-def padding_decode_ratio() -> dict[int, float]:
-    """Per input length: padded over unpadded decode energy of the HF padding A/B (cell means in the fit file)."""
+def padding_decode_ratio(fits: list[dict]) -> dict[int, float]:
+    """Per input length: padded over unpadded decode energy of the HF padding A/B (cell means in the fit files)."""
     out = {}
-    for fit in sorted((DOCS.parent / "artifacts" / "padding").glob("*.fit.json")):
-        means = json.loads(fit.read_text()).get("published_cell_means_j")
+    for fit in fits:
+        means = fit.get("published_cell_means_j")
         if not means:
             continue
         rows = [dict(zip(means["columns"], r)) for r in means["rows"]]
@@ -286,12 +308,23 @@ def _order(rec: dict) -> tuple:
     return rec["backend"], rec["mode"] != "offline", rec["trace"], rec.get("arrivals") or "", rec.get("rate_per_s") or 0
 
 
-def main() -> None:
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else artifacts_dir() / "replays"
-    model = load_default_model()
+def load_inputs(docs: Path, folder: Path) -> ValidationInputs:
+    """The replays under `folder` and everything else the page reads, from the checkout that holds `docs`."""
     replays = sorted(load_replays(folder), key=_order) if folder.is_dir() else []
-    text = render(replays, model)
-    (DOCS / "validation.md").write_text(text)
+    traces = docs.parent.parent / "shared" / "data" / "traces" / "azure_2023"
+    rates = {t: trace_rate(read_trace(traces / t)["arrival_s"].to_numpy())
+             for t in sorted({r["trace"] for r in replays}) if (traces / t).is_file()}
+    fits = [json.loads(f.read_text()) for f in sorted((docs.parent / "artifacts" / "padding").glob("*.fit.json"))]
+    return ValidationInputs(replays=replays, model=load_default_model(), records=all_records(),
+                            trace_rates=rates, padding_fits=fits)
+
+
+def main() -> None:
+    """Write docs/validation.md (replays from the first argument, default artifacts/replays)."""
+    docs = repository_docs()
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else artifacts_dir() / "replays"
+    text = render(load_inputs(docs, folder))
+    (docs / "validation.md").write_text(text)
     print(text)
 
 
