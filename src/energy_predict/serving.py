@@ -10,7 +10,8 @@ decoding are options of the same kind: `base` is the greedy configuration they a
 Adding an option is one field here and, where it needs kernels of its own, one entry in `KEY_FIELDS`.
 
 The precision (`dtype`, `quantization`) is read from the precision table (`energy_predict.precision`); the key carries
-the quantization, and every key stands for the dtype every calibration ran (`precision.KEY_DTYPE`).
+the quantization, and every key stands for the dtype every calibration ran (`precision.KEY_DTYPE`). Profiles and
+grids spell a configuration with `energy_predict.serving_spec.ServingSpec`, which becomes this value.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ FRAMEWORKS = ("hf", "vllm")
 DECODINGS = ("greedy", "sampling", "beam")
 # The fields that decide which kernels run, hence which measurements a prediction may rest on.
 KEY_FIELDS = ("framework", "cuda_graphs", "compile", "quantization", "tensor_parallel", "decoding", "speculative")
+DEFAULT_TOKEN_BUDGET = 8192  # tokens per engine step where a configuration leaves it to the engine (vLLM's server)
 
 
 @dataclass(frozen=True)
@@ -35,14 +37,15 @@ class Speculation:
 
     `acceptance_rate`: the share of drafted tokens the target accepts, as vLLM's metrics report it (accepted /
     drafted tokens); a step then advances each sequence by 1 + acceptance_rate x draft_tokens tokens on average.
+    None where it is not a setting: a calibration record's draft accepts what it accepts (its engine counts it).
     """
 
     draft: str
     draft_tokens: int
-    acceptance_rate: float
+    acceptance_rate: float | None
 
     def __post_init__(self) -> None:
-        if self.draft_tokens < 1 or not 0.0 <= self.acceptance_rate <= 1.0:
+        if self.draft_tokens < 1 or not (self.acceptance_rate is None or 0.0 <= self.acceptance_rate <= 1.0):
             raise ValueError("draft_tokens must be >= 1 and acceptance_rate in [0, 1]")
 
     @cached_property
@@ -53,11 +56,14 @@ class Speculation:
     @property
     def accepted_per_step(self) -> float:
         """Drafted tokens a step accepts per sequence on average."""
+        if self.acceptance_rate is None:
+            raise ValueError("a speculation without an acceptance rate (a calibration record's) predicts nothing")
         return self.acceptance_rate * self.draft_tokens
 
     @property
     def label(self) -> str:
-        return f"spec:{self.draft} k{self.draft_tokens} a{self.acceptance_rate:g}"
+        rate = "" if self.acceptance_rate is None else f" a{self.acceptance_rate:g}"
+        return f"spec:{self.draft} k{self.draft_tokens}{rate}"
 
 
 @dataclass(frozen=True)
@@ -205,22 +211,16 @@ def deployment_from_profile(p, base_dir=None) -> Deployment:
     from energy_predict.gpus import resolve_gpu
 
     arch = resolve_architecture(_beside_profile(p.model, base_dir))
-    s = p.serving
-    speculative = None
-    if s.speculative:  # the draft is resolved as the model is, and named as its own field
-        speculative = Speculation(_beside_profile(s.speculative.draft, base_dir), s.speculative.draft_tokens,
-                                  s.speculative.acceptance_rate)
+    serving = p.serving.to_serving()
+    if serving.speculative:  # the draft is resolved as the model is, and named as its own field
+        speculative = replace(serving.speculative, draft=_beside_profile(serving.speculative.draft, base_dir))
         try:
             _ = speculative.arch  # resolved here once, so a bad draft is named as its field
         except InputError as exc:
             problem, _, fix = str(exc).split(": ", 1)[-1].partition("; ")
             raise InputError("serving.speculative.draft", problem,
                              fix or "give a registry name or a config.json path (relative to the profile)") from None
-    serving = Serving(framework=s.framework, cuda_graphs=s.cuda_graphs, compile=s.compile,
-                      quantization=s.quantization, tensor_parallel=s.tensor_parallel, max_batch=s.max_batch,
-                      max_num_batched_tokens=s.max_num_batched_tokens, decoding=s.decoding,
-                      beam_width=s.beam_width if s.decoding == "beam" else 1, prefix_caching=s.prefix_caching,
-                      speculative=speculative, dtype=s.dtype)
+        serving = replace(serving, speculative=speculative)
     if p.hardware.count % serving.tensor_parallel:
         raise InputError("hardware.count", f"{p.hardware.count} GPUs is not a multiple of tensor_parallel "
                          f"{serving.tensor_parallel}", "give the deployment's GPUs: replicas x tensor_parallel")
