@@ -31,7 +31,7 @@ KEY = ["model", "config", "batch_size", "input_tokens", "output_tokens", "repeti
 def cluster():
     """One local Ray for the module: 4 CPUs, 4 fake GPUs; its address, for drivers in other processes."""
     ray.init(num_cpus=4, num_gpus=4, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}})
+             runtime_env={"env_vars": {"PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}{os.pathsep}{REPO / 'tests'}"}})
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

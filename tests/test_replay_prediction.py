@@ -99,8 +99,8 @@ def test_a_mooncake_replay_record_carries_its_prefix_fields_and_predict_reads_it
     plan = plan_replays(mooncake(tmp_path), backend_name="vllm", model="Llama-3.1-8B", n=4, seed=0,
                         modes=["offline"], rates=[], batch_size=4, cuda_graphs=True, repetitions=2, max_input=None,
                         max_output=16, prefix_caching=caching, sample="conversations")
-    assert plan.config.enable_prefix_caching is caching and plan.config.log_stats  # same engine either way
-    assert plan.config.max_model_len == 16384 + 16 + 16  # the default for a trace with blocks
+    assert plan.config.prefix_caching is caching and plan.config.engine.log_stats  # same engine either way
+    assert plan.config.engine.max_model_len == 16384 + 16 + 16  # the default for a trace with blocks
     run_replays(plan, tmp_path / "out", gpus=(0,), backend_factory=lambda name: engine, meter_factory=FakeMeter,
                 runner_factory=runner, idle_s=0.0)
     cycle = ["reset"] * caching + ["counters", "run", "counters"]
@@ -121,7 +121,8 @@ def test_a_mooncake_replay_record_carries_its_prefix_fields_and_predict_reads_it
 
 
 def test_a_replay_with_prefix_caching_skips_the_blocks_it_has_seen_and_costs_less_than_without():
-    from energy_predict.predict.replays import _serving, replay_cached_tokens
+    from energy_predict.predict.replays import replay_cached_tokens
+    from energy_predict.serving_spec import serving_of_record
 
     model = load_default_model()
     ids = [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2, 3, 4], [7, 8]]  # each turn repeats the one before it, then a stranger
@@ -133,7 +134,7 @@ def test_a_replay_with_prefix_caching_skips_the_blocks_it_has_seen_and_costs_les
               "requests": {"input_tokens": [1536, 2048, 2560, 1024], "output_tokens": [32] * 4, "arrival_s": [0.0] * 4,
                            "hash_ids": ids}}
     off = {**record, "config": {**record["config"], "enable_prefix_caching": False}}
-    dep = Deployment(REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"], _serving(record))
+    dep = Deployment(REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"], serving_of_record(record["config"]))
     assert replay_cached_tokens(record, dep).tolist() == [0, 1536, 2048, 0]  # the leading blocks seen before
     assert replay_cached_tokens(off, dep.with_serving(prefix_caching=False)) is None
     on_j, off_j = predict_replay(record, model)["predicted_j"], predict_replay(off, model)["predicted_j"]

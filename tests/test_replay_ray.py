@@ -29,7 +29,7 @@ WHERE = {"node", "ray_node_id", "worker_id", "gpu_indices", "gpu_uuids", "worker
 def cluster():
     """One local Ray for the module: 4 CPUs, 4 fake GPUs."""
     ray.init(num_cpus=4, num_gpus=4, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}})
+             runtime_env={"env_vars": {"PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}{os.pathsep}{REPO / 'tests'}"}})
     yield
     ray.shutdown()
 

@@ -65,7 +65,8 @@ def test_speculative_engine_kwargs_draft_and_synthetic_rates():
     natural = ServingConfig(name="s", backend="vllm", speculative_model="Llama-3.2-1B", num_speculative_tokens=4)
     kw = engine_kwargs(natural, "/tmp/m", 900, draft_dir="/tmp/draft")
     assert kw["speculative_config"] == {"model": "/tmp/draft", "method": "draft_model", "num_speculative_tokens": 4}
-    synthetic = natural.model_copy(update={"synthetic_acceptance": 0.5})
+    synthetic = ServingConfig(name="s", backend="vllm", speculative_model="Llama-3.2-1B", num_speculative_tokens=4,
+                              synthetic_acceptance=0.5)
     spec = speculative_config(synthetic, "/tmp/draft")
     assert spec["rejection_sample_method"] == "synthetic"
     # vLLM's rates are unconditional per position: all of the first i+1 tokens accepted

@@ -19,13 +19,19 @@ import numpy as np
 from energy_predict import flops
 from energy_predict.architectures import Architecture
 from energy_predict.gpus import GPU
+from energy_predict.precision import KEY_DTYPE, PRECISIONS, Precision
 
 
-def flops_tdp_energy_j(total_flops, gpu: GPU, dtype: str = "bfloat16"):
-    """Joules for `total_flops` at the GPU's peak rate and TDP."""
+def _precision(p: Precision | None) -> Precision:
+    """The precision asked for; by default the one every calibration ran."""
+    return PRECISIONS[KEY_DTYPE] if p is None else p
+
+
+def flops_tdp_energy_j(total_flops, gpu: GPU, precision: Precision | None = None):
+    """Joules for `total_flops` at the GPU's peak rate (of the precision's datasheet column) and TDP."""
     if np.any(np.asarray(total_flops) < 0):
         raise ValueError("total_flops must be >= 0")
-    return np.asarray(total_flops, dtype=float) * gpu.tdp_w / gpu.peak_flops(dtype)
+    return np.asarray(total_flops, dtype=float) * gpu.tdp_w / _precision(precision).peak_flops(gpu)
 
 
 def _sum_linear(lo, hi, a, b):
@@ -71,31 +77,36 @@ class PhaseEstimate:
 
 
 def roofline_batch(arch: Architecture, gpu: GPU, batch_size, input_tokens, output_tokens,
-                   dtype: str = "bfloat16", bytes_per_param: float = 2.0, cached_tokens=0) -> PhaseEstimate:
+                   precision: Precision | None = None, cached_tokens=0) -> PhaseEstimate:
     """Roofline time and energy (at TDP) of a batch of `batch_size` requests of equal lengths.
 
+    `precision`: its peak FLOP/s and bytes per weight and KV value (default: what every calibration ran).
     `cached_tokens`: each request's prompt prefix found in the prefix cache (not computed in prefill).
     """
+    p = _precision(precision)
+    bpp, kv = p.weight_bytes_per_param, p.kv_bytes_per_value
     b = np.asarray(batch_size, dtype=float)
     i = np.asarray(input_tokens, dtype=float)
     o = np.asarray(output_tokens, dtype=float)
     if np.any(b < 1) or np.any(i < 0) or np.any(o < 0):
         raise ValueError("batch_size must be >= 1 and token counts >= 0")
-    peak, bw = gpu.peak_flops(dtype), gpu.memory_bandwidth_bps
+    peak, bw = p.peak_flops(gpu), gpu.memory_bandwidth_bps
     prefill_s = np.maximum(b * flops.prefill_flops(arch, i, cached_tokens=cached_tokens) / peak,
-                           flops.prefill_bytes(arch, b, i, bytes_per_param, cached_tokens) / bw)
+                           flops.prefill_bytes(arch, b, i, bpp, cached_tokens, kv) / bw)
     # decode step t (1..o-1) has context c = i + t: compute and bytes are both linear in t
     step0 = flops.decode_step_flops(arch, i)  # context i, so step t adds t x slope
     slope_f = flops.decode_step_flops(arch, i + 1) - step0
-    bytes0 = flops.decode_step_bytes(arch, b, i, bytes_per_param)
-    slope_b = flops.decode_step_bytes(arch, b, i + 1, bytes_per_param) - bytes0
+    bytes0 = flops.decode_step_bytes(arch, b, i, bpp, kv)
+    slope_b = flops.decode_step_bytes(arch, b, i + 1, bpp, kv) - bytes0
     decode_s = sum_of_max_linear(1, o - 1, b * step0 / peak, b * slope_f / peak, bytes0 / bw, slope_b / bw)
     return PhaseEstimate(prefill_s, decode_s, prefill_s * gpu.tdp_w, decode_s * gpu.tdp_w)
 
 
 def max_batch_that_fits(arch: Architecture, gpu: GPU, input_tokens, output_tokens, gpu_count: int = 1,
-                        bytes_per_param: float = 2.0, usable_fraction: float = 0.9):
+                        precision: Precision | None = None, usable_fraction: float = 0.9):
     """Largest batch whose weights and KV cache fit in the GPUs' memory (0 where even one does not)."""
-    free = gpu.memory_bytes * gpu_count * usable_fraction - arch.total_params * bytes_per_param
-    per_seq = arch.kv_bytes_per_token() * (np.asarray(input_tokens, float) + np.asarray(output_tokens, float))
+    p = _precision(precision)
+    free = gpu.memory_bytes * gpu_count * usable_fraction - arch.total_params * p.weight_bytes_per_param
+    per_seq = arch.kv_bytes_per_token(p.kv_bytes_per_value) * (np.asarray(input_tokens, float)
+                                                               + np.asarray(output_tokens, float))
     return np.maximum(np.floor(free / per_seq), 0).astype(np.int64)

@@ -4,7 +4,8 @@ Conventions: FLOPs count matrix products only (2 per multiply-add), as `torch.ut
 Prefill over `i` tokens produces the first output token; each of the remaining `o - 1` output tokens is a
 decode step whose new token attends to its whole context (input plus the tokens generated so far).
 The LM head runs on one position per sequence in prefill (as `generate` does) and on every decode step.
-Every function takes scalars or numpy arrays.
+Every function takes scalars or numpy arrays. Bytes per weight and per KV value default to the precision every
+calibration ran (`energy_predict.precision`); a deployment passes its own (`Serving.precision`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from energy_predict.architectures import Architecture
+from energy_predict.precision import KEY_DTYPE, PRECISIONS
+
+_MEASURED = PRECISIONS[KEY_DTYPE]
 
 
 def _check_nonnegative(**values: object) -> None:
@@ -93,7 +97,7 @@ def request_flops(arch: Architecture, input_tokens, output_tokens, cached_tokens
             + decode_flops(arch, input_tokens, output_tokens))
 
 
-def weight_bytes(arch: Architecture, bytes_per_param: float = 2.0, batch_size=1):
+def weight_bytes(arch: Architecture, bytes_per_param: float = _MEASURED.weight_bytes_per_param, batch_size=1):
     """Weight bytes one forward pass reads. MoE: the experts a batch of `batch_size` tokens touches."""
     if not arch.is_moe:
         return float(arch.total_params * bytes_per_param)
@@ -103,15 +107,19 @@ def weight_bytes(arch: Architecture, bytes_per_param: float = 2.0, batch_size=1)
     return (dense + arch.num_layers * arch.expert_params * touched) * bytes_per_param
 
 
-def prefill_bytes(arch: Architecture, batch_size, input_tokens, bytes_per_param: float = 2.0, cached_tokens=0):
+def prefill_bytes(arch: Architecture, batch_size, input_tokens,
+                  bytes_per_param: float = _MEASURED.weight_bytes_per_param, cached_tokens=0,
+                  kv_bytes_per_value: float = _MEASURED.kv_bytes_per_value):
     """Bytes a batch's prefill moves: weights once, the KV cache of the computed tokens written once."""
     b = np.asarray(batch_size, dtype=float)
     tokens = b * (np.asarray(input_tokens, dtype=float) - np.asarray(cached_tokens, dtype=float))
-    return weight_bytes(arch, bytes_per_param, tokens) + tokens * arch.kv_bytes_per_token()
+    return weight_bytes(arch, bytes_per_param, tokens) + tokens * arch.kv_bytes_per_token(kv_bytes_per_value)
 
 
-def decode_step_bytes(arch: Architecture, batch_size, context_tokens, bytes_per_param: float = 2.0):
+def decode_step_bytes(arch: Architecture, batch_size, context_tokens,
+                      bytes_per_param: float = _MEASURED.weight_bytes_per_param,
+                      kv_bytes_per_value: float = _MEASURED.kv_bytes_per_value):
     """Bytes one decode step of `batch_size` sequences moves: weights, plus every sequence's KV cache."""
     b = np.asarray(batch_size, dtype=float)
-    kv = b * np.asarray(context_tokens, dtype=float) * arch.kv_bytes_per_token()
+    kv = b * np.asarray(context_tokens, dtype=float) * arch.kv_bytes_per_token(kv_bytes_per_value)
     return weight_bytes(arch, bytes_per_param, b) + kv

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from energy_predict.errors import InputError
 
 GENERATIONS = ("Ampere", "Ada Lovelace", "Hopper", "Blackwell")
+PEAKS = ("bf16", "fp8")  # datasheet columns of dense tensor FLOP/s a precision computes at (precision.py)
 NO_IDLE_FIGURE = "the datasheet gives the maximum power (TDP) only, no idle figure"
 
 
@@ -43,13 +44,23 @@ class GPU:
     @property
     def has_fp8(self) -> bool:
         """Whether the chip has fp8 tensor cores (Ada Lovelace and later)."""
-        return self.fp8_flops is not None
+        return self.has_peak("fp8")
 
-    def peak_flops(self, dtype: str = "bfloat16") -> float:
-        """Peak dense FLOP/s for a compute dtype (fp8 falls back to bf16 where unsupported)."""
-        if dtype in ("fp8", "float8") and self.fp8_flops:
-            return self.fp8_flops
-        return self.bf16_flops
+    def _peaks(self) -> dict[str, float | None]:
+        return {"bf16": self.bf16_flops, "fp8": self.fp8_flops}
+
+    def has_peak(self, peak: str) -> bool:
+        """Whether the datasheet gives this column (`PEAKS`): the chip has tensor cores of that format."""
+        if peak not in PEAKS:
+            raise ValueError(f"peak must be one of {PEAKS}")
+        return self._peaks()[peak] is not None
+
+    def peak_flops(self, peak: str = "bf16") -> float:
+        """Dense tensor FLOP/s of a datasheet column (`PEAKS`; a precision names its own, `Precision.peak`).
+
+        A chip without the column runs that precision's weights through bf16 kernels (weight-only): its bf16 peak.
+        """
+        return self._peaks()[peak] if self.has_peak(peak) else self.bf16_flops
 
 
 T = 1e12

@@ -11,6 +11,7 @@ import numpy as np
 
 from energy_predict.architectures import Architecture
 from energy_predict.errors import EnergyPredictError
+from energy_predict.precision import PRECISIONS
 from energy_predict.serving import Deployment
 
 MEMORY_FRACTION = 0.9  # vLLM's default gpu_memory_utilization; HF keeps a similar margin for activations
@@ -26,7 +27,7 @@ def weight_bytes_per_gpu(dep: Deployment) -> float:
     """Each GPU's share of the weights (a speculative draft's too) under tensor parallelism."""
     draft = _draft(dep)
     params = dep.arch.total_params + (draft.total_params if draft else 0)
-    return params * dep.serving.bytes_per_param / dep.serving.tensor_parallel
+    return params * dep.serving.precision.weight_bytes_per_param / dep.serving.tensor_parallel
 
 
 def usable_bytes_per_gpu(dep: Deployment) -> float:
@@ -42,10 +43,11 @@ def kv_cache_bytes_per_gpu(dep: Deployment) -> float:
 def kv_token_capacity(dep: Deployment) -> int:
     """KV-cache tokens one engine holds (summed over its GPUs: each holds 1/TP of every token's KV).
 
-    Under speculative decoding each token keeps the draft's KV too.
+    Under speculative decoding each token keeps the draft's KV too, in the same precision.
     """
     draft = _draft(dep)
-    per_token = dep.arch.kv_bytes_per_token() + (draft.kv_bytes_per_token() if draft else 0)
+    kv = dep.serving.precision.kv_bytes_per_value
+    per_token = dep.arch.kv_bytes_per_token(kv) + (draft.kv_bytes_per_token(kv) if draft else 0)
     return int(max(kv_cache_bytes_per_gpu(dep), 0.0) // (per_token / dep.serving.tensor_parallel))
 
 
@@ -67,8 +69,9 @@ def _fixes(dep: Deployment) -> str:
     if dep.serving.speculative:
         fixes.insert(0, f"a smaller draft than {dep.serving.speculative.draft} (its weights and KV cache sit beside "
                         "the target's), or no speculation")
-    if dep.serving.quantization is None:
-        fixes.append("fp8 weights (serving.quantization: \"fp8\")")
+    own = dep.serving.precision.weight_bytes_per_param
+    fixes += [f"{p.name} weights (serving.quantization: \"{p.name}\")" for p in PRECISIONS.values()
+              if p.field == "quantization" and p.weight_bytes_per_param < own]
     fixes.append("a GPU with more memory (hardware.gpu)")
     return "; or ".join(fixes)
 

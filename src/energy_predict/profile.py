@@ -14,7 +14,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictBool,
     StrictInt,
     ValidationError,
     field_validator,
@@ -23,6 +22,8 @@ from pydantic import (
 
 from energy_predict.errors import InputError
 from energy_predict.jsonio import is_file, read_json
+from energy_predict.serving import Speculation
+from energy_predict.serving_spec import ServingSpec, SpeculativeSpec
 
 SCHEMA_VERSION = 1
 # Bounds at the edge: beyond them a number is a typo, not a workload. A request's prompt or output above
@@ -47,34 +48,26 @@ class Hardware(_Strict):
     count: StrictInt = Field(1, ge=1, le=4096, description="GPUs of the deployment: replicas x tensor_parallel")
 
 
-class Speculative(_Strict):
+class Speculative(SpeculativeSpec):
     """Speculative decoding (vLLM): what the draft proposes and how much of it the target keeps."""
 
-    draft: str = Field(max_length=200, description="draft model: registry name or config.json path")
-    draft_tokens: StrictInt = Field(ge=1, le=16, description="tokens the draft proposes per step (vLLM's "
-                                    "num_speculative_tokens)")
     acceptance_rate: float = Field(ge=0, le=1, strict=True,
                                    description="share of drafted tokens the target accepts, as vLLM's metrics "
                                    "report it (accepted / drafted tokens)")
 
+    def to_speculation(self) -> Speculation:
+        return Speculation(self.draft, self.draft_tokens, self.acceptance_rate)
 
-class Serving(_Strict):
-    """The profile's serving block; `energy_predict.serving.Serving` is the typed value it becomes."""
 
-    framework: Literal["hf", "vllm"] = "vllm"
-    tensor_parallel: StrictInt = Field(1, ge=1, le=64, description="GPUs per engine (tensor parallelism)")
-    cuda_graphs: StrictBool = True
-    compile: StrictBool = False
-    max_batch: StrictInt = Field(256, ge=1, le=65536, description="largest batch the server forms")
-    max_num_batched_tokens: StrictInt = Field(8192, ge=16, le=2**20, description="tokens per engine step (online)")
+class Serving(ServingSpec):
+    """The profile's serving block: the serving spec, how it is run (`mode`) and its sampling options.
+
+    `energy_predict.serving.Serving` is the typed value it becomes (`to_serving`).
+    """
+
     mode: Literal["offline", "online"] = "offline"
-    dtype: Literal["bfloat16", "float16"] = "bfloat16"
-    quantization: Literal["fp8"] | None = None
-    decoding: Literal["greedy", "sampling", "beam"] = "greedy"
-    beam_width: StrictInt | None = Field(None, ge=2, le=16, description="sequences kept per request (beam only)")
     temperature: float | None = Field(None, gt=0, le=100, strict=True, description="sampling temperature")
     top_p: float | None = Field(None, gt=0, le=1, strict=True, description="sampling nucleus (top-p)")
-    prefix_caching: StrictBool = False
     speculative: Speculative | None = None
 
     @field_validator("speculative", mode="before")

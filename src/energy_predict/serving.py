@@ -8,6 +8,10 @@ is predicted from the same fitted configuration with it off. Decoding (sampling,
 decoding are options of the same kind: `base` is the greedy configuration they are fitted on, and the model card's
 `options` carries the measured rule that moves a greedy prediction to them (`energy_predict.model.options`).
 Adding an option is one field here and, where it needs kernels of its own, one entry in `KEY_FIELDS`.
+
+The precision (`dtype`, `quantization`) is read from the precision table (`energy_predict.precision`); the key carries
+the quantization, and every key stands for the dtype every calibration ran (`precision.KEY_DTYPE`). Profiles and
+grids spell a configuration with `energy_predict.serving_spec.ServingSpec`, which becomes this value.
 """
 
 from __future__ import annotations
@@ -15,15 +19,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 
+from energy_predict import precision
 from energy_predict.architectures import Architecture, resolve_architecture
 from energy_predict.gpus import GPU
+from energy_predict.precision import Precision
 
 FRAMEWORKS = ("hf", "vllm")
-QUANTIZATIONS = (None, "fp8")
 DECODINGS = ("greedy", "sampling", "beam")
 # The fields that decide which kernels run, hence which measurements a prediction may rest on.
 KEY_FIELDS = ("framework", "cuda_graphs", "compile", "quantization", "tensor_parallel", "decoding", "speculative")
-BYTES_PER_PARAM = {None: 2.0, "fp8": 1.0}
+DEFAULT_TOKEN_BUDGET = 8192  # tokens per engine step where a configuration leaves it to the engine (vLLM's server)
 
 
 @dataclass(frozen=True)
@@ -32,14 +37,15 @@ class Speculation:
 
     `acceptance_rate`: the share of drafted tokens the target accepts, as vLLM's metrics report it (accepted /
     drafted tokens); a step then advances each sequence by 1 + acceptance_rate x draft_tokens tokens on average.
+    None where it is not a setting: a calibration record's draft accepts what it accepts (its engine counts it).
     """
 
     draft: str
     draft_tokens: int
-    acceptance_rate: float
+    acceptance_rate: float | None
 
     def __post_init__(self) -> None:
-        if self.draft_tokens < 1 or not 0.0 <= self.acceptance_rate <= 1.0:
+        if self.draft_tokens < 1 or not (self.acceptance_rate is None or 0.0 <= self.acceptance_rate <= 1.0):
             raise ValueError("draft_tokens must be >= 1 and acceptance_rate in [0, 1]")
 
     @cached_property
@@ -50,11 +56,14 @@ class Speculation:
     @property
     def accepted_per_step(self) -> float:
         """Drafted tokens a step accepts per sequence on average."""
+        if self.acceptance_rate is None:
+            raise ValueError("a speculation without an acceptance rate (a calibration record's) predicts nothing")
         return self.acceptance_rate * self.draft_tokens
 
     @property
     def label(self) -> str:
-        return f"spec:{self.draft} k{self.draft_tokens} a{self.acceptance_rate:g}"
+        rate = "" if self.acceptance_rate is None else f" a{self.acceptance_rate:g}"
+        return f"spec:{self.draft} k{self.draft_tokens}{rate}"
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,12 @@ class Serving:
     prefix_caching: bool = False
     speculative: Speculation | None = None
     beam_width: int = 1  # sequences kept per request under beam search (1 otherwise)
+    dtype: str = precision.KEY_DTYPE  # the number format the model is loaded in (not in the key: see the module)
 
     def __post_init__(self) -> None:
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"framework must be one of {FRAMEWORKS}")
-        if self.quantization not in QUANTIZATIONS:
-            raise ValueError(f"quantization must be one of {QUANTIZATIONS}")
+        precision.precision_of(self.quantization, self.dtype)  # both names are in the precision table
         if self.tensor_parallel < 1 or self.max_batch < 1 or self.max_num_batched_tokens < 1:
             raise ValueError("tensor_parallel, max_batch and max_num_batched_tokens must be >= 1")
         if self.framework == "hf" and self.cuda_graphs:  # normalise: HF has no CUDA-graph switch of its own
@@ -104,13 +113,9 @@ class Serving:
                      for f in KEY_FIELDS)
 
     @property
-    def bytes_per_param(self) -> float:
-        return BYTES_PER_PARAM[self.quantization]
-
-    @property
-    def dtype(self) -> str:
-        """The dtype the tensor cores run in (peak FLOP/s of the GPU)."""
-        return "fp8" if self.quantization == "fp8" else "bfloat16"
+    def precision(self) -> Precision:
+        """What the weights, the KV cache and the matrix products cost (`energy_predict.precision`)."""
+        return precision.precision_of(self.quantization, self.dtype)
 
     @property
     def label(self) -> str:
@@ -120,6 +125,8 @@ class Serving:
             parts.append("graphs" if self.cuda_graphs else "eager")
         if self.compile:
             parts.append("compile")
+        if self.dtype != precision.KEY_DTYPE:
+            parts.append(self.dtype)
         if self.quantization:
             parts.append(self.quantization)
         if self.tensor_parallel > 1:
@@ -204,22 +211,16 @@ def deployment_from_profile(p, base_dir=None) -> Deployment:
     from energy_predict.gpus import resolve_gpu
 
     arch = resolve_architecture(_beside_profile(p.model, base_dir))
-    s = p.serving
-    speculative = None
-    if s.speculative:  # the draft is resolved as the model is, and named as its own field
-        speculative = Speculation(_beside_profile(s.speculative.draft, base_dir), s.speculative.draft_tokens,
-                                  s.speculative.acceptance_rate)
+    serving = p.serving.to_serving()
+    if serving.speculative:  # the draft is resolved as the model is, and named as its own field
+        speculative = replace(serving.speculative, draft=_beside_profile(serving.speculative.draft, base_dir))
         try:
             _ = speculative.arch  # resolved here once, so a bad draft is named as its field
         except InputError as exc:
             problem, _, fix = str(exc).split(": ", 1)[-1].partition("; ")
             raise InputError("serving.speculative.draft", problem,
                              fix or "give a registry name or a config.json path (relative to the profile)") from None
-    serving = Serving(framework=s.framework, cuda_graphs=s.cuda_graphs, compile=s.compile,
-                      quantization=s.quantization, tensor_parallel=s.tensor_parallel, max_batch=s.max_batch,
-                      max_num_batched_tokens=s.max_num_batched_tokens, decoding=s.decoding,
-                      beam_width=s.beam_width if s.decoding == "beam" else 1, prefix_caching=s.prefix_caching,
-                      speculative=speculative)
+        serving = replace(serving, speculative=speculative)
     if p.hardware.count % serving.tensor_parallel:
         raise InputError("hardware.count", f"{p.hardware.count} GPUs is not a multiple of tensor_parallel "
                          f"{serving.tensor_parallel}", "give the deployment's GPUs: replicas x tensor_parallel")

@@ -1,11 +1,15 @@
 """Calibration grids: models x serving configs x cells, read from JSON and expanded by pure functions.
 
 ```json
-{"name": "h100-hf", "models": ["Llama-3.1-8B"],
- "configs": [{"name": "hf-eager", "backend": "hf", "attn_implementation": "sdpa"}],
+{"name": "h100-vllm", "models": ["Llama-3.1-8B"],
+ "configs": [{"name": "vllm-graphs-tp2", "framework": "vllm", "tensor_parallel": 2,
+              "engine": {"compilation_config": {"pass_config": {"fuse_allreduce_rms": false}}}},
+             {"name": "hf-eager", "framework": "hf"}],
  "blocks": [{"batch_sizes": [1, 8], "input_tokens": [128, 512], "output_tokens": [1, 128]}],
  "repetitions": 3, "min_window_s": 2.0, "max_tokens_in_batch": 300000}
 ```
+A config is a serving spec with the profile's field names (`energy_predict.serving_spec.ServingConfig`), its
+engine knobs apart under `engine`; grids in the former spelling (`backend`, `max_num_seqs`, flat knobs) still parse.
 Each block is a product of its lists; a block may narrow `models` and `configs` by name.
 """
 
@@ -13,62 +17,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from energy_predict.architectures import resolve_architecture
 from energy_predict.errors import InputError
 from energy_predict.jsonio import read_json
 from energy_predict.profile import MAX_TOKENS
+from energy_predict.serving_spec import EngineKnobs, ServingConfig
 
-
-class ServingConfig(BaseModel):
-    """One engine configuration. Options a backend does not know are an error, not ignored."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-    name: str
-    backend: Literal["hf", "vllm"]
-    dtype: Literal["bfloat16", "float16"] = "bfloat16"
-    # HF
-    attn_implementation: Literal["eager", "sdpa"] = "sdpa"
-    compile: bool = False
-    decoding: Literal["greedy", "sampling", "beam"] = "greedy"
-    beam_width: int = Field(1, ge=1)
-    # vLLM
-    cuda_graphs: bool = False
-    quantization: Literal["fp8"] | None = None
-    max_num_seqs: int = Field(256, ge=1)
-    max_num_batched_tokens: int | None = Field(None, ge=1)
-    enable_chunked_prefill: bool | None = None
-    enable_prefix_caching: bool = False
-    log_stats: bool = False  # vLLM's stat loggers (off by default in LLM): its prefix-cache counters need them
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-    # GPUs of one engine (vLLM's tensor_parallel_size, the older name, is accepted); the sweep meters as many
-    tensor_parallel: int = Field(1, ge=1, validation_alias=AliasChoices("tensor_parallel", "tensor_parallel_size"))
-    max_model_len: int | None = Field(None, ge=16)
-    # passed to vLLM as they are, e.g. {"pass_config": {"fuse_allreduce_rms": false}} (docs/measurements)
-    compilation_config: dict[str, Any] | None = None
-    disable_custom_all_reduce: bool = False
-    # vLLM speculative decoding (issue 17): a registry model as the draft (dummy weights like the target's: a draft
-    # of the target's own architecture gets the target's very weights, so it proposes what the target will choose),
-    # `num_speculative_tokens` drafted per step; `synthetic_acceptance` (0..1, per drafted token, independent) makes
-    # vLLM's rejection sampler accept at that rate whatever the draft proposes (its 'synthetic' method).
-    speculative_model: str | None = None
-    num_speculative_tokens: int = Field(0, ge=0, le=16)
-    synthetic_acceptance: float | None = Field(None, ge=0, le=1)
-    # Cells with a shared prompt prefix (issue 17): this share of each prompt's tokens is one prefix common to the
-    # batch and cached by the warm-up; the rest is new in every run. Needs enable_prefix_caching.
-    prefix_hit_rate: float | None = Field(None, ge=0, le=1)
-
-    def engine_fields(self) -> dict:
-        """What the engine is built from: configs equal here share one loaded engine in a sweep.
-
-        Per-request options (the name, decoding, the prompts' shared prefix) may differ.
-        """
-        per_request = {"name", "decoding", "beam_width", "prefix_hit_rate"}
-        # HF compiles inside `generate` (a static cache per call): the loaded model is the same with or without it
-        return self.model_dump(exclude=per_request | ({"compile"} if self.backend == "hf" else set()))
+__all__ = ["Block", "Cell", "EngineKnobs", "Grid", "ServingConfig", "engine_order", "expand_grid", "load_grid",
+           "merge_grids", "parse_grid", "select"]
 
 
 class Block(BaseModel):
@@ -136,22 +96,20 @@ def parse_grid(data: object) -> Grid:
 
 def _check_config(c: ServingConfig, field: str) -> None:
     """Options that only make sense together (InputError naming the field)."""
-    if c.backend == "hf" and (c.speculative_model or c.prefix_hit_rate is not None):
-        raise InputError(f"{field}.backend", "speculative decoding and prefix-hit cells are vLLM options",
-                         "use backend 'vllm' for them")
-    if c.backend == "vllm" and c.decoding == "beam":
+    if c.framework == "hf" and (c.speculative or c.prefix_hit_rate is not None):
+        raise InputError(f"{field}.framework", "speculative decoding and prefix-hit cells are vLLM options",
+                         "use framework 'vllm' for them (backend, in grids of the former spelling)")
+    if c.framework == "vllm" and c.decoding == "beam":
         raise InputError(f"{field}.decoding", "vLLM 0.26 has no beam-search serving path (LLM.beam_search is a "
                          "Python loop of one-token generate calls that needs a tokenizer)", "use greedy or sampling")
-    if bool(c.speculative_model) != (c.num_speculative_tokens > 0):
-        raise InputError(f"{field}.num_speculative_tokens", "speculative_model and num_speculative_tokens go together",
-                         "give both (e.g. 'Llama-3.2-1B' and 4) or neither")
-    if c.synthetic_acceptance is not None and not c.speculative_model:
-        raise InputError(f"{field}.synthetic_acceptance", "needs speculative decoding", "set speculative_model too")
-    if c.prefix_hit_rate is not None and not c.enable_prefix_caching:
+    if (c.decoding == "beam") != (c.beam_width is not None):
+        raise InputError(f"{field}.beam_width", "beam search needs its width, and only beam search has one",
+                         "give beam_width (2-16) with decoding 'beam', and drop it otherwise")
+    if c.prefix_hit_rate is not None and not c.prefix_caching:
         raise InputError(f"{field}.prefix_hit_rate", "a shared prefix is only a hit with prefix caching on",
-                         "set enable_prefix_caching: true")
-    if c.speculative_model:
-        resolve_architecture(c.speculative_model)
+                         "set prefix_caching: true")
+    if c.speculative:
+        resolve_architecture(c.speculative.draft)
 
 
 def load_grid(path: str | Path) -> Grid:

@@ -290,8 +290,8 @@ class ReplayPlan:
 
     def unit_meta(self, unit: ReplayUnit) -> dict:
         """What a unit's record says of how it was replayed."""
-        common = {"sample": self.sample, "prefix_caching": self.config.enable_prefix_caching}
-        if self.config.backend == "hf":
+        common = {"sample": self.sample, "prefix_caching": self.config.prefix_caching}
+        if self.config.framework == "hf":
             return {"mode": "offline", "batch_size": self.batch_size, "batches": hf_batches(self.n, self.batch_size),
                     **common}
         if unit.mode == "offline":
@@ -343,12 +343,14 @@ def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, see
                          + (f"{BLOCK_TOKENS}-token block of the trace" if blocks else "token"),
                          f"give at least {BLOCK_TOKENS if blocks else 1}")
     reqs = sample_requests(frame, n, seed, trace_path.name, max_input, max_output, sample)
-    config = ServingConfig(name=f"{backend_name}-replay", backend=backend_name, cuda_graphs=cuda_graphs,
-                           max_num_seqs=max_num_seqs, max_model_len=max_input + max_output + 16,
-                           tensor_parallel=tensor_parallel,
-                           **({"max_num_batched_tokens": max_num_batched_tokens, "enable_chunked_prefill": True,
-                               "enable_prefix_caching": prefix_caching, "log_stats": prefix_caching or blocks}
-                              if backend_name == "vllm" else {}))
+    vllm = backend_name == "vllm"
+    config = ServingConfig(name=f"{backend_name}-replay", framework=backend_name, cuda_graphs=cuda_graphs,
+                           max_batch=max_num_seqs, tensor_parallel=tensor_parallel,
+                           **({"max_num_batched_tokens": max_num_batched_tokens, "prefix_caching": prefix_caching}
+                              if vllm else {}),
+                           engine={"max_model_len": max_input + max_output + 16,
+                                   **({"enable_chunked_prefill": True, "log_stats": prefix_caching or blocks}
+                                      if vllm else {})})
     stem = f"{backend_name}-{Path(trace_path).stem}" + ("-conversations" if sample == "conversations" else "") \
         + ("-prefix-caching" if prefix_caching else "")  # caching on and off can share one --out
     units = [ReplayUnit(f"{stem}-offline", "offline", reqs)] if backend_name == "hf" or "offline" in modes else []
@@ -361,7 +363,7 @@ def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, see
 
 def replay_runner(backend, plan: ReplayPlan, unit: ReplayUnit) -> Callable[[], None]:
     """The run a unit measures on a loaded engine: HF fixed batches, vLLM all at once or at arrival times."""
-    if plan.config.backend == "hf":
+    if plan.config.framework == "hf":
         return hf_offline_runner(backend, unit.reqs, plan.batch_size)
     offline, online = vllm_runners(backend, unit.reqs)
     return offline if unit.mode == "offline" else online
@@ -373,13 +375,13 @@ RunnerFactory = Callable[[object, ReplayPlan, ReplayUnit], Callable[[], None]]
 def open_engine(plan: ReplayPlan, gpus: tuple[int, ...], backend_factory: Callable[[str], Backend],
                 meter_factory: Callable, idle_s: float = 3.0) -> tuple[Backend, object, dict]:
     """Meter the empty GPUs' idle power, then load the plan's engine: (backend, meter, the records' common part)."""
-    backend = backend_factory(plan.config.backend)
+    backend = backend_factory(plan.config.framework)
     meter = meter_factory(gpus)
     if hasattr(meter, "sync"):
         meter.sync = backend.synchronize
     empty_idle = measure_idle_w(meter, idle_s)
     backend.load(plan.arch, plan.config)
-    meta = {"backend": plan.config.backend, "config": plan.config.model_dump(), "versions": backend.versions(),
+    meta = {"backend": plan.config.framework, "config": plan.config.model_dump(), "versions": backend.versions(),
             "meter": meter.describe(), "empty_idle_power_w": empty_idle, "seed": plan.seed, "n": plan.n}
     return backend, meter, meta
 
@@ -396,9 +398,9 @@ def replay_unit(backend, meter, plan: ReplayPlan, unit: ReplayUnit, meta: dict, 
 
 def prefix_hooks(backend, plan: ReplayPlan) -> tuple[Callable[[], None] | None, Callable[[], dict] | None]:
     """(empty the prefix cache, read its counters) for a vLLM engine; a backend without them reads as null."""
-    if plan.config.backend != "vllm":
+    if plan.config.framework != "vllm":
         return None, None
-    reset = backend.reset_prefix_cache if plan.config.enable_prefix_caching else None
+    reset = backend.reset_prefix_cache if plan.config.prefix_caching else None
     counters = getattr(backend, "prefix_cache_counters", None) or (
         lambda: {"null_reason": f"the {type(backend).__name__} backend exposes no prefix-cache counters"})
     return reset, counters
@@ -413,7 +415,7 @@ def run_replays(plan: ReplayPlan, out_dir: Path, *, gpus: tuple[int, ...],
     results = []
     for unit in plan.units:
         if on_step:
-            on_step(unit.describe(plan.config.backend))
+            on_step(unit.describe(plan.config.framework))
         result = replay_unit(backend, meter, plan, unit, meta, runner_factory=runner_factory, idle_s=idle_s)
         write_replay(out_dir, result)
         results.append(result)

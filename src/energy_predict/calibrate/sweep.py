@@ -148,11 +148,11 @@ def load_engine(backend_factory: Callable[[str], Backend], meter, model: str, co
     `idle` is (all GPUs summed, per GPU) in W. A load that fails closes what it made and raises
     EngineLoadError with the one line the outcome keeps.
     """
-    if config.backend == "vllm" and config.max_model_len is None:
-        config = config.model_copy(update={"max_model_len": _max_model_len(group)})
+    if config.framework == "vllm" and config.engine.max_model_len is None:
+        config = config.with_max_model_len(_max_model_len(group))
     backend = None
     try:
-        backend = backend_factory(config.backend)
+        backend = backend_factory(config.framework)
         if hasattr(meter, "sync"):
             meter.sync = backend.synchronize
         backend.load(resolve_architecture(model), config)
@@ -169,17 +169,18 @@ def load_engine(backend_factory: Callable[[str], Backend], meter, model: str, co
 def record_row(run_id: str, cell: Cell, config: ServingConfig, gpu: str, gpu_count: int, repetition: int,
                status: str, idle_power_w: float | None, **values) -> dict:
     """One record: the cell, its serving configuration and what was measured (`values`)."""
-    return {"run_id": run_id, "backend": config.backend, "config": config.name, "model": cell.model,
+    spec = config.speculative
+    return {"run_id": run_id, "backend": config.framework, "config": config.name, "model": cell.model,
             "gpu": gpu, "gpu_count": gpu_count, "tensor_parallel": config.tensor_parallel,
             "batch_size": cell.batch_size, "input_tokens": cell.input_tokens, "output_tokens": cell.output_tokens,
             "repetition": repetition, "status": status, "idle_power_w": idle_power_w, "timestamp": now_iso(),
-            "dtype": config.dtype, "attn_implementation": config.attn_implementation, "compile": config.compile,
-            "decoding": config.decoding, "beam_width": config.beam_width, "cuda_graphs": config.cuda_graphs,
-            "quantization": config.quantization or "none", "max_num_seqs": config.max_num_seqs,
-            **({"speculative_model": config.speculative_model, "num_speculative_tokens": config.num_speculative_tokens,
-                "synthetic_acceptance": config.synthetic_acceptance} if config.speculative_model else {}),
-            **({"prefix_caching": True, "prefix_hit_rate": config.prefix_hit_rate} if config.enable_prefix_caching
-               else {}),
+            "dtype": config.dtype, "attn_implementation": config.engine.attn_implementation,
+            "compile": config.compile, "decoding": config.decoding, "beam_width": config.beam_width or 1,
+            "cuda_graphs": config.cuda_graphs, "quantization": config.quantization or "none",
+            "max_num_seqs": config.max_batch,
+            **({"speculative_model": spec.draft, "num_speculative_tokens": spec.draft_tokens,
+                "synthetic_acceptance": spec.synthetic_acceptance} if spec else {}),
+            **({"prefix_caching": True, "prefix_hit_rate": config.prefix_hit_rate} if config.prefix_caching else {}),
             **values}
 
 
@@ -295,7 +296,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
             continue
         wanted = (model, configs[config_name].engine_fields())
         if engine == wanted and hasattr(backend, "reconfigure"):  # same engine, other per-request options
-            config = configs[config_name].model_copy(update={"max_model_len": max_len})
+            config = configs[config_name].with_max_model_len(max_len)
             backend.reconfigure(config)
         else:
             if backend is not None:
@@ -307,7 +308,7 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
             except EngineLoadError as exc:
                 load_error, backend = str(exc), None
                 break
-            engine, max_len = wanted, config.max_model_len
+            engine, max_len = wanted, config.engine.max_model_len
         loaded = f"loaded:{model}:{config_name}"
         meta["configs"][config_name] = {**config.model_dump(), "versions": backend.versions()}
         meta["idle_power_w"][loaded], meta["idle_power_per_gpu_w"][loaded] = loaded_idle, loaded_per_gpu

@@ -17,6 +17,7 @@ from energy_predict import flops
 from energy_predict.architectures import Architecture
 from energy_predict.baselines import roofline_batch
 from energy_predict.gpus import GPU, resolve_gpu
+from energy_predict.precision import PRECISIONS, precision_of
 from energy_predict.serving import KEY_FIELDS, Serving
 
 ARCH_COLUMNS = [f.name for f in fields(Architecture) if f.name != "name"]
@@ -44,7 +45,20 @@ def cell_frame(arch: Architecture, gpu: GPU, serving: Serving, batch_size, input
     frame["backend"] = serving.framework  # the calibration records' name for the framework
     for key, value in zip(KEY_FIELDS, serving.key):
         frame[key] = pd.Series([value] * len(frame), dtype=object)
+    frame["precision"] = serving.precision.name  # the key's quantization, or the dtype (not in the key)
     return frame
+
+
+def precisions(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's precision name (`energy_predict.precision`); a frame without the column: its key's."""
+    if "precision" in frame:
+        return frame["precision"].to_numpy()
+    return np.array([precision_of(q).name for q in frame["quantization"].tolist()], dtype=object)
+
+
+def precision_column(frame: pd.DataFrame, what: str) -> np.ndarray:
+    """A figure of each row's precision (`weight_bytes_per_param`, `kv_bytes_per_value`), as floats."""
+    return np.array([getattr(PRECISIONS[name], what) for name in precisions(frame)], dtype=float)
 
 
 def factorize(keys: pd.Series) -> tuple[np.ndarray, list]:
@@ -99,30 +113,28 @@ def physical_features(frame: pd.DataFrame) -> pd.DataFrame:
     cols = {k: np.zeros(len(frame)) for k in
             ("prefill_flops", "decode_flops", "prefill_bytes", "decode_bytes", "roofline_prefill_s",
              "roofline_decode_s", "active_params", "peak_flops", "bandwidth_bps", "tdp_w")}
-    quantization = frame["quantization"].to_numpy()
+    names = precisions(frame)
     for arch, gpu, rows in deployments(frame):
-        for fp8 in (False, True):  # fp8 and bf16 cells of one model differ in bytes and peak FLOP/s
-            idx = rows[(quantization[rows] == "fp8") == fp8]
-            if not len(idx):
-                continue
+        for name in dict.fromkeys(names[rows]):  # precisions of one model differ in bytes and peak FLOP/s
+            p = PRECISIONS[name]
+            idx = rows[names[rows] == name]
             sub = frame.iloc[idx]
             b = sub["batch_size"].to_numpy(float)
             i = sub["input_tokens"].to_numpy(float)
             o = sub["output_tokens"].to_numpy(float)
             c = cached_tokens(sub)
-            dtype = "fp8" if fp8 else "bfloat16"
-            bpp = 1.0 if fp8 else 2.0
+            bpp, kv = p.weight_bytes_per_param, p.kv_bytes_per_value
             steps = np.maximum(o - 1, 0)
             cols["prefill_flops"][idx] = b * flops.prefill_flops(arch, i, cached_tokens=c)
             cols["decode_flops"][idx] = b * flops.decode_flops(arch, i, o)
-            cols["prefill_bytes"][idx] = flops.prefill_bytes(arch, b, i, bpp, c)
+            cols["prefill_bytes"][idx] = flops.prefill_bytes(arch, b, i, bpp, c, kv)
             # decode bytes: weights every step plus the KV cache read at the mean context
-            cols["decode_bytes"][idx] = steps * flops.decode_step_bytes(arch, b, i + (o / 2), bpp)
-            roof = roofline_batch(arch, gpu, b, i, o, dtype, bpp, c)
+            cols["decode_bytes"][idx] = steps * flops.decode_step_bytes(arch, b, i + (o / 2), bpp, kv)
+            roof = roofline_batch(arch, gpu, b, i, o, p, c)
             cols["roofline_prefill_s"][idx] = roof.prefill_s
             cols["roofline_decode_s"][idx] = roof.decode_s
             cols["active_params"][idx] = arch.active_params
-            cols["peak_flops"][idx] = gpu.peak_flops(dtype)
+            cols["peak_flops"][idx] = p.peak_flops(gpu)
             cols["bandwidth_bps"][idx] = gpu.memory_bandwidth_bps
             cols["tdp_w"][idx] = gpu.tdp_w
     for k, v in cols.items():

@@ -50,11 +50,13 @@ def choose_estimator(scores: pd.DataFrame) -> str:
 def measured_idle_power(run_ids) -> dict[str, dict[str, float]]:
     """Median idle power of one GPU, per GPU kind: empty, and holding a loaded engine (per framework).
 
-    Runs over several GPUs record each GPU's reading (`idle_power_per_gpu_w`); their sums are not one GPU's.
+    Runs over several GPUs record each GPU's reading (`idle_power_per_gpu_w`); their sums are not one GPU's. A
+    loaded reading (`loaded:<model>:<config>`) counts for the framework of that config, as the run recorded it.
     """
     import json
 
     from energy_predict.datasets import calibration_dir
+    from energy_predict.serving_spec import serving_of_record
 
     readings: dict[str, dict[str, list[float]]] = {}
     for rid in run_ids:
@@ -66,7 +68,8 @@ def measured_idle_power(run_ids) -> dict[str, dict[str, float]]:
             if key == "before":
                 gpu["empty"].extend(watts)
             elif key.startswith("loaded:"):
-                gpu["loaded_hf" if key.split(":")[-1].startswith("hf") else "loaded_vllm"].extend(watts)
+                framework = serving_of_record(meta["configs"][key.rsplit(":", 1)[-1]]).framework
+                gpu.setdefault(f"loaded_{framework}", []).extend(watts)
     return {g: {k: float(np.median(v)) for k, v in r.items() if v} for g, r in sorted(readings.items())}
 
 

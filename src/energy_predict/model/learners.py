@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
-from energy_predict.model.features import physical_features
+from energy_predict.model.features import physical_features, precision_column
 from energy_predict.model.structured import PhaseModel
 
 
@@ -32,7 +32,7 @@ def log_features(X: pd.DataFrame) -> pd.DataFrame:
     out["hf"] = (X["backend"] == "hf").to_numpy(float)
     out["cuda_graphs"] = X["cuda_graphs"].astype(float).to_numpy()
     out["compile"] = X["compile"].astype(float).to_numpy()
-    out["fp8"] = (X["quantization"] == "fp8").to_numpy(float)
+    out["weight_bytes_per_param"] = precision_column(X, "weight_bytes_per_param")
     return out
 
 

@@ -18,15 +18,31 @@ from energy_predict.model.options import context_cost
 from energy_predict.model.speculative import StepCost, decode_cost, step_cost_of_cells
 from energy_predict.model.validation import conformal_bounds
 from energy_predict.serving import Deployment, Serving
+from energy_predict.serving_spec import RECORD_FIELDS, serving_of_record
 
 MIN_CELLS = 6  # an option is modelled from at least this many measured cells
+
+
+def runs_an_option(records: pd.DataFrame) -> pd.Series:
+    """Whether each record ran a serving option (a decoding strategy or speculative decoding) on a greedy base.
+
+    Read by the one translator (`serving_of_record`), once per distinct configuration the records state.
+    """
+    if not len(records):
+        return pd.Series(False, index=records.index)
+    groups = records.groupby([c for c in records.columns if c in RECORD_FIELDS], dropna=False, sort=False)
+    ids = groups.ngroup()
+    option = {}
+    for i in groups.head(1).index:
+        serving = serving_of_record(records.loc[i])
+        option[ids[i]] = serving != serving.base
+    return ids.map(option).astype(bool)
 
 
 def option_cells(records: pd.DataFrame) -> pd.DataFrame:
     """One row per measured cell of a non-greedy or speculative config (medians of its repetitions), per run."""
     r = records[records["status"] == "ok"]
-    spec = r["speculative_model"].notna() if "speculative_model" in r else False
-    r = r[(r["decoding"].fillna("greedy") != "greedy") | spec]
+    r = r[runs_an_option(r)]
     if not len(r):
         return pd.DataFrame()
     cols = {"energy_j": ("energy_j", "median"), "duration_s": ("duration_s", "median")}
@@ -46,18 +62,9 @@ def _deployment(row, serving: Serving) -> Deployment:
     return Deployment(resolve_architecture(row["model"]), resolve_gpu(row["gpu"]), serving)
 
 
-def _flag(value) -> bool:
-    """A record's boolean column (missing or NaN is False, not bool(NaN))."""
-    return bool(value) if value is not None and pd.notna(value) else False
-
-
 def _greedy_serving(row) -> Serving:
-    q = row.get("quantization")
-    tp = row.get("tensor_parallel")
-    return Serving(framework=row["backend"], cuda_graphs=_flag(row.get("cuda_graphs")),
-                   compile=_flag(row.get("compile")),
-                   quantization=None if q is None or pd.isna(q) or q == "none" else str(q),
-                   tensor_parallel=int(tp) if tp is not None and pd.notna(tp) else 1)
+    """The greedy configuration without speculation a record's option is fitted on (`serving_of_record`)."""
+    return serving_of_record(row).base
 
 
 def _held_out(measured: np.ndarray, predicted: np.ndarray) -> dict:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from energy_predict import flops
 from energy_predict.architectures import Architecture
-from energy_predict.model.features import cached_tokens, deployment_keys, deployments, factorize
+from energy_predict.model.features import cached_tokens, deployment_keys, deployments, factorize, precision_column
 from energy_predict.serving import KEY_FIELDS, key_from_dict
 
 PREFILL_TERMS = ["batch", "prefill_layers", "prefill_linear_flops", "prefill_attention_flops",
@@ -41,7 +41,8 @@ def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
         i = sub["input_tokens"].to_numpy(float)
         o = sub["output_tokens"].to_numpy(float)
         c = cached_tokens(sub)  # prefix caching: the prompt's cached prefix is not computed, decode is unchanged
-        bpp = np.where(sub["quantization"].to_numpy() == "fp8", 1.0, 2.0)
+        bpp = precision_column(sub, "weight_bytes_per_param")
+        kv_bytes = arch.kv_bytes_per_token(precision_column(sub, "kv_bytes_per_value"))
         steps, context_sum = flops.decode_contexts(i, o)
         rows = X.index[idx]
         linear_per_token = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)
@@ -56,7 +57,7 @@ def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
         out.loc[rows, "step_weight_bytes"] = steps * flops.weight_bytes(arch, 1.0, b) * bpp
         out.loc[rows, "step_sequences"] = steps * b
         out.loc[rows, "decode_linear_flops"] = b * steps * linear_per_token
-        out.loc[rows, "decode_kv_bytes"] = b * context_sum * arch.kv_bytes_per_token()
+        out.loc[rows, "decode_kv_bytes"] = b * context_sum * kv_bytes
         reduced = allreduce_bytes_per_token(arch)
         out.loc[rows, "prefill_allreduce_ops"] = 2 * arch.num_layers
         out.loc[rows, "prefill_allreduce_bytes"] = b * (i - c) * reduced

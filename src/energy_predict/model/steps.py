@@ -18,7 +18,8 @@ def step_costs(model: PhaseCoefficients, dep: Deployment) -> StepCosts:
     """Collapse the phase model's per-batch terms into per-step coefficients for one deployment."""
     arch = dep.arch
     c = dict(zip(TERMS, model.coefficients(fit_key(dep.gpu.name, dep.serving), arch.name, arch.is_moe)))
-    bpp = dep.serving.bytes_per_param
+    precision = dep.serving.precision
+    bpp = precision.weight_bytes_per_param
     linear = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)
     reduced = allreduce_bytes_per_token(arch)
     return StepCosts(
@@ -32,5 +33,5 @@ def step_costs(model: PhaseCoefficients, dep: Deployment) -> StepCosts:
         + c["step_weight_bytes"] * float(flops.weight_bytes(arch, 1.0, 1)) * bpp
         + c["decode_allreduce_ops"] * 2 * arch.num_layers,
         per_sequence=c["step_sequences"] + c["decode_linear_flops"] * linear + c["decode_allreduce_bytes"] * reduced,
-        per_context_token=c["decode_kv_bytes"] * arch.kv_bytes_per_token(),
+        per_context_token=c["decode_kv_bytes"] * arch.kv_bytes_per_token(precision.kv_bytes_per_value),
     )

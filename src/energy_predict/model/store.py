@@ -29,7 +29,8 @@ from energy_predict.model.features import TP_AT, cell_frame, fit_key, tp_family
 from energy_predict.model.padding import padding_extra_j
 from energy_predict.model.phases import PhaseCoefficients
 from energy_predict.model.steps import step_costs
-from energy_predict.model.transfer import DatasheetTransfer, fp8_refusal, nearest_gpu, transfer_coefficients
+from energy_predict.model.transfer import DatasheetTransfer, nearest_gpu, transfer_coefficients
+from energy_predict.precision import dtype_refusal
 from energy_predict.provenance import artifacts_dir
 from energy_predict.serving import KEY_FIELDS, Deployment, Serving, key_from_dict
 
@@ -259,6 +260,8 @@ class MeasuredModel:
 
     def _greedy_basis(self, dep: Deployment) -> Basis:
         """Measured; transferred to an unmeasured dense model or a sibling GPU; or refused (GPU, config, MoE, TP)."""
+        if refusal := dtype_refusal(dep.serving.dtype):  # every key stands for the dtype calibration ran
+            raise EnergyPredictError(refusal)
         valid = self.card["valid"]
         src = self._source_gpu(dep)
         if self._never_measured(dep.gpu.name):
@@ -278,7 +281,7 @@ class MeasuredModel:
         if datasheet is not None:
             gpu_t, factor = self.card["transfer"]["gpu"], datasheet.widening
             reasons.append(f"{dep.gpu.name} was never measured: transferred from {src}, the nearest measured GPU, "
-                           f"through both datasheets ({datasheet.describe(dep.serving.dtype)}); this crosses a "
+                           f"through both datasheets ({datasheet.describe(dep.serving.precision)}); this crosses a "
                            f"wider gap than {' <-> '.join(gpu_t['gpus'])}, whose leave-one-GPU-out energy error "
                            f"(median {100 * gpu_t['median_ape']:.0f}%, p90 {100 * gpu_t['p90_ape']:.0f}%) sets the "
                            f"interval, widened {datasheet.widening_reason()}")
@@ -450,8 +453,9 @@ class MeasuredModel:
                 f"hardware.gpu: {dep.gpu.name} was never measured, and the model '{self.name}' holds no "
                 "leave-one-GPU-out error to size a transfer to it; use --model roofline for an analytic estimate "
                 "(labelled analytic)")
-        if dep.serving.quantization == "fp8" and not dep.gpu.has_fp8:
-            raise EnergyPredictError(fp8_refusal(dep.gpu))
+        refusal = dep.serving.precision.transfer_refusal(dep.gpu)
+        if refusal:
+            raise EnergyPredictError(refusal)
         if dep.serving.tensor_parallel > 1:
             raise EnergyPredictError(
                 f"serving.tensor_parallel: {dep.gpu.name} was never measured, and tensor parallelism is not "

@@ -36,6 +36,7 @@ import numpy as np
 
 from energy_predict.gpus import GPU
 from energy_predict.model.phases import TERMS, PhaseCoefficients
+from energy_predict.precision import Precision, precision_of
 from energy_predict.serving import KEY_FIELDS
 
 BANDWIDTH_TERMS = ("step_weight_bytes", "decode_kv_bytes")
@@ -85,13 +86,6 @@ def nearest_gpu(dst: GPU, candidates: list[GPU]) -> GPU | None:
     return min(candidates, key=lambda g: spec_distance(g, dst), default=None)
 
 
-def fp8_refusal(dst: GPU) -> str:
-    """The one-line reason an fp8 configuration does not transfer to a GPU without fp8 tensor cores."""
-    return (f"serving.quantization: {dst.name} ({dst.generation}) has no fp8 tensor cores, so the fp8 configuration "
-            "measured on Hopper does not transfer to it (vLLM would run weight-only fp8 kernels there, never "
-            "measured); use quantization null (bf16) on it, or --model roofline")
-
-
 @dataclass(frozen=True)
 class DatasheetTransfer:
     """A measured GPU's coefficients carried to a GPU never measured, by both datasheets (see the module doc).
@@ -129,49 +123,52 @@ class DatasheetTransfer:
                     f"{self.src.name}")
         return f"{self.src.name}'s measured loaded idle x the TDP ratio (no primary source gives an idle figure)"
 
-    def time_scale(self, dtype: str) -> np.ndarray:
+    def time_scale(self, precision: Precision) -> np.ndarray:
         """Per term: destination seconds per source second (compute: FLOP/s ratio; bytes: bandwidth ratio)."""
-        flops = self.src.peak_flops(dtype) / self.dst.peak_flops(dtype)
+        flops = precision.peak_flops(self.src) / precision.peak_flops(self.dst)
         bandwidth = self.src.memory_bandwidth_bps / self.dst.memory_bandwidth_bps
         return np.array([flops if t in COMPUTE_TERMS else bandwidth if t in BANDWIDTH_TERMS else 1.0
                          for t in TERMS])
 
     def coefficients(self, energy: PhaseCoefficients, duration: PhaseCoefficients
                      ) -> tuple[PhaseCoefficients, PhaseCoefficients]:
-        """(energy, duration) coefficients keyed to the destination; fp8 keys are left out where it has no fp8.
+        """(energy, duration) coefficients keyed to the destination, less the keys it cannot run.
+
+        A key in a precision whose tensor cores the destination lacks (fp8 on an A100) is left out
+        (`Precision.transfer_refusal`).
 
         Per term, with r its time scale: t' = r t and e' = r max(idle_dst t + a (e - idle_src t), 0), where
         a = (TDP_dst - idle_dst) / (TDP_src - idle_src). Under the TDP rule for idle this is e' = r e TDP_dst/TDP_src.
         """
         a = (self.dst.tdp_w - self.idle_dst_w) / (self.src.tdp_w - self.idle_src_w)
 
-        def dtype_of(config: tuple) -> str | None:
-            fp8 = config[_QUANTIZATION] == "fp8"
-            return None if fp8 and not self.dst.has_fp8 else "fp8" if fp8 else "bfloat16"
+        def precision_of_key(config: tuple) -> Precision | None:
+            p = precision_of(config[_QUANTIZATION])  # a fit key stands for the dtype every calibration ran
+            return None if p.transfer_refusal(self.dst) else p
 
         def time_scale(config):
-            dtype = dtype_of(config)
-            return None if dtype is None else self.time_scale(dtype)
+            p = precision_of_key(config)
+            return None if p is None else self.time_scale(p)
 
         moved_duration = _rekeyed(duration, self.src, self.dst, time_scale)
         coef = {}
         for key, e in energy.coef_.items():
             config, _model = key if isinstance(key[0], tuple) else (key, None)
-            dtype = dtype_of(config) if config[0] == self.src.name else None
-            if dtype is None:
+            p = precision_of_key(config) if config[0] == self.src.name else None
+            if p is None:
                 continue
             t = duration.coef_.get(key, np.zeros_like(e))
             dynamic = np.maximum(self.idle_dst_w * t + a * (e - self.idle_src_w * t), 0.0)
             moved = (self.dst.name, *config[1:])
-            coef[moved if _model is None else (moved, _model)] = self.time_scale(dtype) * dynamic
+            coef[moved if _model is None else (moved, _model)] = self.time_scale(p) * dynamic
         moved_energy = PhaseCoefficients(coef, np.asarray(energy.scale_), energy.min_cells, energy.min_cells_per_model)
         return moved_energy, moved_duration
 
-    def describe(self, dtype: str) -> str:
+    def describe(self, precision: Precision) -> str:
         """What was scaled and by how much, for a basis reason."""
-        flops = self.dst.peak_flops(dtype) / self.src.peak_flops(dtype)
+        flops = precision.peak_flops(self.dst) / precision.peak_flops(self.src)
         bandwidth = self.dst.memory_bandwidth_bps / self.src.memory_bandwidth_bps
-        return (f"{'fp8' if dtype == 'fp8' else 'bf16'} FLOP/s x{flops:.2f}, bandwidth x{bandwidth:.2f}, power "
+        return (f"{precision.peak} FLOP/s x{flops:.2f}, bandwidth x{bandwidth:.2f}, power "
                 f"mapped from idle..TDP {self.idle_src_w:.0f}-{self.src.tdp_w:.0f} W to "
                 f"{self.idle_dst_w:.0f}-{self.dst.tdp_w:.0f} W; idle: {self.idle_rule}")
 

@@ -107,9 +107,9 @@ def _baselines(dep: Deployment, b, i, o, c=0) -> tuple[np.ndarray, np.ndarray]:
     Cached prefixes are skipped, as in the estimate. A beam of width w computes w sequences per request; a draft's
     work under speculative decoding is not in these formulas (the analytic basis says so).
     """
-    gpu, dtype, w = dep.gpu, dep.serving.dtype, dep.serving.beam_width
-    flops_tdp = w * flops.request_flops(dep.arch, i, o, c) * gpu.tdp_w / gpu.peak_flops(dtype)
-    roof = roofline_batch(dep.arch, gpu, np.asarray(b) * w, i, o, dtype, dep.serving.bytes_per_param, c)
+    gpu, precision, w = dep.gpu, dep.serving.precision, dep.serving.beam_width
+    flops_tdp = w * flops.request_flops(dep.arch, i, o, c) * gpu.tdp_w / precision.peak_flops(gpu)
+    roof = roofline_batch(dep.arch, gpu, np.asarray(b) * w, i, o, precision, c)
     return np.asarray(flops_tdp, float), np.asarray(roof.energy_j, float) / b
 
 

@@ -23,22 +23,13 @@ from energy_predict.predict.online import simulate
 from energy_predict.predict.padded import batches_phases
 from energy_predict.predict.serving import engine_for
 from energy_predict.prefix import trace_cached_tokens
-from energy_predict.serving import Deployment, Serving
+from energy_predict.serving import Deployment
+from energy_predict.serving_spec import serving_of_record
 
 
 def load_replays(folder: Path) -> list[dict]:
     """Every replay record (`*.json` written by `energy-predict replay`) under `folder`."""
     return [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json")) if p.name != "run.json"]
-
-
-def _serving(replay: dict) -> Serving:
-    c = replay["config"]
-    quantization = c.get("quantization")
-    return Serving(framework=c["backend"], cuda_graphs=bool(c.get("cuda_graphs")), compile=bool(c.get("compile")),
-                   quantization=None if quantization in (None, "none") else quantization,
-                   tensor_parallel=int(c.get("tensor_parallel") or 1), max_batch=int(c.get("max_num_seqs") or 256),
-                   max_num_batched_tokens=int(c.get("max_num_batched_tokens") or 8192),
-                   prefix_caching=bool(c.get("enable_prefix_caching")))
 
 
 def replay_cached_tokens(replay: dict, dep: Deployment) -> np.ndarray | None:
@@ -64,7 +55,7 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
     arch = resolve_architecture(replay["model"])
     gpus = replay["meter"].get("gpus") or [{"name": "NVIDIA H100 80GB HBM3"}]
     gpu = resolve_gpu(gpus[0]["name"])
-    serving = _serving(replay)
+    serving = serving_of_record(replay["config"])
     req = replay["requests"]
     i = np.asarray(req["input_tokens"])
     o = np.asarray(req["output_tokens"])

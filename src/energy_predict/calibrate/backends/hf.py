@@ -36,7 +36,7 @@ class HFBackend:
         torch.manual_seed(0)
         with torch.device(self.device):  # initialise on the device: random init of 8B on a CPU takes minutes
             model = transformers.AutoModelForCausalLM.from_config(
-                hf_config, dtype=dtype, attn_implementation=config.attn_implementation)
+                hf_config, dtype=dtype, attn_implementation=config.engine.attn_implementation)
         self.model = model.eval()
         self.config = config
         self.vocab_size = arch.vocab_size

@@ -29,25 +29,25 @@ def engine_kwargs(config: ServingConfig, model_dir: str, max_model_len: int,
         "skip_tokenizer_init": True,
         "dtype": config.dtype,
         "enforce_eager": not config.cuda_graphs,
-        "max_num_seqs": config.max_num_seqs,
-        "enable_prefix_caching": config.enable_prefix_caching,
-        "disable_log_stats": not config.log_stats,
-        "gpu_memory_utilization": config.gpu_memory_utilization,
+        "max_num_seqs": config.max_batch,
+        "enable_prefix_caching": config.prefix_caching,
+        "disable_log_stats": not config.engine.log_stats,
+        "gpu_memory_utilization": config.engine.gpu_memory_utilization,
         "tensor_parallel_size": config.tensor_parallel,
-        "max_model_len": config.max_model_len or max_model_len,
+        "max_model_len": config.engine.max_model_len or max_model_len,
         "seed": 0,
     }
     if config.quantization:
         kwargs["quantization"] = config.quantization
     if config.max_num_batched_tokens:
         kwargs["max_num_batched_tokens"] = config.max_num_batched_tokens
-    if config.enable_chunked_prefill is not None:
-        kwargs["enable_chunked_prefill"] = config.enable_chunked_prefill
-    if config.compilation_config:
-        kwargs["compilation_config"] = config.compilation_config
-    if config.disable_custom_all_reduce:
+    if config.engine.enable_chunked_prefill is not None:
+        kwargs["enable_chunked_prefill"] = config.engine.enable_chunked_prefill
+    if config.engine.compilation_config:
+        kwargs["compilation_config"] = config.engine.compilation_config
+    if config.engine.disable_custom_all_reduce:
         kwargs["disable_custom_all_reduce"] = True
-    if config.speculative_model:
+    if config.speculative:
         kwargs["speculative_config"] = speculative_config(config, draft_dir or "")
     return kwargs
 
@@ -58,12 +58,12 @@ def speculative_config(config: ServingConfig, draft_dir: str) -> dict[str, Any]:
     vLLM's synthetic rates are per position and unconditional (position i: all of the first i+1 accepted), so an
     independent per-token acceptance a gives a^(i+1).
     """
-    spec: dict[str, Any] = {"model": draft_dir, "method": "draft_model",
-                            "num_speculative_tokens": config.num_speculative_tokens}
-    if config.synthetic_acceptance is not None:
-        a = config.synthetic_acceptance
+    k = config.speculative.draft_tokens
+    spec: dict[str, Any] = {"model": draft_dir, "method": "draft_model", "num_speculative_tokens": k}
+    if config.speculative.synthetic_acceptance is not None:
+        a = config.speculative.synthetic_acceptance
         spec["rejection_sample_method"] = "synthetic"
-        spec["synthetic_acceptance_rates"] = [a ** (i + 1) for i in range(config.num_speculative_tokens)]
+        spec["synthetic_acceptance_rates"] = [a ** (i + 1) for i in range(k)]
     return spec
 
 
@@ -149,14 +149,14 @@ class VLLMBackend:
     def load(self, arch: Architecture, config: ServingConfig) -> None:
         from vllm import LLM
 
-        if config.max_model_len:
-            self.max_model_len = config.max_model_len
+        if config.engine.max_model_len:
+            self.max_model_len = config.engine.max_model_len
         folder = write_model_dir(arch, self.max_model_len)
         draft = None
-        if config.speculative_model:
+        if config.speculative:
             from energy_predict.architectures import resolve_architecture
 
-            draft = write_model_dir(resolve_architecture(config.speculative_model), self.max_model_len)
+            draft = write_model_dir(resolve_architecture(config.speculative.draft), self.max_model_len)
         self.llm = LLM(**engine_kwargs(config, folder, self.max_model_len, draft))
         self.vocab_size = arch.vocab_size
         self.config = config
@@ -167,7 +167,7 @@ class VLLMBackend:
 
     def counters(self) -> dict[str, int] | None:
         """The engine's prefix-cache and speculative-decoding counters so far; None when its stat logging is off."""
-        if not self.config or not self.config.log_stats:
+        if not self.config or not self.config.engine.log_stats:
             return None
         return engine_counters(self.llm.get_metrics())
 
@@ -209,7 +209,7 @@ class VLLMBackend:
 
     def prefix_cache_counters(self) -> dict:
         """The engine's prefix-cache counters (tokens), or None + reason when its stat logging is off."""
-        if not self.config or not self.config.log_stats:  # LLMEngine.get_metrics asserts log_stats
+        if not self.config or not self.config.engine.log_stats:  # LLMEngine.get_metrics asserts log_stats
             return {"queries_tokens": None, "hits_tokens": None,
                     "null_reason": "vLLM's stat logging is off (disable_log_stats)"}
         return prefix_counters(self.llm.get_metrics())
