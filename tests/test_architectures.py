@@ -27,6 +27,7 @@ def test_moe_active_parameters(name):
     assert REGISTRY["Llama-3.1-8B"].active_params == REGISTRY["Llama-3.1-8B"].total_params
 
 
+@pytest.mark.slow
 def test_config_round_trip_and_real_parameter_count():
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")

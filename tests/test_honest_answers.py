@@ -452,6 +452,7 @@ def test_long_context_online_is_stable_and_sane():
     assert r["online"]["period_s"] < 1.1 * 3600 and r["online"]["ttft_s"]["p90"] < 30
 
 
+@pytest.mark.slow
 def test_a_slowly_growing_queue_is_overload_and_every_command_says_so():
     """18.5 req/s on one H100 grows the queue by ~0.3 req/s: --rate, sweep-rate and capacity must agree."""
     rate = run("--profile", EXAMPLES / "code_gen.json", "--rate", "18.5")
