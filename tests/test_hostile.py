@@ -872,10 +872,11 @@ def _subprocess_params():
     params = [pytest.param(*c, CASE_LIMIT_S, id=c[0]) for c in SUBPROCESS]
     # strict: once the simulation answers within 5 s, this fails until the mark goes
     known = pytest.mark.xfail(strict=True, reason=SLOW_SIMULATION)
-    params += [pytest.param(*c, 5, id=c[0], marks=[pytest.mark.slow, known]) for c in SLOW]
+    params += [pytest.param(*c, 5, id=c[0], marks=known) for c in SLOW]
     return params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cid,args,files,expect,limit_s", _subprocess_params())
 def test_hostile_process(cid, args, files, expect, limit_s, tmp_path):
     _write(tmp_path, files)
@@ -889,6 +890,7 @@ def test_hostile_process(cid, args, files, expect, limit_s, tmp_path):
         assert not any(w in proc.stdout + proc.stderr for w in SECRET_WORDS), proc.stderr
 
 
+@pytest.mark.slow
 def test_150mb_single_line_csv_fails_fast_without_echo(tmp_path):
     """A 150 MB one-line CSV: one short error line, quickly; the error path must not read it into the message."""
     path = tmp_path / "huge.csv"
@@ -901,6 +903,7 @@ def test_150mb_single_line_csv_fails_fast_without_echo(tmp_path):
     assert "AAAAAAAAAAAAAAAAAAAA" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_150mb_single_line_jsonl_fails_fast(tmp_path):
     path = tmp_path / "huge.jsonl"
     with path.open("wb") as fh:
