@@ -33,7 +33,7 @@ if hasattr(typer.testing, "_get_command"):  # where a typer version names it oth
 def refit(tmp_path_factory) -> Path:
     """The default model fitted again from the checkout's committed inputs, saved the way `model fit` saves it.
 
-    One fit (~15 s of CPU) shared by every test that needs it; such tests are marked slow.
+    One fit (~25 s of CPU) shared by every test that needs it; such tests are marked slow.
     """
     from energy_predict.model import fit, store
 
