@@ -2,10 +2,42 @@ import json
 from pathlib import Path
 
 import pytest
+import typer.main
+import typer.testing
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 EXAMPLES = REPO / "examples"
+
+
+_COMMANDS: dict = {}
+
+
+def _command_built_once(app):
+    """The click command of a typer app, built on the first call only.
+
+    Typer's CliRunner rebuilds the whole command tree from the app's signatures at every `invoke`, about a third
+    of an in-process CLI test's CPU; a real `energy-predict` builds it once per process, as the tests now do too.
+    Commands look their library functions up when they run, so a test's monkeypatching still takes effect.
+    """
+    if app not in _COMMANDS:
+        _COMMANDS[app] = typer.main.get_command(app)
+    return _COMMANDS[app]
+
+
+if hasattr(typer.testing, "_get_command"):  # where a typer version names it otherwise, tests only run slower
+    typer.testing._get_command = _command_built_once
+
+
+@pytest.fixture(scope="session")
+def refit(tmp_path_factory) -> Path:
+    """The default model fitted again from the checkout's committed inputs, saved the way `model fit` saves it.
+
+    One fit (~25 s of CPU) shared by every test that needs it; such tests are marked slow.
+    """
+    from energy_predict.model import fit, store
+
+    return store.save_model(fit.fit_default(name="default"), tmp_path_factory.mktemp("refit") / "default")
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ def test_moe_active_parameters(name):
     assert REGISTRY["Llama-3.1-8B"].active_params == REGISTRY["Llama-3.1-8B"].total_params
 
 
+@pytest.mark.slow
 def test_config_round_trip_and_real_parameter_count():
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
@@ -50,6 +51,7 @@ def test_unknown_model_names_the_field():
         resolve_architecture("GPT-9")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_every_registry_model_builds_in_transformers_from_its_config_with_its_parameter_count(name):
     """The config.json a backend writes for random-weight calibration is a real one of the model's family."""

@@ -32,6 +32,7 @@ def grid_dict(model: str, **overrides) -> dict:
     return grid
 
 
+@pytest.mark.slow
 def test_sweep_end_to_end_with_tiny_llama_records_null_energy(tmp_path, tiny_config):
     pytest.importorskip("torch")
     run_dir = run_sweep(parse_grid(grid_dict(tiny_config)), tmp_path / "run", meter=NullMeter("no sensor on CPU"))

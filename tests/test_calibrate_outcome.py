@@ -133,6 +133,7 @@ def test_no_energy_sensor_is_said_once_at_the_start(tmp_path, engine):
     assert read_outcome(tmp_path / "run").null_reason == "no GPU energy sensor: NVML not found"
 
 
+@pytest.mark.slow
 def test_real_hf_engine_that_cannot_load_fails_fast(tmp_path, tiny_config, monkeypatch):  # noqa: F811
     pytest.importorskip("torch")
     monkeypatch.setattr(sweep, "open_meter", lambda gpus: NullMeter("no sensor on CPU"))

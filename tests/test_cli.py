@@ -183,6 +183,7 @@ def test_compare_shows_a_refused_gpu_only_against_an_analytic_row(tmp_path):
     assert any("no fp8 tensor cores" in n for n in out["notes"])
 
 
+@pytest.mark.slow
 def test_gap_and_capacity():
     gap = json.loads(run("gap", "--profile", EXAMPLES / "code_gen.json", "--json").output)
     assert gap[-1]["input_bin"] == "all" and gap[-1]["measured_over_flops_tdp"] > 1

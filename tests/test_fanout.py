@@ -94,6 +94,7 @@ def assert_each_record_once(run_dir, grid):
     return records
 
 
+@pytest.mark.ray
 def test_a_campaign_over_four_workers_records_every_repetition_once_with_where_it_ran(cluster, tmp_path):
     grid = campaign_grid()
     run_campaign(grid, tmp_path / "run", backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter)
@@ -110,6 +111,7 @@ def test_a_campaign_over_four_workers_records_every_repetition_once_with_where_i
     assert len({tuple(g) for g in records["gpu_indices"]}) >= 2  # Ray spread the engines over the GPUs
 
 
+@pytest.mark.ray
 def test_a_worker_killed_mid_cell_loses_only_that_cell_which_is_retried(cluster, tmp_path):
     grid = campaign_grid(models=["Llama-3.2-1B"], blocks=[{"batch_sizes": [1, 2, 4], "input_tokens": [8, 16],
                                                            "output_tokens": [1]}])
@@ -162,6 +164,7 @@ class LoggingBackend(FakeBackend):
             f.write(f"close {self.config}\n")
 
 
+@pytest.mark.ray
 def test_engines_start_in_the_grids_order_and_none_overtakes_one_waiting_for_gpus(cluster, tmp_path):
     # 4 GPUs: tp1-a starts; tp4 waits for all four, and tp1-b, listed after it, waits behind it (no overtaking),
     # although one GPU stays free meanwhile; tp2 and tp1-c then run side by side.
@@ -183,6 +186,7 @@ def test_engines_start_in_the_grids_order_and_none_overtakes_one_waiting_for_gpu
         at["load tp2"] < at["close tp1-b"]  # after the TP4 engine, the small ones shared the GPUs
 
 
+@pytest.mark.ray
 def test_an_engine_wider_than_any_node_is_refused_before_anything_runs(cluster, tmp_path):
     from energy_predict.errors import InputError
 
@@ -201,6 +205,7 @@ run_campaign(campaign_grid(), sys.argv[2], address=sys.argv[1], meter_factory=Fa
 """
 
 
+@pytest.mark.ray
 def test_the_driver_killed_and_resumed_loses_and_doubles_nothing(cluster, tmp_path):
     grid, run_dir = campaign_grid(), tmp_path / "run"
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, cluster, str(run_dir)], cwd=REPO,
@@ -222,6 +227,7 @@ def test_the_driver_killed_and_resumed_loses_and_doubles_nothing(cluster, tmp_pa
     assert meta["resumed"] and meta["status"] == "complete"
 
 
+@pytest.mark.ray
 def test_calibrate_ray_alone_runs_the_campaign_on_this_machines_ray(cluster, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

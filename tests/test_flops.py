@@ -26,6 +26,7 @@ def tiny():
     return torch, model, from_hf_config(config, name="tiny")
 
 
+@pytest.mark.slow
 def test_prefill_flops_match_torch_flop_counter(tiny):
     torch, model, arch = tiny
     ids = torch.randint(3, 1000, (1, 200))
@@ -35,6 +36,7 @@ def test_prefill_flops_match_torch_flop_counter(tiny):
     assert flops.prefill_flops(arch, 200, causal=False) == pytest.approx(counted, rel=0.02)
 
 
+@pytest.mark.slow
 def test_decode_step_flops_match_torch_flop_counter(tiny):
     torch, model, arch = tiny
     ids = torch.randint(3, 1000, (1, 300))

@@ -1,8 +1,10 @@
 """Property-based fuzzing of profiles and traces (issue 13): whatever goes in, the library answers with an
 EnergyPredictError whose message is one line, or with a result whose numbers are all finite.
 
-Derandomized (CI reproduces every example) and deadline-free; 1600 examples in all. Most exercise parsing
-and workload building, which are cheap; a few hundred go through the whole prediction with the default model.
+Derandomized (CI reproduces every example) and deadline-free. Each property runs twice: a smoke run of a twentieth
+of its examples in the default test run, and its full campaign under the slow marker (1600 examples in all, each
+CI run). Most exercise parsing and workload building, which are cheap; a few hundred go through the whole
+prediction with the default model.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -23,8 +26,26 @@ from energy_predict.profile import MAX_TOKENS
 FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
-N_LOADING, N_PREDICTION, N_ONLINE, N_TRACES, N_CONFIG = 600, 300, 100, 400, 200  # examples per run: 1600
+N_LOADING, N_PREDICTION, N_ONLINE, N_TRACES, N_CONFIG = 600, 300, 100, 400, 200  # a full campaign: 1600
+SMOKE_SHARE = 20  # the default run tries 1/20 of each campaign's examples
 WORK = Path(tempfile.mkdtemp(prefix="energy-predict-fuzz-"))  # hypothesis examples cannot take tmp_path
+
+
+def campaign(strategy, examples: int):
+    """A property as two tests: `[smoke]`, `examples // SMOKE_SHARE` examples in the default run, and `[full]`,
+    all of them, under the slow marker (hypothesis fixes a test's settings where it is decorated, so the size is
+    chosen here, not by a settings profile)."""
+
+    def tests(check):
+        @pytest.mark.parametrize("n", [pytest.param(max(examples // SMOKE_SHARE, 5), id="smoke"),
+                                       pytest.param(examples, id="full", marks=pytest.mark.slow)])
+        def test(n):
+            settings(FUZZ, max_examples=n)(given(strategy)(check))()
+
+        test.__name__, test.__qualname__, test.__doc__ = check.__name__, check.__qualname__, check.__doc__
+        return test
+
+    return tests
 
 MARKUP = ["[/x]", "[bold]", "[bold]x[/bold]", "[link=file:///etc/passwd]x[/link]", "[", "]", "\\[x]", "\x1b[31m"]
 NAMES = ["Llama-3.1-8B", "Llama-3.2-1B", "Qwen2.5-7B", "OLMoE-1B-7B", "H100-SXM-80GB", "H200", "A100", "B200"]
@@ -197,8 +218,7 @@ def _predict(path: Path):
     return predict(path)
 
 
-@settings(FUZZ, max_examples=N_LOADING)
-@given(documents)
+@campaign(documents, N_LOADING)
 def test_fuzz_profile_loading(text):
     """Any document as a profile: one-line error, or a workload of whole, bounded lengths and finite weights."""
     path = _write(text)
@@ -229,8 +249,7 @@ prediction_profiles = st.builds(
 )
 
 
-@settings(FUZZ, max_examples=N_PREDICTION)
-@given(_mostly(prediction_profiles, profiles()))
+@campaign(_mostly(prediction_profiles, profiles()), N_PREDICTION)
 def test_fuzz_prediction(data):
     """Whole predictions with the default model: one-line error, or a report of finite, standard-JSON numbers."""
     _check_report(data, "predicted")
@@ -258,8 +277,7 @@ online_profiles = st.builds(
 )
 
 
-@settings(FUZZ, max_examples=N_ONLINE)
-@given(online_profiles)
+@campaign(online_profiles, N_ONLINE)
 def test_fuzz_online_prediction(data):
     """Online serving (the continuous-batching simulation) on small random workloads: same property."""
     _check_report(data, "simulated")
@@ -305,8 +323,7 @@ traces = _mostly(st.one_of(csv_traces(), jsonl_traces()),
                  st.tuples(st.sampled_from(["t.csv", "t.jsonl", "t"]), st.text(max_size=60)))
 
 
-@settings(FUZZ, max_examples=N_TRACES)
-@given(traces)
+@campaign(traces, N_TRACES)
 def test_fuzz_traces(trace):
     """Any trace: one-line error, or bounded whole lengths whose from-trace profile is itself valid input."""
     from energy_predict.profile import parse_profile
@@ -351,8 +368,7 @@ def hf_configs(draw):
     return draw(json_values) if draw(st.integers(0, 9)) == 0 else config
 
 
-@settings(FUZZ, max_examples=N_CONFIG)
-@given(hf_configs())
+@campaign(hf_configs(), N_CONFIG)
 def test_fuzz_hf_config(config):
     """Any config.json: one-line error naming a key, or an architecture whose sizes are positive and bounded."""
     from energy_predict.architectures import resolve_architecture
@@ -372,7 +388,3 @@ def test_fuzz_hf_config(config):
     assert arch.num_heads % arch.num_kv_heads == 0 and 0 <= arch.experts_per_token <= max(arch.num_experts, 0)
     flops = float(np.asarray(prefill_flops(arch, MAX_TOKENS)))
     assert math.isfinite(flops) and flops > 0 and math.isfinite(float(arch.total_params))
-
-
-def test_fuzz_example_budget():
-    assert N_LOADING + N_PREDICTION + N_ONLINE + N_TRACES + N_CONFIG >= 1000  # issue 13: 1000 a CI run

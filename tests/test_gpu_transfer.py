@@ -270,6 +270,7 @@ def test_compare_prints_transferred_rows_with_intervals_and_no_method_mixing(gpu
     assert rows["B200"]["energy_kwh"] < out["rows"][0]["energy_kwh"] < rows["A100-SXM-80GB"]["energy_kwh"]
 
 
+@pytest.mark.slow
 def test_compare_table_names_the_basis_of_each_gpu_row():
     env = {**os.environ, "COLUMNS": "160", "TERM": "dumb"}
     cmd = [sys.executable, "-m", "energy_predict", "compare", "--profile", str(EXAMPLES / "code_gen.json"),

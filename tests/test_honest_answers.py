@@ -119,6 +119,7 @@ def test_online_kv_cache_limits_the_running_sequences():
     assert np.max(tight.ttft_s) > 5 * np.max(free.ttft_s)
 
 
+@pytest.mark.slow
 def test_overload_is_said_not_stretched():
     code = ("import sys, time; from typer.testing import CliRunner; from energy_predict.cli import app; "
             "t = time.perf_counter(); r = CliRunner().invoke(app, ['--profile', sys.argv[1], '--rate', '100']); "
@@ -330,7 +331,7 @@ def test_offline_power_per_gpu_stays_between_loaded_idle_and_tdp(tmp_path, batch
             assert idle <= r["mean_power_per_gpu_w"] <= tdp, (batch, i, o, r["mean_power_per_gpu_w"])
 
 
-@pytest.mark.parametrize("rate", [0.05, 1.0, 5.0, 12.0])
+@pytest.mark.parametrize("rate", [0.05, 1.0, 5.0, pytest.param(12.0, marks=pytest.mark.slow)])
 def test_online_power_per_gpu_stays_between_loaded_idle_and_tdp(rate):
     idle, tdp = _power_bounds()
     for gpus in (1, 2):
@@ -390,6 +391,7 @@ def test_markup_in_names_is_printed_as_given(tmp_path):
     assert "[bold]x[/bold] [/x]" in result.output
 
 
+@pytest.mark.slow
 def test_tables_fit_80_columns_without_cutting_numbers():
     env = {"COLUMNS": "80", "TERM": "dumb"}
     result = subprocess.run([sys.executable, "-m", "energy_predict", "--profile", str(EXAMPLES / "code_gen.json")],
@@ -423,6 +425,7 @@ def test_what_the_datasheet_transfer_cannot_carry_is_refused(tmp_path, gpu, chan
 
 @pytest.mark.parametrize("args", [["compare", "--gpus", "H200,A100"], ["gap"], ["sweep-rate", "--rates", "1,60",
                                                                                   "--max-gpus", "2"]])
+@pytest.mark.slow
 def test_command_tables_fit_80_columns_and_never_break_a_number(args):
     env = {**__import__("os").environ, "COLUMNS": "80", "TERM": "dumb"}
     cmd = [sys.executable, "-m", "energy_predict", args[0], "--profile", str(EXAMPLES / "code_gen.json"), *args[1:]]
@@ -452,6 +455,7 @@ def test_long_context_online_is_stable_and_sane():
     assert r["online"]["period_s"] < 1.1 * 3600 and r["online"]["ttft_s"]["p90"] < 30
 
 
+@pytest.mark.slow
 def test_a_slowly_growing_queue_is_overload_and_every_command_says_so():
     """18.5 req/s on one H100 grows the queue by ~0.3 req/s: --rate, sweep-rate and capacity must agree."""
     rate = run("--profile", EXAMPLES / "code_gen.json", "--rate", "18.5")

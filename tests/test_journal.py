@@ -4,7 +4,6 @@ import json
 import random
 import subprocess
 import sys
-import threading
 
 import pandas as pd
 import pytest
@@ -99,21 +98,34 @@ def test_resume_from_the_table_alone_keeps_its_records(tmp_path):
     assert set(first["timestamp"]) <= set(final["timestamp"])  # the first session's measurements, not redone
 
 
-# The child: a real sweep (fake engine, fake 100 W meter) whose journal writes go in two parts. With
-# "handshake" it stops mid-line until the parent answers, so the parent can kill it exactly there; with
-# "free" it pauses a few ms mid-line and the parent kills it at a random moment.
-CHILD = r"""
-import os, sys, time
+# The children: real sweeps (fake engine, fake 100 W meter) whose journal writes go in two parts, forked one at a
+# time from one process that imported everything once (a fresh interpreter per kill cost ~0.7 s of CPU each, nearly
+# all of it imports). With "handshake" a child stops mid-line until the test answers, "go" or "die" (it SIGKILLs
+# itself right there, with half a record written); with "free" it pauses a few ms mid-line and its parent SIGKILLs
+# it at a random moment (`after` seconds from its fork; "never": it runs to the end).
+FORKER = r"""
+import json, os, signal, sys, threading, time, traceback
+import pandas, pyarrow.parquet
 from energy_predict.calibrate import records
 from energy_predict.calibrate.grid import parse_grid
 from energy_predict.calibrate.meter import NullMeter, Reading
 from energy_predict.calibrate.sweep import run_sweep
 
-run_dir, grid_json, mode = sys.argv[1:4]
+run_dir, grid_json = sys.argv[1:3]
 whole = records._write_all
+mode = None
 
 def say(event):
     os.write(1, (event + "\n").encode())
+
+def answer():
+    line = b""
+    while not line.endswith(b"\n"):  # a byte at a time: nothing of the next line is read ahead
+        byte = os.read(0, 1)
+        if not byte:
+            return None
+        line += byte
+    return line.decode().strip()
 
 def two_parts(fd, data):
     if not os.readlink(f"/proc/self/fd/{fd}").endswith(records.JOURNAL):
@@ -122,7 +134,8 @@ def two_parts(fd, data):
     whole(fd, data[:half])
     say("mid")
     if mode == "handshake":
-        sys.stdin.readline()
+        if answer() == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
     else:
         time.sleep(0.015)
     whole(fd, data[half:])
@@ -152,71 +165,89 @@ class Engine:
     def close(self): pass
     def versions(self): return {"fake": "1"}
 
-grid = parse_grid(__import__("json").loads(grid_json))
-say("ready")
-run_sweep(grid, run_dir, resume=True, backend_factory=lambda name: Engine(), meter=Meter(""))
-say("done")
+while (command := answer()) is not None:  # "<mode> <after>": one child, to its end or its kill
+    mode, after = command.split()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            run_sweep(parse_grid(json.loads(grid_json)), run_dir, resume=True, backend_factory=lambda name: Engine(),
+                      meter=Meter(""))
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+    timer = threading.Timer(float(after), os.kill, (pid, signal.SIGKILL)) if after != "never" else None
+    if timer:
+        timer.start()
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # dead but not reaped: its pid cannot be reused yet
+    if timer:
+        timer.cancel()
+        timer.join()
+    say(f"exit {os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}")
 """
 
 
-def _run_child(run_dir, grid_json, mode, kill_at_mid=None, kill_after_s=None):
-    """Run the child sweep; kill it at its `kill_at_mid`-th mid-line pause, or `kill_after_s` after it is ready.
+class Forker:
+    """The process that forks the sweeps; `run` starts one and returns its exit code and whether it died mid-line."""
 
-    Returns whether it was killed and whether that was mid-line.
-    """
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(run_dir), grid_json, mode], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, cwd=REPO)
-    mids, killed_mid, timer = 0, False, None
-    try:
-        for raw in proc.stdout:
+    def __init__(self, run_dir, grid_json):
+        self.proc = subprocess.Popen([sys.executable, "-c", FORKER, str(run_dir), grid_json], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, cwd=REPO)
+
+    def _send(self, line: str) -> None:
+        self.proc.stdin.write(f"{line}\n".encode())
+        self.proc.stdin.flush()
+
+    def run(self, mode: str, kill_at_mid: int | None = None, kill_after_s: float | None = None):
+        """A child sweep, killed at its `kill_at_mid`-th mid-line pause (handshake) or `kill_after_s` from its
+        start (free), or neither."""
+        self._send(f"{mode} {'never' if kill_after_s is None else kill_after_s}")
+        mids, killed_mid = 0, False
+        for raw in self.proc.stdout:
             event = raw.decode().strip()
-            if event == "ready" and kill_after_s is not None:
-                timer = threading.Timer(kill_after_s, proc.kill)
-                timer.start()
-            elif event == "mid":
+            if event.startswith("exit "):
+                return int(event.split()[1]), killed_mid
+            if event == "mid":
                 mids += 1
-                if mids == kill_at_mid:
-                    proc.kill()
-                    killed_mid = True
-                    break
                 if mode == "handshake":
-                    try:
-                        proc.stdin.write(b"go\n")
-                        proc.stdin.flush()
-                    except BrokenPipeError:
-                        break
-    finally:
-        if timer:
-            timer.cancel()
-        rc = proc.wait(timeout=60)
-        proc.stdout.close()
-        proc.stdin.close()
-    return rc != 0, killed_mid, rc
+                    killed_mid = mids == kill_at_mid
+                    self._send("die" if killed_mid else "go")
+        raise AssertionError(f"the forking process ended (exit code {self.proc.wait(timeout=60)})")
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        self.proc.stdout.close()
 
 
+@pytest.mark.slow
 def test_kill_at_20_random_points_and_resume_loses_duplicates_and_glues_nothing(tmp_path):
     """SIGKILL a real sweep 20 times (half of them mid-line in the journal), resume each time, then finish it."""
     grid = grid_dict("Llama-3.2-1B", min_window_s=0.0, repetitions=6, idle_seconds=0.0,
                      blocks=[{"batch_sizes": [1, 2, 4], "input_tokens": [8, 16], "output_tokens": [1, 2]}])
-    grid_json = json.dumps(grid)
     run_dir = tmp_path / "run"
     rng = random.Random(13)
     torn_seen = 0
-    for i in range(20):
-        if i % 2 == 0:  # exactly mid-line: the journal holds half a record when the process dies
-            killed, mid, rc = _run_child(run_dir, grid_json, "handshake", kill_at_mid=rng.randint(1, 3))
-        else:  # anywhere: in a record, the table, run.json, between them
-            killed, mid, rc = _run_child(run_dir, grid_json, "free", kill_after_s=rng.uniform(0.0, 0.12))
-        assert rc in (0, -9), f"child {i} failed with exit code {rc}"
-        path = run_dir / rec.JOURNAL
-        if mid:
-            assert not path.read_bytes().endswith(b"\n")  # the kill did land mid-line
-            torn_seen += 1
-        if path.is_file():
-            rec.read_journal(run_dir)  # damage, if any, is only ever the last line
-    assert torn_seen == 10
-    killed, _, rc = _run_child(run_dir, grid_json, "free")
-    assert rc == 0 and not killed
+    forker = Forker(run_dir, json.dumps(grid))
+    try:
+        for i in range(20):
+            if i % 2 == 0:  # exactly mid-line: the journal holds half a record when the process dies
+                rc, mid = forker.run("handshake", kill_at_mid=rng.randint(1, 3))
+            else:  # anywhere: in a record, the table, run.json, between them
+                rc, mid = forker.run("free", kill_after_s=rng.uniform(0.0, 0.12))
+            assert rc in (0, -9), f"child {i} failed with exit code {rc}"
+            path = run_dir / rec.JOURNAL
+            if mid:
+                assert rc == -9 and not path.read_bytes().endswith(b"\n")  # the kill did land mid-line
+                torn_seen += 1
+            if path.is_file():
+                rec.read_journal(run_dir)  # damage, if any, is only ever the last line
+        assert torn_seen == 10
+        rc, _ = forker.run("free")
+        assert rc == 0
+    finally:
+        forker.close()
 
     data = (run_dir / rec.JOURNAL).read_bytes()
     assert data.endswith(b"\n")

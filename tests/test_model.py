@@ -126,6 +126,7 @@ def test_analytic_features_of_fp8_cells_do_not_depend_on_their_neighbours():
     assert np.allclose(mixed["peak_flops"].iloc[2:] / mixed["peak_flops"].iloc[:2].to_numpy(), 2.0, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_shipped_model_matches_measured_reference_cells():
     """The default model against the cells the notes quote (vLLM, CUDA graphs, H100)."""
     table = training_table()

@@ -73,6 +73,7 @@ def test_gamma_arrivals_have_the_asked_rate():
     assert len(t) / t.max() == pytest.approx(5.0, rel=0.05)
 
 
+@pytest.mark.slow
 def test_cli_online_report_and_sweep(tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
     result = runner.invoke(app, ["--profile", str(REPO / "examples/code_gen.json"), "--rate", "2.57", "--json"])

@@ -83,6 +83,7 @@ def most_at_once(log):
     return max(len({name for name, _, a, b in spans if float(a) <= float(t) < float(b)}) for _, _, t, _ in spans)
 
 
+@pytest.mark.ray
 def test_several_replays_run_side_by_side_over_four_workers_each_written_once_as_it_comes_back(
         cluster, trace, tmp_path):
     p = plan(trace, rates=(2.0, 4.0, 8.0), poisson_rates=(3.0,))
@@ -124,6 +125,7 @@ def test_several_replays_run_side_by_side_over_four_workers_each_written_once_as
         assert records[r["name"]]["requests"] == r["requests"]
 
 
+@pytest.mark.ray
 def test_a_worker_that_dies_mid_replay_is_retried_once_on_a_new_worker_and_recorded_once(cluster, trace, tmp_path):
     p = plan(trace, rates=(2.0, 4.0))
     out, log = tmp_path / "replays", tmp_path / "runs.log"
@@ -152,6 +154,7 @@ def test_a_worker_that_dies_mid_replay_is_retried_once_on_a_new_worker_and_recor
     assert sorted(os.listdir(tmp_path / "again")) == ["vllm-t-online-2.json", "vllm-t-online-4.json"]
 
 
+@pytest.mark.ray
 def test_a_tensor_parallel_replay_holds_and_meters_its_gpus_and_one_wider_than_any_node_is_refused(
         cluster, trace, tmp_path):
     from energy_predict.errors import InputError
@@ -169,6 +172,7 @@ def test_a_tensor_parallel_replay_holds_and_meters_its_gpus_and_one_wider_than_a
     assert not (tmp_path / "tp8").exists()
 
 
+@pytest.mark.ray
 def test_replay_ray_alone_runs_a_real_hf_replay_on_this_machines_ray(cluster, trace, tmp_path, monkeypatch):
     pytest.importorskip("torch")
     from typer.testing import CliRunner

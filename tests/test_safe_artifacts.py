@@ -245,13 +245,8 @@ def _assert_same(fitted, shipped, path=""):
         assert fitted == shipped, path
 
 
-@pytest.fixture(scope="module")
-def refit(tmp_path_factory):
-    """The default model fitted again from what is in the checkout (~5 s), saved the way `model fit` saves it."""
-    return store.save_model(fit_module.fit_default(name="default"), tmp_path_factory.mktemp("refit") / "default")
-
-
-def test_refit_reproduces_the_shipped_model(refit):
+@pytest.mark.slow
+def test_refit_reproduces_the_shipped_model(refit):  # refit: tests/conftest.py, one fit for the session
     card, shipped_card = (json.loads((f / "card.json").read_text()) for f in (refit, SHIPPED))
     _assert_same({k: v for k, v in card.items() if k not in IGNORED},
                  {k: v for k, v in shipped_card.items() if k not in IGNORED})

@@ -28,6 +28,13 @@ class _Analytic:
             raise ValueError(f"{type(self).__name__} takes no parameters")
         return self
 
+    def __sklearn_tags__(self):
+        """scikit-learn's tags (its estimator checks ask): a regressor that needs neither a fit nor a target."""
+        from sklearn.utils import RegressorTags, Tags, TargetTags  # only scikit-learn asks, so only then imported
+
+        return Tags(estimator_type="regressor", target_tags=TargetTags(required=False),
+                    regressor_tags=RegressorTags(), requires_fit=False)
+
     def fit(self, X: pd.DataFrame, y=None):  # noqa: D102 - nothing to learn
         self.n_features_in_ = X.shape[1]
         self.is_fitted_ = True

@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
-from sklearn.linear_model import RidgeCV
+from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
 from energy_predict.model.features import physical_features, precision_column
-from energy_predict.model.structured import PhaseModel
+from energy_predict.model.structured import PhaseModel, positive_targets
 
 
 def log_features(X: pd.DataFrame) -> pd.DataFrame:
@@ -37,19 +38,30 @@ def log_features(X: pd.DataFrame) -> pd.DataFrame:
 
 
 class LogTargetRegressor(RegressorMixin, BaseEstimator):
-    """Fit `regressor` to log(energy) on `log_features`; predict exp of it."""
+    """Fit `regressor` to log(energy) on `log_features`; predict exp of it.
+
+    `regressor=None` is a linear regression, as in scikit-learn's TransformedTargetRegressor.
+    """
 
     kind = "measured"
 
     def __init__(self, regressor=None):
         self.regressor = regressor
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True  # energies: it learns their log
+        return tags
+
     def fit(self, X: pd.DataFrame, y):
-        self.regressor_ = clone(self.regressor).fit(log_features(X), np.log(np.asarray(y, float)))
+        y = positive_targets(X, y)
+        regressor = LinearRegression() if self.regressor is None else clone(self.regressor)
+        self.regressor_ = regressor.fit(log_features(X), np.log(y))
         self.n_features_in_ = X.shape[1]
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self)
         return np.exp(self.regressor_.predict(log_features(X)))
 
 

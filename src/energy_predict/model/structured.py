@@ -18,11 +18,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted, column_or_1d
 
 from energy_predict.model.features import config_keys, deployment_keys, factorize
 from energy_predict.model.phases import ALLREDUCE_TERMS, MOE, PREFILL_TERMS, TERMS, PhaseCoefficients, phase_terms
 
-__all__ = ["PREFILL_TERMS", "TERMS", "PhaseModel", "phase_terms"]
+__all__ = ["PREFILL_TERMS", "TERMS", "PhaseModel", "phase_terms", "positive_targets"]
+
+
+def positive_targets(X, y) -> np.ndarray:
+    """`y` as float energies, one per row of `X`, finite and positive (the fits divide by them or take their log).
+
+    Raises:
+        ValueError: missing, NaN or infinite, not one per row, or not positive (scikit-learn's wording where it
+            has one).
+    """
+    if y is None:
+        raise ValueError("fitting requires y to be passed, but the target y is None")
+    y = column_or_1d(check_array(y, ensure_2d=False, dtype=float, input_name="y"), warn=True)
+    check_consistent_length(X, y)
+    if np.any(y <= 0):
+        raise ValueError("targets must be positive")
+    return y
 
 
 class PhaseModel(RegressorMixin, BaseEstimator):
@@ -37,9 +54,7 @@ class PhaseModel(RegressorMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y):
         from scipy.optimize import nnls
 
-        y = np.asarray(y, dtype=float)
-        if np.any(y <= 0):
-            raise ValueError("targets must be positive")
+        y = positive_targets(X, y)
         terms = phase_terms(X)
         self.scale_ = terms.abs().max().replace(0, 1.0)  # conditioning: terms span 20 orders of magnitude
         # a configuration fitted on its own cells is one tensor-parallel degree: its all-reduces are constants of
@@ -71,8 +86,14 @@ class PhaseModel(RegressorMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True  # energies: the fit weighs each cell by 1 / y
+        return tags
+
     def fitted(self) -> PhaseCoefficients:
-        """The fitted coefficients as the light object prediction uses."""
+        """The fitted coefficients as the light object prediction uses (NotFittedError before `fit`)."""
+        check_is_fitted(self, "coef_")
         return PhaseCoefficients(self.coef_, self.scale_.to_numpy(), self.min_cells, self.min_cells_per_model)
 
     def coefficients(self, config: tuple, model: str, moe: bool = False) -> np.ndarray:
