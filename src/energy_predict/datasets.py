@@ -43,7 +43,7 @@ def load_run_meta(run_dir: Path) -> RunMeta:
     meta = read_json(run_dir / "run.json", "--dir", "a calibration run.json")
     if not isinstance(meta, dict):
         raise InputError("--dir", f"{run_dir / 'run.json'} is not a JSON object", _FIX_RUN)
-    return parse_run_meta(meta, str(run_dir / "run.json"))
+    return parse_run_meta(meta, str(run_dir / "run.json"), "--dir")
 
 
 def _plain(value: object) -> object:
@@ -57,7 +57,8 @@ def validate_records(records: pd.DataFrame, source: Path) -> None:
     """Check every row of a run's table against the record contract (InputError naming the row and field)."""
     names = [str(c) for c in records.columns]
     for i, values in enumerate(zip(*(records[c].tolist() for c in records.columns))):
-        parse_record({k: p for k, v in zip(names, values) if (p := _plain(v)) is not None}, f"{source} row {i + 1}")
+        parse_record({k: p for k, v in zip(names, values) if (p := _plain(v)) is not None}, f"{source} row {i + 1}",
+                     "--dir")
 
 
 def load_records(run_dir: Path) -> pd.DataFrame:
@@ -68,8 +69,8 @@ def load_records(run_dir: Path) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame()
     try:
-        records = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_json(path, lines=True,
-                                                                                       convert_dates=False)
+        records = pd.read_parquet(path) if path.suffix == ".parquet" else pd.DataFrame(
+            [json.loads(line) for line in path.read_text().splitlines() if line.strip()])
     except (ValueError, OSError, TypeError, RecursionError) as exc:
         raise InputError("--dir", f"{path} cannot be read as records ({type(exc).__name__})", _FIX_RUN) from None
     missing = [c for c in _RECORD_COLUMNS if c not in records.columns]

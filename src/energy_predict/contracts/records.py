@@ -39,14 +39,14 @@ class _Contract(BaseModel):
 _M = TypeVar("_M", bound=_Contract)
 
 
-def _parse(model: type[_M], data: object, where: str, fix: str) -> _M:
-    """`data` validated as `model`; InputError naming `where` and the first bad field."""
+def _parse(model: type[_M], data: object, where: str, fix: str, option: str | None) -> _M:
+    """`data` validated as `model`; InputError naming `where` (after `option`, the flag that named it) and the field."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         e = exc.errors()[0]
-        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        raise InputError(where, f"{field}: {e['msg'].lower()}", fix) from None
+        problem = f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg'].lower()}"
+        raise InputError(option, f"{where}: {problem}", fix) if option else InputError(where, problem, fix) from None
 
 
 # -- provenance, shared by run.json and replay records -----------------------------------------------------------
@@ -263,9 +263,9 @@ class RunMeta(_Contract):
         return data
 
 
-def parse_run_meta(data: object, where: str) -> RunMeta:
-    """A decoded run.json, validated; InputError naming `where` and the field."""
-    return _parse(RunMeta, data, where, "restore it from git, or measure into a new folder")
+def parse_run_meta(data: object, where: str, option: str | None = None) -> RunMeta:
+    """A decoded run.json, validated; InputError naming `where` (after `option`, its flag) and the field."""
+    return _parse(RunMeta, data, where, "restore it from git, or measure into a new folder", option)
 
 
 # -- records -------------------------------------------------------------------------------------------------------
@@ -342,9 +342,9 @@ class CalibrationRecord(_Contract):
         return (self.model, self.config, self.batch_size, self.input_tokens, self.output_tokens)
 
 
-def parse_record(data: object, where: str) -> CalibrationRecord:
+def parse_record(data: object, where: str, option: str | None = None) -> CalibrationRecord:
     """A decoded record, validated; InputError naming `where` (file and row) and the field."""
-    return _parse(CalibrationRecord, data, where, "repair or remove that run folder (see calibrate/records.py)")
+    return _parse(CalibrationRecord, data, where, "repair or remove that run folder (see calibrate/records.py)", option)
 
 
 # -- replay records ------------------------------------------------------------------------------------------------
@@ -422,6 +422,6 @@ class ReplayRecord(_Contract):
     runner: RunnerInfo | None = None
 
 
-def parse_replay(data: object, where: str) -> ReplayRecord:
+def parse_replay(data: object, where: str, option: str | None = None) -> ReplayRecord:
     """A decoded replay record, validated; InputError naming `where` and the field."""
-    return _parse(ReplayRecord, data, where, "restore it from git, or replay again")
+    return _parse(ReplayRecord, data, where, "restore it from git, or replay again", option)
