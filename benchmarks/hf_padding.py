@@ -73,11 +73,11 @@ def main() -> None:
                 ids, mask = batch(b, i, variant)
                 generate(ids, mask, o)
                 for rep in range(REPS):
-                    meter.start()
-                    t0 = time.perf_counter()
-                    generate(ids, mask, o)
-                    wall = time.perf_counter() - t0
-                    r = meter.stop()
+                    with meter.window() as window:
+                        t0 = time.perf_counter()
+                        generate(ids, mask, o)
+                        wall = time.perf_counter() - t0
+                    r = window.reading
                     row = {"b": b, "i": i, "o": o, "variant": variant, "rep": rep, "wall_s": wall,
                            "energy_j": r.energy_j, "duration_s": r.duration_s, "mean_power_w": r.mean_power_w,
                            "padded_tokens": int((mask == 0).sum())}

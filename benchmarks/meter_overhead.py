@@ -8,6 +8,7 @@ Run: PYTHONPATH=. python3 benchmarks/meter_overhead.py [NVML_INDEX]   (prints on
 NVML's, which ignores CUDA_VISIBLE_DEVICES: pass the GPU that CUDA_VISIBLE_DEVICES names)
 """
 
+import contextlib
 import statistics
 import sys
 import time
@@ -29,21 +30,20 @@ def main() -> None:
     index = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     every = meter_mod.NvmlMeter([index], sync=backend.synchronize, cross_check_every=1)
     counter = meter_mod.NvmlMeter([index], sync=backend.synchronize, cross_check_every=10**9)
-    counter.start()  # spend the one cross-check window the counter-only meter would open with
-    counter.stop()
+    meter_mod.measure(counter, lambda: None)  # spend the one cross-check window the counter-only meter opens with
 
-    variants = {"no meter": (lambda: None, lambda: None), "sampler every window": (every.start, every.stop),
-                "counter only (calibration)": (counter.start, counter.stop)}
+    variants = {"no meter": contextlib.nullcontext, "sampler every window": every.window,
+                "counter only (calibration)": counter.window}
     times = {k: [] for k in variants}
     energies = {k: [] for k in variants}
     for _ in range(ROUNDS):
-        for label, (start, stop) in variants.items():
-            start()
-            t0 = time.perf_counter()
-            run()
-            backend.synchronize()
-            times[label].append(time.perf_counter() - t0)
-            r = stop()
+        for label, window in variants.items():
+            with window() as w:
+                t0 = time.perf_counter()
+                run()
+                backend.synchronize()
+                times[label].append(time.perf_counter() - t0)
+            r = w.reading if w is not None else None
             energies[label].append(r.energy_j if r is not None else float("nan"))
     for label in variants:
         print(f"{label:28s} time_s {statistics.median(times[label]):.3f} {[round(t, 3) for t in times[label]]} "

@@ -4,7 +4,8 @@ The engine is a fake that does no work, so the time per cell is the runner's own
 table, and for Ray one actor call per cell (the cell out, its records back). It is compared with the time a
 real cell takes, from the committed H100 records (warm-up run + each repetition's window of >= 2 s).
 
-    python benchmarks/ray_overhead.py [CELLS]      # writes benchmarks/results/ray_overhead.json
+    PYTHONPATH=. python benchmarks/ray_overhead.py [CELLS]   # from the repository root (the engine and meter
+                                                             # are tests/fakes.py's); writes results/ray_overhead.json
 """
 
 from __future__ import annotations
@@ -20,40 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from energy_predict.calibrate.fanout import EngineWorker, import_ray, run_campaign
+from energy_predict.calibrate.fanout import EngineWorker, run_campaign
 from energy_predict.calibrate.grid import expand_grid, parse_grid
-from energy_predict.calibrate.meter import NullMeter
+from energy_predict.calibrate.pool import import_ray
 from energy_predict.calibrate.records import append_record
 from energy_predict.calibrate.sweep import run_sweep
 from energy_predict.datasets import calibration_dir, run_dirs
+from tests.fakes import FakeBackend, TickingMeter, ray_runtime_env
 
 OUT = Path(__file__).parent / "results" / "ray_overhead.json"
-
-
-class NoWork:
-    """A backend whose every run returns at once."""
-
-    name = "hf"
-
-    def load(self, arch, config):
-        pass
-
-    def prepare(self, cell):
-        return lambda: cell.output_tokens
-
-    def synchronize(self):
-        pass
-
-    def close(self):
-        pass
-
-    def versions(self):
-        return {"fake": "1"}
-
-
-class Meter(NullMeter):
-    def __init__(self, gpus=(0,)):
-        super().__init__("fake meter")
 
 
 def grid(cells: int):
@@ -73,16 +49,16 @@ def run(cells: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         local: list[float] = []
         t0 = time.perf_counter()
-        run_sweep(g, Path(tmp) / "local", backend_factory=lambda name: NoWork(), meter=Meter(),
+        run_sweep(g, Path(tmp) / "local", backend_factory=lambda name: FakeBackend(), meter=TickingMeter(),
                   on_cell=lambda *a: local.append(time.perf_counter()))
         local_total = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, runtime_env=ray_runtime_env())
         init_s = time.perf_counter() - t0
         try:
             remote: list[float] = []
             t0 = time.perf_counter()
-            run_campaign(g, Path(tmp) / "ray", backend_factory=lambda name: NoWork(), meter_factory=Meter,
+            run_campaign(g, Path(tmp) / "ray", backend_factory=lambda name: FakeBackend(), meter_factory=TickingMeter,
                          on_cell=lambda *a: remote.append(time.perf_counter()))
             ray_total = time.perf_counter() - t0
             first_cell_s = remote[0] - t0  # actor start + load, once per engine configuration
@@ -122,12 +98,13 @@ def same_work_in_process(g, run_dir: Path) -> list[float]:
     difference between Ray and this is Ray's own cost: the actor call, the cell out, the records back.
     """
     run_dir.mkdir()
-    worker = EngineWorker(run_dir.name, g, g.models[0], g.configs[0], expand_grid(g), lambda name: NoWork(), Meter)
+    worker = EngineWorker(run_dir.name, g, g.models[0], g.configs[0], expand_grid(g), lambda name: FakeBackend(),
+                          TickingMeter)
     worker.start(gpu_indices=(0,))
     stamps = []
     for cell in expand_grid(g):
         for row in worker.measure(cell, set()):
-            append_record(run_dir, row)
+            append_record(run_dir, row.to_json())
         stamps.append(time.perf_counter())
     return stamps
 

@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from energy_predict.calibrate.backends.base import CellInfeasible
 from energy_predict.calibrate.grid import expand_grid, parse_grid
 from energy_predict.calibrate.meter import NullMeter, measure_repeated
 from energy_predict.calibrate.sweep import run_sweep
@@ -12,6 +11,7 @@ from energy_predict.cli import app
 from energy_predict.datasets import cell_stats, list_runs, load_records
 from energy_predict.errors import InputError
 from tests.conftest import tiny_llama_config
+from tests.fakes import FakeBackend, TickingMeter
 
 runner = CliRunner()
 
@@ -47,58 +47,16 @@ def test_sweep_end_to_end_with_tiny_llama_records_null_energy(tmp_path, tiny_con
             "repetition", "energy_j", "duration_s", "idle_power_w"} <= set(records.columns)
 
 
-class FakeBackend:
-    """Counts calls; raises CellInfeasible for big batches and KeyboardInterrupt after `kill_after` runs."""
-
-    name = "hf"
-
-    def __init__(self, kill_after=None, oom_batch=None, fail_input=None):
-        self.calls, self.kill_after, self.oom_batch, self.fail_input = 0, kill_after, oom_batch, fail_input
-
-    def load(self, arch, config):
-        self.arch = arch
-
-    def prepare(self, cell):
-        def run():
-            self.calls += 1
-            if self.kill_after is not None and self.calls > self.kill_after:
-                raise KeyboardInterrupt  # the process dies mid-run
-            if cell.batch_size == self.oom_batch:
-                raise CellInfeasible("out of memory: fake")
-            if cell.input_tokens == self.fail_input:
-                raise RuntimeError("kernel exploded")
-            return cell.output_tokens
-
-        return run
-
-    def synchronize(self):
-        pass
-
-    def close(self):
-        pass
-
-    def versions(self):
-        return {"fake": "1"}
-
-
-class TickingMeter(NullMeter):
-    """A meter whose energy is its window length in seconds x 100 W."""
-
-    def stop(self):
-        r = super().stop()
-        return type(r)(r.duration_s * 100, r.duration_s, "fake")
-
-
 def test_resume_after_kill_has_no_duplicate_or_lost_rows(tmp_path):
     grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0, warmup_runs=1))
     first = FakeBackend(kill_after=7)
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(grid, tmp_path / "run", backend_factory=lambda name: first, meter=TickingMeter(""))
+        run_sweep(grid, tmp_path / "run", backend_factory=lambda name: first, meter=TickingMeter())
     partial = load_records(tmp_path / "run")
     assert 0 < len(partial) < 16
     with pytest.raises(InputError, match="--resume"):
-        run_sweep(grid, tmp_path / "run", backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
-    run_sweep(grid, tmp_path / "run", resume=True, backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
+        run_sweep(grid, tmp_path / "run", backend_factory=lambda name: FakeBackend(), meter=TickingMeter())
+    run_sweep(grid, tmp_path / "run", resume=True, backend_factory=lambda name: FakeBackend(), meter=TickingMeter())
     records = load_records(tmp_path / "run")
     keys = records[["batch_size", "input_tokens", "output_tokens", "repetition"]]
     assert len(records) == 16 and not keys.duplicated().any()
@@ -110,7 +68,7 @@ def test_resume_after_kill_has_no_duplicate_or_lost_rows(tmp_path):
 def test_out_of_memory_and_failures_are_recorded_and_the_sweep_goes_on(tmp_path):
     grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0))
     backend = FakeBackend(oom_batch=2, fail_input=16)
-    run_sweep(grid, tmp_path / "run", backend_factory=lambda name: backend, meter=TickingMeter(""))
+    run_sweep(grid, tmp_path / "run", backend_factory=lambda name: backend, meter=TickingMeter())
     records = load_records(tmp_path / "run")
     infeasible = records[records["status"] == "infeasible"]
     assert set(infeasible["batch_size"]) == {2} and infeasible["error"].str.contains("out of memory").all()
@@ -122,7 +80,7 @@ def test_out_of_memory_and_failures_are_recorded_and_the_sweep_goes_on(tmp_path)
     assert len(stats) == 2 and (stats["n"] == 2).all()
     # a resumed run leaves infeasible cells alone and retries the failed ones
     again = FakeBackend(oom_batch=2)
-    run_sweep(grid, tmp_path / "run", resume=True, backend_factory=lambda name: again, meter=TickingMeter(""))
+    run_sweep(grid, tmp_path / "run", resume=True, backend_factory=lambda name: again, meter=TickingMeter())
     assert (load_records(tmp_path / "run")["status"] == "ok").sum() == 8
 
 
@@ -174,7 +132,7 @@ def test_data_list_json_on_shipped_runs():
 
 def test_data_cells_reports_each_cells_spread(tmp_path):
     grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0))
-    run_sweep(grid, tmp_path / "r1", backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
+    run_sweep(grid, tmp_path / "r1", backend_factory=lambda name: FakeBackend(), meter=TickingMeter())
     result = runner.invoke(app, ["data", "cells", "--dir", str(tmp_path), "--csv", str(tmp_path / "c.csv")])
     assert result.exit_code == 0, result.output
     cells = pd.read_csv(tmp_path / "c.csv")
@@ -184,7 +142,7 @@ def test_data_cells_reports_each_cells_spread(tmp_path):
 
 def test_list_runs_counts_a_fresh_run(tmp_path):
     grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0))
-    run_sweep(grid, tmp_path / "r1", backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
+    run_sweep(grid, tmp_path / "r1", backend_factory=lambda name: FakeBackend(), meter=TickingMeter())
     (summary,) = list_runs(tmp_path)
     assert summary["n_cells"] == 8 and summary["n_records"] == 16 and summary["median_cv"] is not None
 
@@ -223,8 +181,13 @@ class FakeGpu:
     def temperature_c(self):
         return 40.0
 
+    def supports_energy_counter(self):
+        return True
+
     def info(self):
-        return {"index": self.index, "name": "NVIDIA H100 80GB HBM3"}
+        from energy_predict.contracts.records import GpuInfo
+
+        return GpuInfo(index=self.index, name="NVIDIA H100 80GB HBM3")
 
 
 def test_one_window_sums_every_gpu_and_keeps_each(monkeypatch):
@@ -239,23 +202,21 @@ def test_one_window_sums_every_gpu_and_keeps_each(monkeypatch):
     assert sum(r.gpu_energy_j) == pytest.approx(r.energy_j)
     assert r.gpu_energy_j[1] == pytest.approx(3 * r.gpu_energy_j[0], rel=0.05)
     assert r.energy_j / r.duration_s == pytest.approx(400, rel=0.15)
-    total_w, per_gpu_w = meter_module.measure_idle(meter, 0.2)
+    idle = meter_module.measure_idle(meter, 0.2)
+    total_w, per_gpu_w = idle.total_w, idle.per_gpu_w
     assert total_w == pytest.approx(sum(per_gpu_w)) and per_gpu_w[1] == pytest.approx(300, rel=0.15)
 
 
-class TwoGpuMeter(NullMeter):
+def two_gpu_meter():
     """A fake meter over two GPUs: 100 W and 200 W."""
-
-    def stop(self):
-        r = super().stop()
-        return type(r)(r.duration_s * 300, r.duration_s, "fake", gpu_energy_j=(r.duration_s * 100, r.duration_s * 200))
+    return TickingMeter(gpus=(0, 1), watts=(100.0, 200.0))
 
 
 def test_tensor_parallel_sweep_records_the_degree_per_gpu_energy_and_idle(tmp_path):
     grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0,
                                 configs=[{"name": "tp2", "backend": "vllm", "tensor_parallel_size": 2}]))
     assert grid.configs[0].tensor_parallel == 2  # vLLM's older name is accepted
-    run_sweep(grid, tmp_path / "run", gpus=(0, 1), backend_factory=lambda name: FakeBackend(), meter=TwoGpuMeter(""))
+    run_sweep(grid, tmp_path / "run", gpus=(0, 1), backend_factory=lambda name: FakeBackend(), meter=two_gpu_meter())
     records = load_records(tmp_path / "run")
     assert (records["tensor_parallel"] == 2).all() and (records["gpu_count"] == 2).all()
     for total, per_gpu in zip(records["energy_j"], records["gpu_energy_j"]):
@@ -269,7 +230,7 @@ def test_tensor_parallel_sweep_records_the_degree_per_gpu_energy_and_idle(tmp_pa
 def test_tensor_parallel_must_match_the_metered_gpus(tmp_path):
     grid = parse_grid(grid_dict("Llama-3.2-1B", configs=[{"name": "tp2", "backend": "vllm", "tensor_parallel": 2}]))
     with pytest.raises(InputError, match="--gpus"):
-        run_sweep(grid, tmp_path / "run", gpus=(0,), backend_factory=lambda name: FakeBackend(), meter=TwoGpuMeter(""))
+        run_sweep(grid, tmp_path / "run", gpus=(0,), backend_factory=lambda name: FakeBackend(), meter=two_gpu_meter())
     assert not (tmp_path / "run").exists()
 
 
@@ -307,7 +268,7 @@ def test_the_power_sampler_runs_only_in_cross_check_windows_where_the_counter_wo
         assert r.energy_j / r.duration_s == pytest.approx(200, rel=0.2)  # the counter alone, tail included
         assert (r.sampled_energy_j is not None) == r.cross_checked
     assert any(seen) and not all(seen)  # no thread beside the work in the windows without a cross-check
-    assert meter.describe()["power_sampling"] == "every 3 windows"
+    assert meter.describe().power_sampling == "every 3 windows"
 
 
 class CountingBackend(FakeBackend):
@@ -342,7 +303,7 @@ def test_configs_differing_only_in_per_request_options_share_one_engine(tmp_path
         backends.append(CountingBackend())
         return backends[-1]
 
-    run_sweep(grid, tmp_path / "run", backend_factory=factory, meter=TickingMeter(""))
+    run_sweep(grid, tmp_path / "run", backend_factory=factory, meter=TickingMeter())
     records = load_records(tmp_path / "run")
     assert len(backends) == 2 and [b.loads for b in backends] == [1, 1]  # greedy+sampling share; eager-attn reloads
     assert set(backends[0].served) == {"greedy", "sampling"} and set(backends[1].served) == {"eager-attn"}

@@ -11,16 +11,10 @@ from energy_predict.calibrate.meter import NullMeter
 from energy_predict.calibrate.sweep import read_outcome
 from energy_predict.cli import app
 from energy_predict.datasets import load_records
-from tests.test_calibrate import FakeBackend, TickingMeter, grid_dict, tiny_config  # noqa: F401 - a fixture
+from tests.fakes import FakeBackend, TickingMeter
+from tests.test_calibrate import grid_dict, tiny_config  # noqa: F401 - a fixture
 
 runner = CliRunner()
-
-
-class SensorMeter(TickingMeter):
-    """A fake meter with an energy sensor: 100 W."""
-
-    def describe(self):
-        return {"sensor": "fake", "gpus": []}
 
 
 class UnloadableBackend(FakeBackend):
@@ -36,7 +30,7 @@ class UnloadableBackend(FakeBackend):
 @pytest.fixture
 def engine(monkeypatch):
     """Calibrate through the real CLI with a fake engine and meter; returns a setter for the engine."""
-    chosen = {"backend": FakeBackend(), "meter": SensorMeter("")}
+    chosen = {"backend": FakeBackend(), "meter": TickingMeter()}
     monkeypatch.setattr(base, "make_backend", lambda name, device=None: chosen["backend"])
     monkeypatch.setattr(sweep, "open_meter", lambda gpus: chosen["meter"])
     return chosen

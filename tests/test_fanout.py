@@ -15,11 +15,10 @@ import pytest
 
 from energy_predict.calibrate import records as rec
 from energy_predict.calibrate.grid import expand_grid, parse_grid
-from energy_predict.calibrate.meter import NullMeter
 from energy_predict.calibrate.sweep import read_outcome
 from energy_predict.datasets import load_records
 from tests.conftest import REPO
-from tests.test_calibrate import FakeBackend
+from tests.fakes import FakeBackend, TickingMeter, ray_runtime_env
 
 ray = pytest.importorskip("ray")
 from energy_predict.calibrate.fanout import run_campaign  # noqa: E402 - only once Ray is there
@@ -30,35 +29,17 @@ KEY = ["model", "config", "batch_size", "input_tokens", "output_tokens", "repeti
 @pytest.fixture(scope="module")
 def cluster():
     """One local Ray for the module: 4 CPUs, 4 fake GPUs; its address, for drivers in other processes."""
-    ray.init(num_cpus=4, num_gpus=4, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}{os.pathsep}{REPO / 'tests'}"}})
+    ray.init(num_cpus=4, num_gpus=4, include_dashboard=False, log_to_driver=False, runtime_env=ray_runtime_env())
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
-
-
-class FakeMeter(NullMeter):
-    """The GPUs Ray gave the worker, each 100 W, with UUIDs as NVML would give them."""
-
-    def __init__(self, gpus):
-        super().__init__("")
-        self.gpus = gpus
-
-    def stop(self):
-        r = super().stop()
-        return type(r)(r.duration_s * 100 * len(self.gpus), r.duration_s, "fake",
-                       gpu_energy_j=tuple(r.duration_s * 100 for _ in self.gpus))
-
-    def describe(self):
-        return {"sensor": "fake", "gpus": [{"index": i, "name": "NVIDIA H100 80GB HBM3", "uuid": f"GPU-fake-{i}"}
-                                           for i in self.gpus]}
 
 
 class DyingBackend(FakeBackend):
     """Kills its whole worker process on one (batch, input) shape: once (a marker file says so), or always."""
 
     def __init__(self, marker, die_on=None, always=False, sleep_s=0.0):
-        super().__init__()
-        self.marker, self.die_on, self.always, self.sleep_s = marker, die_on, always, sleep_s
+        super().__init__(sleep_s=sleep_s)
+        self.marker, self.die_on, self.always = marker, die_on, always
 
     def prepare(self, cell):
         run = super().prepare(cell)
@@ -68,7 +49,6 @@ class DyingBackend(FakeBackend):
             if shape == self.die_on and (self.always or not os.path.exists(self.marker)):
                 open(self.marker, "w").close()
                 os._exit(1)  # no exception, no cleanup: the process is gone mid-cell
-            time.sleep(self.sleep_s)
             return run()
 
         return die_or_run
@@ -97,7 +77,7 @@ def assert_each_record_once(run_dir, grid):
 @pytest.mark.ray
 def test_a_campaign_over_four_workers_records_every_repetition_once_with_where_it_ran(cluster, tmp_path):
     grid = campaign_grid()
-    run_campaign(grid, tmp_path / "run", backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter)
+    run_campaign(grid, tmp_path / "run", backend_factory=lambda name: FakeBackend(), meter_factory=TickingMeter)
     records = assert_each_record_once(tmp_path / "run", grid)
     assert (records["status"] == "ok").all() and read_outcome(tmp_path / "run").summary().startswith("24 cells: 24 ok")
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -120,7 +100,7 @@ def test_a_worker_killed_mid_cell_loses_only_that_cell_which_is_retried(cluster,
     def backend(name):  # hf dies once on its first B=2 cell; the TP 2 engine on B=4 I=16 every time it is tried
         return DyingBackend(str(once), (2, 8)) if name == "hf" else DyingBackend(str(always), (4, 16), always=True)
 
-    run_campaign(grid, tmp_path / "run", backend_factory=backend, meter_factory=FakeMeter, max_attempts=2)
+    run_campaign(grid, tmp_path / "run", backend_factory=backend, meter_factory=TickingMeter, max_attempts=2)
     assert once.exists() and always.exists()
     records = load_records(tmp_path / "run")
     assert not records[KEY].duplicated().any()
@@ -176,7 +156,7 @@ def test_engines_start_in_the_grids_order_and_none_overtakes_one_waiting_for_gpu
     grid = campaign_grid(models=["Llama-3.2-1B"], configs=configs, blocks=blocks)
     log = tmp_path / "events.log"
     run_campaign(grid, tmp_path / "run", backend_factory=lambda name: LoggingBackend(str(log)),
-                 meter_factory=FakeMeter)
+                 meter_factory=TickingMeter)
     assert_each_record_once(tmp_path / "run", grid)
     events = log.read_text().split("\n")
     at = {e: i for i, e in enumerate(events)}
@@ -192,15 +172,16 @@ def test_an_engine_wider_than_any_node_is_refused_before_anything_runs(cluster, 
 
     grid = campaign_grid(configs=[{"name": "tp8", "backend": "vllm", "tensor_parallel": 8}])
     with pytest.raises(InputError, match="needs 8 GPU.*largest node of the Ray cluster has 4"):
-        run_campaign(grid, tmp_path / "run", backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter)
+        run_campaign(grid, tmp_path / "run", backend_factory=lambda name: FakeBackend(), meter_factory=TickingMeter)
     assert rec.read_journal(tmp_path / "run") == []
 
 
 DRIVER = """
 import sys
-from tests.test_fanout import DyingBackend, FakeMeter, campaign_grid
+from tests.fakes import TickingMeter
+from tests.test_fanout import DyingBackend, campaign_grid
 from energy_predict.calibrate.fanout import run_campaign
-run_campaign(campaign_grid(), sys.argv[2], address=sys.argv[1], meter_factory=FakeMeter,
+run_campaign(campaign_grid(), sys.argv[2], address=sys.argv[1], meter_factory=TickingMeter,
              backend_factory=lambda name: DyingBackend("/nonexistent", sleep_s=0.05), table_every_s=0.0)
 """
 
@@ -220,7 +201,7 @@ def test_the_driver_killed_and_resumed_loses_and_doubles_nothing(cluster, tmp_pa
     driver.wait()
     before = rec.read_journal(run_dir)
     assert 12 <= len(before) < 48 and read_outcome(run_dir) is None  # killed mid-campaign
-    run_campaign(grid, run_dir, resume=True, backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter)
+    run_campaign(grid, run_dir, resume=True, backend_factory=lambda name: FakeBackend(), meter_factory=TickingMeter)
     records = assert_each_record_once(run_dir, grid)
     assert {tuple(r[k] for k in KEY) for r in before} <= set(map(tuple, records[KEY].values))
     meta = json.loads((run_dir / "run.json").read_text())
@@ -238,7 +219,7 @@ def test_calibrate_ray_alone_runs_the_campaign_on_this_machines_ray(cluster, tmp
 
     def with_fakes(grid, run_dir, *, address, **kwargs):  # the CLI's wiring, with the fake engine and meter
         seen.append(address)
-        kwargs.update(backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter)
+        kwargs.update(backend_factory=lambda name: FakeBackend(), meter_factory=TickingMeter)
         return real(grid, run_dir, address=address, **kwargs)
 
     monkeypatch.setattr(fanout, "run_campaign", with_fakes)

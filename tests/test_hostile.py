@@ -650,9 +650,11 @@ def _card_cases():
 # ---------------------------------------------------------------------------------------------------------------
 # data list / data cells --dir, and calibrate with a malformed grid (must measure nothing).
 # ---------------------------------------------------------------------------------------------------------------
-RUN_JSON = {"run_id": "r1", "gpu": "H100", "started": "2026-01-01T00:00:00Z", "status": "done"}
-RECORD = {"run_id": "r1", "model": "Llama-3.1-8B", "config": "vllm", "backend": "vllm", "batch_size": 1,
-          "input_tokens": 32, "output_tokens": 8, "status": "ok", "energy_j": 10.0, "duration_s": 1.0}
+RUN_JSON = {"run_id": "r1", "grid": {}, "gpu": "H100", "started": "2026-01-01T00:00:00Z", "status": "complete",
+            "host": {"hostname": "h", "python": "3.11", "platform": "Linux", "energy_predict": "0.1.0"}}
+RECORD = {"run_id": "r1", "model": "Llama-3.1-8B", "config": "vllm", "backend": "vllm", "gpu": "H100", "gpu_count": 1,
+          "batch_size": 1, "input_tokens": 32, "output_tokens": 8, "repetition": 0, "status": "ok",
+          "timestamp": "2026-01-01T00:00:00Z", "energy_j": 10.0, "duration_s": 1.0}
 
 
 def _data_cases():

@@ -14,7 +14,8 @@ from energy_predict.calibrate.sweep import run_sweep
 from energy_predict.datasets import load_records
 from energy_predict.errors import InputError
 from tests.conftest import REPO
-from tests.test_calibrate import FakeBackend, TickingMeter, grid_dict
+from tests.fakes import FakeBackend, TickingMeter
+from tests.test_calibrate import grid_dict
 
 LINE_A = {"status": "ok", "repetition": 0}
 LINE_B = {"status": "ok", "repetition": 1}
@@ -76,7 +77,7 @@ def test_run_sweep_refuses_a_journal_damaged_in_the_middle(tmp_path):
     journal(run_dir, line(LINE_A) + b"garbage\n" + line(LINE_B))
     grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0))
     with pytest.raises(InputError, match="records.jsonl:2"):
-        run_sweep(grid, run_dir, resume=True, backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
+        run_sweep(grid, run_dir, resume=True, backend_factory=lambda name: FakeBackend(), meter=TickingMeter())
 
 
 def test_resume_from_the_table_alone_keeps_its_records(tmp_path):
@@ -84,14 +85,14 @@ def test_resume_from_the_table_alone_keeps_its_records(tmp_path):
     grid = parse_grid(grid_dict("Llama-3.2-1B", min_window_s=0.0))
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(grid, run_dir, backend_factory=lambda name: FakeBackend(kill_after=7), meter=TickingMeter(""))
+        run_sweep(grid, run_dir, backend_factory=lambda name: FakeBackend(kill_after=7), meter=TickingMeter())
     first = pd.read_parquet(run_dir / rec.TABLE)
     assert 0 < len(first) < 16
     (run_dir / rec.JOURNAL).unlink()
     with pytest.raises(KeyboardInterrupt):
         run_sweep(grid, run_dir, resume=True, backend_factory=lambda name: FakeBackend(kill_after=4),
-                  meter=TickingMeter(""))
-    run_sweep(grid, run_dir, resume=True, backend_factory=lambda name: FakeBackend(), meter=TickingMeter(""))
+                  meter=TickingMeter())
+    run_sweep(grid, run_dir, resume=True, backend_factory=lambda name: FakeBackend(), meter=TickingMeter())
     final = load_records(run_dir)
     keys = ["batch_size", "input_tokens", "output_tokens", "repetition"]
     assert len(final) == 16 and not final[keys].duplicated().any()
@@ -108,8 +109,8 @@ import json, os, signal, sys, threading, time, traceback
 import pandas, pyarrow.parquet
 from energy_predict.calibrate import records
 from energy_predict.calibrate.grid import parse_grid
-from energy_predict.calibrate.meter import NullMeter, Reading
 from energy_predict.calibrate.sweep import run_sweep
+from tests.fakes import FakeBackend, TickingMeter
 
 run_dir, grid_json = sys.argv[1:3]
 whole = records._write_all
@@ -142,37 +143,14 @@ def two_parts(fd, data):
 
 records._write_all = two_parts
 
-class Meter(NullMeter):
-    def stop(self):
-        r = super().stop()
-        return Reading(r.duration_s * 100, r.duration_s, "fake")
-
-    def describe(self):
-        return {"sensor": "fake", "gpus": []}
-
-class Engine:
-    name = "hf"
-    def load(self, arch, config): pass
-    def prepare(self, cell):
-        def run():
-            if cell.batch_size == 4:
-                from energy_predict.calibrate.backends.base import CellInfeasible
-                raise CellInfeasible("out of memory: fake")
-            time.sleep(0.002)
-            return cell.output_tokens
-        return run
-    def synchronize(self): pass
-    def close(self): pass
-    def versions(self): return {"fake": "1"}
-
 while (command := answer()) is not None:  # "<mode> <after>": one child, to its end or its kill
     mode, after = command.split()
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
-            run_sweep(parse_grid(json.loads(grid_json)), run_dir, resume=True, backend_factory=lambda name: Engine(),
-                      meter=Meter(""))
+            run_sweep(parse_grid(json.loads(grid_json)), run_dir, resume=True,
+                      backend_factory=lambda name: FakeBackend(oom_batch=4, sleep_s=0.002), meter=TickingMeter())
         except BaseException:
             traceback.print_exc()
             code = 1

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energy_predict.calibrate.replay import ReplaySet, hf_batches, sample_requests
+from energy_predict.calibrate.replay import hf_batches
+from energy_predict.calibrate.trace_requests import ReplaySet, sample_requests
 
 
 def frame(n=50):
@@ -97,7 +98,7 @@ def test_a_mooncake_sample_cuts_whole_blocks_and_keeps_them_with_their_prompts(t
 
 
 def test_prompts_share_the_traces_blocks_and_azure_prompts_stay_as_they_were(tmp_path):
-    from energy_predict.calibrate.replay import replay_prompts
+    from energy_predict.calibrate.trace_requests import replay_prompts
     from energy_predict.traces import read_trace
 
     reqs = sample_requests(read_trace(mooncake(tmp_path)), 4, 0, "m", 4096, 10)
@@ -114,14 +115,17 @@ def test_prompts_share_the_traces_blocks_and_azure_prompts_stay_as_they_were(tmp
 def test_counter_delta_gives_tokens_and_rate_or_none_with_a_reason():
     from energy_predict.calibrate.replay import counter_delta
 
+    def delta(before, after):
+        return counter_delta(before, after).model_dump()
+
     a = {"queries_tokens": 100, "hits_tokens": 10, "null_reason": None}
     b = {"queries_tokens": 1100, "hits_tokens": 510, "null_reason": None}
-    assert counter_delta(a, b) == {"queries_tokens": 1000, "hits_tokens": 500, "hit_rate": 0.5, "null_reason": None}
-    assert counter_delta(a, a)["hit_rate"] is None  # no queries: no rate (caching off)
-    assert counter_delta(b, a)["hits_tokens"] is None and "backwards" in counter_delta(b, a)["null_reason"]
+    assert delta(a, b) == {"queries_tokens": 1000, "hits_tokens": 500, "hit_rate": 0.5, "null_reason": None}
+    assert delta(a, a)["hit_rate"] is None  # no queries: no rate (caching off)
+    assert delta(b, a)["hits_tokens"] is None and "backwards" in delta(b, a)["null_reason"]
     off = {"queries_tokens": None, "hits_tokens": None, "null_reason": "stat logging is off"}
-    assert counter_delta(a, off) == {"queries_tokens": None, "hits_tokens": None, "hit_rate": None,
-                                     "null_reason": "stat logging is off"}
+    assert delta(a, off) == {"queries_tokens": None, "hits_tokens": None, "hit_rate": None,
+                             "null_reason": "stat logging is off"}
 
 
 @pytest.mark.parametrize("args, field", [

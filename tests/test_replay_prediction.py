@@ -85,7 +85,7 @@ class PrefixEngine:
 @pytest.mark.parametrize("caching", [True, False])
 def test_a_mooncake_replay_record_carries_its_prefix_fields_and_predict_reads_it(tmp_path, caching):
     from energy_predict.calibrate.replay import plan_replays, run_replays
-    from tests.test_fanout import FakeMeter
+    from tests.fakes import TickingMeter
     from tests.test_replay import mooncake
 
     engine = PrefixEngine()
@@ -101,7 +101,7 @@ def test_a_mooncake_replay_record_carries_its_prefix_fields_and_predict_reads_it
                         max_output=16, prefix_caching=caching, sample="conversations")
     assert plan.config.prefix_caching is caching and plan.config.engine.log_stats  # same engine either way
     assert plan.config.engine.max_model_len == 16384 + 16 + 16  # the default for a trace with blocks
-    run_replays(plan, tmp_path / "out", gpus=(0,), backend_factory=lambda name: engine, meter_factory=FakeMeter,
+    run_replays(plan, tmp_path / "out", gpus=(0,), backend_factory=lambda name: engine, meter_factory=TickingMeter,
                 runner_factory=runner, idle_s=0.0)
     cycle = ["reset"] * caching + ["counters", "run", "counters"]
     assert engine.log == ["load", "run", *cycle, *cycle]  # warm-up, then each run from an empty cache

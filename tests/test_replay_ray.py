@@ -14,9 +14,8 @@ import time
 import pytest
 
 from energy_predict.calibrate.replay import plan_replays, run_replays
-from tests.conftest import REPO, tiny_llama_config
-from tests.test_calibrate import FakeBackend
-from tests.test_fanout import FakeMeter
+from tests.conftest import tiny_llama_config
+from tests.fakes import FakeBackend, TickingMeter, ray_runtime_env
 
 ray = pytest.importorskip("ray")
 from energy_predict.calibrate.replay import run_replays_on_ray  # noqa: E402 - only once Ray is there
@@ -28,8 +27,7 @@ WHERE = {"node", "ray_node_id", "worker_id", "gpu_indices", "gpu_uuids", "worker
 @pytest.fixture(scope="module")
 def cluster():
     """One local Ray for the module: 4 CPUs, 4 fake GPUs."""
-    ray.init(num_cpus=4, num_gpus=4, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}{os.pathsep}{REPO / 'tests'}"}})
+    ray.init(num_cpus=4, num_gpus=4, include_dashboard=False, log_to_driver=False, runtime_env=ray_runtime_env())
     yield
     ray.shutdown()
 
@@ -50,14 +48,17 @@ def plan(trace, backend="vllm", modes=("offline", "online"), rates=(2.0, 4.0), p
 
 
 class FakeRuns:
-    """Replay runs that sleep, logging each call (unit, start, end) to a file every worker appends to.
+    """Replay runs that sleep, logging a `start` and an `end` event for each run to a file every worker appends to.
 
-    `die_on`: the unit whose first measured run kills its whole worker process: once (a marker file says so),
-    or `always`. An offline unit's first call is its warm-up; an online unit's measured runs are its first calls.
+    `meet`: a run that starts waits (up to 60 s) until runs of `meet` different units have started, so replays
+    that run side by side are seen to overlap in the events whatever the load, and replays run one after
+    another are not. `die_on`: the unit whose first measured run kills its whole worker process: once (a marker
+    file says so), or `always`. An offline unit's first call is its warm-up; an online unit's measured runs are
+    its first calls.
     """
 
-    def __init__(self, log, seconds=0.3, die_on=None, always=False):
-        self.log, self.seconds, self.die_on, self.always = str(log), seconds, die_on, always
+    def __init__(self, log, seconds=0.3, die_on=None, always=False, meet=1):
+        self.log, self.seconds, self.die_on, self.always, self.meet = str(log), seconds, die_on, always, meet
 
     def __call__(self, backend, plan, unit):
         calls = itertools.count(1)
@@ -69,18 +70,34 @@ class FakeRuns:
             if unit.name == self.die_on and k == first_measured and (self.always or not os.path.exists(marker)):
                 open(marker, "w").close()
                 os._exit(1)  # no exception, no cleanup: the worker is gone mid-replay
-            start = time.time()
+            with open(self.log, "a") as f:
+                f.write(f"start {unit.name} {unit.mode}\n")
+            deadline = time.monotonic() + 60
+            while len(started(self.log)) < self.meet and time.monotonic() < deadline:
+                time.sleep(0.01)
             time.sleep(self.seconds)
             with open(self.log, "a") as f:
-                f.write(f"{unit.name} {unit.mode} {start} {time.time()}\n")
+                f.write(f"end {unit.name} {unit.mode}\n")
 
         return run
 
 
+def events(log):
+    """(event, unit) in the order the workers appended them."""
+    return [tuple(line.split()[:2]) for line in open(log).read().splitlines()]
+
+
+def started(log):
+    return {name for event, name in events(log) if event == "start"} if os.path.exists(log) else set()
+
+
 def most_at_once(log):
-    """The most replay runs of different units that were running at one moment."""
-    spans = [line.split() for line in log.read_text().splitlines()]
-    return max(len({name for name, _, a, b in spans if float(a) <= float(t) < float(b)}) for _, _, t, _ in spans)
+    """The most units with a run started and not yet ended at one point of the event sequence."""
+    running, most = {}, 0
+    for event, name in events(log):
+        running[name] = running.get(name, 0) + (1 if event == "start" else -1)
+        most = max(most, sum(1 for n in running.values() if n > 0))
+    return most
 
 
 @pytest.mark.ray
@@ -90,14 +107,14 @@ def test_several_replays_run_side_by_side_over_four_workers_each_written_once_as
     out, log, seen = tmp_path / "replays", tmp_path / "runs.log", []
 
     def on_result(record):  # written before the next one comes back, not at the end
-        seen.append(record["name"])
+        seen.append(record.name)
         assert sorted(x.stem for x in out.glob("*.json")) == sorted(seen)
 
-    outcome = run_replays_on_ray(p, out, backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter,
-                                 runner_factory=FakeRuns(log), idle_s=0.0, on_result=on_result)
+    outcome = run_replays_on_ray(p, out, backend_factory=lambda name: FakeBackend(), meter_factory=TickingMeter,
+                                 runner_factory=FakeRuns(log, meet=2), idle_s=0.0, on_result=on_result)
     names = [u.name for u in p.units]
     assert names == ["vllm-t-offline", "vllm-t-online-2", "vllm-t-online-4", "vllm-t-online-8", "vllm-t-poisson-3"]
-    assert outcome.failed == {} and sorted(seen) == sorted(names) == sorted(r["name"] for r in outcome.written)
+    assert outcome.failed == {} and sorted(seen) == sorted(names) == sorted(r.name for r in outcome.written)
     assert sorted(os.listdir(out)) == sorted(f"{n}.json" for n in names)  # each once, no partial file left
     records = {n: json.loads((out / f"{n}.json").read_text()) for n in names}
     for r in records.values():  # where it ran: node, its GPU, the worker's versions
@@ -117,8 +134,9 @@ def test_several_replays_run_side_by_side_over_four_workers_each_written_once_as
     unit = p.units[2]
     assert online["requests"]["arrival_s"] == [round(float(a), 4) for a in unit.reqs.arrival_s]
     # the same command without Ray writes the same replays, each with the same fields but where it ran
-    local = run_replays(p, tmp_path / "local", gpus=(0,), backend_factory=lambda name: FakeBackend(),
-                        meter_factory=FakeMeter, runner_factory=FakeRuns(tmp_path / "local.log", 0.0), idle_s=0.0)
+    local = [r.to_json() for r in run_replays(
+        p, tmp_path / "local", gpus=(0,), backend_factory=lambda name: FakeBackend(), meter_factory=TickingMeter,
+        runner_factory=FakeRuns(tmp_path / "local.log", 0.0), idle_s=0.0)]
     assert [r["name"] for r in local] == names and sorted(os.listdir(tmp_path / "local")) == sorted(os.listdir(out))
     for r in local:
         assert set(records[r["name"]]) - WHERE == set(r) and not set(r) & WHERE
@@ -131,14 +149,14 @@ def test_a_worker_that_dies_mid_replay_is_retried_once_on_a_new_worker_and_recor
     out, log = tmp_path / "replays", tmp_path / "runs.log"
     runs = FakeRuns(log, seconds=0.05, die_on="vllm-t-online-4")
     seen, notes = [], []
-    outcome = run_replays_on_ray(p, out, backend_factory=lambda name: FakeBackend(), meter_factory=FakeMeter,
-                                 runner_factory=runs, idle_s=0.0, on_result=lambda r: seen.append(r["name"]),
+    outcome = run_replays_on_ray(p, out, backend_factory=lambda name: FakeBackend(), meter_factory=TickingMeter,
+                                 runner_factory=runs, idle_s=0.0, on_result=lambda r: seen.append(r.name),
                                  on_step=notes.append)
     assert os.path.exists(f"{log}.vllm-t-online-4.died")  # it did die
     assert outcome.failed == {} and sorted(seen) == sorted(u.name for u in p.units)  # each recorded once
     retried = json.loads((out / "vllm-t-online-4.json").read_text())
     assert retried["runner"]["attempt"] == 2 and len(retried["runs"]) == 2
-    runs_of_it = [line.split()[0] for line in log.read_text().splitlines()].count("vllm-t-online-4")
+    runs_of_it = events(log).count(("end", "vllm-t-online-4"))  # runs that ran to their end
     assert runs_of_it == 1 + (1 + 2)  # the dead worker's warm-up; the new one's warm-up and two measured runs
     assert any("vllm-t-online-4: the worker died" in n for n in notes)
     others = [json.loads((out / f"{n}.json").read_text()) for n in ("vllm-t-offline", "vllm-t-online-2")]
@@ -148,7 +166,7 @@ def test_a_worker_that_dies_mid_replay_is_retried_once_on_a_new_worker_and_recor
     # a replay whose worker dies every time: tried twice, then said to have no record; the others are written
     always = FakeRuns(tmp_path / "again.log", seconds=0.05, die_on="vllm-t-offline", always=True)
     outcome = run_replays_on_ray(p, tmp_path / "again", backend_factory=lambda name: FakeBackend(),
-                                 meter_factory=FakeMeter, runner_factory=always, idle_s=0.0)
+                                 meter_factory=TickingMeter, runner_factory=always, idle_s=0.0)
     assert list(outcome.failed) == ["vllm-t-offline"]
     assert outcome.failed["vllm-t-offline"].startswith("the worker died 2 time(s)")
     assert sorted(os.listdir(tmp_path / "again")) == ["vllm-t-online-2.json", "vllm-t-online-4.json"]
@@ -161,14 +179,14 @@ def test_a_tensor_parallel_replay_holds_and_meters_its_gpus_and_one_wider_than_a
 
     p = plan(trace, modes=("online",), rates=(2.0, 4.0, 8.0), tensor_parallel=2)
     outcome = run_replays_on_ray(p, tmp_path / "tp2", backend_factory=lambda name: FakeBackend(),
-                                 meter_factory=FakeMeter, runner_factory=FakeRuns(tmp_path / "log"), idle_s=0.0)
+                                 meter_factory=TickingMeter, runner_factory=FakeRuns(tmp_path / "log"), idle_s=0.0)
     assert outcome.failed == {} and len(outcome.written) == 3
-    for r in outcome.written:
+    for r in (w.to_json() for w in outcome.written):
         assert len(set(r["gpu_indices"])) == 2 and r["config"]["tensor_parallel"] == 2
         assert r["runs"][0]["energy_j"] == pytest.approx(2 * 100 * r["runs"][0]["duration_s"])  # both GPUs
     with pytest.raises(InputError, match="needs 8 GPU.*largest node of the Ray cluster has 4.*--tensor-parallel"):
         run_replays_on_ray(plan(trace, tensor_parallel=8), tmp_path / "tp8", backend_factory=lambda name: FakeBackend(),
-                           meter_factory=FakeMeter, runner_factory=FakeRuns(tmp_path / "log8"), idle_s=0.0)
+                           meter_factory=TickingMeter, runner_factory=FakeRuns(tmp_path / "log8"), idle_s=0.0)
     assert not (tmp_path / "tp8").exists()
 
 
@@ -184,7 +202,7 @@ def test_replay_ray_alone_runs_a_real_hf_replay_on_this_machines_ray(cluster, tr
 
     def with_fake_meter(plan, out_dir, *, address, **kwargs):  # the CLI's wiring; the engine is HF's own, on CPU
         seen.append(address)
-        return real(plan, out_dir, address=address, meter_factory=FakeMeter, idle_s=0.0, **kwargs)
+        return real(plan, out_dir, address=address, meter_factory=TickingMeter, idle_s=0.0, **kwargs)
 
     monkeypatch.setattr(replay, "run_replays_on_ray", with_fake_meter)
     config = tmp_path / "tiny" / "config.json"

@@ -156,7 +156,8 @@ def _run(root, name, config: dict, quantization="none", dtype="bfloat16"):
     rows = [{"run_id": name, "backend": "vllm", "config": config["name"], "model": "Llama-3.2-1B",
              "gpu": "NVIDIA H100 80GB HBM3", "batch_size": b, "input_tokens": i, "output_tokens": 16,
              "repetition": 0, "status": "ok", "energy_j": 1.0 + b * i / 1e3, "duration_s": 0.1, "cuda_graphs": True,
-             "quantization": quantization, "dtype": dtype, "tensor_parallel": 1}
+             "quantization": quantization, "dtype": dtype, "tensor_parallel": 1, "gpu_count": 1,
+             "timestamp": "2026-12-07T00:00:00+00:00"}
             for b in (1, 4) for i in (64, 256)]
     pd.DataFrame(rows).to_parquet(folder / "records.parquet")
 

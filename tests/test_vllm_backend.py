@@ -40,7 +40,6 @@ def test_model_dir_holds_a_loadable_config(tmp_path):
     assert config["architectures"] == ["LlamaForCausalLM"] and config["num_key_value_heads"] == 8
 
 
-
 def test_stat_logging_follows_the_config_and_prefix_counters_are_read_from_get_metrics():
     from energy_predict.calibrate.backends.vllm import prefix_counters
 

@@ -331,7 +331,8 @@ def replay(
                         cuda_graphs=cuda_graphs, repetitions=repetitions, max_input=max_input, max_output=max_output,
                         tensor_parallel=tensor_parallel, prefix_caching=prefix_caching, sample=sample)
 
-    def show(r: dict) -> None:
+    def show(record) -> None:  # a ReplayRecord
+        r = record.to_json()
         energies = [x["energy_j"] for x in r["runs"]]
         where = f" on {r['node']} GPU {r['gpu_indices']}" if "node" in r else ""
         out.print(f"{r['name']}: energy {energies} J, time {[round(x['duration_s'], 2) for x in r['runs']]} s{where}"

@@ -1,9 +1,16 @@
-"""The only module that imports pynvml. Its errors become the few exceptions below."""
+"""The device boundary: the only module that imports pynvml (lazily), and nothing above it sees pynvml.
+
+Every NVML error is translated here into one of two exceptions: `SensorUnavailable` (no pynvml, no driver or GPU,
+or a reading this device does not support: a capability, not a fault) and `SensorError` (NVML failed on a reading
+that should work). Readings are in SI units (J, W, MHz, degrees C, bytes).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from energy_predict.contracts.records import GpuInfo
 
 T = TypeVar("T")
 
@@ -17,6 +24,7 @@ class SensorError(RuntimeError):
 
 
 def _nvml() -> Any:
+    """The pynvml module, imported on first use (the calibrate extra's nvidia-ml-py)."""
     try:
         import pynvml
     except ImportError as exc:  # the calibrate extra is not installed
@@ -25,6 +33,7 @@ def _nvml() -> Any:
 
 
 def _call(fn: Callable[..., T], *args: Any) -> T:
+    """Call one NVML function, its errors translated: not supported -> SensorUnavailable, any other -> SensorError."""
     pynvml = _nvml()
     try:
         return fn(*args)
@@ -44,7 +53,7 @@ def init() -> None:
 
 
 class Device:
-    """One GPU as NVML sees it; readings in SI units (J, W, MHz, degrees C)."""
+    """One GPU as NVML sees it (by NVML index, which is PCI bus order); readings in SI units."""
 
     def __init__(self, index: int) -> None:
         init()
@@ -56,7 +65,16 @@ class Device:
         """Cumulative energy counter since the driver loaded (mJ in NVML)."""
         return _call(self._p.nvmlDeviceGetTotalEnergyConsumption, self._h) / 1000.0
 
+    def supports_energy_counter(self) -> bool:
+        """Whether the cumulative energy counter can be read (Volta and newer); probed, not assumed."""
+        try:
+            self.energy_j()
+        except (SensorUnavailable, SensorError):
+            return False
+        return True
+
     def power_w(self) -> float:
+        """Power draw now (NVML: mW, averaged by the driver over a short window)."""
         return _call(self._p.nvmlDeviceGetPowerUsage, self._h) / 1000.0
 
     def sm_clock_mhz(self) -> float:
@@ -68,8 +86,8 @@ class Device:
     def temperature_c(self) -> float:
         return float(_call(self._p.nvmlDeviceGetTemperature, self._h, self._p.NVML_TEMPERATURE_GPU))
 
-    def info(self) -> dict[str, Any]:
-        """Name, UUID, driver, power limit and clocks, for the run's provenance."""
+    def info(self) -> GpuInfo:
+        """Name, UUID, driver, power limit and clocks, for the run's provenance; None for what NVML will not say."""
 
         def safe(fn: Callable[[], Any]) -> Any:
             try:
@@ -78,13 +96,13 @@ class Device:
                 return None
 
         p, h = self._p, self._h
-        return {
-            "index": self.index,
-            "name": safe(lambda: _call(p.nvmlDeviceGetName, h)),
-            "uuid": safe(lambda: _call(p.nvmlDeviceGetUUID, h)),
-            "driver": safe(lambda: _call(p.nvmlSystemGetDriverVersion)),
-            "power_limit_w": safe(lambda: _call(p.nvmlDeviceGetPowerManagementLimit, h) / 1000.0),
-            "memory_bytes": safe(lambda: _call(p.nvmlDeviceGetMemoryInfo, h).total),
-            "max_sm_clock_mhz": safe(lambda: _call(p.nvmlDeviceGetMaxClockInfo, h, p.NVML_CLOCK_SM)),
-            "max_mem_clock_mhz": safe(lambda: _call(p.nvmlDeviceGetMaxClockInfo, h, p.NVML_CLOCK_MEM)),
-        }
+        return GpuInfo(
+            index=self.index,
+            name=safe(lambda: _call(p.nvmlDeviceGetName, h)),
+            uuid=safe(lambda: _call(p.nvmlDeviceGetUUID, h)),
+            driver=safe(lambda: _call(p.nvmlSystemGetDriverVersion)),
+            power_limit_w=safe(lambda: _call(p.nvmlDeviceGetPowerManagementLimit, h) / 1000.0),
+            memory_bytes=safe(lambda: _call(p.nvmlDeviceGetMemoryInfo, h).total),
+            max_sm_clock_mhz=safe(lambda: _call(p.nvmlDeviceGetMaxClockInfo, h, p.NVML_CLOCK_SM)),
+            max_mem_clock_mhz=safe(lambda: _call(p.nvmlDeviceGetMaxClockInfo, h, p.NVML_CLOCK_MEM)),
+        )

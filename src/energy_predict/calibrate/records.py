@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from energy_predict.contracts.records import RunMeta, parse_run_meta
 from energy_predict.errors import InputError
 
 JOURNAL = "records.jsonl"
@@ -81,8 +82,8 @@ def read_journal(run_dir: Path, *, repair: bool = False) -> list[dict]:
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a damaged file
             raise InputError(str(run_dir / TABLE), f"cannot be read ({type(exc).__name__})",
                              "restore it from git, or measure into a new folder") from None
-        records = [{k: v for k, v in r.items() if not (isinstance(v, float) and v != v)}
-                   for r in table.to_dict("records")]
+        records = [json.loads(_line({k: v for k, v in r.items() if not (isinstance(v, float) and v != v)}))
+                   for r in table.to_dict("records")]  # plain values, as the journal's own lines give
         if repair:
             _replace(path, b"".join(_line(r) for r in records))
         return records
@@ -120,13 +121,13 @@ def _replace(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_meta(run_dir: Path, meta: dict) -> None:
+def write_meta(run_dir: Path, meta: RunMeta) -> None:
     """Write run.json atomically: a kill while writing it leaves the previous version, never half a file."""
-    _replace(run_dir / RUN_META, json.dumps(meta, indent=1).encode())
+    _replace(run_dir / RUN_META, json.dumps(meta.to_json(), indent=1).encode())
 
 
-def read_meta(run_dir: Path) -> dict | None:
-    """run.json of a run, or None when there is none yet."""
+def read_meta(run_dir: Path) -> RunMeta | None:
+    """run.json of a run (validated), or None when there is none yet."""
     path = run_dir / RUN_META
     if not path.is_file():
         return None
@@ -136,7 +137,7 @@ def read_meta(run_dir: Path) -> dict | None:
         meta = None
     if not isinstance(meta, dict):
         raise InputError(str(path), "is not a JSON object", "restore it from git, or measure into a new folder")
-    return meta
+    return parse_run_meta(meta, str(path))
 
 
 def write_table(run_dir: Path, records: list[dict]) -> pd.DataFrame:

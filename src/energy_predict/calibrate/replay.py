@@ -14,123 +14,51 @@ cache is emptied before every measured run (outside the window), so each run see
 previous run's, and the engine's own hit counters are read around each run.
 
 One command is one engine configuration and its replays (`plan_replays`). Here they run one after another
-on one engine (`run_replays`); over Ray (`run_replays_on_ray`) each replay is an actor that loads its own
-engine on `tensor_parallel` GPUs of one node, so the replays of one command run side by side, and each
-record is written on the driver as it comes back, with the node, GPUs and versions it ran with.
+on one engine (`run_replays`); over Ray (`run_replays_on_ray`, on the pool calibration campaigns use) each
+replay is an actor that loads its own engine on `tensor_parallel` GPUs of one node, so the replays of one
+command run side by side, and each record is written on the driver as it comes back, with the node, GPUs and
+versions it ran with. The engine's work goes through the backend's verbs (`prepare_batch`, `prepare_serve`):
+a replay never reaches into an engine. Records are `contracts.records.ReplayRecord`s.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import Any
 
 from energy_predict.architectures import Architecture
 from energy_predict.calibrate.backends.base import Backend, make_backend
 from energy_predict.calibrate.environment import host_info, now_iso
-from energy_predict.calibrate.fanout import (
-    _cause,
-    _check_fits,
-    _connect,
-    _worker_died,
-    claim_gpus,
-    import_ray,
-    wait_until_empty,
-    worker_provenance,
-)
 from energy_predict.calibrate.grid import ServingConfig
-from energy_predict.calibrate.meter import measure_idle_w, open_meter
-from energy_predict.prefix import BLOCK_TOKENS, block_prompt, clip_blocks, conversation_rows, trace_hit_rate
-
-_REQUEST_IDS = itertools.count()  # unique across every replay of the process
-
-
-@dataclass(frozen=True)
-class ReplaySet:
-    """Requests to replay: lengths, arrival times (s, from 0) and, from a Mooncake trace, prefix block ids."""
-
-    trace: str
-    input_tokens: np.ndarray
-    output_tokens: np.ndarray
-    arrival_s: np.ndarray
-    hash_ids: tuple[tuple[int, ...], ...] | None = None  # per request, cut with its prompt (clip_blocks)
-
-    @property
-    def hit_rate(self) -> float | None:
-        """Share of prompt tokens in blocks seen earlier in arrival order (None without block ids)."""
-        if self.hash_ids is None:
-            return None
-        return trace_hit_rate(self.hash_ids, self.input_tokens, arrival_s=self.arrival_s)
-
-    def scaled_to_rate(self, rate_per_s: float) -> ReplaySet:
-        """The same requests with arrival gaps scaled so the mean rate is `rate_per_s`."""
-        span = float(self.arrival_s.max() - self.arrival_s.min())
-        if span <= 0 or rate_per_s <= 0:
-            raise ValueError("need distinct arrival times and a positive rate")
-        factor = (len(self.arrival_s) / rate_per_s) / span
-        arrivals = (self.arrival_s - self.arrival_s.min()) * factor
-        return replace(self, arrival_s=arrivals)
-
-    def poisson(self, rate_per_s: float, seed: int = 0) -> ReplaySet:
-        """The same requests (lengths, order) arriving as a Poisson process at `rate_per_s`."""
-        from energy_predict.arrivals import poisson_arrivals
-
-        if rate_per_s <= 0:
-            raise ValueError("need a positive rate")
-        arrivals = poisson_arrivals(len(self.input_tokens), rate_per_s, seed)
-        return replace(self, arrival_s=arrivals)
+from energy_predict.calibrate.meter import Meter, Reading, measure, measure_idle, open_meter
+from energy_predict.calibrate.pool import (
+    Call,
+    Pool,
+    cause,
+    check_fits,
+    claim_gpus,
+    ray_session,
+    wait_until_empty,
+    worker_placement,
+)
+from energy_predict.calibrate.trace_requests import SAMPLES, ReplaySet, replay_requests, sample_requests
+from energy_predict.contracts.records import (
+    HostInfo,
+    MeterInfo,
+    PrefixCacheCounts,
+    ReplayRecord,
+    ReplayRequests,
+    ReplayRun,
+    RunnerInfo,
+)
+from energy_predict.prefix import BLOCK_TOKENS
 
 
-SAMPLES = ("window", "conversations")
-
-
-def sample_requests(frame: pd.DataFrame, n: int, seed: int, trace: str, max_input: int, max_output: int,
-                    sample: str = "window") -> ReplaySet:
-    """`n` requests from a random offset, in arrival order (their gaps kept); lengths clipped.
-
-    `window`: a contiguous window. `conversations` (traces with block ids): whole conversations as they first
-    appear from the offset (prefix.conversation_rows), so later turns reuse earlier ones as in the trace.
-    A prompt with block ids is clipped by whole trailing blocks (prefix.clip_blocks); one without, to `max_input`.
-    """
-    if sample not in SAMPLES:
-        raise ValueError(f"sample must be one of {SAMPLES}")
-    blocks = "hash_ids" in frame.columns
-    if sample == "conversations" and not blocks:
-        raise ValueError("sampling conversations needs a trace with prefix block ids (hash_ids)")
-    rng = np.random.default_rng(seed)
-    start = int(rng.integers(0, max(len(frame) - n, 0) + 1))
-    if sample == "conversations":
-        window = frame.iloc[conversation_rows(list(frame["hash_ids"]), start, n)]
-    else:
-        window = frame.iloc[start:start + n]
-    arrivals = window["arrival_s"].to_numpy(float)
-    arrivals = arrivals - np.nanmin(arrivals) if np.isfinite(arrivals).all() else np.zeros(len(window))
-    outputs = np.clip(window["output_tokens"].to_numpy(), 1, max_output)
-    if not blocks:
-        return ReplaySet(trace, np.clip(window["input_tokens"].to_numpy(), 1, max_input), outputs, arrivals)
-    cut = [clip_blocks(ids, int(i), max_input) if i > 0 else ((2**63 + int(row),), 1)  # an empty prompt: 1 token
-           for row, ids, i in zip(window.index, window["hash_ids"], window["input_tokens"])]
-    return ReplaySet(trace, np.array([i for _, i in cut], dtype=np.int64), outputs, arrivals,
-                     tuple(ids for ids, _ in cut))
-
-
-def replay_prompts(reqs: ReplaySet, vocab_size: int) -> list[list[int]]:
-    """Token ids of each request: built from its blocks when the trace has them, else random and distinct."""
-    if reqs.hash_ids is None:
-        rng = np.random.default_rng(0)
-        return [rng.integers(3, vocab_size - 1, int(n)).tolist() for n in reqs.input_tokens]
-    cache: dict[int, np.ndarray] = {}
-    return [block_prompt(ids, int(n), vocab_size, cache=cache) for ids, n in zip(reqs.hash_ids, reqs.input_tokens)]
-
-
-def counter_delta(before: dict, after: dict) -> dict:
+def counter_delta(before: dict, after: dict) -> PrefixCacheCounts:
     """Prefix-cache queries and hits (tokens) between two counter readings, with the hit rate; None + reason."""
     reason = before.get("null_reason") or after.get("null_reason")
     if not reason:
@@ -139,9 +67,9 @@ def counter_delta(before: dict, after: dict) -> dict:
         if queries < 0 or hits < 0:
             reason = "the engine's prefix-cache counters went backwards (reset)"
     if reason:
-        return {"queries_tokens": None, "hits_tokens": None, "hit_rate": None, "null_reason": reason}
-    return {"queries_tokens": queries, "hits_tokens": hits, "hit_rate": hits / queries if queries else None,
-            "null_reason": None}
+        return PrefixCacheCounts(queries_tokens=None, hits_tokens=None, hit_rate=None, null_reason=reason)
+    return PrefixCacheCounts(queries_tokens=queries, hits_tokens=hits, hit_rate=hits / queries if queries else None,
+                             null_reason=None)
 
 
 def hf_batches(n: int, batch_size: int) -> list[list[int]]:
@@ -149,82 +77,35 @@ def hf_batches(n: int, batch_size: int) -> list[list[int]]:
     return [list(range(k, min(k + batch_size, n))) for k in range(0, n, batch_size)]
 
 
-def _measure(meter, fn: Callable[[], None]) -> dict:
-    meter.start()
-    fn()
-    r = meter.stop()
-    return {"energy_j": r.energy_j, "duration_s": r.duration_s, "mean_power_w": r.mean_power_w,
-            "max_power_w": r.max_power_w, "sensor": r.sensor, "null_reason": r.null_reason,
-            "sampled_energy_j": r.sampled_energy_j, "sm_clock_mhz": r.sm_clock_mhz}
+def replay_run(r: Reading) -> ReplayRun:
+    """A replay record's run from a window's reading."""
+    return ReplayRun(energy_j=r.energy_j, duration_s=r.duration_s, mean_power_w=r.mean_power_w,
+                     max_power_w=r.max_power_w, sensor=r.sensor, null_reason=r.null_reason,
+                     sampled_energy_j=r.sampled_energy_j, sm_clock_mhz=r.sm_clock_mhz)
 
 
-def hf_offline_runner(backend, reqs: ReplaySet, batch_size: int) -> Callable[[], None]:
-    """Fixed batches, left-padded to the batch's longest input, generating the batch's longest output."""
-    torch = backend.torch
-    model = backend.model
-    plans = []
-    for idx in hf_batches(len(reqs.input_tokens), batch_size):
-        lengths = reqs.input_tokens[idx]
-        width = int(lengths.max())
-        ids = torch.zeros((len(idx), width), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        gen = torch.Generator().manual_seed(int(idx[0]))
-        for row, n in enumerate(lengths):
-            ids[row, width - n:] = torch.randint(3, backend.vocab_size - 1, (int(n),), generator=gen)
-            mask[row, width - n:] = 1
-        o = int(reqs.output_tokens[idx].max())
-        plans.append((ids.to(backend.device), mask.to(backend.device), o))
+@dataclass(frozen=True)
+class LoadedEngine:
+    """A replay's engine as loaded, for its records: config, versions, meter, the empty GPUs' idle power."""
 
-    def run() -> None:
-        with torch.inference_mode():
-            for ids, mask, o in plans:
-                model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=o, min_new_tokens=o,
-                               pad_token_id=0, eos_token_id=2, do_sample=False, disable_compile=True)
-        backend.synchronize()
-
-    return run
+    backend: str
+    config: dict[str, Any]
+    versions: dict[str, str]
+    meter: MeterInfo
+    empty_idle_power_w: float | None
 
 
-def vllm_runners(backend, reqs: ReplaySet) -> tuple[Callable[[], None], Callable[[], None]]:
-    """(offline, online) runs of the request set on a loaded vLLM backend."""
-    from vllm import SamplingParams
-
-    prompts = [{"prompt_token_ids": ids} for ids in replay_prompts(reqs, backend.vocab_size)]
-    params = [SamplingParams(temperature=0.0, ignore_eos=True, min_tokens=int(o), max_tokens=int(o), detokenize=False)
-              for o in reqs.output_tokens]
-    llm = backend.llm
-
-    def offline() -> None:
-        llm.generate(prompts, params, use_tqdm=False)
-
-    def online() -> None:
-        engine = llm.llm_engine
-        order = np.argsort(reqs.arrival_s, kind="stable")
-        t0 = time.perf_counter()
-        k = 0
-        while k < len(order) or engine.has_unfinished_requests():
-            now = time.perf_counter() - t0
-            while k < len(order) and reqs.arrival_s[order[k]] <= now:
-                j = int(order[k])
-                engine.add_request(f"r{next(_REQUEST_IDS)}", prompts[j], params[j])
-                k += 1
-            if engine.has_unfinished_requests():
-                engine.step()
-            elif k < len(order):
-                time.sleep(min(max(reqs.arrival_s[order[k]] - now, 0.0), 0.05))
-
-    return offline, online
-
-
-def measure_replay(name: str, meter, run: Callable[[], None], reqs: ReplaySet, arch: Architecture, meta: dict,
-                   repetitions: int = 2, warmup: bool = True, idle_s: float = 3.0,
-                   reset: Callable[[], None] | None = None, counters: Callable[[], dict] | None = None) -> dict:
+def measure_replay(name: str, meter: Meter, run: Callable[[], None], reqs: ReplaySet, arch: Architecture,
+                   fields: dict[str, Any], repetitions: int = 2, warmup: bool = True, idle_s: float = 3.0,
+                   reset: Callable[[], None] | None = None, counters: Callable[[], dict] | None = None
+                   ) -> ReplayRecord:
     """Measure the loaded idle power, warm up, measure `repetitions` runs: the replay's record (not written).
 
-    `reset` (emptying the prefix cache) runs before each measured run and `counters` (the engine's prefix-cache
-    counters) around it, both outside the window.
+    `fields` are the record's fields that say how it was replayed (engine, mode, seed). `reset` (emptying the
+    prefix cache) runs before each measured run and `counters` (the engine's prefix-cache counters) around it,
+    both outside the window.
     """
-    idle = measure_idle_w(meter, idle_s)
+    idle = measure_idle(meter, idle_s).total_w
     if warmup:
         run()
     runs = []
@@ -232,29 +113,29 @@ def measure_replay(name: str, meter, run: Callable[[], None], reqs: ReplaySet, a
         if reset:
             reset()
         before = counters() if counters else None
-        result = _measure(meter, run)
+        result = replay_run(measure(meter, run))
         if counters:
-            result["prefix_cache"] = counter_delta(before, counters())
+            result = result.model_copy(update={"prefix_cache": counter_delta(before, counters())})
         runs.append(result)
-    requests = {"input_tokens": reqs.input_tokens.tolist(), "output_tokens": reqs.output_tokens.tolist(),
-                "arrival_s": [round(float(a), 4) for a in reqs.arrival_s]}
-    if reqs.hash_ids is not None:
-        requests["hash_ids"] = [list(ids) for ids in reqs.hash_ids]
-    return {
-        "name": name, "trace": reqs.trace, "model": arch.name, "taken": now_iso(), "host": host_info(),
-        "loaded_idle_power_w": idle, "runs": runs, **meta,
-        "trace_block_tokens": BLOCK_TOKENS if reqs.hash_ids is not None else None,
-        "trace_hit_rate": reqs.hit_rate, "requests": requests,
-    }
+    requests = ReplayRequests(input_tokens=reqs.input_tokens.tolist(), output_tokens=reqs.output_tokens.tolist(),
+                              arrival_s=[round(float(a), 4) for a in reqs.arrival_s],
+                              **({"hash_ids": [list(ids) for ids in reqs.hash_ids]} if reqs.hash_ids is not None
+                                 else {}))
+    return ReplayRecord(
+        name=name, trace=reqs.trace, model=arch.name, taken=now_iso(), host=HostInfo.model_validate(host_info()),
+        loaded_idle_power_w=idle, runs=runs, **fields,
+        trace_block_tokens=BLOCK_TOKENS if reqs.hash_ids is not None else None,
+        trace_hit_rate=reqs.hit_rate, requests=requests,
+    )
 
 
-def write_replay(out_dir: Path, result: dict) -> Path:
+def write_replay(out_dir: Path, record: ReplayRecord) -> Path:
     """Write a replay's record as `<name>.json` under `out_dir`, whole or not at all (a temporary file renamed)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{result['name']}.json"
-    partial = out_dir / f".{result['name']}.json.partial"
-    partial.write_text(json.dumps(result))
+    path = out_dir / f"{record.name}.json"
+    partial = out_dir / f".{record.name}.json.partial"
+    partial.write_text(json.dumps(record.to_json()))
     os.replace(partial, path)
     return path
 
@@ -361,42 +242,52 @@ def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, see
     return ReplayPlan(arch, config, tuple(units), seed, len(reqs.input_tokens), batch_size, repetitions, sample)
 
 
-def replay_runner(backend, plan: ReplayPlan, unit: ReplayUnit) -> Callable[[], None]:
+def replay_runner(backend: Backend, plan: ReplayPlan, unit: ReplayUnit) -> Callable[[], None]:
     """The run a unit measures on a loaded engine: HF fixed batches, vLLM all at once or at arrival times."""
+    requests = replay_requests(unit.reqs, plan.arch.vocab_size)
     if plan.config.framework == "hf":
-        return hf_offline_runner(backend, unit.reqs, plan.batch_size)
-    offline, online = vllm_runners(backend, unit.reqs)
-    return offline if unit.mode == "offline" else online
+        batches = [backend.prepare_batch([requests[i] for i in idx]) for idx in hf_batches(len(requests),
+                                                                                          plan.batch_size)]
+
+        def run() -> None:
+            for batch in batches:
+                batch()
+            backend.synchronize()
+
+        return run
+    if unit.mode == "offline":
+        return backend.prepare_batch(requests)
+    return backend.prepare_serve(requests, unit.reqs.arrival_s)
 
 
-RunnerFactory = Callable[[object, ReplayPlan, ReplayUnit], Callable[[], None]]
+RunnerFactory = Callable[[Backend, ReplayPlan, ReplayUnit], Callable[[], None]]
 
 
 def open_engine(plan: ReplayPlan, gpus: tuple[int, ...], backend_factory: Callable[[str], Backend],
-                meter_factory: Callable, idle_s: float = 3.0) -> tuple[Backend, object, dict]:
-    """Meter the empty GPUs' idle power, then load the plan's engine: (backend, meter, the records' common part)."""
+                meter_factory: Callable, idle_s: float = 3.0) -> tuple[Backend, Meter, LoadedEngine]:
+    """Meter the empty GPUs' idle power, then load the plan's engine: (backend, its meter, what the records say)."""
     backend = backend_factory(plan.config.framework)
-    meter = meter_factory(gpus)
-    if hasattr(meter, "sync"):
-        meter.sync = backend.synchronize
-    empty_idle = measure_idle_w(meter, idle_s)
+    meter = meter_factory(gpus).synced(backend.synchronize)
+    empty_idle = measure_idle(meter, idle_s).total_w
     backend.load(plan.arch, plan.config)
-    meta = {"backend": plan.config.framework, "config": plan.config.model_dump(), "versions": backend.versions(),
-            "meter": meter.describe(), "empty_idle_power_w": empty_idle, "seed": plan.seed, "n": plan.n}
-    return backend, meter, meta
+    engine = LoadedEngine(backend=plan.config.framework, config=plan.config.model_dump(), versions=backend.versions(),
+                          meter=meter.describe(), empty_idle_power_w=empty_idle)
+    return backend, meter, engine
 
 
-def replay_unit(backend, meter, plan: ReplayPlan, unit: ReplayUnit, meta: dict, *,
-                runner_factory: RunnerFactory = replay_runner, idle_s: float = 3.0) -> dict:
+def replay_unit(backend: Backend, meter: Meter, plan: ReplayPlan, unit: ReplayUnit, engine: LoadedEngine, *,
+                runner_factory: RunnerFactory = replay_runner, idle_s: float = 3.0, **more: Any) -> ReplayRecord:
     """One replay on a loaded engine: its record. Online replays are not warmed up (a warm-up takes the span)."""
     run = runner_factory(backend, plan, unit)
     reset, counters = prefix_hooks(backend, plan)
-    return measure_replay(unit.name, meter, run, unit.reqs, plan.arch, {**meta, **plan.unit_meta(unit)},
-                          plan.repetitions, warmup=unit.mode == "offline", idle_s=idle_s, reset=reset,
-                          counters=counters)
+    fields = {"backend": engine.backend, "config": engine.config, "versions": engine.versions, "meter": engine.meter,
+              "empty_idle_power_w": engine.empty_idle_power_w, "seed": plan.seed, "n": plan.n, **more,
+              **plan.unit_meta(unit)}
+    return measure_replay(unit.name, meter, run, unit.reqs, plan.arch, fields, plan.repetitions,
+                          warmup=unit.mode == "offline", idle_s=idle_s, reset=reset, counters=counters)
 
 
-def prefix_hooks(backend, plan: ReplayPlan) -> tuple[Callable[[], None] | None, Callable[[], dict] | None]:
+def prefix_hooks(backend: Backend, plan: ReplayPlan) -> tuple[Callable[[], None] | None, Callable[[], dict] | None]:
     """(empty the prefix cache, read its counters) for a vLLM engine; a backend without them reads as null."""
     if plan.config.framework != "vllm":
         return None, None
@@ -409,18 +300,18 @@ def prefix_hooks(backend, plan: ReplayPlan) -> tuple[Callable[[], None] | None, 
 def run_replays(plan: ReplayPlan, out_dir: Path, *, gpus: tuple[int, ...],
                 backend_factory: Callable[[str], Backend] = make_backend, meter_factory: Callable = open_meter,
                 runner_factory: RunnerFactory = replay_runner, idle_s: float = 3.0,
-                on_step: Callable[[str], None] | None = None) -> list[dict]:
+                on_step: Callable[[str], None] | None = None) -> list[ReplayRecord]:
     """Load one engine on this machine, then run the plan's replays one after another, each written as it ends."""
-    backend, meter, meta = open_engine(plan, gpus, backend_factory, meter_factory, idle_s)
-    results = []
+    backend, meter, engine = open_engine(plan, gpus, backend_factory, meter_factory, idle_s)
+    records = []
     for unit in plan.units:
         if on_step:
             on_step(unit.describe(plan.config.framework))
-        result = replay_unit(backend, meter, plan, unit, meta, runner_factory=runner_factory, idle_s=idle_s)
-        write_replay(out_dir, result)
-        results.append(result)
+        record = replay_unit(backend, meter, plan, unit, engine, runner_factory=runner_factory, idle_s=idle_s)
+        write_replay(out_dir, record)
+        records.append(record)
     backend.close()
-    return results
+    return records
 
 
 MAX_ATTEMPTS = 2  # a replay whose worker died is tried once more, on a new worker
@@ -438,7 +329,7 @@ class ReplayWorker:
         self.backend_factory, self.meter_factory, self.runner_factory = backend_factory, meter_factory, runner_factory
         self.idle_s = idle_s
 
-    def replay(self, gpu_indices: tuple[int, ...] | None = None) -> dict:
+    def replay(self, gpu_indices: tuple[int, ...] | None = None) -> ReplayRecord:
         """The unit's record, with where it ran.
 
         Online, the fresh engine first serves the requests once offline, unmeasured: the local command's
@@ -447,25 +338,69 @@ class ReplayWorker:
         """
         gpus = claim_gpus(gpu_indices)
         waited_s = wait_until_empty(gpus)
-        backend, meter, meta = open_engine(self.plan, gpus, self.backend_factory, self.meter_factory, self.idle_s)
+        backend, meter, engine = open_engine(self.plan, gpus, self.backend_factory, self.meter_factory, self.idle_s)
         try:
+            more = {}
             if self.unit.mode == "online":
                 self.runner_factory(backend, self.plan, ReplayUnit(self.unit.name, "offline", self.unit.reqs))()
-                meta["engine_warmup"] = "offline"
-            result = replay_unit(backend, meter, self.plan, self.unit, meta, runner_factory=self.runner_factory,
-                                 idle_s=self.idle_s)
+                more["engine_warmup"] = "offline"
+            record = replay_unit(backend, meter, self.plan, self.unit, engine, runner_factory=self.runner_factory,
+                                 idle_s=self.idle_s, **more)
         finally:
             backend.close()
-        provenance, _ = worker_provenance(gpus, meta["meter"], meta["versions"])
-        return {**result, **provenance, "waited_for_gpus_s": waited_s}
+        placement, _ = worker_placement(gpus, engine.meter, engine.versions)
+        return record.model_copy(update={**placement.fields(), "waited_for_gpus_s": waited_s})
 
 
 @dataclass
 class ReplayOutcome:
     """How the replays of a Ray run ended: the records written (in the order they came back) and the rest."""
 
-    written: list[dict] = field(default_factory=list)
+    written: list[ReplayRecord] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # replay name -> why it has no record
+
+
+@dataclass(eq=False)
+class ReplayJob:
+    """The driver's side of one replay on the pool: one call, retried on a new worker if its worker dies."""
+
+    unit: ReplayUnit
+    num_gpus: int
+    worker_args: tuple
+    finish: Callable[[ReplayUnit, ReplayRecord, int], None]  # (unit, record, attempt): write it
+    outcome: ReplayOutcome
+    max_attempts: int
+    on_step: Callable[[str], None] | None
+    attempt: int = 0
+    done: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.unit.name
+
+    def actor(self) -> tuple[type, tuple]:
+        self.attempt += 1
+        self.done = False
+        return ReplayWorker, self.worker_args
+
+    def next_call(self) -> Call | None:
+        return None if self.done else Call("replay")
+
+    def returned(self, call: Call, result: ReplayRecord) -> None:
+        self.done = True  # the worker is ended: its engine's processes go with it, and its GPUs to the next replay
+        self.finish(self.unit, result, self.attempt)
+
+    def raised(self, call: Call, exc: BaseException) -> None:
+        self.done = True  # an error of the replay's own would come again: not retried
+        self.outcome.failed[self.unit.name] = cause(exc)
+
+    def died(self, call: Call, exc: BaseException) -> bool:
+        if self.attempt < self.max_attempts:
+            if self.on_step:
+                self.on_step(f"{self.unit.name}: the worker died ({cause(exc)}); again on a new worker")
+            return True
+        self.outcome.failed[self.unit.name] = f"the worker died {self.attempt} time(s): {cause(exc)}"
+        return False
 
 
 def run_replays_on_ray(plan: ReplayPlan, out_dir: Path, *, address: str | None = None,
@@ -473,57 +408,30 @@ def run_replays_on_ray(plan: ReplayPlan, out_dir: Path, *, address: str | None =
                        runner_factory: RunnerFactory = replay_runner, idle_s: float = 3.0,
                        max_attempts: int = MAX_ATTEMPTS, cpus_per_replay: float = 1,
                        on_step: Callable[[str], None] | None = None,
-                       on_result: Callable[[dict], None] | None = None) -> ReplayOutcome:
+                       on_result: Callable[[ReplayRecord], None] | None = None) -> ReplayOutcome:
     """Run each of the plan's replays as a Ray actor on `tensor_parallel` GPUs of one node, side by side.
 
     Each replay loads its own engine. Its record is written under `out_dir` as it comes back, so a driver
     that dies loses only the replays still running (their actors end with it). A replay whose worker died
     is run again on a new worker, up to `max_attempts` tries; one that raised is not (it would again).
     """
-    ray = import_ray()
     outcome = ReplayOutcome()
-    running: dict = {}  # object ref -> (unit, actor, attempt)
-    started_ray = _connect(ray, address)
-    try:
-        _check_fits(ray, [plan], fix="lower --tensor-parallel")
-        worker_class = ray.remote(ReplayWorker)
+    with ray_session(address) as ray:
+        check_fits(ray, [(plan.config.name, plan.config.tensor_parallel)], "lower --tensor-parallel")
 
-        def launch(unit: ReplayUnit, attempt: int) -> None:
-            actor = worker_class.options(num_gpus=plan.config.tensor_parallel, num_cpus=cpus_per_replay,
-                                         max_restarts=0).remote(plan, unit, backend_factory, meter_factory,
-                                                                runner_factory, idle_s)
-            running[actor.replay.remote()] = (unit, actor, attempt)
+        def finish(unit: ReplayUnit, record: ReplayRecord, attempt: int) -> None:
+            record = record.model_copy(update={"runner": RunnerInfo(kind="ray", address=address or "local",
+                                                                    ray=ray.__version__, attempt=attempt)})
+            write_replay(out_dir, record)
+            outcome.written.append(record)
+            if on_result:
+                on_result(record)
 
         if on_step:
             on_step(f"{len(plan.units)} replay(s) on Ray, each its own engine on "
                     f"{plan.config.tensor_parallel} GPU(s): {', '.join(u.name for u in plan.units)}")
-        for unit in plan.units:
-            launch(unit, 1)
-        while running:
-            (ref,), _ = ray.wait(list(running), num_returns=1)
-            unit, actor, attempt = running.pop(ref)
-            try:
-                result = ray.get(ref)
-            except Exception as exc:  # noqa: BLE001 - a dead worker is retried; any other error is the replay's
-                ray.kill(actor)
-                died = _worker_died(ray, exc)
-                if died and attempt < max_attempts:
-                    if on_step:
-                        on_step(f"{unit.name}: the worker died ({_cause(exc)}); again on a new worker")
-                    launch(unit, attempt + 1)
-                else:
-                    outcome.failed[unit.name] = (f"the worker died {attempt} time(s): " if died else "") + _cause(exc)
-                continue
-            ray.kill(actor)  # its engine's processes go with it, and its GPUs to the next replay
-            result["runner"] = {"kind": "ray", "address": address or "local", "ray": ray.__version__,
-                                "attempt": attempt}
-            write_replay(out_dir, result)
-            outcome.written.append(result)
-            if on_result:
-                on_result(result)
-    finally:
-        for _, actor, _ in running.values():
-            ray.kill(actor)
-        if started_ray:
-            ray.shutdown()
+        jobs = [ReplayJob(unit, plan.config.tensor_parallel,
+                          (plan, unit, backend_factory, meter_factory, runner_factory, idle_s), finish, outcome,
+                          max_attempts, on_step) for unit in plan.units]
+        Pool(ray, cpus_per_replay).run(jobs)
     return outcome

@@ -1,10 +1,8 @@
-"""The sweep runner: backend x meter x grid, one record per measured repetition.
+"""The sweep runner: backend x meter x grid on this machine, one record per measured repetition.
 
-Every record is journaled before the next one is taken, so a killed run loses at most the repetition
-in flight, and `resume` continues exactly where it stopped. A cell that does not fit (out of memory) is
+The run folder, its journal and resume are `calibrate.run.Run`'s. A cell that does not fit (out of memory) is
 recorded as infeasible and the sweep goes on; so is a cell that fails for another reason, as an error.
 A model or engine that cannot load stops the sweep at once: every cell after it would fail the same way.
-How the cells ended is kept in run.json (`outcome`), so a failed calibration never looks like a finished one.
 """
 
 from __future__ import annotations
@@ -12,113 +10,42 @@ from __future__ import annotations
 import itertools
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from energy_predict.architectures import resolve_architecture
-from energy_predict.calibrate import records as rec
 from energy_predict.calibrate.backends.base import Backend, CellInfeasible, make_backend
-from energy_predict.calibrate.environment import host_info, now_iso
-from energy_predict.calibrate.grid import Cell, Grid, ServingConfig, expand_grid
-from energy_predict.calibrate.meter import measure_idle, measure_repeated, open_meter
+from energy_predict.calibrate.environment import now_iso
+from energy_predict.calibrate.grid import Cell, Grid, ServingConfig
+from energy_predict.calibrate.meter import Meter, measure_idle, measure_repeated, open_meter
+from energy_predict.calibrate.run import OnCell, OnNotice, Run, read_outcome
+from energy_predict.contracts.records import IDLE_BEFORE, CalibrationRecord, EngineKey, IdlePower, MeterInfo
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.gpus import resolve_gpu
 
-OnCell = Callable[[int, int, Cell, str], None]
-OnNotice = Callable[[str], None]
+__all__ = ["EngineLoadError", "load_engine", "measure_cell", "read_outcome", "record_row", "run_sweep"]
 
 
-@dataclass(frozen=True)
-class SweepOutcome:
-    """How the cells of a grid ended: measured (ok), infeasible, error, or not reached.
-
-    `failed` is the calibration failing as a whole: no cell was measured, or a model or engine did not
-    load (the sweep stops there). The CLI exits 1 for it, apart from exit 2 for bad input.
-    """
-
-    cells: int
-    ok: int
-    infeasible: int
-    error: int
-    not_reached: int = 0
-    load_error: str | None = None
-    first_error: str | None = None  # one failed cell's error, as an example
-    null_reason: str | None = None  # why there is no energy sensor, when there is none
-
-    @property
-    def failed(self) -> bool:
-        return self.load_error is not None or (self.cells > 0 and self.ok == 0)
-
-    def summary(self) -> str:
-        """The counts, on one line."""
-        line = f"{self.cells} cells: {self.ok} ok, {self.infeasible} infeasible, {self.error} error"
-        return line + (f", {self.not_reached} not reached" if self.not_reached else "")
-
-    def problem(self) -> str | None:
-        """What went wrong and what to do, on one line; None when every cell was measured or infeasible."""
-        if self.load_error:
-            return f"{self.load_error}; the sweep stopped there ({self.summary()}); fix it and rerun with --resume"
-        first = f" (first: {self.first_error})" if self.first_error else ""
-        if self.failed:
-            return (f"nothing was measured: {self.summary()}{first}; each cell's error is in records.jsonl"
-                    if self.error else f"nothing was measured: {self.summary()}; no cell fits this GPU")
-        if self.error:
-            return f"{self.error} of {self.cells} cells failed{first}; rerun with --resume to retry them"
-        return None
-
-
-def read_outcome(run_dir: Path) -> SweepOutcome | None:
-    """The outcome run_sweep kept in run.json (None while a run has not finished one)."""
-    outcome = (rec.read_meta(Path(run_dir)) or {}).get("outcome")
-    return SweepOutcome(**outcome) if isinstance(outcome, dict) else None
-
-
-def gpu_label(meter_info: dict) -> str:
+def gpu_label(meter_info: MeterInfo) -> str:
     """The catalog name of the first metered GPU (its NVML name when not in the catalog; "cpu" without one)."""
-    gpus = meter_info.get("gpus") or []
-    if not gpus or not gpus[0].get("name"):
+    if not meter_info.gpus or not meter_info.gpus[0].name:
         return "cpu"
     try:
-        return resolve_gpu(gpus[0]["name"]).name
+        return resolve_gpu(meter_info.gpus[0].name).name
     except EnergyPredictError:
-        return gpus[0]["name"]
+        return meter_info.gpus[0].name
 
 
-def done_keys(records: list[dict]) -> tuple[set[tuple], set[tuple]]:
-    """Repetitions measured, and cells closed for good (infeasible)."""
-    measured, closed = set(), set()
-    for r in records:
-        cell = (r["model"], r["config"], r["batch_size"], r["input_tokens"], r["output_tokens"])
-        if r["status"] == "ok":
-            measured.add((*cell, r["repetition"]))
-        elif r["status"] == "infeasible":
-            closed.add(cell)
-    return measured, closed
+def no_sensor_notice(meter_info: MeterInfo) -> str | None:
+    """What a user must be told once, at the start, when the meter has no energy sensor (None when it has one)."""
+    if meter_info.sensor != "none":
+        return None
+    return (f"no energy sensor ({meter_info.null_reason}): durations are measured, but every record will hold "
+            "energy_j = null with that reason in null_reason")
 
 
 def _max_model_len(cells: list[Cell]) -> int:
     return max(c.input_tokens + c.output_tokens for c in cells) + 16
-
-
-def open_run(grid: Grid, run_dir: Path, resume: bool) -> tuple[list[Cell], list[dict]]:
-    """The grid's cells and the records already taken; the run folder made, a torn journal line cut.
-
-    Bad input (records there without `resume`, an unknown model, a folder that cannot be made) is said
-    before anything is written.
-    """
-    previous = rec.read_journal(run_dir)
-    if previous and not resume:
-        raise InputError("--out", f"{run_dir} already holds {len(previous)} records",
-                         "pass --resume to continue that run, or choose a new folder")
-    cells = expand_grid(grid)
-    for name in dict.fromkeys(c.model for c in cells):
-        resolve_architecture(name)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError("--out", f"cannot make the run folder {run_dir} ({exc.strerror})",
-                         "give a folder path that is not a file and can be written") from None
-    return cells, rec.read_journal(run_dir, repair=True)  # a torn last line is cut, so no append is glued to it
 
 
 def shared_cells(groups: list[tuple[tuple[str, str], list[Cell]]], k: int, configs: dict[str, ServingConfig]
@@ -141,22 +68,21 @@ class EngineLoadError(RuntimeError):
     """A model or engine did not load; its message is the one line the outcome keeps."""
 
 
-def load_engine(backend_factory: Callable[[str], Backend], meter, model: str, config: ServingConfig,
-                group: list[Cell], idle_seconds: float) -> tuple[Backend, ServingConfig, tuple]:
-    """Load one engine configuration and measure its loaded idle power: (backend, config as loaded, idle).
+def load_engine(backend_factory: Callable[[str], Backend], meter: Meter, model: str, config: ServingConfig,
+                group: list[Cell], idle_seconds: float) -> tuple[Backend, Meter, ServingConfig, IdlePower]:
+    """Load one engine configuration and measure its loaded idle power.
 
-    `idle` is (all GPUs summed, per GPU) in W. A load that fails closes what it made and raises
-    EngineLoadError with the one line the outcome keeps.
+    Returns the backend, the meter synchronised with it, the config as loaded and the idle power. A load that
+    fails closes what it made and raises EngineLoadError with the one line the outcome keeps.
     """
     if config.framework == "vllm" and config.engine.max_model_len is None:
         config = config.with_max_model_len(_max_model_len(group))
     backend = None
     try:
         backend = backend_factory(config.framework)
-        if hasattr(meter, "sync"):
-            meter.sync = backend.synchronize
+        synced = meter.synced(backend.synchronize)
         backend.load(resolve_architecture(model), config)
-        return backend, config, measure_idle(meter, idle_seconds)
+        return backend, synced, config, measure_idle(synced, idle_seconds)
     except Exception as exc:  # noqa: BLE001 - said once in the outcome: every cell after would fail alike
         if backend is not None:
             try:
@@ -167,21 +93,20 @@ def load_engine(backend_factory: Callable[[str], Backend], meter, model: str, co
 
 
 def record_row(run_id: str, cell: Cell, config: ServingConfig, gpu: str, gpu_count: int, repetition: int,
-               status: str, idle_power_w: float | None, **values) -> dict:
+               status: str, idle_power_w: float | None, **values: Any) -> CalibrationRecord:
     """One record: the cell, its serving configuration and what was measured (`values`)."""
     spec = config.speculative
-    return {"run_id": run_id, "backend": config.framework, "config": config.name, "model": cell.model,
-            "gpu": gpu, "gpu_count": gpu_count, "tensor_parallel": config.tensor_parallel,
-            "batch_size": cell.batch_size, "input_tokens": cell.input_tokens, "output_tokens": cell.output_tokens,
-            "repetition": repetition, "status": status, "idle_power_w": idle_power_w, "timestamp": now_iso(),
-            "dtype": config.dtype, "attn_implementation": config.engine.attn_implementation,
-            "compile": config.compile, "decoding": config.decoding, "beam_width": config.beam_width or 1,
-            "cuda_graphs": config.cuda_graphs, "quantization": config.quantization or "none",
-            "max_num_seqs": config.max_batch,
-            **({"speculative_model": spec.draft, "num_speculative_tokens": spec.draft_tokens,
-                "synthetic_acceptance": spec.synthetic_acceptance} if spec else {}),
-            **({"prefix_caching": True, "prefix_hit_rate": config.prefix_hit_rate} if config.prefix_caching else {}),
-            **values}
+    return CalibrationRecord(
+        run_id=run_id, backend=config.framework, config=config.name, model=cell.model, gpu=gpu, gpu_count=gpu_count,
+        tensor_parallel=config.tensor_parallel, batch_size=cell.batch_size, input_tokens=cell.input_tokens,
+        output_tokens=cell.output_tokens, repetition=repetition, status=status, idle_power_w=idle_power_w,
+        timestamp=now_iso(), dtype=config.dtype, attn_implementation=config.engine.attn_implementation,
+        compile=config.compile, decoding=config.decoding, beam_width=config.beam_width or 1,
+        cuda_graphs=config.cuda_graphs, quantization=config.quantization or "none", max_num_seqs=config.max_batch,
+        **({"speculative_model": spec.draft, "num_speculative_tokens": spec.draft_tokens,
+            "synthetic_acceptance": spec.synthetic_acceptance} if spec else {}),
+        **({"prefix_caching": True, "prefix_hit_rate": config.prefix_hit_rate} if config.prefix_caching else {}),
+        **values)
 
 
 def counters(backend: Backend) -> dict[str, float]:
@@ -193,8 +118,8 @@ def counters(backend: Backend) -> dict[str, float]:
     return (read() or {}) if read else {}
 
 
-def measure_cell(backend: Backend, meter, grid: Grid, cell: Cell, skip: set[int], idle_before: float | None,
-                 loaded_idle: float | None) -> Iterator[tuple[int, str, dict]]:
+def measure_cell(backend: Backend, meter: Meter, grid: Grid, cell: Cell, skip: set[int], idle_before: float | None,
+                 loaded_idle: float | None) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """Warm a cell up, then measure its repetitions not in `skip`: yields (repetition, status, values).
 
     Each repetition is yielded as soon as it is measured, so the caller journals it before the next starts.
@@ -218,7 +143,7 @@ def measure_cell(backend: Backend, meter, grid: Grid, cell: Cell, skip: set[int]
                 energy_j=energy, energy_above_idle_j=above, duration_s=duration, repeats=n, window_s=r.duration_s,
                 mean_power_w=r.mean_power_w, max_power_w=r.max_power_w,
                 sampled_energy_j=r.sampled_energy_j / n if r.sampled_energy_j is not None else None,
-                cross_checked=getattr(r, "cross_checked", False), sm_clock_mhz=r.sm_clock_mhz,
+                cross_checked=r.cross_checked, sm_clock_mhz=r.sm_clock_mhz,
                 temperature_c=r.temperature_c, sensor=r.sensor,
                 null_reason=r.null_reason, generated_tokens=min(window.results),
                 gpu_energy_j=[e / n for e in r.gpu_energy_j] if r.gpu_energy_j is not None else None,
@@ -230,7 +155,7 @@ def measure_cell(backend: Backend, meter, grid: Grid, cell: Cell, skip: set[int]
 
 
 def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume: bool = False,
-              backend_factory: Callable[[str], Backend] = make_backend, meter=None,
+              backend_factory: Callable[[str], Backend] = make_backend, meter: Meter | None = None,
               on_cell: OnCell | None = None, on_notice: OnNotice | None = None,
               command: str | None = None) -> Path:
     """Measure every cell of the grid into `run_dir` (records.jsonl, records.parquet, run.json).
@@ -242,56 +167,24 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
         if c.tensor_parallel != len(gpus):
             raise InputError("--gpus", f"config {c.name!r} runs on {c.tensor_parallel} GPU(s) but {len(gpus)} are "
                              "metered", "pass one --gpus index per GPU the engine uses (e.g. --gpus 0,1 for TP 2)")
-    run_dir = Path(run_dir)
-    cells, previous = open_run(grid, run_dir, resume)
-    measured, closed = done_keys(previous)
-    configs = {c.name: c for c in grid.configs}
-
+    run = Run.open(grid, Path(run_dir), resume=resume)
     meter = meter or open_meter(gpus)
     meter_info = meter.describe()
-    null_reason = meter_info.get("null_reason") if meter_info.get("sensor") == "none" else None
-    if null_reason and on_notice:
-        on_notice(f"no energy sensor ({null_reason}): durations are measured, but every record will hold "
-                  "energy_j = null with that reason in null_reason")
+    notice = no_sensor_notice(meter_info)
+    if notice and on_notice:
+        on_notice(notice)
     gpu = gpu_label(meter_info)
-    meta = (rec.read_meta(run_dir) if resume else None) or {
-        "run_id": run_dir.name, "grid": grid.model_dump(), "started": now_iso(), "command": command,
-        "host": host_info(), "meter": meter_info, "gpu": gpu, "gpu_indices": list(gpus), "configs": {},
-        "idle_power_w": {}, "idle_power_per_gpu_w": {}, "resumed": []}
-    if previous:
-        meta["resumed"].append(now_iso())
-    meta["status"] = "running"
-    meta.pop("outcome", None)
-    rec.write_meta(run_dir, meta)
+    meta = run.begin(command=command, meter=meter_info, gpu=gpu, gpu_indices=list(gpus))
+    run.save()
 
-    idle_before, idle_per_gpu = measure_idle(meter, grid.idle_seconds)
-    meta["idle_power_w"].setdefault("before", idle_before)
-    meta.setdefault("idle_power_per_gpu_w", {}).setdefault("before", idle_per_gpu)
-    all_records = list(previous)
-    def complete(c: Cell) -> bool:
-        return c.key in closed or all((*c.key, k) in measured for k in range(grid.repetitions))
-
-    done = sum(1 for c in cells if complete(c))
-    total = len(cells)
-
-    def record(cell: Cell, config: ServingConfig, repetition: int, status: str, **values) -> None:
-        row = record_row(run_dir.name, cell, config, gpu, len(gpus), repetition, status, idle_before, **values)
-        rec.append_record(run_dir, row)
-        all_records.append(row)
-        if status == "ok":
-            measured.add((*cell.key, repetition))
-        elif status == "infeasible":
-            closed.add(cell.key)
-        else:
-            errors.setdefault(cell.key, values.get("error"))
-
-    errors: dict[tuple, str | None] = {}  # cells that failed in this session, and the first error of each
+    idle_before = measure_idle(meter, grid.idle_seconds)
+    meta.set_idle(IDLE_BEFORE, idle_before, keep_first=True)
+    configs = {c.name: c for c in grid.configs}
     load_error = None
-
-    groups = [(key, list(g)) for key, g in itertools.groupby(cells, key=lambda c: (c.model, c.config))]
+    groups = [(key, list(g)) for key, g in itertools.groupby(run.cells, key=lambda c: (c.model, c.config))]
     backend, engine, max_len = None, None, None  # the loaded engine, what it was built from, its context length
     for k, ((model, config_name), group) in enumerate(groups):
-        pending = [c for c in group if not complete(c)]
+        pending = [c for c in group if not run.complete(c)]
         if not pending:
             continue
         wanted = (model, configs[config_name].engine_fields())
@@ -302,46 +195,25 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
             if backend is not None:
                 backend.close()
             try:
-                backend, config, (loaded_idle, loaded_per_gpu) = load_engine(
+                backend, synced, config, loaded_idle = load_engine(
                     backend_factory, meter, model, configs[config_name], shared_cells(groups, k, configs),
                     grid.idle_seconds)
             except EngineLoadError as exc:
                 load_error, backend = str(exc), None
                 break
             engine, max_len = wanted, config.engine.max_model_len
-        loaded = f"loaded:{model}:{config_name}"
-        meta["configs"][config_name] = {**config.model_dump(), "versions": backend.versions()}
-        meta["idle_power_w"][loaded], meta["idle_power_per_gpu_w"][loaded] = loaded_idle, loaded_per_gpu
-        rec.write_meta(run_dir, meta)
+        run.engine_loaded(EngineKey(model, config_name), {**config.model_dump(), "versions": backend.versions()},
+                          loaded_idle)
         for cell in pending:
             status = "ok"
-            done_reps = {k for k in range(grid.repetitions) if (*cell.key, k) in measured}
-            for k, status, values in measure_cell(backend, meter, grid, cell, done_reps, idle_before, loaded_idle):
-                record(cell, config, k, status, **values)
-            rec.write_table(run_dir, all_records)
-            done += 1
-            if on_cell:
-                on_cell(done, total, cell, status)
+            for rep, status, values in measure_cell(backend, synced, grid, cell, run.measured_repetitions(cell),
+                                                    idle_before.total_w, loaded_idle.total_w):
+                run.journal([record_row(run.dir.name, cell, config, gpu, len(gpus), rep, status,
+                                        idle_before.total_w, **values)])
+            run.write_table()
+            run.cell_ended(cell, status, on_cell)
     if backend is not None:
         backend.close()
-
-    if load_error is None:
-        meta["idle_power_w"]["after"], meta["idle_power_per_gpu_w"]["after"] = measure_idle(meter, grid.idle_seconds)
-    outcome = cells_outcome(cells, closed, complete, errors, load_error, null_reason)
-    meta["finished"] = now_iso()
-    meta["status"] = "failed" if outcome.failed else "incomplete" if outcome.error else "complete"
-    meta["outcome"] = asdict(outcome)
-    rec.write_table(run_dir, all_records)
-    rec.write_meta(run_dir, meta)
-    return run_dir
-
-
-def cells_outcome(cells: list[Cell], closed: set[tuple], complete: Callable[[Cell], bool],
-             errors: dict[tuple, str | None], load_error: str | None, null_reason: str | None) -> SweepOutcome:
-    """Each cell's end: infeasible (closed), ok (every repetition measured), error (failed this session)."""
-    infeasible = sum(1 for c in cells if c.key in closed)
-    ok = sum(1 for c in cells if c.key not in closed and complete(c))
-    error = sum(1 for c in cells if c.key in errors and not complete(c))
-    return SweepOutcome(cells=len(cells), ok=ok, infeasible=infeasible, error=error,
-                        not_reached=len(cells) - ok - infeasible - error, load_error=load_error,
-                        first_error=next((e for e in errors.values() if e), None), null_reason=null_reason)
+    run.finish(load_error, meter_info.null_reason if notice else None,
+               measure_idle(meter, grid.idle_seconds) if load_error is None else None)
+    return run.dir

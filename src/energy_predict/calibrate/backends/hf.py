@@ -8,10 +8,10 @@ shape compiles, which is why every shape is warmed up before it is measured.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from energy_predict.architectures import Architecture, to_hf_config
-from energy_predict.calibrate.backends.base import CellInfeasible
+from energy_predict.calibrate.backends.base import CellInfeasible, Request
 from energy_predict.calibrate.grid import Cell, ServingConfig
 
 
@@ -78,6 +78,34 @@ class HFBackend:
             return int(out.shape[1] - ids.shape[1])
 
         return run
+
+    def prepare_batch(self, requests: Sequence[Request]) -> Callable[[], None]:
+        """One `generate` over the requests: left-padded to the longest prompt, run for the longest output.
+
+        What `generate` does with a batch of real requests (its padding is what replays measure), greedy, no
+        compile.
+        """
+        torch = self.torch
+        width = max(len(r.prompt_token_ids) for r in requests)
+        ids = torch.zeros((len(requests), width), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, r in enumerate(requests):
+            ids[row, width - len(r.prompt_token_ids):] = torch.tensor(r.prompt_token_ids, dtype=torch.long)
+            mask[row, width - len(r.prompt_token_ids):] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        o = max(r.output_tokens for r in requests)
+        model = self.model
+
+        def run() -> None:
+            with torch.inference_mode():
+                model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=o, min_new_tokens=o,
+                               pad_token_id=0, eos_token_id=2, do_sample=False, disable_compile=True)
+
+        return run
+
+    def prepare_serve(self, requests: Sequence[Request], arrival_s: Sequence[float]) -> Callable[[], None]:
+        """HF `generate` has no serving loop: online replays need vLLM (plan_replays refuses them first)."""
+        raise NotImplementedError("online serving needs a serving engine: use the vllm backend")
 
     def _free(self) -> None:
         import gc

@@ -11,13 +11,16 @@ from __future__ import annotations
 import itertools
 import json
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from energy_predict.architectures import Architecture, to_hf_config
-from energy_predict.calibrate.backends.base import CellInfeasible
+from energy_predict.calibrate.backends.base import CellInfeasible, Request
 from energy_predict.calibrate.grid import Cell, ServingConfig
+
+_REQUEST_IDS = itertools.count()  # request ids unique across every run of the process
 
 
 def engine_kwargs(config: ServingConfig, model_dir: str, max_model_len: int,
@@ -199,6 +202,53 @@ class VLLMBackend:
                 raise
             counts = generated_tokens(outputs)
             return min(counts) if counts else 0
+
+        return run
+
+    def _requests(self, requests: Sequence[Request]) -> tuple[list[dict[str, list[int]]], list[Any]]:
+        """Token-id prompts and greedy sampling parameters for exactly each request's output tokens."""
+        from vllm import SamplingParams
+
+        prompts = [{"prompt_token_ids": list(r.prompt_token_ids)} for r in requests]
+        params = [SamplingParams(temperature=0.0, ignore_eos=True, min_tokens=r.output_tokens,
+                                 max_tokens=r.output_tokens, detokenize=False) for r in requests]
+        return prompts, params
+
+    def prepare_batch(self, requests: Sequence[Request]) -> Callable[[], None]:
+        """Every request submitted at once: vLLM batches them continuously (max_num_seqs, the token budget)."""
+        prompts, params = self._requests(requests)
+        llm = self.llm
+
+        def run() -> None:
+            llm.generate(prompts, params, use_tqdm=False)
+
+        return run
+
+    def prepare_serve(self, requests: Sequence[Request], arrival_s: Sequence[float]) -> Callable[[], None]:
+        """Requests added to the engine at their arrival times, stepped until every one is done.
+
+        Between arrivals with nothing to run the loop sleeps (at most 50 ms at a time), so the GPU idles as a
+        service's would.
+        """
+        prompts, params = self._requests(requests)
+        arrivals = [float(a) for a in arrival_s]
+        order = sorted(range(len(arrivals)), key=arrivals.__getitem__)  # stable: ties keep the request order
+        llm = self.llm
+
+        def run() -> None:
+            engine = llm.llm_engine
+            t0 = time.perf_counter()
+            k = 0
+            while k < len(order) or engine.has_unfinished_requests():
+                now = time.perf_counter() - t0
+                while k < len(order) and arrivals[order[k]] <= now:
+                    j = order[k]
+                    engine.add_request(f"r{next(_REQUEST_IDS)}", prompts[j], params[j])
+                    k += 1
+                if engine.has_unfinished_requests():
+                    engine.step()
+                elif k < len(order):
+                    time.sleep(min(max(arrivals[order[k]] - now, 0.0), 0.05))
 
         return run
 
