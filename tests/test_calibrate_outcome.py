@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from energy_predict.calibrate import sweep
+from energy_predict.calibrate import preflight, sweep
 from energy_predict.calibrate.backends import base
 from energy_predict.calibrate.meter import NullMeter
 from energy_predict.calibrate.sweep import read_outcome
@@ -32,6 +32,7 @@ def engine(monkeypatch):
     """Calibrate through the real CLI with a fake engine and meter; returns a setter for the engine."""
     chosen = {"backend": FakeBackend(), "meter": TickingMeter()}
     monkeypatch.setattr(base, "make_backend", lambda name, device=None: chosen["backend"])
+    monkeypatch.setattr(preflight, "check_gpu", lambda device, command="calibrate": None)  # the fake engine's GPU
     monkeypatch.setattr(sweep, "open_meter", lambda gpus: chosen["meter"])
     return chosen
 
@@ -102,6 +103,7 @@ def test_a_model_that_cannot_load_stops_the_sweep_after_what_was_measured(tmp_pa
     configs = [{"name": "a", "backend": "hf"}, {"name": "b", "backend": "hf", "attn_implementation": "eager"}]
     engines = iter([FakeBackend(), UnloadableBackend()])
     monkeypatch.setattr(base, "make_backend", lambda name, device=None: next(engines))
+    monkeypatch.setattr(preflight, "check_gpu", lambda device, command="calibrate": None)
     result = calibrate(tmp_path, configs=configs)
     assert result.exit_code == 1
     outcome = read_outcome(tmp_path / "run")

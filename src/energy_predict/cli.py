@@ -233,6 +233,7 @@ def calibrate(
 
     from energy_predict.calibrate.backends.base import make_backend
     from energy_predict.calibrate.grid import expand_grid, load_grid, select
+    from energy_predict.calibrate.preflight import check_gpu, check_grid_size, check_installed, check_models
     from energy_predict.calibrate.sweep import read_outcome, run_sweep
 
     indices = _gpu_indices(gpus)
@@ -240,6 +241,11 @@ def calibrate(
     spec = load_grid(grid)
     if only_config or only_model:
         spec = select(spec, only_config, only_model)
+    check_grid_size(spec)
+    check_models(spec)
+    check_installed(c.framework for c in spec.configs)
+    if ray is None:  # a Ray campaign's GPUs are the cluster's, not this machine's
+        check_gpu(device)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=err, disable=not err.is_terminal) as progress:  # a log gets lines, not a bar
@@ -312,6 +318,7 @@ def replay(
     --tensor-parallel GPUs; replays run side by side and each record is written here as it comes back.
     Exit 1 when a replay has no record (its worker died twice, or it failed), 2 for bad input.
     """
+    from energy_predict.calibrate.preflight import BACKEND_MODULES, check_gpu, check_installed
     from energy_predict.calibrate.replay import plan_replays, run_replays
     from energy_predict.errors import InputError
 
@@ -326,10 +333,15 @@ def replay(
     if ray is None and tensor_parallel > 1 and len(indices) != tensor_parallel:
         raise InputError("--gpus", f"the engine runs on {tensor_parallel} GPUs but {len(indices)} are metered",
                          "pass one --gpus index per GPU the engine uses (e.g. --gpus 0,1 for --tensor-parallel 2)")
+    if backend not in BACKEND_MODULES:  # before pydantic meets it
+        raise InputError("--backend", f"unknown backend {backend!r}", "use hf or vllm")
     plan = plan_replays(trace, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
                         rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
                         cuda_graphs=cuda_graphs, repetitions=repetitions, max_input=max_input, max_output=max_output,
                         tensor_parallel=tensor_parallel, prefix_caching=prefix_caching, sample=sample)
+    check_installed([backend])  # a missing framework or no GPU: one line, before an engine is built
+    if ray is None:
+        check_gpu(None, "replay")
 
     def show(record) -> None:  # a ReplayRecord
         r = record.to_json()

@@ -1,0 +1,70 @@
+"""What calibration needs before any work starts: the framework installed, a GPU to meter, a grid of bounded size.
+
+Each check answers in one line with the fix, so a plain install, a machine without a GPU or a runaway grid is
+refused before a million cells are expanded or a model is built on the CPU for minutes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable
+
+from energy_predict.calibrate.grid import Grid
+from energy_predict.errors import EnergyPredictError, InputError
+
+# The modules each backend imports, and the extra that installs them.
+BACKEND_MODULES = {"hf": (("torch", "transformers"), "calibrate"), "vllm": (("torch", "vllm"), "vllm")}
+# A grid is a lease's plan: the largest committed campaign measured a few hundred cells; a million is a typo.
+MAX_GRID_CELLS = 100_000
+
+
+def grid_cell_bound(grid: Grid) -> int:
+    """An upper bound on the grid's cells, from its lists' lengths alone (nothing is expanded)."""
+    total = 0
+    for block in grid.blocks:
+        models = len(block.models or grid.models)
+        configs = len(block.configs or grid.configs)
+        total += models * configs * len(block.batch_sizes) * len(block.input_tokens) * len(block.output_tokens)
+    return total
+
+
+def check_grid_size(grid: Grid, field: str = "grid") -> None:
+    """Refuse a grid with more cells than a lease can measure."""
+    cells = grid_cell_bound(grid)
+    if cells > MAX_GRID_CELLS:
+        raise InputError(f"{field}.blocks", f"the grid has up to {cells:,} cells, more than {MAX_GRID_CELLS:,} (the "
+                         "largest campaign measured a few hundred)", "narrow the blocks' lists")
+
+
+def check_models(grid: Grid) -> None:
+    """Resolve every model of the grid now (a registry name or a config.json), so a typo is named first."""
+    from energy_predict.architectures import resolve_architecture
+
+    for model in grid.models:
+        resolve_architecture(model)
+
+
+def check_installed(backends: Iterable[str]) -> None:
+    """Refuse a backend whose framework is not installed, naming the extra that installs it."""
+    for name in sorted(set(backends)):
+        if name not in BACKEND_MODULES:
+            raise InputError("--backend", f"unknown backend {name!r}", "use hf or vllm")
+        modules, extra = BACKEND_MODULES[name]
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        if missing:
+            raise EnergyPredictError(f"the {name} backend needs {', '.join(missing)}, which this install lacks; "
+                                     f"install the '{extra}' extra: pip install 'energy-predict[{extra}]' (on the GPU "
+                                     "machine, as the README's calibration section says)")
+
+
+def check_gpu(device: str | None, command: str = "calibrate") -> None:
+    """Refuse to calibrate on a machine whose torch sees no CUDA GPU, unless a CPU device is asked for."""
+    if device is not None and not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        cpu = " (--device cpu runs the HF code path on the CPU, with no energy measured)" if command == "calibrate" \
+            else ""
+        raise EnergyPredictError(f"{command}: torch sees no CUDA GPU on this machine, and {command} meters a GPU's "
+                                 f"energy; run it on a GPU machine{cpu}")
