@@ -1,0 +1,1 @@
+"""Typed contracts: the values that cross a stage boundary, validated on read."""
