@@ -29,12 +29,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from energy_predict.architectures import resolve_architecture  # noqa: E402
+from energy_predict.contracts.card import GpuTransfer  # noqa: E402
+from energy_predict.contracts.keys import FitKey  # noqa: E402
 from energy_predict.errors import EnergyPredictError  # noqa: E402
 from energy_predict.gpus import resolve_gpu  # noqa: E402
 from energy_predict.model.dataset import training_table  # noqa: E402
-from energy_predict.model.features import fit_key  # noqa: E402
-from energy_predict.model.fit import fit_default, gpu_pairs, gpu_transfer, measured_idle_power  # noqa: E402
+from energy_predict.model.fit import fit_model, measured_idle_power  # noqa: E402
+from energy_predict.model.inputs import read_fit_inputs, read_run_idle  # noqa: E402
 from energy_predict.model.phases import TERMS, PhaseCoefficients  # noqa: E402
+from energy_predict.model.scoring import gpu_pairs, gpu_transfer  # noqa: E402
 from energy_predict.model.structured import PhaseModel  # noqa: E402
 from energy_predict.model.transfer import _rekeyed  # noqa: E402
 from energy_predict.predict.replays import _serving, load_replays, predict_replay  # noqa: E402
@@ -64,8 +67,7 @@ def candidate_cells(table: pd.DataFrame, idle: dict[tuple[str, str], float]) -> 
 
     `idle`: loaded-engine idle power (W) per (GPU, framework), measured.
     """
-    pairs = [(src, dst, train, test[inside]) for _, _, src, dst, train, test, inside in gpu_pairs(table)
-             if inside.any()]
+    pairs = [(p.source_gpu, p.gpu, p.source, p.cells[p.inside]) for p in gpu_pairs(table) if p.inside.any()]
     rows = []
     for name, (graphs, eager, split) in CANDIDATES.items():
         errs = {"e": [], "t": [], "dir": []}
@@ -100,13 +102,18 @@ def candidate_cells(table: pd.DataFrame, idle: dict[tuple[str, str], float]) -> 
     return rows
 
 
-def replay_logo(table: pd.DataFrame, gpu_t: dict) -> list[dict]:
+def replay_logo(table: pd.DataFrame, gpu_t: GpuTransfer) -> list[dict]:
     """Each GPU's replays predicted by a model fitted on the other GPU's cells only."""
+    from dataclasses import replace
+
     rows = []
     for src, dst in (("H100-SXM-80GB", "H200-SXM-141GB"), ("H200-SXM-141GB", "H100-SXM-80GB")):
-        model = fit_default(table[table["gpu"] == src].reset_index(drop=True), name=f"only-{src}")
-        assert model.card["transfer"]["gpu"] is None  # one GPU: nothing to score a transfer on
-        model.card["transfer"]["gpu"] = gpu_t  # the cells' leave-one-GPU-out interval, as the full card holds
+        only = table[table["gpu"] == src].reset_index(drop=True)
+        model = fit_model(read_fit_inputs(commit=None, created="", table=only), name=f"only-{src}")
+        assert model.card.transfer.gpu is None  # one GPU: nothing to score a transfer on
+        # the cells' leave-one-GPU-out interval, as the full card holds
+        card = model.card.model_copy(update={"transfer": model.card.transfer.model_copy(update={"gpu": gpu_t})})
+        model = replace(model, card=card)
         for replay in load_replays(REPLAYS[dst]):
             dep = Deployment(resolve_architecture(replay["model"]), resolve_gpu(dst), _serving(replay))
             try:
@@ -117,7 +124,7 @@ def replay_logo(table: pd.DataFrame, gpu_t: dict) -> list[dict]:
             p = predict_replay({**replay, "meter": {**replay["meter"], "gpus": [{"name": dst}]}}, model,
                                own_idle=False)
             mean = float(np.mean(p["measured_j"]))
-            ranges = model._ranges[fit_key(src, dep.serving)]
+            ranges = {r.key: r for r in model.card.valid.ranges}[FitKey.of(src, dep.serving)].to_json()
             req = replay["requests"]
             beyond = (~pd.Series(req["input_tokens"]).between(*ranges["input_tokens"])
                       | ~pd.Series(req["output_tokens"]).between(*ranges["output_tokens"]))
@@ -244,11 +251,12 @@ def render(gpu_t: dict, candidates: list[dict], rows: list[dict], replay_summary
 
 def main() -> None:
     table = training_table()
-    gpu_t = gpu_transfer(table)
-    readings = measured_idle_power(table["run_id"].unique())
-    idle = {(g, f): r.get(f"loaded_{f}") or r["empty"] for g, r in readings.items() for f in ("hf", "vllm")}
+    typed = gpu_transfer(table)
+    gpu_t = typed.to_json()
+    readings = measured_idle_power(read_run_idle(table["run_id"].unique()))
+    idle = {(g, f): r.loaded(f) or r.empty for g, r in readings.items() for f in ("hf", "vllm")}
     candidates = candidate_cells(table, idle)
-    rows = replay_logo(table, gpu_t)
+    rows = replay_logo(table, typed)
     replay_summary = summary(rows)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "gpu_transfer.json").write_text(json.dumps({"cells": gpu_t, "candidates": candidates,

@@ -76,7 +76,7 @@ def handles_errors(fn):
 
 def _load_model(name: str):
     """A shipped model by name or folder, or an analytic baseline (the CLI composes model/ and predict/)."""
-    from energy_predict.model.store import load_default_model, load_model
+    from energy_predict.model.persistence import load_default_model, load_model
 
     return load_default_model() if name == "default" else load_model(name)
 
@@ -603,19 +603,22 @@ def sweep_rate_cmd(
 def model_fit(name: str = typer.Option("default", "--name", help="a name (letters, digits, - and _): the model "
                                       "is written to artifacts/models/NAME of this source checkout")) -> None:
     """Fit the default model on the shipped calibration data; score it held out; write model, card, manifest."""
-    from energy_predict.model.fit import fit_default, fit_inputs, uncommitted
-    from energy_predict.model.store import fit_folder, save_model
+    from energy_predict.model.fit import fit_model
+    from energy_predict.model.inputs import fit_inputs, read_fit_inputs, uncommitted
+    from energy_predict.model.persistence import fit_folder, save_model
+    from energy_predict.provenance import git_commit, now_iso
 
     target = fit_folder(name)
-    model = fit_default(name=name)
+    model = fit_model(read_fit_inputs(commit=git_commit(), created=now_iso()), name=name)
+    training = model.card.training
+    cited = fit_inputs(training.runs + training.option_runs)  # every file the card cites, before it is written
     folder = save_model(model, target)
-    training = model.card["training"]
-    loose = uncommitted(fit_inputs(training["runs"] + training.get("option_runs", [])))
+    loose = uncommitted(cited)
     if loose:
         err.print(f"warning: the card cites {len(loose)} file(s) git does not track ({loose[0]}, ...); commit them "
                   "with the model, or the fit cannot be reproduced", soft_wrap=True, markup=False)
     lo, hi = (2.718281828**b for b in model.log_bounds)
-    out.print(f"wrote {folder} ({model.card['training']['cells']} cells, interval x{lo:.3f} .. x{hi:.3f})")
+    out.print(f"wrote {folder} ({training.cells} cells, interval x{lo:.3f} .. x{hi:.3f})")
 
 
 @data_app.command("list")

@@ -533,9 +533,15 @@ def acceptance_label(lo: float, hi: float) -> str:
     return f"acceptance {lo_s}" if lo_s == hi_s else f"acceptance {lo_s}-{hi_s}"
 
 
+def _card_json(model) -> dict:
+    """A model's card as JSON (a typed card's stored form; none for an analytic model)."""
+    card = getattr(model, "card", None)
+    return card.to_json() if hasattr(card, "to_json") else (card or {})
+
+
 def speculative_batches(model) -> np.ndarray:
     """Batch sizes 1 to the largest the model's speculative cells measured (its card), else to 256."""
-    options = (getattr(model, "card", None) or {}).get("options", {}).get("speculative") or []
+    options = (_card_json(model).get("options") or {}).get("speculative") or []
     top = max((int(o["batch_size"][1]) for o in options if o.get("draft") == SPEC_DRAFT), default=256)
     return np.arange(1, top + 1)
 
@@ -823,7 +829,7 @@ def main() -> None:
     moe_top = max(moe_active, key=moe_active.get)
     spec_ours, spec_ratio = speculative_row(records, cells, model)
     spec_measured = speculative_measured(records, cells)
-    card = getattr(model, "card", {}) or {}
+    card = _card_json(model)
     spec_card = (card.get("options", {}).get("speculative") or [None])[0]
     compile_ours, compile_ratio = compile_row(records, cells)
     framework_top = 1 - hf_vs_vllm.saving_pct.max() / 100

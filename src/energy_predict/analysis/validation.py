@@ -84,7 +84,8 @@ def unbounded_online_j(replay: dict, model) -> float:
 
     req, serving = replay["requests"], _serving(replay)
     dep = Deployment(resolve_architecture(replay["model"]), resolve_gpu(replay["meter"]["gpus"][0]["name"]), serving)
-    energy, time = model.step_costs(dep)
+    costs = model.step_costs(dep)
+    energy, time = costs.energy, costs.time
     idle_w = replay.get("loaded_idle_power_w") or model.loaded_idle_w(dep)
     engine = Engine(serving.max_batch, serving.max_num_batched_tokens, idle_w=idle_w)  # no KV cap, no TDP
     i, o = np.asarray(req["input_tokens"]), np.asarray(req["output_tokens"])
@@ -132,7 +133,8 @@ def chunked_prefill(model) -> tuple[list[str], dict]:
     default = {(int(b), int(i)): e for b, i, e in zip(ref["batch_size"], ref["input_tokens"], ref["energy_j"])}
     dep = Deployment(REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"],
                      Serving(framework="vllm", cuda_graphs=True, max_batch=512, max_num_batched_tokens=1024))
-    energy, time = model.step_costs(dep)
+    costs = model.step_costs(dep)
+    energy, time = costs.energy, costs.time
     engine = engine_for(dep, model)
     both = replace(energy, prefill_const=energy.prefill_const + energy.step_const)
     lines = ["| batch x input | measured J, 1024-token steps | measured J, default budget | chunking costs | "

@@ -117,11 +117,11 @@ def _outside(basis: Basis, i, o, b, weight) -> tuple[np.ndarray, list[str]]:
     """Which request rows lie beyond the measured lengths or batches, and a note per dimension saying how many."""
     outside = np.zeros(len(weight), bool)
     notes = []
+    if basis.ranges is None:  # nothing measured: nothing to lie outside of
+        return outside, notes
     for label, values, key in (("input", i, "input_tokens"), ("output", o, "output_tokens"),
                                ("batch", b, "batch_size")):
-        if key not in basis.ranges:
-            continue
-        lo, hi = basis.ranges[key]
+        lo, hi = getattr(basis.ranges, key)
         beyond = (values < lo) | (values > hi)
         outside |= beyond
         share = float(weight[beyond].sum() / weight.sum())

@@ -76,7 +76,8 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
         prefill, decode, extra, seconds = batches_phases(model, dep, i, o, replay["batches"])
         busy, idle = prefill + decode + extra, 0.0
     else:
-        energy, time = model.step_costs(dep)
+        costs = model.step_costs(dep)
+        energy, time = costs.energy, costs.time
         engine = engine_for(dep, model)
         # the replay's own reading first: the meter sums the engine's GPUs
         if own_idle and replay.get("loaded_idle_power_w"):

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from energy_predict.fitted import HeldOut
 from energy_predict.predict.estimate import Estimate
 from energy_predict.predict.serving import DeploymentResult, summary
 from energy_predict.profile import Profile
@@ -100,6 +101,14 @@ def _prefix_caching(est: Estimate, h: Headline) -> dict:
             "energy_per_computed_input_token_j": _ratio(h.prefill_j, computed) if p.enabled else None}
 
 
+def _held_out(h: HeldOut | None) -> dict | None:
+    """The held-out error behind the interval, as JSON."""
+    if h is None:
+        return None
+    return {"scheme": h.scheme, "scores": [s.to_json() for s in h.scores], "source_gpu": h.source_gpu,
+            "transfer": h.transfer, "widening": h.widening, "adds_to": _held_out(h.adds_to)}
+
+
 def _site(profile: Profile, energy_j: float) -> dict | None:
     s = profile.site
     if s is None:
@@ -123,7 +132,7 @@ def build_report(profile: Profile, dep: Deployment, est: Estimate, h: Headline,
         "mode": h.mode,
         "model": {"name": est.model_name, "kind": "analytic" if est.basis.kind == "analytic" else "measured"},
         "basis": {"kind": basis_kind, "reason": est.basis.reason, "extrapolated_share": est.extrapolated_share,
-                  "interval_log_bounds": list(est.basis.log_bounds), "held_out": est.basis.held_out,
+                  "interval_log_bounds": list(est.basis.log_bounds), "held_out": _held_out(est.basis.held_out),
                   "serving_option": est.basis.option},
         "deployment": {"model": dep.arch.name, "gpu": dep.gpu.name, "gpu_count": dep.gpu_count,
                        "replicas": dep.replicas, "tensor_parallel": s.tensor_parallel, "serving": s.label,

@@ -97,7 +97,7 @@ def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: 
             "serving.framework: online serving is simulated with vLLM's continuous-batching scheduler; HF "
             "transformers `generate` serves fixed batches and has no such server, so an online HF answer would "
             "rest on nothing measured; use framework vllm, or drop --rate for HF's offline padded batches")
-    energy, time = model.step_costs(dep)  # refuses where the model has no basis for the deployment
+    costs = model.step_costs(dep)  # refuses where the model has no basis for the deployment
     inputs, outputs, t, period = arrivals_for(w, rate, seed, max_requests)
     check_feasible(dep, inputs, outputs)
     if prefix is None:
@@ -105,7 +105,7 @@ def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: 
     cached = prefix.cached_tokens(inputs)
     engine = engine_for(dep, model)
     k = dep.replicas
-    parts = [simulate(inputs[g::k], outputs[g::k], t[g::k], energy, time, engine, period_s=period,
+    parts = [simulate(inputs[g::k], outputs[g::k], t[g::k], costs.energy, costs.time, engine, period_s=period,
                       cached=cached[g::k]) for g in range(k)]
     over = any(p.overloaded for p in parts)
     span = max(p.period_s for p in parts)
