@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from energy_predict import flops
-from energy_predict.baselines import roofline_batch
+from energy_predict.baselines import Baselines, deployment_baselines
 from energy_predict.bins import BIN_SETS, ceiling_bin
 from energy_predict.fitted import EXTRAPOLATED, Basis, EnergyModel
 from energy_predict.memory import check_feasible, kv_token_capacity, max_batch_that_fits
@@ -101,16 +100,13 @@ def _per_request(model: EnergyModel, dep: Deployment, b, i, o, c=0) -> pd.DataFr
                          "batch_duration_s": p.duration_s})
 
 
-def _baselines(dep: Deployment, b, i, o, c=0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-request FLOPs/TDP and roofline energy (J) at the batch each request is served in.
+def _baselines(dep: Deployment, b, i, o, c=0) -> Baselines:
+    """FLOPs/TDP and roofline of each request's batch (`baselines.deployment_baselines`, as `--model roofline`).
 
     Cached prefixes are skipped, as in the estimate. A beam of width w computes w sequences per request; a draft's
     work under speculative decoding is not in these formulas (the analytic basis says so).
     """
-    gpu, dtype, w = dep.gpu, dep.serving.dtype, dep.serving.beam_width
-    flops_tdp = w * flops.request_flops(dep.arch, i, o, c) * gpu.tdp_w / gpu.peak_flops(dtype)
-    roof = roofline_batch(dep.arch, gpu, np.asarray(b) * w, i, o, dtype, dep.serving.bytes_per_param, c)
-    return np.asarray(flops_tdp, float), np.asarray(roof.energy_j, float) / b
+    return deployment_baselines(dep, b, i, o, c)
 
 
 def _outside(basis: Basis, i, o, b, weight) -> tuple[np.ndarray, list[str]]:
@@ -152,7 +148,8 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
     b = batch_sizes(dep, i, o, float(weight.sum()))
     c = prefix.cached_tokens(i)
     exact = _per_request(model, dep, b, i, o, c)
-    flops_tdp, roofline = _baselines(dep, b, i, o, c)
+    baselines = _baselines(dep, b, i, o, c)
+    flops_tdp, roofline = baselines.flops_tdp.energy_j / b, baselines.roofline.energy_j / b  # per request
 
     bins = BIN_SETS["extended"]
     bi, in_i = ceiling_bin(i, bins.input_bins)
