@@ -7,7 +7,7 @@ is fitted on one and predicts the other's cells inside the source's measured bat
 (beyond them the error is shape extrapolation, scored by the card's `extrapolation`), both directions.
 Candidate transfer rules are scored on the same cells beside it (see `CANDIDATES`).
 
-Replays: the default model is fitted (model/fit.py `fit_default`) on one GPU's cells only, so the other GPU was
+Replays: the default model is fitted (model/fit.py `fit_model`) on one GPU's cells only, so the other GPU was
 never measured by that model; the store answers for it by the sibling transfer (model/transfer.py), labelled
 `transferred`, with the cells' leave-one-GPU-out interval, which a single-GPU fit cannot score itself and is
 given from the full card (`transfer.gpu`). Each replay of the other GPU is predicted as docs/make_validation.py

@@ -143,6 +143,14 @@ def test_from_trace_bad_column(tmp_path):
     assert result.exit_code == 2 and "--input-column" in result.output
 
 
+def test_the_committed_report_schema_is_the_one_generated_from_the_report_type():
+    from energy_predict.predict.report_types import REPORT_SCHEMA, report_schema
+
+    committed = json.loads((REPO / "docs" / "report.schema.json").read_text())
+    assert committed == report_schema(), "run python docs/make_report_schema.py"
+    assert committed["$id"] == REPORT_SCHEMA == committed["properties"]["schema"]["const"]
+
+
 def test_json_report_validates_against_documented_schema():
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((REPO / "docs" / "report.schema.json").read_text())

@@ -131,14 +131,14 @@ def rate_sweep(model) -> tuple[Path, list[dict], dict]:
     """Energy per request against request rate and GPU count for the conversation profile (shipped model)."""
     from energy_predict.predict.plots import plot_rate_sweep
     from energy_predict.predict.run import load_case
-    from energy_predict.predict.serving import best_gpu_counts, sweep_rates
+    from energy_predict.predict.serving import sweep_rates
 
     case = load_case(DOCS.parent / "examples" / "conversation.json")
-    rows = sweep_rates(case.workload, case.dep, model, [0.5, 1, 2, 4, 8, 16, 32], max_gpus=4,
-                       ttft_p90_s=TTFT_TARGET_S)
-    best = best_gpu_counts(rows)
+    sweep = sweep_rates(case.workload, case.dep, model, [0.5, 1, 2, 4, 8, 16, 32], max_gpus=4,
+                        ttft_p90_s=TTFT_TARGET_S)
+    rows, best = sweep.to_json()["points"], {rate: sweep.best_gpus(rate) for rate in sweep.rates}
     path = FIG / "energy_per_request_vs_rate.png"
-    plot_rate_sweep(rows, best, path, "conversation profile, Llama-3.1-8B, vLLM CUDA graphs, H100 (default model)")
+    plot_rate_sweep(sweep, path, "conversation profile, Llama-3.1-8B, vLLM CUDA graphs, H100 (default model)")
     return path, rows, best
 
 
