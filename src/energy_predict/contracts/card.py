@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, PrivateAttr
 
 from energy_predict.contracts.keys import FitKey
 from energy_predict.contracts.scores import (
@@ -38,10 +38,14 @@ class Keyed(Stored):
 
     gpu: str
     serving: ServingKeyJson
+    _key: FitKey = PrivateAttr()
+
+    def model_post_init(self, context: Any) -> None:
+        self._key = FitKey.from_json(self.gpu, self.serving)
 
     @property
     def key(self) -> FitKey:
-        return FitKey.from_json(self.gpu, self.serving)
+        return self._key
 
 
 class TooFewCells(Keyed):

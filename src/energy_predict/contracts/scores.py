@@ -34,8 +34,9 @@ class HeldOutScore(Stored):
 
     def score(self) -> HeldOutScore:
         """The score alone (a subclass's other fields dropped), in its keys' order."""
-        return HeldOutScore.model_validate({k: v for k, v in self.model_dump(by_alias=False).items()
-                                            if k in HeldOutScore.model_fields})
+        fields = [k for k in (*self._order, *HeldOutScore.model_fields) if k in HeldOutScore.model_fields
+                  and k in self.model_fields_set]
+        return HeldOutScore.model_validate({k: getattr(self, k) for k in dict.fromkeys(fields)})
 
     def widened(self, factor: float) -> LogBounds:
         """The log bounds times `factor` (an interval carried further than it was measured)."""

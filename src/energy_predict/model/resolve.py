@@ -48,6 +48,17 @@ class _Card:
 
     @classmethod
     def of(cls, card: ModelCard) -> _Card:
+        """The lookups of a card, built once per card (a few recent cards are kept: a card is frozen)."""
+        for index in _INDEXES:
+            if index.card is card:
+                return index
+        index = cls._build(card)
+        _INDEXES.insert(0, index)
+        del _INDEXES[4:]
+        return index
+
+    @classmethod
+    def _build(cls, card: ModelCard) -> _Card:
         gpu = card.transfer.gpu
         return cls(card, dict.fromkeys(e.key for e in card.valid.serving_configs),
                    frozenset((e.key, e.model) for e in card.valid.measured_models),
@@ -109,6 +120,9 @@ class _Card:
         return max(sources, key=measured.count) if sources else None
 
 
+_INDEXES: list[_Card] = []
+
+
 def resolve(card: ModelCard, dep: Deployment) -> Resolution:
     """What `card`'s answer for `dep` rests on; `Refusal` where it has nothing measured to stand on."""
     greedy = _greedy(_Card.of(card), dep.base)
@@ -120,8 +134,17 @@ def resolve(card: ModelCard, dep: Deployment) -> Resolution:
     return options.decoding_resolution(options.decoding_option(card, dep), dep, greedy)
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One transfer on the way to an answer: why, the interval it carries, the held-out error behind it."""
+
+    reason: str
+    bounds: LogBounds
+    held_out: HeldOut
+
+
 def _greedy(c: _Card, dep: Deployment) -> Resolution:
-    """Measured; transferred to an unmeasured dense model, degree or GPU; or refused (GPU, config, MoE, TP)."""
+    """Measured; or transferred to another GPU, an unmeasured degree or model (each a step); or refused."""
     card, valid = c.card, c.card.valid
     src = c.source_gpu(dep)
     if c.never_measured(dep.gpu.name):
@@ -134,81 +157,90 @@ def _greedy(c: _Card, dep: Deployment) -> Resolution:
         raise _config_refusal(c, dep)
     key = FitKey.of(src, dep.serving)
     ranges = c.ranges.get(key) or valid.overall()
-    measured_models = c.measured_models
-    log_bounds = tuple(card.interval.log_bounds)
-    reasons: list[str] = []
-    bounds: list[LogBounds] = [log_bounds]
-    held_out = _in_domain(card, dep.serving.framework)
-    route = Route(key)
     datasheet = _datasheet(c, dep, src)
-    gpu_t = card.transfer.gpu
+    law = c.law(key, dep.arch.name) if src == dep.gpu.name else None
+    measured_models = c.measured_models
+    if law is not None:  # a model measured at another degree of the family is not a transfer across models
+        measured_models |= {(key, m) for k, m in measured_models if k.tp_family() == key.tp_family()}
+    steps = [step for step in (_gpu_step(c, dep, src, datasheet), _tp_step(c, dep, law),
+                               _model_step(c, dep, key, src, measured_models)) if step is not None]
+    route = Route(key, gpu_transfer="datasheet" if datasheet else "sibling" if src != dep.gpu.name else None,
+                  datasheet=datasheet, tp_law=law,
+                  model_transfer=None if (key, dep.arch.name) in measured_models else _model_family_name(key, dep))
+    in_domain = tuple(card.interval.log_bounds)
+    extra = card.extrapolation.log_bounds if card.extrapolation else None
+    if not steps:
+        return Resolution(MEASURED, src, route, in_domain,
+                          (f"{dep.arch.name} measured on {dep.gpu.name} with {dep.serving.label}",), ranges,
+                          _in_domain(card, dep.serving.framework), tuple(extra) if extra else None)
+    # two transfers at once: their log errors add (a conservative interval), and so do their held-out errors
+    lo, hi = sum(step.bounds[0] for step in steps), sum(step.bounds[1] for step in steps)
+    held_out = None
+    for step in steps:
+        held_out = replace(step.held_out, adds_to=held_out)
+    if extra:  # beyond the measured ranges as well: the extrapolation error adds on top
+        extra = (lo + extra[0] - in_domain[0], hi + extra[1] - in_domain[1])
+    return Resolution(TRANSFERRED, src, route, (lo, hi), tuple(step.reason for step in steps), ranges, held_out,
+                      tuple(extra) if extra else None, idle_measured=datasheet is None)
+
+
+def _gpu_step(c: _Card, dep: Deployment, src: str, datasheet: DatasheetTransfer | None) -> _Step | None:
+    """From the GPU that measured the configuration to the deployment's: a sibling or through both datasheets."""
+    gpu_t = c.card.transfer.gpu
     if datasheet is not None:
         factor = datasheet.widening
-        reasons.append(f"{dep.gpu.name} was never measured: transferred from {src}, the nearest measured GPU, "
-                       f"through both datasheets ({datasheet.describe(dep.serving.dtype)}); this crosses a "
-                       f"wider gap than {' <-> '.join(gpu_t.gpus)}, whose leave-one-GPU-out energy error "
-                       f"(median {100 * gpu_t.median_ape:.0f}%, p90 {100 * gpu_t.p90_ape:.0f}%) sets the "
-                       f"interval, widened {datasheet.widening_reason()}")
-        bounds = [gpu_t.widened(factor)]
-        held_out = _gpu_held_out(gpu_t, src, "datasheet", factor)
-        route = replace(route, gpu_transfer="datasheet", datasheet=datasheet)
-    elif src != dep.gpu.name:
-        reasons.append(f"{dep.serving.label} was not measured on {dep.gpu.name}: transferred from {src} "
-                       f"(byte terms scaled by memory bandwidth); leave-one-GPU-out energy error, validated "
-                       f"on {', '.join(sorted(gpu_t.directions))}: median "
-                       f"{100 * gpu_t.median_ape:.0f}%, p90 {100 * gpu_t.p90_ape:.0f}% (time: median "
-                       f"{100 * gpu_t.time_median_ape:.0f}%)")
-        bounds, held_out = [tuple(gpu_t.log_bounds)], _gpu_held_out(gpu_t, src, "sibling")
-        route = replace(route, gpu_transfer="sibling")
-    law = c.law(key, dep.arch.name) if src == dep.gpu.name else None
-    if law is not None:
-        if dep.arch.is_moe:
-            raise Refusal("serving.tensor_parallel", f"{dep.arch.name} is a mixture of experts, and the "
-                          f"tensor-parallel law that would answer for degree {dep.serving.tensor_parallel} was "
-                          "fitted on dense models only", "use a measured degree or --model roofline")
-        t = dep.serving.tensor_parallel
-        top = max(law.degrees)
-        reasons.append(f"tensor parallelism {t} was not measured on {dep.gpu.name} with this configuration: "
-                       f"from the tensor-parallel law fitted on degrees {', '.join(map(str, law.degrees))} "
-                       f"({', '.join(law.models)}){' and extrapolated beyond the largest' if t > top else ''}; "
-                       f"leave-one-degree-out energy error median {100 * law.median_ape:.0f}%, p90 "
-                       f"{100 * law.p90_ape:.0f}% (time: median {100 * law.time_median_ape:.0f}%)")
-        # never narrower than a measured degree's interval; beyond the largest measured degree, widened by the
-        # distance in doublings (TP8 from 1-4: x1.5), since the held-out folds extrapolated one doubling at most
-        lo, hi = min(law.log_bounds[0], log_bounds[0]), max(law.log_bounds[1], log_bounds[1])
-        widen = None
-        if t > top:
-            widen = float(np.log2(t) / np.log2(top))
-            lo, hi = lo * widen, hi * widen
-            reasons[-1] += f"; its interval widened x{widen:.2f} for the extrapolation"
-        score = law.held_out()
-        bounds = [(lo, hi)]
-        held_out = HeldOut(score.scheme or "leave-one-tp-degree-out", (score,), widening=widen)
-        route = replace(route, tp_law=law)
-        # a model measured at another degree of the family is not a transfer across models
-        measured_models = measured_models | {(key, m) for k, m in measured_models if k.tp_family() == key.tp_family()}
-    if (key, dep.arch.name) not in measured_models:
-        transfer, here = _model_transfer(c, dep, key, src, measured_models)
-        reasons.append(f"{dep.arch.name} was never measured with {dep.serving.label} on {src}: transferred from "
-                       f"{', '.join(_peers(c, dep, key, measured_models))} through the architecture terms; "
-                       f"leave-one-model-out error of the {_family(dep)} there: median "
-                       f"{100 * here.median_ape:.0f}%, p90 {100 * here.p90_ape:.0f}%")
-        alone = src == dep.gpu.name and law is None  # the model transfer replaces the in-domain interval
-        bounds = [*(bounds[1:] if alone else bounds), tuple(here.log_bounds)]
-        score = HeldOut(transfer.scheme or "leave-one-model-out", (here.score(),))
-        held_out = score if alone else replace(score, adds_to=held_out)
-        route = replace(route, model_transfer=_model_family_name(key, dep))
-    extra = card.extrapolation.log_bounds if card.extrapolation else None
-    if not reasons:
-        return Resolution(MEASURED, src, route, log_bounds,
-                          (f"{dep.arch.name} measured on {dep.gpu.name} with {dep.serving.label}",), ranges,
-                          held_out, tuple(extra) if extra else None)
-    # two transfers at once: their log errors add (a conservative interval)
-    lo, hi = sum(b[0] for b in bounds), sum(b[1] for b in bounds)
-    if extra:  # beyond the measured ranges as well: the extrapolation error adds on top
-        extra = (lo + extra[0] - log_bounds[0], hi + extra[1] - log_bounds[1])
-    return Resolution(TRANSFERRED, src, route, (lo, hi), tuple(reasons), ranges, held_out,
-                      tuple(extra) if extra else None, idle_measured=datasheet is None)
+        return _Step(f"{dep.gpu.name} was never measured: transferred from {src}, the nearest measured GPU, "
+                     f"through both datasheets ({datasheet.describe(dep.serving.dtype)}); this crosses a wider gap "
+                     f"than {' <-> '.join(gpu_t.gpus)}, whose leave-one-GPU-out energy error (median "
+                     f"{100 * gpu_t.median_ape:.0f}%, p90 {100 * gpu_t.p90_ape:.0f}%) sets the interval, widened "
+                     f"{datasheet.widening_reason()}", gpu_t.widened(factor),
+                     _gpu_held_out(gpu_t, src, "datasheet", factor))
+    if src == dep.gpu.name:
+        return None
+    return _Step(f"{dep.serving.label} was not measured on {dep.gpu.name}: transferred from {src} (byte terms "
+                 f"scaled by memory bandwidth); leave-one-GPU-out energy error, validated on "
+                 f"{', '.join(sorted(gpu_t.directions))}: median {100 * gpu_t.median_ape:.0f}%, p90 "
+                 f"{100 * gpu_t.p90_ape:.0f}% (time: median {100 * gpu_t.time_median_ape:.0f}%)",
+                 tuple(gpu_t.log_bounds), _gpu_held_out(gpu_t, src, "sibling"))
+
+
+def _tp_step(c: _Card, dep: Deployment, law: TpLaw | None) -> _Step | None:
+    """From the family's tensor-parallel law to a degree (or a model at a degree) not measured."""
+    if law is None:
+        return None
+    if dep.arch.is_moe:
+        raise Refusal("serving.tensor_parallel", f"{dep.arch.name} is a mixture of experts, and the tensor-parallel "
+                      f"law that would answer for degree {dep.serving.tensor_parallel} was fitted on dense models "
+                      "only", "use a measured degree or --model roofline")
+    t, top = dep.serving.tensor_parallel, max(law.degrees)
+    reason = (f"tensor parallelism {t} was not measured on {dep.gpu.name} with this configuration: from the "
+              f"tensor-parallel law fitted on degrees {', '.join(map(str, law.degrees))} ({', '.join(law.models)})"
+              f"{' and extrapolated beyond the largest' if t > top else ''}; leave-one-degree-out energy error median "
+              f"{100 * law.median_ape:.0f}%, p90 {100 * law.p90_ape:.0f}% (time: median "
+              f"{100 * law.time_median_ape:.0f}%)")
+    # never narrower than a measured degree's interval; beyond the largest measured degree, widened by the distance
+    # in doublings (TP8 from 1-4: x1.5), since the held-out folds extrapolated one doubling at most
+    in_domain = c.card.interval.log_bounds
+    lo, hi = min(law.log_bounds[0], in_domain[0]), max(law.log_bounds[1], in_domain[1])
+    widen = None
+    if t > top:
+        widen = float(np.log2(t) / np.log2(top))
+        lo, hi = lo * widen, hi * widen
+        reason += f"; its interval widened x{widen:.2f} for the extrapolation"
+    score = law.held_out()
+    return _Step(reason, (lo, hi), HeldOut(score.scheme or "leave-one-tp-degree-out", (score,), widening=widen))
+
+
+def _model_step(c: _Card, dep: Deployment, key: FitKey, src: str, measured_models) -> _Step | None:
+    """From the models measured at `key` to one that was not (its family's leave-one-model-out error there)."""
+    if (key, dep.arch.name) in measured_models:
+        return None
+    transfer, here = _model_transfer(c, dep, key, src, measured_models)
+    return _Step(f"{dep.arch.name} was never measured with {dep.serving.label} on {src}: transferred from "
+                 f"{', '.join(_peers(c, dep, key, measured_models))} through the architecture terms; "
+                 f"leave-one-model-out error of the {_family(dep)} there: median {100 * here.median_ape:.0f}%, "
+                 f"p90 {100 * here.p90_ape:.0f}%", tuple(here.log_bounds),
+                 HeldOut(transfer.scheme or "leave-one-model-out", (here.score(),)))
 
 
 def _in_domain(card: ModelCard, framework: str) -> HeldOut | None:
