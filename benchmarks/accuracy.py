@@ -9,7 +9,7 @@ bins, output bins, batch sizes or models held out), and the measured coverage of
 from pathlib import Path
 
 from energy_predict.model.dataset import training_table
-from energy_predict.model.fit import accuracy_table
+from energy_predict.model.scoring import accuracy_table
 from energy_predict.model.structured import PhaseModel
 from energy_predict.provenance import git_commit, now_iso
 

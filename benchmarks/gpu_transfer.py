@@ -7,7 +7,7 @@ is fitted on one and predicts the other's cells inside the source's measured bat
 (beyond them the error is shape extrapolation, scored by the card's `extrapolation`), both directions.
 Candidate transfer rules are scored on the same cells beside it (see `CANDIDATES`).
 
-Replays: the default model is fitted (model/fit.py `fit_default`) on one GPU's cells only, so the other GPU was
+Replays: the default model is fitted (model/fit.py `fit_model`) on one GPU's cells only, so the other GPU was
 never measured by that model; the store answers for it by the sibling transfer (model/transfer.py), labelled
 `transferred`, with the cells' leave-one-GPU-out interval, which a single-GPU fit cannot score itself and is
 given from the full card (`transfer.gpu`). Each replay of the other GPU is predicted as docs/make_validation.py
@@ -25,16 +25,20 @@ import numpy as np
 import pandas as pd
 
 from energy_predict.architectures import resolve_architecture
+from energy_predict.contracts.card import GpuTransfer
+from energy_predict.contracts.keys import FitKey
 from energy_predict.errors import EnergyPredictError
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model.dataset import training_table
-from energy_predict.model.features import fit_key
-from energy_predict.model.fit import fit_default, gpu_pairs, gpu_transfer, measured_idle_power
+from energy_predict.model.fit import fit_model, measured_idle_power
+from energy_predict.model.inputs import read_fit_inputs, read_run_idle
 from energy_predict.model.phases import TERMS, PhaseCoefficients
+from energy_predict.model.scoring import gpu_pairs, gpu_transfer
 from energy_predict.model.structured import PhaseModel
 from energy_predict.model.transfer import _rekeyed
-from energy_predict.predict.replays import _serving, load_replays, predict_replay
+from energy_predict.predict.replays import load_replays, predict_replay
 from energy_predict.serving import Deployment
+from energy_predict.serving_spec import serving_of_record
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results"
@@ -61,8 +65,7 @@ def candidate_cells(table: pd.DataFrame, idle: dict[tuple[str, str], float]) -> 
 
     `idle`: loaded-engine idle power (W) per (GPU, framework), measured.
     """
-    pairs = [(src, dst, train, test[inside]) for _, _, src, dst, train, test, inside in gpu_pairs(table)
-             if inside.any()]
+    pairs = [(p.source_gpu, p.gpu, p.source, p.cells[p.inside]) for p in gpu_pairs(table) if p.inside.any()]
     rows = []
     for name, (graphs, eager, split) in CANDIDATES.items():
         errs = {"e": [], "t": [], "dir": []}
@@ -97,15 +100,21 @@ def candidate_cells(table: pd.DataFrame, idle: dict[tuple[str, str], float]) -> 
     return rows
 
 
-def replay_logo(table: pd.DataFrame, gpu_t: dict) -> list[dict]:
+def replay_logo(table: pd.DataFrame, gpu_t: GpuTransfer) -> list[dict]:
     """Each GPU's replays predicted by a model fitted on the other GPU's cells only."""
+    from dataclasses import replace
+
     rows = []
     for src, dst in (("H100-SXM-80GB", "H200-SXM-141GB"), ("H200-SXM-141GB", "H100-SXM-80GB")):
-        model = fit_default(table[table["gpu"] == src].reset_index(drop=True), name=f"only-{src}")
-        assert model.card["transfer"]["gpu"] is None  # one GPU: nothing to score a transfer on
-        model.card["transfer"]["gpu"] = gpu_t  # the cells' leave-one-GPU-out interval, as the full card holds
+        only = table[table["gpu"] == src].reset_index(drop=True)
+        model = fit_model(read_fit_inputs(commit=None, created="", table=only), name=f"only-{src}")
+        assert model.card.transfer.gpu is None  # one GPU: nothing to score a transfer on
+        # the cells' leave-one-GPU-out interval, as the full card holds
+        card = model.card.model_copy(update={"transfer": model.card.transfer.model_copy(update={"gpu": gpu_t})})
+        model = replace(model, card=card)
         for replay in load_replays(REPLAYS[dst]):
-            dep = Deployment(resolve_architecture(replay["model"]), resolve_gpu(dst), _serving(replay))
+            dep = Deployment(resolve_architecture(replay["model"]), resolve_gpu(dst),
+                             serving_of_record(replay["config"]))
             try:
                 basis = model.basis(dep)
             except EnergyPredictError as exc:
@@ -114,7 +123,7 @@ def replay_logo(table: pd.DataFrame, gpu_t: dict) -> list[dict]:
             p = predict_replay({**replay, "meter": {**replay["meter"], "gpus": [{"name": dst}]}}, model,
                                own_idle=False)
             mean = float(np.mean(p["measured_j"]))
-            ranges = model._ranges[fit_key(src, dep.serving)]
+            ranges = {r.key: r for r in model.card.valid.ranges}[FitKey.of(src, dep.serving)].to_json()
             req = replay["requests"]
             beyond = (~pd.Series(req["input_tokens"]).between(*ranges["input_tokens"])
                       | ~pd.Series(req["output_tokens"]).between(*ranges["output_tokens"]))
@@ -241,11 +250,12 @@ def render(gpu_t: dict, candidates: list[dict], rows: list[dict], replay_summary
 
 def main() -> None:
     table = training_table()
-    gpu_t = gpu_transfer(table)
-    readings = measured_idle_power(table["run_id"].unique())
-    idle = {(g, f): r.get(f"loaded_{f}") or r["empty"] for g, r in readings.items() for f in ("hf", "vllm")}
+    typed = gpu_transfer(table)
+    gpu_t = typed.to_json()
+    readings = measured_idle_power(read_run_idle(table["run_id"].unique()))
+    idle = {(g, f): r.loaded(f) or r.empty for g, r in readings.items() for f in ("hf", "vllm")}
     candidates = candidate_cells(table, idle)
-    rows = replay_logo(table, gpu_t)
+    rows = replay_logo(table, typed)
     replay_summary = summary(rows)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "gpu_transfer.json").write_text(json.dumps({"cells": gpu_t, "candidates": candidates,

@@ -25,7 +25,7 @@ from energy_predict.analysis.subject import FAMILY_CAMPAIGN
 from energy_predict.datasets import run_dirs
 from energy_predict.model.dataset import training_table
 from energy_predict.model.features import config_keys
-from energy_predict.model.fit import lomo_scores
+from energy_predict.model.scoring import lomo_scores
 from energy_predict.model.structured import PhaseModel
 from energy_predict.model.validation import out_of_fold
 from energy_predict.provenance import artifacts_dir, git_commit, now_iso
@@ -37,7 +37,8 @@ TARGET = {"median_ape": 0.05, "gpu_minutes": 10.0}
 
 def scores(y, pred, groups) -> dict:
     """The card's leave-one-model-out scores (`fit.lomo_scores`); n = 0 where too few cells were predicted."""
-    return lomo_scores(y, pred, groups) or {"n": 0}
+    scored = lomo_scores(y, pred, groups)
+    return scored.to_json() if scored else {"n": 0}
 
 
 def lomo(table: pd.DataFrame) -> dict:

@@ -81,7 +81,7 @@ def cli_command() -> list[str]:
 
 
 def report_once(model_loader, predict_profile, render_report, console_cls) -> str:
-    report, _ = predict_profile(PROFILE, model_loader())
+    report = predict_profile(PROFILE, model_loader()).report.to_json()
     console = console_cls(file=io.StringIO(), width=120, markup=False, highlight=False, emoji=False)
     render_report(console, report)
     return console.file.getvalue()

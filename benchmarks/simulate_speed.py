@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ def conversation_hour(model) -> dict:
     wall, r = best_of(lambda: simulate_deployment(w, dep, model))
     return {"requests": r.result.requests, "simulated_s": round(r.result.period_s, 1), "wall_s": round(wall, 3),
             "target_s": TARGETS_S["conversation_hour"], "met": wall < TARGETS_S["conversation_hour"],
-            "summary": summary(r)}
+            "summary": asdict(summary(r))}
 
 
 def code_gen_rate_100(model) -> dict:

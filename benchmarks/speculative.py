@@ -23,7 +23,7 @@ import pandas as pd
 
 from energy_predict.architectures import REGISTRY
 from energy_predict.gpus import CATALOG
-from energy_predict.model.fit import option_records
+from energy_predict.model.inputs import option_records
 from energy_predict.model.option_fit import _held_out, option_cells, speculative_frame, speculative_held_out
 from energy_predict.model.store import load_default_model
 from energy_predict.predict.whatif import option_effect
@@ -40,7 +40,7 @@ BATCHES = [1, 4, 8, 16, 32, 64, 128]
 
 def cells(model) -> pd.DataFrame:
     """The fitted option's cells with their fitted and held-out predictions."""
-    option = model.card["options"]["speculative"][0]
+    option = model.card.to_json()["options"]["speculative"][0]
     frame = speculative_frame(option_cells(option_records()), model)
     frame = frame[(frame["speculative_model"] == option["draft"]) & (frame["model"] == option["model"])
                   & (frame["gpu"] == option["gpu"])]
@@ -81,7 +81,7 @@ def _score(measured, predicted) -> dict:
 
 def main() -> None:
     model = load_default_model()
-    option = model.card["options"]["speculative"][0]
+    option = model.card.to_json()["options"]["speculative"][0]
     frame = cells(model)
     y = frame["energy_j"].to_numpy()
     ends = frame["end"].to_numpy()

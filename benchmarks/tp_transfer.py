@@ -13,6 +13,7 @@ first campaigns, TP2 and TP4 from the 4-GPU Ray campaign) and the H200 (TP1 and 
 """
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import pandas as pd
 
 from energy_predict.model.dataset import training_table
 from energy_predict.model.fit import measured_idle_power
+from energy_predict.model.inputs import read_run_idle
 from energy_predict.model.tp import fit_law, leave_one_degree_out, predict_law
 from energy_predict.provenance import git_commit, now_iso
 
@@ -67,8 +69,8 @@ def candidates(cells: pd.DataFrame, idle_w: float) -> dict:
             test = cells["tensor_parallel"].to_numpy() == held
             law = fit_law(cells[~test], cells["energy_j"][~test], cells["duration_s"][~test], idle)
             if mode == "no-ar":
-                law["theta_energy"][-2:] = [0.0, 0.0]
-                law["theta_time"][-2:] = [0.0, 0.0]
+                law = replace(law, theta_energy=[*law.theta_energy[:-2], 0.0, 0.0],
+                              theta_time=[*law.theta_time[:-2], 0.0, 0.0])
             e, _ = predict_law(law, cells[test])
             errs.extend(np.abs(e / cells["energy_j"].to_numpy()[test] - 1))
         out[name] = {"median_ape": float(np.median(errs)), "p90_ape": float(np.quantile(errs, 0.9))}
@@ -77,17 +79,17 @@ def candidates(cells: pd.DataFrame, idle_w: float) -> dict:
 
 def main() -> None:
     table = training_table(configs=CONFIGS)
-    idle = measured_idle_power(table["run_id"].unique())
+    idle = measured_idle_power(read_run_idle(table["run_id"].unique()))
     result = {"created": now_iso(), "commit": git_commit(), "reference_study": REFERENCE, "gpus": {}}
     for gpu, data in table.groupby("gpu"):
         dense = data[data["num_experts"] == 0].reset_index(drop=True)
-        idle_w = idle.get(gpu, {}).get("loaded_vllm", 0.0)
+        idle_w = (idle[gpu].loaded_vllm if gpu in idle else None) or 0.0
         entry = {"measured_over_tp1": ratios(dense), "idle_w": idle_w,
                  "cells": {f"{m} TP{t}": int(n) for (m, t), n in dense.groupby(["model", "tensor_parallel"]).size()
                            .items()}}
         if dense["tensor_parallel"].nunique() >= 3:
             entry["leave_one_tp_out"] = leave_one_degree_out(dense, dense["energy_j"], dense["duration_s"], idle_w,
-                                                             skip=(1,))
+                                                             skip=(1,)).to_json()
             entry["candidates"] = candidates(dense, idle_w)
         result["gpus"][gpu] = entry
     OUT.mkdir(exist_ok=True)

@@ -35,9 +35,10 @@ def refit(tmp_path_factory) -> Path:
 
     One fit (~25 s of CPU) shared by every test that needs it; such tests are marked slow.
     """
-    from energy_predict.model import fit, store
+    from energy_predict.model import fit, inputs, persistence
 
-    return store.save_model(fit.fit_default(name="default"), tmp_path_factory.mktemp("refit") / "default")
+    fitted = fit.fit_model(inputs.read_fit_inputs(commit="commit", created="time"), name="default")
+    return persistence.save_model(fitted, tmp_path_factory.mktemp("refit") / "default")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from energy_predict.cli import app
-from tests.conftest import REPO
+from tests.conftest import REPO, write_profile
 
 EXAMPLES = REPO / "examples"
 runner = CliRunner()
@@ -29,6 +29,23 @@ def test_example_profiles_run(name):
     assert set(report["model"]) == {"name", "kind"}
     assert report["requests"] == pytest.approx(sum(map(sum, json.loads((EXAMPLES / f"{name}.json").read_text())
                                                       ["workload"]["tokens"]["counts"])))
+
+
+@pytest.mark.parametrize(("model", "baseline"), [("roofline", "roofline_kwh"), ("flops-tdp", "flops_tdp_kwh")])
+@pytest.mark.parametrize("decoding", [{}, {"serving__decoding": "beam", "serving__beam_width": 4}],
+                         ids=["greedy", "beam4"])
+def test_an_analytic_headline_is_its_own_baseline_in_the_same_report(tmp_path, model, baseline, decoding):
+    """Issue 24: an HF beam-4 profile's --model roofline headline (0.071 kWh) disagreed with baselines.roofline_kwh
+    (0.242 kWh) of the same report: the headline counted one sequence per request, the baseline the beam's four."""
+    profile = write_profile(tmp_path, serving__framework="hf", serving__cuda_graphs=False, serving__max_batch=16,
+                            **decoding)
+    result = run("--profile", profile, "--model", model, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["energy_kwh"]["estimate"] == pytest.approx(report["baselines"][baseline], rel=1e-12)
+    assert report["baselines"][f"estimate_over_{baseline.removesuffix('_kwh')}"] == pytest.approx(1.0, rel=1e-12)
+    if decoding:
+        assert "as 4 greedy sequences per request" in report["basis"]["reason"]
 
 
 def test_rich_report_prints():
@@ -124,6 +141,14 @@ def test_from_trace_bad_column(tmp_path):
     path.write_text("a,b\n1,2\n")
     result = run("profile", "from-trace", path, "-o", tmp_path / "o.json")
     assert result.exit_code == 2 and "--input-column" in result.output
+
+
+def test_the_committed_report_schema_is_the_one_generated_from_the_report_type():
+    from energy_predict.predict.report_types import REPORT_SCHEMA, report_schema
+
+    committed = json.loads((REPO / "docs" / "report.schema.json").read_text())
+    assert committed == report_schema(), "run python docs/make_report_schema.py"
+    assert committed["$id"] == REPORT_SCHEMA == committed["properties"]["schema"]["const"]
 
 
 def test_json_report_validates_against_documented_schema():

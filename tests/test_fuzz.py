@@ -258,7 +258,7 @@ def test_fuzz_prediction(data):
 def _check_report(data, what: str) -> None:
     path = _write(json.dumps(data))
     try:
-        report, _ = _predict(path)
+        report = _predict(path).report.to_json()
     except Exception as exc:  # noqa: BLE001
         _one_line(exc)
         return

@@ -14,9 +14,11 @@ from typer.testing import CliRunner
 
 from energy_predict.architectures import REGISTRY
 from energy_predict.cli import app
+from energy_predict.contracts.card import ModelCard
 from energy_predict.errors import EnergyPredictError
 from energy_predict.gpus import CATALOG, GENERATIONS, resolve_gpu
-from energy_predict.model.store import MeasuredModel, load_default_model
+from energy_predict.model.measured import MeasuredModel
+from energy_predict.model.persistence import load_default_model
 from energy_predict.model.transfer import (
     OTHER_GENERATION_WIDENING,
     SAME_GENERATION_WIDENING,
@@ -41,7 +43,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def gpu_t(model):
-    return model.card["transfer"]["gpu"]
+    return model.card.transfer.gpu
 
 
 # -- the catalog -----------------------------------------------------------------------------------------------------
@@ -88,21 +90,21 @@ def test_a_gpu_never_measured_is_transferred_from_the_nearest_measured_gpu_with_
     assert basis.kind == "transferred"
     assert f"transferred from {source}" in basis.reason and "wider gap than" in basis.reason
     assert f"x{widening:g}" in basis.reason
-    lo, hi = gpu_t["log_bounds"]
+    lo, hi = gpu_t.log_bounds
     assert basis.log_bounds == pytest.approx((widening * lo, widening * hi))
     assert basis.log_bounds[0] < lo < 0 < hi < basis.log_bounds[1]  # wider than the measured pair's
-    assert basis.held_out["gpu"] == gpu_t and basis.held_out["widening"] == widening
-    assert basis.held_out["source_gpu"] == source
+    assert basis.held_out.scores == (gpu_t.score(),) and basis.held_out.widening == widening
+    assert basis.held_out.source_gpu == source and basis.held_out.transfer == "datasheet"
 
 
 def test_a_gpu_never_measured_and_a_model_never_measured_add_both_errors(model, gpu_t):
     basis = model.basis(Deployment(REGISTRY["Mistral-7B-v0.3"], CATALOG["L40S"], VLLM))
     # the leave-one-model-out of the source GPU's configuration (H100, vLLM graphs: five dense peers measured)
-    (transfer,) = [k for k in model.card["transfer"]["model"]["vllm"]["by_key"] if k["gpu"] == "H100-SXM-80GB"
-                   and k["serving"]["tensor_parallel"] == 1]
+    (transfer,) = [k for k in model.card.transfer.model["vllm"].by_key if k.gpu == "H100-SXM-80GB"
+                   and k.key.tensor_parallel == 1]
     assert basis.kind == "transferred" and "Mistral-7B-v0.3 was never measured" in basis.reason
-    assert basis.log_bounds[1] == pytest.approx(OTHER_GENERATION_WIDENING * gpu_t["log_bounds"][1]
-                                                + transfer["log_bounds"][1])
+    assert basis.log_bounds[1] == pytest.approx(OTHER_GENERATION_WIDENING * gpu_t.log_bounds[1]
+                                                + transfer.log_bounds[1])
 
 
 def test_fp8_transfers_only_to_chips_with_fp8_tensor_cores(model):
@@ -123,9 +125,9 @@ def test_fp8_is_refused_on_an_a100_in_one_line_naming_the_fix(tmp_path):
 
 
 def test_the_datasheet_transfer_needs_a_measured_gpu_transfer_error(model):
-    card = json.loads(json.dumps(model.card))
+    card = model.card.to_json()
     del card["transfer"]["gpu"]
-    bare = MeasuredModel(model.energy, model.duration, model.log_bounds, card)
+    bare = MeasuredModel(model.energy, model.duration, model.log_bounds, ModelCard.model_validate(card))
     with pytest.raises(EnergyPredictError, match="hardware.gpu: B200 was never measured.*--model roofline"):
         bare.basis(Deployment(LLAMA8, CATALOG["B200"], VLLM))
 
@@ -212,7 +214,7 @@ def test_power_lies_within_idle_and_tdp_for_every_catalog_gpu_over_a_range_of_ba
 
 def test_a_never_measured_gpu_idles_by_the_stated_rule(model):
     dep = Deployment(LLAMA8, CATALOG["A100-SXM-80GB"], VLLM)
-    loaded_h100 = model.card["idle_power_w"]["H100-SXM-80GB"]["loaded_vllm"]
+    loaded_h100 = model.card.idle_power_w["H100-SXM-80GB"].loaded_vllm
     assert model.loaded_idle_w(dep) == pytest.approx(loaded_h100 * 400 / 700)
 
 
@@ -221,11 +223,11 @@ def test_a_published_idle_figure_sets_the_floor_and_power_stays_inside_it():
     model = load_default_model()  # a fresh instance: its transfer cache must not hold the catalog's L40S
     gpu = dataclasses.replace(CATALOG["L40S"], idle_w=35.0, idle_null_reason=None)
     dep = Deployment(LLAMA8, gpu, VLLM)
-    readings = model.card["idle_power_w"]["H100-SXM-80GB"]
+    readings = model.card.idle_power_w["H100-SXM-80GB"]
     idle = model.loaded_idle_w(dep)
-    assert idle == pytest.approx(35.0 * readings["loaded_vllm"] / readings["empty"])
+    assert idle == pytest.approx(35.0 * readings.loaded_vllm / readings.empty)
     assert "published idle 35 W" in model.basis(dep).reason
-    energy, _duration = model._fitted(dep)
+    energy = model._fitted(dep).energy
     assert all(np.all(c >= 0) for c in energy.coef_.values())
     b, i, o = np.meshgrid([1, 8, 64, 256], [32, 2048], [1, 64, 512], indexing="ij")
     phases = model.batch_phases(dep, b.ravel(), i.ravel(), o.ravel())
@@ -244,7 +246,7 @@ def test_the_report_for_a_never_measured_gpu_is_transferred_with_its_interval(tm
     assert e["low"] < e["estimate"] < e["high"]
     widening = r["basis"]["held_out"]["widening"]
     # at least the widened transfer interval (requests beyond the measured ranges widen it further)
-    assert math.log(e["high"] / e["estimate"]) >= widening * model.card["transfer"]["gpu"]["log_bounds"][1] - 0.05
+    assert math.log(e["high"] / e["estimate"]) >= widening * model.card.transfer.gpu.log_bounds[1] - 0.05
     dep = Deployment(LLAMA8, CATALOG[name], VLLM)
     assert model.loaded_idle_w(dep) <= r["mean_power_per_gpu_w"] <= CATALOG[name].tdp_w
     text = runner.invoke(app, ["--profile", str(write_profile(tmp_path, hardware__gpu=name)), *extra]).output
@@ -263,7 +265,7 @@ def test_compare_prints_transferred_rows_with_intervals_and_no_method_mixing(gpu
         assert r["basis"] == "transferred" and r["saving_against"] == "profile"
         assert r["low_kwh"] < r["energy_kwh"] < r["high_kwh"]
         # the widened leave-one-GPU-out interval, not the in-domain one
-        assert math.log(r["high_kwh"] / r["energy_kwh"]) >= OTHER_GENERATION_WIDENING * gpu_t["log_bounds"][1] - 0.01
+        assert math.log(r["high_kwh"] / r["energy_kwh"]) >= OTHER_GENERATION_WIDENING * gpu_t.log_bounds[1] - 0.01
     assert rows["H200-SXM-141GB"]["basis"] in ("measured", "extrapolated")
     assert not [r for r in out["rows"] if r["basis"] == "analytic"] and not out["notes"]
     # the spec-efficiency order the datasheets imply for this prefill-heavy workload

@@ -109,7 +109,8 @@ def test_online_kv_cache_limits_the_running_sequences():
     model = load_default_model()
     from energy_predict.serving import Deployment, Serving
 
-    e, t = model.step_costs(Deployment(REGISTRY["Llama-3.1-8B"], H100, Serving()))
+    costs = model.step_costs(Deployment(REGISTRY["Llama-3.1-8B"], H100, Serving()))
+    e, t = costs.energy, costs.time
     n = 16
     args = (np.full(n, 4000), np.full(n, 200), np.zeros(n), e, t)
     free = simulate(*args, Engine(kv_capacity_tokens=10**9))
@@ -188,13 +189,13 @@ def test_analytic_baselines_keep_each_gpu_of_a_group_at_tdp(tmp_path, tp):
 def test_the_tensor_parallel_law_carries_its_leave_one_degree_out_error_into_the_interval(tmp_path):
     from energy_predict.model.store import load_model
 
-    law = next(x for x in load_model().card["transfer"]["tp"] if x["gpu"] == "H100-SXM-80GB")
-    assert law["degrees"] == [1, 2, 4] and law["median_ape"] <= 0.10  # issue 14's bar, held out
+    law = next(x for x in load_model().card.transfer.tp if x.gpu == "H100-SXM-80GB")
+    assert law.degrees == [1, 2, 4] and law.median_ape <= 0.10  # issue 14's bar, held out
     r = report("--profile", profile(tmp_path, serving__tensor_parallel=8, hardware__count=8))
     lo, hi, e = (r["energy_kwh"][k] for k in ("low", "high", "estimate"))
     widen = np.log2(8) / np.log2(4)  # TP8 extrapolates one doubling beyond TP4: the interval widens x1.5
-    assert lo / e <= np.exp(widen * law["log_bounds"][0]) * 1.0001
-    assert hi / e >= np.exp(widen * law["log_bounds"][1]) * 0.9999
+    assert lo / e <= np.exp(widen * law.log_bounds[0]) * 1.0001
+    assert hi / e >= np.exp(widen * law.log_bounds[1]) * 0.9999
     assert "widened x1.50" in r["basis"]["reason"]
 
 
@@ -443,7 +444,8 @@ def test_a_full_cache_does_not_livelock_on_preemption():
     model = load_default_model()
     from energy_predict.serving import Deployment, Serving
 
-    e, t = model.step_costs(Deployment(REGISTRY["Llama-3.1-8B"], H100, Serving()))
+    costs = model.step_costs(Deployment(REGISTRY["Llama-3.1-8B"], H100, Serving()))
+    e, t = costs.energy, costs.time
     r = simulate(np.array([500, 490]), np.array([200, 10]), np.zeros(2), e, t, Engine(kv_capacity_tokens=1000))
     assert r.completed == 2 and r.preemptions <= 1
     one = simulate(np.array([500]), np.array([200]), np.zeros(1), e, t, Engine(kv_capacity_tokens=1000))

@@ -95,7 +95,7 @@ def test_conformal_bounds_and_coverage():
 
 def test_shipped_default_model_is_measured_and_checks_its_range():
     model = load_default_model()
-    assert model.kind == "measured" and model.card["valid"]["gpus"] == ["H100-SXM-80GB", "H200-SXM-141GB"]
+    assert model.kind == "measured" and model.card.valid.gpus == ["H100-SXM-80GB", "H200-SXM-141GB"]
     dep = Deployment(LLAMA8, H100, VLLM)
     assert model.basis(dep).kind == "measured"
     lo, hi = model.basis(dep).log_bounds
@@ -112,7 +112,7 @@ def test_shipped_default_model_is_measured_and_checks_its_range():
     assert model.basis(Deployment(REGISTRY["OLMoE-1B-7B"], H100, VLLM)).kind == "measured"
     transferred = model.basis(Deployment(REGISTRY["Mistral-7B-v0.3"], H100, VLLM))
     assert transferred.kind == "transferred" and transferred.log_bounds[1] > hi
-    assert transferred.held_out["scheme"] == "leave-one-model-out"
+    assert transferred.held_out.scheme == "leave-one-model-out"
 
 
 def test_analytic_features_of_fp8_cells_do_not_depend_on_their_neighbours():
@@ -134,6 +134,6 @@ def test_shipped_model_matches_measured_reference_cells():
     ref = table[(table["config"] == "vllm-graphs") & (table["model"] == "Llama-3.1-8B")]
     pred = model.energy.predict(ref)
     assert np.median(np.abs(pred / ref["energy_j"] - 1)) < 0.05
-    assert set(model.card["features"]) == set(TERMS)
-    assert isinstance(model.card["training"]["table_sha256_16"], str)
-    assert pd.Series(model.card["training"]["runs"]).str.startswith("2026-").all()
+    assert set(model.card.features) == set(TERMS)
+    assert isinstance(model.card.training.table_sha256_16, str)
+    assert pd.Series(model.card.training.runs).str.startswith("2026-").all()

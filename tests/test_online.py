@@ -22,7 +22,8 @@ StepCoefficients = StepCosts
 @pytest.fixture(scope="module")
 def coefs():
     m = load_default_model()
-    e, t = m.step_costs(DEP)
+    costs = m.step_costs(DEP)
+    e, t = costs.energy, costs.time
     return m, e, t
 
 

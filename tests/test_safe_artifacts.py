@@ -12,15 +12,15 @@ from typer.testing import CliRunner
 
 from energy_predict.cli import app
 from energy_predict.errors import EnergyPredictError
-from energy_predict.model import fit as fit_module
-from energy_predict.model import store
+from energy_predict.model import card_io, persistence
+from energy_predict.model import inputs as fit_inputs_module
 from energy_predict.model.padding import fit_padding
 from tests.conftest import REPO
 
 runner = CliRunner()
 SHIPPED = REPO / "artifacts" / "models" / "default"
 PROFILE = REPO / "examples" / "code_gen.json"
-PADDING_FIT = REPO / "artifacts" / "padding" / fit_module.PADDING_FIT
+PADDING_FIT = REPO / "artifacts" / "padding" / fit_inputs_module.PADDING_FIT
 IGNORED = {"created", "commit", "versions"}  # when and from what a fit ran, not what it fitted
 
 
@@ -59,7 +59,7 @@ def model_copy(tmp_path):
 def test_shipped_model_has_no_pickle_and_a_manifest():
     assert sorted(p.name for p in SHIPPED.iterdir()) == ["card.json", "manifest.json", "model.json"]
     manifest = json.loads((SHIPPED / "manifest.json").read_text())
-    assert manifest["schema_version"] == store.SCHEMA_VERSION
+    assert manifest["schema_version"] == card_io.SCHEMA_VERSION
     assert set(manifest["sha256"]) == {"model.json", "card.json"}
     assert "joblib" not in (REPO / "pyproject.toml").read_text()
 
@@ -85,15 +85,15 @@ def test_planted_pickle_never_runs(model_copy, tmp_path, monkeypatch, framework)
     report = json.loads(result.output)
     assert report["model"]["kind"] == "measured"
     assert (report.get("hf_padded_batches") is not None) == (framework == "hf")
-    model = store.load_model(str(model_copy))
-    assert model.card["name"] == "default"
+    model = persistence.load_model(str(model_copy))
+    assert model.card.name == "default"
     assert not marker.exists()
 
     # the same folder as the shipped default, by name
-    monkeypatch.setattr(store, "models_dir", lambda: model_copy.parent)
+    monkeypatch.setattr(persistence, "models_dir", lambda: model_copy.parent)
     result = invoke("--profile", profile, "--json")
     assert result.exit_code == 0, result.output
-    assert store.load_default_model().kind == "measured"
+    assert persistence.load_default_model().kind == "measured"
     assert not marker.exists()
 
     # the planted file was live: unpickling it is what creates the marker
@@ -149,7 +149,7 @@ TAMPER = {
 def test_tampered_model_is_refused_with_one_line(model_copy, monkeypatch, how):
     tamper, named = TAMPER[how]
     tamper(model_copy)
-    monkeypatch.setattr(store, "models_dir", lambda: model_copy.parent)
+    monkeypatch.setattr(persistence, "models_dir", lambda: model_copy.parent)
     for args in (["--model", model_copy], []):  # a folder, and the shipped default (never a silent fallback)
         result = invoke("--profile", PROFILE, *args)
         assert result.exit_code == 2, result.output
@@ -157,14 +157,16 @@ def test_tampered_model_is_refused_with_one_line(model_copy, monkeypatch, how):
         assert line.startswith("error: --model:") and named in line and "energy-predict model fit" in line
         assert "Traceback" not in result.output
     with pytest.raises(EnergyPredictError, match=named):
-        store.load_model(str(model_copy))
+        persistence.load_model(str(model_copy))
 
 
 def test_save_model_round_trips_through_the_manifest(tmp_path):
-    model = store.load_model(str(SHIPPED))
-    folder = store.save_model(model, tmp_path / "m")
-    again = store.load_model(str(folder))
+    model = persistence.load_model(str(SHIPPED))
+    folder = persistence.save_model(model, tmp_path / "m")
+    again = persistence.load_model(str(folder))
     assert again.card == model.card and again.log_bounds == model.log_bounds
+    assert (folder / "card.json").read_bytes() == (SHIPPED / "card.json").read_bytes()
+    assert (folder / "model.json").read_bytes() == (SHIPPED / "model.json").read_bytes()
     assert (folder / "manifest.json").read_text() == (SHIPPED / "manifest.json").read_text()
 
 
@@ -183,7 +185,7 @@ def test_model_fit_takes_a_name_not_a_path(name, tmp_path, monkeypatch):
 def test_model_fit_refuses_outside_a_source_checkout(tmp_path, monkeypatch):
     installed = tmp_path / "site-packages" / "energy_predict" / "artifacts"
     shutil.copytree(SHIPPED, installed / "models" / "default")
-    monkeypatch.setattr(store, "artifacts_dir", lambda: installed)
+    monkeypatch.setattr(persistence, "artifacts_dir", lambda: installed)
     result = invoke("model", "fit")
     assert result.exit_code == 2, result.output
     (line,) = error_lines(result)
@@ -192,12 +194,12 @@ def test_model_fit_refuses_outside_a_source_checkout(tmp_path, monkeypatch):
 
 
 def test_model_fit_refuses_without_the_padding_input(tmp_path, monkeypatch):
-    monkeypatch.setattr(fit_module, "padding_dir", lambda: tmp_path)
-    monkeypatch.setattr(store, "models_dir", lambda: tmp_path / "models")
+    monkeypatch.setattr(fit_inputs_module, "padding_dir", lambda: tmp_path)
+    monkeypatch.setattr(persistence, "models_dir", lambda: tmp_path / "models")
     result = invoke("model", "fit", "--name", "scratch")
     assert result.exit_code == 2, result.output
     (line,) = error_lines(result)
-    assert fit_module.PADDING_FIT in line and "missing" in line
+    assert fit_inputs_module.PADDING_FIT in line and "missing" in line
     assert not (tmp_path / "models").exists()
 
 
@@ -209,7 +211,7 @@ def test_model_fit_refuses_a_run_without_committed_records(tmp_path, monkeypatch
     run = sorted(p for p in calibration.iterdir() if (p / "records.parquet").is_file())[0]
     (run / "records.parquet").unlink()  # a run known only by its (git-ignored) journal, or by nothing
     monkeypatch.setattr(datasets, "calibration_dir", lambda: calibration)
-    monkeypatch.setattr(store, "models_dir", lambda: tmp_path / "models")
+    monkeypatch.setattr(persistence, "models_dir", lambda: tmp_path / "models")
     result = invoke("model", "fit", "--name", "scratch")
     assert result.exit_code == 2, result.output
     (line,) = error_lines(result)
@@ -263,10 +265,10 @@ def test_every_input_the_card_cites_is_committed():
     card = json.loads((SHIPPED / "card.json").read_text())
     option_runs = card["training"]["option_runs"]  # the decoding and speculative cells the options are fitted on
     assert option_runs
-    inputs = fit_module.fit_inputs(card["training"]["runs"] + option_runs)
+    inputs = fit_inputs_module.fit_inputs(card["training"]["runs"] + option_runs)
     assert PADDING_FIT in inputs
     assert {f"{p.parent.name}/{p.name}" for p in inputs} >= {f"{r}/records.parquet" for r in card["training"]["runs"]}
     if subprocess.run(["git", "rev-parse"], cwd=REPO, capture_output=True).returncode != 0:
         pytest.skip("not a git checkout")
-    assert fit_module.uncommitted(inputs) == []
-    assert fit_module.uncommitted([SHIPPED / f for f in ("model.json", "card.json", "manifest.json")]) == []
+    assert fit_inputs_module.uncommitted(inputs) == []
+    assert fit_inputs_module.uncommitted([SHIPPED / f for f in ("model.json", "card.json", "manifest.json")]) == []

@@ -71,7 +71,7 @@ def test_speculative_pays_at_batch_1_at_high_acceptance_and_costs_at_batch_128(t
     lo, hi = basis["interval_log_bounds"]
     g_lo, g_hi = per_request(tmp, "a", 1)["basis"]["interval_log_bounds"]
     assert lo < g_lo and hi > g_hi
-    idle = load_default_model().card["idle_power_w"]["H100-SXM-80GB"]["loaded_vllm"]
+    idle = load_default_model().card.to_json()["idle_power_w"]["H100-SXM-80GB"]["loaded_vllm"]
     for r in (high1, none1, high128):
         assert idle < r["mean_power_per_gpu_w"] < H100.tdp_w
 
@@ -90,7 +90,7 @@ def test_speculative_energy_falls_with_acceptance_and_a_longer_draft_costs_more_
 
 
 def test_the_card_fits_both_measured_ends_at_draft_length_4_within_10_percent():
-    card = load_default_model().card
+    card = load_default_model().card.to_json()
     (spec,) = card["options"]["speculative"]
     assert (spec["model"], spec["draft"], spec["gpu"]) == ("Llama-3.1-8B", "Llama-3.2-1B", "H100-SXM-80GB")
     assert spec["draft_tokens"] == [2, 5] and spec["acceptance"][0] < 0.01 and spec["acceptance"][1] > 0.99
@@ -197,7 +197,7 @@ def test_options_on_other_gpus_keep_power_between_the_greedy_engines_idle_and_td
 def test_online_sampling_scales_the_simulators_decode_costs(tmp):
     greedy = report("--profile", profile(tmp / "a", 8), "--rate", "2")
     sampling = report("--profile", profile(tmp / "b", 8, serving__decoding="sampling"), "--rate", "2")
-    factor = next(o["energy_factor"] for o in load_default_model().card["options"]["decoding"]
+    factor = next(o["energy_factor"] for o in load_default_model().card.to_json()["options"]["decoding"]
                   if (o["framework"], o["decoding"]) == ("vllm", "sampling"))
     g, s = greedy["phases"], sampling["phases"]
     assert s["prefill_kwh"] == pytest.approx(g["prefill_kwh"], rel=0.01)  # the same steps, power-bounded apart

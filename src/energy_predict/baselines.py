@@ -20,6 +20,7 @@ from energy_predict import flops
 from energy_predict.architectures import Architecture
 from energy_predict.gpus import GPU
 from energy_predict.precision import KEY_DTYPE, PRECISIONS, Precision
+from energy_predict.serving import Deployment
 
 
 def _precision(p: Precision | None) -> Precision:
@@ -100,6 +101,37 @@ def roofline_batch(arch: Architecture, gpu: GPU, batch_size, input_tokens, outpu
     slope_b = flops.decode_step_bytes(arch, b, i + 1, bpp, kv) - bytes0
     decode_s = sum_of_max_linear(1, o - 1, b * step0 / peak, b * slope_f / peak, bytes0 / bw, slope_b / bw)
     return PhaseEstimate(prefill_s, decode_s, prefill_s * gpu.tdp_w, decode_s * gpu.tdp_w)
+
+
+def flops_tdp_batch(arch: Architecture, gpu: GPU, batch_size, input_tokens, output_tokens,
+                    precision: Precision | None = None, cached_tokens=0) -> PhaseEstimate:
+    """FLOPs/TDP of a batch of `batch_size` requests of equal lengths, per phase: its FLOPs at peak, at TDP."""
+    b = np.asarray(batch_size, dtype=float)
+    peak = _precision(precision).peak_flops(gpu)
+    prefill_s = b * flops.prefill_flops(arch, input_tokens, cached_tokens=cached_tokens) / peak
+    decode_s = b * flops.decode_flops(arch, input_tokens, output_tokens) / peak
+    return PhaseEstimate(prefill_s, decode_s, prefill_s * gpu.tdp_w, decode_s * gpu.tdp_w)
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """Both analytic baselines of the same batches."""
+
+    flops_tdp: PhaseEstimate
+    roofline: PhaseEstimate
+
+
+def deployment_baselines(dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Baselines:
+    """Both baselines of batches of `batch_size` requests served by `dep`, in its precision (peak and bytes).
+
+    A beam of width w decodes w sequences per request (HF expands the prompts to B x w rows before prefill), so a
+    batch of B requests is costed as B x w sequences. The analytic models' answers (`--model roofline`) and the
+    baselines beside every report both come from here.
+    """
+    s = dep.serving
+    rows = np.asarray(batch_size) * s.beam_width
+    return Baselines(flops_tdp_batch(dep.arch, dep.gpu, rows, input_tokens, output_tokens, s.precision, cached_tokens),
+                     roofline_batch(dep.arch, dep.gpu, rows, input_tokens, output_tokens, s.precision, cached_tokens))
 
 
 def max_batch_that_fits(arch: Architecture, gpu: GPU, input_tokens, output_tokens, gpu_count: int = 1,

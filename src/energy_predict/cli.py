@@ -88,7 +88,7 @@ def handles_errors(fn):
 
 def _load_model(name: str):
     """A shipped model by name or folder, or an analytic baseline (the CLI composes model/ and predict/)."""
-    from energy_predict.model.store import load_default_model, load_model
+    from energy_predict.model.persistence import load_default_model, load_model
 
     return load_default_model() if name == "default" else load_model(name)
 
@@ -129,22 +129,22 @@ def main_command(
         _check_rate(rate, "--rate")
     _output_file(csv, "--csv")
     _output_dir(plot, "--plot")
-    report, est = predict_profile(profile, _load_model(model), rate, gpus)
+    prediction = predict_profile(profile, _load_model(model), rate, gpus)
     if csv is not None:
         from energy_predict.outputs import write_file
 
-        write_file(csv, "--csv", lambda tmp: est.bins.to_csv(tmp, index=False))
+        write_file(csv, "--csv", lambda tmp: prediction.estimate.bins.to_csv(tmp, index=False))
     if plot is not None:
         from energy_predict.predict.plots import write_plots
 
-        for path in write_plots(report, plot):
+        for path in write_plots(prediction.report, plot):
             err.print(printable(f"wrote {path}"))
     if as_json:
-        _print_json(report)
+        _print_json(prediction.report.to_json())
     else:
         from energy_predict.render import render_report
 
-        render_report(out, report)
+        render_report(out, prediction.report.to_json())
 
 
 @profile_app.command("from-trace")
@@ -516,8 +516,9 @@ def compare_cmd(
             problem, _, fix = str(exc).split(": ", 1)[-1].partition("; ")
             raise InputError("--gpus", problem, fix or "use a name from the GPU catalog") from None
     case = load_case(profile)
-    table, notes = compare(case.workload, case.dep, _load_model(model), caps, list(dict.fromkeys(names)),
-                           analytic=RooflineEstimator())
+    comparison = compare(case.workload, case.dep, _load_model(model), caps, list(dict.fromkeys(names)),
+                         analytic=RooflineEstimator())
+    table, notes = comparison.table, comparison.notes
     if as_json:
         _print_json({"rows": table.to_dict("records"), "notes": notes})
         return
@@ -588,17 +589,16 @@ def capacity_cmd(
         raise InputError("--rate", "the profile has no rate", "give --rate (req/s) or --per-day")
     result = capacity(case.workload, case.dep, _load_model(model), r, latency)
     if as_json:
-        _print_json(result)
+        _print_json(result.to_json())
         return
-    ttft = result["ttft_p90_s"]
-    out.print(f"{result['gpus']} x {result['gpu']} ({result['replicas']} engine(s), {result['serving']}) for "
-              f"{r:.3g} req/s ({result['requests_per_day']:,.0f}/day): utilisation "
-              f"{100 * result['utilization']:.1f}%, p90 TTFT {ttft:.2f} s"
-              + (f" (target {result['latency_target_s']:g} s)" if result["latency_target_s"] else ""))
-    out.print(f"energy per day: {result['total_kwh_per_day']:.3g} kWh = busy {result['busy_kwh_per_day']:.3g} + idle "
-              f"{result['idle_kwh_per_day']:.3g} (at {result['idle_power_w']:.0f} W loaded idle per GPU); "
-              f"{result['energy_per_request_j']:.3g} J per request, {result['mean_power_per_gpu_w']:.0f} W per GPU "
-              f"({result['model']['basis']})")
+    out.print(f"{result.gpus} x {result.gpu} ({result.replicas} engine(s), {result.serving}) for "
+              f"{r:.3g} req/s ({result.requests_per_day:,.0f}/day): utilisation "
+              f"{100 * result.utilization:.1f}%, p90 TTFT {result.ttft_p90_s:.2f} s"
+              + (f" (target {result.latency_target_s:g} s)" if result.latency_target_s else ""))
+    out.print(f"energy per day: {result.total_kwh_per_day:.3g} kWh = busy {result.busy_kwh_per_day:.3g} + idle "
+              f"{result.idle_kwh_per_day:.3g} (at {result.idle_power_w:.0f} W loaded idle per GPU); "
+              f"{result.energy_per_request_j:.3g} J per request, {result.mean_power_per_gpu_w:.0f} W per GPU "
+              f"({result.model.basis})")
 
 
 @app.command("sweep-rate")
@@ -615,7 +615,7 @@ def sweep_rate_cmd(
     """Energy per request against request rate and number of GPUs; the energy-optimal GPU count per rate."""
     from energy_predict.errors import InputError
     from energy_predict.predict.run import load_case
-    from energy_predict.predict.serving import best_gpu_counts, sweep_rates
+    from energy_predict.predict.serving import sweep_rates
 
     rate_list = _rates(rates, "--rates")
     if ttft_p90_s is not None and not (0 < ttft_p90_s < 1e6):
@@ -635,22 +635,22 @@ def sweep_rate_cmd(
             raise InputError("--rates", "the profile has no rate", "give --rates")
         rate_list = [round(w.rate_per_s * f, 4) for f in (0.1, 0.25, 0.5, 1, 2, 4, 8)]
     _check_sweep_work(w, dep, rate_list, max_gpus)
-    rows = sweep_rates(w, dep, m, rate_list, max_gpus, ttft_p90_s)
-    best = best_gpu_counts(rows)
+    sweep = sweep_rates(w, dep, m, rate_list, max_gpus, ttft_p90_s)
     if plot is not None:
         from energy_predict.predict.plots import plot_rate_sweep
 
-        plot_rate_sweep(rows, best, plot, f"{profile.stem}: {dep.arch.name} on {dep.gpu.name}")
+        plot_rate_sweep(sweep, plot, f"{profile.stem}: {dep.arch.name} on {dep.gpu.name}")
         if not as_json:
             err.print(printable(f"wrote {plot}"))
     if as_json:
-        _print_json({"points": rows, "best_gpus": {str(k): v for k, v in best.items()}})
+        _print_json(sweep.to_json())
         return
     import pandas as pd
 
-    table = pd.DataFrame(rows)
-    table["best"] = [("*" if best[r["rate_per_s"]] == r["gpus"] else "") for r in rows]
-    table["state"] = ["overloaded" if r["overloaded"] else ("ok" if r["meets_latency"] else "slow") for r in rows]
+    points = sweep.points
+    table = pd.DataFrame(sweep.to_json()["points"])
+    table["best"] = [("*" if sweep.best_gpus(p.rate_per_s) == p.gpus else "") for p in points]
+    table["state"] = ["overloaded" if p.overloaded else ("ok" if p.meets_latency else "slow") for p in points]
     target = " within the TTFT target" if ttft_p90_s else ""
     _print_table(table[["rate_per_s", "gpus", "state", "energy_per_request_j", "gpu_utilization", "idle_share",
                         "ttft_p90_s", "tpot_p90_s", "best"]],
@@ -667,19 +667,22 @@ def sweep_rate_cmd(
 def model_fit(name: str = typer.Option("default", "--name", help="a name (letters, digits, - and _): the model "
                                       "is written to artifacts/models/NAME of this source checkout")) -> None:
     """Fit the default model on the shipped calibration data; score it held out; write model, card, manifest."""
-    from energy_predict.model.fit import fit_default, fit_inputs, uncommitted
-    from energy_predict.model.store import fit_folder, save_model
+    from energy_predict.model.fit import fit_model
+    from energy_predict.model.inputs import fit_inputs, read_fit_inputs, uncommitted
+    from energy_predict.model.persistence import fit_folder, save_model
+    from energy_predict.provenance import git_commit, now_iso
 
     target = fit_folder(name)
-    model = fit_default(name=name)
+    model = fit_model(read_fit_inputs(commit=git_commit(), created=now_iso()), name=name)
+    training = model.card.training
+    cited = fit_inputs(training.runs + training.option_runs)  # every file the card cites, before it is written
     folder = save_model(model, target)
-    training = model.card["training"]
-    loose = uncommitted(fit_inputs(training["runs"] + training.get("option_runs", [])))
+    loose = uncommitted(cited)
     if loose:
         err.print(f"warning: the card cites {len(loose)} file(s) git does not track ({loose[0]}, ...); commit them "
                   "with the model, or the fit cannot be reproduced", soft_wrap=True, markup=False)
     lo, hi = (2.718281828**b for b in model.log_bounds)
-    out.print(f"wrote {folder} ({model.card['training']['cells']} cells, interval x{lo:.3f} .. x{hi:.3f})")
+    out.print(f"wrote {folder} ({training.cells} cells, interval x{lo:.3f} .. x{hi:.3f})")
 
 
 @data_app.command("list")

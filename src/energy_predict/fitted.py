@@ -6,15 +6,34 @@ coefficients or builds model features. Everything crossing the seam is a plain v
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from energy_predict.contracts.card import Ranges
+from energy_predict.contracts.scores import HeldOutScore, LogBounds
 from energy_predict.serving import Deployment
 
 # What a prediction rests on, from firmest to weakest.
 MEASURED, TRANSFERRED, EXTRAPOLATED, ANALYTIC = "measured", "transferred", "extrapolated", "analytic"
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out error an answer's interval comes from, and what was done to it on the way.
+
+    `scheme`: how the cells were held out (`in-domain` pools the within-configuration schemes, one score each);
+    `widening`: the factor on the scores' log bounds where the answer reaches further than they were measured;
+    `adds_to`: the error this one adds to (a transfer on top of another, an option's rule on the greedy answer).
+    """
+
+    scheme: str
+    scores: tuple[HeldOutScore, ...]
+    source_gpu: str | None = None  # the GPU whose coefficients answer, where it is another
+    transfer: str | None = None  # sibling | datasheet: how a GPU transfer scaled the coefficients
+    widening: float | None = None
+    adds_to: HeldOut | None = None
 
 
 @dataclass(frozen=True)
@@ -26,11 +45,11 @@ class Basis:
     """
 
     kind: str
-    log_bounds: tuple[float, float]
+    log_bounds: LogBounds
     reason: str
-    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
-    held_out: dict | None = None  # the cross-validation score behind the interval
-    extrapolation_log_bounds: tuple[float, float] | None = None  # the interval of a request beyond `ranges`
+    ranges: Ranges | None = None  # None: no measured range (an analytic baseline)
+    held_out: HeldOut | None = None  # the cross-validation score behind the interval
+    extrapolation_log_bounds: LogBounds | None = None  # the interval of a request beyond `ranges`
     idle_measured: bool = True  # False where the idle power is a rule (a GPU never measured): idle energy is uncertain
     option: str | None = None  # what a decoding or speculative option's rule did to the greedy answer, and its error
 
@@ -84,6 +103,14 @@ class StepCosts:
         return steps * (self.step_const + self.per_sequence * n_decode) + self.per_context_token * context_sum
 
 
+@dataclass(frozen=True)
+class EngineStepCosts:
+    """An engine step's energy (J) and time (s) per unit of each term, for the online simulator."""
+
+    energy: StepCosts
+    time: StepCosts
+
+
 class EnergyModel(Protocol):
     """What prediction needs of a model. Energies are of the whole engine (all its GPUs)."""
 
@@ -100,8 +127,8 @@ class EnergyModel(Protocol):
         skipped, the rest of the prompt attends to it, decode is unchanged.
         """
 
-    def step_costs(self, dep: Deployment) -> tuple[StepCosts, StepCosts]:
-        """(energy, time) per engine step, for the online simulator; EnergyPredictError where it has none."""
+    def step_costs(self, dep: Deployment) -> EngineStepCosts:
+        """Energy and time per engine step, for the online simulator; EnergyPredictError where it has none."""
 
     def loaded_idle_w(self, dep: Deployment) -> float:
         """Power of one GPU holding a loaded engine with nothing to do (W)."""

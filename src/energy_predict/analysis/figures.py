@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 
 from energy_predict.analysis.subject import CONFIG_OF, LLAMA8, SERVING, deployment, modelled  # noqa: E402
 from energy_predict.predict.plots import plot_rate_sweep  # noqa: E402
-from energy_predict.predict.serving import best_gpu_counts, sweep_rates  # noqa: E402
+from energy_predict.predict.serving import RatePoint, RateSweep, sweep_rates  # noqa: E402
 
 BATCHES = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256])
 TTFT_TARGET_S = 0.5  # latency target of the rate sweep: p90 time to first token
@@ -92,10 +92,10 @@ def rate_sweep(model, case) -> tuple[list[dict], dict]:
 
     Returns the sweep's rows and the energy-optimal GPU count per rate under `TTFT_TARGET_S`.
     """
-    rows = sweep_rates(case.workload, case.dep, model, SWEEP_RATES, max_gpus=4, ttft_p90_s=TTFT_TARGET_S)
-    return rows, best_gpu_counts(rows)
+    sweep = sweep_rates(case.workload, case.dep, model, SWEEP_RATES, max_gpus=4, ttft_p90_s=TTFT_TARGET_S)
+    return sweep.to_json()["points"], {rate: sweep.best_gpus(rate) for rate in sweep.rates}
 
 
 def draw_rate_sweep(rows: list[dict], best: dict, path: Path) -> Path:
     """The rate sweep, one line per GPU count, the optimal counts circled."""
-    return plot_rate_sweep(rows, best, path, SWEEP_TITLE)
+    return plot_rate_sweep(RateSweep(tuple(RatePoint(**r) for r in rows)), path, SWEEP_TITLE)

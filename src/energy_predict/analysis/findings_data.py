@@ -35,6 +35,7 @@ from energy_predict.analysis.subject import (
     VLLM_EAGER,
     VLLM_GRAPHS,
     VLLM_PREFIX,
+    card_json,
     deployment,
     modelled,
 )
@@ -178,7 +179,7 @@ def compute(inputs: FindingsInputs) -> Findings:
     h100 = h100_replays(inputs.replays)
     spec_ours, spec_ratio = speculative_row(records, cells, model)
     spec_measured = speculative_measured(records, cells)
-    card = getattr(model, "card", {}) or {}
+    card = card_json(model)
     spec_card = (card.get("options", {}).get("speculative") or [None])[0]
     compile_ours, compile_ratio = compile_row(records, cells)
     pad, pad_source = padding_table(inputs.padding_rows, inputs.padding_fits)

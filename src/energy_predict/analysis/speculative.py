@@ -12,7 +12,7 @@ import pandas as pd
 from energy_predict.analysis.cells import matched_ratio
 from energy_predict.analysis.markdown import effect_ratio, pct
 from energy_predict.analysis.reference import PENDING, quote
-from energy_predict.analysis.subject import H100, LLAMA8, VLLM_GRAPHS
+from energy_predict.analysis.subject import H100, LLAMA8, VLLM_GRAPHS, card_json
 from energy_predict.errors import EnergyPredictError
 from energy_predict.predict.whatif import option_effect
 from energy_predict.serving import Deployment, Serving, Speculation
@@ -88,7 +88,7 @@ def acceptance_label(lo: float, hi: float) -> str:
 
 def speculative_batches(model) -> np.ndarray:
     """Batch sizes 1 to the largest the model's speculative cells measured (its card), else to 256."""
-    options = (getattr(model, "card", None) or {}).get("options", {}).get("speculative") or []
+    options = card_json(model).get("options", {}).get("speculative") or []
     top = max((int(o["batch_size"][1]) for o in options if o.get("draft") == SPEC_DRAFT), default=256)
     return np.arange(1, top + 1)
 

@@ -69,3 +69,9 @@ def modelled(model, label: str) -> bool:
     except EnergyPredictError:
         return False
     return True
+
+
+def card_json(model) -> dict:
+    """A model's card as JSON (a typed card's stored form; none for an analytic model)."""
+    card = getattr(model, "card", None)
+    return card.to_json() if hasattr(card, "to_json") else (card or {})

@@ -101,11 +101,13 @@ def unbounded_online_j(replay: dict, model) -> float:
     from energy_predict.architectures import resolve_architecture
     from energy_predict.gpus import resolve_gpu
     from energy_predict.predict.online import Engine
-    from energy_predict.predict.replays import _serving, replay_cached_tokens
+    from energy_predict.predict.replays import replay_cached_tokens
+    from energy_predict.serving_spec import serving_of_record
 
-    req, serving = replay["requests"], _serving(replay)
+    req, serving = replay["requests"], serving_of_record(replay["config"])
     dep = Deployment(resolve_architecture(replay["model"]), resolve_gpu(replay["meter"]["gpus"][0]["name"]), serving)
-    energy, time = model.step_costs(dep)
+    costs = model.step_costs(dep)
+    energy, time = costs.energy, costs.time
     idle_w = replay.get("loaded_idle_power_w") or model.loaded_idle_w(dep)
     engine = Engine(serving.max_batch, serving.max_num_batched_tokens, idle_w=idle_w)  # no KV cap, no TDP
     i, o = np.asarray(req["input_tokens"]), np.asarray(req["output_tokens"])
@@ -153,7 +155,8 @@ def chunked_prefill(model, records: pd.DataFrame) -> tuple[list[str], dict]:
     default = {(int(b), int(i)): e for b, i, e in zip(ref["batch_size"], ref["input_tokens"], ref["energy_j"])}
     dep = Deployment(LLAMA8, H100,
                      Serving(framework="vllm", cuda_graphs=True, max_batch=512, max_num_batched_tokens=1024))
-    energy, time = model.step_costs(dep)
+    costs = model.step_costs(dep)
+    energy, time = costs.energy, costs.time
     engine = engine_for(dep, model)
     both = replace(energy, prefill_const=energy.prefill_const + energy.step_const)
     lines = ["| batch x input | measured J, 1024-token steps | measured J, default budget | chunking costs | "

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from energy_predict.baselines import Baselines, PhaseEstimate, deployment_baselines
 from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import ANALYTIC, Basis, Phases
-from energy_predict.model.features import cell_frame, physical_features
+from energy_predict.model.features import physical_features
 from energy_predict.serving import Deployment
 
 
@@ -54,23 +55,32 @@ class _Analytic:
         reason = (f"'{self.name}' is an analytic baseline from datasheet figures, not fitted to measurements; it has "
                   "no measured error, so its interval is a point")
         s = dep.serving
-        if s != s.base:
-            asked = (f"speculative decoding ({s.speculative.label})" if s.speculative else
-                     f"beam search of width {s.beam_width}" if s.decoding == "beam" else f"{s.decoding} decoding")
+        if s.decoding == "beam":
+            reason += (f"; it counts beam search of width {s.beam_width} as {s.beam_width} greedy sequences per "
+                       "request, without the beam's scoring and cache reordering (the default model answers beam "
+                       "search where measured)")
+        elif s != s.base:
+            asked = f"speculative decoding ({s.speculative.label})" if s.speculative else f"{s.decoding} decoding"
             reason += (f"; its formula counts greedy decoding, not the {asked} asked for (the default model answers "
                        "decoding strategies and speculative decoding where measured)")
         return Basis(ANALYTIC, (0.0, 0.0), reason)
 
     def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Phases:
-        """Phases of a batch; a tensor-parallel group as an ideal split.
+        """Phases of a batch, from the same terms as every report's baselines (`baselines.deployment_baselines`).
 
-        Each GPU of the group runs at TDP for 1/t of one GPU's time: the same energy, no all-reduce, and power per
-        GPU stays the TDP whatever the degree.
+        A tensor-parallel group is an ideal split: each GPU of the group runs at TDP for 1/t of one GPU's time:
+        the same energy, no all-reduce, and power per GPU stays the TDP whatever the degree.
         """
-        p = self.predict_phases(cell_frame(dep.arch, dep.gpu, dep.serving, batch_size, input_tokens, output_tokens,
-                                           cached_tokens))
-        duration = p["duration_s"].to_numpy() / dep.serving.tensor_parallel
-        return Phases(p["prefill_j"].to_numpy(), p["decode_j"].to_numpy(), duration)
+        p = self.of(deployment_baselines(dep, batch_size, input_tokens, output_tokens, cached_tokens))
+        shape = np.broadcast(*(np.atleast_1d(np.asarray(v)) for v in (batch_size, input_tokens, output_tokens,
+                                                                        cached_tokens))).shape
+        return Phases(*(np.broadcast_to(np.asarray(v, float), shape).copy()
+                        for v in (p.prefill_j, p.decode_j, p.duration_s / dep.serving.tensor_parallel)))
+
+    @staticmethod
+    def of(baselines: Baselines) -> PhaseEstimate:
+        """This baseline's terms among both."""
+        raise NotImplementedError
 
     def step_costs(self, dep: Deployment):
         raise EnergyPredictError(f"--model: online serving needs a measured model (step energies and idle power); "
@@ -106,6 +116,10 @@ class FlopsTdpEstimator(_Analytic):
 
     name = "flops-tdp"
 
+    @staticmethod
+    def of(baselines: Baselines) -> PhaseEstimate:
+        return baselines.flops_tdp
+
     def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:
         return _flops_tdp(physical_features(X), X.index)
 
@@ -114,6 +128,10 @@ class RooflineEstimator(_Analytic):
     """Per phase max(FLOPs / peak, bytes / bandwidth) at TDP."""
 
     name = "roofline"
+
+    @staticmethod
+    def of(baselines: Baselines) -> PhaseEstimate:
+        return baselines.roofline
 
     def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:
         return _roofline(physical_features(X), X.index)

@@ -16,6 +16,7 @@ import pandas as pd
 from energy_predict import flops
 from energy_predict.architectures import Architecture
 from energy_predict.baselines import roofline_batch
+from energy_predict.contracts.keys import FitKey
 from energy_predict.gpus import GPU, resolve_gpu
 from energy_predict.precision import PRECISIONS, precision_of
 from energy_predict.serving import KEY_FIELDS, Serving
@@ -68,22 +69,14 @@ def factorize(keys: pd.Series) -> tuple[np.ndarray, list]:
     return codes, list(seen)
 
 
-def fit_key(gpu: str, serving: Serving) -> tuple:
-    """What one set of coefficients is fitted for: a GPU kind and a serving configuration key."""
-    return (gpu, *serving.key)
-
-
-TP_AT = 1 + KEY_FIELDS.index("tensor_parallel")  # the degree's place in a fit key (GPU, *serving key)
-
-
-def tp_family(key: tuple) -> tuple:
-    """The fit key at degree 1: what every tensor-parallel degree of one GPU and serving configuration shares."""
-    return (*key[:TP_AT], 1, *key[TP_AT + 1:])
-
-
 def config_keys(X: pd.DataFrame) -> pd.Series:
-    """The fit key (GPU, *`Serving.key`) of each row."""
+    """Each row's fit key in the coefficient tables' form, (GPU, *`Serving.key`) (`FitKey.flat`)."""
     return pd.Series(list(zip(X["gpu"].tolist(), *(X[c].tolist() for c in KEY_FIELDS))), index=X.index, dtype=object)
+
+
+def fit_keys(X: pd.DataFrame) -> pd.Series:
+    """The `FitKey` of each row."""
+    return config_keys(X).map(FitKey.from_flat)
 
 
 def deployment_keys(X: pd.DataFrame) -> pd.Series:

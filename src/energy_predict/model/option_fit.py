@@ -150,7 +150,8 @@ def speculative_frame(cells: pd.DataFrame, base) -> pd.DataFrame:
         k = group["num_speculative_tokens"].to_numpy(float)
         pre_j, _, pre_s, _ = base.phase_split(target, b, i, o)
         draft_j, _, draft_s, _ = base.phase_split(draft, b, i, o)
-        (te, tt), (de, dt) = base.step_costs(target), base.step_costs(draft)
+        target_costs, draft_costs = base.step_costs(target), base.step_costs(draft)
+        te, tt, de, dt = target_costs.energy, target_costs.time, draft_costs.energy, draft_costs.time
         rows.append(group.assign(
             key=[(row["gpu"], row["model"], row["speculative_model"], serving.key)] * len(group), k=k,
             steps=group["drafts"] / b, accepted=group["accepted_tokens"] / group["drafts"],

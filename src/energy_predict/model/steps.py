@@ -8,8 +8,8 @@ model: the batch model is this step model summed over a fixed batch's steps.
 from __future__ import annotations
 
 from energy_predict import flops
+from energy_predict.contracts.keys import FitKey
 from energy_predict.fitted import StepCosts
-from energy_predict.model.features import fit_key
 from energy_predict.model.phases import TERMS, PhaseCoefficients, allreduce_bytes_per_token
 from energy_predict.serving import Deployment
 
@@ -17,7 +17,7 @@ from energy_predict.serving import Deployment
 def step_costs(model: PhaseCoefficients, dep: Deployment) -> StepCosts:
     """Collapse the phase model's per-batch terms into per-step coefficients for one deployment."""
     arch = dep.arch
-    c = dict(zip(TERMS, model.coefficients(fit_key(dep.gpu.name, dep.serving), arch.name, arch.is_moe)))
+    c = dict(zip(TERMS, model.coefficients(FitKey.of(dep.gpu.name, dep.serving).flat, arch.name, arch.is_moe)))
     precision = dep.serving.precision
     bpp = precision.weight_bytes_per_param
     linear = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)

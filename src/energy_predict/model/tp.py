@@ -18,9 +18,13 @@ Numpy only at prediction (`degree_coefficients`); scipy only to fit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 import numpy as np
 import pandas as pd
 
+from energy_predict.contracts.scores import DegreeScore, HeldOutScore
 from energy_predict.model.phases import ALLREDUCE_TERMS, TERMS, phase_terms
 
 REPLICATED = ("batch", "prefill_layers", "steps", "step_layers")  # every GPU of the group runs them
@@ -59,7 +63,42 @@ def _nnls(A: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coef / scale
 
 
-def fit_law(X: pd.DataFrame, energy_j, duration_s, idle_w: float) -> dict:
+class Law(Protocol):
+    """A law's coefficients over LAW_TERMS and the loaded idle it was fitted with (a fit, or the card's `TpLaw`)."""
+
+    idle_w: float
+    theta_time: list[float]
+    theta_energy: list[float]
+
+
+@dataclass(frozen=True)
+class LawFit:
+    """A fitted law: seconds and joules (above the group's idle draw) per unit of each of LAW_TERMS."""
+
+    terms: list[str]
+    idle_w: float
+    theta_time: list[float]
+    theta_energy: list[float]
+
+
+@dataclass(frozen=True)
+class DegreeHoldOut:
+    """Each measured degree predicted from the law fitted on the others: per degree, and pooled (None: too few)."""
+
+    degrees: list[int]
+    per_degree: dict[str, DegreeScore]
+    pooled: HeldOutScore | None
+
+    def to_json(self) -> dict:
+        """As the card stores it beside a law: degrees, per degree, then the pooled score's fields."""
+        out = {"degrees": self.degrees, "per_degree": {d: s.to_json() for d, s in self.per_degree.items()}}
+        if self.pooled is None:
+            return out
+        pooled = self.pooled.to_json()
+        return {"scheme": pooled.pop("scheme"), **out, **pooled}
+
+
+def fit_law(X: pd.DataFrame, energy_j, duration_s, idle_w: float) -> LawFit:
     """The law's coefficients over LAW_TERMS (time, then energy less the group's idle draw), from any degrees."""
     y_e, y_t = np.asarray(energy_j, float), np.asarray(duration_s, float)
     time, energy = _designs(X)
@@ -67,13 +106,12 @@ def fit_law(X: pd.DataFrame, energy_j, duration_s, idle_w: float) -> dict:
     t = X["tensor_parallel"].to_numpy(float)
     dynamic = np.maximum(y_e - t * idle_w * y_t, 0.05 * y_e)  # what the GPUs drew above idle
     theta_e = _nnls(energy, dynamic)
-    return {"terms": LAW_TERMS, "idle_w": float(idle_w), "theta_time": [float(c) for c in theta_t],
-            "theta_energy": [float(c) for c in theta_e]}
+    return LawFit(LAW_TERMS, float(idle_w), [float(c) for c in theta_t], [float(c) for c in theta_e])
 
 
-def degree_coefficients(law: dict, t: int) -> tuple[np.ndarray, np.ndarray]:
+def degree_coefficients(law: Law, t: int) -> tuple[np.ndarray, np.ndarray]:
     """(energy, time) coefficients of degree t over the phase model's TERMS."""
-    theta_t, theta_e = np.asarray(law["theta_time"], float), np.asarray(law["theta_energy"], float)
+    theta_t, theta_e = np.asarray(law.theta_time, float), np.asarray(law.theta_energy, float)
     n = len(BASE)
     where = {term: k for k, term in enumerate(TERMS)}
     time, energy = np.zeros(len(TERMS)), np.zeros(len(TERMS))
@@ -85,10 +123,10 @@ def degree_coefficients(law: dict, t: int) -> tuple[np.ndarray, np.ndarray]:
         time[where[f"{phase}_allreduce_bytes"]] = theta_t[n + 1] * (t - 1) / t ** 2
         energy[where[f"{phase}_allreduce_ops"]] = theta_e[n] * (t - 1)
         energy[where[f"{phase}_allreduce_bytes"]] = theta_e[n + 1] * 2 * (t - 1) / t
-    return energy + t * law["idle_w"] * time, time
+    return energy + t * law.idle_w * time, time
 
 
-def predict_law(law: dict, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def predict_law(law: Law, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(energy_j, duration_s) of cells (each at its own degree) under a law."""
     terms = phase_terms(X).to_numpy()
     e, d = np.zeros(len(X)), np.zeros(len(X))
@@ -99,7 +137,8 @@ def predict_law(law: dict, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return e, d
 
 
-def leave_one_degree_out(X: pd.DataFrame, energy_j, duration_s, idle_w: float, skip: tuple[int, ...] = ()) -> dict:
+def leave_one_degree_out(X: pd.DataFrame, energy_j, duration_s, idle_w: float, skip: tuple[int, ...] = ()
+                         ) -> DegreeHoldOut:
     """Each measured degree predicted from the law fitted on the others: errors per degree, and pooled.
 
     Degrees in `skip` are reported, not pooled: the law is never asked for them.
@@ -118,16 +157,18 @@ def leave_one_degree_out(X: pd.DataFrame, energy_j, duration_s, idle_w: float, s
         pred_e[test], pred_t[test] = predict_law(law, X[test])
         ape = np.abs(pred_e[test] / y_e[test] - 1)
         tape = np.abs(pred_t[test] / y_t[test] - 1)
-        per_degree[str(d)] = {"from": [g for g in degrees if g != d], "median_ape": float(np.median(ape)),
-                              "p90_ape": float(np.quantile(ape, 0.9)), "time_median_ape": float(np.median(tape)),
-                              "time_p90_ape": float(np.quantile(tape, 0.9)), "n": int(test.sum())}
+        per_degree[str(d)] = DegreeScore.model_validate(
+            {"from": [g for g in degrees if g != d], "median_ape": float(np.median(ape)),
+             "p90_ape": float(np.quantile(ape, 0.9)), "time_median_ape": float(np.median(tape)),
+             "time_p90_ape": float(np.quantile(tape, 0.9)), "n": int(test.sum())})
     ok = np.isfinite(pred_e) & (pred_e > 0) & (pred_t > 0) & ~np.isin(X["tensor_parallel"].to_numpy(), skip)
     if ok.sum() < 6:
-        return {"degrees": degrees, "per_degree": per_degree}
+        return DegreeHoldOut(degrees, per_degree, None)
     ape, tape = np.abs(pred_e[ok] / y_e[ok] - 1), np.abs(pred_t[ok] / y_t[ok] - 1)
-    return {"scheme": "leave-one-tp-degree-out", "degrees": degrees, "per_degree": per_degree,
-            "median_ape": float(np.median(ape)), "p90_ape": float(np.quantile(ape, 0.9)),
-            "time_median_ape": float(np.median(tape)), "time_p90_ape": float(np.quantile(tape, 0.9)),
-            "log_bounds": list(conformal_bounds(np.log(y_e[ok] / pred_e[ok]))),
-            "coverage_90": interval_coverage(y_e[ok], pred_e[ok], X["tensor_parallel"].to_numpy()[ok]),
-            "n": int(ok.sum())}
+    pooled = HeldOutScore(scheme="leave-one-tp-degree-out", median_ape=float(np.median(ape)),
+                          p90_ape=float(np.quantile(ape, 0.9)), time_median_ape=float(np.median(tape)),
+                          time_p90_ape=float(np.quantile(tape, 0.9)),
+                          log_bounds=conformal_bounds(np.log(y_e[ok] / pred_e[ok])),
+                          coverage_90=interval_coverage(y_e[ok], pred_e[ok], X["tensor_parallel"].to_numpy()[ok]),
+                          n=int(ok.sum()))
+    return DegreeHoldOut(degrees, per_degree, pooled)

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from energy_predict.contracts.keys import FitKey
 from energy_predict.gpus import GPU
 from energy_predict.model.phases import TERMS, PhaseCoefficients
 from energy_predict.precision import Precision, precision_of
-from energy_predict.serving import KEY_FIELDS
 
 BANDWIDTH_TERMS = ("step_weight_bytes", "decode_kv_bytes")
 COMPUTE_TERMS = ("prefill_linear_flops", "prefill_attention_flops", "decode_linear_flops")
@@ -47,7 +47,6 @@ COMPUTE_TERMS = ("prefill_linear_flops", "prefill_attention_flops", "decode_line
 # the share of the datasheet peaks they reach: triple it.
 SAME_GENERATION_WIDENING = 2.0
 OTHER_GENERATION_WIDENING = 3.0
-_QUANTIZATION = KEY_FIELDS.index("quantization") + 1  # position in a fit key (GPU, *serving key)
 
 
 def transfer_coefficients(pc: PhaseCoefficients, src: GPU, dst: GPU) -> PhaseCoefficients:
@@ -62,12 +61,13 @@ def _rekeyed(pc: PhaseCoefficients, src: GPU, dst: GPU, scale_of) -> PhaseCoeffi
     coef = {}
     for key, c in pc.coef_.items():
         config, model = key if isinstance(key[0], tuple) else (key, None)
-        if config[0] != src.name:
+        at = FitKey.from_flat(config)
+        if at.gpu != src.name:
             continue
         scale = scale_of(config)
         if scale is None:
             continue
-        moved = (dst.name, *config[1:])
+        moved = at.on(dst.name).flat
         coef[moved if model is None else (moved, model)] = c * scale
     return PhaseCoefficients(coef, np.asarray(pc.scale_), pc.min_cells, pc.min_cells_per_model)
 
@@ -143,7 +143,8 @@ class DatasheetTransfer:
         a = (self.dst.tdp_w - self.idle_dst_w) / (self.src.tdp_w - self.idle_src_w)
 
         def precision_of_key(config: tuple) -> Precision | None:
-            p = precision_of(config[_QUANTIZATION])  # a fit key stands for the dtype every calibration ran
+            # a fit key stands for the dtype every calibration ran
+            p = precision_of(FitKey.from_flat(config).quantization)
             return None if p.transfer_refusal(self.dst) else p
 
         def time_scale(config):
@@ -154,12 +155,13 @@ class DatasheetTransfer:
         coef = {}
         for key, e in energy.coef_.items():
             config, _model = key if isinstance(key[0], tuple) else (key, None)
-            p = precision_of_key(config) if config[0] == self.src.name else None
+            fit_key = FitKey.from_flat(config)
+            p = precision_of_key(config) if fit_key.gpu == self.src.name else None
             if p is None:
                 continue
             t = duration.coef_.get(key, np.zeros_like(e))
             dynamic = np.maximum(self.idle_dst_w * t + a * (e - self.idle_src_w * t), 0.0)
-            moved = (self.dst.name, *config[1:])
+            moved = fit_key.on(self.dst.name).flat
             coef[moved if _model is None else (moved, _model)] = self.time_scale(p) * dynamic
         moved_energy = PhaseCoefficients(coef, np.asarray(energy.scale_), energy.min_cells, energy.min_cells_per_model)
         return moved_energy, moved_duration

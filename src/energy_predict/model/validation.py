@@ -7,11 +7,11 @@ other folds' residuals).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+
+from energy_predict.contracts.scores import HeldOutScore
 
 SCHEMES = {
     "leave-one-input-bin-out": "input_tokens",
@@ -20,14 +20,6 @@ SCHEMES = {
     "leave-one-model-out": "model",
 }
 ALPHA = 0.10  # 90% intervals
-
-
-@dataclass(frozen=True)
-class Score:
-    median_ape: float
-    p90_ape: float
-    coverage: float | None
-    n: int
 
 
 def out_of_fold(estimator, table: pd.DataFrame, group_column: str, target: str = "energy_j") -> np.ndarray:
@@ -82,14 +74,15 @@ def interval_coverage(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, alpha
     return float(np.mean(inside)) if inside else None
 
 
-def score(estimator, table: pd.DataFrame, scheme: str, target: str = "energy_j") -> Score:
+def score(estimator, table: pd.DataFrame, scheme: str, target: str = "energy_j") -> HeldOutScore:
     """Held-out median and p90 absolute percentage error, and 90% interval coverage, under a scheme."""
     column = SCHEMES[scheme]
     pred = out_of_fold(estimator, table, column, target)
     y = table[target].to_numpy(float)
     ok = np.isfinite(pred) & (pred > 0)
     if not ok.any():
-        return Score(float("nan"), float("nan"), None, 0)
+        return HeldOutScore(scheme=scheme, median_ape=float("nan"), p90_ape=float("nan"), coverage_90=None, n=0)
     ape = np.abs(pred[ok] / y[ok] - 1)
     coverage = interval_coverage(y[ok], pred[ok], table[column].to_numpy()[ok])
-    return Score(float(np.median(ape)), float(np.quantile(ape, 0.9)), coverage, int(ok.sum()))
+    return HeldOutScore(scheme=scheme, median_ape=float(np.median(ape)), p90_ape=float(np.quantile(ape, 0.9)),
+                        coverage_90=coverage, n=int(ok.sum()))

@@ -12,14 +12,53 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from energy_predict import flops
-from energy_predict.baselines import roofline_batch
+from energy_predict.baselines import Baselines, deployment_baselines
 from energy_predict.bins import BIN_SETS, ceiling_bin
 from energy_predict.fitted import EXTRAPOLATED, Basis, EnergyModel
 from energy_predict.memory import check_feasible, kv_token_capacity, max_batch_that_fits
 from energy_predict.prefix import PrefixReuse, prefix_reuse
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
+
+
+@dataclass(frozen=True)
+class PerRequest:
+    """Energy per request (J): the mean, and the median and p90 where requests are costed one by one (offline)."""
+
+    mean: float
+    p50: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True)
+class BatchUsed:
+    """The batch sizes requests were served in.
+
+    Smallest, request-weighted mean, largest, and the share of requests in batches below the cap (their KV cache
+    would not fit).
+    """
+
+    min: int
+    mean: float
+    max: int
+    reduced_share: float
+
+
+@dataclass(frozen=True)
+class OutOfRange:
+    """Requests beyond the reference study's bins (input > 8192 or output > 512) and beyond the extended bins."""
+
+    reference_bins: int
+    extended_bins: int
+
+
+@dataclass(frozen=True)
+class LengthRows:
+    """A workload's distinct (input, output) lengths and how many requests have each."""
+
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    weight: np.ndarray
 
 
 @dataclass
@@ -37,13 +76,13 @@ class Estimate:
     busy_s: float  # engine time (each engine spans tensor_parallel GPUs)
     input_tokens: float
     output_tokens: float
-    per_request_j: dict[str, float]
+    per_request_j: PerRequest
     binned_energy_j: float
     flops_tdp_j: float
     roofline_j: float
     bins: pd.DataFrame
-    out_of_range: dict[str, int]
-    batch: dict[str, float]  # batch sizes used: min, mean (request-weighted), max, reduced_share
+    out_of_range: OutOfRange
+    batch: BatchUsed
     extrapolated_share: float
     latency_p90_s: float = 0.0  # p90 over requests of their batch's duration
     notes: list[str] = field(default_factory=list)
@@ -61,16 +100,15 @@ class Estimate:
         return EXTRAPOLATED if self.basis.kind == "measured" and self.extrapolated_share > 0 else self.basis.kind
 
 
-def unique_rows(w: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def unique_rows(w: Workload) -> LengthRows:
     """Collapse equal (input, output) rows, summing weights: prediction cost scales with distinct lengths."""
     i, o = w.input_tokens.astype(np.int64), w.output_tokens.astype(np.int64)
     if len(i) and 0 <= min(i.min(), o.min()) and max(i.max(), o.max()) < 2**31:  # one int64 key: fast
         uniq, inverse = np.unique(i * 2**31 + o, return_inverse=True)
-        return uniq // 2**31, uniq % 2**31, np.bincount(inverse.reshape(-1), weights=w.weight)
+        return LengthRows(uniq // 2**31, uniq % 2**31, np.bincount(inverse.reshape(-1), weights=w.weight))
     pairs = np.stack([i, o], axis=1)  # any other lengths: exact, slower
     uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    weight = np.bincount(inverse.reshape(-1), weights=w.weight)
-    return uniq[:, 0], uniq[:, 1], weight
+    return LengthRows(uniq[:, 0], uniq[:, 1], np.bincount(inverse.reshape(-1), weights=w.weight))
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -101,27 +139,24 @@ def _per_request(model: EnergyModel, dep: Deployment, b, i, o, c=0) -> pd.DataFr
                          "batch_duration_s": p.duration_s})
 
 
-def _baselines(dep: Deployment, b, i, o, c=0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-request FLOPs/TDP and roofline energy (J) at the batch each request is served in.
+def _baselines(dep: Deployment, b, i, o, c=0) -> Baselines:
+    """FLOPs/TDP and roofline of each request's batch (`baselines.deployment_baselines`, as `--model roofline`).
 
     Cached prefixes are skipped, as in the estimate. A beam of width w computes w sequences per request; a draft's
     work under speculative decoding is not in these formulas (the analytic basis says so).
     """
-    gpu, precision, w = dep.gpu, dep.serving.precision, dep.serving.beam_width
-    flops_tdp = w * flops.request_flops(dep.arch, i, o, c) * gpu.tdp_w / precision.peak_flops(gpu)
-    roof = roofline_batch(dep.arch, gpu, np.asarray(b) * w, i, o, precision, c)
-    return np.asarray(flops_tdp, float), np.asarray(roof.energy_j, float) / b
+    return deployment_baselines(dep, b, i, o, c)
 
 
 def _outside(basis: Basis, i, o, b, weight) -> tuple[np.ndarray, list[str]]:
     """Which request rows lie beyond the measured lengths or batches, and a note per dimension saying how many."""
     outside = np.zeros(len(weight), bool)
     notes = []
+    if basis.ranges is None:  # nothing measured: nothing to lie outside of
+        return outside, notes
     for label, values, key in (("input", i, "input_tokens"), ("output", o, "output_tokens"),
                                ("batch", b, "batch_size")):
-        if key not in basis.ranges:
-            continue
-        lo, hi = basis.ranges[key]
+        lo, hi = getattr(basis.ranges, key)
         beyond = (values < lo) | (values > hi)
         outside |= beyond
         share = float(weight[beyond].sum() / weight.sum())
@@ -147,12 +182,14 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
     """
     basis = model.basis(dep)
     prefix = workload_prefix_reuse(w, dep) if prefix is None else prefix
-    i, o, weight = unique_rows(w)
+    lengths = unique_rows(w)
+    i, o, weight = lengths.input_tokens, lengths.output_tokens, lengths.weight
     check_feasible(dep, i, o)
     b = batch_sizes(dep, i, o, float(weight.sum()))
     c = prefix.cached_tokens(i)
     exact = _per_request(model, dep, b, i, o, c)
-    flops_tdp, roofline = _baselines(dep, b, i, o, c)
+    baselines = _baselines(dep, b, i, o, c)
+    flops_tdp, roofline = baselines.flops_tdp.energy_j / b, baselines.roofline.energy_j / b  # per request
 
     bins = BIN_SETS["extended"]
     bi, in_i = ceiling_bin(i, bins.input_bins)
@@ -215,15 +252,14 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
         prefill_j=float(weight @ exact["prefill_j"]), decode_j=float(weight @ exact["decode_j"]),
         busy_s=float(weight @ exact["duration_s"]),
         input_tokens=float(weight @ i), output_tokens=float(weight @ o),
-        per_request_j={"mean": energy / float(weight.sum()), "p50": weighted_quantile(e, weight, 0.5),
-                       "p90": weighted_quantile(e, weight, 0.9)},
+        per_request_j=PerRequest(energy / float(weight.sum()), weighted_quantile(e, weight, 0.5),
+                                 weighted_quantile(e, weight, 0.9)),
         binned_energy_j=float(np.nansum(table["binned_energy_j"])),
         flops_tdp_j=float(weight @ flops_tdp), roofline_j=float(weight @ roofline),
         bins=table,
-        batch={"min": int(b.min()), "mean": float(weight @ b / weight.sum()), "max": int(b.max()),
-               "reduced_share": reduced_share},
+        batch=BatchUsed(int(b.min()), float(weight @ b / weight.sum()), int(b.max()), reduced_share),
         extrapolated_share=share,
         latency_p90_s=weighted_quantile(exact["batch_duration_s"].to_numpy(), weight, 0.9),
-        out_of_range={"reference_bins": int(weight[~(ref_i & ref_o)].sum().round()), "extended_bins": beyond},
+        out_of_range=OutOfRange(int(weight[~(ref_i & ref_o)].sum().round()), beyond),
         notes=notes, prefix=prefix, prefill_tokens_skipped=float(weight @ c),
     )

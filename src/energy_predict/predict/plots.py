@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from energy_predict.outputs import make_folder, write_file  # noqa: E402
+from energy_predict.predict.report_types import Report  # noqa: E402
+from energy_predict.predict.serving import RateSweep  # noqa: E402
 
 
 def _save(fig, path: Path, option: str) -> Path:
@@ -22,16 +24,18 @@ def _save(fig, path: Path, option: str) -> Path:
         plt.close(fig)
 
 
-def write_plots(report: dict, folder: Path) -> list[Path]:
+
+def write_plots(report: Report, folder: Path) -> list[Path]:
     """Energy-by-bin heat map, prefill/decode bars, estimate vs baselines."""
     make_folder(folder, "--plot")
-    bins = report["bins"]
+    data = report.to_json()
+    bins = data["bins"]
     ins = sorted({b["input_bin"] for b in bins})
     outs = sorted({b["output_bin"] for b in bins})
     grid = np.full((len(ins), len(outs)), np.nan)
     for b in bins:
         grid[ins.index(b["input_bin"]), outs.index(b["output_bin"])] = b["energy_kwh"]
-    title = f"{report['profile']}: {report['deployment']['model']} on {report['deployment']['gpu']}"
+    title = f"{data['profile']}: {data['deployment']['model']} on {data['deployment']['gpu']}"
     paths = []
 
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -53,7 +57,7 @@ def write_plots(report: dict, folder: Path) -> list[Path]:
     ax.bar(labels, [b["decode_kwh"] for b in top], bottom=[b["prefill_kwh"] for b in top], label="decode")
     ax.set_ylabel("kWh")
     ax.set_xlabel("bin (input / output), top 12 by energy")
-    share = 100 * (report["phases"]["prefill_share"] or 0)
+    share = 100 * (data["phases"]["prefill_share"] or 0)
     ax.set_title(f"Prefill / decode split (overall {share:.0f}% prefill)\n{title}")
     ax.tick_params(axis="x", rotation=45)
     ax.legend()
@@ -62,8 +66,8 @@ def write_plots(report: dict, folder: Path) -> list[Path]:
     _save(fig, paths[-1], "--plot")
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    e, base = report["energy_kwh"], report["baselines"]
-    names = [f"{report['model']['name']}\n({report['model']['kind']})", "FLOPs/TDP", "roofline"]
+    e, base = data["energy_kwh"], data["baselines"]
+    names = [f"{data['model']['name']}\n({data['model']['kind']})", "FLOPs/TDP", "roofline"]
     values = [e["estimate"], base["flops_tdp_kwh"], base["roofline_kwh"]]
     ax.bar(names, values, color=["tab:blue", "tab:gray", "tab:olive"],
            yerr=[[e["estimate"] - e["low"], 0, 0], [e["high"] - e["estimate"], 0, 0]], capsize=6)
@@ -75,15 +79,17 @@ def write_plots(report: dict, folder: Path) -> list[Path]:
     return paths
 
 
-def plot_rate_sweep(rows: list[dict], best: dict, path: Path, title: str) -> Path:
+def plot_rate_sweep(sweep: RateSweep, path: Path, title: str) -> Path:
     """Energy per request against request rate, one line per number of GPUs; optimal counts marked."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for g in sorted({r["gpus"] for r in rows}):
-        pts = sorted((r["rate_per_s"], r["energy_per_request_j"]) for r in rows if r["gpus"] == g)
+    points = sweep.points
+    for g in sorted({p.gpus for p in points}):
+        pts = sorted((p.rate_per_s, p.energy_per_request_j) for p in points if p.gpus == g)
         ax.plot(*zip(*pts), marker="o", label=f"{g} GPU{'s' if g > 1 else ''}")
-    for rate, g in best.items():
+    for rate in sweep.rates:
+        g = sweep.best_gpus(rate)
         if g is not None:
-            e = next(r["energy_per_request_j"] for r in rows if r["rate_per_s"] == rate and r["gpus"] == g)
+            e = next(p.energy_per_request_j for p in points if p.rate_per_s == rate and p.gpus == g)
             ax.scatter([rate], [e], s=140, facecolors="none", edgecolors="black", zorder=4)
     ax.set_xscale("log")
     ax.set_yscale("log")

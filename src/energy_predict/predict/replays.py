@@ -64,10 +64,12 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
     dep = Deployment(arch, gpu, serving, serving.tensor_parallel)
     lo, hi = model.basis(dep).log_bounds
     if replay["backend"] == "hf":
-        prefill, decode, extra, seconds = batches_phases(model, dep, i, o, replay["batches"])
+        padded = batches_phases(model, dep, i, o, replay["batches"])
+        prefill, decode, extra, seconds = padded.prefill_j, padded.decode_j, padded.padding_j, padded.engine_s
         busy, idle = prefill + decode + extra, 0.0
     else:
-        energy, time = model.step_costs(dep)
+        costs = model.step_costs(dep)
+        energy, time = costs.energy, costs.time
         engine = engine_for(dep, model)
         # the replay's own reading first: the meter sums the engine's GPUs
         if own_idle and replay.get("loaded_idle_power_w"):

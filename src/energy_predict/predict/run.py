@@ -9,6 +9,7 @@ from energy_predict.fitted import EnergyModel
 from energy_predict.predict.estimate import Estimate, estimate_workload
 from energy_predict.predict.padded import padded_batches
 from energy_predict.predict.report import build_report, offline_headline, online_headline, padded_headline
+from energy_predict.predict.report_types import Report
 from energy_predict.predict.serving import overload_error, simulate_deployment
 from energy_predict.profile import Profile, load_profile
 from energy_predict.serving import Deployment, deployment_from_profile
@@ -33,7 +34,15 @@ def load_case(path: Path, gpus: int | None = None) -> Case:
     return Case(profile, dep, workload_from_profile(profile, path.parent))
 
 
-def predict_case(case: Case, model: EnergyModel, rate: float | None = None) -> tuple[dict, Estimate]:
+@dataclass(frozen=True)
+class Prediction:
+    """A profile's report, and the offline estimate behind it (its per-bin table)."""
+
+    report: Report
+    estimate: Estimate
+
+
+def predict_case(case: Case, model: EnergyModel, rate: float | None = None) -> Prediction:
     """The report for a case: online (simulated at `rate` or the profile's) when asked, else offline batches."""
     est = estimate_workload(case.workload, case.dep, model)
     notes = list(est.notes)
@@ -50,7 +59,7 @@ def predict_case(case: Case, model: EnergyModel, rate: float | None = None) -> t
     elif padded:
         headline = padded_headline(est, case.dep, case.workload.period_s, padded)
         notes.append(
-            f"HF generate pads each batch to its longest request: the headline serves {padded['batch_cap']} "
+            f"HF generate pads each batch to its longest request: the headline serves {padded.batch_cap} "
             f"requests at a time as they come (random lengths), with the masked attention padding switches on, "
             f"as the metered HF replays ran (docs/validation.md); equal-length batches would take "
             f"{est.energy_j / 3.6e6:.3g} kWh ({est.energy_j / max(headline.energy_j, 1e-12):.2f}x; the per-bin "
@@ -60,12 +69,12 @@ def predict_case(case: Case, model: EnergyModel, rate: float | None = None) -> t
         if case.dep.replicas > 1:
             notes.append(f"offline: the work is shared by {case.dep.replicas} engines; energy does not depend on "
                          "how many run it (idle time counts only online: give --rate)")
-    return build_report(case.profile, case.dep, est, headline, online, padded, notes), est
+    return Prediction(build_report(case.profile, case.dep, est, headline, online, padded, notes), est)
 
 
 def predict_profile(path: Path, model: EnergyModel, rate: float | None = None,
-                    gpus: int | None = None) -> tuple[dict, Estimate]:
-    """Load, validate and predict a profile; return the report dict and the offline estimate."""
+                    gpus: int | None = None) -> Prediction:
+    """Load, validate and predict a profile: its report and the offline estimate."""
     return predict_case(load_case(path, gpus), model, rate)
 
 

@@ -6,7 +6,7 @@ round-robin. Every online answer (the `--rate` report, `capacity`, `sweep-rate`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -30,24 +30,40 @@ def engine_for(dep: Deployment, model: EnergyModel) -> Engine:
                   tdp_w=dep.gpu.tdp_w * tp)
 
 
-def sample_requests(w: Workload, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Requests:
+    """Requests' lengths, in tokens (outputs at least 1)."""
+
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+
+@dataclass(frozen=True)
+class Arrivals(Requests):
+    """Requests arriving at times (s) over a period (s)."""
+
+    arrival_s: np.ndarray
+    period_s: float
+
+
+def sample_requests(w: Workload, n: int, seed: int) -> Requests:
     """N requests drawn from the workload's length distribution (its weights)."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(w.weight), size=n, p=w.weight / w.weight.sum())
-    return w.input_tokens[idx], np.maximum(w.output_tokens[idx], 1)
+    return Requests(w.input_tokens[idx], np.maximum(w.output_tokens[idx], 1))
 
 
 MAX_SIMULATED_REQUESTS = 2_000_000
 
 
-def arrivals_for(w: Workload, rate: float | None, seed: int, max_requests: int | None = None):
-    """(inputs, outputs, arrival times, period): the trace's own arrivals (rescaled to `rate`), else Poisson."""
+def arrivals_for(w: Workload, rate: float | None, seed: int, max_requests: int | None = None) -> Arrivals:
+    """The trace's own arrivals (rescaled to `rate`), else Poisson arrivals of requests sampled from the workload."""
     if w.arrival_s is not None and len(w.arrival_s) == len(w.input_tokens) and max_requests is None:
         t = w.arrival_s - w.arrival_s.min()
         span = float(t.max()) or 1.0
         if rate is not None:
             t = t * (len(t) / rate) / span
-        return w.input_tokens, np.maximum(w.output_tokens, 1), t, float(t.max())
+        return Arrivals(w.input_tokens, np.maximum(w.output_tokens, 1), t, float(t.max()))
     asked = rate
     rate = rate if rate is not None else w.rate_per_s
     if rate is None or not np.isfinite(rate) or rate <= 0:
@@ -63,9 +79,10 @@ def arrivals_for(w: Workload, rate: float | None, seed: int, max_requests: int |
         raise InputError("--rate" if asked is not None else "workload.rate_per_s",
                          f"{rate:g} req/s over the period of {period:g} s is less than one request",
                          "give a higher rate or a longer workload.period_s")
-    inputs, outputs = sample_requests(w, n, seed)
+    sampled = sample_requests(w, n, seed)
     t = poisson_arrivals(n, rate, seed)
-    return inputs, outputs, t, max(period if max_requests is None else n / rate, float(t.max()))
+    return Arrivals(sampled.input_tokens, sampled.output_tokens, t,
+                    max(period if max_requests is None else n / rate, float(t.max())))
 
 
 @dataclass(frozen=True)
@@ -97,15 +114,16 @@ def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: 
             "serving.framework: online serving is simulated with vLLM's continuous-batching scheduler; HF "
             "transformers `generate` serves fixed batches and has no such server, so an online HF answer would "
             "rest on nothing measured; use framework vllm, or drop --rate for HF's offline padded batches")
-    energy, time = model.step_costs(dep)  # refuses where the model has no basis for the deployment
-    inputs, outputs, t, period = arrivals_for(w, rate, seed, max_requests)
+    costs = model.step_costs(dep)  # refuses where the model has no basis for the deployment
+    arrivals = arrivals_for(w, rate, seed, max_requests)
+    inputs, outputs, t, period = arrivals.input_tokens, arrivals.output_tokens, arrivals.arrival_s, arrivals.period_s
     check_feasible(dep, inputs, outputs)
     if prefix is None:
         prefix = workload_prefix_reuse(w, dep)
     cached = prefix.cached_tokens(inputs)
     engine = engine_for(dep, model)
     k = dep.replicas
-    parts = [simulate(inputs[g::k], outputs[g::k], t[g::k], energy, time, engine, period_s=period,
+    parts = [simulate(inputs[g::k], outputs[g::k], t[g::k], costs.energy, costs.time, engine, period_s=period,
                       cached=cached[g::k]) for g in range(k)]
     over = any(p.overloaded for p in parts)
     span = max(p.period_s for p in parts)
@@ -134,7 +152,37 @@ def overload_error(r: DeploymentResult) -> EnergyPredictError:
         f"{max(need, r.dep.replicas + 1) * tp} or more (or `capacity` to search), or a lower rate")
 
 
-def summary(r: DeploymentResult) -> dict:
+@dataclass(frozen=True)
+class Quantiles:
+    """The median and p90 of a latency over completed requests (s); None where none completed."""
+
+    p50: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True)
+class OnlineSummary:
+    """The `online` block of a report: energy at the rate (kWh), utilisation, idle share, latency (s)."""
+
+    rate_per_s: float
+    gpus: int
+    replicas: int
+    requests: int
+    period_s: float
+    busy_kwh: float
+    idle_kwh: float
+    idle_share: float | None
+    gpu_utilization: float
+    preemptions: int
+    mean_power_per_gpu_w: float | None
+    ttft_s: Quantiles
+    tpot_s: Quantiles
+    overloaded: bool
+    sustainable_rate_per_s: float | None
+    method: str
+
+
+def summary(r: DeploymentResult) -> OnlineSummary:
     """The `online` block of a report: energy at the rate, utilisation, idle share, latency."""
     res = r.result
 
@@ -142,29 +190,65 @@ def summary(r: DeploymentResult) -> dict:
         return float(np.quantile(x, p)) if len(x) else None
 
     tp = r.dep.serving.tensor_parallel
-    return {
-        "rate_per_s": r.offered_rate_per_s, "gpus": r.dep.gpu_count, "replicas": r.dep.replicas,
-        "requests": res.requests, "period_s": res.period_s,
-        "busy_kwh": res.busy_energy_j / 3.6e6, "idle_kwh": res.idle_energy_j / 3.6e6,
-        "idle_share": res.idle_energy_j / res.energy_j if res.energy_j else None,
-        "gpu_utilization": res.utilization, "preemptions": res.preemptions,
-        "mean_power_per_gpu_w": res.energy_j / (res.period_s * r.dep.replicas * tp) if res.period_s else None,
-        "ttft_s": {"p50": q(res.ttft_s, 0.5), "p90": q(res.ttft_s, 0.9)},
-        "tpot_s": {"p50": q(res.tpot_s, 0.5), "p90": q(res.tpot_s, 0.9)},
-        "overloaded": r.overloaded, "sustainable_rate_per_s": r.sustainable_rate_per_s,
-        "method": "continuous-batching simulation (vLLM-like scheduler, chunked prefill, KV-cache limit with "
-                  "preemption) with step energies from the model and the measured loaded-idle power",
-    }
+    return OnlineSummary(
+        rate_per_s=r.offered_rate_per_s, gpus=r.dep.gpu_count, replicas=r.dep.replicas,
+        requests=res.requests, period_s=res.period_s,
+        busy_kwh=res.busy_energy_j / 3.6e6, idle_kwh=res.idle_energy_j / 3.6e6,
+        idle_share=res.idle_energy_j / res.energy_j if res.energy_j else None,
+        gpu_utilization=res.utilization, preemptions=res.preemptions,
+        mean_power_per_gpu_w=res.energy_j / (res.period_s * r.dep.replicas * tp) if res.period_s else None,
+        ttft_s=Quantiles(q(res.ttft_s, 0.5), q(res.ttft_s, 0.9)), tpot_s=Quantiles(q(res.tpot_s, 0.5),
+                                                                                   q(res.tpot_s, 0.9)),
+        overloaded=r.overloaded, sustainable_rate_per_s=r.sustainable_rate_per_s,
+        method="continuous-batching simulation (vLLM-like scheduler, chunked prefill, KV-cache limit with "
+               "preemption) with step energies from the model and the measured loaded-idle power",
+    )
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One (rate, GPU count) of a rate sweep; energy, idle share and latencies are None where it is overloaded."""
+
+    rate_per_s: float
+    gpus: int
+    overloaded: bool
+    energy_per_request_j: float | None
+    gpu_utilization: float
+    idle_share: float | None
+    ttft_p90_s: float | None
+    tpot_p90_s: float | None
+    meets_latency: bool
+
+
+@dataclass(frozen=True)
+class RateSweep:
+    """Energy per request at each (rate, GPU count), in the order simulated."""
+
+    points: tuple[RatePoint, ...]
+
+    @property
+    def rates(self) -> list[float]:
+        return sorted({p.rate_per_s for p in self.points})
+
+    def best_gpus(self, rate: float) -> int | None:
+        """The GPU count with the least energy per request at `rate` among those meeting the latency target."""
+        ok = [p for p in self.points if p.rate_per_s == rate and p.meets_latency]
+        return min(ok, key=lambda p: p.energy_per_request_j).gpus if ok else None
+
+    def to_json(self) -> dict:
+        """The points, and the energy-optimal GPU count per rate (keyed by the rate as text)."""
+        return {"points": [asdict(p) for p in self.points],
+                "best_gpus": {str(rate): self.best_gpus(rate) for rate in self.rates}}
 
 
 def sweep_rates(w: Workload, dep: Deployment, model: EnergyModel, rates: list[float], max_gpus: int,
-                ttft_p90_s: float | None = None, requests_per_point: int | None = None) -> list[dict]:
+                ttft_p90_s: float | None = None, requests_per_point: int | None = None) -> RateSweep:
     """Energy per request for each (rate, GPU count).
 
     By default each point is the simulation `--rate R --gpus N` runs, so the two agree: a short sample of requests
     cannot tell a slowly growing queue from a stable one.
     """
-    rows = []
+    points = []
     tp = dep.serving.tensor_parallel
     for rate in rates:
         for g in range(tp, max_gpus + 1, tp):
@@ -172,19 +256,10 @@ def sweep_rates(w: Workload, dep: Deployment, model: EnergyModel, rates: list[fl
                                     max_requests=requests_per_point)
             s = summary(r)
             ok = not r.overloaded
-            rows.append({"rate_per_s": rate, "gpus": g, "overloaded": r.overloaded,
-                         "energy_per_request_j": r.result.energy_j / max(r.result.requests, 1) if ok else None,
-                         "gpu_utilization": s["gpu_utilization"], "idle_share": s["idle_share"] if ok else None,
-                         "ttft_p90_s": s["ttft_s"]["p90"] if ok else None,
-                         "tpot_p90_s": s["tpot_s"]["p90"] if ok else None,
-                         "meets_latency": ok and (ttft_p90_s is None or (s["ttft_s"]["p90"] or 0) <= ttft_p90_s)})
-    return rows
-
-
-def best_gpu_counts(rows: list[dict]) -> dict[float, int | None]:
-    """For each rate, the GPU count with the least energy per request among those meeting the latency target."""
-    best: dict[float, int | None] = {}
-    for rate in sorted({r["rate_per_s"] for r in rows}):
-        ok = [r for r in rows if r["rate_per_s"] == rate and r["meets_latency"]]
-        best[rate] = min(ok, key=lambda r: r["energy_per_request_j"])["gpus"] if ok else None
-    return best
+            points.append(RatePoint(
+                rate_per_s=rate, gpus=g, overloaded=r.overloaded,
+                energy_per_request_j=r.result.energy_j / max(r.result.requests, 1) if ok else None,
+                gpu_utilization=s.gpu_utilization, idle_share=s.idle_share if ok else None,
+                ttft_p90_s=s.ttft_s.p90 if ok else None, tpot_p90_s=s.tpot_s.p90 if ok else None,
+                meets_latency=ok and (ttft_p90_s is None or (s.ttft_s.p90 or 0) <= ttft_p90_s)))
+    return RateSweep(tuple(points))

@@ -7,7 +7,7 @@ the profile's own deployment predicted the same way (measured against measured, 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -56,8 +56,8 @@ def _row(label: str, dep: Deployment, est: Estimate, w: Workload | None = None, 
     energy, gpu_s = est.energy_j, est.busy_s * dep.serving.tensor_parallel
     padded = padded_batches(w, dep, model) if w is not None and model is not None else None
     if padded:
-        energy = padded["energy_per_request_j"] * est.requests
-        gpu_s = padded["engine_s_per_request"] * est.requests * dep.serving.tensor_parallel
+        energy = padded.energy_per_request_j * est.requests
+        gpu_s = padded.engine_s_per_request * est.requests * dep.serving.tensor_parallel
     scale = energy / est.energy_j if est.energy_j else 1.0
     return {"option": label, "serving": dep.serving.label, "max_batch": dep.serving.max_batch, "gpu": dep.gpu.name,
             "basis": est.basis_kind, "energy_kwh": energy / 3.6e6, "low_kwh": est.low_j * scale / 3.6e6,
@@ -65,9 +65,17 @@ def _row(label: str, dep: Deployment, est: Estimate, w: Workload | None = None, 
             "gpu_hours": gpu_s / 3600, "hf_padded": bool(padded)}
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Options ranked by offline energy (the profile's own first), and why the options left out were refused."""
+
+    table: pd.DataFrame
+    notes: list[str]
+
+
 def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[int], gpus: list[str],
-            analytic: EnergyModel | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """The workload under each option, the profile's own first; (table, notes on refused options).
+            analytic: EnergyModel | None = None) -> Comparison:
+    """The workload under each option, the profile's own first, with notes on the options refused.
 
     Another GPU is predicted by `model` where it can (measured, or transferred: from the sibling GPU, or through
     the datasheets to a GPU never measured, each row with its basis and interval), else by `analytic` (labelled
@@ -107,7 +115,7 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
     table = _ranked(rows)
     if analytic_rows:
         table = pd.concat([table, _ranked(analytic_rows)], ignore_index=True)
-    return table, notes
+    return Comparison(table, notes)
 
 
 def _ranked(rows: list[dict]) -> pd.DataFrame:
@@ -133,8 +141,44 @@ def gap_table(est: Estimate) -> pd.DataFrame:
     return pd.concat([t[cols], pd.DataFrame([total])], ignore_index=True)
 
 
+@dataclass(frozen=True)
+class CapacityBasis:
+    """The model a capacity answer comes from and what its offline answer rests on."""
+
+    name: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The fewest GPUs that serve a rate within a TTFT target, and what they draw a day (kWh) and per request (J)."""
+
+    rate_per_s: float
+    requests_per_day: float
+    gpus: int
+    replicas: int
+    gpu: str
+    serving: str
+    batch_cap: int
+    utilization: float
+    ttft_p90_s: float | None
+    tpot_p90_s: float | None
+    latency_target_s: float | None
+    busy_kwh_per_day: float
+    idle_kwh_per_day: float
+    total_kwh_per_day: float
+    idle_power_w: float
+    energy_per_request_j: float
+    mean_power_per_gpu_w: float | None
+    model: CapacityBasis
+    method: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 def capacity(w: Workload, dep: Deployment, model: EnergyModel, rate_per_s: float,
-             ttft_p90_s: float | None = None) -> dict:
+             ttft_p90_s: float | None = None) -> Capacity:
     """The fewest GPUs (whole engines) that sustain `rate_per_s` within the TTFT target, from the online simulation.
 
     The figures are those of `energy-predict --rate R --gpus N` for the chosen N: the same simulation, the same
@@ -154,7 +198,7 @@ def capacity(w: Workload, dep: Deployment, model: EnergyModel, rate_per_s: float
 
     def ok(replicas: int, full: bool = False) -> bool:
         r = run(replicas, full)
-        p90 = summary(r)["ttft_s"]["p90"]
+        p90 = summary(r).ttft_s.p90
         return not r.overloaded and (ttft_p90_s is None or (p90 is not None and p90 <= ttft_p90_s))
 
     def refuse():
@@ -184,16 +228,16 @@ def capacity(w: Workload, dep: Deployment, model: EnergyModel, rate_per_s: float
     res = r.result
     day = 86400.0
     scale = day / res.period_s
-    return {
-        "rate_per_s": rate_per_s, "requests_per_day": rate_per_s * day, "gpus": hi * tp, "replicas": hi,
-        "gpu": dep.gpu.name, "serving": dep.serving.label, "batch_cap": dep.serving.max_batch,
-        "utilization": s["gpu_utilization"], "ttft_p90_s": s["ttft_s"]["p90"], "tpot_p90_s": s["tpot_s"]["p90"],
-        "latency_target_s": ttft_p90_s,
-        "busy_kwh_per_day": res.busy_energy_j * scale / 3.6e6, "idle_kwh_per_day": res.idle_energy_j * scale / 3.6e6,
-        "total_kwh_per_day": res.energy_j * scale / 3.6e6, "idle_power_w": model.loaded_idle_w(dep),
-        "energy_per_request_j": res.energy_j / max(res.requests, 1),
-        "mean_power_per_gpu_w": s["mean_power_per_gpu_w"],
-        "model": {"name": model.name, "basis": estimate_workload(w, dep, model).basis_kind},
-        "method": "smallest GPU count whose simulated serving keeps up and meets the TTFT target "
-                  "(the same simulation as --rate)",
-    }
+    return Capacity(
+        rate_per_s=rate_per_s, requests_per_day=rate_per_s * day, gpus=hi * tp, replicas=hi,
+        gpu=dep.gpu.name, serving=dep.serving.label, batch_cap=dep.serving.max_batch,
+        utilization=s.gpu_utilization, ttft_p90_s=s.ttft_s.p90, tpot_p90_s=s.tpot_s.p90,
+        latency_target_s=ttft_p90_s,
+        busy_kwh_per_day=res.busy_energy_j * scale / 3.6e6, idle_kwh_per_day=res.idle_energy_j * scale / 3.6e6,
+        total_kwh_per_day=res.energy_j * scale / 3.6e6, idle_power_w=model.loaded_idle_w(dep),
+        energy_per_request_j=res.energy_j / max(res.requests, 1),
+        mean_power_per_gpu_w=s.mean_power_per_gpu_w,
+        model=CapacityBasis(model.name, estimate_workload(w, dep, model).basis_kind),
+        method="smallest GPU count whose simulated serving keeps up and meets the TTFT target "
+               "(the same simulation as --rate)",
+    )

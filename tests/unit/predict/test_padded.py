@@ -26,14 +26,14 @@ def test_a_few_requests_are_one_batch_of_that_many_not_a_full_batch(model, reque
     dep = Deployment(REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"], Serving(framework="hf", max_batch=16))
     got = padded_batches(_workload(requests), dep, model)
     phases = model.batch_phases(dep, np.array([requests]), np.array([100]), np.array([20]))
-    assert got["batches"] == 1 and got["sampled_requests"] == requests
-    assert got["energy_per_request_j"] == pytest.approx(float(phases.energy_j[0]) / requests, rel=1e-6)
+    assert got.batches == 1 and got.sampled_requests == requests
+    assert got.energy_per_request_j == pytest.approx(float(phases.energy_j[0]) / requests, rel=1e-6)
 
 
 def test_energy_per_request_falls_as_the_batch_fills_up_to_the_cap(model):
     dep = Deployment(REGISTRY["Llama-3.1-8B"], CATALOG["H100-SXM-80GB"], Serving(framework="hf", max_batch=16))
-    per_request = [padded_batches(_workload(n), dep, model)["energy_per_request_j"] for n in (1, 2, 8, 16)]
+    per_request = [padded_batches(_workload(n), dep, model).energy_per_request_j for n in (1, 2, 8, 16)]
     assert per_request == sorted(per_request, reverse=True)
-    full = padded_batches(_workload(1000), dep, model)["energy_per_request_j"]
+    full = padded_batches(_workload(1000), dep, model).energy_per_request_j
     assert full == pytest.approx(per_request[-1], rel=0.02)  # 62 full batches and one of 8
     assert per_request[0] > 5 * per_request[-1]  # one request alone costs a batch of one, not 1/16 of a full one

@@ -1,0 +1,136 @@
+"""`resolve(card, deployment)` as a table: each deployment's kind, source GPU, route and interval, or its refusal.
+
+The expected bounds are read from the shipped card itself: what the resolver must do is pick the right held-out
+score (and widen or add it as stated), not reproduce numbers.
+"""
+
+import math
+
+import pytest
+
+from energy_predict.architectures import REGISTRY
+from energy_predict.contracts.card import ModelCard
+from energy_predict.contracts.keys import FitKey
+from energy_predict.gpus import CATALOG
+from energy_predict.model.resolution import Refusal
+from energy_predict.model.resolve import resolve
+from energy_predict.model.transfer import OTHER_GENERATION_WIDENING, SAME_GENERATION_WIDENING
+from energy_predict.serving import Deployment, Serving
+from tests.conftest import REPO
+
+CARD = ModelCard.model_validate_json((REPO / "artifacts" / "models" / "default" / "card.json").read_bytes())
+H100, H200 = "H100-SXM-80GB", "H200-SXM-141GB"
+GRAPHS, EAGER, HF = Serving("vllm", cuda_graphs=True), Serving("vllm", cuda_graphs=False), Serving("hf")
+IN_DOMAIN = tuple(CARD.interval.log_bounds)
+GPU_T = tuple(CARD.transfer.gpu.log_bounds)
+LAW = next(law for law in CARD.transfer.tp if law.gpu == H100)
+
+
+def lomo(family: str, gpu: str, serving: Serving = GRAPHS) -> tuple[float, float]:
+    """The card's leave-one-model-out interval of a transfer family at one fit key."""
+    return tuple(CARD.transfer.model[family].at(FitKey.of(gpu, serving)).log_bounds)
+
+
+def times(factor: float, bounds) -> tuple[float, float]:
+    return factor * bounds[0], factor * bounds[1]
+
+
+def plus(*bounds) -> tuple[float, float]:
+    return sum(b[0] for b in bounds), sum(b[1] for b in bounds)
+
+
+def law_bounds(widen: float = 1.0) -> tuple[float, float]:
+    """The law's interval, never narrower than the in-domain one, widened beyond the largest measured degree."""
+    return times(widen, (min(LAW.log_bounds[0], IN_DOMAIN[0]), max(LAW.log_bounds[1], IN_DOMAIN[1])))
+
+
+def dep(model: str, gpu: str, serving: Serving = GRAPHS) -> Deployment:
+    return Deployment(REGISTRY[model], CATALOG[gpu], serving, serving.tensor_parallel)
+
+
+# (case, deployment, kind, source GPU, route (gpu transfer, TP law, model transfer), interval log bounds)
+ANSWERED = [
+    ("measured", dep("Llama-3.1-8B", H100), "measured", H100, (None, False, None), IN_DOMAIN),
+    ("measured on the other GPU", dep("Llama-3.1-8B", H200, EAGER), "measured", H200, (None, False, None), IN_DOMAIN),
+    ("measured mixture of experts", dep("OLMoE-1B-7B", H100), "measured", H100, (None, False, None), IN_DOMAIN),
+    ("measured degree", dep("Llama-3.1-8B", H100, GRAPHS.with_(tensor_parallel=4)), "measured", H100,
+     (None, False, None), IN_DOMAIN),
+    ("by GPU: sibling", dep("Llama-3.1-8B", H200, Serving("hf", compile=True)), "transferred", H100,
+     ("sibling", False, None), GPU_T),
+    ("by TP law: a model of the law at an unmeasured degree", dep("OLMo-7B", H100, GRAPHS.with_(tensor_parallel=2)),
+     "transferred", H100, (None, True, None), law_bounds()),
+    ("by TP law: extrapolated beyond the measured degrees", dep("Llama-3.1-8B", H100, GRAPHS.with_(tensor_parallel=8)),
+     "transferred", H100, (None, True, None), law_bounds(math.log2(8) / math.log2(4))),
+    ("by model family: dense", dep("Mistral-7B-v0.3", H100), "transferred", H100, (None, False, "vllm"),
+     lomo("vllm", H100)),
+    ("by model family: on the other GPU", dep("Mistral-7B-v0.3", H200), "transferred", H200, (None, False, "vllm"),
+     lomo("vllm", H200)),
+    ("by model family: mixture of experts", dep("Mixtral-8x7B", H100), "transferred", H100,
+     (None, False, "vllm-moe"), lomo("vllm-moe", H100)),
+    ("datasheet GPU: another generation", dep("Llama-3.1-8B", "A100-SXM-80GB"), "transferred", H100,
+     ("datasheet", False, None), times(OTHER_GENERATION_WIDENING, GPU_T)),
+    ("datasheet GPU: nearest by bandwidth", dep("Llama-3.1-8B", "B200"), "transferred", H200,
+     ("datasheet", False, None), times(OTHER_GENERATION_WIDENING, GPU_T)),
+    ("datasheet GPU: same generation", dep("Llama-3.1-8B", "H100-PCIe-80GB"), "transferred", H100,
+     ("datasheet", False, None), times(SAME_GENERATION_WIDENING, GPU_T)),
+    ("datasheet GPU and model family", dep("Mistral-7B-v0.3", "L40S"), "transferred", H100,
+     ("datasheet", False, "vllm"), plus(times(OTHER_GENERATION_WIDENING, GPU_T), lomo("vllm", H100))),
+]
+
+
+@pytest.mark.parametrize(("case", "deployment", "kind", "source", "route", "bounds"), ANSWERED,
+                         ids=[row[0] for row in ANSWERED])
+def test_resolve_answers(case, deployment, kind, source, route, bounds):
+    r = resolve(CARD, deployment)
+    assert (r.kind, r.source_gpu) == (kind, source)
+    assert (r.route.gpu_transfer, r.route.tp_law is not None, r.route.model_transfer) == route
+    assert r.route.key == FitKey.of(source, deployment.serving)
+    assert r.bounds == pytest.approx(bounds)
+    assert r.bounds[0] < 0 < r.bounds[1] and r.reasons
+    assert r.idle_measured == (route[0] != "datasheet")
+    # beyond the measured ranges the extrapolation error adds on top of whatever interval the route carries
+    extra = CARD.extrapolation.log_bounds
+    assert r.extrapolation_bounds == pytest.approx(plus(bounds, extra, times(-1, IN_DOMAIN)) if kind != "measured"
+                                                   else extra)
+
+
+def test_an_option_moves_the_greedy_resolution_by_its_rule():
+    beam = dep("Llama-3.1-8B", H100, Serving("hf", decoding="beam", beam_width=4))
+    greedy, option = resolve(CARD, beam.base), CARD.options.decoding[0]
+    r = resolve(CARD, beam)
+    assert (option.framework, option.decoding) == ("hf", "beam")
+    assert (r.kind, r.source_gpu, r.route.option) == ("measured", H100, "decoding")
+    assert r.bounds == pytest.approx(plus(greedy.bounds, option.held_out.log_bounds))
+    assert r.held_out.adds_to == greedy.held_out and r.ranges.batch_size == tuple(option.batch_size)
+
+
+REFUSED = [
+    ("fp8 on a chip without fp8", dep("Llama-3.1-8B", "A100-SXM-80GB", GRAPHS.with_(quantization="fp8")),
+     "serving.quantization", "no fp8 tensor cores"),
+    ("tensor parallelism to a GPU never measured", dep("Llama-3.1-8B", "A100-SXM-80GB",
+                                                       GRAPHS.with_(tensor_parallel=2)),
+     "serving.tensor_parallel", "not transferred to it"),
+    ("a configuration no GPU measured", dep("Llama-3.1-8B", "L40S", Serving("vllm", cuda_graphs=False, compile=True)),
+     "serving", "no GPU has a fitted model"),
+    ("a configuration not measured here", dep("Llama-3.1-8B", H100, Serving("hf", compile=True, quantization="fp8")),
+     "serving", "no measurements for framework=hf"),
+    ("beyond one node", dep("Llama-3.1-8B", H100, GRAPHS.with_(tensor_parallel=16)), "serving.tensor_parallel",
+     "beyond one node's 8 GPUs"),
+    ("a degree without a law", dep("Llama-3.1-8B", H200, GRAPHS.with_(quantization="fp8", tensor_parallel=4)),
+     "serving.tensor_parallel", "fewer than three degrees"),
+    ("a mixture of experts under the dense law", dep("Qwen3-30B-A3B", H100, GRAPHS.with_(tensor_parallel=8)),
+     "serving.tensor_parallel", "mixture of experts"),
+    ("a model transfer too far", dep("Mistral-7B-v0.3", H100, GRAPHS.with_(tensor_parallel=4)), "model",
+     "too far to answer"),
+    ("a model transfer with no peers", dep("Llama-3.2-1B", H100, EAGER), "model", "no held-out error stands"),
+    ("beam search under vLLM", dep("Llama-3.1-8B", H100, GRAPHS.with_(decoding="beam", beam_width=4)),
+     "serving.decoding", "no beam search"),
+]
+
+
+@pytest.mark.parametrize(("case", "deployment", "field", "problem"), REFUSED, ids=[row[0] for row in REFUSED])
+def test_resolve_refuses_with_one_error_naming_the_field_and_the_fix(case, deployment, field, problem):
+    with pytest.raises(Refusal) as refused:
+        resolve(CARD, deployment)
+    assert refused.value.field == field and problem in refused.value.problem and refused.value.fix
+    assert str(refused.value) == f"{field}: {refused.value.problem}; {refused.value.fix}"
