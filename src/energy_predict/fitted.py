@@ -77,6 +77,17 @@ class StepCosts:
     step_const: float
     per_sequence: float  # per decoding sequence
     per_context_token: float  # per context token read from the KV cache
+    # a mixture of experts' routed weights: per distinct expert a decode step's sequences touch (every layer's copy of
+    # one expert), E (1 - (1 - k/E)^n) experts for n sequences each choosing k of E; 0 for a dense model
+    per_expert: float = 0.0
+    experts: int = 0
+    experts_per_token: int = 0
+
+    def experts_touched(self, sequences: float) -> float:
+        """Distinct routed experts per layer that `sequences` decoding tokens touch (expected, uniform routing)."""
+        if not self.experts:
+            return 0.0
+        return self.experts * (1.0 - (1.0 - self.experts_per_token / self.experts) ** sequences)
 
     def split(self, n_decode: int, context_tokens: float, prefill_tokens: int, attention_pairs: float
               ) -> tuple[float, float]:
@@ -90,7 +101,7 @@ class StepCosts:
                    + self.prefill_attention * attention_pairs) if prefill_tokens else 0.0
         decode = self.per_sequence * n_decode + self.per_context_token * context_tokens if n_decode else 0.0
         if n_decode and not prefill_tokens:
-            decode += self.step_const
+            decode += self.step_const + self.per_expert * self.experts_touched(n_decode)
         return prefill, decode
 
     def cost(self, n_decode: int, context_tokens: float, prefill_tokens: int, attention_pairs: float) -> float:
@@ -100,7 +111,8 @@ class StepCosts:
     def decode_run(self, n_decode: int, context_tokens: float, steps: int) -> float:
         """The cost of `steps` pure-decode steps in a row, in closed form (the context grows by n each step)."""
         context_sum = steps * context_tokens + n_decode * steps * (steps - 1) / 2
-        return steps * (self.step_const + self.per_sequence * n_decode) + self.per_context_token * context_sum
+        return (steps * (self.step_const + self.per_expert * self.experts_touched(n_decode)
+                         + self.per_sequence * n_decode) + self.per_context_token * context_sum)
 
 
 @dataclass(frozen=True)

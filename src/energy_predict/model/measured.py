@@ -165,4 +165,4 @@ class MeasuredModel:
 def _decode_scaled(costs: StepCosts, factor: float) -> StepCosts:
     """Step costs with their decode terms times a decoding option's factor (prefill unchanged)."""
     return replace(costs, step_const=costs.step_const * factor, per_sequence=costs.per_sequence * factor,
-                   per_context_token=costs.per_context_token * factor)
+                   per_context_token=costs.per_context_token * factor, per_expert=costs.per_expert * factor)

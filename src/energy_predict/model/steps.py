@@ -2,7 +2,8 @@
 
 One engine step holds some decoding sequences (n, with C context tokens in all) and possibly prefill chunks
 (T new tokens with P attention pairs). Its energy and duration use the same fitted coefficients as the batch
-model: the batch model is this step model summed over a fixed batch's steps.
+model: the batch model is this step model summed over a fixed batch's steps, a mixture of experts' weight reads
+included (the experts n sequences touch, not one token's).
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ def step_costs(model: PhaseCoefficients, dep: Deployment) -> StepCosts:
         prefill_linear=c["prefill_linear_flops"] * 2.0 * flops.matmul_params_per_token(arch)
         + c["prefill_allreduce_bytes"] * reduced,
         prefill_attention=c["prefill_attention_flops"] * flops.attention_flops(arch, 1.0),
+        # the weights outside the routed experts every step (all of a dense model's: weight_bytes at 0 tokens)
         step_const=c["steps"] + c["step_layers"] * arch.num_layers
-        + c["step_weight_bytes"] * float(flops.weight_bytes(arch, 1.0, 1)) * bpp
+        + c["step_weight_bytes"] * float(flops.weight_bytes(arch, 1.0, 0)) * bpp
         + c["decode_allreduce_ops"] * 2 * arch.num_layers,
         per_sequence=c["step_sequences"] + c["decode_linear_flops"] * linear + c["decode_allreduce_bytes"] * reduced,
         per_context_token=c["decode_kv_bytes"] * arch.kv_bytes_per_token(precision.kv_bytes_per_value),
+        # and those of the experts the step's sequences touch, as the batch model reads them (flops.weight_bytes)
+        per_expert=c["step_weight_bytes"] * arch.num_layers * arch.expert_params * bpp if arch.is_moe else 0.0,
+        experts=arch.num_experts if arch.is_moe else 0, experts_per_token=arch.experts_per_token,
     )
