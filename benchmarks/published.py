@@ -271,7 +271,8 @@ def ask_tool(q: Query, model, modes: tuple[str, ...] = ("offline",)) -> dict[str
     try:
         profile = Profile.model_validate(raw)
         case = Case(profile, deployment_from_profile(profile, DATA), workload_from_profile(profile, DATA))
-        report, est = predict_case(case, model)
+        prediction = predict_case(case, model)
+        report, est = prediction.report.to_json(), prediction.estimate
     except EnergyPredictError as exc:  # InputError included: what the tool refuses to answer
         return {m: Answer(refused=str(exc).splitlines()[0]) for m in modes}
     basis, reason = report["basis"]["kind"], report["basis"]["reason"]
