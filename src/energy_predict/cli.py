@@ -28,6 +28,7 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
         from energy_predict.outputs import check_stdout, flush_stdout, os_error_line
 
         click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+        _our_warnings_as_lines()
         try:
             check_stdout()
             code = super().main(args, prog_name, complete_var, False, **extra)
@@ -69,6 +70,24 @@ def _say(kind: str, message: str) -> None:
     # stderr is not filtered as stdout is (the progress bars move the cursor there): the message is made printable
     err.print(Text.assemble((f"{kind}:", "red" if kind == "error" else "yellow"), " ", printable(message)),
               soft_wrap=True)
+
+
+def _our_warnings_as_lines() -> None:
+    """Our own warnings (a trace's, energy_predict.traces.TraceWarning) as one `warning:` line, not Python's two."""
+    import warnings
+
+    shown = warnings.showwarning
+    if getattr(shown, "ours", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if getattr(category, "__module__", "").startswith("energy_predict."):
+            _say("warning", " ".join(str(message).split()))
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.ours = True
+    warnings.showwarning = show
 
 
 def handles_errors(fn):
@@ -147,37 +166,53 @@ def main_command(
         render_report(out, report)
 
 
+_TRACE_FORMATS_HELP = ("vLLM bench result JSON, BurstGPT, Azure, Mooncake, Vidur, LLMServingSim, OpenAI usage log, "
+                       "ShareGPT conversations, or a CSV with named columns (detected from the content)")
+_FORMAT_HELP = ("vllm | burstgpt | sharegpt | vidur | llmservingsim | openai | azure | mooncake | csv | jsonl "
+                "(default: detected from the content)")
+_TIME_UNIT_HELP = ("s | ms | us | ns: the unit of the trace's times (default: the format's, the column name's, "
+                   "or detected; an implausible rate is a warning)")
+_TOKENIZER_HELP = "tokenizer folder or Hugging Face id already on this machine: counts ShareGPT conversations' tokens"
+
+
 @profile_app.command("from-trace")
 @handles_errors
 def from_trace(
-    trace: Path = typer.Argument(..., help="Azure CSV, Mooncake JSONL, or CSV with named columns"),
+    trace: Path = typer.Argument(..., help=f"request trace: {_TRACE_FORMATS_HELP}"),
     output: Path = typer.Option(..., "-o", "--output", help="profile JSON to write"),
     model: str = typer.Option("Llama-3.1-8B", help="registry name or config.json path"),
     gpu: str = typer.Option("H100-SXM-80GB", help="GPU catalog name"),
     name: str | None = typer.Option(None, help="profile name (default: the trace's file name)"),
-    fmt: str | None = typer.Option(None, "--format", help="azure | mooncake | csv (default: detected)"),
-    input_column: str | None = typer.Option(None, "--input-column"),
-    output_column: str | None = typer.Option(None, "--output-column"),
-    time_column: str | None = typer.Option(None, "--time-column"),
+    fmt: str | None = typer.Option(None, "--format", help=_FORMAT_HELP),
+    input_column: str | None = typer.Option(None, "--input-column", help="column of prompt token counts"),
+    output_column: str | None = typer.Option(None, "--output-column", help="column of output token counts"),
+    time_column: str | None = typer.Option(None, "--time-column", help="column of arrival times"),
+    time_unit: str | None = typer.Option(None, "--time-unit", help=_TIME_UNIT_HELP),
+    tokenizer: str | None = typer.Option(None, "--tokenizer", help=_TOKENIZER_HELP),
 ) -> None:
     """Write a profile (token histogram and arrival rate) from a request trace."""
     from energy_predict.architectures import resolve_architecture
     from energy_predict.gpus import resolve_gpu
     from energy_predict.memory import kv_token_capacity
     from energy_predict.serving import Deployment, Serving
-    from energy_predict.traces import read_trace
+    from energy_predict.traces import FORMATS, load_trace
     from energy_predict.workload import profile_from_trace
 
     _output_file(output, "--output")
     dep = Deployment(resolve_architecture(model), resolve_gpu(gpu), Serving())
-    frame = read_trace(trace, fmt, input_column, output_column, time_column)
+    loaded = load_trace(trace, fmt, input_column, output_column, time_column, time_unit=time_unit,
+                        tokenizer=tokenizer)
+    for note in loaded.notes:
+        _say("warning", note)
+    frame = loaded.frame
     capacity = kv_token_capacity(dep) or None  # None: the weights alone fill one GPU, count every earlier block
     data = profile_from_trace(frame, name or trace.stem, model, gpu, source=trace.name, kv_capacity_tokens=capacity)
     from energy_predict.outputs import write_text
 
     write_text(output, "--output", json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n")
     rate = data["workload"].get("rate_per_s")
-    out.print(f"wrote {output}: {len(frame)} requests" + (f", {rate:.2f} req/s" if rate else ""))
+    out.print(f"wrote {output}: {len(frame)} requests" + (f", {rate:.2f} req/s" if rate else "")
+              + f" (read as {FORMATS[loaded.format]})", soft_wrap=True)
     hit = data["workload"].get("prefix_hit_rate")
     if hit is not None:
         kept = (f"still in a least-recently-used cache of {capacity:,} tokens ({dep.arch.name}'s KV cache on one "
@@ -275,7 +310,7 @@ def calibrate(
 @app.command("replay", cls=_RayOptionalAddress)
 @handles_errors
 def replay(
-    trace: Path = typer.Argument(..., help="trace file (Azure CSV, Mooncake JSONL, named-column CSV)"),
+    trace: Path = typer.Argument(..., help=f"request trace: {_TRACE_FORMATS_HELP}"),
     backend: str = typer.Option("vllm", "--backend", help="vllm | hf"),
     out_dir: Path = typer.Option(..., "--out", help="folder for the replay records, e.g. artifacts/replays/<id>"),
     model: str = typer.Option("Llama-3.1-8B", "--model"),
@@ -302,6 +337,9 @@ def replay(
     sample: str = typer.Option("window", "--sample",
                                help="window (contiguous requests) | conversations (whole conversations from a "
                                     "trace with prefix blocks: keeps its reuse)"),
+    fmt: str | None = typer.Option(None, "--format", help=_FORMAT_HELP),
+    time_unit: str | None = typer.Option(None, "--time-unit", help=_TIME_UNIT_HELP),
+    tokenizer: str | None = typer.Option(None, "--tokenizer", help=_TOKENIZER_HELP),
 ) -> None:
     """Replay real trace requests on this machine's GPU and meter them (offline batches, online arrivals).
 
@@ -329,7 +367,8 @@ def replay(
     plan = plan_replays(trace, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
                         rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
                         cuda_graphs=cuda_graphs, repetitions=repetitions, max_input=max_input, max_output=max_output,
-                        tensor_parallel=tensor_parallel, prefix_caching=prefix_caching, sample=sample)
+                        tensor_parallel=tensor_parallel, prefix_caching=prefix_caching, sample=sample,
+                        trace_format=fmt, time_unit=time_unit, tokenizer=tokenizer)
 
     def show(r: dict) -> None:
         energies = [x["energy_j"] for x in r["runs"]]
