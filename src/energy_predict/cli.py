@@ -128,7 +128,8 @@ def main_command(
     ctx: typer.Context,
     profile: Path | None = typer.Option(None, "--profile", "-p", help="workload profile JSON"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON (docs/report.schema.json)"),
-    csv: Path | None = typer.Option(None, "--csv", help="write the per-bin breakdown as CSV"),
+    csv: Path | None = typer.Option(None, "--csv", help="write the per-bin breakdown as CSV (- : to standard "
+                                    "output, instead of the report)"),
     model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
     plot: Path | None = typer.Option(None, "--plot", help="write PNG plots into this folder"),
     rate: float | None = typer.Option(None, "--rate", help="online serving at this rate (req/s): simulate it"),
@@ -146,18 +147,23 @@ def main_command(
 
     if rate is not None:
         _check_rate(rate, "--rate")
+    if _is_stdout(csv) and as_json:
+        from energy_predict.errors import InputError
+
+        raise InputError("--csv", "- (standard output) and --json would both write to standard output",
+                         "write the CSV to a file, or leave out --json")
     _output_file(csv, "--csv")
     _output_dir(plot, "--plot")
     report, est = predict_profile(profile, _load_model(model), rate, gpus)
-    if csv is not None:
-        from energy_predict.outputs import write_file
-
-        write_file(csv, "--csv", lambda tmp: est.bins.to_csv(tmp, index=False))
     if plot is not None:
         from energy_predict.predict.plots import write_plots
 
         for path in write_plots(report, plot):
             err.print(printable(f"wrote {path}"))
+    if csv is not None:
+        _write_csv(est.bins, csv)
+        if _is_stdout(csv):
+            return  # standard output holds the CSV alone
     if as_json:
         _print_json(report)
     else:
@@ -418,8 +424,25 @@ def _output_file(path: Path | None, flag: str, suffixes: tuple[str, ...] | None 
     """Check, before any work, that a file may be written at `path` (energy_predict.outputs says what may)."""
     from energy_predict.outputs import check_output_file
 
-    if path is not None:
+    if path is not None and not _is_stdout(path):
         check_output_file(path, flag, suffixes)
+
+
+def _is_stdout(path: Path | None) -> bool:
+    """`--csv -`: standard output, as Unix tools read `-` (a file named "-" is ./-)."""
+    return path is not None and str(path) == "-"
+
+
+def _write_csv(frame, path: Path, flag: str = "--csv") -> None:
+    """A table as CSV to `path`, written atomically, or to standard output for `-`."""
+    if _is_stdout(path):
+        import sys
+
+        frame.to_csv(sys.stdout, index=False)
+        return
+    from energy_predict.outputs import write_file
+
+    write_file(path, flag, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def _output_dir(path: Path | None, flag: str) -> None:
@@ -736,7 +759,8 @@ def data_list(
 @handles_errors
 def data_cells(
     backend: str | None = typer.Option(None, "--backend", help="hf or vllm (default: both)"),
-    csv_path: Path | None = typer.Option(None, "--csv", help="write every cell to this CSV"),
+    csv_path: Path | None = typer.Option(None, "--csv", help="write every cell to this CSV (- : to standard output, "
+                                         "the summary then to standard error)"),
     root: Path | None = typer.Option(None, "--dir", help="folder of runs (default: the shipped artifacts)"),
 ) -> None:
     """Distinct measured cells per backend and the spread (CV) of each cell's repetitions."""
@@ -747,14 +771,13 @@ def data_cells(
     if backend:
         cells = cells[cells["backend"] == backend]
     if csv_path:
-        from energy_predict.outputs import write_file
-
-        write_file(csv_path, "--csv", lambda tmp: cells.to_csv(tmp, index=False))
+        _write_csv(cells, csv_path)
+    summary = err if _is_stdout(csv_path) else out  # standard output holds the CSV alone
     for name, g in cells.groupby("backend"):
         noisy = int((g["cv"] > 0.03).sum())
-        out.print(f"{name}: {len(g)} distinct cells, median CV {100 * g['cv'].median():.2f}%, "
-                  f"{noisy} cells above 3%, largest {100 * g['cv'].max():.1f}%")
-    if csv_path:
+        summary.print(f"{name}: {len(g)} distinct cells, median CV {100 * g['cv'].median():.2f}%, "
+                      f"{noisy} cells above 3%, largest {100 * g['cv'].max():.1f}%")
+    if csv_path and not _is_stdout(csv_path):
         out.print(f"wrote {csv_path} ({len(cells)} cells)")
 
 

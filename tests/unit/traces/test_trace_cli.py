@@ -1,7 +1,9 @@
-"""Traces on the command line: from-trace and replay options, warnings as one line each."""
+"""Traces on the command line: from-trace and replay options, warnings as one line each, `--csv -`."""
 
+import io
 import json
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -58,6 +60,24 @@ def test_a_profile_pointing_at_a_trace_gets_its_warnings_as_lines_and_its_time_u
     (tmp_path / "p.json").write_text(json.dumps(data))
     result = runner.invoke(app, ["--profile", str(tmp_path / "p.json"), "--json"])
     assert result.exit_code == 0 and "read in seconds (as workload.tokens.time_unit says)" in result.stderr
+
+
+def test_csv_dash_writes_the_bins_to_standard_output_alone(tmp_path):
+    piped = runner.invoke(app, ["--profile", str(PROFILE), "--csv", "-"])
+    filed = runner.invoke(app, ["--profile", str(PROFILE), "--csv", str(tmp_path / "b.csv")])
+    assert piped.exit_code == 0 and filed.exit_code == 0
+    assert not (REPO / "-").exists() and not (tmp_path / "-").exists()
+    assert pd.read_csv(io.StringIO(piped.stdout)).equals(pd.read_csv(tmp_path / "b.csv"))
+    both = runner.invoke(app, ["--profile", str(PROFILE), "--csv", "-", "--json"])
+    assert both.exit_code == 2 and both.stderr.startswith("error: --csv: - (standard output) and --json")
+
+
+def test_data_cells_csv_dash_writes_cells_to_standard_output_and_the_summary_to_standard_error(tmp_path):
+    piped = runner.invoke(app, ["data", "cells", "--csv", "-"])
+    assert piped.exit_code == 0, piped.stderr
+    cells = pd.read_csv(io.StringIO(piped.stdout))
+    assert len(cells) > 0 and "backend" in cells.columns
+    assert "distinct cells" in piped.stderr and "distinct cells" not in piped.stdout
 
 
 def test_replay_plans_from_any_format_with_its_options():
