@@ -16,14 +16,15 @@ from energy_predict.traces.base import Options, RawTrace
 from energy_predict.traces.counts import numbers
 from energy_predict.traces.head import Head
 from energy_predict.traces.named import from_table
-from energy_predict.traces.tables import read_csv
+from energy_predict.traces.tables import INPUT_NAMES, OUTPUT_NAMES, TIME_NAMES, read_csv
 
 
 def read(path: Path, head: Head, opts: Options) -> RawTrace:
     """Request and response token counts; failed requests dropped; `Timestamp` in seconds."""
     table = read_csv(path, opts.fields.trace)
-    raw = from_table(table, path, opts, inputs=("Request tokens",), outputs=("Response tokens",),
-                     times=("Timestamp",), units={"Timestamp": "s"}, unit_source="BurstGPT")
+    raw = from_table(table, path, opts, inputs=("Request tokens", *INPUT_NAMES),
+                     outputs=("Response tokens", *OUTPUT_NAMES), times=("Timestamp", *TIME_NAMES),
+                     units={"Timestamp": "s"}, unit_source="BurstGPT")
     if raw.output_column != "Response tokens":
         return raw
     failed = (numbers(table["Response tokens"]) == 0).to_numpy()

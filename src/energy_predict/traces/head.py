@@ -35,6 +35,11 @@ class Head:
         """Starts as a JSON object or array (JSON lines, or one JSON document); `[bold],x` is a CSV header."""
         return bool(_JSON_START.match(self.text.lstrip("\ufeff")))
 
+    @property
+    def is_array(self) -> bool:
+        """Starts as a JSON array: one document, which may be a single line of any length."""
+        return self.is_json and self.text.lstrip("\ufeff \t\r\n").startswith("[")
+
     def json_keys(self) -> set[str]:
         """Every object key in the head, nested ones too (a key inside a string is escaped, so never counts)."""
         return set(_KEY.findall(self.text))

@@ -12,9 +12,10 @@ from energy_predict.traces.base import Options, RawTrace
 from energy_predict.traces.detect import delimiter
 from energy_predict.traces.head import Head
 from energy_predict.traces.named import from_table, json_table
-from energy_predict.traces.tables import read_csv
+from energy_predict.traces.tables import INPUT_NAMES, OUTPUT_NAMES, TIME_NAMES, read_csv
 
-_COLUMNS = {"inputs": ("input_toks",), "outputs": ("output_toks",), "times": ("arrival_time_ns",)}
+_COLUMNS = {"inputs": ("input_toks", *INPUT_NAMES), "outputs": ("output_toks", *OUTPUT_NAMES),
+            "times": ("arrival_time_ns", *TIME_NAMES)}
 
 
 def read(path: Path, head: Head, opts: Options) -> RawTrace:

@@ -24,7 +24,7 @@ from energy_predict.traces.base import Options, RawTrace, counted
 from energy_predict.traces.detect import OPENAI_AGGREGATE_KEYS, delimiter
 from energy_predict.traces.head import Head
 from energy_predict.traces.named import from_table
-from energy_predict.traces.tables import read_csv, read_json_records
+from energy_predict.traces.tables import TIME_NAMES, read_csv, read_json_records
 from energy_predict.traces.vllm_bench import refuse_columns
 
 INPUT, OUTPUT, TIME = "usage.prompt_tokens", "usage.completion_tokens", "created"
@@ -107,5 +107,5 @@ def read(path: Path, head: Head, opts: Options) -> RawTrace:
     if any(k in table.columns for k in OPENAI_AGGREGATE_KEYS):
         raise _aggregate(path, opts.fields.trace)
     return from_table(table, path, opts, inputs=_CSV_INPUTS, outputs=_CSV_OUTPUTS,
-                      times=("created", "created_at", "timestamp"), units={"created": "s", "created_at": "s"},
+                      times=("created", "created_at", *TIME_NAMES), units={"created": "s", "created_at": "s"},
                       unit_source="OpenAI")

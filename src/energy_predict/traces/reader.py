@@ -34,6 +34,7 @@ from energy_predict.traces.base import (
 from energy_predict.traces.counts import block_ids, token_counts
 from energy_predict.traces.detect import FORMATS, JSON_DOCUMENT_FORMATS, detect_format
 from energy_predict.traces.head import Head, read_head, require_lines
+from energy_predict.traces.tables import KNOWN_NAMES
 from energy_predict.traces.times import arrivals
 
 READERS: dict[str, Callable[[Path, Head, Options], RawTrace]] = {
@@ -87,7 +88,8 @@ def load_trace(path: str | Path, fmt: str | None = None, input_column: str | Non
     name = fmt or detect_format(p, head)
     if name in JSON_DOCUMENT_FORMATS and name != "openai" and not head.is_json:
         raise InputError(f.trace, f"{p} is not JSON, so not a {FORMATS[name]}", "check the file and --format")
-    if name not in JSON_DOCUMENT_FORMATS or not head.is_json:
+    one_document = head.is_json and name in JSON_DOCUMENT_FORMATS or head.is_array and head.json_keys() & KNOWN_NAMES
+    if not one_document:  # lines: the first must end within the first MiB
         require_lines(head, p, f.trace)
     return _checked(READERS[name](p, head, opts), name, opts, p)
 

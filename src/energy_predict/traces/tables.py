@@ -80,7 +80,7 @@ def read_csv(path: Path, field: str, sep: str = ",") -> pd.DataFrame:
 
 def _text(path: Path, field: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8").removeprefix("\ufeff")
     except OSError as exc:
         raise InputError(field, f"{path} cannot be read ({exc.strerror or type(exc).__name__})",
                          "check the file's permissions") from None

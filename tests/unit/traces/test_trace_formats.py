@@ -223,3 +223,18 @@ def test_read_trace_keeps_its_frame_and_gives_notes_as_warnings():
     assert list(frame.columns) == ["input_tokens", "output_tokens", "arrival_s"]
     moon = read_trace(TRACES / "mooncake_conversation.jsonl")
     assert list(moon.columns) == ["input_tokens", "output_tokens", "arrival_s", "hash_ids"]
+
+
+def test_a_json_array_on_one_long_line_and_a_byte_order_mark_are_read(tmp_path):
+    rows = [{"input_tokens": 100 + k, "output_tokens": 5, "arrival_s": k / 10, "note": "x" * 100} for k in range(9000)]
+    (tmp_path / "rows.json").write_text(json.dumps(rows))  # one line of 1.4 MB
+    trace = load_trace(tmp_path / "rows.json")
+    assert trace.format == "jsonl" and len(trace.frame) == 9000 and trace.frame["arrival_s"].iloc[-1] == 899.9
+    (tmp_path / "bom.json").write_text(json.dumps(rows[:3]), encoding="utf-8-sig")
+    assert len(load_trace(tmp_path / "bom.json").frame) == 3
+
+
+def test_a_known_format_also_takes_the_usual_names_for_what_it_lacks(tmp_path):
+    (tmp_path / "t.csv").write_text("num_prefill_tokens,num_decode_tokens,arrival_s\n10,5,0\n20,6,2\n")
+    trace = load_trace(tmp_path / "t.csv")
+    assert trace.format == "vidur" and trace.frame["arrival_s"].tolist() == [0, 2]
