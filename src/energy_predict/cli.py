@@ -88,6 +88,8 @@ def _our_warnings_as_lines() -> None:
 
     show.ours = True
     warnings.showwarning = show
+    # shown even under -W ignore: they are the command's own output, as from-trace's warning lines are
+    warnings.filterwarnings("default", category=UserWarning, module=r"energy_predict(\.|$)")
 
 
 def handles_errors(fn):
