@@ -28,6 +28,7 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
         from energy_predict.outputs import check_stdout, flush_stdout, os_error_line
 
         click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+        _our_warnings_as_lines()
         try:
             check_stdout()
             code = super().main(args, prog_name, complete_var, False, **extra)
@@ -71,6 +72,26 @@ def _say(kind: str, message: str) -> None:
               soft_wrap=True)
 
 
+def _our_warnings_as_lines() -> None:
+    """Our own warnings (a trace's, energy_predict.traces.TraceWarning) as one `warning:` line, not Python's two."""
+    import warnings
+
+    shown = warnings.showwarning
+    if getattr(shown, "ours", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if getattr(category, "__module__", "").startswith("energy_predict."):
+            _say("warning", " ".join(str(message).split()))
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.ours = True
+    warnings.showwarning = show
+    # shown even under -W ignore: they are the command's own output, as from-trace's warning lines are
+    warnings.filterwarnings("default", category=UserWarning, module=r"energy_predict(\.|$)")
+
+
 def handles_errors(fn):
     """Turn an EnergyPredictError into one red line on stderr and exit code 2."""
 
@@ -109,7 +130,8 @@ def main_command(
     ctx: typer.Context,
     profile: Path | None = typer.Option(None, "--profile", "-p", help="workload profile JSON"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON (docs/report.schema.json)"),
-    csv: Path | None = typer.Option(None, "--csv", help="write the per-bin breakdown as CSV"),
+    csv: Path | None = typer.Option(None, "--csv", help="write the per-bin breakdown as CSV (- : to standard "
+                                    "output, instead of the report)"),
     model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
     plot: Path | None = typer.Option(None, "--plot", help="write PNG plots into this folder"),
     rate: float | None = typer.Option(None, "--rate", help="online serving at this rate (req/s): simulate it"),
@@ -127,18 +149,24 @@ def main_command(
 
     if rate is not None:
         _check_rate(rate, "--rate")
+    if _is_stdout(csv) and as_json:
+        from energy_predict.errors import InputError
+
+        raise InputError("--csv", "- (standard output) and --json would both write to standard output",
+                         "write the CSV to a file, or leave out --json")
     _output_file(csv, "--csv")
     _output_dir(plot, "--plot")
     prediction = predict_profile(profile, _load_model(model), rate, gpus)
-    if csv is not None:
-        from energy_predict.outputs import write_file
-
-        write_file(csv, "--csv", lambda tmp: prediction.estimate.bins.to_csv(tmp, index=False))
+    est = prediction.estimate
     if plot is not None:
         from energy_predict.predict.plots import write_plots
 
         for path in write_plots(prediction.report, plot):
             err.print(printable(f"wrote {path}"))
+    if csv is not None:
+        _write_csv(est.bins, csv)
+        if _is_stdout(csv):
+            return  # standard output holds the CSV alone
     if as_json:
         _print_json(prediction.report.to_json())
     else:
@@ -147,37 +175,53 @@ def main_command(
         render_report(out, prediction.report.to_json())
 
 
+_TRACE_FORMATS_HELP = ("vLLM bench result JSON, BurstGPT, Azure, Mooncake, Vidur, LLMServingSim, OpenAI usage log, "
+                       "ShareGPT conversations, or a CSV with named columns (detected from the content)")
+_FORMAT_HELP = ("vllm | burstgpt | sharegpt | vidur | llmservingsim | openai | azure | mooncake | csv | jsonl "
+                "(default: detected from the content)")
+_TIME_UNIT_HELP = ("s | ms | us | ns: the unit of the trace's times (default: the format's, the column name's, "
+                   "or detected; an implausible rate is a warning)")
+_TOKENIZER_HELP = "tokenizer folder or Hugging Face id already on this machine: counts ShareGPT conversations' tokens"
+
+
 @profile_app.command("from-trace")
 @handles_errors
 def from_trace(
-    trace: Path = typer.Argument(..., help="Azure CSV, Mooncake JSONL, or CSV with named columns"),
+    trace: Path = typer.Argument(..., help=f"request trace: {_TRACE_FORMATS_HELP}"),
     output: Path = typer.Option(..., "-o", "--output", help="profile JSON to write"),
     model: str = typer.Option("Llama-3.1-8B", help="registry name or config.json path"),
     gpu: str = typer.Option("H100-SXM-80GB", help="GPU catalog name"),
     name: str | None = typer.Option(None, help="profile name (default: the trace's file name)"),
-    fmt: str | None = typer.Option(None, "--format", help="azure | mooncake | csv (default: detected)"),
-    input_column: str | None = typer.Option(None, "--input-column"),
-    output_column: str | None = typer.Option(None, "--output-column"),
-    time_column: str | None = typer.Option(None, "--time-column"),
+    fmt: str | None = typer.Option(None, "--format", help=_FORMAT_HELP),
+    input_column: str | None = typer.Option(None, "--input-column", help="column of prompt token counts"),
+    output_column: str | None = typer.Option(None, "--output-column", help="column of output token counts"),
+    time_column: str | None = typer.Option(None, "--time-column", help="column of arrival times"),
+    time_unit: str | None = typer.Option(None, "--time-unit", help=_TIME_UNIT_HELP),
+    tokenizer: str | None = typer.Option(None, "--tokenizer", help=_TOKENIZER_HELP),
 ) -> None:
     """Write a profile (token histogram and arrival rate) from a request trace."""
     from energy_predict.architectures import resolve_architecture
     from energy_predict.gpus import resolve_gpu
     from energy_predict.memory import kv_token_capacity
     from energy_predict.serving import Deployment, Serving
-    from energy_predict.traces import read_trace
+    from energy_predict.traces import FORMATS, load_trace
     from energy_predict.workload import profile_from_trace
 
     _output_file(output, "--output")
     dep = Deployment(resolve_architecture(model), resolve_gpu(gpu), Serving())
-    frame = read_trace(trace, fmt, input_column, output_column, time_column)
+    loaded = load_trace(trace, fmt, input_column, output_column, time_column, time_unit=time_unit,
+                        tokenizer=tokenizer)
+    for note in loaded.notes:
+        _say("warning", note)
+    frame = loaded.frame
     capacity = kv_token_capacity(dep) or None  # None: the weights alone fill one GPU, count every earlier block
     data = profile_from_trace(frame, name or trace.stem, model, gpu, source=trace.name, kv_capacity_tokens=capacity)
     from energy_predict.outputs import write_text
 
     write_text(output, "--output", json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n")
     rate = data["workload"].get("rate_per_s")
-    out.print(f"wrote {output}: {len(frame)} requests" + (f", {rate:.2f} req/s" if rate else ""))
+    out.print(f"wrote {output}: {len(frame)} requests" + (f", {rate:.2f} req/s" if rate else "")
+              + f" (read as {FORMATS[loaded.format]})", soft_wrap=True)
     hit = data["workload"].get("prefix_hit_rate")
     if hit is not None:
         kept = (f"still in a least-recently-used cache of {capacity:,} tokens ({dep.arch.name}'s KV cache on one "
@@ -281,7 +325,7 @@ def calibrate(
 @app.command("replay", cls=_RayOptionalAddress)
 @handles_errors
 def replay(
-    trace: Path = typer.Argument(..., help="trace file (Azure CSV, Mooncake JSONL, named-column CSV)"),
+    trace: Path = typer.Argument(..., help=f"request trace: {_TRACE_FORMATS_HELP}"),
     backend: str = typer.Option("vllm", "--backend", help="vllm | hf"),
     out_dir: Path = typer.Option(..., "--out", help="folder for the replay records, e.g. artifacts/replays/<id>"),
     model: str = typer.Option("Llama-3.1-8B", "--model"),
@@ -308,6 +352,9 @@ def replay(
     sample: str = typer.Option("window", "--sample",
                                help="window (contiguous requests) | conversations (whole conversations from a "
                                     "trace with prefix blocks: keeps its reuse)"),
+    fmt: str | None = typer.Option(None, "--format", help=_FORMAT_HELP),
+    time_unit: str | None = typer.Option(None, "--time-unit", help=_TIME_UNIT_HELP),
+    tokenizer: str | None = typer.Option(None, "--tokenizer", help=_TOKENIZER_HELP),
 ) -> None:
     """Replay real trace requests on this machine's GPU and meter them (offline batches, online arrivals).
 
@@ -338,7 +385,8 @@ def replay(
     plan = plan_replays(trace, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
                         rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
                         cuda_graphs=cuda_graphs, repetitions=repetitions, max_input=max_input, max_output=max_output,
-                        tensor_parallel=tensor_parallel, prefix_caching=prefix_caching, sample=sample)
+                        tensor_parallel=tensor_parallel, prefix_caching=prefix_caching, sample=sample,
+                        trace_format=fmt, time_unit=time_unit, tokenizer=tokenizer)
     check_installed([backend])  # a missing framework or no GPU: one line, before an engine is built
     if ray is None:
         check_gpu(None, "replay")
@@ -392,8 +440,25 @@ def _output_file(path: Path | None, flag: str, suffixes: tuple[str, ...] | None 
     """Check, before any work, that a file may be written at `path` (energy_predict.outputs says what may)."""
     from energy_predict.outputs import check_output_file
 
-    if path is not None:
+    if path is not None and not _is_stdout(path):
         check_output_file(path, flag, suffixes)
+
+
+def _is_stdout(path: Path | None) -> bool:
+    """`--csv -`: standard output, as Unix tools read `-` (a file named "-" is ./-)."""
+    return path is not None and str(path) == "-"
+
+
+def _write_csv(frame, path: Path, flag: str = "--csv") -> None:
+    """A table as CSV to `path`, written atomically, or to standard output for `-`."""
+    if _is_stdout(path):
+        import sys
+
+        frame.to_csv(sys.stdout, index=False)
+        return
+    from energy_predict.outputs import write_file
+
+    write_file(path, flag, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def _output_dir(path: Path | None, flag: str) -> None:
@@ -713,7 +778,8 @@ def data_list(
 @handles_errors
 def data_cells(
     backend: str | None = typer.Option(None, "--backend", help="hf or vllm (default: both)"),
-    csv_path: Path | None = typer.Option(None, "--csv", help="write every cell to this CSV"),
+    csv_path: Path | None = typer.Option(None, "--csv", help="write every cell to this CSV (- : to standard output, "
+                                         "the summary then to standard error)"),
     root: Path | None = typer.Option(None, "--dir", help="folder of runs (default: the shipped artifacts)"),
 ) -> None:
     """Distinct measured cells per backend and the spread (CV) of each cell's repetitions."""
@@ -724,14 +790,13 @@ def data_cells(
     if backend:
         cells = cells[cells["backend"] == backend]
     if csv_path:
-        from energy_predict.outputs import write_file
-
-        write_file(csv_path, "--csv", lambda tmp: cells.to_csv(tmp, index=False))
+        _write_csv(cells, csv_path)
+    summary = err if _is_stdout(csv_path) else out  # standard output holds the CSV alone
     for name, g in cells.groupby("backend"):
         noisy = int((g["cv"] > 0.03).sum())
-        out.print(f"{name}: {len(g)} distinct cells, median CV {100 * g['cv'].median():.2f}%, "
-                  f"{noisy} cells above 3%, largest {100 * g['cv'].max():.1f}%")
-    if csv_path:
+        summary.print(f"{name}: {len(g)} distinct cells, median CV {100 * g['cv'].median():.2f}%, "
+                      f"{noisy} cells above 3%, largest {100 * g['cv'].max():.1f}%")
+    if csv_path and not _is_stdout(csv_path):
         out.print(f"wrote {csv_path} ({len(cells)} cells)")
 
 

@@ -140,10 +140,13 @@ class Samples(_Strict):
 class TraceRef(_Strict):
     kind: Literal["trace"]
     path: str = Field(description="trace file, relative to the profile")
-    format: Literal["azure", "mooncake", "csv"] | None = None
+    format: Literal["vllm", "burstgpt", "sharegpt", "vidur", "llmservingsim", "openai", "azure", "mooncake", "csv",
+                    "jsonl"] | None = None
     input_column: str | None = None
     output_column: str | None = None
     time_column: str | None = None
+    time_unit: Literal["s", "ms", "us", "ns"] | None = Field(None, description="unit of the trace's times (default: "
+                                                              "the format's, the column name's, or detected)")
 
 
 Tokens = Annotated[Histogram | Samples | TraceRef, Field(discriminator="kind")]

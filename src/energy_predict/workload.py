@@ -111,7 +111,7 @@ def workload_from_profile(p: schema.Profile, base_dir: Path | None = None) -> Wo
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         frame = read_trace(path, tokens.format, tokens.input_column, tokens.output_column, tokens.time_column,
-                           from_profile=True)
+                           from_profile=True, time_unit=tokens.time_unit)
         inputs, outputs = frame["input_tokens"].to_numpy(), np.maximum(frame["output_tokens"].to_numpy(), 1)
         counts = np.ones(len(frame))
         if "hash_ids" in frame:

@@ -192,7 +192,8 @@ def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, see
                  rates: list[float], batch_size: int, cuda_graphs: bool, repetitions: int, max_input: int | None,
                  max_output: int, poisson_rates: tuple[float, ...] = (), max_num_seqs: int = 256,
                  max_num_batched_tokens: int = 8192, tensor_parallel: int = 1, prefix_caching: bool = False,
-                 sample: str = "window") -> ReplayPlan:
+                 sample: str = "window", trace_format: str | None = None, time_unit: str | None = None,
+                 tokenizer: str | None = None) -> ReplayPlan:
     """Sample the trace's requests and list the replays: HF offline; vLLM offline, then each online rate.
 
     `max_input` None: DEFAULT_MAX_INPUT, or DEFAULT_MAX_INPUT_BLOCKS for a trace with prefix blocks. vLLM logs
@@ -212,7 +213,7 @@ def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, see
     if sample not in SAMPLES:
         raise InputError("--sample", f"unknown sample {sample!r}", f"use one of {', '.join(SAMPLES)}")
     arch = resolve_architecture(model)
-    frame = read_trace(trace_path)
+    frame = read_trace(trace_path, trace_format, time_unit=time_unit, tokenizer=tokenizer)
     blocks = "hash_ids" in frame.columns
     if sample == "conversations" and not blocks:
         raise InputError("--sample", "conversations need a trace with prefix block ids (hash_ids, as Mooncake's)",
