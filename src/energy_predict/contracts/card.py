@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, PrivateAttr
+from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 
 from energy_predict.contracts.keys import FitKey
 from energy_predict.contracts.scores import (
     AccuracyScore,
     DegreeScore,
+    EstimateBounds,
     ExtrapolationScore,
     HeldOutScore,
     IntRange,
@@ -92,12 +93,15 @@ class Validity(Stored):
         return Ranges(batch_size=self.batch_size, input_tokens=self.input_tokens, output_tokens=self.output_tokens)
 
 
+IdleWatts = Annotated[float, Field(gt=0, le=2000)]  # a GPU idles above 0 W and below any card's limit
+
+
 class IdleReadings(Stored):
     """Median idle power of one GPU (W): empty, and holding each framework's loaded engine."""
 
-    empty: float | None = None
-    loaded_hf: float | None = None
-    loaded_vllm: float | None = None
+    empty: IdleWatts | None = None
+    loaded_hf: IdleWatts | None = None
+    loaded_vllm: IdleWatts | None = None
 
     def loaded(self, framework: str) -> float | None:
         """The loaded-engine idle of `framework` where measured."""
@@ -117,7 +121,7 @@ class Training(Stored):
 class Interval(Stored):
     level: float
     method: str
-    log_bounds: LogBounds
+    log_bounds: EstimateBounds  # the in-domain interval holds the estimate
 
 
 class HfPadding(Stored):
@@ -211,8 +215,8 @@ class DecodingOption(Stored):
     framework: str
     decoding: str
     rule: str
-    energy_factor: float
-    time_factor: float
+    energy_factor: Annotated[float, Field(gt=0, le=100, strict=True)]  # a factor on a positive energy stays positive
+    time_factor: Annotated[float, Field(gt=0, le=100, strict=True)]
     beam_widths: list[int]
     measured: list[tuple[str, str]] = Field(description="(model, GPU) pairs measured")
     servings: list[ServingKeyJson]
@@ -286,6 +290,19 @@ class ModelCard(Stored):
     extrapolation: ExtrapolationScore | None = None
     held_out: list[AccuracyScore] = []
     options: Options | None = None
+
+    @model_validator(mode="after")
+    def _idle_below_the_limit(self) -> ModelCard:
+        """A GPU's idle power lies below its power limit (the catalog's TDP) where the catalog knows the GPU."""
+        from energy_predict.gpus import CATALOG
+
+        for gpu, readings in self.idle_power_w.items():
+            tdp = CATALOG[gpu].tdp_w if gpu in CATALOG else None
+            for name in ("empty", "loaded_hf", "loaded_vllm"):
+                watts = getattr(readings, name)
+                if tdp is not None and watts is not None and watts >= tdp:
+                    raise ValueError(f"idle_power_w.{gpu}.{name}: {watts:g} W is not below the GPU's {tdp:g} W limit")
+        return self
 
     def idle(self, gpu: str) -> IdleReadings:
         """The idle readings of a GPU kind (none where it was never measured)."""

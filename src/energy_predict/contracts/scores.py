@@ -8,11 +8,31 @@ so an estimate's interval is exp(lo) .. exp(hi) x the estimate.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from energy_predict.contracts.stored import Stored
 
-LogBounds = tuple[float, float]
+
+def _ordered(bounds: tuple[float, float]) -> tuple[float, float]:
+    """Log bounds in order, within a factor e^10 either way (a held-out error's may both lie on one side of 0)."""
+    lo, hi = bounds
+    if not (-10.0 <= lo <= hi <= 10.0):
+        raise ValueError(f"log bounds {lo!r}, {hi!r} are not ordered within -10..10")
+    return bounds
+
+
+def _around_zero(bounds: tuple[float, float]) -> tuple[float, float]:
+    """An interval of an estimate holds it: low <= 0 <= high in log."""
+    lo, hi = _ordered(bounds)
+    if not lo <= 0.0 <= hi:
+        raise ValueError(f"log bounds {lo!r}, {hi!r} do not hold the estimate (need low <= 0 <= high)")
+    return bounds
+
+
+LogBounds = Annotated[tuple[float, float], AfterValidator(_ordered)]
+EstimateBounds = Annotated[tuple[float, float], AfterValidator(_around_zero)]
 IntRange = tuple[int, int]
 
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, SerializationInfo, mode
 class Stored(BaseModel):
     """A JSON value of an artifact, validated on read (`extra="forbid"`), written back as read."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # a stored number is finite: NaN or 1e999 in an edited card is refused on read, never printed
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
     _order: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="wrap")
