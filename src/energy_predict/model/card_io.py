@@ -54,7 +54,12 @@ def read_model(data: Any, card: Any) -> MeasuredModel:
         raise ValueError(f"card.json: {why_invalid(exc)}") from None
     try:
         lo, hi = (float(b) for b in data["log_bounds"])
-        return MeasuredModel(PhaseCoefficients.from_dict(data["energy"]),
-                             PhaseCoefficients.from_dict(data["duration"]), (lo, hi), typed)
+        energy, duration = (PhaseCoefficients.from_dict(data[k]) for k in ("energy", "duration"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"model.json: {exc}") from None
+    for entry in typed.valid.serving_configs:  # what the card says is fitted has its coefficients
+        flat = entry.key.flat
+        if flat not in energy.coef_ or flat not in duration.coef_:
+            raise ValueError(f"model.json: no coefficients for {entry.key.gpu} {entry.key.describe()}, which the "
+                             "card lists as fitted")
+    return MeasuredModel(energy, duration, (lo, hi), typed)

@@ -68,3 +68,17 @@ def test_the_shipped_card_is_in_range(tmp_path):
     folder = _rehashed(tmp_path, lambda card: None)
     result = CliRunner().invoke(app, ["--profile", str(PROFILE), "--model", str(folder), "--json"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_rehashed_model_without_the_coefficients_its_card_lists_is_refused_in_one_line(tmp_path):
+    folder = _rehashed(tmp_path, lambda card: None)
+    data = json.loads((folder / "model.json").read_text())
+    data["energy"]["coefficients"] = []  # was a KeyError traceback at the first prediction
+    (folder / "model.json").write_text(json.dumps(data, indent=1) + "\n")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["sha256"]["model.json"] = hashlib.sha256((folder / "model.json").read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(app, ["--profile", str(PROFILE), "--model", str(folder)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "model.json: no coefficients for" in lines[0]
