@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from energy_predict.architectures import Architecture
+from energy_predict.baselines import PhaseEstimate
 from energy_predict.fitted import soft_power_w
 
 DECODE_NODES = 8
@@ -304,25 +305,7 @@ def step_power_w(t: StepTimes, p: StepParams) -> np.ndarray:
                                        + p.comm_w * t.comm_s) / total
 
 
-@dataclass(frozen=True)
-class BatchCost:
-    """Per cell of equal-request batches: prefill and decode energy (J, all GPUs) and seconds."""
-
-    prefill_j: np.ndarray
-    decode_j: np.ndarray
-    prefill_s: np.ndarray
-    decode_s: np.ndarray
-
-    @property
-    def energy_j(self) -> np.ndarray:
-        return self.prefill_j + self.decode_j
-
-    @property
-    def duration_s(self) -> np.ndarray:
-        return self.prefill_s + self.decode_s
-
-
-def batch_cost(w: StepWork, p: StepParams, tp) -> BatchCost:
+def batch_cost(w: StepWork, p: StepParams, tp) -> PhaseEstimate:
     """Whole-batch energy (all `tp` GPUs) and time from `batch_work`'s columns.
 
     Each phase's mean power is folded under the limit (`soft_power_w`); its time is kept: the achieved fractions
@@ -338,7 +321,7 @@ def batch_cost(w: StepWork, p: StepParams, tp) -> BatchCost:
         capped = soft_power_w(watts, _cell(p.idle_w), _cell(p.tdp_w))
         out.append((capped * s * tp, s))
     (pj, ps), (dj, ds) = out
-    return BatchCost(pj, dj, ps, ds)
+    return PhaseEstimate(prefill_s=ps, decode_s=ds, prefill_j=pj, decode_j=dj)
 
 
 def _cell(value):
