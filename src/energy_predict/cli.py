@@ -578,8 +578,7 @@ def compare_cmd(
         try:
             resolve_gpu(name)
         except InputError as exc:
-            problem, _, fix = str(exc).split(": ", 1)[-1].partition("; ")
-            raise InputError("--gpus", problem, fix or "use a name from the GPU catalog") from None
+            raise InputError("--gpus", exc.problem, exc.fix or "use a name from the GPU catalog") from None
     case = load_case(profile)
     comparison = compare(case.workload, case.dep, _load_model(model), caps, list(dict.fromkeys(names)),
                          analytic=RooflineEstimator())

@@ -217,9 +217,8 @@ def deployment_from_profile(p, base_dir=None) -> Deployment:
         try:
             _ = speculative.arch  # resolved here once, so a bad draft is named as its field
         except InputError as exc:
-            problem, _, fix = str(exc).split(": ", 1)[-1].partition("; ")
-            raise InputError("serving.speculative.draft", problem,
-                             fix or "give a registry name or a config.json path (relative to the profile)") from None
+            fix = exc.fix or "give a registry name or a config.json path (relative to the profile)"
+            raise InputError("serving.speculative.draft", exc.problem, fix) from None
         serving = replace(serving, speculative=speculative)
     if p.hardware.count % serving.tensor_parallel:
         raise InputError("hardware.count", f"{p.hardware.count} GPUs is not a multiple of tensor_parallel "

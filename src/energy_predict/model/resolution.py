@@ -19,6 +19,13 @@ class Refusal(EnergyPredictError):
         self.field, self.problem, self.fix = field, problem, fix
         super().__init__(" ".join(f"{field}: {problem}; {fix}".split()))
 
+    @classmethod
+    def from_line(cls, line: str) -> Refusal:
+        """A refusal from the vocabulary's one-line form 'field: problem; fix' (precision.dtype_refusal, ...)."""
+        field, _, rest = line.partition(": ")
+        problem, _, fix = rest.partition("; ")
+        return cls(field, problem, fix)
+
 
 @dataclass(frozen=True)
 class Route:

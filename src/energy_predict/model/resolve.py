@@ -147,9 +147,7 @@ class _Step:
 def _greedy(c: _Card, dep: Deployment) -> Resolution:
     """Measured; or transferred to another GPU, an unmeasured degree or model (each a step); or refused."""
     if refusal := dtype_refusal(dep.serving.dtype):  # every key stands for the dtype calibration ran
-        field, _, rest = refusal.partition(": ")
-        problem, _, fix = rest.partition("; ")
-        raise Refusal(field, problem, fix)
+        raise Refusal.from_line(refusal)
     card, valid = c.card, c.card.valid
     src = c.source_gpu(dep)
     if c.never_measured(dep.gpu.name):
@@ -315,9 +313,7 @@ def _check_datasheet_transfer(c: _Card, dep: Deployment, src: str | None) -> Non
         raise Refusal("hardware.gpu", f"{dep.gpu.name} was never measured, and the model '{c.card.name}' holds no "
                       "leave-one-GPU-out error to size a transfer to it", ROOFLINE)
     if refusal := dep.serving.precision.transfer_refusal(dep.gpu):
-        field, _, rest = refusal.partition(": ")
-        problem, _, fix = rest.partition("; ")
-        raise Refusal(field, problem, fix)
+        raise Refusal.from_line(refusal)
     if dep.serving.tensor_parallel > 1:
         raise Refusal("serving.tensor_parallel", f"{dep.gpu.name} was never measured, and tensor parallelism is "
                       "not transferred to it (its all-reduce runs over an interconnect the datasheet transfer does "
