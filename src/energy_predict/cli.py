@@ -365,7 +365,7 @@ def replay(
     --tensor-parallel GPUs; replays run side by side and each record is written here as it comes back.
     Exit 1 when a replay has no record (its worker died twice, or it failed), 2 for bad input.
     """
-    from energy_predict.calibrate.preflight import BACKEND_MODULES, check_gpu, check_installed
+    from energy_predict.calibrate.preflight import check_backend_name, check_gpu, check_installed
     from energy_predict.calibrate.replay import plan_replays, run_replays
     from energy_predict.errors import InputError
 
@@ -380,8 +380,7 @@ def replay(
     if ray is None and tensor_parallel > 1 and len(indices) != tensor_parallel:
         raise InputError("--gpus", f"the engine runs on {tensor_parallel} GPUs but {len(indices)} are metered",
                          "pass one --gpus index per GPU the engine uses (e.g. --gpus 0,1 for --tensor-parallel 2)")
-    if backend not in BACKEND_MODULES:  # before pydantic meets it
-        raise InputError("--backend", f"unknown backend {backend!r}", "use hf or vllm")
+    check_backend_name(backend)  # before pydantic meets it
     plan = plan_replays(trace, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
                         rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
                         cuda_graphs=cuda_graphs, repetitions=repetitions, max_input=max_input, max_output=max_output,

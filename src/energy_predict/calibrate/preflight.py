@@ -44,11 +44,16 @@ def check_models(grid: Grid) -> None:
         resolve_architecture(model)
 
 
+def check_backend_name(name: str) -> None:
+    """Refuse a backend this package has no module for."""
+    if name not in BACKEND_MODULES:
+        raise InputError("--backend", f"unknown backend {name!r}", "use hf or vllm")
+
+
 def check_installed(backends: Iterable[str]) -> None:
     """Refuse a backend whose framework is not installed, naming the extra that installs it."""
     for name in sorted(set(backends)):
-        if name not in BACKEND_MODULES:
-            raise InputError("--backend", f"unknown backend {name!r}", "use hf or vllm")
+        check_backend_name(name)
         modules, extra = BACKEND_MODULES[name]
         missing = [m for m in modules if importlib.util.find_spec(m) is None]
         if missing:
