@@ -632,10 +632,12 @@ def capacity_cmd(
     rate: float | None = typer.Option(None, "--rate", help="requests per second (default: the profile's rate)"),
     per_day: float | None = typer.Option(None, "--per-day", help="requests per day, instead of --rate"),
     latency: float | None = typer.Option(None, "--latency-p90-s", help="target p90 time to first token, seconds"),
+    headroom: float = typer.Option(0.8, "--headroom", help="the rate may be at most this share of the sustainable "
+                                   "rate"),
     model: str = typer.Option("default", "--model"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The fewest GPUs that serve a request rate (within a TTFT target), from the same simulation as --rate."""
+    """The GPUs and layout (TP x engines) that serve a rate within a TTFT target: `plan` on the layout axis."""
     from energy_predict.errors import InputError
     from energy_predict.predict.run import load_case
     from energy_predict.predict.whatif import capacity
@@ -650,18 +652,28 @@ def capacity_cmd(
     r = per_day / 86400 if per_day is not None else rate if rate is not None else case.workload.rate_per_s
     if r is None:
         raise InputError("--rate", "the profile has no rate", "give --rate (req/s) or --per-day")
-    result = capacity(case.workload, case.dep, _load_model(model), r, latency)
+    if not (0 < headroom <= 1):
+        raise InputError("--headroom", f"{headroom!r} is not a share", "give a share above 0 and at most 1")
+    result = capacity(case.workload, case.dep, _load_model(model), r, latency, headroom, case.profile.site)
     if as_json:
         _print_json(result.to_json())
         return
-    out.print(f"{result.gpus} x {result.gpu} ({result.replicas} engine(s), {result.serving}) for "
-              f"{r:.3g} req/s ({result.requests_per_day:,.0f}/day): utilisation "
-              f"{100 * result.utilization:.1f}%, p90 TTFT {result.ttft_p90_s:.2f} s"
-              + (f" (target {result.latency_target_s:g} s)" if result.latency_target_s else ""))
-    out.print(f"energy per day: {result.total_kwh_per_day:.3g} kWh = busy {result.busy_kwh_per_day:.3g} + idle "
+    out.print(f"{result.gpus} x {result.gpu} ({result.replicas} engine(s) of TP{result.tensor_parallel}, "
+              f"{result.serving}) for {r:.3g} req/s ({result.requests_per_day:,.0f}/day): utilisation "
+              f"{100 * result.utilization:.1f}% of the sustainable {result.sustainable_rate_per_s:.3g} req/s (headroom "
+              f"{result.headroom:g}; busy {100 * result.time_busy:.0f}% of the time), p90 TTFT "
+              f"{result.ttft_p90_s:.2f} s" + (f" (target {result.latency_target_s:g} s)" if result.latency_target_s
+                                              else ""))
+    out.print(f"energy per day: {result.total_kwh_per_day:.3g} kWh ({result.low_kwh_per_day:.3g}-"
+              f"{result.high_kwh_per_day:.3g}) = busy {result.busy_kwh_per_day:.3g} + idle "
               f"{result.idle_kwh_per_day:.3g} (at {result.idle_power_w:.0f} W loaded idle per GPU); "
               f"{result.energy_per_request_j:.3g} J per request, {result.mean_power_per_gpu_w:.0f} W per GPU "
               f"({result.model.basis})")
+    if result.site is not None:
+        s = result.site
+        out.print(f"at the site: {s.facility_kwh_per_day:.3g} kWh a day (PUE {s.pue:g})"
+                  + (f", {s.co2e_kg_per_day:.3g} kg CO2e" if s.co2e_kg_per_day is not None else "")
+                  + (f", {s.energy_cost_per_day:.2f} {s.currency}" if s.energy_cost_per_day is not None else ""))
 
 
 @app.command("sweep-rate")
@@ -796,6 +808,11 @@ def data_cells(
                       f"{noisy} cells above 3%, largest {100 * g['cv'].max():.1f}%")
     if csv_path and not _is_stdout(csv_path):
         out.print(f"wrote {csv_path} ({len(cells)} cells)")
+
+
+from energy_predict.cli_plan import register as _register_plan  # noqa: E402 (the command lives in its module)
+
+_register_plan(app, handles_errors, _load_model, _print_json)
 
 
 def main() -> None:

@@ -57,6 +57,10 @@ class OnlineResult:
     backlog: int = 0  # requests waiting when the simulation stopped
     service_rate_per_s: float | None = None  # completions per second while saturated (overloaded runs)
     prefill_tokens_skipped: int = 0  # prompt tokens found in the prefix cache (of `input_tokens`)
+    peak_power_w: float = 0.0  # the highest power of any step (the engine's GPUs together)
+    max_running: int = 0  # most sequences a step held (running and admitted): below a batch cap, the cap never bound
+    budget_limited: bool = False  # whether the token budget ever cut a step's prefill short
+    max_step_tokens: int = 0  # most tokens (decodes and prefill) one step scheduled
 
     @property
     def utilization(self) -> float:
@@ -119,7 +123,9 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     kv_prefill = 0  # KV of partly prefilled requests
     now = busy_s = busy_j = prefill_j = 0.0
     nxt = preemptions = done = skipped = 0
-    overloaded = False
+    overloaded = budget_limited = False
+    peak_w = 0.0
+    max_running = max_step_tokens = 0
 
     def preempt_until(extra: int) -> None:
         nonlocal context, preemptions
@@ -170,6 +176,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             tokens, pairs, slots, admitted = 0, 0.0, engine.max_num_seqs - n, 0
             for r in waiting:
                 if budget <= 0 or slots <= 0 or free <= 0:
+                    budget_limited = budget_limited or budget <= 0
                     break
                 if prefilled[r] == 0 and need[r] + watermark > free:
                     break  # a request starts only when its whole prompt fits beside the watermark
@@ -180,6 +187,8 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                     skipped += skip[r]
                     skip[r] = 0  # once: a preempted request recomputes its whole context
                 take = int(min(need[r] - prefilled[r], budget, free))
+                if take == budget and take < need[r] - prefilled[r]:
+                    budget_limited = True
                 start = prefilled[r]
                 pairs += take * start + take * (take + 1) / 2  # a chunk attends to its prefix and itself
                 prefilled[r] += take
@@ -194,6 +203,12 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             e_pre, e_dec = energy.split(n, context, tokens, pairs)
             dt = time.cost(n, context, tokens, pairs)
             de, dt = _bounded(e_pre + e_dec, dt, engine)
+            if dt > 0 and de > peak_w * dt:
+                peak_w = de / dt
+            if n + admitted > max_running:
+                max_running = n + admitted
+            if n + tokens > max_step_tokens:
+                max_step_tokens = n + tokens
             if e_pre + e_dec > 0:
                 prefill_j += de * e_pre / (e_pre + e_dec)
             busy_j += de
@@ -225,6 +240,8 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             k = max(1, min(k, math.ceil((arrivals[nxt] - now) / max(step_t, 1e-9))))
         k = max(1, min(k, (cap - context - kv_prefill) // max(n, 1)))
         de, dt = _bounded(energy.decode_run(n, context, k), time.decode_run(n, context, k), engine)
+        if dt > 0 and de > peak_w * dt:
+            peak_w = de / dt
         busy_j += de
         now += dt
         busy_s += dt
@@ -252,4 +269,6 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     tpot = (finish_a[multi] - first_a[multi]) / (outputs_a[multi] - 1)
     return OnlineResult(arrived, done, span, busy_j + idle_j, busy_j, idle_j, prefill_j, busy_j - prefill_j, busy_s,
                         int(inputs_a[:arrived].sum()), int(outputs_a[:arrived].sum()), ttft, tpot, preemptions,
-                        overloaded, len(waiting) + (n_req - nxt if overloaded else 0), service, skipped)
+                        overloaded, len(waiting) + (n_req - nxt if overloaded else 0), service, skipped,
+                        max(peak_w, engine.idle_w), max(max_running, len(running)), budget_limited,
+                        max_step_tokens)

@@ -135,7 +135,10 @@ def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: 
         sum(p.input_tokens for p in parts), sum(p.output_tokens for p in parts),
         np.concatenate([p.ttft_s for p in parts]), np.concatenate([p.tpot_s for p in parts]),
         sum(p.preemptions for p in parts), over, sum(p.backlog for p in parts),
-        prefill_tokens_skipped=sum(p.prefill_tokens_skipped for p in parts))
+        prefill_tokens_skipped=sum(p.prefill_tokens_skipped for p in parts),
+        peak_power_w=sum(p.peak_power_w for p in parts),  # as if every engine peaked at once: an upper figure
+        max_running=max(p.max_running for p in parts), budget_limited=any(p.budget_limited for p in parts),
+        max_step_tokens=max(p.max_step_tokens for p in parts))
     offered = len(inputs) / period if period else float(rate or 0.0)
     sustainable = sum(p.served_rate_per_s for p in parts) if over else None
     return DeploymentResult(dep, total, offered, sustainable)

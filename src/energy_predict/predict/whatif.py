@@ -2,7 +2,7 @@
 
 `compare` never mixes methods silently: each row carries what it rests on, and a saving is computed only against
 the profile's own deployment predicted the same way (measured against measured, analytic against analytic).
-`capacity` searches GPU counts with the same simulation the `--rate` report uses.
+`capacity` is `plan` restricted to the layout (GPUs per engine and engines): the same simulation as `--rate`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
 from energy_predict.predict.estimate import Estimate, estimate_workload
 from energy_predict.predict.padded import padded_batches
-from energy_predict.predict.serving import simulate_deployment, summary
+from energy_predict.predict.plan import plan, precision_name
+from energy_predict.predict.plan_types import PlanSpace, PlanTargets, SiteFigures
+from energy_predict.profile import Site
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
 
 MAX_CAPACITY_GPUS = 1024
-PROBE_REQUESTS = 4000  # requests per probe simulation while capacity searches GPU counts
 
 
 def option_effect(model: EnergyModel, dep: Deployment, batch_size, input_tokens, output_tokens) -> np.ndarray:
@@ -143,7 +144,7 @@ def gap_table(est: Estimate) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class CapacityBasis:
-    """The model a capacity answer comes from and what its offline answer rests on."""
+    """The model a capacity answer comes from and what its answer rests on."""
 
     name: str
     basis: str
@@ -151,25 +152,37 @@ class CapacityBasis:
 
 @dataclass(frozen=True)
 class Capacity:
-    """The fewest GPUs that serve a rate within a TTFT target, and what they draw a day (kWh) and per request (J)."""
+    """The plan's recommended layout for a rate on the profile's GPU, precision and limits: GPUs, engines, TP.
+
+    `utilization` is the offered rate's share of the rate the GPUs sustain (at most the headroom); `time_busy` is
+    the share of the period the engines were stepping, which is near 1 at any rate that keeps a batch running.
+    """
 
     rate_per_s: float
     requests_per_day: float
     gpus: int
     replicas: int
+    tensor_parallel: int
     gpu: str
     serving: str
     batch_cap: int
     utilization: float
+    time_busy: float
+    headroom: float
+    sustainable_rate_per_s: float
     ttft_p90_s: float | None
     tpot_p90_s: float | None
     latency_target_s: float | None
     busy_kwh_per_day: float
     idle_kwh_per_day: float
     total_kwh_per_day: float
+    low_kwh_per_day: float
+    high_kwh_per_day: float
     idle_power_w: float
     energy_per_request_j: float
     mean_power_per_gpu_w: float | None
+    peak_power_w: float
+    site: SiteFigures | None
     model: CapacityBasis
     method: str
 
@@ -178,66 +191,44 @@ class Capacity:
 
 
 def capacity(w: Workload, dep: Deployment, model: EnergyModel, rate_per_s: float,
-             ttft_p90_s: float | None = None) -> Capacity:
-    """The fewest GPUs (whole engines) that sustain `rate_per_s` within the TTFT target, from the online simulation.
+             ttft_p90_s: float | None = None, headroom: float = 0.8, site: Site | None = None) -> Capacity:
+    """`plan` restricted to the layout axis (GPUs per engine and engines) on the profile's GPU, precision and limits.
 
-    The figures are those of `energy-predict --rate R --gpus N` for the chosen N: the same simulation, the same
-    sampled requests, so the two agree.
+    The figures are those of `energy-predict --rate R --gpus N` for the chosen layout: the same simulation.
     """
     if not np.isfinite(rate_per_s) or rate_per_s <= 0:
         raise InputError("--rate", "must be a finite number > 0", "give the request rate in requests per second")
-    tp = dep.serving.tensor_parallel
-    cache: dict[tuple[int, bool], object] = {}
-
-    def run(replicas: int, full: bool):
-        """The simulation at a count: the full one (what --rate runs), or a probe of a few thousand requests."""
-        if (replicas, full) not in cache:
-            cache[(replicas, full)] = simulate_deployment(w, replace(dep, gpu_count=replicas * tp), model, rate_per_s,
-                                                          max_requests=None if full else PROBE_REQUESTS)
-        return cache[(replicas, full)]
-
-    def ok(replicas: int, full: bool = False) -> bool:
-        r = run(replicas, full)
-        p90 = summary(r).ttft_s.p90
-        return not r.overloaded and (ttft_p90_s is None or (p90 is not None and p90 <= ttft_p90_s))
-
-    def refuse():
-        return EnergyPredictError(f"--rate: {rate_per_s:g} req/s is not served within the target by "
-                                  f"{MAX_CAPACITY_GPUS} GPUs; lower the rate or relax --latency-p90-s")
-
-    hi = 1  # probes find the count quickly; the full simulation then confirms it (and steps up where it must)
-    while not ok(hi):
-        if hi * tp >= MAX_CAPACITY_GPUS:
-            raise refuse()
-        hi = min(hi * 2, MAX_CAPACITY_GPUS // tp)
-    lo = hi // 2 + 1 if hi > 1 else 1
-    while lo < hi:  # the fewest replicas that pass, between the last failing and the first passing count
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    while hi > 1 and ok(hi - 1, full=True):
-        hi -= 1
-    while not ok(hi, full=True):
-        if (hi + 1) * tp > MAX_CAPACITY_GPUS:
-            raise refuse()
-        hi += 1
-    r = run(hi, True)
-    s = summary(r)
-    res = r.result
-    day = 86400.0
-    scale = day / res.period_s
+    s = dep.serving
+    space = PlanSpace(gpus=(dep.gpu.name,), precisions=(precision_name(dep),), batch_caps=(s.max_batch,),
+                      token_budgets=(s.max_num_batched_tokens,), prefix_caching=(s.prefix_caching,),
+                      max_gpus=MAX_CAPACITY_GPUS)
+    targets = PlanTargets(ttft_p90_ms=None if ttft_p90_s is None else 1000 * ttft_p90_s, headroom=headroom)
+    try:
+        p = plan(w, dep, model, space, targets, rate_per_s, site)
+    except InputError:
+        raise
+    except EnergyPredictError as exc:
+        text = str(exc)
+        if not text.startswith("plan:"):
+            raise
+        raise EnergyPredictError("--rate: " + text.removeprefix("plan: ").replace("--ttft-p90-ms", "--latency-p90-s")
+                                 ) from None
+    r = p.recommended
+    c = r.candidate
+    day_s = 86400.0
     return Capacity(
-        rate_per_s=rate_per_s, requests_per_day=rate_per_s * day, gpus=hi * tp, replicas=hi,
-        gpu=dep.gpu.name, serving=dep.serving.label, batch_cap=dep.serving.max_batch,
-        utilization=s.gpu_utilization, ttft_p90_s=s.ttft_s.p90, tpot_p90_s=s.tpot_s.p90,
-        latency_target_s=ttft_p90_s,
-        busy_kwh_per_day=res.busy_energy_j * scale / 3.6e6, idle_kwh_per_day=res.idle_energy_j * scale / 3.6e6,
-        total_kwh_per_day=res.energy_j * scale / 3.6e6, idle_power_w=model.loaded_idle_w(dep),
-        energy_per_request_j=res.energy_j / max(res.requests, 1),
-        mean_power_per_gpu_w=s.mean_power_per_gpu_w,
-        model=CapacityBasis(model.name, estimate_workload(w, dep, model).basis_kind),
-        method="smallest GPU count whose simulated serving keeps up and meets the TTFT target "
-               "(the same simulation as --rate)",
+        rate_per_s=rate_per_s, requests_per_day=rate_per_s * day_s, gpus=c.gpus, replicas=c.replicas,
+        tensor_parallel=c.tp, gpu=c.gpu, serving=replace(s, tensor_parallel=c.tp).label, batch_cap=c.batch_cap,
+        utilization=r.utilisation, time_busy=r.time_busy, headroom=headroom,
+        sustainable_rate_per_s=r.sustainable_rate_per_s,
+        ttft_p90_s=None if r.ttft_p90_ms is None else r.ttft_p90_ms / 1000,
+        tpot_p90_s=None if r.tpot_p90_ms is None else r.tpot_p90_ms / 1000, latency_target_s=ttft_p90_s,
+        busy_kwh_per_day=r.busy_kwh_per_day, idle_kwh_per_day=r.idle_kwh_per_day,
+        total_kwh_per_day=r.energy_kwh_per_day, low_kwh_per_day=r.low_kwh_per_day,
+        high_kwh_per_day=r.high_kwh_per_day, idle_power_w=model.loaded_idle_w(dep),
+        energy_per_request_j=r.energy_per_request_j, mean_power_per_gpu_w=r.mean_power_w / c.gpus,
+        peak_power_w=r.peak_power_w, site=r.site, model=CapacityBasis(model.name, r.basis),
+        method="plan over the layout (GPUs per engine x engines) on the profile's GPU, precision and limits: the "
+               f"least energy a day whose simulated serving (as --rate) meets the TTFT target at most {headroom:g} "
+               "of the sustainable rate",
     )

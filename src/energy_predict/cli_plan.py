@@ -1,0 +1,133 @@
+"""`energy-predict plan`: options in, `energy_predict.predict.plan.plan` out, as a table or JSON.
+
+Registered from cli.py (`register`); the table is drawn with cli.py's shared helpers.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+from energy_predict.errors import InputError
+
+TARGET_HELP = "target in ms over completed requests"
+
+
+def _names(text: str) -> tuple[str, ...] | None:
+    names = tuple(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
+    return names or None
+
+
+def _ms(value: float | None, flag: str) -> float | None:
+    if value is not None and not (math.isfinite(value) and 0 < value < 1e9):
+        raise InputError(flag, f"{value!r} is not a time", "give milliseconds above 0")
+    return value
+
+
+def _bools(text: str) -> tuple[bool, ...] | None:
+    values = {"on": True, "off": False}
+    items = _names(text)
+    if items is None:
+        return None
+    if any(x not in values for x in items):
+        raise InputError("--prefix-caching", f"{text!r} is not a list of on/off", "write on, off or off,on")
+    return tuple(values[x] for x in items)
+
+
+def plan_table(result) -> None:
+    """The front as a table, the recommendation and why, the counts (cli.py's helpers draw it)."""
+    import pandas as pd
+
+    from energy_predict.cli import _print_table, err, out
+
+    rows = []
+    for r in result.rows:
+        site = r.site
+        rows.append({"rec": "*" if r.recommended else ("~" if not r.distinguishable else ""),
+                     "deployment": r.candidate.label, "basis": r.basis,
+                     "kwh_day": r.energy_kwh_per_day, "low": r.low_kwh_per_day, "high": r.high_kwh_per_day,
+                     "ttft_p90_ms": r.ttft_p90_ms, "tpot_p90_ms": r.tpot_p90_ms, "gpus": r.candidate.gpus,
+                     "peak_w": r.peak_power_w, "util": r.utilisation, "busy": r.time_busy,
+                     "cost_day": site.energy_cost_per_day if site else None,
+                     "co2e_kg_day": site.co2e_kg_per_day if site else None})
+    _print_table(pd.DataFrame(rows),
+                 f"{result.profile}: plan at {result.offered_rate_per_s:.3g} req/s, the Pareto front (* recommended; "
+                 "~ its interval overlaps the recommended one: not distinguishable); util: share of the sustainable "
+                 "rate, busy: share of time stepping",
+                 {"kwh_day": "{:.4g}", "low": "{:.3g}", "high": "{:.3g}", "ttft_p90_ms": "{:.4g}",
+                  "tpot_p90_ms": "{:.3g}", "peak_w": "{:,.0f}", "util": "{:.0%}", "busy": "{:.0%}",
+                  "cost_day": "{:.2f}", "co2e_kg_day": "{:.3g}"},
+                 {"kwh_day": "kWh/day", "ttft_p90_ms": "TTFT p90 ms", "tpot_p90_ms": "TPOT p90 ms",
+                  "peak_w": "peak W", "cost_day": "energy cost/day", "co2e_kg_day": "CO2e kg/day"})
+    out.print(f"recommended: {result.recommended.candidate.label}: {result.why}")
+    c = result.counts
+    out.print(f"{c.candidates:,} candidates: {c.simulated} simulated, {c.reused} reused, {c.pruned_by_bound} pruned "
+              f"by the energy bound, {c.not_needed} not needed, {c.infeasible_by_bound} infeasible by a bound, "
+              f"{c.refused_by_model} refused by the model, {c.refused_by_memory} do not fit")
+    for note in result.notes:
+        err.print(f"note: {note}", style="yellow")
+
+
+def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
+    """Add `plan` to the CLI."""
+
+    @app.command("plan")
+    @handles_errors
+    def plan_cmd(
+        profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON (profile from-trace)"),
+        rate: float | None = typer.Option(None, "--rate", help="requests per second (default: the profile's)"),
+        gpus: str = typer.Option("", "--gpus", help="GPU kinds, e.g. H100,H200 (default: the profile's and "
+                                 "those the model measured)"),
+        tp: str = typer.Option("", "--tp", help="GPUs per engine, e.g. 1,2,4,8 (default 1,2,4,8)"),
+        precisions: str = typer.Option("", "--precisions", help="bf16,fp8 (default both)"),
+        batch_caps: str = typer.Option("", "--batch-caps", help="max_num_seqs values (default: the profile's)"),
+        token_budgets: str = typer.Option("", "--token-budgets", help="max_num_batched_tokens values (default: "
+                                          "the profile's)"),
+        prefix_caching: str = typer.Option("", "--prefix-caching", help="off, on or off,on (default: both where "
+                                           "the workload has reuse)"),
+        max_gpus: int = typer.Option(8, "--max-gpus", min=1, max=4096, help="most GPUs a deployment may use"),
+        ttft_p90_ms: float | None = typer.Option(None, "--ttft-p90-ms", help=f"p90 TTFT {TARGET_HELP}"),
+        ttft_p99_ms: float | None = typer.Option(None, "--ttft-p99-ms", help=f"p99 TTFT {TARGET_HELP}"),
+        tpot_p90_ms: float | None = typer.Option(None, "--tpot-p90-ms", help=f"p90 TPOT {TARGET_HELP}"),
+        tpot_p99_ms: float | None = typer.Option(None, "--tpot-p99-ms", help=f"p99 TPOT {TARGET_HELP}"),
+        headroom: float = typer.Option(0.8, "--headroom", help="the offered rate may be at most this share of "
+                                       "the sustainable rate"),
+        power_budget_w: float | None = typer.Option(None, "--power-budget-w", help="peak power of the deployment"),
+        gpu_budget: int | None = typer.Option(None, "--gpu-budget", min=1, help="GPUs the deployment may use"),
+        gpu_hour_price: float | None = typer.Option(None, "--gpu-hour-price", help="price of a GPU-hour (the "
+                                                    "site's currency)"),
+        model: str = typer.Option("default", "--model"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """The energy-optimal deployment under latency targets: a Pareto front with intervals and bases."""
+        from energy_predict.cli import _check_rate, _ints
+        from energy_predict.predict.plan import plan
+        from energy_predict.predict.plan_types import PlanSpace, PlanTargets
+        from energy_predict.predict.run import load_case
+
+        if rate is not None:
+            _check_rate(rate, "--rate")
+        if not (math.isfinite(headroom) and 0 < headroom <= 1):
+            raise InputError("--headroom", f"{headroom!r} is not a share", "give a share above 0 and at most 1")
+        if power_budget_w is not None and not (math.isfinite(power_budget_w) and power_budget_w > 0):
+            raise InputError("--power-budget-w", f"{power_budget_w!r} is not a power", "give watts above 0")
+        if gpu_hour_price is not None and not (math.isfinite(gpu_hour_price) and gpu_hour_price >= 0):
+            raise InputError("--gpu-hour-price", f"{gpu_hour_price!r} is not a price", "give a price of 0 or more")
+        space = PlanSpace(gpus=_names(gpus), tp=tuple(_ints(tp, "--tp")) or None,
+                          precisions=_names(precisions), batch_caps=tuple(_ints(batch_caps, "--batch-caps")) or None,
+                          token_budgets=tuple(_ints(token_budgets, "--token-budgets")) or None,
+                          prefix_caching=_bools(prefix_caching), max_gpus=max_gpus)
+        targets = PlanTargets(_ms(ttft_p90_ms, "--ttft-p90-ms"), _ms(ttft_p99_ms, "--ttft-p99-ms"),
+                              _ms(tpot_p90_ms, "--tpot-p90-ms"), _ms(tpot_p99_ms, "--tpot-p99-ms"), headroom,
+                              power_budget_w, gpu_budget)
+        case = load_case(profile)
+        if rate is None and case.workload.rate_per_s is None and case.workload.arrival_s is None:
+            raise InputError("--rate", "the profile has no rate", "give --rate (req/s)")
+        result = plan(case.workload, case.dep, load_model(model), space, targets, rate, case.profile.site,
+                      gpu_hour_price, case.profile.name)
+        if as_json:
+            print_json(result.to_dict())
+            return
+        plan_table(result)

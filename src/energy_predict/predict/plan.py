@@ -1,0 +1,204 @@
+"""`plan`: the energy-optimal deployment of a workload under latency targets, with its interval and basis.
+
+`plan(workload, deployment, model, space, targets)` searches GPU kind, GPUs per engine (TP), engines, precision,
+batch cap, token budget and prefix caching (`plan_search`), answers every candidate it simulates with the
+simulation `--rate` runs, and returns a `Plan`: the Pareto front over energy a day, p90 TTFT, p90 TPOT, GPUs and peak
+power; the recommended row (least energy a day among the rows that meet every target) and why; each row's basis,
+interval, site figures, and whether its interval overlaps the recommended one. An infeasible search is refused with
+the target that fails first and the closest candidate.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+
+from energy_predict.errors import EnergyPredictError, InputError
+from energy_predict.fitted import EnergyModel
+from energy_predict.gpus import resolve_gpu
+from energy_predict.predict.estimate import estimate_workload
+from energy_predict.predict.plan_search import Evaluated, Family, SearchResult, search
+from energy_predict.predict.plan_types import (
+    DEFAULT_TP,
+    PRECISIONS,
+    Miss,
+    Plan,
+    PlanRow,
+    PlanSpace,
+    PlanTargets,
+    SearchCounts,
+    SiteFigures,
+)
+from energy_predict.profile import Site
+from energy_predict.serving import Deployment
+from energy_predict.workload import Workload
+
+DAY_S = 86400.0
+J_PER_KWH = 3.6e6
+FLAGS = {"p90 TTFT ms": "--ttft-p90-ms", "p99 TTFT ms": "--ttft-p99-ms", "p90 TPOT ms": "--tpot-p90-ms",
+         "p99 TPOT ms": "--tpot-p99-ms", "utilisation": "--headroom", "offered": "--max-gpus",
+         "peak power": "--power-budget-w", "GPUs": "--gpu-budget"}
+
+
+def _flag(target: str) -> str:
+    return next((flag for name, flag in FLAGS.items() if target.startswith(name)), "--max-gpus")
+
+
+def precision_name(dep: Deployment) -> str:
+    """The plan's name of a deployment's precision (bf16, fp8)."""
+    names = {v: k for k, v in PRECISIONS.items()}
+    if dep.serving.quantization not in names:
+        raise InputError("serving.quantization", f"{dep.serving.quantization} is not a precision plan searches",
+                         f"plan searches {', '.join(PRECISIONS)}")
+    return names[dep.serving.quantization]
+
+
+def families(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace) -> list[Family]:
+    """Every engine configuration of the space (defaults: PlanSpace's docstring)."""
+    measured = list(getattr(getattr(model, "card", None), "valid", None).gpus) if hasattr(model, "card") else []
+    gpus = space.gpus or tuple(dict.fromkeys([dep.gpu.name, *measured]))
+    try:
+        gpus = tuple(resolve_gpu(g).name for g in gpus)
+    except InputError as exc:
+        raise InputError("--gpus", exc.problem, exc.fix or "use a name from the GPU catalog") from None
+    tps = space.tp or tuple(t for t in DEFAULT_TP if t <= space.max_gpus)
+    precisions = space.precisions or tuple(PRECISIONS)
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise InputError("--precisions", f"{p!r} is not a precision plan searches", f"use {', '.join(PRECISIONS)}")
+    caps = space.batch_caps or (dep.serving.max_batch,)
+    budgets = space.token_budgets or (dep.serving.max_num_batched_tokens,)
+    reuse = w.prefix_hit_rate is not None or w.prefix_blocks is not None
+    caching = space.prefix_caching or ((False, True) if reuse else (dep.serving.prefix_caching,))
+    if any(caching) and not reuse:
+        raise InputError("--prefix-caching", "the workload has no prefix reuse (no prefix_hit_rate, no block ids)",
+                         "leave prefix caching off, or give a trace with block ids")
+    return [Family(g, t, p, c, b, pc) for g in gpus for t in sorted(set(tps)) for p in precisions
+            for c in sorted(set(caps)) for b in sorted(set(budgets)) for pc in caching]
+
+
+def _site(site: Site | None, energy_kwh_per_day: float, gpus: int, gpu_hour_price: float | None
+          ) -> SiteFigures | None:
+    if site is None and gpu_hour_price is None:
+        return None
+    pue = site.pue if site else 1.0
+    facility = energy_kwh_per_day * pue
+    return SiteFigures(
+        pue=pue, facility_kwh_per_day=facility,
+        co2e_kg_per_day=facility * site.carbon_g_per_kwh / 1000 if site and site.carbon_g_per_kwh is not None
+        else None,
+        energy_cost_per_day=facility * site.price_per_kwh if site and site.price_per_kwh is not None else None,
+        gpu_cost_per_day=gpus * 24 * gpu_hour_price if gpu_hour_price is not None else None,
+        currency=site.currency if site else None)
+
+
+def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_hour_price: float | None,
+         intervals: dict) -> PlanRow:
+    """A simulated candidate as a row, with the `--rate` report's interval.
+
+    The busy energy carries the offline estimate's relative interval; idle is measured, except on a GPU never
+    measured.
+    """
+    res, dep = e.result.result, e.dep
+    key = (dep.gpu.name, dep.serving.key, dep.serving.max_batch, dep.serving.prefix_caching)
+    if key not in intervals:
+        est = estimate_workload(w, replace(dep, gpu_count=dep.serving.tensor_parallel), model)
+        intervals[key] = (est.relative_interval, est.basis.idle_measured, est.basis_kind)
+    (lo, hi), idle_measured, basis = intervals[key]
+    idle_lo, idle_hi = (1.0, 1.0) if idle_measured else (lo, hi)
+    day = DAY_S / res.period_s / J_PER_KWH
+
+    def ms(x, q):
+        return float(np.quantile(x, q)) * 1000 if len(x) else None
+
+    energy = res.energy_j * day
+    return PlanRow(
+        candidate=e.candidate, basis=basis, energy_kwh_per_day=energy,
+        low_kwh_per_day=(res.busy_energy_j * lo + res.idle_energy_j * idle_lo) * day,
+        high_kwh_per_day=(res.busy_energy_j * hi + res.idle_energy_j * idle_hi) * day,
+        busy_kwh_per_day=res.busy_energy_j * day, idle_kwh_per_day=res.idle_energy_j * day,
+        energy_per_request_j=res.energy_j / max(res.requests, 1),
+        ttft_p90_ms=ms(res.ttft_s, 0.9), ttft_p99_ms=ms(res.ttft_s, 0.99),
+        tpot_p90_ms=ms(res.tpot_s, 0.9), tpot_p99_ms=ms(res.tpot_s, 0.99),
+        peak_power_w=res.peak_power_w, mean_power_w=res.energy_j / res.period_s if res.period_s else 0.0,
+        utilisation=e.result.offered_rate_per_s / e.sustainable_rate_per_s if e.sustainable_rate_per_s else 0.0,
+        time_busy=res.utilization, sustainable_rate_per_s=e.sustainable_rate_per_s,
+        offered_rate_per_s=e.result.offered_rate_per_s, overloaded=e.result.overloaded, misses=e.misses,
+        site=_site(site, energy, e.candidate.gpus, gpu_hour_price))
+
+
+def _objectives(r: PlanRow) -> tuple:
+    inf = float("inf")
+    return (r.energy_kwh_per_day, r.ttft_p90_ms if r.ttft_p90_ms is not None else inf,
+            r.tpot_p90_ms if r.tpot_p90_ms is not None else inf, r.candidate.gpus, r.peak_power_w)
+
+
+def pareto_front(rows: list[PlanRow]) -> list[PlanRow]:
+    """The rows no other row beats or equals on every objective while beating it on one (energy order)."""
+    obj = [_objectives(r) for r in rows]
+    front = []
+    for k, a in enumerate(obj):
+        if not any(all(x <= y for x, y in zip(b, a)) and b != a for j, b in enumerate(obj) if j != k):
+            front.append(rows[k])
+    return sorted(front, key=lambda r: r.energy_kwh_per_day)
+
+
+def _worst(misses: tuple[Miss, ...]) -> float:
+    return max((m.by for m in misses), default=0.0)
+
+
+def _infeasible(found: SearchResult) -> EnergyPredictError:
+    """No candidate meets the targets: the target most candidates miss, and the closest candidate."""
+    if not found.evaluated and not found.bound_misses:
+        why = "; ".join(f"{k}: {v}" for k, v in list(found.refused.items())[:2])
+        return EnergyPredictError(f"plan: no candidate could be answered ({why}); widen --gpus, --tp or --precisions")
+    tally = Counter(m.target.split(" (")[0] for e in [*found.evaluated, *found.bound_misses] for m in e.misses)
+    first, count = tally.most_common(1)[0]
+    pool = [(e.candidate, e.misses) for e in found.evaluated] + [(b.candidate, b.misses) for b in found.bound_misses]
+    candidate, misses = min(pool, key=lambda x: _worst(x[1]))
+    n = len(pool)
+    return EnergyPredictError(
+        f"plan: no candidate meets the targets; {first} fails first ({count} of the {n} candidates answered miss "
+        f"it); closest: {candidate.label}, which misses {'; '.join(m.line for m in misses)}; relax {_flag(first)} "
+        "or widen the search (--gpus, --tp, --precisions, --batch-caps, --max-gpus)")
+
+
+def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = PlanSpace(),
+         targets: PlanTargets = PlanTargets(), rate: float | None = None, site: Site | None = None,
+         gpu_hour_price: float | None = None, profile_name: str = "profile") -> Plan:
+    """The plan for a workload at `rate` (default: the workload's), see the module."""
+    if not 0 < targets.headroom <= 1:
+        raise InputError("--headroom", f"{targets.headroom!r} is not a share", "give a share above 0 and at most 1")
+    if dep.serving.framework == "hf":
+        raise EnergyPredictError(
+            "serving.framework: plan simulates vLLM's continuous-batching server; HF transformers `generate` serves "
+            "fixed batches; use framework vllm")
+    fams = families(w, dep, model, space)
+    found = search(w, dep, model, fams, space.max_gpus, targets, rate)
+    feasible = [e for e in found.evaluated if not e.misses]
+    if not feasible:
+        raise _infeasible(found)
+    intervals: dict = {}
+    rows = [_row(w, model, e, site, gpu_hour_price, intervals) for e in feasible]
+    front = pareto_front(rows)
+    best = min(front, key=lambda r: r.energy_kwh_per_day)
+    marked = tuple(replace(r, on_front=True, recommended=r is best,
+                           distinguishable=r is best or r.low_kwh_per_day > best.high_kwh_per_day
+                           or r.high_kwh_per_day < best.low_kwh_per_day) for r in front)
+    recommended = next(r for r in marked if r.recommended)
+    close = sorted((e for e in found.evaluated if e.misses), key=lambda e: _worst(e.misses))[:3]
+    closest = tuple(_row(w, model, e, site, gpu_hour_price, intervals) for e in close)
+    tied = sum(1 for r in marked if not r.distinguishable)
+    why = (f"least energy a day of the {len(feasible)} candidates that meet every target "
+           f"({recommended.energy_kwh_per_day:.3g} kWh, {recommended.basis}), at {100 * recommended.utilisation:.0f}% "
+           f"of its sustainable rate" + (f"; {tied} row(s) of the front are within its interval" if tied else ""))
+    notes = [f"{k}: not searched ({v.split(';')[0]})" for k, v in found.refused.items()]
+    notes.append("rows with more engines than the fewest that meet the targets are not simulated: each engine adds "
+                 "idle power (counted as not needed)")
+    counts = SearchCounts(found.candidates, found.refused_by_model, found.refused_by_memory,
+                          found.infeasible_by_bound, found.pruned_by_bound, found.not_needed, found.simulated,
+                          found.reused)
+    return Plan(profile_name, getattr(model, "name", "model"), recommended.offered_rate_per_s, targets, marked,
+                recommended, why, counts, closest, tuple(notes))

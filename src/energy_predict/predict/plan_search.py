@@ -1,0 +1,280 @@
+"""The search behind `plan`: enumerate candidates, bound them cheaply, simulate the few that can still win.
+
+An engine configuration (GPU, TP, precision, batch cap, token budget, prefix caching) is a family; its candidates
+differ in the number of engines (replicas). Per family: the model must answer (measured or transferred) and the
+weights and KV cache must fit; then `plan_bounds` says, without simulating, which replica counts cannot meet the
+headroom, a latency target (a lone request already misses it) or the power budget. Families are simulated in the
+order of their optimistic energy; a candidate whose optimistic energy (at its interval's low end) is above the best
+row's pessimistic energy (its interval's high end) is pruned. In a family the replica count grows until the targets
+are met (energy rises with every idle engine, so more are not needed). A simulation whose batch cap and token
+budget never bound answers for every cap and budget above them: it is reused, not rerun.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from energy_predict.errors import EnergyPredictError, InputError
+from energy_predict.fitted import EnergyModel
+from energy_predict.gpus import resolve_gpu
+from energy_predict.memory import check_feasible
+from energy_predict.predict.estimate import workload_prefix_reuse
+from energy_predict.predict.plan_bounds import EngineBounds, engine_bounds, optimistic_energy_j
+from energy_predict.predict.plan_types import MAX_CANDIDATES, PRECISIONS, Candidate, Miss, PlanTargets
+from energy_predict.predict.serving import Arrivals, DeploymentResult, arrivals_for, engine_for, simulate_deployment
+from energy_predict.serving import Deployment
+from energy_predict.workload import Workload
+
+
+@dataclass(frozen=True)
+class Family:
+    """An engine configuration: a candidate without its replica count."""
+
+    gpu: str
+    tp: int
+    precision: str
+    batch_cap: int
+    token_budget: int
+    prefix_caching: bool
+
+    def candidate(self, replicas: int) -> Candidate:
+        return Candidate(self.gpu, self.tp, replicas, self.precision, self.batch_cap, self.token_budget,
+                         self.prefix_caching)
+
+    def deployment(self, base: Deployment, replicas: int = 1) -> Deployment:
+        serving = base.serving.with_(tensor_parallel=self.tp, quantization=PRECISIONS[self.precision],
+                                     max_batch=self.batch_cap, max_num_batched_tokens=self.token_budget,
+                                     prefix_caching=self.prefix_caching)
+        return replace(base, gpu=resolve_gpu(self.gpu), serving=serving, gpu_count=self.tp * replicas)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A simulated candidate: its deployment, the simulation's result and the targets it misses."""
+
+    candidate: Candidate
+    dep: Deployment
+    result: DeploymentResult
+    sustainable_rate_per_s: float  # of the whole deployment (engines x the engine's bound)
+    misses: tuple[Miss, ...]
+    high_factor: float  # the basis's interval high end, as a multiple (for pruning)
+
+
+@dataclass(frozen=True)
+class BoundMiss:
+    """A candidate found infeasible by a bound, without simulating it."""
+
+    candidate: Candidate
+    misses: tuple[Miss, ...]
+
+
+@dataclass
+class SearchResult:
+    """What the search found (mutable while it runs; `plan` turns it into typed rows)."""
+
+    evaluated: list[Evaluated]
+    bound_misses: list[BoundMiss]
+    refused: dict[str, str]  # family label -> why the model or memory refused it
+    candidates: int = 0
+    refused_by_model: int = 0
+    refused_by_memory: int = 0
+    infeasible_by_bound: int = 0
+    pruned_by_bound: int = 0
+    not_needed: int = 0
+    simulated: int = 0
+    reused: int = 0
+
+
+def _latency_misses(targets: PlanTargets, ttft_s: tuple, tpot_s: tuple, floor: bool) -> list[Miss]:
+    """Latency targets missed by p90/p99 figures in seconds (`floor`: lone-request floors, named so)."""
+    what = " (a request alone)" if floor else ""
+    pairs = [("p90 TTFT ms", ttft_s[0], targets.ttft_p90_ms), ("p99 TTFT ms", ttft_s[1], targets.ttft_p99_ms),
+             ("p90 TPOT ms", tpot_s[0], targets.tpot_p90_ms), ("p99 TPOT ms", tpot_s[1], targets.tpot_p99_ms)]
+    return [Miss(name + what, 1000 * value, limit) for name, value, limit in pairs
+            if limit is not None and value is not None and 1000 * value > limit]
+
+
+def _quantiles(x: np.ndarray) -> tuple[float | None, float | None]:
+    return (float(np.quantile(x, 0.9)), float(np.quantile(x, 0.99))) if len(x) else (None, None)
+
+
+def simulated_misses(r: DeploymentResult, sustainable_rate_per_s: float, targets: PlanTargets) -> tuple[Miss, ...]:
+    """The targets a simulated deployment misses: overload, headroom, latencies, peak power, GPUs."""
+    misses = []
+    if r.overloaded:
+        misses.append(Miss("offered req/s over served req/s", r.offered_rate_per_s,
+                           r.sustainable_rate_per_s or 1e-9))
+    utilisation = r.offered_rate_per_s / sustainable_rate_per_s if sustainable_rate_per_s else float("inf")
+    if utilisation > targets.headroom:
+        misses.append(Miss("utilisation (share of the sustainable rate)", utilisation, targets.headroom))
+    if not r.overloaded:
+        misses += _latency_misses(targets, _quantiles(r.result.ttft_s), _quantiles(r.result.tpot_s), floor=False)
+    if targets.power_budget_w is not None and r.result.peak_power_w > targets.power_budget_w:
+        misses.append(Miss("peak power W", r.result.peak_power_w, targets.power_budget_w))
+    if targets.gpu_budget is not None and r.dep.gpu_count > targets.gpu_budget:
+        misses.append(Miss("GPUs", r.dep.gpu_count, targets.gpu_budget))
+    return tuple(misses)
+
+
+def count_candidates(families: list[Family], max_gpus: int) -> int:
+    """Candidates of the families: each with 1 .. max_gpus / TP engines."""
+    return sum(max_gpus // f.tp for f in families)
+
+
+def check_space(families: list[Family], max_gpus: int) -> int:
+    """The number of candidates; refused (InputError) beyond MAX_CANDIDATES, with how to narrow it."""
+    n = count_candidates(families, max_gpus)
+    if n > MAX_CANDIDATES:
+        raise InputError("plan", f"the search space holds {n:,} candidates, more than the bound of "
+                         f"{MAX_CANDIDATES:,}", "narrow it: a lower --max-gpus, or fewer --gpus, --tp, --precisions, "
+                         "--batch-caps or --token-budgets")
+    return n
+
+
+class _MemoryRefusal(EnergyPredictError):
+    """The weights and KV cache do not fit, or a request exceeds the context."""
+
+
+class _Reuse:
+    """Simulations by layout; a cap or budget that never bound answers for others (the same steps would run)."""
+
+    def __init__(self) -> None:
+        self.done: dict[tuple, list[tuple[Family, DeploymentResult]]] = {}
+
+    @staticmethod
+    def _layout(f: Family, replicas: int) -> tuple:
+        return (f.gpu, f.tp, f.precision, f.prefix_caching, replicas)
+
+    def find(self, f: Family, replicas: int) -> DeploymentResult | None:
+        for g, r in self.done.get(self._layout(f, replicas), []):
+            res = r.result
+            if r.overloaded:
+                continue
+            cap_same = g.batch_cap == f.batch_cap or res.max_running < min(g.batch_cap, f.batch_cap)
+            budget_same = g.token_budget == f.token_budget or (
+                not res.budget_limited and res.max_step_tokens < min(g.token_budget, f.token_budget))
+            if cap_same and budget_same:
+                return r
+        return None
+
+    def add(self, f: Family, replicas: int, r: DeploymentResult) -> None:
+        self.done.setdefault(self._layout(f, replicas), []).append((f, r))
+
+
+def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family, arrivals: Arrivals
+                   ) -> tuple[Deployment, EngineBounds, float, float]:
+    """The family's one-engine deployment, its bounds and its basis's interval ends (raises where refused)."""
+    dep = f.deployment(base)
+    basis = model.basis(dep)
+    try:
+        check_feasible(dep, arrivals.input_tokens, arrivals.output_tokens)
+    except EnergyPredictError as exc:
+        raise _MemoryRefusal(str(exc)) from None
+    costs = model.step_costs(dep)
+    cached = workload_prefix_reuse(w, dep).cached_tokens(arrivals.input_tokens)
+    bounds = engine_bounds(costs.energy, costs.time, engine_for(dep, model), arrivals.input_tokens,
+                           arrivals.output_tokens, cached)
+    lo, hi = basis.log_bounds
+    return dep, bounds, math.exp(lo), math.exp(hi)
+
+
+def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Family], max_gpus: int,
+           targets: PlanTargets, rate: float | None) -> SearchResult:
+    """Bound, order and simulate the candidates (see the module)."""
+    out = SearchResult([], [], {})
+    out.candidates = check_space(families, max_gpus)
+    arrivals = arrivals_for(w, rate, seed=0)
+    offered = len(arrivals.input_tokens) / arrivals.period_s if arrivals.period_s else float(rate or 0.0)
+    period = arrivals.period_s
+    ready = []  # (optimistic energy at the first admissible count, family, dep, bounds, lo, hi, first, last)
+    for f in families:
+        counts = max_gpus // f.tp
+        if counts < 1:
+            continue
+        try:
+            dep, b, lo, hi = _family_bounds(w, base, model, f, arrivals)
+        except EnergyPredictError as exc:
+            if isinstance(exc, _MemoryRefusal):
+                out.refused_by_memory += counts
+            else:
+                out.refused_by_model += counts
+            out.refused[f"{f.gpu} TP{f.tp} {f.precision}"] = " ".join(str(exc).split())
+            continue
+        floor = _latency_misses(targets, b.ttft_floor_s, b.tpot_floor_s, floor=True)
+        if floor:  # no number of engines mends a lone request's latency
+            out.infeasible_by_bound += counts
+            out.bound_misses.append(BoundMiss(f.candidate(counts), tuple(floor)))
+            continue
+        first = max(1, math.ceil(offered / (targets.headroom * b.sustainable_rate_per_s) - 1e-9))
+        last = counts
+        if targets.gpu_budget is not None:
+            last = min(last, targets.gpu_budget // f.tp)
+        if targets.power_budget_w is not None:  # every GPU draws at least its loaded idle
+            last = min(last, int(targets.power_budget_w // b.idle_w) if b.idle_w > 0 else last)
+        if first > last:
+            out.infeasible_by_bound += counts
+            r = max(last, 1)
+            misses = [Miss("utilisation (share of the sustainable rate)",
+                           offered / (r * b.sustainable_rate_per_s), targets.headroom)]
+            if targets.power_budget_w is not None and first * b.idle_w > targets.power_budget_w:
+                misses.append(Miss("peak power W (idle alone)", first * b.idle_w, targets.power_budget_w))
+            out.bound_misses.append(BoundMiss(f.candidate(r), tuple(misses)))
+            continue
+        out.infeasible_by_bound += (first - 1) + (counts - last)
+        ready.append((optimistic_energy_j(b, first, period) * lo, f, dep, b, lo, hi, first, last))
+    ready.sort(key=lambda x: (x[0], -x[1].batch_cap, -x[1].token_budget))
+    reuse = _Reuse()
+    best: float | None = None  # the best feasible row's pessimistic energy (J over the period)
+
+    def run(f: Family, dep: Deployment, b: EngineBounds, hi: float, replicas: int) -> Evaluated:
+        r = reuse.find(f, replicas)
+        if r is None:
+            r = simulate_deployment(w, replace(dep, gpu_count=f.tp * replicas), model, rate, seed=0)
+            reuse.add(f, replicas, r)
+            out.simulated += 1
+        else:
+            out.reused += 1
+            r = DeploymentResult(replace(dep, gpu_count=f.tp * replicas), r.result, r.offered_rate_per_s,
+                                 r.sustainable_rate_per_s)
+        sustainable = replicas * b.sustainable_rate_per_s
+        e = Evaluated(f.candidate(replicas), r.dep, r, sustainable, simulated_misses(r, sustainable, targets), hi)
+        out.evaluated.append(e)
+        return e
+
+    for _, f, dep, b, lo, hi, first, last in ready:
+        tried: dict[int, bool] = {}
+        replicas, passing = first, None
+        while replicas <= last:
+            if best is not None and optimistic_energy_j(b, replicas, period) * lo > best:
+                break
+            e = run(f, dep, b, hi, replicas)
+            tried[replicas] = e.misses == ()
+            if tried[replicas]:
+                passing = replicas
+                break
+            step = replicas - first + 1  # 1, 2, 4, ... engines more: the count that passes is found in log steps
+            replicas = min(replicas + step, last) if replicas < last else last + 1
+        if passing is not None:  # the fewest that pass, between the last failing count and this one
+            lo_r = max([r for r, ok in tried.items() if not ok], default=first - 1) + 1
+            hi_r = passing
+            while lo_r < hi_r:
+                mid = (lo_r + hi_r) // 2
+                ok = mid in tried and tried[mid]
+                if mid not in tried:
+                    e = run(f, dep, b, hi, mid)
+                    tried[mid] = ok = e.misses == ()
+                if ok:
+                    hi_r = mid
+                else:
+                    lo_r = mid + 1
+            passing = hi_r
+            chosen = next(e for e in reversed(out.evaluated) if e.candidate == f.candidate(passing))
+            energy = chosen.result.result.energy_j
+            best = energy * hi if best is None else min(best, energy * hi)
+        top = passing if passing is not None else last  # counts above a passing one are not needed
+        out.not_needed += sum(1 for r in range(top + 1, last + 1) if r not in tried)
+        out.pruned_by_bound += sum(1 for r in range(first, top + 1) if r not in tried)
+    return out
