@@ -1,0 +1,142 @@
+"""plan: the Pareto front with intervals and bases; capacity is plan on the layout axis; the issue's capacity defects."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from energy_predict.architectures import resolve_architecture
+from energy_predict.errors import EnergyPredictError, InputError
+from energy_predict.model.persistence import load_default_model
+from energy_predict.predict.plan import pareto_front, plan
+from energy_predict.predict.plan_types import PlanSpace, PlanTargets
+from energy_predict.predict.run import load_case
+from energy_predict.predict.whatif import capacity
+from energy_predict.workload import Workload
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+H100 = "H100-SXM-80GB"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_default_model()
+
+
+@pytest.fixture(scope="module")
+def code_gen():
+    return load_case(EXAMPLES / "code_gen.json")
+
+
+def _samples(inputs: tuple[int, int], outputs: tuple[int, int], n: int = 200, seed: int = 0) -> Workload:
+    rng = np.random.default_rng(seed)
+    return Workload(rng.integers(*inputs, n).astype(float), rng.integers(*outputs, n).astype(float), np.ones(n),
+                    None, None)
+
+
+def test_plan_on_an_example_is_a_front_with_intervals_and_bases_in_well_under_10_s(model, code_gen):
+    start = time.perf_counter()
+    p = plan(code_gen.workload, code_gen.dep, model, PlanSpace(max_gpus=4), PlanTargets(ttft_p90_ms=2000),
+             rate=1.0, site=code_gen.profile.site)
+    assert time.perf_counter() - start < 10
+    assert p.rows and sum(r.recommended for r in p.rows) == 1 and p.recommended in p.rows
+    for r in p.rows:
+        assert r.basis in ("measured", "transferred", "extrapolated") and r.feasible and r.on_front
+        assert r.low_kwh_per_day <= r.energy_kwh_per_day <= r.high_kwh_per_day
+        assert 0 < r.utilisation <= 0.8 and 0 <= r.time_busy <= 1 and r.ttft_p90_ms <= 2000
+        assert r.site.co2e_kg_per_day > 0 and r.site.facility_kwh_per_day == pytest.approx(1.2 *
+                                                                                          r.energy_kwh_per_day)
+        # not distinguishable exactly where the interval overlaps the recommended one
+        best = p.recommended
+        overlaps = r.low_kwh_per_day <= best.high_kwh_per_day and r.high_kwh_per_day >= best.low_kwh_per_day
+        assert r.distinguishable == (r.recommended or not overlaps)
+    assert p.recommended.energy_kwh_per_day == min(r.energy_kwh_per_day for r in p.rows)
+    c = p.counts
+    assert c.candidates == (c.refused_by_model + c.refused_by_memory + c.infeasible_by_bound + c.pruned_by_bound
+                            + c.not_needed + c.simulated + c.reused)
+    d = p.to_dict()
+    assert d["recommended"]["label"] == p.recommended.candidate.label and d["front"][0]["basis"]
+
+
+def test_the_front_drops_only_dominated_rows(model, code_gen):
+    p = plan(code_gen.workload, code_gen.dep, model, PlanSpace(gpus=(H100,), tp=(1,), precisions=("bf16",),
+             max_gpus=2), rate=1.0)
+    row = p.rows[0]
+    worse = replace(row, energy_kwh_per_day=row.energy_kwh_per_day * 2, peak_power_w=row.peak_power_w + 1)
+    faster = replace(row, energy_kwh_per_day=row.energy_kwh_per_day * 2, ttft_p90_ms=row.ttft_p90_ms / 2)
+    assert pareto_front([row, worse, faster]) == [row, faster]
+
+
+def test_capacity_agrees_with_plan_on_its_axis(model, code_gen):
+    cap = capacity(code_gen.workload, code_gen.dep, model, 5.0, ttft_p90_s=0.5)
+    p = plan(code_gen.workload, code_gen.dep, model,
+             PlanSpace(gpus=(H100,), precisions=("bf16",), batch_caps=(256,), token_budgets=(8192,),
+                       prefix_caching=(False,), max_gpus=1024), PlanTargets(ttft_p90_ms=500), rate=5.0)
+    r = p.recommended
+    assert (cap.gpus, cap.tensor_parallel, cap.replicas) == (r.candidate.gpus, r.candidate.tp, r.candidate.replicas)
+    assert cap.total_kwh_per_day == pytest.approx(r.energy_kwh_per_day)
+    assert cap.ttft_p90_s == pytest.approx(r.ttft_p90_ms / 1000)
+
+
+# -- the issue's capacity defects: each of these fails on the capacity before plan ----------------------------------
+def test_capacity_utilisation_is_the_share_of_the_sustainable_rate_with_headroom(model):
+    """It recommended one GPU at 99.8% 'utilisation', a share of time busy, with no headroom."""
+    case = load_case(EXAMPLES / "conversation.json")
+    cap = capacity(case.workload, case.dep, model, case.workload.rate_per_s)
+    assert cap.utilization <= 0.8
+    assert cap.utilization == pytest.approx(cap.rate_per_s / cap.sustainable_rate_per_s)
+    assert cap.time_busy > cap.utilization  # a batch is nearly always running: time busy says little of capacity
+
+
+def test_capacity_gives_an_interval_and_the_site(model, code_gen):
+    cap = capacity(code_gen.workload, code_gen.dep, model, 2.0, site=code_gen.profile.site)
+    assert cap.low_kwh_per_day < cap.total_kwh_per_day < cap.high_kwh_per_day
+    assert cap.site.energy_cost_per_day == pytest.approx(cap.total_kwh_per_day * 1.2 * 0.12)
+    assert cap.site.co2e_kg_per_day == pytest.approx(cap.total_kwh_per_day * 1.2 * 0.380)
+
+
+def test_capacity_never_answers_long_prompts_with_a_minute_to_first_token(model, code_gen):
+    """1 req/s of 16k-32k-token prompts: one H100 with a 63 s p90 TTFT and no warning."""
+    cap = capacity(_samples((16_000, 32_000), (100, 400)), code_gen.dep, model, 1.0)
+    assert cap.ttft_p90_s < 5 and cap.utilization <= 0.8
+
+
+def test_capacity_searches_tensor_parallel_layouts(model, code_gen):
+    """It kept the profile's TP: 2 x TP4 for Llama-3.1-70B where TP8 on the same 8 GPUs may do better."""
+    dep = replace(code_gen.dep, arch=resolve_architecture("Llama-3.1-70B"),
+                  serving=code_gen.dep.serving.with_(tensor_parallel=4), gpu_count=4)
+    w = _samples((6_000, 8_000), (100, 300), n=300)
+    targets = PlanTargets(ttft_p90_ms=500)
+    by_tp = {}
+    for tp in (4, 8):
+        try:
+            by_tp[tp] = plan(w, dep, model, PlanSpace(gpus=(H100,), tp=(tp,), precisions=("bf16",), max_gpus=64),
+                             targets, rate=1.0).recommended
+        except EnergyPredictError:
+            pass
+    cap = capacity(w, dep, model, 1.0, ttft_p90_s=0.5)
+    assert by_tp, cap
+    best_tp = min(by_tp, key=lambda tp: by_tp[tp].energy_kwh_per_day)
+    assert cap.tensor_parallel == best_tp  # TP8 wherever the model says it is the cheaper layout meeting 0.5 s
+    assert cap.total_kwh_per_day == pytest.approx(by_tp[best_tp].energy_kwh_per_day)
+
+
+# -- refusals --------------------------------------------------------------------------------------------------------
+def test_an_infeasible_search_names_the_target_that_fails_first_and_the_closest(model, code_gen):
+    with pytest.raises(EnergyPredictError) as exc:
+        plan(code_gen.workload, code_gen.dep, model, PlanSpace(gpus=(H100,), tp=(1,), max_gpus=2),
+             PlanTargets(ttft_p90_ms=1), rate=1.0)
+    text = str(exc.value)
+    assert text.startswith("plan: no candidate meets the targets; p90 TTFT ms fails first")
+    assert "closest: " in text and "--ttft-p90-ms" in text and "\n" not in text
+
+
+def test_a_search_space_too_large_says_the_bound_and_how_to_narrow_it(model, code_gen):
+    with pytest.raises(InputError) as exc:
+        plan(code_gen.workload, code_gen.dep, model, PlanSpace(batch_caps=tuple(range(1, 40)), max_gpus=4096),
+             rate=1.0)
+    assert "more than the bound of 20,000" in str(exc.value) and "--max-gpus" in str(exc.value)
