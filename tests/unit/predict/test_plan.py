@@ -1,4 +1,4 @@
-"""plan: the Pareto front with intervals and bases; capacity is plan on the layout axis; the issue's capacity defects."""
+"""plan: the Pareto front with intervals and bases; capacity is plan on the layout axis; the capacity defects."""
 
 from __future__ import annotations
 

@@ -1,0 +1,50 @@
+"""`energy-predict plan` from the command line: a front as JSON and as a table, one-line refusals with exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from energy_predict.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ARGS = ["plan", "--profile", str(EXAMPLES / "code_gen.json"), "--rate", "1", "--max-gpus", "2", "--gpus",
+        "H100-SXM-80GB", "--precisions", "bf16,fp8", "--ttft-p90-ms", "2000"]
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_plan_json_holds_a_front_with_intervals_bases_and_the_recommendation():
+    result = run(*ARGS, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["front"] and out["recommended"]["recommended"] and out["why"].startswith("least energy a day")
+    for row in out["front"]:
+        assert row["basis"] in ("measured", "transferred", "extrapolated")
+        assert row["low_kwh_per_day"] <= row["energy_kwh_per_day"] <= row["high_kwh_per_day"]
+        assert row["gpus"] <= 2 and row["ttft_p90_ms"] <= 2000 and row["site"]["currency"] == "USD"
+
+
+def test_plan_table_names_the_recommended_row():
+    result = run(*ARGS)
+    assert result.exit_code == 0, result.output
+    assert "recommended: " in result.output and "candidates:" in result.output
+
+
+def test_plan_refuses_bad_options_in_one_line():
+    for args, flag in ((["--headroom", "2"], "--headroom"), (["--ttft-p90-ms", "-1"], "--ttft-p90-ms"),
+                       (["--precisions", "int3"], "--precisions"), (["--gpus", "NoSuchGPU"], "--gpus"),
+                       (["--rate", "nan"], "--rate")):
+        result = run(*ARGS, *args)
+        assert result.exit_code == 2 and flag in result.output, (args, result.output)
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_infeasible_plan_says_which_target_fails_first():
+    result = run(*ARGS, "--tpot-p90-ms", "0.01")
+    assert result.exit_code == 2
+    assert "p90 TPOT ms" in result.output and "closest:" in result.output
