@@ -21,7 +21,14 @@ import sys
 from pathlib import Path
 
 from energy_predict.calibrate.grid_builders import (
-    BIG_MODEL_CELLS, NEW_MODEL_CELLS, NO_AR_FUSION, NO_TP_PASSES, TP_CELLS_8B, Part, campaign_grid, vllm_config,
+    BIG_MODEL_CELLS,
+    NEW_MODEL_CELLS,
+    NO_AR_FUSION,
+    NO_TP_PASSES,
+    TP_CELLS_8B,
+    Part,
+    campaign_grid,
+    vllm_config,
     write_grids,
 )
 
