@@ -75,7 +75,7 @@ def candidate_cells(table: pd.DataFrame, idle: dict[tuple[str, str], float]) -> 
             terms = graphs if bool(train["cuda_graphs"].iloc[0]) else eager
             scale = np.array([r if t in terms else 1.0 for t in TERMS])
             e = PhaseModel().fit(train, train["energy_j"]).fitted()
-            t = PhaseModel().fit(train, train["duration_s"]).fitted()
+            t = PhaseModel(target="duration_s").fit(train, train["duration_s"]).fitted()
             if split:  # dynamic energy carries over; loaded idle x time follows the scaled time
                 w_src, w_dst = (idle[(g, train["backend"].iloc[0])] for g in (src, dst))
                 e = PhaseCoefficients({k: e.coef_[k] - t.coef_[k] * (w_src - w_dst * scale)

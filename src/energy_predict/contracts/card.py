@@ -264,6 +264,23 @@ class SpeculativeOption(Stored):
         return Ranges(batch_size=self.batch_size, input_tokens=self.input_tokens, output_tokens=self.output_tokens)
 
 
+class TermRate(Stored):
+    """A rate term of a fitted duration set: its achieved rate (`unit`; None where fitted at 0) and peak fraction."""
+
+    unit: str
+    rate: float | None
+    fraction_of_peak: float | None = Field(default=None, ge=0.0)
+
+
+class TermsAtKey(Keyed):
+    """A fit key's (or one model's) duration terms read as physics (model/term_physics.py), with units."""
+
+    model: str | None
+    rates: dict[str, TermRate]
+    constants_s: dict[str, float]
+    degenerate: list[str] = []
+
+
 class Options(Stored):
     decoding: list[DecodingOption] = []
     speculative: list[SpeculativeOption] = []
@@ -290,6 +307,7 @@ class ModelCard(Stored):
     extrapolation: ExtrapolationScore | None = None
     held_out: list[AccuracyScore] = []
     options: Options | None = None
+    terms: list[TermsAtKey] = []
 
     @model_validator(mode="after")
     def _idle_below_the_limit(self) -> ModelCard:

@@ -14,10 +14,13 @@ import pandas as pd
 
 from energy_predict.contracts.card import IdleReadings, ModelCard
 from energy_predict.contracts.keys import FitKey
+from energy_predict.errors import EnergyPredictError
+from energy_predict.model import term_physics
 from energy_predict.model.features import fit_keys
 from energy_predict.model.inputs import FitInputs, RunIdle
 from energy_predict.model.measured import MeasuredModel
 from energy_predict.model.option_fit import fit_options
+from energy_predict.model.phases import PhaseCoefficients
 from energy_predict.model.scoring import (
     INTERVAL_SCHEMES,
     accuracy_table,
@@ -96,6 +99,28 @@ def _validity(table: pd.DataFrame, energy) -> dict:
     }
 
 
+def checked_terms(duration: PhaseCoefficients) -> list[dict]:
+    """The card's `terms`: every duration set read as rates and constants with units.
+
+    Raises:
+        EnergyPredictError: a term faster than the datasheet peak (fraction > 1), naming the fit key and term: such
+            a fit is not the physics its terms are named after, and every transfer scaling it scales the wrong thing.
+    """
+    found = term_physics.readings(duration.coef_)
+    impossible, _degenerate = term_physics.plausibility_problems(found)
+    if impossible:
+        raise EnergyPredictError(f"model fit: {impossible[0]}, which is impossible"
+                                 + (f" (and {len(impossible) - 1} more)" if len(impossible) > 1 else "")
+                                 + "; the fit's roofline floors (model/term_physics.py) should prevent it")
+    out = []
+    for r in found:
+        out.append({**_keyed(r.key), "model": r.model,
+                    "rates": {x.term: {"unit": x.unit, "rate": x.rate, "fraction_of_peak": x.fraction_of_peak}
+                              for x in r.rates},
+                    "constants_s": r.constants_s, "degenerate": r.degenerate()})
+    return sorted(out, key=lambda e: (str(FitKey.from_json(e["gpu"], e["serving"]).flat), e["model"] or ""))
+
+
 def fit_model(inputs: FitInputs, name: str = "default", scores: pd.DataFrame | None = None) -> MeasuredModel:
     """Fit the phase model on all cells, with intervals from held-out residuals, and its card.
 
@@ -113,8 +138,9 @@ def fit_model(inputs: FitInputs, name: str = "default", scores: pd.DataFrame | N
         ok = np.isfinite(pred) & (pred > 0)
         residuals.append(np.log(table["energy_j"].to_numpy()[ok] / pred[ok]))
     bounds = conformal_bounds(np.concatenate(residuals))
-    energy = PhaseModel().fit(table, table["energy_j"]).fitted()
-    duration = PhaseModel().fit(table, table["duration_s"]).fitted()
+    energy = PhaseModel(target="energy_j").fit(table, table["energy_j"]).fitted()
+    duration = PhaseModel(target="duration_s").fit(table, table["duration_s"]).fitted()
+    terms = checked_terms(duration)
     idle = measured_idle_power(inputs.idle)
     card = {
         "idle_power_w": idle,
@@ -129,6 +155,7 @@ def fit_model(inputs: FitInputs, name: str = "default", scores: pd.DataFrame | N
         "transfer": {"model": model_transfer(table), "gpu": gpu_transfer(table), "tp": tp_laws(table, idle)},
         "extrapolation": extrapolation(table, held_out),
         "held_out": scores[scores["estimator"] == "phase"].to_dict("records"),
+        "terms": terms,
     }
     model = MeasuredModel(energy, duration, bounds, ModelCard.model_validate(card))
     if inputs.options is None or not len(inputs.options):

@@ -193,7 +193,7 @@ def gpu_transfer(table: pd.DataFrame) -> GpuTransfer | None:
         gpus |= {src, dst}
         pred = {}
         for target in ("energy_j", "duration_s"):
-            fitted = PhaseModel().fit(train, train[target]).fitted()
+            fitted = PhaseModel(target=target).fit(train, train[target]).fitted()
             pred[target] = transfer_coefficients(fitted, resolve_gpu(src), resolve_gpu(dst)).predict(test)
         direction = f"{src} -> {dst}"
         for mask, rows in ((within, inside), (~within, outside)):

@@ -5,7 +5,9 @@
                         + b5 x B x c x kv_bytes
     E_batch(B, I, O)  = E_prefill + sum over the O - 1 decode steps (contexts I+1 ... I+O-1), in closed form
 
-The coefficients are non-negative (each term is a cost), fitted by least squares on relative error (so small
+The coefficients are non-negative (each term is a cost) and each rate term at least its roofline floor (no work done
+faster than the datasheet peak, model/term_physics.py: without the floors a per-step constant took the weight reads
+and 23 terms ran above the peak), fitted by least squares on relative error (so small
 and large cells weigh alike) per serving configuration (backend, CUDA graphs, compile, quantization) and
 model; a model with fewer than `min_cells_per_model` cells (10 coefficients need more than a handful) gets its
 configuration's coefficients, fitted across models. That threshold (12) was chosen among 4-40 by the grouped
@@ -20,8 +22,16 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted, column_or_1d
 
+from energy_predict.contracts.keys import FitKey
 from energy_predict.model.features import config_keys, deployment_keys, factorize
 from energy_predict.model.phases import ALLREDUCE_TERMS, MOE, PREFILL_TERMS, TERMS, PhaseCoefficients, phase_terms
+from energy_predict.model.term_physics import term_floors
+
+# what a fit's coefficients are floored for: the batch's energy (J), its time (s), or nothing (no floors: the fit
+# before the roofline floors, kept for comparisons)
+# (a power ceiling per term, the GPU's limit x its floored time, was tried: vLLM's in-domain median went from 3.0-3.2%
+# to 3.3-4.5%, so the energy terms are floored only)
+TARGETS = ("energy_j", "duration_s", "free")
 
 __all__ = ["PREFILL_TERMS", "TERMS", "PhaseModel", "phase_terms", "positive_targets"]
 
@@ -47,9 +57,10 @@ class PhaseModel(RegressorMixin, BaseEstimator):
 
     kind = "measured"
 
-    def __init__(self, min_cells: int = 6, min_cells_per_model: int = 12):
+    def __init__(self, min_cells: int = 6, min_cells_per_model: int = 12, target: str = "energy_j"):
         self.min_cells = min_cells
         self.min_cells_per_model = min_cells_per_model
+        self.target = target
 
     def fit(self, X: pd.DataFrame, y):
         from scipy.optimize import nnls
@@ -61,11 +72,17 @@ class PhaseModel(RegressorMixin, BaseEstimator):
         # that degree, collinear with the per-layer terms; only the law across degrees (model/tp.py) fits them
         fitted = np.array([t not in ALLREDUCE_TERMS for t in TERMS])
         self.coef_ = {}
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}")
 
         def fit_rows(key, mask: np.ndarray) -> None:
+            config = key[0] if isinstance(key[0], tuple) else key
             A = (terms[mask] / self.scale_).to_numpy()[:, fitted] / y[mask, None]
-            coef = np.zeros(len(TERMS))
-            coef[fitted] = nnls(A, np.ones(mask.sum()))[0]
+            # c = floor + c', c' >= 0: every rate term at least its roofline floor (model/term_physics.py)
+            floor = (np.zeros(len(TERMS)) if self.target == "free"
+                     else term_floors(FitKey.from_flat(config), self.target)) * self.scale_.to_numpy()
+            coef = floor.copy()
+            coef[fitted] += nnls(A, np.ones(mask.sum()) - A @ floor[fitted])[0]
             self.coef_[key] = coef / self.scale_.to_numpy()
 
         moe = (X["num_experts"] > 0).to_numpy()
