@@ -345,6 +345,11 @@ def _shared_expert_size(config: dict[str, Any], model_type: str, expert_width: i
     return 0
 
 
+def _has_shared_expert(config: dict[str, Any], model_type: str) -> bool:
+    return bool(config.get("shared_expert_intermediate_size") or config.get("n_shared_experts")
+                or (model_type.startswith("llama4") and config.get("num_local_experts")))
+
+
 def _deployment_notes(config: dict[str, Any], model_type: str) -> list[str]:
     """What the counts leave out, said where the config holds it."""
     notes = []
@@ -358,6 +363,13 @@ def _deployment_notes(config: dict[str, Any], model_type: str) -> list[str]:
     if model_type.startswith("llama4") and config.get("attention_chunk_size"):
         notes.append(f"attention: Llama-4's chunked local attention ({config['attention_chunk_size']} tokens, in "
                      "3 of 4 layers) is costed as full attention (an upper bound beyond the chunk)")
+    unmeasured = [what for what, present in (("latent attention", config.get("kv_lora_rank") is not None),
+                                             ("shared experts", _has_shared_expert(config, model_type)))
+                  if present]
+    if unmeasured:
+        notes.append(f"model: no measured mixture of experts has {' or '.join(unmeasured)}; they are costed by their "
+                     "shapes, and a transfer's held-out error, measured among plain mixtures of experts, may "
+                     "understate the error for this one")
     if config.get("num_nextn_predict_layers"):
         notes.append("model: the multi-token-prediction layer of the checkpoint is not counted (vLLM loads it only "
                      "for MTP speculative decoding)")
