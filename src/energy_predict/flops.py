@@ -25,11 +25,8 @@ def _check_nonnegative(**values: object) -> None:
 
 
 def matmul_params_per_token(arch: Architecture) -> int:
-    """Weights one token multiplies through in the layers (MoE: routed experts and router)."""
-    experts = arch.experts_per_token if arch.is_moe else 1
-    qkvo = (arch.num_heads * 2 + arch.num_kv_heads * 2) * arch.head_dim * arch.hidden_size
-    mlp = arch.expert_params * experts + arch.router_params
-    return arch.num_layers * (qkvo + mlp)
+    """Weights one token multiplies through in the layers (MoE: routed and shared experts, router; dense layers)."""
+    return arch.num_layers * arch.attention_matmul_params + arch.mlp_matmul_params(arch.experts_per_token)
 
 
 def lm_head_flops(arch: Architecture) -> int:
@@ -37,9 +34,9 @@ def lm_head_flops(arch: Architecture) -> int:
     return 2 * arch.vocab_size * arch.hidden_size
 
 
-def attention_flops(arch: Architecture, key_pairs):
-    """Score and value products over `key_pairs` (query, key) pairs, all layers."""
-    return 4 * arch.num_layers * arch.num_heads * arch.head_dim * np.asarray(key_pairs, dtype=float)
+def attention_flops(arch: Architecture, key_pairs, decode: bool = False):
+    """Score and value products over `key_pairs` (query, key) pairs, all layers (`decode`: a decode step's form)."""
+    return arch.num_layers * arch.attention_flops_per_pair(decode) * np.asarray(key_pairs, dtype=float)
 
 
 def prefill_flops(arch: Architecture, input_tokens, causal: bool = True, cached_tokens=0):
@@ -73,7 +70,7 @@ def decode_step_flops(arch: Architecture, context_tokens):
     """FLOPs of one decode step for one sequence whose new token sees `context_tokens` tokens (itself included)."""
     _check_nonnegative(context_tokens=context_tokens)
     c = np.asarray(context_tokens, dtype=float)
-    return 2.0 * matmul_params_per_token(arch) + attention_flops(arch, c) + lm_head_flops(arch)
+    return 2.0 * matmul_params_per_token(arch) + attention_flops(arch, c, decode=True) + lm_head_flops(arch)
 
 
 def decode_contexts(input_tokens, output_tokens) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +85,7 @@ def decode_flops(arch: Architecture, input_tokens, output_tokens):
     _check_nonnegative(input_tokens=input_tokens, output_tokens=output_tokens)
     steps, context_sum = decode_contexts(input_tokens, output_tokens)
     per_step = 2.0 * matmul_params_per_token(arch) + lm_head_flops(arch)
-    return per_step * steps + attention_flops(arch, context_sum)
+    return per_step * steps + attention_flops(arch, context_sum, decode=True)
 
 
 def request_flops(arch: Architecture, input_tokens, output_tokens, cached_tokens=0):
@@ -98,13 +95,18 @@ def request_flops(arch: Architecture, input_tokens, output_tokens, cached_tokens
 
 
 def weight_bytes(arch: Architecture, bytes_per_param: float = _MEASURED.weight_bytes_per_param, batch_size=1):
-    """Weight bytes one forward pass reads. MoE: the experts a batch of `batch_size` tokens touches."""
+    """Weight bytes one forward pass reads. MoE: the experts a batch of `batch_size` tokens touches.
+
+    `bytes_per_param`: the serving precision's; weights a quantized checkpoint stores in its format count at that
+    format's bytes (`Architecture.weight_bytes`).
+    """
     if not arch.is_moe:
-        return float(arch.total_params * bytes_per_param)
+        return float(arch.weight_bytes(bytes_per_param))
     b = np.asarray(batch_size, dtype=float)
     touched = arch.num_experts * (1 - (1 - arch.experts_per_token / arch.num_experts) ** b)
-    dense = arch.total_params - arch.num_layers * arch.expert_params * arch.num_experts
-    return (dense + arch.num_layers * arch.expert_params * touched) * bytes_per_param
+    per_expert = arch.moe_layers * arch.expert_params * arch.expert_bytes_per_param(bytes_per_param)
+    dense = arch.weight_bytes(bytes_per_param) - arch.num_experts * per_expert
+    return dense + per_expert * touched
 
 
 def prefill_bytes(arch: Architecture, batch_size, input_tokens,

@@ -25,9 +25,9 @@ def _draft(dep: Deployment) -> Architecture | None:
 
 def weight_bytes_per_gpu(dep: Deployment) -> float:
     """Each GPU's share of the weights (a speculative draft's too) under tensor parallelism."""
-    draft = _draft(dep)
-    params = dep.arch.total_params + (draft.total_params if draft else 0)
-    return params * dep.serving.precision.weight_bytes_per_param / dep.serving.tensor_parallel
+    draft, bpp = _draft(dep), dep.serving.precision.weight_bytes_per_param
+    weights = dep.arch.weight_bytes(bpp) + (draft.weight_bytes(bpp) if draft else 0.0)
+    return weights / dep.serving.tensor_parallel
 
 
 def usable_bytes_per_gpu(dep: Deployment) -> float:
@@ -43,12 +43,13 @@ def kv_cache_bytes_per_gpu(dep: Deployment) -> float:
 def kv_token_capacity(dep: Deployment) -> int:
     """KV-cache tokens one engine holds (summed over its GPUs: each holds 1/TP of every token's KV).
 
-    Under speculative decoding each token keeps the draft's KV too, in the same precision.
+    Under speculative decoding each token keeps the draft's KV too, in the same precision. A latent-attention
+    model's cache (one latent per token and layer, no heads to split) is whole on every GPU of the group.
     """
-    draft = _draft(dep)
+    draft, tp = _draft(dep), dep.serving.tensor_parallel
     kv = dep.serving.precision.kv_bytes_per_value
-    per_token = dep.arch.kv_bytes_per_token(kv) + (draft.kv_bytes_per_token(kv) if draft else 0)
-    return int(max(kv_cache_bytes_per_gpu(dep), 0.0) // (per_token / dep.serving.tensor_parallel))
+    per_gpu = sum(a.kv_bytes_per_token(kv) / (1 if a.is_latent else tp) for a in (dep.arch, draft) if a is not None)
+    return int(max(kv_cache_bytes_per_gpu(dep), 0.0) // per_gpu)
 
 
 def max_batch_that_fits(dep: Deployment, input_tokens, output_tokens) -> np.ndarray:
@@ -61,8 +62,17 @@ def max_batch_that_fits(dep: Deployment, input_tokens, output_tokens) -> np.ndar
 
 
 def _fixes(dep: Deployment) -> str:
-    tp = dep.serving.tensor_parallel
-    fixes = [f"tensor_parallel {2 * tp} (serving.tensor_parallel, with hardware.count a multiple of it)"]
+    """What would let the deployment fit, each only where it would.
+
+    A wider group (the narrowest whose weight shares fit, where the weights do not), a narrower beam, a smaller
+    draft, a narrower precision whose weights would fit, a bigger GPU.
+    """
+    tp, usable = dep.serving.tensor_parallel, usable_bytes_per_gpu(dep)
+    weights = weight_bytes_per_gpu(dep) * tp
+    degree = 2 * tp
+    while weights / degree >= usable and degree < 1024:
+        degree *= 2
+    fixes = [f"tensor_parallel {degree} (serving.tensor_parallel, with hardware.count a multiple of it)"]
     if dep.serving.beam_width > 1:
         fixes.insert(0, f"a narrower beam (serving.beam_width {dep.serving.beam_width} keeps that many sequences "
                         "of each request)")
@@ -70,8 +80,10 @@ def _fixes(dep: Deployment) -> str:
         fixes.insert(0, f"a smaller draft than {dep.serving.speculative.draft} (its weights and KV cache sit beside "
                         "the target's), or no speculation")
     own = dep.serving.precision.weight_bytes_per_param
+    draft = _draft(dep)
     fixes += [f"{p.name} weights (serving.quantization: \"{p.name}\")" for p in PRECISIONS.values()
-              if p.field == "quantization" and p.weight_bytes_per_param < own]
+              if p.field == "quantization" and p.weight_bytes_per_param < own
+              and sum(a.weight_bytes(p.weight_bytes_per_param) for a in (dep.arch, draft) if a) / tp < usable]
     fixes.append("a GPU with more memory (hardware.gpu)")
     return "; or ".join(fixes)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from energy_predict.errors import InputError
 from energy_predict.gpus import GPU, PEAKS
 
 KEY_DTYPE = "bfloat16"  # the dtype every calibration ran, hence the dtype every serving key stands for
@@ -120,3 +121,115 @@ def dtype_refusal(dtype: str) -> str | None:
     return (f"serving.dtype: {dtype} was not measured (every calibration ran {KEY_DTYPE}, and a measured "
             f"configuration stands for {KEY_DTYPE} only); {how}; use dtype {KEY_DTYPE} for the measured answer, or "
             "--model roofline for an analytic one")
+
+
+# ---------------------------------------------------------------- weight formats of a checkpoint (quantization_config)
+
+@dataclass(frozen=True)
+class WeightFormat:
+    """A checkpoint's stored weight format (its config.json `quantization_config`), which no serving field asks for.
+
+    `covers`: which weights it stores (`experts`: the routed experts only; `linear`: every linear layer of the decoder
+    layers), the rest stay in the model dtype. `bits`: bits per weight before scales.
+    """
+
+    method: str  # quantization_config.quant_method
+    covers: Literal["experts", "linear"]
+    bits: int
+    source: str
+
+
+WEIGHT_FORMATS: dict[str, WeightFormat] = {
+    f.method: f
+    for f in [
+        WeightFormat("fp8", "linear", 8, "DeepSeek-V3's block-wise fp8 (e4m3, one fp32 scale per weight_block_size "
+                     "block); routers, norms, embeddings and the LM head stay bf16"),
+        WeightFormat("mxfp4", "experts", 4, "gpt-oss: the routed experts in MXFP4 (4-bit values, one 8-bit scale per "
+                     "32: 4.25 bits); attention, router, embeddings and LM head stay bf16 (modules_to_not_convert), "
+                     "as vLLM's Mxfp4 method quantizes only the fused MoE layers"),
+        WeightFormat("awq", "linear", 4, "AutoAWQ int4: one fp16 scale and one 4-bit zero per group_size weights"),
+        WeightFormat("gptq", "linear", 4, "GPTQ int4: one fp16 scale and one 4-bit zero per group_size weights"),
+    ]
+}
+_FORMAT_FIX = ("the formats the tool costs are quant_method fp8 (block-wise e4m3), mxfp4, awq and gptq (4 bits), "
+               "and any other is refused, never counted as bfloat16")
+
+
+def format_covers(method: str) -> Literal["experts", "linear"]:
+    """Which weights a checkpoint format stores (`WeightFormat.covers`)."""
+    return WEIGHT_FORMATS[method].covers
+
+
+def _bad(key: str, problem: str) -> InputError:
+    return InputError(f"config.quantization_config{'.' + key if key else ''}", problem, _FORMAT_FIX)
+
+
+def _whole(qc: dict, keys: tuple[str, ...], default: int, low: int = 1) -> int:
+    """The first of `keys` in `qc`, a whole number >= low (InputError naming it otherwise)."""
+    for key in keys:
+        value = qc.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise _bad(key, f"{value!r} is not a whole number >= {low}")
+        return value
+    return default
+
+
+def format_bytes_per_param(quantization_config: object) -> tuple[str, float]:
+    """(quant_method, bytes per stored weight with its scales) of a config.json's `quantization_config`.
+
+    InputError, in one line naming the field and what is supported, for a format the tool cannot cost.
+    """
+    if not isinstance(quantization_config, dict):
+        raise _bad("", "not an object")
+    method = quantization_config.get("quant_method")
+    if method not in WEIGHT_FORMATS:
+        shown = repr(method) if not isinstance(method, str) or len(method) <= 40 else repr(method[:40] + "...")
+        raise _bad("quant_method", f"{shown} is not a weight format the tool can cost")
+    qc = quantization_config
+    if method == "fp8":
+        fmt = qc.get("fmt", "e4m3")
+        if fmt != "e4m3":
+            raise _bad("fmt", f"{str(fmt)[:40]!r} is not the e4m3 fp8 the tool costs")
+        block = qc.get("weight_block_size")
+        if block is None:  # one scale per tensor: nothing per weight
+            return method, 1.0
+        if (not isinstance(block, list) or len(block) != 2
+                or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in block)):
+            raise _bad("weight_block_size", f"{str(block)[:40]} is not two positive whole numbers")
+        return method, 1.0 + 4.0 / (block[0] * block[1])
+    if method == "mxfp4":
+        return method, 4.25 / 8
+    bits = _whole(qc, ("bits", "w_bit"), 4)
+    if bits != 4:
+        raise _bad("bits", f"{method} with {bits} bits is not costed (4 bits only)")
+    group = _whole(qc, ("group_size", "q_group_size"), 128, low=-1)
+    if group == 0:
+        raise _bad("group_size", "0 is not a group size (-1: one group per column)")
+    # an fp16 scale and a 4-bit zero per group; -1: per output channel, negligible per weight
+    return method, 0.5 + (2.5 / group if group > 0 else 0.0)
+
+
+def format_refusal(arch_name: str, method: str, precision: Precision) -> str | None:
+    """Why the measured model does not answer a checkpoint stored in `method` (None where it may).
+
+    Every calibration loaded bf16 weights (or quantized them to fp8 at load): a checkpoint served in another format
+    runs other kernels over other bytes. A block-wise fp8 checkpoint is served in fp8, so it is answered as the fp8
+    configuration where that is asked for; the 4-bit formats were never measured.
+    """
+    if not method:
+        return None
+    fmt = WEIGHT_FORMATS[method]
+    if method == "fp8":
+        if precision.name == "fp8":
+            return None
+        return (f"serving.quantization: {arch_name}'s checkpoint stores its weights in fp8 "
+                f"(quantization_config.quant_method fp8), which vLLM serves in fp8 whatever the dtype, so a measured "
+                f"{precision.name} configuration would misread its bytes and kernels; use quantization fp8, or "
+                "--model roofline for an analytic estimate")
+    which = "routed experts" if fmt.covers == "experts" else "linear layers"
+    return (f"model: {arch_name}'s {which} are stored in {method} ({fmt.bits}-bit weights with scales, "
+            f"quantization_config.quant_method {method}), a weight format no calibration measured (its kernels and "
+            f"bytes differ from every measured configuration); use --model roofline for an analytic estimate, which "
+            "counts those bytes")

@@ -29,7 +29,7 @@ from energy_predict.model import options
 from energy_predict.model.resolution import Refusal, Resolution, Route
 from energy_predict.model.tp import MAX_DEGREE
 from energy_predict.model.transfer import DatasheetTransfer, nearest_gpu
-from energy_predict.precision import dtype_refusal
+from energy_predict.precision import dtype_refusal, format_refusal
 from energy_predict.serving import Deployment
 
 MAX_MODEL_TRANSFER_MEDIAN = 0.25  # beyond this held-out error a transfer across models is refused, not answered
@@ -147,6 +147,8 @@ class _Step:
 def _greedy(c: _Card, dep: Deployment) -> Resolution:
     """Measured; or transferred to another GPU, an unmeasured degree or model (each a step); or refused."""
     if refusal := dtype_refusal(dep.serving.dtype):  # every key stands for the dtype calibration ran
+        raise Refusal.from_line(refusal)
+    if refusal := format_refusal(dep.arch.name, dep.arch.weight_format, dep.serving.precision):  # a checkpoint's own
         raise Refusal.from_line(refusal)
     card, valid = c.card, c.card.valid
     src = c.source_gpu(dep)

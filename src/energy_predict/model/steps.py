@@ -37,6 +37,7 @@ def step_costs(model: PhaseCoefficients, dep: Deployment) -> StepCosts:
         per_sequence=c["step_sequences"] + c["decode_linear_flops"] * linear + c["decode_allreduce_bytes"] * reduced,
         per_context_token=c["decode_kv_bytes"] * arch.kv_bytes_per_token(precision.kv_bytes_per_value),
         # and those of the experts the step's sequences touch, as the batch model reads them (flops.weight_bytes)
-        per_expert=c["step_weight_bytes"] * arch.num_layers * arch.expert_params * bpp if arch.is_moe else 0.0,
+        per_expert=c["step_weight_bytes"] * arch.moe_layers * arch.expert_params * arch.expert_bytes_per_param(bpp)
+        if arch.is_moe else 0.0,
         experts=arch.num_experts if arch.is_moe else 0, experts_per_token=arch.experts_per_token,
     )
