@@ -801,3 +801,9 @@ def data_cells(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# Commands in their own modules, registered here.
+from energy_predict.cli_estimate import estimate  # noqa: E402
+
+app.command("estimate")(handles_errors(estimate))
