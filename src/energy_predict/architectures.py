@@ -490,7 +490,7 @@ def to_hf_config(arch: Architecture, max_position_embeddings: int | None = None)
 
 
 def resolve_architecture(spec: str) -> Architecture:
-    """A registry name, or a path to a `config.json` (or a folder holding one)."""
+    """A registry name, a path to a `config.json` (or a folder holding one), or a Hugging Face id that ships one."""
     if spec in REGISTRY:
         return REGISTRY[spec]
     lowered = {k.lower(): v for k, v in REGISTRY.items()}
@@ -502,6 +502,14 @@ def resolve_architecture(spec: str) -> Architecture:
     if path.suffix == ".json" and is_file(path):
         config = read_json(path, "model", "a Hugging Face config.json")
         return _identified(from_hf_config(config, name=path.parent.name or path.stem))
+    from energy_predict import hf_ids  # a Hugging Face id: the config.json that ships for it (hf_ids.py)
+
+    shipped = hf_ids.shipped_config(spec)
+    if shipped is not None:
+        return _identified(from_hf_config(read_json(shipped.path, "model", "reinstall energy-predict"),
+                                          name=shipped.hf_id))
+    if hf_ids.looks_like_hf_id(spec):
+        raise hf_ids.unknown_id(spec)
     known = ", ".join(REGISTRY)
     shown = spec if len(spec) <= 100 else spec[:100] + "..."
     raise InputError("model", f"unknown model {shown!r}", f"use one of {known}, or a path to a config.json")

@@ -818,3 +818,9 @@ _register_plan(app, handles_errors, _load_model, _print_json)
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# Commands in their own modules, registered here.
+from energy_predict.cli_estimate import estimate  # noqa: E402
+
+app.command("estimate")(handles_errors(estimate))

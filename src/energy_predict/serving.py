@@ -200,8 +200,13 @@ def _beside_profile(name: str, base_dir) -> str:
     """A model named by a relative config.json path is read relative to the profile's folder."""
     from pathlib import Path
 
+    from energy_predict.hf_ids import looks_like_hf_id
+
     if base_dir is not None and (name.endswith(".json") or "/" in name) and not Path(name).is_absolute():
-        return str(Path(base_dir) / name)
+        beside = Path(base_dir) / name
+        if not beside.exists() and looks_like_hf_id(name):  # a Hugging Face id, not a folder beside the profile
+            return name
+        return str(beside)
     return name
 
 

@@ -218,6 +218,16 @@ class Report(_Part):
         """The report as JSON (the keys of docs/report.schema.json)."""
         return self.model_dump(mode="json", by_alias=True)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain Python values: the JSON of `energy-predict --profile P --json`."""
+        return self.to_json()
+
+    def to_dataframe(self):
+        """The per-bin breakdown as a pandas DataFrame: one row per (input bin, output bin), the JSON's `bins`."""
+        import pandas as pd  # the prediction path does not need pandas until a table is asked for
+
+        return pd.DataFrame([row.model_dump(mode="json") for row in self.bins], columns=list(BinRow.model_fields))
+
 
 def report_schema() -> dict[str, Any]:
     """The JSON schema of `Report` (docs/report.schema.json): its `$id` is the report's `schema` field."""

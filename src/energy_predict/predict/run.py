@@ -27,11 +27,15 @@ class Case:
 
 def load_case(path: Path, gpus: int | None = None) -> Case:
     """Read and validate a profile; `gpus` overrides hardware.count (the deployment's GPUs)."""
-    profile = load_profile(path)
+    return case_of(load_profile(path), path.parent, gpus)
+
+
+def case_of(profile: Profile, base_dir: Path | None = None, gpus: int | None = None) -> Case:
+    """A validated profile's case; relative paths in it (a trace, a config.json) are read from `base_dir`."""
     if gpus is not None:
         profile = profile.model_copy(update={"hardware": profile.hardware.model_copy(update={"count": gpus})})
-    dep = deployment_from_profile(profile, path.parent)
-    return Case(profile, dep, workload_from_profile(profile, path.parent))
+    dep = deployment_from_profile(profile, base_dir)
+    return Case(profile, dep, workload_from_profile(profile, base_dir))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,99 @@
+"""The Python API (issue 28, item 1): energy_predict.predict(profile) -> Report, as the CLI's --json."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import energy_predict
+from energy_predict.cli import app
+from energy_predict.errors import InputError
+from energy_predict.predict.report_types import Report
+from energy_predict.profile import load_profile
+from tests.conftest import EXAMPLES, REPO
+
+CODE_GEN = EXAMPLES / "code_gen.json"
+
+
+def _cli_json(*args):
+    result = CliRunner().invoke(app, ["--profile", str(CODE_GEN), "--json", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_a_path_a_dict_and_a_profile_give_the_cli_report():
+    expected = _cli_json()
+    for given in (CODE_GEN, str(CODE_GEN), json.loads(CODE_GEN.read_text()), load_profile(CODE_GEN)):
+        report = energy_predict.predict(given)
+        assert isinstance(report, Report)
+        assert report.to_dict() == expected
+
+
+def test_rate_gpus_and_model_mirror_the_cli_options():
+    assert energy_predict.predict(CODE_GEN, rate=2.57, gpus=2).to_dict() == _cli_json("--rate", 2.57, "--gpus", 2)
+    assert energy_predict.predict(CODE_GEN, model="roofline").to_dict() == _cli_json("--model", "roofline")
+    loaded = energy_predict.load_model("flops-tdp")
+    assert energy_predict.predict(CODE_GEN, model=loaded).to_dict() == _cli_json("--model", "flops-tdp")
+
+
+def test_the_call_works_after_the_stage_package_is_imported():
+    import energy_predict.predict.run  # noqa: F401  (sets energy_predict.predict to the package)
+
+    assert callable(energy_predict.predict)
+    assert energy_predict.predict(CODE_GEN).energy_kwh.estimate > 0
+
+
+def test_to_dataframe_is_the_per_bin_table():
+    report = energy_predict.predict(CODE_GEN)
+    frame = report.to_dataframe()
+    assert len(frame) == len(report.bins) > 0
+    assert frame["energy_kwh"].sum() == pytest.approx(sum(b.energy_kwh for b in report.bins))
+    assert list(frame.columns)[:2] == ["input_bin", "output_bin"]
+
+
+@pytest.mark.parametrize(("given", "field"), [
+    ("profile.yaml", "profile"), (3, "profile"), ({"name": "x"}, "model"), ("missing.json", "--profile")])
+def test_bad_profiles_are_input_errors(tmp_path, given, field):
+    if isinstance(given, str):
+        given = tmp_path / given
+        if given.suffix == ".yaml":
+            given.write_text("name: x\n")
+    with pytest.raises(InputError) as caught:
+        energy_predict.predict(given)
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(("options", "field"), [({"rate": 0}, "rate"), ({"rate": float("nan")}, "rate"),
+                                                ({"gpus": 0}, "gpus"), ({"gpus": 1.5}, "gpus")])
+def test_bad_options_are_input_errors(options, field):
+    with pytest.raises(InputError) as caught:
+        energy_predict.predict(CODE_GEN, **options)
+    assert caught.value.field == field
+
+
+def test_import_is_light():
+    code = ("import sys, energy_predict; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('pydantic', 'numpy', 'pandas', 'typer', 'rich') or m.startswith('energy_predict.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_example_script_prints_the_cli_numbers():
+    result = subprocess.run([sys.executable, str(EXAMPLES / "python_api.py")], capture_output=True, text=True,
+                            cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    offline, online, roofline = _cli_json(), _cli_json("--rate", 2.57), _cli_json("--model", "roofline")
+    energy = offline["energy_kwh"]
+    text = result.stdout
+    assert f"offline energy_kwh {energy['estimate']!r} [{energy['low']!r}, {energy['high']!r}]" in text
+    assert f"offline energy_per_request_j {offline['energy_per_request_j']!r}" in text
+    assert f"offline basis {offline['basis']['kind']}" in text
+    assert f"online energy_kwh {online['energy_kwh']['estimate']!r}" in text
+    assert f"roofline energy_kwh {roofline['energy_kwh']['estimate']!r}" in text
+    biggest = max(offline["bins"], key=lambda b: b["energy_kwh"])
+    assert re.search(rf"bins {len(offline['bins'])} rows, the largest: \[{biggest['input_bin']}, "
+                     rf"{biggest['output_bin']}\]", text)
