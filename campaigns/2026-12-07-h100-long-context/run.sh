@@ -31,6 +31,12 @@ if [ "$1" -lt 600 ]; then  # a short lease: one engine (the long-context cells, 
   nvidia-smi --query-gpu=index,name,uuid,power.limit,power.draw,temperature.gpu,clocks.sm --format=csv > $O/nvidia-smi-end.csv
   touch $O/DONE; exit 0
 fi
+if [ "$1" -lt 1100 ]; then  # a medium lease: two engines, long contexts then large batches and long outputs
+  run_grid long-context $(( $1 * 50 / 100 ))
+  run_grid large-batch 900
+  nvidia-smi --query-gpu=index,name,uuid,power.limit,power.draw,temperature.gpu,clocks.sm --format=csv > $O/nvidia-smi-end.csv
+  touch $O/DONE; exit 0
+fi
 # caps scale with the deadline (45% / 20% / the rest): each engine costs ~1.5-2.5 min to build before its cells
 run_grid long-context $(( $1 * 45 / 100 ))
 run_grid long-context-mnbt65536 $(( $1 * 20 / 100 ))
