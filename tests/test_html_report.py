@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from energy_predict.html_report import lookup
-
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -55,6 +53,13 @@ class _Numbers(HTMLParser):
         if self._open is not None and tag == "td":
             self.cells.append(tuple(self._open))
             self._open = None
+
+
+def lookup(report: dict, key: str):
+    value = report
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _json_value(report: dict, key: str):

@@ -309,7 +309,7 @@ def main_command(
         for path in write_plots(prediction.report, plot_dir):
             _info(f"wrote {path}")
     if html is not None:
-        from energy_predict.html_report import write_html
+        from energy_predict.predict.html_report import write_html
 
         _info(f"wrote {write_html(prediction.report, html)}")
     if summary_csv is not None:

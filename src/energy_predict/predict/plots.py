@@ -5,7 +5,9 @@ Each title says its mode; axes are named by the report's keys (units in the name
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -34,7 +36,15 @@ def _mode(data: dict) -> str:
     return f"online at {online['rate_per_s']:.3g} req/s" if online else "offline, full batches"
 
 
-def report_figures(report: Report) -> list[tuple[str, object]]:
+@dataclass(frozen=True)
+class NamedFigure:
+    """A matplotlib figure and the file name it is written under."""
+
+    name: str
+    figure: Any
+
+
+def report_figures(report: Report) -> list[NamedFigure]:
     """The report's figures with their file names: energy-by-bin heat map, prefill/decode bars, estimate vs baselines.
 
     Every title says the mode; the bins are the offline estimate's whatever the mode, and say so.
@@ -65,7 +75,7 @@ def report_figures(report: Report) -> list[tuple[str, object]]:
     ax.set_title(f"Energy by bin (energy_wh, log scale), {bins_mode}\n{title}", fontsize=10)
     fig.colorbar(im, ax=ax, label="Wh over the period (log scale)")
     fig.tight_layout()
-    figures.append(("energy_by_bin.png", fig))
+    figures.append(NamedFigure("energy_by_bin.png", fig))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     top = sorted(bins, key=lambda b: -b["energy_kwh"])[:12]
@@ -80,7 +90,7 @@ def report_figures(report: Report) -> list[tuple[str, object]]:
     ax.tick_params(axis="x", rotation=45)
     ax.legend()
     fig.tight_layout()
-    figures.append(("prefill_decode.png", fig))
+    figures.append(NamedFigure("prefill_decode.png", fig))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     e, base = data["energy_kwh"], data["baselines"]
@@ -91,14 +101,14 @@ def report_figures(report: Report) -> list[tuple[str, object]]:
     ax.set_ylabel("energy_kwh over the period")
     ax.set_title(f"Estimate vs FLOPs/TDP and roofline ({_mode(data)})\n{title}", fontsize=10)
     fig.tight_layout()
-    figures.append(("estimate_vs_flops.png", fig))
+    figures.append(NamedFigure("estimate_vs_flops.png", fig))
     return figures
 
 
 def write_plots(report: Report, folder: Path, option: str = "--plot-dir") -> list[Path]:
     """Energy-by-bin heat map, prefill/decode bars, estimate vs baselines, as PNG files in `folder`."""
     make_folder(folder, option)
-    return [_save(fig, folder / name, option) for name, fig in report_figures(report)]
+    return [_save(f.figure, folder / f.name, option) for f in report_figures(report)]
 
 
 def figure_bytes(fig, fmt: str = "png") -> bytes:

@@ -49,7 +49,7 @@ HEADLINE = (("energy_kwh.estimate", "energy", "kWh", "{:.4g}"),
             ("site.cost", "cost", "", "{:.4g}"))
 
 
-def lookup(report: dict, path: str):
+def _lookup(report: dict, path: str) -> object:
     """The value at a dotted path of the report JSON (None where a part is missing or null)."""
     value = report
     for part in path.split("."):
@@ -72,7 +72,7 @@ def _figures(report: Report) -> list[tuple[str, str]]:
         from energy_predict.predict.plots import figure_bytes, report_figures
     except ImportError:
         return []
-    return [(name, base64.b64encode(figure_bytes(fig)).decode("ascii")) for name, fig in report_figures(report)]
+    return [(f.name, base64.b64encode(figure_bytes(f.figure)).decode("ascii")) for f in report_figures(report)]
 
 
 def report_html(report: Report, with_plots: bool = True) -> str:
@@ -85,7 +85,7 @@ def report_html(report: Report, with_plots: bool = True) -> str:
              f"<h1>{esc(r['profile'])}: energy report</h1>", f"<p>{esc(title)}</p>",
              '<h2>Headline</h2><table class="headline" id="headline">']
     for key, label, unit, fmt in HEADLINE:
-        value = lookup(r, key)
+        value = _lookup(r, key)
         if value is None and key.split(".")[0] in ("latency", "site"):
             continue  # offline (no latency) or no site: the row says nothing
         parts.append(f"<tr><th>{esc(label)}</th>{_num(key, value, fmt, unit)}</tr>")
