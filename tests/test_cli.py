@@ -217,7 +217,7 @@ def test_gap_and_capacity():
                          "--json").output)
     assert cap["gpus"] >= 1 and 0 < cap["utilization"] <= 1 and cap["idle_kwh_per_day"] >= 0
     tight = json.loads(run("capacity", "--profile", EXAMPLES / "conversation.json", "--rate", "20",
-                           "--latency-p90-s", "0.2", "--headroom", "1", "--json").output)
+                           "--ttft-p90-ms", "200", "--headroom", "1", "--json").output)
     assert tight["gpus"] > cap["gpus"] and tight["ttft_p90_s"] <= 0.2
     bad = run("capacity", "--profile", EXAMPLES / "conversation.json", "--rate", "-1")
     assert bad.exit_code == 2 and "--rate" in bad.output

@@ -370,8 +370,8 @@ TRACES = [
     ("csv-markup-column", "t.csv", "[/x],[bold]out\n10,5\n20,7\n",
      ["--input-column", "[/x]", "--output-column", "[bold]out"], "ok"),
     ("csv-markup-header", "t.csv", "[/x],[bold]out\n10,5\n20,7\n", [], "error:--input-column"),
-    ("csv-wrong-format-flag", "t.csv", CSV_OK, ["--format", "parquet"], "error:--format"),
-    ("csv-as-mooncake", "t.csv", CSV_OK, ["--format", "mooncake"], "error:trace"),
+    ("csv-wrong-format-flag", "t.csv", CSV_OK, ["--trace-format", "parquet"], "error:--trace-format"),
+    ("csv-as-mooncake", "t.csv", CSV_OK, ["--trace-format", "mooncake"], "error:trace"),
     ("azure-as-csv-bad-column", "t.csv", AZURE_OK, ["--time-column", "nope"], "error:--time-column"),
     ("passwd", "passwd", PASSWD, [], "error:trace"),
     ("passwd-csv", "passwd.csv", PASSWD, [], "error:trace"),
@@ -418,7 +418,7 @@ def _trace_cases():
         opts = {}
         it = iter(extra)
         for flag, value in zip(it, it):
-            opts[flag.lstrip("-").replace("-", "_")] = value
+            opts[flag.lstrip("-").replace("-", "_").removeprefix("trace_")] = value  # --trace-format: format
         if "format" in opts or "input_column" in opts and "[/x]" not in opts["input_column"]:
             continue
         kind, _, field = expect.partition(":")
@@ -615,8 +615,8 @@ def _option_cases():
         ("--csv-is-dir", [*PREDICT, "--csv", "{d}/out"], {**P, "out": DIR}, "error:--csv"),
         ("--csv-under-file", [*PREDICT, "--csv", "{d}/p.json/b.csv"], P, "error:--csv"),
         ("--csv-ok", [*PREDICT, "--csv", "{d}/b.csv"], P, "ok"),
-        ("--plot-is-file", [*PREDICT, "--plot", "{d}/p.json"], P, "error:--plot"),
-        ("--plot-under-file", [*PREDICT, "--plot", "{d}/p.json/plots"], P, "error:--plot"),
+        ("--plot-is-file", [*PREDICT, "--plot-dir", "{d}/p.json"], P, "error:--plot-dir"),
+        ("--plot-under-file", [*PREDICT, "--plot-dir", "{d}/p.json/plots"], P, "error:--plot-dir"),
         ("--model-markup", [*PREDICT, "--model", "[/x]"], P, "error:--model"),
         ("--model-missing-dir", [*PREDICT, "--model", "{d}/nope"], P, "error:--model"),
         ("--model-empty-dir", [*PREDICT, "--model", "{d}/m"], {**P, "m": DIR}, "error:--model"),

@@ -28,6 +28,7 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
         from energy_predict.outputs import check_stdout, flush_stdout, os_error_line
 
         click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+        args = _global_flags_first(sys.argv[1:] if args is None else list(args))
         _our_warnings_as_lines()
         try:
             check_stdout()
@@ -49,13 +50,16 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=False,
-                  cls=_OneLineUsageErrors, help="Predict the energy of an LLM deployment from measured GPU data.")
-profile_app = typer.Typer(help="Build workload profiles.", pretty_exceptions_enable=False)
+# Plain help (rich_markup_mode None): click's layout, which shows a flag as a flag, not as `--json <bool>`.
+_TYPER = {"pretty_exceptions_enable": False, "rich_markup_mode": None,
+          "context_settings": {"help_option_names": ["-h", "--help"]}}
+app = typer.Typer(add_completion=True, no_args_is_help=False, cls=_OneLineUsageErrors,
+                  help="Predict the energy of an LLM deployment from measured GPU data.", **_TYPER)
+profile_app = typer.Typer(help="Build workload profiles.", **_TYPER)
 app.add_typer(profile_app, name="profile")
-model_app = typer.Typer(help="Fit and inspect energy models.", pretty_exceptions_enable=False)
+model_app = typer.Typer(help="Fit and inspect energy models.", **_TYPER)
 app.add_typer(model_app, name="model")
-data_app = typer.Typer(help="Calibration data that ships or that you measured.", pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Calibration data that ships or that you measured.", **_TYPER)
 app.add_typer(data_app, name="data")
 
 # No markup and no highlighting: model names, GPU names, file names and trace columns are printed as given.
@@ -124,22 +128,157 @@ def _print_json(obj) -> None:
     print(text)
 
 
+_GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose"}
+_verbosity = 0  # -1 with -q (no progress, no `wrote` lines), 1 with -v (each step on standard error)
+
+
+def _global_flags_first(args: list[str]) -> list[str]:
+    """-q/-v are global: given after the command (`sweep-rate ... -q`) they are moved before it."""
+    if "--" in args:
+        return args
+    flags = [a for a in args if a in _GLOBAL_FLAGS]
+    return flags + [a for a in args if a not in _GLOBAL_FLAGS]
+
+
+def _info(message: str) -> None:
+    """A line for the user on standard error (`wrote FILE`), unless -q."""
+    if _verbosity >= 0:
+        err.print(printable(message), soft_wrap=True)
+
+
+def _step(message: str) -> None:
+    """A step, on standard error with -v only."""
+    if _verbosity > 0:
+        err.print(printable(f"energy-predict: {message}"), soft_wrap=True)
+
+
+def _progress(description: str, total: int):
+    """A rich progress bar with ETA on standard error; a no-op off a terminal or with -q."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=True,
+                        disable=_verbosity < 0 or not err.is_terminal)
+    progress.add_task(description, total=total)
+    return progress
+
+
+def _deprecated(old: str, new: str, old_value, new_value, convert=None):
+    """A hidden old spelling of an option: one warning line, then its value as the new option's."""
+    if old_value is None:
+        return new_value
+    _say("warning", f"{old} is deprecated and will be removed in the next release; use {new}")
+    if new_value is not None:
+        from energy_predict.errors import InputError
+
+        raise InputError(old, f"given with {new}, which means the same", f"give only {new}")
+    return convert(old_value) if convert else old_value
+
+
+def _version(value: bool) -> None:
+    if value:
+        from energy_predict import __version__
+
+        print(f"energy-predict {__version__}")
+        raise typer.Exit(0)
+
+
+_FORMAT_OPTION_HELP = ("table (aligned text; in a terminal wrapped to its width, a whole column at a time) | markdown "
+                       "| json | csv")
+
+
+def _format_option():
+    return typer.Option("table", "--format", metavar="FORMAT", help=_FORMAT_OPTION_HELP)
+
+
+def _json_option():
+    return typer.Option(False, "--json", help="print JSON (the same as --format json)")
+
+
+def _resolve_format(fmt: str, as_json: bool) -> str:
+    """--json or --format's value, checked."""
+    from energy_predict.formats import FORMATS
+
+    if fmt.lower() not in FORMATS:
+        from energy_predict.errors import InputError
+
+        raise InputError("--format", f"{fmt!r} is not an output format", f"use one of {', '.join(FORMATS)}")
+    return "json" if as_json else fmt.lower()
+
+
+def _table_width() -> int | None:
+    """A terminal's width; off a terminal COLUMNS when set (a CI log), else none: lines are as long as the table."""
+    import os
+
+    if out.is_terminal:
+        return out.width
+    cols = os.environ.get("COLUMNS", "")
+    return int(cols) if cols.isdigit() and int(cols) >= 20 else None
+
+
+def _emit(view, fmt: str, json_obj=None) -> None:
+    """A table in the chosen format on standard output: aligned text, Markdown, CSV, or `json_obj` as JSON."""
+    import sys
+
+    from energy_predict import formats
+
+    if fmt == "json":
+        _print_json(json_obj)
+        return
+    if fmt == "csv":
+        text = formats.csv_text(view)
+    elif fmt == "markdown":
+        text = formats.markdown(view)
+    else:
+        text = formats.plain(view, _table_width())
+    sys.stdout.write(text)
+
+
+def _write_summary_csv(path: Path, report: dict) -> None:
+    from energy_predict.outputs import append_csv_row
+    from energy_predict.summary import SUMMARY_COLUMNS, summary_row
+
+    append_csv_row(path, "--summary-csv", SUMMARY_COLUMNS, summary_row(report))
+    _info(f"appended a row to {path}")
+
+
 @app.callback(invoke_without_command=True)
 @handles_errors
 def main_command(
     ctx: typer.Context,
     profile: Path | None = typer.Option(None, "--profile", "-p", help="workload profile JSON"),
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (docs/report.schema.json)"),
+    fmt: str = _format_option(),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (docs/report.schema.json); the "
+                                 "same as --format json"),
     csv: Path | None = typer.Option(None, "--csv", help="write the per-bin breakdown as CSV (- : to standard "
                                     "output, instead of the report)"),
     model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
-    plot: Path | None = typer.Option(None, "--plot", help="write PNG plots into this folder"),
+    plot_dir: Path | None = typer.Option(None, "--plot-dir", help="write PNG plots into this folder"),
+    plot: Path | None = typer.Option(None, "--plot", hidden=True, help="deprecated: --plot-dir"),
+    html: Path | None = typer.Option(None, "--html", help="write a self-contained HTML report (report, breakdown "
+                                     "and plots inline; readable offline)"),
+    summary_csv: Path | None = typer.Option(None, "--summary-csv", help="append one row (timestamp, workload, "
+                                            "energy, facility energy, CO2e, cost, basis, interval) to this CSV"),
     rate: float | None = typer.Option(None, "--rate", help="online serving at this rate (req/s): simulate it"),
     gpus: int | None = typer.Option(None, "--gpus", min=1, max=4096,
                                     help="GPUs of the deployment (replicas x tensor_parallel); "
                                          "default: the profile's hardware.count"),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="print the version and exit"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="say each step on standard error"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars and no `wrote` lines (errors and "
+                               "warnings still)"),
 ) -> None:
     """Predict the energy of the workload in --profile."""
+    global _verbosity
+    _verbosity = -1 if quiet else (1 if verbose else 0)
     if ctx.invoked_subcommand is not None:
         return
     if profile is None:
@@ -147,32 +286,49 @@ def main_command(
         raise typer.Exit(0)
     from energy_predict.predict.run import predict_profile
 
+    fmt = _resolve_format(fmt, as_json)
+    plot_dir = _deprecated("--plot", "--plot-dir", plot, plot_dir)
     if rate is not None:
         _check_rate(rate, "--rate")
-    if _is_stdout(csv) and as_json:
+    if _is_stdout(csv) and fmt != "table":
         from energy_predict.errors import InputError
 
-        raise InputError("--csv", "- (standard output) and --json would both write to standard output",
-                         "write the CSV to a file, or leave out --json")
+        given = "--json" if as_json else f"--format {fmt}"
+        raise InputError("--csv", f"- (standard output) and {given} would both write to standard output",
+                         f"write the CSV to a file, or leave out {given}")
     _output_file(csv, "--csv")
-    _output_dir(plot, "--plot")
+    _output_file(html, "--html", (".html", ".htm"))
+    _output_file(summary_csv, "--summary-csv", (".csv",))
+    _output_dir(plot_dir, "--plot-dir")
+    _step(f"predicting {profile}" + (f" online at {rate:g} req/s" if rate else ""))
     prediction = predict_profile(profile, _load_model(model), rate, gpus)
-    est = prediction.estimate
-    if plot is not None:
+    report = prediction.report.to_json()
+    if plot_dir is not None:
         from energy_predict.predict.plots import write_plots
 
-        for path in write_plots(prediction.report, plot):
-            err.print(printable(f"wrote {path}"))
-    if csv is not None:
-        _write_csv(est.bins, csv)
-        if _is_stdout(csv):
-            return  # standard output holds the CSV alone
-    if as_json:
-        _print_json(prediction.report.to_json())
-    else:
-        from energy_predict.render import render_report
+        for path in write_plots(prediction.report, plot_dir):
+            _info(f"wrote {path}")
+    if html is not None:
+        from energy_predict.predict.html_report import write_html
 
-        render_report(out, prediction.report.to_json())
+        _info(f"wrote {write_html(prediction.report, html)}")
+    if summary_csv is not None:
+        _write_summary_csv(summary_csv, report)
+    from energy_predict.render import bins_csv, render_report
+
+    if csv is not None:
+        if _is_stdout(csv):
+            print(bins_csv(report), end="")
+            return  # standard output holds the CSV alone
+        from energy_predict.outputs import write_text
+
+        write_text(csv, "--csv", bins_csv(report))
+    if fmt == "json":
+        _print_json(report)
+    else:
+        import sys
+
+        sys.stdout.write(render_report(report, fmt, _table_width()))
 
 
 _TRACE_FORMATS_HELP = ("vLLM bench result JSON, BurstGPT, Azure, Mooncake, Vidur, LLMServingSim, OpenAI usage log, "
@@ -192,7 +348,8 @@ def from_trace(
     model: str = typer.Option("Llama-3.1-8B", help="registry name or config.json path"),
     gpu: str = typer.Option("H100-SXM-80GB", help="GPU catalog name"),
     name: str | None = typer.Option(None, help="profile name (default: the trace's file name)"),
-    fmt: str | None = typer.Option(None, "--format", help=_FORMAT_HELP),
+    trace_format: str | None = typer.Option(None, "--trace-format", help=_FORMAT_HELP),
+    fmt: str | None = typer.Option(None, "--format", hidden=True, help="deprecated: --trace-format"),
     input_column: str | None = typer.Option(None, "--input-column", help="column of prompt token counts"),
     output_column: str | None = typer.Option(None, "--output-column", help="column of output token counts"),
     time_column: str | None = typer.Option(None, "--time-column", help="column of arrival times"),
@@ -207,6 +364,7 @@ def from_trace(
     from energy_predict.traces import FORMATS, load_trace
     from energy_predict.workload import profile_from_trace
 
+    fmt = _deprecated("--format", "--trace-format", fmt, trace_format)
     _output_file(output, "--output")
     dep = Deployment(resolve_architecture(model), resolve_gpu(gpu), Serving())
     loaded = load_trace(trace, fmt, input_column, output_column, time_column, time_unit=time_unit,
@@ -328,31 +486,33 @@ def replay(
     trace: Path = typer.Argument(..., help=f"request trace: {_TRACE_FORMATS_HELP}"),
     backend: str = typer.Option("vllm", "--backend", help="vllm | hf"),
     out_dir: Path = typer.Option(..., "--out", help="folder for the replay records, e.g. artifacts/replays/<id>"),
-    model: str = typer.Option("Llama-3.1-8B", "--model"),
+    model: str = typer.Option("Llama-3.1-8B", "--model", help="registry name or config.json path of the model "
+                              "served"),
     n: int = typer.Option(200, "--n", min=1, help="requests sampled (a contiguous window of the trace)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the request sample and of Poisson arrivals"),
     modes: str = typer.Option("offline", "--modes", help="offline,online"),
     rates: str = typer.Option("", "--rates", help="online rates in req/s with the trace's own gaps scaled, e.g. 4,12"),
     poisson_rates: str = typer.Option("", "--poisson-rates", help="online rates in req/s with Poisson arrivals"),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="HF offline batch size"),
-    cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--eager"),
+    cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--eager", help="vLLM: CUDA graphs, or eager mode"),
     gpus: str = typer.Option("0", "--gpus", help="GPU indices to meter, summed (e.g. 0,1); not with --ray"),
     tensor_parallel: int = typer.Option(1, "--tensor-parallel", min=1, max=64,
                                         help="GPUs of the engine (vLLM); --gpus lists as many"),
     ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]",
                                    help="each replay its own engine on Ray, side by side: alone, on this machine's "
                                         "GPUs; with an address (auto, HOST:6379), a cluster's (`ray` extra)"),
-    repetitions: int = typer.Option(2, "--repetitions", min=1),
+    repetitions: int = typer.Option(2, "--repetitions", min=1, help="measured runs of each replay"),
     max_input: int | None = typer.Option(None, "--max-input", min=1,
                                          help="prompt tokens kept [default: 8192; 16384 (32 whole blocks) for a "
                                               "trace with prefix blocks (Mooncake)]"),
-    max_output: int = typer.Option(1024, "--max-output", min=1),
+    max_output: int = typer.Option(1024, "--max-output", min=1, help="output tokens kept per request"),
     prefix_caching: bool = typer.Option(False, "--prefix-caching/--no-prefix-caching",
                                         help="vLLM's prefix cache (emptied before each measured run)"),
     sample: str = typer.Option("window", "--sample",
                                help="window (contiguous requests) | conversations (whole conversations from a "
                                     "trace with prefix blocks: keeps its reuse)"),
-    fmt: str | None = typer.Option(None, "--format", help=_FORMAT_HELP),
+    trace_format: str | None = typer.Option(None, "--trace-format", help=_FORMAT_HELP),
+    fmt: str | None = typer.Option(None, "--format", hidden=True, help="deprecated: --trace-format"),
     time_unit: str | None = typer.Option(None, "--time-unit", help=_TIME_UNIT_HELP),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help=_TOKENIZER_HELP),
 ) -> None:
@@ -369,6 +529,7 @@ def replay(
     from energy_predict.calibrate.replay import plan_replays, run_replays
     from energy_predict.errors import InputError
 
+    fmt = _deprecated("--format", "--trace-format", fmt, trace_format)
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     if not set(mode_list) <= {"offline", "online"} or not mode_list:
         raise InputError("--modes", f"{modes!r}", "use offline, online or offline,online")
@@ -527,36 +688,18 @@ def _ints(text: str, flag: str) -> list[int]:
     return values
 
 
-def _print_table(frame, title: str, formats: dict[str, str], headers: dict[str, str] | None = None) -> None:
-    """A table that wraps text and headers but never breaks a number: numeric columns do not wrap."""
-    from rich import box
-    from rich.table import Table
-
-    cells = [[formats.get(c, "{}").format(v) if v is not None and v == v else "n/a"
-              for c, v in zip(frame.columns, row)] for row in frame.itertuples(index=False)]
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for k, col in enumerate(frame.columns):
-        numeric = frame[col].dtype.kind in "iufb" or col.endswith("_bin")
-        header = (headers or {}).get(col, col)
-        width = max([len(r[k]) for r in cells] + [max(len(w) for w in header.split())])
-        table.add_column(header, justify="right" if numeric else "left",
-                         no_wrap=numeric, min_width=width if numeric else None, overflow="fold")
-    for row in cells:
-        table.add_row(*row)
-    out.print(table)
-
-
 @app.command("compare")
 @handles_errors
 def compare_cmd(
     profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON"),
-    model: str = typer.Option("default", "--model"),
+    model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
     batch_caps: str = typer.Option("1,16,64,256", "--batch-caps", help="batch caps to try"),
     gpus: str = typer.Option("", "--gpus", help="other GPUs to try, e.g. H200,A100,B200 (a GPU never measured is "
                                                 "transferred from the nearest measured one through the datasheets; "
                                                 "analytic only where that is refused, and then compared only with "
                                                 "an analytic estimate)"),
-    as_json: bool = typer.Option(False, "--json"),
+    fmt: str = _format_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """Rank serving options (framework, CUDA graphs/compile, quantization, batch cap, GPU) by energy."""
     from energy_predict.errors import InputError
@@ -578,34 +721,32 @@ def compare_cmd(
             resolve_gpu(name)
         except InputError as exc:
             raise InputError("--gpus", exc.problem, exc.fix or "use a name from the GPU catalog") from None
+    from energy_predict.views import compare_rows, compare_view
+
+    fmt = _resolve_format(fmt, as_json)
     case = load_case(profile)
-    comparison = compare(case.workload, case.dep, _load_model(model), caps, list(dict.fromkeys(names)),
-                         analytic=RooflineEstimator())
-    table, notes = comparison.table, comparison.notes
-    if as_json:
-        _print_json({"rows": table.to_dict("records"), "notes": notes})
-        return
-    _print_table(table[["option", "gpu", "basis", "energy_kwh", "low_kwh", "high_kwh", "total_j_per_output_token",
-                        "saving_pct", "saving_against"]],
-                 f"{case.profile.name}: serving options, offline GPU energy in kWh with its 90% interval (compare "
-                 "the intervals: rows rest on different evidence); an analytic row is only compared with an "
-                 "analytic row ('vs')",
-                 {"energy_kwh": "{:.4g}", "low_kwh": "{:.3g}", "high_kwh": "{:.3g}",
-                  "total_j_per_output_token": "{:.3g}", "saving_pct": "{:+.1f}%"},
-                 {"energy_kwh": "kWh", "low_kwh": "low", "high_kwh": "high",
-                  "total_j_per_output_token": "all J/out tok", "saving_pct": "saving", "saving_against": "vs"})
-    for note in notes:
-        err.print(f"note: {note}", style="yellow")
+    with _progress("comparing options", 1) as bar:
+        def step(done: int, total: int) -> None:
+            bar.update(bar.task_ids[0], completed=done, total=total)
+
+        comparison = compare(case.workload, case.dep, _load_model(model), caps, list(dict.fromkeys(names)),
+                             analytic=RooflineEstimator(), on_step=step)
+    rows, notes = compare_rows(comparison.table.to_dict("records")), comparison.notes
+    _emit(compare_view(rows, case.profile.name, []), fmt, {"rows": rows, "notes": notes})
+    if fmt != "json":
+        for note in notes:
+            _say("note", note)
 
 
 @app.command("gap")
 @handles_errors
 def gap_cmd(
-    profile: Path = typer.Option(..., "--profile", "-p"),
-    model: str = typer.Option("default", "--model"),
-    as_json: bool = typer.Option(False, "--json"),
+    profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON"),
+    model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
+    fmt: str = _format_option(),
+    as_json: bool = _json_option(),
 ) -> None:
-    """Measured model vs FLOPs/TDP vs roofline, per bin and in total."""
+    """Measured model vs FLOPs/TDP vs roofline, per bin and in total (energies in Wh)."""
     from energy_predict.predict.estimate import estimate_workload
     from energy_predict.predict.run import load_case
     from energy_predict.predict.whatif import gap_table
@@ -613,29 +754,27 @@ def gap_cmd(
     case = load_case(profile)
     m = _load_model(model)
     est = estimate_workload(case.workload, case.dep, m)
-    table = gap_table(est)
-    if as_json:
-        _print_json(table.to_dict("records"))
-        return
-    _print_table(table, f"{case.profile.name}: {m.name} ({est.basis_kind}) against the analytic estimates, offline "
-                 "(J)",
-                 {"requests": "{:,.0f}", "energy_j": "{:.4g}", "flops_tdp_j": "{:.4g}", "roofline_j": "{:.4g}",
-                  "measured_over_flops_tdp": "{:.2f}x", "measured_over_roofline": "{:.2f}x"},
-                 {"input_bin": "in<=", "output_bin": "out<=", "energy_j": "model J", "flops_tdp_j": "FLOPs/TDP",
-                  "roofline_j": "roofline", "measured_over_flops_tdp": "/FLOPs", "measured_over_roofline": "/roof"})
+    from energy_predict.views import gap_rows, gap_view
+
+    rows = gap_rows(gap_table(est).to_dict("records"))
+    _emit(gap_view(rows, f"{case.profile.name}: {m.name} ({est.basis_kind}) against the analytic estimates, "
+                         "offline, per ceiling bin and in all (Wh)"), _resolve_format(fmt, as_json), rows)
 
 
 @app.command("capacity")
 @handles_errors
 def capacity_cmd(
-    profile: Path = typer.Option(..., "--profile", "-p"),
+    profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON"),
     rate: float | None = typer.Option(None, "--rate", help="requests per second (default: the profile's rate)"),
     per_day: float | None = typer.Option(None, "--per-day", help="requests per day, instead of --rate"),
-    latency: float | None = typer.Option(None, "--latency-p90-s", help="target p90 time to first token, seconds"),
+    ttft_p90_ms: float | None = typer.Option(None, "--ttft-p90-ms", help="latency target: p90 time to first "
+                                             "token, ms"),
+    latency: float | None = typer.Option(None, "--latency-p90-s", hidden=True, help="deprecated: --ttft-p90-ms"),
     headroom: float = typer.Option(0.8, "--headroom", help="the rate may be at most this share of the sustainable "
                                    "rate"),
-    model: str = typer.Option("default", "--model"),
-    as_json: bool = typer.Option(False, "--json"),
+    model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
+    fmt: str = _format_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """The GPUs and layout (TP x engines) that serve a rate within a TTFT target: `plan` on the layout axis."""
     from energy_predict.errors import InputError
@@ -648,44 +787,61 @@ def capacity_cmd(
         _check_rate(rate, "--rate")
     if latency is not None and not (0 < latency < 1e6):
         raise InputError("--latency-p90-s", f"{latency!r} is not a time", "give seconds above 0")
+    if ttft_p90_ms is not None and not (0 < ttft_p90_ms < 1e9):
+        raise InputError("--ttft-p90-ms", f"{ttft_p90_ms!r} is not a time", "give milliseconds above 0")
+    latency = _deprecated("--latency-p90-s", "--ttft-p90-ms", latency,
+                          None if ttft_p90_ms is None else ttft_p90_ms / 1000)
     case = load_case(profile)
     r = per_day / 86400 if per_day is not None else rate if rate is not None else case.workload.rate_per_s
     if r is None:
         raise InputError("--rate", "the profile has no rate", "give --rate (req/s) or --per-day")
     if not (0 < headroom <= 1):
         raise InputError("--headroom", f"{headroom!r} is not a share", "give a share above 0 and at most 1")
-    result = capacity(case.workload, case.dep, _load_model(model), r, latency, headroom, case.profile.site)
-    if as_json:
-        _print_json(result.to_json())
+    from energy_predict.views import capacity_json, capacity_view
+
+    fmt = _resolve_format(fmt, as_json)
+    with _progress("searching GPU layouts", 1):
+        result = capacity(case.workload, case.dep, _load_model(model), r, latency, headroom, case.profile.site)
+    data = capacity_json(result.to_json())
+    if fmt != "table":
+        _emit(capacity_view(data), fmt, data)
         return
-    out.print(f"{result.gpus} x {result.gpu} ({result.replicas} engine(s) of TP{result.tensor_parallel}, "
-              f"{result.serving}) for {r:.3g} req/s ({result.requests_per_day:,.0f}/day): utilisation "
-              f"{100 * result.utilization:.1f}% of the sustainable {result.sustainable_rate_per_s:.3g} req/s (headroom "
-              f"{result.headroom:g}; busy {100 * result.time_busy:.0f}% of the time), p90 TTFT "
-              f"{result.ttft_p90_s:.2f} s" + (f" (target {result.latency_target_s:g} s)" if result.latency_target_s
-                                              else ""))
-    out.print(f"energy per day: {result.total_kwh_per_day:.3g} kWh ({result.low_kwh_per_day:.3g}-"
-              f"{result.high_kwh_per_day:.3g}) = busy {result.busy_kwh_per_day:.3g} + idle "
-              f"{result.idle_kwh_per_day:.3g} (at {result.idle_power_w:.0f} W loaded idle per GPU); "
-              f"{result.energy_per_request_j:.3g} J per request, {result.mean_power_per_gpu_w:.0f} W per GPU "
-              f"({result.model.basis})")
+    from energy_predict.formats import wrap_words
+
+    ttft = "n/a" if data["ttft_p90_ms"] is None else f"{data['ttft_p90_ms']:.3g} ms"
+    lines = [f"{result.gpus} x {result.gpu} ({result.replicas} engine(s) of TP{result.tensor_parallel}, "
+             f"{result.serving}) for {r:.3g} req/s ({result.requests_per_day:,.0f}/day): utilisation "
+             f"{100 * result.utilization:.1f}% of the sustainable {result.sustainable_rate_per_s:.3g} req/s (headroom "
+             f"{result.headroom:g}; busy {100 * result.time_busy:.0f}% of the time), p90 TTFT {ttft}"
+             + (f" (target {data['ttft_target_ms']:g} ms)" if result.latency_target_s else ""),
+             f"energy per day: {result.total_kwh_per_day:.3g} kWh ({result.low_kwh_per_day:.3g}-"
+             f"{result.high_kwh_per_day:.3g}) = busy {result.busy_kwh_per_day:.3g} + idle "
+             f"{result.idle_kwh_per_day:.3g} (at {result.idle_power_w:.0f} W loaded idle per GPU); "
+             f"{result.energy_per_request_j:.3g} J per request, {result.mean_power_per_gpu_w:.0f} W per GPU "
+             f"({result.model.basis})"]
     if result.site is not None:
-        s = result.site
-        out.print(f"at the site: {s.facility_kwh_per_day:.3g} kWh a day (PUE {s.pue:g})"
-                  + (f", {s.co2e_kg_per_day:.3g} kg CO2e" if s.co2e_kg_per_day is not None else "")
-                  + (f", {s.energy_cost_per_day:.2f} {s.currency}" if s.energy_cost_per_day is not None else ""))
+        site = result.site
+        lines.append(f"at the site: {site.facility_kwh_per_day:.3g} kWh a day (PUE {site.pue:g})"
+                     + (f", {site.co2e_kg_per_day:.3g} kg CO2e" if site.co2e_kg_per_day is not None else "")
+                     + (f", {site.energy_cost_per_day:.2f} {site.currency}"
+                        if site.energy_cost_per_day is not None else ""))
+    print("\n".join(w for line in lines for w in wrap_words(line, _table_width(), "  ")))
 
 
 @app.command("sweep-rate")
 @handles_errors
 def sweep_rate_cmd(
-    profile: Path = typer.Option(..., "--profile", "-p"),
+    profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON"),
     rates: str = typer.Option("", "--rates", help="req/s, e.g. 0.5,1,2,4 (default: 0.1x to 8x the profile's rate)"),
-    max_gpus: int = typer.Option(4, "--max-gpus", min=1),
-    ttft_p90_s: float | None = typer.Option(None, "--ttft-p90-s", help="latency target: p90 time to first token"),
-    plot: Path | None = typer.Option(None, "--plot", help="PNG to write (none unless asked)"),
-    model: str = typer.Option("default", "--model"),
-    as_json: bool = typer.Option(False, "--json"),
+    max_gpus: int = typer.Option(4, "--max-gpus", min=1, help="the largest GPU count tried at each rate"),
+    ttft_p90_ms: float | None = typer.Option(None, "--ttft-p90-ms", help="latency target: p90 time to first "
+                                             "token, ms"),
+    ttft_p90_s: float | None = typer.Option(None, "--ttft-p90-s", hidden=True, help="deprecated: --ttft-p90-ms"),
+    plot: Path | None = typer.Option(None, "--plot", help="plot file to write: .png, .svg or .pdf (none unless "
+                                     "asked)"),
+    model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
+    fmt: str = _format_option(),
+    as_json: bool = _json_option(),
 ) -> None:
     """Energy per request against request rate and number of GPUs; the energy-optimal GPU count per rate."""
     from energy_predict.errors import InputError
@@ -695,6 +851,10 @@ def sweep_rate_cmd(
     rate_list = _rates(rates, "--rates")
     if ttft_p90_s is not None and not (0 < ttft_p90_s < 1e6):
         raise InputError("--ttft-p90-s", f"{ttft_p90_s!r} is not a time", "give seconds above 0")
+    if ttft_p90_ms is not None and not (0 < ttft_p90_ms < 1e9):
+        raise InputError("--ttft-p90-ms", f"{ttft_p90_ms!r} is not a time", "give milliseconds above 0")
+    ttft_p90_s = _deprecated("--ttft-p90-s", "--ttft-p90-ms", ttft_p90_s,
+                             None if ttft_p90_ms is None else ttft_p90_ms / 1000)
     if max_gpus > 64:
         raise InputError("--max-gpus", f"{max_gpus} GPUs per rate is more than the sweep simulates", "use at most 64")
     if len(rate_list) > MAX_SWEEP_RATES:
@@ -710,31 +870,25 @@ def sweep_rate_cmd(
             raise InputError("--rates", "the profile has no rate", "give --rates")
         rate_list = [round(w.rate_per_s * f, 4) for f in (0.1, 0.25, 0.5, 1, 2, 4, 8)]
     _check_sweep_work(w, dep, rate_list, max_gpus)
-    sweep = sweep_rates(w, dep, m, rate_list, max_gpus, ttft_p90_s)
+    from energy_predict.predict.serving import RateSweep
+    from energy_predict.views import sweep_json, sweep_view
+
+    fmt = _resolve_format(fmt, as_json)
+    points = []
+    with _progress("simulating rates", len(rate_list)) as bar:  # one rate at a time: the bar moves per rate
+        for k, rate in enumerate(rate_list):
+            bar.update(bar.task_ids[0], description=f"simulating {rate:g} req/s")
+            points.extend(sweep_rates(w, dep, m, [rate], max_gpus, ttft_p90_s).points)
+            bar.update(bar.task_ids[0], completed=k + 1)
+    sweep = RateSweep(tuple(points))
     if plot is not None:
         from energy_predict.predict.plots import plot_rate_sweep
 
         plot_rate_sweep(sweep, plot, f"{profile.stem}: {dep.arch.name} on {dep.gpu.name}")
-        if not as_json:
-            err.print(printable(f"wrote {plot}"))
-    if as_json:
-        _print_json(sweep.to_json())
-        return
-    import pandas as pd
-
-    points = sweep.points
-    table = pd.DataFrame(sweep.to_json()["points"])
-    table["best"] = [("*" if sweep.best_gpus(p.rate_per_s) == p.gpus else "") for p in points]
-    table["state"] = ["overloaded" if p.overloaded else ("ok" if p.meets_latency else "slow") for p in points]
-    target = " within the TTFT target" if ttft_p90_s else ""
-    _print_table(table[["rate_per_s", "gpus", "state", "energy_per_request_j", "gpu_utilization", "idle_share",
-                        "ttft_p90_s", "tpot_p90_s", "best"]],
-                 f"energy per request against rate and GPUs (* energy-optimal{target}; overloaded: the GPUs "
-                 "cannot keep up)",
-                 {"rate_per_s": "{:g}", "energy_per_request_j": "{:.3g}", "gpu_utilization": "{:.2f}",
-                  "idle_share": "{:.2f}", "ttft_p90_s": "{:.3g}", "tpot_p90_s": "{:.3g}"},
-                 {"rate_per_s": "req/s", "energy_per_request_j": "J/req", "gpu_utilization": "busy",
-                  "idle_share": "idle", "ttft_p90_s": "TTFT p90 s", "tpot_p90_s": "TPOT p90 s"})
+        if fmt == "table":
+            _info(f"wrote {plot}")
+    data = sweep_json(sweep.to_json())
+    _emit(sweep_view(data, ttft_p90_s is not None), fmt, data)
 
 
 @model_app.command("fit")
@@ -763,25 +917,16 @@ def model_fit(name: str = typer.Option("default", "--name", help="a name (letter
 @data_app.command("list")
 @handles_errors
 def data_list(
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    fmt: str = _format_option(),
+    as_json: bool = _json_option(),
     root: Path | None = typer.Option(None, "--dir", help="folder of runs (default: the shipped artifacts)"),
 ) -> None:
     """List calibration runs: backend, GPU, model, cells, records, median repetition spread."""
-    from rich.table import Table
-
     from energy_predict.datasets import list_runs
+    from energy_predict.views import data_list_view
 
     runs = list_runs(root)
-    if as_json:
-        print(json.dumps(runs, indent=2))
-        return
-    table = Table("run_id", "backend", "gpu", "model", "cells", "records", "median CV")
-    for column in table.columns:
-        column.overflow = "fold"  # run ids are identities: wrap them, never cut them
-    for r in runs:
-        cv = f"{100 * r['median_cv']:.2f}%" if r["median_cv"] is not None else "n/a"
-        table.add_row(r["run_id"], r["backend"], str(r["gpu"]), r["model"], str(r["n_cells"]), str(r["n_records"]), cv)
-    out.print(table)
+    _emit(data_list_view(runs), _resolve_format(fmt, as_json), runs)
 
 
 @data_app.command("cells")

@@ -36,31 +36,40 @@ def _bools(text: str) -> tuple[bool, ...] | None:
     return tuple(values[x] for x in items)
 
 
-def plan_table(result) -> None:
-    """The front as a table, the recommendation and why, the counts (cli.py's helpers draw it)."""
-    import pandas as pd
+def plan_view(result):
+    """The front as a TableView: one row a deployment, keys as in the JSON's front rows where they match."""
+    from energy_predict.formats import Column, TableView
 
-    from energy_predict.cli import _print_table, err, out
-
+    columns = (Column("rec", numeric=False), Column("deployment", numeric=False), Column("basis", numeric=False),
+               Column("energy_kwh_per_day", "{:.4g}"), Column("low_kwh_per_day", "{:.3g}"),
+               Column("high_kwh_per_day", "{:.3g}"), Column("ttft_p90_ms", "{:.4g}"), Column("tpot_p90_ms", "{:.3g}"),
+               Column("gpus"), Column("peak_power_w", "{:,.0f}"), Column("utilisation", "{:.0%}"),
+               Column("time_busy", "{:.0%}"), Column("energy_cost_per_day", "{:.2f}"),
+               Column("co2e_kg_per_day", "{:.3g}"))
     rows = []
     for r in result.rows:
         site = r.site
         rows.append({"rec": "*" if r.recommended else ("~" if not r.distinguishable else ""),
                      "deployment": r.candidate.label, "basis": r.basis,
-                     "kwh_day": r.energy_kwh_per_day, "low": r.low_kwh_per_day, "high": r.high_kwh_per_day,
-                     "ttft_p90_ms": r.ttft_p90_ms, "tpot_p90_ms": r.tpot_p90_ms, "gpus": r.candidate.gpus,
-                     "peak_w": r.peak_power_w, "util": r.utilisation, "busy": r.time_busy,
-                     "cost_day": site.energy_cost_per_day if site else None,
-                     "co2e_kg_day": site.co2e_kg_per_day if site else None})
-    _print_table(pd.DataFrame(rows),
-                 f"{result.profile}: plan at {result.offered_rate_per_s:.3g} req/s, the Pareto front (* recommended; "
-                 "~ its interval overlaps the recommended one: not distinguishable); util: share of the sustainable "
-                 "rate, busy: share of time stepping",
-                 {"kwh_day": "{:.4g}", "low": "{:.3g}", "high": "{:.3g}", "ttft_p90_ms": "{:.4g}",
-                  "tpot_p90_ms": "{:.3g}", "peak_w": "{:,.0f}", "util": "{:.0%}", "busy": "{:.0%}",
-                  "cost_day": "{:.2f}", "co2e_kg_day": "{:.3g}"},
-                 {"kwh_day": "kWh/day", "ttft_p90_ms": "TTFT p90 ms", "tpot_p90_ms": "TPOT p90 ms",
-                  "peak_w": "peak W", "cost_day": "energy cost/day", "co2e_kg_day": "CO2e kg/day"})
+                     "energy_kwh_per_day": r.energy_kwh_per_day, "low_kwh_per_day": r.low_kwh_per_day,
+                     "high_kwh_per_day": r.high_kwh_per_day, "ttft_p90_ms": r.ttft_p90_ms,
+                     "tpot_p90_ms": r.tpot_p90_ms, "gpus": r.candidate.gpus, "peak_power_w": r.peak_power_w,
+                     "utilisation": r.utilisation, "time_busy": r.time_busy,
+                     "energy_cost_per_day": site.energy_cost_per_day if site else None,
+                     "co2e_kg_per_day": site.co2e_kg_per_day if site else None})
+    title = (f"{result.profile}: plan at {result.offered_rate_per_s:.3g} req/s, the Pareto front (* recommended; "
+             "~ its interval overlaps the recommended one: not distinguishable); utilisation: share of the "
+             "sustainable rate, time_busy: share of time stepping")
+    return TableView(title, columns, tuple(rows), key_columns=2)
+
+
+def plan_table(result, fmt: str = "table") -> None:
+    """The front in the chosen format, then (as a table) the recommendation and why, and the counts."""
+    from energy_predict.cli import _emit, err, out
+
+    _emit(plan_view(result), fmt)
+    if fmt != "table":
+        return
     out.print(f"recommended: {result.recommended.candidate.label}: {result.why}")
     c = result.counts
     out.print(f"{c.candidates:,} candidates: {c.simulated} simulated, {c.reused} reused, {c.pruned_by_bound} pruned "
@@ -98,11 +107,14 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
         gpu_budget: int | None = typer.Option(None, "--gpu-budget", min=1, help="GPUs the deployment may use"),
         gpu_hour_price: float | None = typer.Option(None, "--gpu-hour-price", help="price of a GPU-hour (the "
                                                     "site's currency)"),
-        model: str = typer.Option("default", "--model"),
-        as_json: bool = typer.Option(False, "--json"),
+        model: str = typer.Option("default", "--model", help="shipped model name"),
+        fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table | markdown | json | csv"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON (the same as --format json)"),
     ) -> None:
         """The energy-optimal deployment under latency targets: a Pareto front with intervals and bases."""
-        from energy_predict.cli import _check_rate, _ints
+        from energy_predict.cli import _check_rate, _ints, _resolve_format
+
+        fmt = _resolve_format(fmt, as_json)
         from energy_predict.predict.plan import plan
         from energy_predict.predict.plan_types import PlanSpace, PlanTargets
         from energy_predict.predict.run import load_case
@@ -127,7 +139,7 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
             raise InputError("--rate", "the profile has no rate", "give --rate (req/s)")
         result = plan(case.workload, case.dep, load_model(model), space, targets, rate, case.profile.site,
                       gpu_hour_price, case.profile.name)
-        if as_json:
+        if fmt == "json":
             print_json(result.to_dict())
             return
-        plan_table(result)
+        plan_table(result, fmt)

@@ -86,6 +86,9 @@ def write_file(path: Path, option: str, write: Callable[[Path], None]) -> Path:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name[:100]}.", suffix=".tmp")
         os.close(fd)
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # a new file's usual mode, not mkstemp's owner-only 0600
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -216,3 +219,33 @@ def os_error_line(exc: OSError) -> EnergyPredictError:
         return _stdout_lost(exc)
     where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
     return EnergyPredictError(f"{_reason(exc)}{where}")
+
+
+def append_csv_row(path: Path, option: str, columns: tuple[str, ...], row: dict) -> Path:
+    """Add one row to a CSV (a header first when the file is new); the file is rewritten atomically.
+
+    A file whose header is not `columns` is refused, not appended to: its rows would be read under the wrong names.
+    """
+    import csv
+    import io
+
+    check_output_file(path, option, (".csv",))
+    old = ""
+    if path.exists():
+        try:
+            old = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(option, f"cannot read {path}: {exc}", "give a new file, or one this option wrote") \
+                from None
+    header = ",".join(columns)
+    if old and old.splitlines()[0] != header:
+        raise InputError(option, f"{path} has other columns than a run summary's ({header})",
+                         "give a new file, or one this option wrote")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if not old:
+        writer.writerow(columns)
+    elif not old.endswith("\n"):
+        buffer.write("\n")
+    writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    return write_text(path, option, old + buffer.getvalue())

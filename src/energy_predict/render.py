@@ -1,10 +1,22 @@
-"""Rich rendering of a report dict (CLI layer only). No markup: every string is printed as given."""
+"""A report dict as text: a field/value summary, the per-bin table, the notes (CLI and HTML layers).
+
+Plain text, Markdown or CSV through energy_predict.formats: nothing here folds a word or a number. Units follow
+energy_predict.units: totals in kWh, bins in Wh, per request and per token in J (the denominator named), latencies
+in ms, power in W.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from energy_predict.formats import (
+    Column,
+    TableView,
+    csv_text,
+    key_value,
+    key_value_markdown,
+    markdown,
+    plain,
+    wrap_words,
+)
 
 BASIS_LABELS = {
     "measured": "measured: calibrated model, GPU and serving configuration",
@@ -13,22 +25,32 @@ BASIS_LABELS = {
     "analytic": "ANALYTIC baseline from datasheet figures, not fitted to measurements",
 }
 
-
 def _fmt(x: float | None, unit: str = "", digits: int = 3) -> str:
     if x is None:
         return "n/a"
     return f"{x:,.{digits}g} {unit}".strip() if abs(x) < 1e4 else f"{x:,.0f} {unit}".strip()
 
 
-def render_report(console: Console, r: dict) -> None:
-    """Summary table, then the per-bin breakdown, then the notes; wraps at the console width."""
+def report_title(r: dict) -> str:
+    """What the report is of: profile, model, GPUs, serving, mode."""
+    d, online = r["deployment"], r["online"]
+    mode = f"online at {online['rate_per_s']:.3g} req/s" if online else "offline, full batches"
+    return (f"{r['profile']}: {d['model']} on {d['gpu_count']} x {d['gpu']} ({d['serving']}, batch <= "
+            f"{d['max_batch']}; {mode})")
+
+
+class _Rows(list):
+    """(field, value) rows, added as a rich table's rows were."""
+
+    def add_row(self, field: str, value: str) -> None:
+        self.append((field, value))
+
+
+def summary_rows(r: dict) -> list[tuple[str, str]]:
+    """The report's headline as (field, value) rows, each value a sentence with its units."""
     e, d, m, basis = r["energy_kwh"], r["deployment"], r["model"], r["basis"]
     online = r["online"]
-    mode = f"online at {online['rate_per_s']:.3g} req/s" if online else "offline, full batches"
-    t = Table(title=f"{r['profile']}: {d['model']} on {d['gpu_count']} x {d['gpu']} ({d['serving']}, "
-                    f"batch <= {d['max_batch']}; {mode})", show_header=False, title_justify="left")
-    t.add_column(style="bold", overflow="fold")
-    t.add_column(overflow="fold")
+    t = _Rows()
     share = (f"; {100 * basis['extrapolated_share']:.1f}% of requests beyond the measured lengths or batches"
              if basis["extrapolated_share"] else "")
     label = BASIS_LABELS[basis["kind"]]
@@ -47,8 +69,11 @@ def render_report(console: Console, r: dict) -> None:
     pr = r["per_request_j"]
     quantiles = f", p50 {_fmt(pr['p50'], 'J')}, p90 {_fmt(pr['p90'], 'J')}" if pr["p50"] is not None else ""
     t.add_row("per request", f"mean {_fmt(pr['mean'], 'J')}{quantiles}")
-    t.add_row("per token", f"prefill {_fmt(r['energy_per_input_token_j'], 'J')} per input token, "
-                           f"decode {_fmt(r['energy_per_output_token_j'], 'J')} per output token")
+    tok = r["per_token_j"]
+    t.add_row("per token", f"prefill {_fmt(tok['prefill_j_per_input_token'], 'J')} per input token, decode "
+                           f"{_fmt(tok['decode_j_per_output_token'], 'J')} per output token; all the energy: "
+                           f"{_fmt(tok['energy_j_per_output_token'], 'J')} per output token, "
+                           f"{_fmt(tok['energy_j_per_total_token'], 'J')} per input or output token")
     pc = r.get("prefix_caching") or {}
     if pc.get("enabled"):
         source = {"profile": "workload.prefix_hit_rate", "trace": "the trace's block ids"}.get(pc["hit_rate_source"])
@@ -67,9 +92,10 @@ def render_report(console: Console, r: dict) -> None:
                      if b["reduced_share"] else ""))
     t.add_row("GPU-hours, power", f"{_fmt(r['gpu_hours'], 'h')}, {_fmt(r['mean_power_per_gpu_w'], 'W')} mean per GPU")
     if online:
+        lat = r["latency"]
         t.add_row("utilisation, latency", f"{100 * online['gpu_utilization']:.0f}% busy; TTFT p90 "
-                                          f"{_fmt(online['ttft_s']['p90'], 's')}, TPOT p90 "
-                                          f"{_fmt(online['tpot_s']['p90'], 's')}")
+                                          f"{_fmt(lat['ttft_p90_ms'], 'ms')}, TPOT p90 "
+                                          f"{_fmt(lat['tpot_p90_ms'], 'ms')}")
     base = r["baselines"]
     t.add_row("FLOPs/TDP estimate", f"{_fmt(base['flops_tdp_kwh'], 'kWh')} (estimate is "
                                     f"{_fmt(base['estimate_over_flops_tdp'])}x of it)")
@@ -90,16 +116,41 @@ def render_report(console: Console, r: dict) -> None:
             t.add_row("CO2e", _fmt(s["co2e_kg"], "kg"))
         if s["cost"] is not None:
             t.add_row("cost", f"{_fmt(s['cost'])} {s['currency']}")
-    console.print(t)
+    return list(t)
 
-    bins = Table(title="offline breakdown by ceiling bin (top 12 by energy, kWh)", title_justify="left")
-    for col in ("input <=", "output <=", "requests", "kWh", "decode share", "vs FLOPs/TDP"):
-        bins.add_column(col, justify="right", overflow="fold")
-    for row in sorted(r["bins"], key=lambda x: -x["energy_kwh"])[:12]:
-        dshare = row["decode_kwh"] / row["energy_kwh"] if row["energy_kwh"] else 0
-        ratio = row["energy_kwh"] / row["flops_tdp_kwh"] if row["flops_tdp_kwh"] else None
-        bins.add_row(str(row["input_bin"]), str(row["output_bin"]), f"{row['requests']:,.0f}",
-                     _fmt(row["energy_kwh"]), f"{100 * dshare:.0f}%", _fmt(ratio, "x"))
-    console.print(bins)
-    for note in r["notes"]:
-        console.print(Text.assemble(("note: ", "yellow"), note))
+
+BIN_COLUMNS = (Column("input_bin"), Column("output_bin"), Column("requests", "{:,.0f}"), Column("energy_wh", "{:.3g}"),
+               Column("prefill_wh", "{:.3g}"), Column("decode_wh", "{:.3g}"), Column("decode_share", "{:.0%}"),
+               Column("estimate_over_flops_tdp", "{:.2f}x"))
+
+
+def bins_view(r: dict, top: int | None = 12) -> TableView:
+    """The offline per-bin breakdown, largest first (`top` of them, or all for None); energies in Wh."""
+    rows = sorted(r["bins"], key=lambda x: -x["energy_kwh"])
+    shown = rows[:top] if top else rows
+    which = f"top {len(shown)} of {len(rows)} by energy" if len(shown) < len(rows) else "by energy"
+    return TableView(f"offline breakdown by ceiling bin ({which}; energies in Wh)", BIN_COLUMNS, tuple(shown),
+                     key_columns=2)
+
+
+BINS_CSV_COLUMNS = tuple(Column(k) for k in ("input_bin", "output_bin", "requests", "energy_wh", "prefill_wh",
+                                             "decode_wh", "binned_energy_wh", "flops_tdp_wh", "roofline_wh",
+                                             "decode_share", "estimate_over_flops_tdp", "energy_kwh", "prefill_kwh",
+                                             "decode_kwh", "binned_energy_kwh", "flops_tdp_kwh", "roofline_kwh"))
+
+
+def bins_csv(r: dict) -> str:
+    """Every bin as CSV, with the report JSON's keys (Wh and kWh), in the estimate's order."""
+    return csv_text(TableView("", BINS_CSV_COLUMNS, tuple(r["bins"])))
+
+
+def render_report(r: dict, fmt: str = "table", width: int | None = None) -> str:
+    """The report as text: `table` (aligned, wrapped at spaces to `width`), `markdown`, or `csv` (the bins)."""
+    if fmt == "csv":
+        return bins_csv(r)
+    notes = [f"note: {n}" for n in r["notes"]]
+    if fmt == "markdown":
+        return "\n".join([key_value_markdown(summary_rows(r), report_title(r)), markdown(bins_view(r)),
+                          *(f"- {n}" for n in notes)]) + "\n"
+    text = key_value(summary_rows(r), report_title(r), width) + "\n" + plain(bins_view(r), width)
+    return text + "".join(line + "\n" for n in notes for line in wrap_words(n, width, "  "))

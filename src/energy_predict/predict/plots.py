@@ -1,8 +1,13 @@
-"""PNG plots of a report: energy by bin, prefill/decode split, estimate vs FLOPs/TDP and roofline."""
+"""Plots of a report (energy by bin, prefill/decode split, estimate vs FLOPs/TDP and roofline) and of a rate sweep.
+
+Each title says its mode; axes are named by the report's keys (units in the names).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -25,45 +30,67 @@ def _save(fig, path: Path, option: str) -> Path:
 
 
 
-def write_plots(report: Report, folder: Path) -> list[Path]:
-    """Energy-by-bin heat map, prefill/decode bars, estimate vs baselines."""
-    make_folder(folder, "--plot")
+def _mode(data: dict) -> str:
+    """The report's mode as a title says it."""
+    online = data["online"]
+    return f"online at {online['rate_per_s']:.3g} req/s" if online else "offline, full batches"
+
+
+@dataclass(frozen=True)
+class NamedFigure:
+    """A matplotlib figure and the file name it is written under."""
+
+    name: str
+    figure: Any
+
+
+def report_figures(report: Report) -> list[NamedFigure]:
+    """The report's figures with their file names: energy-by-bin heat map, prefill/decode bars, estimate vs baselines.
+
+    Every title says the mode; the bins are the offline estimate's whatever the mode, and say so.
+    """
+    from matplotlib.colors import LogNorm
+
     data = report.to_json()
     bins = data["bins"]
     ins = sorted({b["input_bin"] for b in bins})
     outs = sorted({b["output_bin"] for b in bins})
     grid = np.full((len(ins), len(outs)), np.nan)
     for b in bins:
-        grid[ins.index(b["input_bin"]), outs.index(b["output_bin"])] = b["energy_kwh"]
+        grid[ins.index(b["input_bin"]), outs.index(b["output_bin"])] = b["energy_wh"]
     title = f"{data['profile']}: {data['deployment']['model']} on {data['deployment']['gpu']}"
-    paths = []
+    bins_mode = "offline full batches" + (" (the online report's offline breakdown)" if data["online"] else "")
+    figures = []
 
     fig, ax = plt.subplots(figsize=(7, 5))
-    im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    positive = grid[np.isfinite(grid) & (grid > 0)]
+    # a log colour scale: bins span orders of magnitude, and a linear one shows one cell and hides the rest
+    norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size and positive.max() > positive.min() \
+        else None
+    im = ax.imshow(np.where(grid > 0, grid, np.nan), origin="lower", aspect="auto", cmap="viridis", norm=norm)
     ax.set_xticks(range(len(outs)), [str(o) for o in outs], rotation=45)
     ax.set_yticks(range(len(ins)), [str(i) for i in ins])
     ax.set_xlabel("output tokens (ceiling bin)")
     ax.set_ylabel("input tokens (ceiling bin)")
-    ax.set_title(f"Energy by bin (kWh)\n{title}")
-    fig.colorbar(im, ax=ax, label="kWh over the period")
+    ax.set_title(f"Energy by bin (energy_wh, log scale), {bins_mode}\n{title}", fontsize=10)
+    fig.colorbar(im, ax=ax, label="Wh over the period (log scale)")
     fig.tight_layout()
-    paths.append(folder / "energy_by_bin.png")
-    _save(fig, paths[-1], "--plot")
+    figures.append(NamedFigure("energy_by_bin.png", fig))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     top = sorted(bins, key=lambda b: -b["energy_kwh"])[:12]
     labels = [f"{b['input_bin']}/{b['output_bin']}" for b in top]
-    ax.bar(labels, [b["prefill_kwh"] for b in top], label="prefill")
-    ax.bar(labels, [b["decode_kwh"] for b in top], bottom=[b["prefill_kwh"] for b in top], label="decode")
-    ax.set_ylabel("kWh")
+    ax.bar(labels, [b["prefill_wh"] for b in top], label="prefill_wh")
+    ax.bar(labels, [b["decode_wh"] for b in top], bottom=[b["prefill_wh"] for b in top], label="decode_wh")
+    ax.set_ylabel("Wh")
     ax.set_xlabel("bin (input / output), top 12 by energy")
     share = 100 * (data["phases"]["prefill_share"] or 0)
-    ax.set_title(f"Prefill / decode split (overall {share:.0f}% prefill)\n{title}")
+    ax.set_title(f"Prefill / decode by bin, {bins_mode} (overall {share:.0f}% prefill, {_mode(data)})\n{title}",
+                 fontsize=10)
     ax.tick_params(axis="x", rotation=45)
     ax.legend()
     fig.tight_layout()
-    paths.append(folder / "prefill_decode.png")
-    _save(fig, paths[-1], "--plot")
+    figures.append(NamedFigure("prefill_decode.png", fig))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     e, base = data["energy_kwh"], data["baselines"]
@@ -71,12 +98,29 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
     values = [e["estimate"], base["flops_tdp_kwh"], base["roofline_kwh"]]
     ax.bar(names, values, color=["tab:blue", "tab:gray", "tab:olive"],
            yerr=[[e["estimate"] - e["low"], 0, 0], [e["high"] - e["estimate"], 0, 0]], capsize=6)
-    ax.set_ylabel("kWh over the period")
-    ax.set_title(f"Estimate vs FLOPs/TDP and roofline\n{title}")
+    ax.set_ylabel("energy_kwh over the period")
+    ax.set_title(f"Estimate vs FLOPs/TDP and roofline ({_mode(data)})\n{title}", fontsize=10)
     fig.tight_layout()
-    paths.append(folder / "estimate_vs_flops.png")
-    _save(fig, paths[-1], "--plot")
-    return paths
+    figures.append(NamedFigure("estimate_vs_flops.png", fig))
+    return figures
+
+
+def write_plots(report: Report, folder: Path, option: str = "--plot-dir") -> list[Path]:
+    """Energy-by-bin heat map, prefill/decode bars, estimate vs baselines, as PNG files in `folder`."""
+    make_folder(folder, option)
+    return [_save(f.figure, folder / f.name, option) for f in report_figures(report)]
+
+
+def figure_bytes(fig, fmt: str = "png") -> bytes:
+    """A figure as image bytes (for the HTML report), the figure closed after."""
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, dpi=110, format=fmt)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
 
 
 def plot_rate_sweep(sweep: RateSweep, path: Path, title: str) -> Path:
@@ -94,8 +138,8 @@ def plot_rate_sweep(sweep: RateSweep, path: Path, title: str) -> Path:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("request rate (req/s)")
-    ax.set_ylabel("energy per request (J, busy + idle)")
-    ax.set_title(f"Energy per request vs rate (circled: energy-optimal GPUs)\n{title}", fontsize=10)
+    ax.set_ylabel("energy_per_request_j (busy + idle)")
+    ax.set_title(f"Energy per request vs rate, online (circled: energy-optimal GPUs)\n{title}", fontsize=10)
     ax.legend()
     fig.tight_layout()
     return _save(fig, path, "--plot")

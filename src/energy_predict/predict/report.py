@@ -20,7 +20,9 @@ from energy_predict.predict.report_types import (
     BinRow,
     DeploymentUsed,
     EnergyKwh,
+    Latency,
     ModelUsed,
+    PerToken,
     PhasesKwh,
     PrefixCaching,
     Report,
@@ -31,8 +33,7 @@ from energy_predict.predict.report_types import (
 from energy_predict.predict.serving import DeploymentResult, summary
 from energy_predict.profile import Profile
 from energy_predict.serving import Deployment
-
-J_PER_KWH = 3.6e6
+from energy_predict.units import J_PER_KWH, ms, per, wh
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,35 @@ def _kwh(j: float) -> float:
     return j / J_PER_KWH
 
 
-def _ratio(a: float, b: float) -> float | None:
-    return a / b if b else None
+_ratio = per
+
+
+def _bin_row(r) -> BinRow:
+    """One row of the estimate's bins (joules) in the report's units."""
+    binned = float(r.binned_energy_j) if np.isfinite(r.binned_energy_j) else None
+    return BinRow(input_bin=int(r.input_bin), output_bin=int(r.output_bin), requests=float(r.requests),
+                  energy_kwh=_kwh(r.energy_j), prefill_kwh=_kwh(r.prefill_j), decode_kwh=_kwh(r.decode_j),
+                  binned_energy_kwh=None if binned is None else _kwh(binned),
+                  flops_tdp_kwh=_kwh(r.flops_tdp_j), roofline_kwh=_kwh(r.roofline_j),
+                  energy_wh=wh(r.energy_j), prefill_wh=wh(r.prefill_j), decode_wh=wh(r.decode_j),
+                  binned_energy_wh=None if binned is None else wh(binned), flops_tdp_wh=wh(r.flops_tdp_j),
+                  roofline_wh=wh(r.roofline_j), decode_share=per(r.decode_j, r.energy_j),
+                  estimate_over_flops_tdp=per(r.energy_j, r.flops_tdp_j))
+
+
+def _latency(online) -> Latency:
+    """The online latency quantiles in ms."""
+    return Latency(ttft_p50_ms=ms(online.ttft_s.p50), ttft_p90_ms=ms(online.ttft_s.p90),
+                   tpot_p50_ms=ms(online.tpot_s.p50), tpot_p90_ms=ms(online.tpot_s.p90))
+
+
+def _per_token(h: Headline) -> PerToken:
+    """Energy per token with the denominator named (the energy_ ones count idle too, online)."""
+    all_j = h.prefill_j + h.decode_j + h.idle_j
+    return PerToken(prefill_j_per_input_token=per(h.prefill_j, h.input_tokens),
+                    decode_j_per_output_token=per(h.decode_j, h.output_tokens),
+                    energy_j_per_output_token=per(all_j, h.output_tokens),
+                    energy_j_per_total_token=per(all_j, h.input_tokens + h.output_tokens))
 
 
 def _prefix_caching(est: Estimate, h: Headline) -> PrefixCaching:
@@ -156,6 +184,7 @@ def build_report(profile: Profile, dep: Deployment, est: Estimate, h: Headline,
         per_request_j=h.per_request_j,
         energy_per_input_token_j=_ratio(h.prefill_j, h.input_tokens),
         energy_per_output_token_j=_ratio(h.decode_j, h.output_tokens),
+        per_token_j=_per_token(h),
         tokens=Tokens(input=h.input_tokens, output=h.output_tokens),
         phases=PhasesKwh(prefill_kwh=_kwh(h.prefill_j), decode_kwh=_kwh(h.decode_j), idle_kwh=_kwh(h.idle_j),
                          prefill_share=_ratio(h.prefill_j, total), decode_share=_ratio(h.decode_j, total),
@@ -169,12 +198,9 @@ def build_report(profile: Profile, dep: Deployment, est: Estimate, h: Headline,
                       binning_error_pct=100 * (est.binned_energy_j / est.energy_j - 1) if est.energy_j else None),
         out_of_range=est.out_of_range,
         site=_site(profile, h.energy_j),
-        bins=[BinRow(input_bin=int(r.input_bin), output_bin=int(r.output_bin), requests=float(r.requests),
-                     energy_kwh=_kwh(r.energy_j), prefill_kwh=_kwh(r.prefill_j), decode_kwh=_kwh(r.decode_j),
-                     binned_energy_kwh=_kwh(r.binned_energy_j) if np.isfinite(r.binned_energy_j) else None,
-                     flops_tdp_kwh=_kwh(r.flops_tdp_j), roofline_kwh=_kwh(r.roofline_j))
-              for r in est.bins.itertuples()],
+        bins=[_bin_row(r) for r in est.bins.itertuples()],
         online=summary(online) if online is not None else None,
+        latency=_latency(summary(online)) if online is not None else None,
         hf_padded_batches=padded,
         notes=list(notes or []),
     )

@@ -15,7 +15,9 @@ from energy_predict.predict.estimate import BatchUsed, OutOfRange, PerRequest
 from energy_predict.predict.padded import PaddedBatches
 from energy_predict.predict.serving import OnlineSummary
 
-REPORT_SCHEMA = "energy-predict/report/v2"
+# v3 added unit-named keys beside v2's (bins in Wh, the per-token figures with their denominators, latencies in ms);
+# every v2 key is still there with its v2 meaning.
+REPORT_SCHEMA = "energy-predict/report/v3"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -152,6 +154,8 @@ class Site(_Part):
 
 
 class BinRow(_Part):
+    """One ceiling bin of the offline estimate; its energies in kWh (v2) and in Wh (the unit its table prints)."""
+
     input_bin: int
     output_bin: int
     requests: float
@@ -161,6 +165,34 @@ class BinRow(_Part):
     binned_energy_kwh: float | None
     flops_tdp_kwh: float
     roofline_kwh: float
+    energy_wh: float
+    prefill_wh: float
+    decode_wh: float
+    binned_energy_wh: float | None
+    flops_tdp_wh: float
+    roofline_wh: float
+    decode_share: float | None = Field(description="decode_wh / energy_wh")
+    estimate_over_flops_tdp: float | None = Field(description="energy_wh / flops_tdp_wh")
+
+
+class PerToken(_Part):
+    """Energy per token (J), each with its denominator named; idle energy (online) is only in the energy_ ones."""
+
+    prefill_j_per_input_token: float | None = Field(description="prefill energy / input tokens (J)")
+    decode_j_per_output_token: float | None = Field(description="decode energy / output tokens (J)")
+    energy_j_per_output_token: float | None = Field(
+        description="all the energy (prefill, decode and, online, idle) / output tokens (J): compare's column")
+    energy_j_per_total_token: float | None = Field(
+        description="all the energy / (input + output tokens) (J)")
+
+
+class Latency(_Part):
+    """Online latency quantiles over completed requests, in ms (online.ttft_s and online.tpot_s in s)."""
+
+    ttft_p50_ms: float | None
+    ttft_p90_ms: float | None
+    tpot_p50_ms: float | None
+    tpot_p90_ms: float | None
 
 
 class Report(_Part):
@@ -173,7 +205,7 @@ class Report(_Part):
 
     model_config = ConfigDict(title="energy-predict report")
 
-    schema_: Literal["energy-predict/report/v2"] = Field(alias="schema")
+    schema_: Literal["energy-predict/report/v3"] = Field(alias="schema")
     profile: str = Field(description="the profile's name")
     mode: Literal["offline", "online"] = Field(
         description="offline: full batches of equal requests; online: continuous-batching simulation at a rate, idle "
@@ -190,9 +222,13 @@ class Report(_Part):
         description="GPU energy per request (J); quantiles only offline (the simulator does not attribute steps to "
                     "requests)")
     energy_per_input_token_j: float | None = Field(
-        description="prefill energy / input tokens (J); with energy_per_output_token_j it does not double count")
+        description="prefill energy / input tokens (J); with energy_per_output_token_j it does not double count "
+                    "(per_token_j.prefill_j_per_input_token)")
     energy_per_output_token_j: float | None = Field(
-        description="decode energy / output tokens (J); idle energy (online) is in neither")
+        description="decode energy / output tokens (J); idle energy (online) is in neither "
+                    "(per_token_j.decode_j_per_output_token; not compare's all-in figure, "
+                    "per_token_j.energy_j_per_output_token)")
+    per_token_j: PerToken
     tokens: Tokens
     phases: PhasesKwh
     gpu_hours: float = Field(
@@ -210,6 +246,7 @@ class Report(_Part):
     online: OnlineSummary | None = Field(
         description="online serving (profile mode online, or --rate): simulated energy at the rate, utilisation, idle "
                     "share, TTFT/TPOT; null offline")
+    latency: Latency | None = Field(description="online: TTFT and TPOT quantiles in ms; null offline")
     hf_padded_batches: PaddedBatches | None = Field(
         description="HF only: the workload as generate serves it, padded batches of max_batch requests")
     notes: list[str]

@@ -75,7 +75,7 @@ class Comparison:
 
 
 def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[int], gpus: list[str],
-            analytic: EnergyModel | None = None) -> Comparison:
+            analytic: EnergyModel | None = None, on_step=None) -> Comparison:
     """The workload under each option, the profile's own first, with notes on the options refused.
 
     Another GPU is predicted by `model` where it can (measured, or transferred: from the sibling GPU, or through
@@ -84,7 +84,11 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
     row, in a table of their own.
     """
     rows, notes = [], []
-    for label, variant in _serving_variants(dep, model, batch_caps):
+    variants = _serving_variants(dep, model, batch_caps)
+    total = len(variants) + len(gpus)
+    for k, (label, variant) in enumerate(variants):
+        if on_step is not None:  # a progress bar's: (options done, options in all)
+            on_step(k, total)
         try:
             rows.append(_row(label, variant, estimate_workload(w, variant, model), w, model))
         except EnergyPredictError as exc:
@@ -93,7 +97,9 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
             notes.append(f"{label}: not predicted ({exc})")
     other = [resolve_gpu(g) for g in gpus]
     analytic_rows = []
-    for gpu in other:
+    for k, gpu in enumerate(other):
+        if on_step is not None:
+            on_step(len(variants) + k, total)
         if gpu.name == dep.gpu.name:
             continue
         variant = replace(dep, gpu=gpu)

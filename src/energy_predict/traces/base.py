@@ -25,7 +25,7 @@ class Fields:
     """The names an error gives for each thing the user set: command-line options, or a profile's fields."""
 
     trace: str = "trace"
-    format: str = "--format"
+    format: str = "--trace-format"
     input_column: str = "--input-column"
     output_column: str = "--output-column"
     time_column: str = "--time-column"

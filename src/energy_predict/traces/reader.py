@@ -87,7 +87,7 @@ def load_trace(path: str | Path, fmt: str | None = None, input_column: str | Non
     head = read_head(p, f.trace)
     name = fmt or detect_format(p, head)
     if name in JSON_DOCUMENT_FORMATS and name != "openai" and not head.is_json:
-        raise InputError(f.trace, f"{p} is not JSON, so not a {FORMATS[name]}", "check the file and --format")
+        raise InputError(f.trace, f"{p} is not JSON, so not a {FORMATS[name]}", "check the file and --trace-format")
     one_document = head.is_json and name in JSON_DOCUMENT_FORMATS or head.is_array and head.json_keys() & KNOWN_NAMES
     if not one_document:  # lines: the first must end within the first MiB
         require_lines(head, p, f.trace)

@@ -36,7 +36,7 @@ def test_from_trace_time_unit_and_format_options(tmp_path):
     assert forced.exit_code == 0
     (line,) = _warnings(forced.stderr)
     assert "column arrival_time_ns read in seconds" in line and "75.1 years" in line
-    named = runner.invoke(app, ["profile", "from-trace", str(TRACES / "named_columns.csv"), "-o", out, "--format",
+    named = runner.invoke(app, ["profile", "from-trace", str(TRACES / "named_columns.csv"), "-o", out, "--trace-format",
                                 "csv", "--input-column", "prompt_len", "--output-column", "gen_len",
                                 "--time-column", "sent_at_ms"])
     assert named.exit_code == 0 and "1.92 req/s" in named.stdout and not _warnings(named.stderr)

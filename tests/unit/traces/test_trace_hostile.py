@@ -46,7 +46,7 @@ def test_every_reader_refuses_hostile_files_in_one_line_without_quoting_them(cas
     path = tmp_path / "t.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     args = ["profile", "from-trace", str(path), "-o", str(tmp_path / "o.json"), "--tokenizer", str(tmp_path / "no")]
-    result = runner.invoke(app, args + (["--format", fmt] if fmt else []))
+    result = runner.invoke(app, args + (["--trace-format", fmt] if fmt else []))
     _refused_in_one_line(result, "TOPSECRET", "root:x", "daemon")
 
 
@@ -65,7 +65,7 @@ def test_a_file_whose_first_mib_is_no_trace_is_refused_before_the_rest_is_read(f
         monkeypatch.setattr(tables, "_text", no_whole_read)
         monkeypatch.setattr(tables.pd, "read_csv", no_whole_read)
     result = runner.invoke(app, ["profile", "from-trace", str(path), "-o", str(tmp_path / "o.json")]
-                           + (["--format", fmt] if fmt else []))
+                           + (["--trace-format", fmt] if fmt else []))
     _refused_in_one_line(result, "AAAAAAAAAAAAAAAA")
 
 
