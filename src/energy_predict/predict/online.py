@@ -12,6 +12,7 @@ and says so: the rate is not sustainable, and the result carries the rate it did
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -115,10 +116,16 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     finish = [nan] * n_req
     need = inputs_a.tolist()  # tokens to prefill (a preempted request recomputes what it had generated)
     prefilled = [0] * n_req
-    left = (outputs_a - 1).tolist()  # decode tokens still to produce after the first
-    kv = [0] * n_req  # KV-cache tokens of each running sequence
+    left = (outputs_a - 1).tolist()  # decode tokens still to produce after the first (while not running)
+    # A running sequence's state is kept relative to `tick`, the decode tokens every running sequence has been
+    # given so far: it ends at tick `end[r]` and holds `base[r] + tick` KV tokens. A step then costs O(log n), not
+    # O(n): no per-sequence update, and the next finish is the head of a heap of (end tick, request).
+    end = [0] * n_req
+    base = [0] * n_req
+    ends: list[tuple[int, int]] = []  # heap; entries of preempted (or re-admitted) sequences go stale
+    tick = 0
     waiting: deque[int] = deque()  # admission order; the head may be partly prefilled
-    running: list[int] = []  # decoding, oldest first
+    running: dict[int, None] = {}  # decoding, oldest first (insertion order; popitem takes the newest)
     context = 0  # context tokens of running sequences (their KV cache)
     kv_prefill = 0  # KV of partly prefilled requests
     now = busy_s = busy_j = prefill_j = 0.0
@@ -130,29 +137,45 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     def preempt_until(extra: int) -> None:
         nonlocal context, preemptions
         while running and context + kv_prefill + extra > cap:
-            r = running.pop()  # newest first, as vLLM's recompute preemption
-            context -= kv[r]
-            need[r] = kv[r]  # recompute the prompt and what it had generated
+            r = running.popitem()[0]  # newest first, as vLLM's recompute preemption
+            kv = base[r] + tick
+            context -= kv
+            need[r] = kv  # recompute the prompt and what it had generated
+            left[r] = end[r] - tick
             prefilled[r] = 0
             waiting.appendleft(r)
             preemptions += 1
             extra = len(running)
 
+    def next_end() -> int:
+        """The tick of the next running sequence's last token (stale heap entries dropped)."""
+        while True:
+            e, r = ends[0]
+            if r in running and end[r] == e:
+                return e
+            heapq.heappop(ends)
+
     def advance(k: int) -> None:
         """Every running sequence decodes k tokens (ending at `now`); finished ones leave and free their cache."""
-        nonlocal running, context, done
+        nonlocal context, done, tick
         context += len(running) * k
-        keep = []
-        for r in running:
-            left[r] -= k
-            kv[r] += k
-            if left[r] <= 0:
+        tick += k
+        while ends and ends[0][0] <= tick:
+            e, r = heapq.heappop(ends)
+            if r in running and end[r] == e:
+                del running[r]
                 finish[r] = now
                 done += 1
-                context -= kv[r]
-            else:
-                keep.append(r)
-        running = keep
+                context -= base[r] + tick
+
+    def join(r: int) -> None:
+        """A request whose prefill just ended starts decoding with its whole context in the cache."""
+        nonlocal context
+        running[r] = None
+        base[r] = need[r] - tick
+        end[r] = tick + left[r]
+        heapq.heappush(ends, (end[r], r))
+        context += int(need[r])
 
     while nxt < n_req or waiting or running:
         while nxt < n_req and arrivals[nxt] <= now:
@@ -223,9 +246,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 else:
                     left[r] -= 1  # a recomputed sequence's prefill step yields its next token
                 if left[r] > 0:
-                    running.append(r)
-                    kv[r] = need[r]
-                    context += int(need[r])
+                    join(r)
                 else:
                     finish[r] = now
                     done += 1
@@ -235,7 +256,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             break
         # pure decode: jump k steps, up to the first finish, the next admissible arrival, or a full cache
         step_t = time.cost(n, context, 0, 0.0)
-        k = min(left[r] for r in running)
+        k = next_end() - tick
         if nxt < n_req and n < engine.max_num_seqs:
             k = max(1, min(k, math.ceil((arrivals[nxt] - now) / max(step_t, 1e-9))))
         k = max(1, min(k, (cap - context - kv_prefill) // max(n, 1)))
