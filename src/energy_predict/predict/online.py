@@ -89,6 +89,11 @@ def _bounded(de: float, dt: float, engine: Engine) -> tuple[float, float]:
     return de, dt
 
 
+def _step_constants(c: StepCosts, most: int) -> list[float]:
+    """A pure-decode step's constant cost for 0 .. most - 1 sequences (the routed experts they touch included)."""
+    return [c.step_const + c.per_expert * c.experts_touched(n) for n in range(most)]
+
+
 def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, energy: StepCosts,
              time: StepCosts, engine: Engine = Engine(), period_s: float | None = None,
              backlog_limit: int | None = None, cached: np.ndarray | None = None) -> OnlineResult:
@@ -133,49 +138,19 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     overloaded = budget_limited = False
     peak_w = 0.0
     max_running = max_step_tokens = 0
-
-    def preempt_until(extra: int) -> None:
-        nonlocal context, preemptions
-        while running and context + kv_prefill + extra > cap:
-            r = running.popitem()[0]  # newest first, as vLLM's recompute preemption
-            kv = base[r] + tick
-            context -= kv
-            need[r] = kv  # recompute the prompt and what it had generated
-            left[r] = end[r] - tick
-            prefilled[r] = 0
-            waiting.appendleft(r)
-            preemptions += 1
-            extra = len(running)
-
-    def next_end() -> int:
-        """The tick of the next running sequence's last token (stale heap entries dropped)."""
-        while True:
-            e, r = ends[0]
-            if r in running and end[r] == e:
-                return e
-            heapq.heappop(ends)
-
-    def advance(k: int) -> None:
-        """Every running sequence decodes k tokens (ending at `now`); finished ones leave and free their cache."""
-        nonlocal context, done, tick
-        context += len(running) * k
-        tick += k
-        while ends and ends[0][0] <= tick:
-            e, r = heapq.heappop(ends)
-            if r in running and end[r] == e:
-                del running[r]
-                finish[r] = now
-                done += 1
-                context -= base[r] + tick
-
-    def join(r: int) -> None:
-        """A request whose prefill just ended starts decoding with its whole context in the cache."""
-        nonlocal context
-        running[r] = None
-        base[r] = need[r] - tick
-        end[r] = tick + left[r]
-        heapq.heappush(ends, (end[r], r))
-        context += int(need[r])
+    # The step costs (StepCosts.split, .cost and .decode_run) and the power bounds (`_bounded`) written out in the
+    # loop as plain local floats: the loop runs ~3 times a request, and calls dominated it.
+    # tests/unit/predict/test_online_reference.py holds them equal to the methods.
+    max_seqs, budget_cap = engine.max_num_seqs, engine.max_num_batched_tokens
+    e_pc, e_pl, e_pa = energy.prefill_const, energy.prefill_linear, energy.prefill_attention
+    t_pc, t_pl, t_pa = time.prefill_const, time.prefill_linear, time.prefill_attention
+    e_ps, e_pct, t_ps, t_pct = energy.per_sequence, energy.per_context_token, time.per_sequence, time.per_context_token
+    most = min(max_seqs, n_req) + 1
+    e_step, t_step = _step_constants(energy, most), _step_constants(time, most)
+    limited = engine.tdp_w != float("inf")
+    span = engine.tdp_w - engine.idle_w
+    p_hi, p_lo, band = engine.idle_w + KNEE * span, engine.idle_w + (1 - KNEE) * span, (1 - KNEE) * span
+    tanh, heappop, heappush = math.tanh, heapq.heappop, heapq.heappush
 
     while nxt < n_req or waiting or running:
         while nxt < n_req and arrivals[nxt] <= now:
@@ -186,17 +161,27 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
         if len(waiting) > limit:  # more queued than the engine could ever catch up with
             overloaded = True
             break
-        if not waiting and not running:
+        n = len(running)
+        if not waiting and not n:
             now = arrivals[nxt]  # idle until the next arrival
             continue
+        extra = n
+        while running and context + kv_prefill + extra > cap:  # the cache cannot grow by a token per sequence
+            r = running.popitem()[0]  # newest first, as vLLM's recompute preemption
+            kv = base[r] + tick
+            context -= kv
+            need[r] = kv  # recompute the prompt and what it had generated
+            left[r] = end[r] - tick
+            prefilled[r] = 0
+            waiting.appendleft(r)
+            preemptions += 1
+            extra = len(running)
         n = len(running)
-        preempt_until(n)
-        n = len(running)
-        if waiting and n < engine.max_num_seqs and context + kv_prefill < cap:
+        if waiting and n < max_seqs and context + kv_prefill < cap:
             # one mixed step: decodes plus prefill chunks within the token budget and the free KV cache
-            budget = engine.max_num_batched_tokens - n
+            budget = budget_cap - n
             free = cap - context - kv_prefill - n
-            tokens, pairs, slots, admitted = 0, 0.0, engine.max_num_seqs - n, 0
+            tokens, pairs, slots, admitted = 0, 0.0, max_seqs - n, 0
             for r in waiting:
                 if budget <= 0 or slots <= 0 or free <= 0:
                     budget_limited = budget_limited or budget <= 0
@@ -223,9 +208,24 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                     break  # a partly prefilled request keeps the rest of the budget from later ones
                 admitted += 1
                 slots -= 1
-            e_pre, e_dec = energy.split(n, context, tokens, pairs)
-            dt = time.cost(n, context, tokens, pairs)
-            de, dt = _bounded(e_pre + e_dec, dt, engine)
+            if tokens:
+                e_pre, t_pre = e_pc + e_pl * tokens + e_pa * pairs, t_pc + t_pl * tokens + t_pa * pairs
+            else:
+                e_pre = t_pre = 0.0
+            if n:
+                e_dec, t_dec = e_ps * n + e_pct * context, t_ps * n + t_pct * context
+                if not tokens:
+                    e_dec += e_step[n]
+                    t_dec += t_step[n]
+            else:
+                e_dec = t_dec = 0.0
+            de, dt = e_pre + e_dec, t_pre + t_dec
+            if limited and dt > 0:
+                raw = de / dt
+                if raw > p_hi:
+                    dt = de / (p_hi + band * tanh((raw - p_hi) / band))
+                elif raw < p_lo:
+                    de = (p_lo - band * tanh((p_lo - raw) / band)) * dt
             if dt > 0 and de > peak_w * dt:
                 peak_w = de / dt
             if n + admitted > max_running:
@@ -237,36 +237,63 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             busy_j += de
             now += dt
             busy_s += dt
-            advance(1)
-            for _ in range(admitted):
-                r = waiting.popleft()
-                kv_prefill -= need[r]
-                if first_token[r] != first_token[r]:  # NaN: first time through
-                    first_token[r] = now
-                else:
-                    left[r] -= 1  # a recomputed sequence's prefill step yields its next token
-                if left[r] > 0:
-                    join(r)
-                else:
-                    finish[r] = now
-                    done += 1
-            continue
-        if not running:  # nothing fits and nothing runs: the cache cannot hold even the head request
-            overloaded = True
-            break
-        # pure decode: jump k steps, up to the first finish, the next admissible arrival, or a full cache
-        step_t = time.cost(n, context, 0, 0.0)
-        k = next_end() - tick
-        if nxt < n_req and n < engine.max_num_seqs:
-            k = max(1, min(k, math.ceil((arrivals[nxt] - now) / max(step_t, 1e-9))))
-        k = max(1, min(k, (cap - context - kv_prefill) // max(n, 1)))
-        de, dt = _bounded(energy.decode_run(n, context, k), time.decode_run(n, context, k), engine)
-        if dt > 0 and de > peak_w * dt:
-            peak_w = de / dt
-        busy_j += de
-        now += dt
-        busy_s += dt
-        advance(k)
+            k = 1
+        else:
+            if not n:  # nothing fits and nothing runs: the cache cannot hold even the head request
+                overloaded = True
+                break
+            # pure decode: jump k steps, up to the first finish, the next admissible arrival, or a full cache
+            while True:  # the next finish: the heap's head, stale entries dropped
+                e, r = ends[0]
+                if r in running and end[r] == e:
+                    break
+                heappop(ends)
+            k = e - tick
+            if nxt < n_req and n < max_seqs:
+                step_t = t_ps * n + t_pct * context + t_step[n]
+                k = max(1, min(k, math.ceil((arrivals[nxt] - now) / max(step_t, 1e-9))))
+            k = max(1, min(k, (cap - context - kv_prefill) // n))
+            context_sum = k * context + n * k * (k - 1) / 2
+            de = k * (e_step[n] + e_ps * n) + e_pct * context_sum
+            dt = k * (t_step[n] + t_ps * n) + t_pct * context_sum
+            if limited and dt > 0:
+                raw = de / dt
+                if raw > p_hi:
+                    dt = de / (p_hi + band * tanh((raw - p_hi) / band))
+                elif raw < p_lo:
+                    de = (p_lo - band * tanh((p_lo - raw) / band)) * dt
+            if dt > 0 and de > peak_w * dt:
+                peak_w = de / dt
+            busy_j += de
+            now += dt
+            busy_s += dt
+            admitted = 0
+        # every running sequence decodes k tokens (ending at `now`); finished ones leave and free their cache
+        context += n * k
+        tick += k
+        while ends and ends[0][0] <= tick:
+            e, r = heappop(ends)
+            if r in running and end[r] == e:
+                del running[r]
+                finish[r] = now
+                done += 1
+                context -= base[r] + tick
+        for _ in range(admitted):
+            r = waiting.popleft()
+            kv_prefill -= need[r]
+            if first_token[r] != first_token[r]:  # NaN: first time through
+                first_token[r] = now
+            else:
+                left[r] -= 1  # a recomputed sequence's prefill step yields its next token
+            if left[r] > 0:  # it decodes from the next step on, its whole context in the cache
+                running[r] = None
+                base[r] = need[r] - tick
+                end[r] = tick + left[r]
+                heappush(ends, (end[r], r))
+                context += int(need[r])
+            else:
+                finish[r] = now
+                done += 1
 
     service = None
     if not overloaded and "mid" in marks and "end" in marks and n_req >= 100:

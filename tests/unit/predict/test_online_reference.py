@@ -7,6 +7,7 @@ preemption under a small KV cache, prefix caching and overload.
 
 import math
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -218,6 +219,8 @@ CASES = {
     "prefix cache": (dict(seed=5, n=1500, rate=8.0), Engine(kv_capacity_tokens=60000, idle_w=100.0, tdp_w=700.0),
                      True),
     "overloaded": (dict(seed=6, n=3000, rate=200.0), Engine(max_num_seqs=8, idle_w=100.0, tdp_w=700.0), False),
+    "mixture of experts": (dict(seed=7, n=1500, rate=10.0), Engine(idle_w=100.0, tdp_w=700.0), False),
+    "no power bounds": (dict(seed=8, n=1000, rate=6.0), Engine(max_num_seqs=32), False),
 }
 
 
@@ -244,6 +247,9 @@ def test_the_loop_gives_what_the_reference_loop_gives(costs, case):
     inputs, outputs, arrivals, cached = _workload(**kw)
     cached = cached if with_cache else None
     energy, time = costs
+    if case == "mixture of experts":  # routed experts: a decode step's constant grows with the experts it touches
+        energy = replace(energy, per_expert=energy.step_const / 20, experts=64, experts_per_token=8)
+        time = replace(time, per_expert=time.step_const / 20, experts=64, experts_per_token=8)
     new = simulate(inputs, outputs, arrivals, energy, time, engine, period_s=float(arrivals[-1]), cached=cached)
     ref = reference_simulate(inputs, outputs, arrivals, energy, time, engine, period_s=float(arrivals[-1]),
                              cached=cached)
