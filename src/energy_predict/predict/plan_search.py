@@ -248,7 +248,7 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
         tried: dict[int, bool] = {}
         replicas, passing = first, None
         while replicas <= last:
-            if best is not None and optimistic_energy_j(b, replicas, period) * lo > best:
+            if best is not None and optimistic_energy_j(b, replicas, period, arrivals.arrival_s) * lo > best:
                 break
             e = run(f, dep, b, hi, replicas)
             tried[replicas] = e.misses == ()
