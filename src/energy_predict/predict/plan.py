@@ -95,18 +95,22 @@ def _site(site: Site | None, energy_kwh_per_day: float, gpus: int, gpu_hour_pric
 
 
 def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_hour_price: float | None,
-         intervals: dict) -> PlanRow:
+         intervals: dict | None) -> PlanRow:
     """A simulated candidate as a row, with the `--rate` report's interval.
 
     The busy energy carries the offline estimate's relative interval; idle is measured, except on a GPU never
-    measured.
+    measured. `intervals` None: a draft row for the Pareto front, without interval or basis (an offline estimate
+    of the whole workload, the costliest part of a row, is made only for the rows shown).
     """
     res, dep = e.result.result, e.dep
     key = (dep.gpu.name, dep.serving.key, dep.serving.max_batch, dep.serving.prefix_caching)
-    if key not in intervals:
-        est = estimate_workload(w, replace(dep, gpu_count=dep.serving.tensor_parallel), model)
-        intervals[key] = (est.relative_interval, est.basis.idle_measured, est.basis_kind)
-    (lo, hi), idle_measured, basis = intervals[key]
+    if intervals is None:
+        (lo, hi), idle_measured, basis = (1.0, 1.0), True, ""
+    else:
+        if key not in intervals:
+            est = estimate_workload(w, replace(dep, gpu_count=dep.serving.tensor_parallel), model)
+            intervals[key] = (est.relative_interval, est.basis.idle_measured, est.basis_kind)
+        (lo, hi), idle_measured, basis = intervals[key]
     idle_lo, idle_hi = (1.0, 1.0) if idle_measured else (lo, hi)
     day = DAY_S / res.period_s / J_PER_KWH
 
@@ -181,8 +185,9 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
     if not feasible:
         raise _infeasible(found)
     intervals: dict = {}
-    rows = [_row(w, model, e, site, gpu_hour_price, intervals) for e in feasible]
-    front = pareto_front(rows)
+    drafts = [_row(w, model, e, site, gpu_hour_price, None) for e in feasible]
+    source = {id(r): e for r, e in zip(drafts, feasible)}
+    front = [_row(w, model, source[id(r)], site, gpu_hour_price, intervals) for r in pareto_front(drafts)]
     best = min(front, key=lambda r: r.energy_kwh_per_day)
     marked = tuple(replace(r, on_front=True, recommended=r is best,
                            distinguishable=r is best or r.low_kwh_per_day > best.high_kwh_per_day
