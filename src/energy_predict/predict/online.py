@@ -186,25 +186,28 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 if budget <= 0 or slots <= 0 or free <= 0:
                     budget_limited = budget_limited or budget <= 0
                     break
-                if prefilled[r] == 0 and need[r] + watermark > free:
-                    break  # a request starts only when its whole prompt fits beside the watermark
-                if prefilled[r] == 0 and skip[r]:  # its cached prefix: KV already there, nothing to compute
-                    prefilled[r] = skip[r]
-                    kv_prefill += skip[r]
-                    free -= skip[r]
-                    skipped += skip[r]
-                    skip[r] = 0  # once: a preempted request recomputes its whole context
-                take = int(min(need[r] - prefilled[r], budget, free))
-                if take == budget and take < need[r] - prefilled[r]:
+                start, whole = prefilled[r], need[r]
+                if start == 0:
+                    if whole + watermark > free:
+                        break  # a request starts only when its whole prompt fits beside the watermark
+                    hit = skip[r]
+                    if hit:  # its cached prefix: KV already there, nothing to compute
+                        start = hit
+                        kv_prefill += hit
+                        free -= hit
+                        skipped += hit
+                        skip[r] = 0  # once: a preempted request recomputes its whole context
+                rest = whole - start
+                take = min(rest, budget, free)
+                if take == budget and take < rest:
                     budget_limited = True
-                start = prefilled[r]
                 pairs += take * start + take * (take + 1) / 2  # a chunk attends to its prefix and itself
-                prefilled[r] += take
+                prefilled[r] = start + take
                 tokens += take
                 budget -= take
                 free -= take
                 kv_prefill += take
-                if prefilled[r] < need[r]:
+                if take < rest:
                     break  # a partly prefilled request keeps the rest of the budget from later ones
                 admitted += 1
                 slots -= 1
