@@ -150,7 +150,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     limited = engine.tdp_w != float("inf")
     span = engine.tdp_w - engine.idle_w
     p_hi, p_lo, band = engine.idle_w + KNEE * span, engine.idle_w + (1 - KNEE) * span, (1 - KNEE) * span
-    tanh, heappop, heappush = math.tanh, heapq.heappop, heapq.heappush
+    tanh, ceil, heappop, heappush = math.tanh, math.ceil, heapq.heappop, heapq.heappush
 
     while nxt < n_req or waiting or running:
         while nxt < n_req and arrivals[nxt] <= now:
@@ -198,7 +198,9 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                         skipped += hit
                         skip[r] = 0  # once: a preempted request recomputes its whole context
                 rest = whole - start
-                take = min(rest, budget, free)
+                take = rest if rest < budget else budget
+                if free < take:
+                    take = free
                 if take == budget and take < rest:
                     budget_limited = True
                 pairs += take * start + take * (take + 1) / 2  # a chunk attends to its prefix and itself
@@ -254,8 +256,12 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             k = e - tick
             if nxt < n_req and n < max_seqs:
                 step_t = t_ps * n + t_pct * context + t_step[n]
-                k = max(1, min(k, math.ceil((arrivals[nxt] - now) / max(step_t, 1e-9))))
-            k = max(1, min(k, (cap - context - kv_prefill) // n))
+                until = ceil((arrivals[nxt] - now) / (step_t if step_t > 1e-9 else 1e-9))
+                if until < k:
+                    k = until if until > 1 else 1
+            room = (cap - context - kv_prefill) // n
+            if room < k:
+                k = room if room > 1 else 1
             context_sum = k * context + n * k * (k - 1) / 2
             de = k * (e_step[n] + e_ps * n) + e_pct * context_sum
             dt = k * (t_step[n] + t_ps * n) + t_pct * context_sum
