@@ -13,13 +13,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-import numpy as np
-
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
 from energy_predict.predict.estimate import estimate_workload
-from energy_predict.predict.plan_search import Evaluated, Family, SearchResult, search
+from energy_predict.predict.plan_search import Evaluated, Family, SearchResult, latency_quantiles, search
 from energy_predict.predict.plan_types import (
     DEFAULT_TP,
     PRECISIONS,
@@ -114,9 +112,10 @@ def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_h
     idle_lo, idle_hi = (1.0, 1.0) if idle_measured else (lo, hi)
     day = DAY_S / res.period_s / J_PER_KWH
 
-    def ms(x, q):
-        return float(np.quantile(x, q)) * 1000 if len(x) else None
+    def ms(x):
+        return tuple(None if q is None else q * 1000 for q in latency_quantiles(x))
 
+    (ttft90, ttft99), (tpot90, tpot99) = ms(res.ttft_s), ms(res.tpot_s)
     energy = res.energy_j * day
     return PlanRow(
         candidate=e.candidate, basis=basis, energy_kwh_per_day=energy,
@@ -124,8 +123,7 @@ def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_h
         high_kwh_per_day=(res.busy_energy_j * hi + res.idle_energy_j * idle_hi) * day,
         busy_kwh_per_day=res.busy_energy_j * day, idle_kwh_per_day=res.idle_energy_j * day,
         energy_per_request_j=res.energy_j / max(res.requests, 1),
-        ttft_p90_ms=ms(res.ttft_s, 0.9), ttft_p99_ms=ms(res.ttft_s, 0.99),
-        tpot_p90_ms=ms(res.tpot_s, 0.9), tpot_p99_ms=ms(res.tpot_s, 0.99),
+        ttft_p90_ms=ttft90, ttft_p99_ms=ttft99, tpot_p90_ms=tpot90, tpot_p99_ms=tpot99,
         peak_power_w=res.peak_power_w, mean_power_w=res.energy_j / res.period_s if res.period_s else 0.0,
         utilisation=e.result.offered_rate_per_s / e.sustainable_rate_per_s if e.sustainable_rate_per_s else 0.0,
         time_busy=res.utilization, sustainable_rate_per_s=e.sustainable_rate_per_s,

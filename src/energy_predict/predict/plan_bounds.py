@@ -157,8 +157,8 @@ def engine_bounds(energy: StepCosts, time: StepCosts, engine: Engine, inputs: np
     return EngineBounds(
         sustainable_rate_per_s=len(i) / t_s if t_s > 0 else float("inf"),
         above_idle_j=max(0.0, e_j - engine.idle_w * t_s), idle_w=engine.idle_w,
-        ttft_floor_s=(float(np.quantile(first, 0.9)), float(np.quantile(first, 0.99))),
-        tpot_floor_s=(float(np.quantile(tpot, 0.9)), float(np.quantile(tpot, 0.99))),
+        ttft_floor_s=tuple(float(q) for q in np.quantile(first, [0.9, 0.99])),
+        tpot_floor_s=tuple(float(q) for q in np.quantile(tpot, [0.9, 0.99])),
         busy_power_w=_least_power_w(energy, time, engine, float(np.max(i + o)) if len(i) else 1.0),
         service_floor_s=_service_floor_s(time, i, o, c, budget))
 
