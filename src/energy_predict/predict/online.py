@@ -62,10 +62,20 @@ class OnlineResult:
     max_running: int = 0  # most sequences a step held (running and admitted): below a batch cap, the cap never bound
     budget_limited: bool = False  # whether the token budget ever cut a step's prefill short
     max_step_tokens: int = 0  # most tokens (decodes and prefill) one step scheduled
+    # overloaded runs: arrivals per second over the same window as `service_rate_per_s` (or, where the queue outgrew
+    # the limit, as `served_rate_per_s`), so that offered and served rates are stated over one span of time
+    arrival_rate_per_s: float | None = None
 
     @property
     def utilization(self) -> float:
         return self.busy_s / self.period_s if self.period_s else 0.0
+
+    @property
+    def offered_while_saturated_per_s(self) -> float:
+        """Arrivals per second over the window the served rate is measured in (the whole period where it kept up)."""
+        if self.arrival_rate_per_s is not None:
+            return self.arrival_rate_per_s
+        return self.requests / self.period_s if self.period_s else 0.0
 
     @property
     def served_rate_per_s(self) -> float:
@@ -304,7 +314,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 finish[r] = now
                 done += 1
 
-    service = None
+    service = arrival_rate = None
     if not overloaded and "mid" in marks and "end" in marks and n_req >= 100:
         # stable or not: over the second half of the arrivals, did the queue keep growing while the engine was
         # saturated? A queue that grows for half the period grows without bound at this rate.
@@ -312,9 +322,11 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
         if t1 > t0 and q1 - q0 > max(0.01 * (n_req - mid_at), 32) and (b1 - b0) / (t1 - t0) > 0.98:
             overloaded = True
             service = (d1 - d0) / (t1 - t0)
+            arrival_rate = (n_req - mid_at - 1) / (t1 - t0)
     if overloaded and service is None:
         span = max(now, 1e-9)
         arrived = nxt
+        arrival_rate = nxt / span
     else:
         span = max(float(period_s) if period_s else 0.0, now, float(arrivals[-1]) if n_req else 0.0)
         arrived = n_req
@@ -328,4 +340,4 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                         int(inputs_a[:arrived].sum()), int(outputs_a[:arrived].sum()), ttft, tpot, preemptions,
                         overloaded, len(waiting) + (n_req - nxt if overloaded else 0), service, skipped,
                         max(peak_w, engine.idle_w), max(max_running, len(running)), budget_limited,
-                        max_step_tokens)
+                        max_step_tokens, arrival_rate)

@@ -109,8 +109,8 @@ def simulated_misses(r: DeploymentResult, sustainable_rate_per_s: float, targets
     """The targets a simulated deployment misses: overload, headroom, latencies, peak power, GPUs."""
     misses = []
     if r.overloaded:
-        misses.append(Miss("offered req/s over served req/s", r.offered_rate_per_s,
-                           r.sustainable_rate_per_s or 1e-9))
+        misses.append(Miss("offered req/s over served req/s (while saturated)",
+                           r.result.offered_while_saturated_per_s, r.sustainable_rate_per_s or 1e-9))
     utilisation = r.offered_rate_per_s / sustainable_rate_per_s if sustainable_rate_per_s else float("inf")
     if utilisation > targets.headroom:
         misses.append(Miss("utilisation (share of the sustainable rate)", utilisation, targets.headroom))

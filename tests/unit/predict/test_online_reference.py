@@ -232,6 +232,8 @@ def costs():
 
 def _assert_same(new: OnlineResult, ref: OnlineResult) -> None:
     for name in OnlineResult.__dataclass_fields__:
+        if name == "arrival_rate_per_s":  # added after the reference loop (the overload line's offered rate)
+            continue
         a, b = getattr(new, name), getattr(ref, name)
         if isinstance(b, np.ndarray):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=name)
