@@ -97,7 +97,7 @@ def _latency_misses(targets: PlanTargets, ttft_s: tuple, tpot_s: tuple, floor: b
             if limit is not None and value is not None and 1000 * value > limit]
 
 
-def latency_quantiles(x: np.ndarray) -> tuple[float | None, float | None]:
+def _quantiles(x: np.ndarray) -> tuple[float | None, float | None]:
     """p90 and p99 of a latency array (s), in one pass; None where it is empty."""
     if not len(x):
         return None, None
@@ -115,7 +115,7 @@ def simulated_misses(r: DeploymentResult, sustainable_rate_per_s: float, targets
     if utilisation > targets.headroom:
         misses.append(Miss("utilisation (share of the sustainable rate)", utilisation, targets.headroom))
     if not r.overloaded:
-        misses += _latency_misses(targets, latency_quantiles(r.result.ttft_s), latency_quantiles(r.result.tpot_s),
+        misses += _latency_misses(targets, _quantiles(r.result.ttft_s), _quantiles(r.result.tpot_s),
                                   floor=False)
     if targets.power_budget_w is not None and r.result.peak_power_w > targets.power_budget_w:
         misses.append(Miss("peak power W", r.result.peak_power_w, targets.power_budget_w))
