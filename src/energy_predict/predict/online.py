@@ -12,6 +12,7 @@ and says so: the rate is not sustainable, and the result carries the rate it did
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -61,10 +62,20 @@ class OnlineResult:
     max_running: int = 0  # most sequences a step held (running and admitted): below a batch cap, the cap never bound
     budget_limited: bool = False  # whether the token budget ever cut a step's prefill short
     max_step_tokens: int = 0  # most tokens (decodes and prefill) one step scheduled
+    # overloaded runs: arrivals per second over the same window as `service_rate_per_s` (or, where the queue outgrew
+    # the limit, as `served_rate_per_s`), so that offered and served rates are stated over one span of time
+    arrival_rate_per_s: float | None = None
 
     @property
     def utilization(self) -> float:
         return self.busy_s / self.period_s if self.period_s else 0.0
+
+    @property
+    def offered_while_saturated_per_s(self) -> float:
+        """Arrivals per second over the window the served rate is measured in (the whole period where it kept up)."""
+        if self.arrival_rate_per_s is not None:
+            return self.arrival_rate_per_s
+        return self.requests / self.period_s if self.period_s else 0.0
 
     @property
     def served_rate_per_s(self) -> float:
@@ -86,6 +97,11 @@ def _bounded(de: float, dt: float, engine: Engine) -> tuple[float, float]:
     if raw < lo:
         return (lo - band * math.tanh((lo - raw) / band)) * dt, dt
     return de, dt
+
+
+def _step_constants(c: StepCosts, most: int) -> list[float]:
+    """A pure-decode step's constant cost for 0 .. most - 1 sequences (the routed experts they touch included)."""
+    return [c.step_const + c.per_expert * c.experts_touched(n) for n in range(most)]
 
 
 def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, energy: StepCosts,
@@ -115,10 +131,16 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     finish = [nan] * n_req
     need = inputs_a.tolist()  # tokens to prefill (a preempted request recomputes what it had generated)
     prefilled = [0] * n_req
-    left = (outputs_a - 1).tolist()  # decode tokens still to produce after the first
-    kv = [0] * n_req  # KV-cache tokens of each running sequence
+    left = (outputs_a - 1).tolist()  # decode tokens still to produce after the first (while not running)
+    # A running sequence's state is kept relative to `tick`, the decode tokens every running sequence has been
+    # given so far: it ends at tick `end[r]` and holds `base[r] + tick` KV tokens. A step then costs O(log n), not
+    # O(n): no per-sequence update, and the next finish is the head of a heap of (end tick, request).
+    end = [0] * n_req
+    base = [0] * n_req
+    ends: list[tuple[int, int]] = []  # heap; entries of preempted (or re-admitted) sequences go stale
+    tick = 0
     waiting: deque[int] = deque()  # admission order; the head may be partly prefilled
-    running: list[int] = []  # decoding, oldest first
+    running: dict[int, None] = {}  # decoding, oldest first (insertion order; popitem takes the newest)
     context = 0  # context tokens of running sequences (their KV cache)
     kv_prefill = 0  # KV of partly prefilled requests
     now = busy_s = busy_j = prefill_j = 0.0
@@ -126,33 +148,19 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     overloaded = budget_limited = False
     peak_w = 0.0
     max_running = max_step_tokens = 0
-
-    def preempt_until(extra: int) -> None:
-        nonlocal context, preemptions
-        while running and context + kv_prefill + extra > cap:
-            r = running.pop()  # newest first, as vLLM's recompute preemption
-            context -= kv[r]
-            need[r] = kv[r]  # recompute the prompt and what it had generated
-            prefilled[r] = 0
-            waiting.appendleft(r)
-            preemptions += 1
-            extra = len(running)
-
-    def advance(k: int) -> None:
-        """Every running sequence decodes k tokens (ending at `now`); finished ones leave and free their cache."""
-        nonlocal running, context, done
-        context += len(running) * k
-        keep = []
-        for r in running:
-            left[r] -= k
-            kv[r] += k
-            if left[r] <= 0:
-                finish[r] = now
-                done += 1
-                context -= kv[r]
-            else:
-                keep.append(r)
-        running = keep
+    # The step costs (StepCosts.split, .cost and .decode_run) and the power bounds (`_bounded`) written out in the
+    # loop as plain local floats: the loop runs ~3 times a request, and calls dominated it.
+    # tests/unit/predict/test_online_reference.py holds them equal to the methods.
+    max_seqs, budget_cap = engine.max_num_seqs, engine.max_num_batched_tokens
+    e_pc, e_pl, e_pa = energy.prefill_const, energy.prefill_linear, energy.prefill_attention
+    t_pc, t_pl, t_pa = time.prefill_const, time.prefill_linear, time.prefill_attention
+    e_ps, e_pct, t_ps, t_pct = energy.per_sequence, energy.per_context_token, time.per_sequence, time.per_context_token
+    most = min(max_seqs, n_req) + 1
+    e_step, t_step = _step_constants(energy, most), _step_constants(time, most)
+    limited = engine.tdp_w != float("inf")
+    span = engine.tdp_w - engine.idle_w
+    p_hi, p_lo, band = engine.idle_w + KNEE * span, engine.idle_w + (1 - KNEE) * span, (1 - KNEE) * span
+    tanh, ceil, heappop, heappush = math.tanh, math.ceil, heapq.heappop, heapq.heappush
 
     while nxt < n_req or waiting or running:
         while nxt < n_req and arrivals[nxt] <= now:
@@ -163,46 +171,76 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
         if len(waiting) > limit:  # more queued than the engine could ever catch up with
             overloaded = True
             break
-        if not waiting and not running:
+        n = len(running)
+        if not waiting and not n:
             now = arrivals[nxt]  # idle until the next arrival
             continue
+        extra = n
+        while running and context + kv_prefill + extra > cap:  # the cache cannot grow by a token per sequence
+            r = running.popitem()[0]  # newest first, as vLLM's recompute preemption
+            kv = base[r] + tick
+            context -= kv
+            need[r] = kv  # recompute the prompt and what it had generated
+            left[r] = end[r] - tick
+            prefilled[r] = 0
+            waiting.appendleft(r)
+            preemptions += 1
+            extra = len(running)
         n = len(running)
-        preempt_until(n)
-        n = len(running)
-        if waiting and n < engine.max_num_seqs and context + kv_prefill < cap:
+        if waiting and n < max_seqs and context + kv_prefill < cap:
             # one mixed step: decodes plus prefill chunks within the token budget and the free KV cache
-            budget = engine.max_num_batched_tokens - n
+            budget = budget_cap - n
             free = cap - context - kv_prefill - n
-            tokens, pairs, slots, admitted = 0, 0.0, engine.max_num_seqs - n, 0
+            tokens, pairs, slots, admitted = 0, 0.0, max_seqs - n, 0
             for r in waiting:
                 if budget <= 0 or slots <= 0 or free <= 0:
                     budget_limited = budget_limited or budget <= 0
                     break
-                if prefilled[r] == 0 and need[r] + watermark > free:
-                    break  # a request starts only when its whole prompt fits beside the watermark
-                if prefilled[r] == 0 and skip[r]:  # its cached prefix: KV already there, nothing to compute
-                    prefilled[r] = skip[r]
-                    kv_prefill += skip[r]
-                    free -= skip[r]
-                    skipped += skip[r]
-                    skip[r] = 0  # once: a preempted request recomputes its whole context
-                take = int(min(need[r] - prefilled[r], budget, free))
-                if take == budget and take < need[r] - prefilled[r]:
+                start, whole = prefilled[r], need[r]
+                if start == 0:
+                    if whole + watermark > free:
+                        break  # a request starts only when its whole prompt fits beside the watermark
+                    hit = skip[r]
+                    if hit:  # its cached prefix: KV already there, nothing to compute
+                        start = hit
+                        kv_prefill += hit
+                        free -= hit
+                        skipped += hit
+                        skip[r] = 0  # once: a preempted request recomputes its whole context
+                rest = whole - start
+                take = rest if rest < budget else budget
+                if free < take:
+                    take = free
+                if take == budget and take < rest:
                     budget_limited = True
-                start = prefilled[r]
                 pairs += take * start + take * (take + 1) / 2  # a chunk attends to its prefix and itself
-                prefilled[r] += take
+                prefilled[r] = start + take
                 tokens += take
                 budget -= take
                 free -= take
                 kv_prefill += take
-                if prefilled[r] < need[r]:
+                if take < rest:
                     break  # a partly prefilled request keeps the rest of the budget from later ones
                 admitted += 1
                 slots -= 1
-            e_pre, e_dec = energy.split(n, context, tokens, pairs)
-            dt = time.cost(n, context, tokens, pairs)
-            de, dt = _bounded(e_pre + e_dec, dt, engine)
+            if tokens:
+                e_pre, t_pre = e_pc + e_pl * tokens + e_pa * pairs, t_pc + t_pl * tokens + t_pa * pairs
+            else:
+                e_pre = t_pre = 0.0
+            if n:
+                e_dec, t_dec = e_ps * n + e_pct * context, t_ps * n + t_pct * context
+                if not tokens:
+                    e_dec += e_step[n]
+                    t_dec += t_step[n]
+            else:
+                e_dec = t_dec = 0.0
+            de, dt = e_pre + e_dec, t_pre + t_dec
+            if limited and dt > 0:
+                raw = de / dt
+                if raw > p_hi:
+                    dt = de / (p_hi + band * tanh((raw - p_hi) / band))
+                elif raw < p_lo:
+                    de = (p_lo - band * tanh((p_lo - raw) / band)) * dt
             if dt > 0 and de > peak_w * dt:
                 peak_w = de / dt
             if n + admitted > max_running:
@@ -214,40 +252,69 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             busy_j += de
             now += dt
             busy_s += dt
-            advance(1)
-            for _ in range(admitted):
-                r = waiting.popleft()
-                kv_prefill -= need[r]
-                if first_token[r] != first_token[r]:  # NaN: first time through
-                    first_token[r] = now
-                else:
-                    left[r] -= 1  # a recomputed sequence's prefill step yields its next token
-                if left[r] > 0:
-                    running.append(r)
-                    kv[r] = need[r]
-                    context += int(need[r])
-                else:
-                    finish[r] = now
-                    done += 1
-            continue
-        if not running:  # nothing fits and nothing runs: the cache cannot hold even the head request
-            overloaded = True
-            break
-        # pure decode: jump k steps, up to the first finish, the next admissible arrival, or a full cache
-        step_t = time.cost(n, context, 0, 0.0)
-        k = min(left[r] for r in running)
-        if nxt < n_req and n < engine.max_num_seqs:
-            k = max(1, min(k, math.ceil((arrivals[nxt] - now) / max(step_t, 1e-9))))
-        k = max(1, min(k, (cap - context - kv_prefill) // max(n, 1)))
-        de, dt = _bounded(energy.decode_run(n, context, k), time.decode_run(n, context, k), engine)
-        if dt > 0 and de > peak_w * dt:
-            peak_w = de / dt
-        busy_j += de
-        now += dt
-        busy_s += dt
-        advance(k)
+            k = 1
+        else:
+            if not n:  # nothing fits and nothing runs: the cache cannot hold even the head request
+                overloaded = True
+                break
+            # pure decode: jump k steps, up to the first finish, the next admissible arrival, or a full cache
+            while True:  # the next finish: the heap's head, stale entries dropped
+                e, r = ends[0]
+                if r in running and end[r] == e:
+                    break
+                heappop(ends)
+            k = e - tick
+            if nxt < n_req and n < max_seqs:
+                step_t = t_ps * n + t_pct * context + t_step[n]
+                until = ceil((arrivals[nxt] - now) / (step_t if step_t > 1e-9 else 1e-9))
+                if until < k:
+                    k = until if until > 1 else 1
+            room = (cap - context - kv_prefill) // n
+            if room < k:
+                k = room if room > 1 else 1
+            context_sum = k * context + n * k * (k - 1) / 2
+            de = k * (e_step[n] + e_ps * n) + e_pct * context_sum
+            dt = k * (t_step[n] + t_ps * n) + t_pct * context_sum
+            if limited and dt > 0:
+                raw = de / dt
+                if raw > p_hi:
+                    dt = de / (p_hi + band * tanh((raw - p_hi) / band))
+                elif raw < p_lo:
+                    de = (p_lo - band * tanh((p_lo - raw) / band)) * dt
+            if dt > 0 and de > peak_w * dt:
+                peak_w = de / dt
+            busy_j += de
+            now += dt
+            busy_s += dt
+            admitted = 0
+        # every running sequence decodes k tokens (ending at `now`); finished ones leave and free their cache
+        context += n * k
+        tick += k
+        while ends and ends[0][0] <= tick:
+            e, r = heappop(ends)
+            if r in running and end[r] == e:
+                del running[r]
+                finish[r] = now
+                done += 1
+                context -= base[r] + tick
+        for _ in range(admitted):
+            r = waiting.popleft()
+            kv_prefill -= need[r]
+            if first_token[r] != first_token[r]:  # NaN: first time through
+                first_token[r] = now
+            else:
+                left[r] -= 1  # a recomputed sequence's prefill step yields its next token
+            if left[r] > 0:  # it decodes from the next step on, its whole context in the cache
+                running[r] = None
+                base[r] = need[r] - tick
+                end[r] = tick + left[r]
+                heappush(ends, (end[r], r))
+                context += int(need[r])
+            else:
+                finish[r] = now
+                done += 1
 
-    service = None
+    service = arrival_rate = None
     if not overloaded and "mid" in marks and "end" in marks and n_req >= 100:
         # stable or not: over the second half of the arrivals, did the queue keep growing while the engine was
         # saturated? A queue that grows for half the period grows without bound at this rate.
@@ -255,9 +322,11 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
         if t1 > t0 and q1 - q0 > max(0.01 * (n_req - mid_at), 32) and (b1 - b0) / (t1 - t0) > 0.98:
             overloaded = True
             service = (d1 - d0) / (t1 - t0)
+            arrival_rate = (n_req - mid_at - 1) / (t1 - t0)
     if overloaded and service is None:
         span = max(now, 1e-9)
         arrived = nxt
+        arrival_rate = nxt / span
     else:
         span = max(float(period_s) if period_s else 0.0, now, float(arrivals[-1]) if n_req else 0.0)
         arrived = n_req
@@ -271,4 +340,4 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                         int(inputs_a[:arrived].sum()), int(outputs_a[:arrived].sum()), ttft, tpot, preemptions,
                         overloaded, len(waiting) + (n_req - nxt if overloaded else 0), service, skipped,
                         max(peak_w, engine.idle_w), max(max_running, len(running)), budget_limited,
-                        max_step_tokens)
+                        max_step_tokens, arrival_rate)

@@ -95,24 +95,29 @@ def _site(site: Site | None, energy_kwh_per_day: float, gpus: int, gpu_hour_pric
 
 
 def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_hour_price: float | None,
-         intervals: dict) -> PlanRow:
+         intervals: dict | None) -> PlanRow:
     """A simulated candidate as a row, with the `--rate` report's interval.
 
     The busy energy carries the offline estimate's relative interval; idle is measured, except on a GPU never
-    measured.
+    measured. `intervals` None: a draft row for the Pareto front, without interval or basis (an offline estimate
+    of the whole workload, the costliest part of a row, is made only for the rows shown).
     """
     res, dep = e.result.result, e.dep
     key = (dep.gpu.name, dep.serving.key, dep.serving.max_batch, dep.serving.prefix_caching)
-    if key not in intervals:
-        est = estimate_workload(w, replace(dep, gpu_count=dep.serving.tensor_parallel), model)
-        intervals[key] = (est.relative_interval, est.basis.idle_measured, est.basis_kind)
-    (lo, hi), idle_measured, basis = intervals[key]
+    if intervals is None:
+        (lo, hi), idle_measured, basis = (1.0, 1.0), True, ""
+    else:
+        if key not in intervals:
+            est = estimate_workload(w, replace(dep, gpu_count=dep.serving.tensor_parallel), model)
+            intervals[key] = (est.relative_interval, est.basis.idle_measured, est.basis_kind)
+        (lo, hi), idle_measured, basis = intervals[key]
     idle_lo, idle_hi = (1.0, 1.0) if idle_measured else (lo, hi)
     day = DAY_S / res.period_s / J_PER_KWH
 
-    def ms(x, q):
-        return float(np.quantile(x, q)) * 1000 if len(x) else None
+    def ms(x):  # p90 and p99 in ms, in one pass
+        return tuple(float(q) * 1000 for q in np.quantile(x, [0.9, 0.99])) if len(x) else (None, None)
 
+    (ttft90, ttft99), (tpot90, tpot99) = ms(res.ttft_s), ms(res.tpot_s)
     energy = res.energy_j * day
     return PlanRow(
         candidate=e.candidate, basis=basis, energy_kwh_per_day=energy,
@@ -120,8 +125,7 @@ def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_h
         high_kwh_per_day=(res.busy_energy_j * hi + res.idle_energy_j * idle_hi) * day,
         busy_kwh_per_day=res.busy_energy_j * day, idle_kwh_per_day=res.idle_energy_j * day,
         energy_per_request_j=res.energy_j / max(res.requests, 1),
-        ttft_p90_ms=ms(res.ttft_s, 0.9), ttft_p99_ms=ms(res.ttft_s, 0.99),
-        tpot_p90_ms=ms(res.tpot_s, 0.9), tpot_p99_ms=ms(res.tpot_s, 0.99),
+        ttft_p90_ms=ttft90, ttft_p99_ms=ttft99, tpot_p90_ms=tpot90, tpot_p99_ms=tpot99,
         peak_power_w=res.peak_power_w, mean_power_w=res.energy_j / res.period_s if res.period_s else 0.0,
         utilisation=e.result.offered_rate_per_s / e.sustainable_rate_per_s if e.sustainable_rate_per_s else 0.0,
         time_busy=res.utilization, sustainable_rate_per_s=e.sustainable_rate_per_s,
@@ -181,8 +185,9 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
     if not feasible:
         raise _infeasible(found)
     intervals: dict = {}
-    rows = [_row(w, model, e, site, gpu_hour_price, intervals) for e in feasible]
-    front = pareto_front(rows)
+    drafts = [_row(w, model, e, site, gpu_hour_price, None) for e in feasible]
+    source = {id(r): e for r, e in zip(drafts, feasible)}
+    front = [_row(w, model, source[id(r)], site, gpu_hour_price, intervals) for r in pareto_front(drafts)]
     best = min(front, key=lambda r: r.energy_kwh_per_day)
     marked = tuple(replace(r, on_front=True, recommended=r is best,
                            distinguishable=r is best or r.low_kwh_per_day > best.high_kwh_per_day

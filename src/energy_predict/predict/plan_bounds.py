@@ -8,17 +8,26 @@ bound costs about a millisecond where a simulation of an hour of traffic costs a
   headroom x this is infeasible without simulating it, and the row's utilisation is offered / this rate;
 - latency floors: a request alone on the engine (no queue, no other sequence); a quantile of them above a
   target is a miss no number of engines can mend;
-- optimistic energy: every GPU at its loaded idle power for the whole period, plus the work above idle at full
-  batches. Online batches are smaller, so the simulated energy is above it (`plan_search` prunes with it).
+- optimistic energy: every GPU at its loaded idle power for the whole period, plus the larger of two floors on
+  the energy above idle (`plan_search` prunes with it):
+  - the work at full batches (online batches are smaller, so the simulated work is above it);
+  - the busy time times the least power any step can draw above idle. An engine is busy from a request's arrival
+    until it finishes, which is at least the request's time alone on the engine (every step of its prefill and
+    decode costs at least its own terms), so it is busy at least over the union of [arrival, arrival + that time]
+    over its requests; and a step's power, a ratio of affine costs in its batch, tokens and context, is at least
+    its smallest value over the corners of the box they range in (then folded into idle..TDP as the simulator
+    does). At an online rate, where batches are small and the engine is busy most of the time, this is the tight
+    one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from energy_predict.fitted import StepCosts
+from energy_predict.fitted import StepCosts, soft_power_w
 from energy_predict.predict.online import Engine, _bounded
 
 
@@ -31,6 +40,8 @@ class EngineBounds:
     idle_w: float  # the engine's loaded idle (all its GPUs)
     ttft_floor_s: tuple[float, float]  # p90, p99 of a lone request's time to first token
     tpot_floor_s: tuple[float, float]  # p90, p99 of a lone request's time per output token
+    busy_power_w: float = 0.0  # no step draws less (the engine's GPUs together); 0 where the costs cannot say
+    service_floor_s: np.ndarray | None = field(default=None, compare=False, repr=False)  # each request alone
 
 
 def _new_pairs(inputs: np.ndarray, cached: np.ndarray) -> np.ndarray:
@@ -58,6 +69,76 @@ def _alone(c: StepCosts, inputs, outputs, cached, budget: int) -> tuple[np.ndarr
     return first, step
 
 
+def _service_floor_s(c: StepCosts, inputs, outputs, cached, budget: int) -> np.ndarray | None:
+    """Each request's time from arrival to its last token if it were alone; None where a time term is negative.
+
+    Its prefill chunks (at least ceil(new / budget) steps, each at least a step constant); then o - 1 steps, each at
+    least the smaller step constant plus its own sequence and its own context (mixed steps pay the prefill
+    constant instead of the step's).
+    """
+    terms = (c.prefill_const, c.prefill_linear, c.prefill_attention, c.step_const, c.per_sequence,
+             c.per_context_token, c.per_expert)
+    if min(terms) < 0:
+        return None
+    new = inputs - cached
+    prefill = (c.prefill_const * np.ceil(new / budget) + c.prefill_linear * new
+               + c.prefill_attention * _new_pairs(inputs, cached))
+    steps = outputs - 1
+    const = min(c.step_const + c.per_expert * c.experts_touched(1), c.prefill_const)
+    return prefill + steps * (const + c.per_sequence) + c.per_context_token * (steps * inputs
+                                                                               + steps * (steps - 1) / 2.0)
+
+
+def _least_power_w(energy: StepCosts, time: StepCosts, engine: Engine, longest: float) -> float:
+    """The least power any step can draw: the smallest ratio over the corners of the box its terms range in.
+
+    A ratio of two affine functions is monotone along each variable, so its extremes over a box lie at corners.
+    Pure decode: step constant with 1 .. cap sequences' experts, 1 .. cap sequences, 0 .. the cache's tokens of
+    context; a mixed step: 1 .. budget prefill tokens, 0 .. budget x (longest + budget) attention pairs, 0 .. cap
+    sequences, 0 .. the cache. Folded into idle..TDP as the simulator folds each step. 0 where a time can be 0.
+    """
+    cap, budget = engine.max_num_seqs, engine.max_num_batched_tokens
+    kv = float(min(engine.kv_capacity_tokens, cap * longest))
+    ratios = []
+    for x, n, ctx in itertools.product((1, cap), (1, cap), (0.0, kv)):
+        t = time.step_const + time.per_expert * time.experts_touched(x) + time.per_sequence * n
+        e = energy.step_const + energy.per_expert * energy.experts_touched(x) + energy.per_sequence * n
+        ratios.append((e + energy.per_context_token * ctx, t + time.per_context_token * ctx))
+    for tok, pairs, n, ctx in itertools.product((1, budget), (0.0, budget * (longest + budget)), (0, cap),
+                                                (0.0, kv)):
+        e = (energy.prefill_const + energy.prefill_linear * tok + energy.prefill_attention * pairs
+             + energy.per_sequence * n + energy.per_context_token * ctx)
+        t = (time.prefill_const + time.prefill_linear * tok + time.prefill_attention * pairs
+             + time.per_sequence * n + time.per_context_token * ctx)
+        ratios.append((e, t))
+    if min(t for _, t in ratios) <= 0:
+        return 0.0
+    raw = min(e / t for e, t in ratios)
+    if engine.tdp_w == float("inf"):
+        return max(raw, 0.0)
+    return float(soft_power_w(raw, engine.idle_w, engine.tdp_w))
+
+
+def busy_floor_s(b: EngineBounds, arrival_s: np.ndarray, replicas: int) -> float:
+    """Busy time no simulation of `replicas` engines can come in under, summed over the engines.
+
+    Requests are dealt round-robin as `simulate_deployment` deals them; each engine is busy at least over the union
+    of [arrival, arrival + time alone] of its requests.
+    """
+    if b.service_floor_s is None or not len(arrival_s):
+        return 0.0
+    total = 0.0
+    for g in range(replicas):
+        start, stop = arrival_s[g::replicas], arrival_s[g::replicas] + b.service_floor_s[g::replicas]
+        if np.any(np.diff(start) < 0):
+            order = np.argsort(start, kind="stable")
+            start, stop = start[order], stop[order]
+        reach = np.maximum.accumulate(stop)
+        before = np.concatenate(([-np.inf], reach[:-1]))
+        total += float(np.clip(stop - np.maximum(start, before), 0.0, None).sum())
+    return total
+
+
 def engine_bounds(energy: StepCosts, time: StepCosts, engine: Engine, inputs: np.ndarray, outputs: np.ndarray,
                   cached: np.ndarray) -> EngineBounds:
     """The bounds of one engine configuration over these requests (`cached`: prompt tokens found in the cache)."""
@@ -76,10 +157,19 @@ def engine_bounds(energy: StepCosts, time: StepCosts, engine: Engine, inputs: np
     return EngineBounds(
         sustainable_rate_per_s=len(i) / t_s if t_s > 0 else float("inf"),
         above_idle_j=max(0.0, e_j - engine.idle_w * t_s), idle_w=engine.idle_w,
-        ttft_floor_s=(float(np.quantile(first, 0.9)), float(np.quantile(first, 0.99))),
-        tpot_floor_s=(float(np.quantile(tpot, 0.9)), float(np.quantile(tpot, 0.99))))
+        ttft_floor_s=tuple(float(q) for q in np.quantile(first, [0.9, 0.99])),
+        tpot_floor_s=tuple(float(q) for q in np.quantile(tpot, [0.9, 0.99])),
+        busy_power_w=_least_power_w(energy, time, engine, float(np.max(i + o)) if len(i) else 1.0),
+        service_floor_s=_service_floor_s(time, i, o, c, budget))
 
 
-def optimistic_energy_j(b: EngineBounds, replicas: int, period_s: float) -> float:
-    """Energy no simulation of `replicas` engines over the period can come in under (as the model costs steps)."""
-    return b.idle_w * replicas * period_s + b.above_idle_j
+def optimistic_energy_j(b: EngineBounds, replicas: int, period_s: float, arrival_s: np.ndarray | None = None
+                        ) -> float:
+    """Energy no simulation of `replicas` engines over the period can come in under (as the model costs steps).
+
+    With the arrivals, the larger of the full-batch work and the busy-time floor (module docstring).
+    """
+    above = b.above_idle_j
+    if arrival_s is not None and b.busy_power_w > b.idle_w:
+        above = max(above, (b.busy_power_w - b.idle_w) * busy_floor_s(b, arrival_s, replicas))
+    return b.idle_w * replicas * period_s + above

@@ -98,20 +98,25 @@ def _latency_misses(targets: PlanTargets, ttft_s: tuple, tpot_s: tuple, floor: b
 
 
 def _quantiles(x: np.ndarray) -> tuple[float | None, float | None]:
-    return (float(np.quantile(x, 0.9)), float(np.quantile(x, 0.99))) if len(x) else (None, None)
+    """p90 and p99 of a latency array (s), in one pass; None where it is empty."""
+    if not len(x):
+        return None, None
+    p90, p99 = np.quantile(x, [0.9, 0.99])
+    return float(p90), float(p99)
 
 
 def simulated_misses(r: DeploymentResult, sustainable_rate_per_s: float, targets: PlanTargets) -> tuple[Miss, ...]:
     """The targets a simulated deployment misses: overload, headroom, latencies, peak power, GPUs."""
     misses = []
     if r.overloaded:
-        misses.append(Miss("offered req/s over served req/s", r.offered_rate_per_s,
-                           r.sustainable_rate_per_s or 1e-9))
+        misses.append(Miss("offered req/s over served req/s (while saturated)",
+                           r.result.offered_while_saturated_per_s, r.sustainable_rate_per_s or 1e-9))
     utilisation = r.offered_rate_per_s / sustainable_rate_per_s if sustainable_rate_per_s else float("inf")
     if utilisation > targets.headroom:
         misses.append(Miss("utilisation (share of the sustainable rate)", utilisation, targets.headroom))
     if not r.overloaded:
-        misses += _latency_misses(targets, _quantiles(r.result.ttft_s), _quantiles(r.result.tpot_s), floor=False)
+        misses += _latency_misses(targets, _quantiles(r.result.ttft_s), _quantiles(r.result.tpot_s),
+                                  floor=False)
     if targets.power_budget_w is not None and r.result.peak_power_w > targets.power_budget_w:
         misses.append(Miss("peak power W", r.result.peak_power_w, targets.power_budget_w))
     if targets.gpu_budget is not None and r.dep.gpu_count > targets.gpu_budget:
@@ -248,7 +253,7 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
         tried: dict[int, bool] = {}
         replicas, passing = first, None
         while replicas <= last:
-            if best is not None and optimistic_energy_j(b, replicas, period) * lo > best:
+            if best is not None and optimistic_energy_j(b, replicas, period, arrivals.arrival_s) * lo > best:
                 break
             e = run(f, dep, b, hi, replicas)
             tried[replicas] = e.misses == ()

@@ -138,21 +138,30 @@ def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: 
         prefill_tokens_skipped=sum(p.prefill_tokens_skipped for p in parts),
         peak_power_w=sum(p.peak_power_w for p in parts),  # as if every engine peaked at once: an upper figure
         max_running=max(p.max_running for p in parts), budget_limited=any(p.budget_limited for p in parts),
-        max_step_tokens=max(p.max_step_tokens for p in parts))
+        max_step_tokens=max(p.max_step_tokens for p in parts),
+        arrival_rate_per_s=sum(p.offered_while_saturated_per_s for p in parts) if over else None)
     offered = len(inputs) / period if period else float(rate or 0.0)
     sustainable = sum(p.served_rate_per_s for p in parts) if over else None
     return DeploymentResult(dep, total, offered, sustainable)
 
 
 def overload_error(r: DeploymentResult) -> EnergyPredictError:
-    """The one line that says a rate cannot be sustained, with the rate that can and how to get there."""
-    need = int(np.ceil(r.offered_rate_per_s / max(r.sustainable_rate_per_s or 1e-9, 1e-9) * r.dep.replicas))
+    """The one line that says a rate cannot be sustained, with the rate that can and how to get there.
+
+    The served rate is measured while the engines were saturated; the rate offered then is stated beside it (a
+    trace's rate varies: over the whole period it may be below what the engines serve), so the queue's growth is
+    their difference over one span of time.
+    """
+    served = max(r.sustainable_rate_per_s or 1e-9, 1e-9)
+    offered = r.result.offered_while_saturated_per_s
+    need = int(np.ceil(max(offered, r.offered_rate_per_s) / served * r.dep.replicas))
     tp = r.dep.serving.tensor_parallel
     return EnergyPredictError(
         f"--rate: {r.offered_rate_per_s:.3g} req/s cannot be sustained by {r.dep.gpu_count} x {r.dep.gpu.name} "
-        f"({r.dep.replicas} engine(s), {r.dep.serving.label}): they serve about {r.sustainable_rate_per_s:.3g} req/s "
-        f"and the queue grows by {r.offered_rate_per_s - r.sustainable_rate_per_s:.3g} req/s; use --gpus "
-        f"{max(need, r.dep.replicas + 1) * tp} or more (or `capacity` to search), or a lower rate")
+        f"({r.dep.replicas} engine(s), {r.dep.serving.label}): while they were saturated {offered:.3g} req/s arrived "
+        f"and they served about {served:.3g} req/s, so the queue grows by {offered - served:.3g} req/s; use --gpus "
+        f"{max(need, r.dep.replicas + 1) * tp} "
+        "or more (or `capacity` to search), or a lower rate")
 
 
 @dataclass(frozen=True)
