@@ -61,6 +61,36 @@ class LengthRows:
     weight: np.ndarray
 
 
+@dataclass(frozen=True)
+class IntervalUsed:
+    """The 90% interval a whole answer carries, and which bounds made it.
+
+    `log_bounds`: log(low / estimate), log(high / estimate) over the workload (each request's bounds weighted by its
+    energy); `used`: which of the basis's bounds applied (`basis`: its route's, every request inside the measured
+    ranges; `extrapolation`: every request beyond them; `basis and extrapolation`: some of each) and what they are.
+    """
+
+    log_bounds: tuple[float, float]
+    used: str
+
+
+def interval_used(basis: Basis, extrapolated_share: float, low_j: float, energy_j: float, high_j: float
+                  ) -> IntervalUsed:
+    """What the answer's interval is made of (`IntervalUsed`); pure."""
+    bounds = (float(np.log(low_j / energy_j)), float(np.log(high_j / energy_j))) if energy_j > 0 else (0.0, 0.0)
+    route = (f"the {basis.kind} basis's bounds {basis.log_bounds[0]:+.3f}..{basis.log_bounds[1]:+.3f} "
+             f"(its held-out error: {basis.held_out.scheme if basis.held_out else 'none'})")
+    extra = basis.extrapolation_log_bounds
+    if extra is None or extrapolated_share <= 0:
+        return IntervalUsed(bounds, f"basis: {route}")
+    beyond = (f"the extrapolation bounds {extra[0]:+.3f}..{extra[1]:+.3f} (held-out edge folds beyond the measured "
+              "ranges, never narrower than their p90 error)")
+    if extrapolated_share >= 1:
+        return IntervalUsed(bounds, f"extrapolation: every request lies beyond the measured ranges: {beyond}")
+    return IntervalUsed(bounds, f"basis and extrapolation: {100 * extrapolated_share:.1f}% of requests beyond the "
+                                f"measured ranges take {beyond}, the rest {route}")
+
+
 @dataclass
 class Estimate:
     """A workload's offline energy and what it is made of. Joules and seconds unless a name says otherwise."""
@@ -88,6 +118,7 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
     prefix: PrefixReuse = PrefixReuse(False)  # prefix caching: off, or the hit rate used and where it came from
     prefill_tokens_skipped: float = 0.0  # prompt tokens served from the prefix cache (in `input_tokens`)
+    interval: IntervalUsed | None = None  # which bounds made low_j..high_j
 
     @property
     def relative_interval(self) -> tuple[float, float]:
@@ -246,9 +277,10 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
         if outside.any():
             notes.append(f"the interval widens to the held-out extrapolation error for the "
                          f"{100 * share:.1f}% of requests beyond the measured ranges")
+    low_j, high_j = float(weight @ (e * np.exp(lo))), float(weight @ (e * np.exp(hi)))
     return Estimate(
         model_name=model.name, basis=basis, requests=float(weight.sum()),
-        energy_j=energy, low_j=float(weight @ (e * np.exp(lo))), high_j=float(weight @ (e * np.exp(hi))),
+        energy_j=energy, low_j=low_j, high_j=high_j,
         prefill_j=float(weight @ exact["prefill_j"]), decode_j=float(weight @ exact["decode_j"]),
         busy_s=float(weight @ exact["duration_s"]),
         input_tokens=float(weight @ i), output_tokens=float(weight @ o),
@@ -262,4 +294,5 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
         latency_p90_s=weighted_quantile(exact["batch_duration_s"].to_numpy(), weight, 0.9),
         out_of_range=OutOfRange(int(weight[~(ref_i & ref_o)].sum().round()), beyond),
         notes=notes, prefix=prefix, prefill_tokens_skipped=float(weight @ c),
+        interval=interval_used(basis, share, low_j, energy, high_j),
     )
