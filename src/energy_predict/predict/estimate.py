@@ -15,7 +15,12 @@ import pandas as pd
 from energy_predict.baselines import Baselines, deployment_baselines
 from energy_predict.bins import BIN_SETS, ceiling_bin
 from energy_predict.fitted import EXTRAPOLATED, Basis, EnergyModel
-from energy_predict.memory import check_feasible, kv_token_capacity, max_batch_that_fits
+from energy_predict.memory import (
+    check_feasible,
+    kv_token_capacity,
+    max_batch_that_fits,
+    running_sequences_that_fit,
+)
 from energy_predict.prefix import PrefixReuse, prefix_reuse
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
@@ -149,14 +154,23 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(values[order][min(np.searchsorted(cum, q * cum[-1]), len(cum) - 1)])
 
 
-def batch_sizes(dep: Deployment, input_tokens, output_tokens, requests: float | None = None) -> np.ndarray:
+def batch_sizes(dep: Deployment, input_tokens, output_tokens, requests: float | None = None, weight=None
+                ) -> np.ndarray:
     """The batch each request is served in, never below 1.
 
     The cap, or fewer where the KV cache runs out or the workload has fewer requests than the cap (a batch
-    cannot hold requests that do not exist).
+    cannot hold requests that do not exist). Where the KV cache runs out: a static batch (HF `generate`, or no
+    `weight` given: the reference study's full batch of equal requests) must hold every sequence at its final
+    length; vLLM's continuous batching, given the workload's rows and their `weight`, keeps running as many as fit
+    at the workload's mean KV occupancy (`memory.running_sequences_that_fit`), the same for every request of the
+    workload, since they share its running set.
     """
     cap = dep.serving.max_batch if requests is None else max(1, min(dep.serving.max_batch, int(requests)))
-    return np.clip(max_batch_that_fits(dep, input_tokens, output_tokens), 1, cap)
+    if weight is None or dep.serving.framework != "vllm":
+        return np.clip(max_batch_that_fits(dep, input_tokens, output_tokens), 1, cap)
+    running = running_sequences_that_fit(kv_token_capacity(dep), input_tokens, output_tokens, weight,
+                                         dep.serving.beam_width)
+    return np.full(np.shape(np.asarray(input_tokens)), int(np.clip(running, 1, cap)), dtype=np.int64)
 
 
 def _per_request(model: EnergyModel, dep: Deployment, b, i, o, c=0) -> pd.DataFrame:
@@ -216,7 +230,7 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
     lengths = unique_rows(w)
     i, o, weight = lengths.input_tokens, lengths.output_tokens, lengths.weight
     check_feasible(dep, i, o)
-    b = batch_sizes(dep, i, o, float(weight.sum()))
+    b = batch_sizes(dep, i, o, float(weight.sum()), weight)
     c = prefix.cached_tokens(i)
     exact = _per_request(model, dep, b, i, o, c)
     baselines = _baselines(dep, b, i, o, c)
@@ -255,8 +269,11 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
         notes.append(f"the workload has {weight.sum():.0f} requests, fewer than the batch cap of "
                      f"{dep.serving.max_batch}: offline batches hold at most that many")
     if reduced_share > 0:
+        held = ("the KV cache holds no more running sequences at the workload's mean occupancy (sequences grow and "
+                "finish at different steps)" if dep.serving.framework == "vllm" else
+                "their KV cache would not fit at its final length")
         notes.append(f"{100 * reduced_share:.1f}% of requests are served in batches below the cap of "
-                     f"{dep.serving.max_batch} because their KV cache would not fit (smallest batch {int(b.min())})")
+                     f"{dep.serving.max_batch} because {held} (smallest batch {int(b.min())})")
     capacity = kv_token_capacity(dep)
     if capacity < dep.arch.max_context:
         notes.append(f"the KV cache holds {capacity:,} tokens per engine, fewer than {dep.arch.name}'s "
