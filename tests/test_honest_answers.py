@@ -282,13 +282,17 @@ def lomo_at(card: dict, family: str, gpu: str) -> dict:
 def test_an_unmeasured_dense_model_is_transferred_with_the_leave_one_model_out_interval(tmp_path):
     r = report("--profile", profile(tmp_path, model="Mistral-7B-v0.3"))
     assert r["basis"]["kind"] == "transferred" and r["basis"]["held_out"]["scheme"] == "leave-one-model-out"
-    lo, hi = r["basis"]["interval_log_bounds"]
+    lo, hi = r["basis"]["route_log_bounds"]
     card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
-    # five dense models measured under this configuration (H100, vLLM graphs, TP 1): its own leave-one-model-out
+    # five dense models measured under this configuration (H100, vLLM graphs, TP 1): its own leave-one-model-out,
+    # widened where narrower to its p90 error (issue 25)
     here = lomo_at(card, "vllm", "H100-SXM-80GB")
-    assert len(here["models"]) == 5 and [lo, hi] == here["log_bounds"] and here["median_ape"] <= 0.08  # issue 16's bar
+    assert len(here["models"]) == 5 and here["median_ape"] <= 0.08  # issue 16's bar
+    assert [lo, hi] == pytest.approx([min(here["log_bounds"][0], -np.log1p(here["p90_ape"])),
+                                      max(here["log_bounds"][1], -np.log1p(-here["p90_ape"]))])
     e = r["energy_kwh"]
-    assert e["high"] / e["estimate"] == pytest.approx(np.exp(hi), rel=1e-3)  # a few requests extrapolate too
+    assert e["high"] / e["estimate"] >= np.exp(hi) * (1 - 1e-9)  # a few requests extrapolate too
+    assert r["basis"]["interval_used"].startswith("basis and extrapolation")
     assert hi > card["interval"]["log_bounds"][1]  # wider than the in-domain interval
     assert any("never measured" in n for n in r["notes"]) and "dense models" in r["basis"]["reason"]
 
@@ -305,7 +309,11 @@ def test_mixtures_of_experts_are_measured_and_an_unmeasured_one_is_transferred_f
     r = report("--profile", profile(tmp_path, "moe", model=str(tmp_path / "moe"), workload__tokens=short))
     card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
     assert r["basis"]["kind"] == "transferred" and "mixtures of experts" in r["basis"]["reason"]
-    assert r["basis"]["interval_log_bounds"] == lomo_at(card, "vllm-moe", "H100-SXM-80GB")["log_bounds"]
+    here = lomo_at(card, "vllm-moe", "H100-SXM-80GB")  # its interval, widened to its p90 error (issue 25)
+    assert r["basis"]["route_log_bounds"] == pytest.approx([min(here["log_bounds"][0], -np.log1p(here["p90_ape"])),
+                                                            max(here["log_bounds"][1], -np.log1p(-here["p90_ape"]))])
+    # the issue's independent H100 cells of an MoE shape never measured came out 14-19% above the prediction
+    assert np.exp(r["basis"]["route_log_bounds"][1]) > 1.19
 
 
 def test_the_measured_domain_is_labelled_measured_or_extrapolated():
@@ -415,7 +423,9 @@ def test_a_sibling_gpu_not_measured_in_a_configuration_is_transferred_with_the_l
                 serving__max_batch=16)  # HF compile: measured on the H100 only
     r = report("--profile", p)
     assert r["basis"]["kind"] == "transferred" and "transferred from H100-SXM-80GB" in r["basis"]["reason"]
-    assert r["basis"]["interval_log_bounds"] == gpu_t["log_bounds"]
+    p90 = gpu_t["p90_ape"]  # the leave-one-GPU-out interval, widened where narrower to its p90 error (issue 25)
+    assert r["basis"]["route_log_bounds"] == pytest.approx([min(gpu_t["log_bounds"][0], -np.log1p(p90)),
+                                                            max(gpu_t["log_bounds"][1], -np.log1p(-p90))])
     idle = card["idle_power_w"]["H100-SXM-80GB"]["loaded_hf"]
     assert idle <= r["mean_power_per_gpu_w"] <= CATALOG["H200-SXM-141GB"].tdp_w
 

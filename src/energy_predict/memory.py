@@ -61,6 +61,35 @@ def max_batch_that_fits(dep: Deployment, input_tokens, output_tokens) -> np.ndar
     return np.floor(kv_token_capacity(dep) / np.maximum(tokens, 1.0)).astype(np.int64)
 
 
+def kv_tokens_held_per_sequence(input_tokens, output_tokens, weight=None) -> float:
+    """Mean KV tokens a running sequence holds over a continuously batched workload's life.
+
+    A request of (i, o) runs o decode steps holding i + 1 .. i + o tokens, i + (o + 1) / 2 on average; the
+    time-weighted mean over requests (each counts for the o steps it runs) is what a full engine holds per running
+    sequence once sequences grow and finish at different steps. Equal to i + o only at the step all finish at once.
+    """
+    i = np.asarray(input_tokens, float)
+    o = np.maximum(np.asarray(output_tokens, float), 1.0)
+    w = np.ones_like(i * o) if weight is None else np.asarray(weight, float)
+    steps = w * o
+    if not steps.sum() > 0:
+        raise ValueError("kv_tokens_held_per_sequence needs at least one request with a positive weight")
+    return float((steps * (i + (o + 1) / 2)).sum() / steps.sum())
+
+
+def running_sequences_that_fit(capacity_tokens: float, input_tokens, output_tokens, weight=None,
+                               beam_width: int = 1) -> int:
+    """Sequences a continuous-batching engine keeps running when its KV cache is the limit (pure).
+
+    vLLM admits requests while KV blocks are free and preempts when they run out, so over a workload's life its
+    KV cache holds running sequences at every stage of their growth: capacity / the mean KV a running sequence
+    holds (`kv_tokens_held_per_sequence`), not capacity / every sequence's final length (what a static batch,
+    started and ended together, must fit). A beam of width w keeps w sequences of each request.
+    """
+    held = kv_tokens_held_per_sequence(input_tokens, output_tokens, weight) * beam_width
+    return int(np.floor(max(capacity_tokens, 0.0) / max(held, 1.0)))
+
+
 def _fixes(dep: Deployment) -> str:
     """What would let the deployment fit, each only where it would.
 

@@ -154,7 +154,8 @@ def fit_model(inputs: FitInputs, name: str = "default", scores: pd.DataFrame | N
         "versions": library_versions(), "valid": _validity(table, energy), "hf_padding": inputs.padding,
         "transfer": {"model": model_transfer(table), "gpu": gpu_transfer(table), "tp": tp_laws(table, idle)},
         "extrapolation": extrapolation(table, held_out),
-        "held_out": scores[scores["estimator"] == "phase"].to_dict("records"),
+        # a scheme that held out nothing predictable (one model, one GPU) has no score: left out, not NaN
+        "held_out": scores[(scores["estimator"] == "phase") & (scores["n"] > 0)].to_dict("records"),
         "terms": terms,
     }
     model = MeasuredModel(energy, duration, bounds, ModelCard.model_validate(card))

@@ -8,7 +8,9 @@ that answer for a deployment and the interval they carry, or refuses with one `R
 - `transferred`: from a sibling GPU (leave-one-GPU-out interval), through both datasheets to a GPU never measured
   (that interval widened by a stated factor), from the tensor-parallel law to an unmeasured degree (its
   leave-one-degree-out interval), or to a model never measured there (the leave-one-model-out interval at that
-  fit key); two transfers at once add their log intervals;
+  fit key); two transfers at once add their log intervals; each transfer's interval, and the extrapolation's, is
+  widened where narrower to the band of its measured p90 error (`model/measured_error.py`), a GPU never measured to
+  the datasheet transfer's error against published B200 runs;
 - a decoding or speculative option moves the greedy answer by its measured rule (`model/options.py`).
 
 Nothing here reads a file or touches coefficients: `MeasuredModel` (model/measured.py) answers with what it says.
@@ -26,6 +28,7 @@ from energy_predict.contracts.scores import LogBounds
 from energy_predict.fitted import MEASURED, TRANSFERRED, HeldOut
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model import options
+from energy_predict.model.measured_error import NEVER_MEASURED_GPU, cover_measured_error, widened_note
 from energy_predict.model.resolution import Refusal, Resolution, Route
 from energy_predict.model.tp import MAX_DEGREE
 from energy_predict.model.transfer import DatasheetTransfer, nearest_gpu
@@ -173,7 +176,7 @@ def _greedy(c: _Card, dep: Deployment) -> Resolution:
                   datasheet=datasheet, tp_law=law,
                   model_transfer=None if (key, dep.arch.name) in measured_models else _model_family_name(key, dep))
     in_domain = tuple(card.interval.log_bounds)
-    extra = card.extrapolation.log_bounds if card.extrapolation else None
+    extra = _extrapolation_bounds(card)
     if not steps:
         return Resolution(MEASURED, src, route, in_domain,
                           (f"{dep.arch.name} measured on {dep.gpu.name} with {dep.serving.label}",), ranges,
@@ -189,24 +192,47 @@ def _greedy(c: _Card, dep: Deployment) -> Resolution:
                       tuple(extra) if extra else None, idle_measured=datasheet is None)
 
 
+def _extrapolation_bounds(card: ModelCard) -> LogBounds | None:
+    """The interval of a request beyond the measured ranges: the edge folds', never narrower than their p90."""
+    if not card.extrapolation:
+        return None
+    return cover_measured_error(tuple(card.extrapolation.log_bounds), card.extrapolation.p90_ape)[0]
+
+
+def _covered(reason: str, bounds: LogBounds, p90_ape: float | None, source: str) -> tuple[str, LogBounds]:
+    """A step's reason and bounds, the bounds widened to the measured p90 error where narrower (and said so)."""
+    out, widened = cover_measured_error(bounds, p90_ape)
+    return (f"{reason}; {widened_note(p90_ape, source)}" if widened else reason), out
+
+
 def _gpu_step(c: _Card, dep: Deployment, src: str, datasheet: DatasheetTransfer | None) -> _Step | None:
-    """From the GPU that measured the configuration to the deployment's: a sibling or through both datasheets."""
+    """From the GPU that measured the configuration to the deployment's: a sibling or through both datasheets.
+
+    A GPU never measured carries at least the datasheet transfer's error measured against published B200 runs
+    (`measured_error.NEVER_MEASURED_GPU`), the only measurement of a transfer to a GPU the model never saw.
+    """
     gpu_t = c.card.transfer.gpu
     if datasheet is not None:
         factor = datasheet.widening
-        return _Step(f"{dep.gpu.name} was never measured: transferred from {src}, the nearest measured GPU, "
-                     f"through both datasheets ({datasheet.describe(dep.serving.precision)}); this crosses a wider gap "
-                     f"than {' <-> '.join(gpu_t.gpus)}, whose leave-one-GPU-out energy error (median "
-                     f"{100 * gpu_t.median_ape:.0f}%, p90 {100 * gpu_t.p90_ape:.0f}%) sets the interval, widened "
-                     f"{datasheet.widening_reason()}", gpu_t.widened(factor),
-                     _gpu_held_out(gpu_t, src, "datasheet", factor))
+        reason, bounds = _covered(
+            f"{dep.gpu.name} was never measured: transferred from {src}, the nearest measured GPU, "
+            f"through both datasheets ({datasheet.describe(dep.serving.precision)}); this crosses a wider gap "
+            f"than {' <-> '.join(gpu_t.gpus)}, whose leave-one-GPU-out energy error (median "
+            f"{100 * gpu_t.median_ape:.0f}%, p90 {100 * gpu_t.p90_ape:.0f}%) sets the interval, widened "
+            f"{datasheet.widening_reason()}", gpu_t.widened(factor), NEVER_MEASURED_GPU.p90_ape,
+            f"the datasheet transfer against {NEVER_MEASURED_GPU.n} published ML.ENERGY B200 points, median "
+            f"{100 * NEVER_MEASURED_GPU.median_ape:.0f}%")
+        held_out = _gpu_held_out(gpu_t, src, "datasheet", factor)
+        return _Step(reason, bounds, replace(held_out, scores=(*held_out.scores, NEVER_MEASURED_GPU)))
     if src == dep.gpu.name:
         return None
-    return _Step(f"{dep.serving.label} was not measured on {dep.gpu.name}: transferred from {src} (byte terms "
-                 f"scaled by memory bandwidth); leave-one-GPU-out energy error, validated on "
-                 f"{', '.join(sorted(gpu_t.directions))}: median {100 * gpu_t.median_ape:.0f}%, p90 "
-                 f"{100 * gpu_t.p90_ape:.0f}% (time: median {100 * gpu_t.time_median_ape:.0f}%)",
-                 tuple(gpu_t.log_bounds), _gpu_held_out(gpu_t, src, "sibling"))
+    reason, bounds = _covered(
+        f"{dep.serving.label} was not measured on {dep.gpu.name}: transferred from {src} (byte terms "
+        f"scaled by memory bandwidth); leave-one-GPU-out energy error, validated on "
+        f"{', '.join(sorted(gpu_t.directions))}: median {100 * gpu_t.median_ape:.0f}%, p90 "
+        f"{100 * gpu_t.p90_ape:.0f}% (time: median {100 * gpu_t.time_median_ape:.0f}%)",
+        tuple(gpu_t.log_bounds), gpu_t.p90_ape, "leave-one-GPU-out")
+    return _Step(reason, bounds, _gpu_held_out(gpu_t, src, "sibling"))
 
 
 def _tp_step(c: _Card, dep: Deployment, law: TpLaw | None) -> _Step | None:
@@ -226,7 +252,8 @@ def _tp_step(c: _Card, dep: Deployment, law: TpLaw | None) -> _Step | None:
     # never narrower than a measured degree's interval; beyond the largest measured degree, widened by the distance
     # in doublings (TP8 from 1-4: x1.5), since the held-out folds extrapolated one doubling at most
     in_domain = c.card.interval.log_bounds
-    lo, hi = min(law.log_bounds[0], in_domain[0]), max(law.log_bounds[1], in_domain[1])
+    reason, (lo, hi) = _covered(reason, (min(law.log_bounds[0], in_domain[0]), max(law.log_bounds[1], in_domain[1])),
+                                law.p90_ape, "leave-one-degree-out")
     widen = None
     if t > top:
         widen = float(np.log2(t) / np.log2(top))
@@ -241,11 +268,12 @@ def _model_step(c: _Card, dep: Deployment, key: FitKey, src: str, measured_model
     if (key, dep.arch.name) in measured_models:
         return None
     transfer, here = _model_transfer(c, dep, key, src, measured_models)
-    return _Step(f"{dep.arch.name} was never measured with {dep.serving.label} on {src}: transferred from "
-                 f"{', '.join(_peers(c, dep, key, measured_models))} through the architecture terms; "
-                 f"leave-one-model-out error of the {_family(dep)} there: median {100 * here.median_ape:.0f}%, "
-                 f"p90 {100 * here.p90_ape:.0f}%", tuple(here.log_bounds),
-                 HeldOut(transfer.scheme or "leave-one-model-out", (here.score(),)))
+    reason, bounds = _covered(
+        f"{dep.arch.name} was never measured with {dep.serving.label} on {src}: transferred from "
+        f"{', '.join(_peers(c, dep, key, measured_models))} through the architecture terms; "
+        f"leave-one-model-out error of the {_family(dep)} there: median {100 * here.median_ape:.0f}%, "
+        f"p90 {100 * here.p90_ape:.0f}%", tuple(here.log_bounds), here.p90_ape, "leave-one-model-out")
+    return _Step(reason, bounds, HeldOut(transfer.scheme or "leave-one-model-out", (here.score(),)))
 
 
 def _in_domain(card: ModelCard, framework: str) -> HeldOut | None:

@@ -74,14 +74,17 @@ def interval_coverage(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, alpha
     return float(np.mean(inside)) if inside else None
 
 
-def score(estimator, table: pd.DataFrame, scheme: str, target: str = "energy_j") -> HeldOutScore:
-    """Held-out median and p90 absolute percentage error, and 90% interval coverage, under a scheme."""
+def score(estimator, table: pd.DataFrame, scheme: str, target: str = "energy_j") -> HeldOutScore | None:
+    """Held-out median and p90 absolute percentage error, and 90% interval coverage, under a scheme.
+
+    None where no held-out cell could be predicted (a score needs finite errors).
+    """
     column = SCHEMES[scheme]
     pred = out_of_fold(estimator, table, column, target)
     y = table[target].to_numpy(float)
     ok = np.isfinite(pred) & (pred > 0)
     if not ok.any():
-        return HeldOutScore(scheme=scheme, median_ape=float("nan"), p90_ape=float("nan"), coverage_90=None, n=0)
+        return None
     ape = np.abs(pred[ok] / y[ok] - 1)
     coverage = interval_coverage(y[ok], pred[ok], table[column].to_numpy()[ok])
     return HeldOutScore(scheme=scheme, median_ape=float(np.median(ape)), p90_ape=float(np.quantile(ape, 0.9)),

@@ -15,7 +15,12 @@ import pandas as pd
 from energy_predict.baselines import Baselines, deployment_baselines
 from energy_predict.bins import BIN_SETS, ceiling_bin
 from energy_predict.fitted import EXTRAPOLATED, Basis, EnergyModel
-from energy_predict.memory import check_feasible, kv_token_capacity, max_batch_that_fits
+from energy_predict.memory import (
+    check_feasible,
+    kv_token_capacity,
+    max_batch_that_fits,
+    running_sequences_that_fit,
+)
 from energy_predict.prefix import PrefixReuse, prefix_reuse
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
@@ -61,6 +66,36 @@ class LengthRows:
     weight: np.ndarray
 
 
+@dataclass(frozen=True)
+class IntervalUsed:
+    """The 90% interval a whole answer carries, and which bounds made it.
+
+    `log_bounds`: log(low / estimate), log(high / estimate) over the workload (each request's bounds weighted by its
+    energy); `used`: which of the basis's bounds applied (`basis`: its route's, every request inside the measured
+    ranges; `extrapolation`: every request beyond them; `basis and extrapolation`: some of each) and what they are.
+    """
+
+    log_bounds: tuple[float, float]
+    used: str
+
+
+def interval_used(basis: Basis, extrapolated_share: float, low_j: float, energy_j: float, high_j: float
+                  ) -> IntervalUsed:
+    """What the answer's interval is made of (`IntervalUsed`); pure."""
+    bounds = (float(np.log(low_j / energy_j)), float(np.log(high_j / energy_j))) if energy_j > 0 else (0.0, 0.0)
+    route = (f"the {basis.kind} basis's bounds {basis.log_bounds[0]:+.3f}..{basis.log_bounds[1]:+.3f} "
+             f"(its held-out error: {basis.held_out.scheme if basis.held_out else 'none'})")
+    extra = basis.extrapolation_log_bounds
+    if extra is None or extrapolated_share <= 0:
+        return IntervalUsed(bounds, f"basis: {route}")
+    beyond = (f"the extrapolation bounds {extra[0]:+.3f}..{extra[1]:+.3f} (held-out edge folds beyond the measured "
+              "ranges, never narrower than their p90 error)")
+    if extrapolated_share >= 1:
+        return IntervalUsed(bounds, f"extrapolation: every request lies beyond the measured ranges: {beyond}")
+    return IntervalUsed(bounds, f"basis and extrapolation: {100 * extrapolated_share:.1f}% of requests beyond the "
+                                f"measured ranges take {beyond}, the rest {route}")
+
+
 @dataclass
 class Estimate:
     """A workload's offline energy and what it is made of. Joules and seconds unless a name says otherwise."""
@@ -88,6 +123,7 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
     prefix: PrefixReuse = PrefixReuse(False)  # prefix caching: off, or the hit rate used and where it came from
     prefill_tokens_skipped: float = 0.0  # prompt tokens served from the prefix cache (in `input_tokens`)
+    interval: IntervalUsed | None = None  # which bounds made low_j..high_j
 
     @property
     def relative_interval(self) -> tuple[float, float]:
@@ -118,14 +154,23 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(values[order][min(np.searchsorted(cum, q * cum[-1]), len(cum) - 1)])
 
 
-def batch_sizes(dep: Deployment, input_tokens, output_tokens, requests: float | None = None) -> np.ndarray:
+def batch_sizes(dep: Deployment, input_tokens, output_tokens, requests: float | None = None, weight=None
+                ) -> np.ndarray:
     """The batch each request is served in, never below 1.
 
     The cap, or fewer where the KV cache runs out or the workload has fewer requests than the cap (a batch
-    cannot hold requests that do not exist).
+    cannot hold requests that do not exist). Where the KV cache runs out: a static batch (HF `generate`, or no
+    `weight` given: the reference study's full batch of equal requests) must hold every sequence at its final
+    length; vLLM's continuous batching, given the workload's rows and their `weight`, keeps running as many as fit
+    at the workload's mean KV occupancy (`memory.running_sequences_that_fit`), the same for every request of the
+    workload, since they share its running set.
     """
     cap = dep.serving.max_batch if requests is None else max(1, min(dep.serving.max_batch, int(requests)))
-    return np.clip(max_batch_that_fits(dep, input_tokens, output_tokens), 1, cap)
+    if weight is None or dep.serving.framework != "vllm":
+        return np.clip(max_batch_that_fits(dep, input_tokens, output_tokens), 1, cap)
+    running = running_sequences_that_fit(kv_token_capacity(dep), input_tokens, output_tokens, weight,
+                                         dep.serving.beam_width)
+    return np.full(np.shape(np.asarray(input_tokens)), int(np.clip(running, 1, cap)), dtype=np.int64)
 
 
 def _per_request(model: EnergyModel, dep: Deployment, b, i, o, c=0) -> pd.DataFrame:
@@ -185,7 +230,7 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
     lengths = unique_rows(w)
     i, o, weight = lengths.input_tokens, lengths.output_tokens, lengths.weight
     check_feasible(dep, i, o)
-    b = batch_sizes(dep, i, o, float(weight.sum()))
+    b = batch_sizes(dep, i, o, float(weight.sum()), weight)
     c = prefix.cached_tokens(i)
     exact = _per_request(model, dep, b, i, o, c)
     baselines = _baselines(dep, b, i, o, c)
@@ -224,8 +269,11 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
         notes.append(f"the workload has {weight.sum():.0f} requests, fewer than the batch cap of "
                      f"{dep.serving.max_batch}: offline batches hold at most that many")
     if reduced_share > 0:
+        held = ("the KV cache holds no more running sequences at the workload's mean occupancy (sequences grow and "
+                "finish at different steps)" if dep.serving.framework == "vllm" else
+                "their KV cache would not fit at its final length")
         notes.append(f"{100 * reduced_share:.1f}% of requests are served in batches below the cap of "
-                     f"{dep.serving.max_batch} because their KV cache would not fit (smallest batch {int(b.min())})")
+                     f"{dep.serving.max_batch} because {held} (smallest batch {int(b.min())})")
     capacity = kv_token_capacity(dep)
     if capacity < dep.arch.max_context:
         notes.append(f"the KV cache holds {capacity:,} tokens per engine, fewer than {dep.arch.name}'s "
@@ -246,9 +294,10 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
         if outside.any():
             notes.append(f"the interval widens to the held-out extrapolation error for the "
                          f"{100 * share:.1f}% of requests beyond the measured ranges")
+    low_j, high_j = float(weight @ (e * np.exp(lo))), float(weight @ (e * np.exp(hi)))
     return Estimate(
         model_name=model.name, basis=basis, requests=float(weight.sum()),
-        energy_j=energy, low_j=float(weight @ (e * np.exp(lo))), high_j=float(weight @ (e * np.exp(hi))),
+        energy_j=energy, low_j=low_j, high_j=high_j,
         prefill_j=float(weight @ exact["prefill_j"]), decode_j=float(weight @ exact["decode_j"]),
         busy_s=float(weight @ exact["duration_s"]),
         input_tokens=float(weight @ i), output_tokens=float(weight @ o),
@@ -262,4 +311,5 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
         latency_p90_s=weighted_quantile(exact["batch_duration_s"].to_numpy(), weight, 0.9),
         out_of_range=OutOfRange(int(weight[~(ref_i & ref_o)].sum().round()), beyond),
         notes=notes, prefix=prefix, prefill_tokens_skipped=float(weight @ c),
+        interval=interval_used(basis, share, low_j, energy, high_j),
     )

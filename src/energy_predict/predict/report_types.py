@@ -41,7 +41,15 @@ class BasisReport(_Part):
     reason: str
     extrapolated_share: float = Field(ge=0, le=1)
     interval_log_bounds: tuple[float, float] = Field(
-        description="the 90% interval is exp(lo) .. exp(hi) x the busy energy")
+        description="the 90% interval is exp(lo) .. exp(hi) x the busy energy: the bounds this answer carries over "
+                    "its workload (a request beyond the measured ranges takes the extrapolation bounds)")
+    route_log_bounds: tuple[float, float] = Field(
+        description="the route's own bounds (measured, or each transfer's held-out error, widened where narrower to "
+                    "its measured p90 error), which a request inside the measured ranges carries")
+    interval_used: str = Field(
+        description="which bounds made the interval and why: basis (the route's held-out error, every transfer's "
+                    "widened where narrower to its measured p90 error), extrapolation (every request beyond the "
+                    "measured ranges), or basis and extrapolation (the share beyond)")
     held_out: HeldOut | None = Field(
         description="the held-out error behind the interval: its scheme and scores, the GPU it was carried from, "
                     "the widening applied, and the error it adds to (a transfer on top of another, an option's rule "

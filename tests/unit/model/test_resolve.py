@@ -1,7 +1,9 @@
 """`resolve(card, deployment)` as a table: each deployment's kind, source GPU, route and interval, or its refusal.
 
 The expected bounds are read from the shipped card itself: what the resolver must do is pick the right held-out
-score (and widen or add it as stated), not reproduce numbers.
+score (and widen or add it as stated), not reproduce numbers. Every transfer's interval, and the extrapolation's, is
+at least the band of its measured p90 error (issue 25: a transfer never answers with an interval narrower than its
+measured error; before, the card's lopsided conformal bounds were used as they were).
 """
 
 import math
@@ -12,6 +14,7 @@ from energy_predict.architectures import REGISTRY
 from energy_predict.contracts.card import ModelCard
 from energy_predict.contracts.keys import FitKey
 from energy_predict.gpus import CATALOG
+from energy_predict.model.measured_error import NEVER_MEASURED_GPU
 from energy_predict.model.resolution import Refusal
 from energy_predict.model.resolve import resolve
 from energy_predict.model.transfer import OTHER_GENERATION_WIDENING, SAME_GENERATION_WIDENING
@@ -22,13 +25,27 @@ CARD = ModelCard.model_validate_json((REPO / "artifacts" / "models" / "default" 
 H100, H200 = "H100-SXM-80GB", "H200-SXM-141GB"
 GRAPHS, EAGER, HF = Serving("vllm", cuda_graphs=True), Serving("vllm", cuda_graphs=False), Serving("hf")
 IN_DOMAIN = tuple(CARD.interval.log_bounds)
-GPU_T = tuple(CARD.transfer.gpu.log_bounds)
 LAW = next(law for law in CARD.transfer.tp if law.gpu == H100)
 
 
+def covered(bounds, p90: float) -> tuple[float, float]:
+    """`bounds`, widened where narrower to measured / predicted in 1 / (1 + p90) .. 1 / (1 - p90)."""
+    return min(bounds[0], -math.log(1 + p90)), max(bounds[1], -math.log(1 - p90))
+
+
+GPU_T = covered(CARD.transfer.gpu.log_bounds, CARD.transfer.gpu.p90_ape)
+EXTRA = covered(CARD.extrapolation.log_bounds, CARD.extrapolation.p90_ape)
+
+
+def datasheet(factor: float) -> tuple[float, float]:
+    """The leave-one-GPU-out interval x the stated factor, at least the error measured on published B200 runs."""
+    return covered(times(factor, CARD.transfer.gpu.log_bounds), NEVER_MEASURED_GPU.p90_ape)
+
+
 def lomo(family: str, gpu: str, serving: Serving = GRAPHS) -> tuple[float, float]:
-    """The card's leave-one-model-out interval of a transfer family at one fit key."""
-    return tuple(CARD.transfer.model[family].at(FitKey.of(gpu, serving)).log_bounds)
+    """The card's leave-one-model-out interval of a transfer family at one fit key, at least its p90 error."""
+    here = CARD.transfer.model[family].at(FitKey.of(gpu, serving))
+    return covered(here.log_bounds, here.p90_ape)
 
 
 def times(factor: float, bounds) -> tuple[float, float]:
@@ -41,7 +58,8 @@ def plus(*bounds) -> tuple[float, float]:
 
 def law_bounds(widen: float = 1.0) -> tuple[float, float]:
     """The law's interval, never narrower than the in-domain one, widened beyond the largest measured degree."""
-    return times(widen, (min(LAW.log_bounds[0], IN_DOMAIN[0]), max(LAW.log_bounds[1], IN_DOMAIN[1])))
+    return times(widen, covered((min(LAW.log_bounds[0], IN_DOMAIN[0]), max(LAW.log_bounds[1], IN_DOMAIN[1])),
+                                LAW.p90_ape))
 
 
 def dep(model: str, gpu: str, serving: Serving = GRAPHS) -> Deployment:
@@ -68,13 +86,13 @@ ANSWERED = [
     ("by model family: mixture of experts", dep("Mixtral-8x7B", H100), "transferred", H100,
      (None, False, "vllm-moe"), lomo("vllm-moe", H100)),
     ("datasheet GPU: another generation", dep("Llama-3.1-8B", "A100-SXM-80GB"), "transferred", H100,
-     ("datasheet", False, None), times(OTHER_GENERATION_WIDENING, GPU_T)),
+     ("datasheet", False, None), datasheet(OTHER_GENERATION_WIDENING)),
     ("datasheet GPU: nearest by bandwidth", dep("Llama-3.1-8B", "B200"), "transferred", H200,
-     ("datasheet", False, None), times(OTHER_GENERATION_WIDENING, GPU_T)),
+     ("datasheet", False, None), datasheet(OTHER_GENERATION_WIDENING)),
     ("datasheet GPU: same generation", dep("Llama-3.1-8B", "H100-PCIe-80GB"), "transferred", H100,
-     ("datasheet", False, None), times(SAME_GENERATION_WIDENING, GPU_T)),
+     ("datasheet", False, None), datasheet(SAME_GENERATION_WIDENING)),
     ("datasheet GPU and model family", dep("Mistral-7B-v0.3", "L40S"), "transferred", H100,
-     ("datasheet", False, "vllm"), plus(times(OTHER_GENERATION_WIDENING, GPU_T), lomo("vllm", H100))),
+     ("datasheet", False, "vllm"), plus(datasheet(OTHER_GENERATION_WIDENING), lomo("vllm", H100))),
 ]
 
 
@@ -89,9 +107,8 @@ def test_resolve_answers(case, deployment, kind, source, route, bounds):
     assert r.bounds[0] < 0 < r.bounds[1] and r.reasons
     assert r.idle_measured == (route[0] != "datasheet")
     # beyond the measured ranges the extrapolation error adds on top of whatever interval the route carries
-    extra = CARD.extrapolation.log_bounds
-    assert r.extrapolation_bounds == pytest.approx(plus(bounds, extra, times(-1, IN_DOMAIN)) if kind != "measured"
-                                                   else extra)
+    assert r.extrapolation_bounds == pytest.approx(plus(bounds, EXTRA, times(-1, IN_DOMAIN)) if kind != "measured"
+                                                   else EXTRA)
 
 
 def test_an_option_moves_the_greedy_resolution_by_its_rule():
@@ -134,3 +151,23 @@ def test_resolve_refuses_with_one_error_naming_the_field_and_the_fix(case, deplo
         resolve(CARD, deployment)
     assert refused.value.field == field and problem in refused.value.problem and refused.value.fix
     assert str(refused.value) == f"{field}: {refused.value.problem}; {refused.value.fix}"
+
+
+@pytest.mark.parametrize(("case", "deployment", "kind", "source", "route", "bounds"),
+                         [row for row in ANSWERED if row[2] == "transferred"],
+                         ids=[row[0] for row in ANSWERED if row[2] == "transferred"])
+def test_a_transferred_interval_is_never_narrower_than_the_measured_error_of_its_transfer(
+        case, deployment, kind, source, route, bounds):
+    r = resolve(CARD, deployment)
+    held = r.held_out
+    while held is not None:  # every step's p90 error lies inside the answer's interval (their bounds add)
+        for score in held.scores:
+            assert math.exp(r.bounds[0]) <= 1 / (1 + score.p90_ape) + 1e-9
+            assert math.exp(r.bounds[1]) >= 1 / (1 - score.p90_ape) - 1e-9
+        held = held.adds_to
+
+
+def test_a_gpu_never_measured_says_its_interval_comes_from_the_published_b200_error():
+    r = resolve(CARD, dep("Llama-3.1-8B", "B200"))
+    assert NEVER_MEASURED_GPU in r.held_out.scores and "published ML.ENERGY B200 points" in " ".join(r.reasons)
+    assert math.exp(r.bounds[1]) == pytest.approx(1 / (1 - NEVER_MEASURED_GPU.p90_ape))  # measured ~2x the estimate
