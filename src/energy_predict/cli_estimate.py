@@ -38,7 +38,7 @@ def estimate(
     import json
 
     from energy_predict.api import predict
-    from energy_predict.cli import _check_rate, _output_file, _print_json, out
+    from energy_predict.cli import _check_rate, _output_file, _print_json
     from energy_predict.errors import InputError
     from energy_predict.profile import parse_profile
     from energy_predict.query import query_profile
@@ -60,6 +60,9 @@ def estimate(
     if as_json:
         _print_json(report.to_json())
     else:
+        import sys
+
+        from energy_predict.cli import _table_width
         from energy_predict.render import render_report
 
-        render_report(out, report.to_json())
+        sys.stdout.write(render_report(report.to_json(), "table", _table_width()))
