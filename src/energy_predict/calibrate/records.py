@@ -16,6 +16,7 @@ import pandas as pd
 
 from energy_predict.contracts.records import RunMeta, parse_run_meta
 from energy_predict.errors import InputError
+from energy_predict.extras import require
 
 JOURNAL = "records.jsonl"
 TABLE = "records.parquet"
@@ -77,6 +78,7 @@ def read_journal(run_dir: Path, *, repair: bool = False) -> list[dict]:
     if not path.is_file():
         if not (run_dir / TABLE).is_file():
             return []
+        require("pyarrow", "resuming from records.parquet")
         try:
             table = pd.read_parquet(run_dir / TABLE)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a damaged file
@@ -142,6 +144,7 @@ def read_meta(run_dir: Path) -> RunMeta | None:
 
 def write_table(run_dir: Path, records: list[dict]) -> pd.DataFrame:
     """Rewrite records.parquet from all records so far (standard columns first), atomically."""
+    require("pyarrow", "writing records.parquet")
     frame = pd.DataFrame(records)
     ordered = [c for c in COLUMNS if c in frame] + [c for c in frame if c not in COLUMNS]
     frame = frame[ordered] if len(frame) else pd.DataFrame(columns=COLUMNS)
