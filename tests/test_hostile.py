@@ -1203,3 +1203,16 @@ def test_hostile_issue_29(cid, args, files, expect, tmp_path, monkeypatch):
     if cid.startswith("print/"):  # the same again, to read what reached the terminal
         result = runner.invoke(app, [a.replace("{d}", str(tmp_path)) for a in args])
         _printable_only(result.stdout + result.stderr)
+
+
+def test_hostile_ray_temp_folder_too_long_for_a_socket(tmp_path, monkeypatch, fake_engine):
+    """Issue 29, item 7: Ray's temp folder too long for a Unix socket was an OSError traceback from deep in Ray."""
+    pytest.importorskip("ray")
+    from tests.test_calibrate import grid_dict
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / ("t" * 90)))
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(grid_dict("Llama-3.2-1B")))
+    result = runner.invoke(app, ["calibrate", str(grid), "--out", str(tmp_path / "run"), "--ray", "local"])
+    check_outcome(result.exit_code, result.stdout, result.stderr, "error:RAY_TMPDIR", json_out=False)
+    assert not (tmp_path / "run" / "records.jsonl").exists()
