@@ -1076,10 +1076,12 @@ def test_hostile_journal_on_resume(cid, change, expect, tmp_path, fake_engine):
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
     check_outcome(result.exit_code, result.stdout, result.stderr, expect, json_out=False)
     if result.exit_code == 2:  # refused up front: nothing measured is lost or changed
-        assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and not p.is_symlink()} == before
+        after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and not p.is_symlink()}
+        assert after == before, "side effect: the run folder changed although the resume was refused"
     else:  # each measured repetition once in the table (4 = 2 cells x 2 repetitions)
         table = rec.pd.read_parquet(run / rec.TABLE)
-        assert len(table) == 4 and not table.duplicated(["input_tokens", "output_tokens", "repetition"]).any()
+        assert len(table) == 4 and not table.duplicated(["input_tokens", "output_tokens", "repetition"]).any(), \
+            f"nonsense: {len(table)} rows for 4 measured repetitions"
 
 
 # ---------------------------------------------------------------------------------------------------------------
