@@ -2,11 +2,11 @@
 effect or a nonsense answer (issue 29's measure), before and after.
 
 The suite is this checkout's (tests/test_hostile.py and the fixed output-path cases of tests/test_fuzz.py, the
-default markers: the slow 150 MB files and subprocess cases left out); the code under test is each commit's src/,
-unpacked with `git archive` and put first on PYTHONPATH. A case's failure is classed by its message:
-"no answer within" a hang; "uncaught", "Traceback" or an exit code other than 0 and 2 a traceback; "side effect",
-"measured something" or "echoed" a side effect; anything else (accepted where it should be refused, refused without
-naming the field, several lines, non-finite or unprintable output, a wrong count) nonsense.
+default markers: the slow 150 MB files and subprocess cases left out); the code under test is each commit's src/
+(with its artifacts/), unpacked with `git archive` and put first on PYTHONPATH. A case's failure is classed by its
+message: "no answer within" a hang; "uncaught", "Traceback" or an exit code other than 0 and 2 a traceback;
+"side effect", "measured something" or "echoed" a side effect; anything else (accepted where it should be refused,
+refused without naming the field, several lines, non-finite or unprintable output, a wrong count) nonsense.
 
     python benchmarks/hostile_counts.py [--before c4cc913] [--after HEAD]
 
@@ -48,9 +48,10 @@ CLASSES = [  # (pattern on the test id, class) — the first that matches
 
 
 def unpack(commit: str, into: Path) -> Path:
-    """The commit's src/ (and nothing else) under `into`."""
+    """The commit's src/, with the artifacts/ and pyproject.toml that make it a source checkout (its data)."""
     into.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", commit, "src"], cwd=REPO, check=True, capture_output=True).stdout
+    archive = subprocess.run(["git", "archive", commit, "src", "artifacts", "pyproject.toml"], cwd=REPO, check=True,
+                             capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into / "src"
 
