@@ -4,7 +4,8 @@ effect or a nonsense answer (issue 29's measure), before and after.
 The suite is this checkout's (tests/test_hostile.py and the fixed output-path cases of tests/test_fuzz.py, the
 default markers: the slow 150 MB files and subprocess cases left out); the code under test is each commit's src/
 (with its artifacts/), unpacked with `git archive` and put first on PYTHONPATH. A case's failure is classed by its
-message: "no answer within" a hang; "uncaught", "Traceback" or an exit code other than 0 and 2 a traceback;
+message: "no answer within" a hang; "uncaught", a traceback printed, an exit code other than 0 and 2, or an exception
+other than a failed assertion a traceback;
 "side effect", "measured something" or "echoed" a side effect; anything else (accepted where it should be refused,
 refused without naming the field, several lines, non-finite or unprintable output, a wrong count) nonsense.
 
@@ -57,11 +58,13 @@ def unpack(commit: str, into: Path) -> Path:
 
 
 def classify(message: str) -> str:
+    """The kind of a failure from its message (the exception line, not the source listing the report adds)."""
     if "no answer within" in message:
         return "hang"
     if re.search(r"side effect|measured something|echoed the foreign", message):
         return "side effect"
-    if re.search(r"uncaught|Traceback|exit (1|120|-?\d{3})\b", message):
+    if re.search(r"uncaught|Traceback \(most recent|exit (1|120|-?\d{3})\b", message) or \
+            not re.match(r"(AssertionError|Failed|assert)", message):  # an exception that escaped the code
         return "traceback"
     return "nonsense"
 
@@ -78,7 +81,7 @@ def run_suite(src: Path, report: Path) -> dict[str, str | None]:
         problem = case.find("failure") if case.find("failure") is not None else case.find("error")
         if case.find("skipped") is not None:
             continue
-        outcomes[name] = None if problem is None else classify((problem.get("message") or "") + (problem.text or ""))
+        outcomes[name] = None if problem is None else classify(problem.get("message") or "")
     return outcomes
 
 
