@@ -33,6 +33,7 @@ def engine(monkeypatch):
     chosen = {"backend": FakeBackend(), "meter": TickingMeter()}
     monkeypatch.setattr(base, "make_backend", lambda name, device=None: chosen["backend"])
     monkeypatch.setattr(preflight, "check_gpu", lambda device, command="calibrate": None)  # the fake engine's GPU
+    monkeypatch.setattr(preflight, "check_installed", lambda backends: None)  # and its framework (torch may be absent)
     monkeypatch.setattr(sweep, "open_meter", lambda gpus: chosen["meter"])
     return chosen
 
@@ -104,6 +105,7 @@ def test_a_model_that_cannot_load_stops_the_sweep_after_what_was_measured(tmp_pa
     engines = iter([FakeBackend(), UnloadableBackend()])
     monkeypatch.setattr(base, "make_backend", lambda name, device=None: next(engines))
     monkeypatch.setattr(preflight, "check_gpu", lambda device, command="calibrate": None)
+    monkeypatch.setattr(preflight, "check_installed", lambda backends: None)
     result = calibrate(tmp_path, configs=configs)
     assert result.exit_code == 1
     outcome = read_outcome(tmp_path / "run")

@@ -265,6 +265,21 @@ def _check_report(data, what: str) -> None:
     event(what)
     _finite(report, "report")
     json.dumps(report, allow_nan=False)  # what the CLI prints
+    _physical(report)
+
+
+def _physical(report: dict) -> None:
+    """Issue 29's properties of an answer: its parts sum to its total, its interval holds its estimate, and its
+    power per GPU lies within what the GPU can draw."""
+    from energy_predict.gpus import resolve_gpu
+
+    energy, phases = report["energy_kwh"], report["phases"]
+    assert 0 <= energy["low"] <= energy["estimate"] <= energy["high"], energy
+    parts = phases["prefill_kwh"] + phases["decode_kwh"] + phases["idle_kwh"]
+    assert math.isclose(parts, energy["estimate"], rel_tol=1e-6, abs_tol=1e-15), (parts, energy)
+    power_w, tdp_w = report["mean_power_per_gpu_w"], resolve_gpu(report["deployment"]["gpu"]).tdp_w
+    if power_w is not None:
+        assert 0 < power_w <= tdp_w * 1.0001, f"{power_w} W per GPU, the GPU's limit {tdp_w} W"
 
 
 online_profiles = st.builds(
@@ -388,3 +403,63 @@ def test_fuzz_hf_config(config):
     assert arch.num_heads % arch.num_kv_heads == 0 and 0 <= arch.experts_per_token <= max(arch.num_experts, 0)
     flops = float(np.asarray(prefill_flops(arch, MAX_TOKENS)))
     assert math.isfinite(flops) and flops > 0 and math.isfinite(float(arch.total_params))
+
+
+# Output paths (issue 29, item 1): whatever name --csv is given, the command writes that one file or nothing, never
+# through a link, never anywhere else, and exits 0 or 2.
+TRICKY_OUTPUTS = ["b.csv", "link.csv", "dirlink/b.csv", "sub", "sub/b.csv", "nope/b.csv", "../outside/b.csv", "p.json",
+                  "p.json/b.csv", "", ".", "..", "/dev/full", "/proc/self/mem", "x" * 300 + ".csv", "a\x00b.csv",
+                  "\x1b[2J.csv", "\udcff.csv", "-"]
+OUTPUT_NAMES = st.one_of(st.sampled_from(TRICKY_OUTPUTS),
+                         st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20))
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() and not p.is_symlink() else p.is_symlink())
+            for p in root.rglob("*")}
+
+
+def check_output_path(name: str) -> None:
+    """`--csv NAME`: exit 0 or 2, and the tree changes at most by the regular file NAME names."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from energy_predict.cli import app
+    from tests.test_hostile import base_profile
+
+    root = Path(tempfile.mkdtemp(dir=WORK))
+    work, outside = root / "work", root / "outside"
+    (work / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "victim.csv").write_text("keep me\n")
+    (work / "link.csv").symlink_to(outside / "victim.csv")
+    (work / "dirlink").symlink_to(outside, target_is_directory=True)
+    (work / "p.json").write_text(json.dumps(base_profile()))
+    before = _snapshot(root)
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        result = CliRunner().invoke(app, ["--profile", "p.json", "--csv", name])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code in (0, 2), (result.exit_code, result.output[-2000:])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    after = _snapshot(root)
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    allowed = set()
+    if result.exit_code == 0 and name != "-":
+        target = (work / name).resolve(strict=False) if "\x00" not in name else None
+        lexical = Path(os.path.abspath(work / name)) if target is not None else None
+        if target is not None and target == lexical and target.is_relative_to(root):  # no link on the way
+            allowed = {str(target.relative_to(root))}
+    assert changed <= allowed, f"side effect: --csv {name!r} changed {sorted(changed)[:5]}"
+    assert (outside / "victim.csv").read_text() == "keep me\n", "side effect: the file behind a link was overwritten"
+
+
+test_fuzz_output_paths = campaign(OUTPUT_NAMES, 200)(check_output_path)
+
+
+@pytest.mark.parametrize("name", TRICKY_OUTPUTS, ids=[repr(n)[:30] for n in TRICKY_OUTPUTS])
+def test_tricky_output_paths(name):
+    check_output_path(name)

@@ -939,6 +939,14 @@ def test_unreadable_files(kind, tmp_path, monkeypatch):
             return real_open(self, *args, **kwargs)
 
         monkeypatch.setattr(Path, "open", refuse)  # Path.read_text opens through Path.open
+        real_os_open = os.open
+
+        def refuse_os(path, *args, **kwargs):  # jsonio.read_regular opens without blocking, through os.open
+            if Path(path) == locked:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_os_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", refuse_os)
     try:
         result = runner.invoke(app, [a.replace("{d}", str(tmp_path)) for a in args])
     finally:
@@ -997,3 +1005,216 @@ def _write_one(data) -> str:
     folder = Path(tempfile.mkdtemp())
     (folder / "p.json").write_text(json.dumps(data))
     return str(folder / "p.json")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 29: a run's journal tampered with between a kill and --resume (calibrate with a fake engine and meter).
+# Each is refused in one line naming the journal, with the records already there kept, or answered with each
+# measured repetition once; never a traceback, never a hang (a named pipe), never records lost (a link to /dev/null).
+# ---------------------------------------------------------------------------------------------------------------
+def _deep_line() -> bytes:
+    return b"[" * 100_000 + b"]" * 100_000 + b"\n"
+
+
+JOURNAL_CASES = [  # (id, how the journal is changed: journal bytes -> bytes, or a thing put in its place, expect)
+    ("journal/valid-json-without-keys", lambda b: b'{"a": 1}\n' + b, "error:records.jsonl"),
+    ("journal/object-without-keys-last", lambda b: b + b'{"a": 1}\n', "error:records.jsonl"),
+    ("journal/100k-deep-line", lambda b: _deep_line() + b, "error:records.jsonl"),
+    ("journal/string-for-a-number", lambda b: b.replace(b'"batch_size": 1', b'"batch_size": "one"', 1),
+     "error:records.jsonl"),
+    ("journal/huge-integer", lambda b: b.replace(b'"batch_size": 1', b'"batch_size": 1' + b"0" * 5000, 1),
+     "error:records.jsonl"),
+    ("journal/surrogate-bytes", lambda b: b.replace(b'"status"', b'"\xed\xa0\x80status"', 1), "error:records.jsonl"),
+    ("journal/duplicated-ok-line", lambda b: b.split(b"\n")[0] + b"\n" + b, "ok"),
+    ("journal/is-a-folder", DIR, "error:records.jsonl"),
+    ("journal/is-a-fifo", FIFO, "error:records.jsonl"),
+    ("journal/links-to-dev-null", ("symlink", "/dev/null"), "error:records.jsonl"),
+]
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    from energy_predict.calibrate import preflight, sweep
+    from energy_predict.calibrate.backends import base
+    from tests.fakes import FakeBackend, TickingMeter
+
+    monkeypatch.setattr(base, "make_backend", lambda name, device=None: FakeBackend())
+    monkeypatch.setattr(preflight, "check_gpu", lambda device, command="calibrate": None)
+    monkeypatch.setattr(preflight, "check_installed", lambda backends: None)
+    monkeypatch.setattr(sweep, "open_meter", lambda gpus: TickingMeter())
+
+
+@pytest.mark.parametrize("cid,change,expect", [pytest.param(*c, id=c[0]) for c in JOURNAL_CASES])
+def test_hostile_journal_on_resume(cid, change, expect, tmp_path, fake_engine):
+    from energy_predict.calibrate import records as rec
+    from tests.test_calibrate import grid_dict
+
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(grid_dict("Llama-3.2-1B", min_window_s=0.0,
+                                         blocks=[{"batch_sizes": [1], "input_tokens": [8], "output_tokens": [1, 3]}])))
+    run = tmp_path / "run"
+    first = runner.invoke(app, ["calibrate", str(grid), "--out", str(run)])
+    assert first.exit_code == 0, first.output
+    journal = run / rec.JOURNAL
+    measured = journal.read_bytes()
+    (run / rec.TABLE).unlink()  # resume reads the journal, not the table
+    if callable(change):
+        journal.write_bytes(change(measured))
+    else:
+        journal.unlink()
+        _write(run, {rec.JOURNAL: change})
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and not p.is_symlink()}
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(CASE_LIMIT_S)
+    try:
+        result = runner.invoke(app, ["calibrate", str(grid), "--out", str(run), "--resume"])
+    except _Hang:
+        pytest.fail(f"no answer within {CASE_LIMIT_S} s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    check_outcome(result.exit_code, result.stdout, result.stderr, expect, json_out=False)
+    if result.exit_code == 2:  # refused up front: nothing measured is lost or changed
+        after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and not p.is_symlink()}
+        assert after == before, "side effect: the run folder changed although the resume was refused"
+    else:  # each measured repetition once in the table (4 = 2 cells x 2 repetitions)
+        table = rec.pd.read_parquet(run / rec.TABLE)
+        assert len(table) == 4 and not table.duplicated(["input_tokens", "output_tokens", "repetition"]).any(), \
+            f"nonsense: {len(table)} rows for 4 measured repetitions"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 29: what is read must be a regular file of bounded size (item 3), numbers must make sense (item 11),
+# and everything printed is printable (item 5), whatever the name, currency, trace key or folder holds.
+# ---------------------------------------------------------------------------------------------------------------
+def _model_dir_with(target: str, thing) -> dict:
+    card_dir = REPO / "artifacts" / "models" / "default"
+    files = {f"m/{p.name}": p.read_bytes() for p in card_dir.iterdir() if p.is_file() and p.name != target}
+    files[f"m/{target}"] = thing
+    return files
+
+
+SPECIAL_FILES = [("fifo", FIFO), ("dev-zero", ("symlink", "/dev/zero")), ("dev-null", ("symlink", "/dev/null")),
+                 ("dir", DIR)]
+
+
+def _special_file_cases():
+    cases = []
+    for label, thing in SPECIAL_FILES:
+        cases += [
+            (f"special/card.json={label}", [*PREDICT, "--model", "{d}/m"], {**P, **_model_dir_with("card.json", thing)},
+             "error:--model"),
+            (f"special/model.json={label}", [*PREDICT, "--model", "{d}/m"],
+             {**P, **_model_dir_with("model.json", thing)}, "error:--model"),
+            (f"special/manifest.json={label}", [*PREDICT, "--model", "{d}/m"],
+             {**P, **_model_dir_with("manifest.json", thing)}, "error:--model"),
+            (f"special/profile={label}", PREDICT, {"p.json": thing}, "error:profile"),
+            (f"special/grid={label}", ["calibrate", "{d}/grid.json", "--out", "{d}/run"], {"grid.json": thing},
+             "error:grid"),
+            (f"special/trace={label}", ["profile", "from-trace", "{d}/t.csv", "-o", "{d}/o.json"], {"t.csv": thing},
+             "error:trace"),
+            (f"special/profile-trace={label}", PREDICT,
+             {"p.json": trace_profile("t.csv"), "t.csv": thing}, "error:workload.tokens.path"),
+            (f"special/config={label}", CONFIG_PREDICT, {"p.json": _config_profile(), "config.json": thing},
+             "error:model"),
+        ]
+    return cases
+
+
+def _online(profile: dict) -> dict:
+    return {**profile, "serving": {**profile["serving"], "mode": "online"}}
+
+
+NONSENSE = [
+    ("nonsense/subnormal-requests", PREDICT, {"p.json": base_profile(requests=5e-324)}, "error:workload.requests"),
+    ("nonsense/subnormal-counts", PREDICT,
+     {"p.json": _set(histogram_profile(), ("workload", "tokens", "counts"), [[5e-324, 0], [0, 0]])},
+     "either:workload"),  # the shares of a subnormal total (this was a division by zero)
+    ("nonsense/histogram-over-cap", PREDICT,
+     {"p.json": _set(_set(histogram_profile(), ("workload", "requests"), None), ("workload", "tokens", "counts"),
+                     [[1e15, 1e15], [1e15, 1e15]])}, "error:workload"),
+    ("nonsense/rate-times-period-over-cap", PREDICT,
+     {"p.json": base_profile(requests=None, rate_per_s=1e6, period_s=1e10)}, "error:workload"),
+    ("nonsense/online-period-shorter-than-a-request", PREDICT,
+     {"p.json": _online(base_profile(requests=1000, period_s=1e-9))}, "error:workload.period_s"),
+    ("nonsense/offline-period-shorter-than-a-request", PREDICT,  # offline, the period only spreads the energy
+     {"p.json": base_profile(requests=1000, period_s=1e-9)}, "either:workload.period_s"),
+    ("nonsense/huge-integer-in-config", CONFIG_PREDICT,
+     {"p.json": _config_profile(), "config.json": json.dumps(tiny_llama_config()).replace(
+         '"vocab_size": 1024', '"vocab_size": 1' + "0" * 400)}, "error:vocab_size"),
+    ("nonsense/gap-zero-input", ["gap", "--profile", "{d}/p.json", "--json"],
+     {"p.json": base_profile(tokens={"kind": "samples", "samples": [[0, 20], [0, 100]]})}, "ok"),
+]
+
+ESCAPE = "\x1b[2J\x1b]0;pwned\x07\x9b31m"
+SURROGATE = "\ud800\udcff"
+PRINTED = [
+    ("print/profile-name-escapes", ["--profile", "{d}/p.json"], {"p.json": {**base_profile(), "name": ESCAPE}}, "ok"),
+    ("print/profile-name-surrogates", ["--profile", "{d}/p.json"], {"p.json": {**base_profile(), "name": SURROGATE}},
+     "ok"),
+    ("print/currency-escapes", ["--profile", "{d}/p.json"],
+     {"p.json": _set(site_profile(), ("site", "currency"), ESCAPE)}, "ok"),
+    ("print/currency-surrogates", ["--profile", "{d}/p.json"],
+     {"p.json": _set(site_profile(), ("site", "currency"), SURROGATE)}, "ok"),
+    ("print/source-escapes-online", ["--profile", "{d}/p.json", "--rate", "1"],
+     {"p.json": {**base_profile(), "source": ESCAPE, "name": SURROGATE}}, "ok"),
+    ("print/compare-name-escapes", ["compare", "--profile", "{d}/p.json", "--batch-caps", "1,16"],
+     {"p.json": {**site_profile(), "name": ESCAPE + SURROGATE}}, "ok"),
+    ("print/gap-name-escapes", ["gap", "--profile", "{d}/p.json"], {"p.json": {**base_profile(), "name": ESCAPE}},
+     "ok"),
+    ("print/capacity-currency", ["capacity", "--profile", "{d}/p.json", "--rate", "1"],
+     {"p.json": _set(site_profile(), ("site", "currency"), ESCAPE + SURROGATE)}, "ok"),
+    ("print/trace-key-escapes", ["profile", "from-trace", "{d}/t.jsonl", "-o", "{d}/o.json"],
+     {"t.jsonl": "".join(json.dumps({"timestamp": k, "input_length": 3 + k, "output_length": 4, ESCAPE: 1}) + "\n"
+                         for k in range(5))}, "either:trace"),
+    ("print/trace-key-surrogates", ["profile", "from-trace", "{d}/t.csv", "-o", "{d}/o.json"],
+     {"t.csv": b"in\xed\xa0\x80put,\x1b[2Jout\n1,2\n"}, "either:trace"),
+    ("print/model-name-escapes", PREDICT, {"p.json": _set(base_profile(), ("model",), ESCAPE + SURROGATE)},
+     "error:model"),
+    ("print/gpu-name-escapes", PREDICT, {"p.json": _set(base_profile(), ("hardware", "gpu"), ESCAPE + SURROGATE)},
+     "error:hardware.gpu"),
+]
+
+
+def _surrogate_folder_cases():
+    folder = os.fsdecode(b"d\xff\x1b[31m")  # a folder name that is not UTF-8, with an escape in it
+    return [
+        ("print/folder-name-not-utf8", ["--profile", "{d}/" + folder + "/p.json"],
+         {f"{folder}/p.json": base_profile()}, "ok"),
+        ("print/folder-name-not-utf8-missing", ["--profile", "{d}/" + folder + "/nope.json"], {folder: DIR},
+         "error:--profile"),
+        ("print/folder-name-not-utf8-csv", [*PREDICT, "--csv", "{d}/" + folder + "/nope/b.csv"], P, "error:--csv"),
+    ]
+
+
+ISSUE_29_CASES = [*_special_file_cases(), *NONSENSE, *PRINTED, *_surrogate_folder_cases()]
+if {c[0] for c in ISSUE_29_CASES} & {c[0] for c in CASES}:
+    raise ValueError("hostile case ids must be unique")
+
+
+def _printable_only(text: str) -> None:
+    """No control character but newline reaches the terminal, and no lone surrogate (unencodable)."""
+    bad = [c for c in text if (ord(c) < 32 and c not in "\n") or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000]
+    assert not bad, f"unprintable characters reach the terminal: {[hex(ord(c)) for c in bad[:5]]}"
+
+
+@pytest.mark.parametrize("cid,args,files,expect", [pytest.param(*c, id=c[0]) for c in ISSUE_29_CASES])
+def test_hostile_issue_29(cid, args, files, expect, tmp_path, monkeypatch):
+    test_hostile(cid, args, files, expect, tmp_path, monkeypatch)
+    if cid.startswith("print/"):  # the same again, to read what reached the terminal
+        result = runner.invoke(app, [a.replace("{d}", str(tmp_path)) for a in args])
+        _printable_only(result.stdout + result.stderr)
+
+
+def test_hostile_ray_temp_folder_too_long_for_a_socket(tmp_path, monkeypatch, fake_engine):
+    """Issue 29, item 7: Ray's temp folder too long for a Unix socket was an OSError traceback from deep in Ray."""
+    pytest.importorskip("ray")
+    from tests.test_calibrate import grid_dict
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / ("t" * 90)))
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps(grid_dict("Llama-3.2-1B")))
+    result = runner.invoke(app, ["calibrate", str(grid), "--out", str(tmp_path / "run"), "--ray", "local"])
+    check_outcome(result.exit_code, result.stdout, result.stderr, "error:RAY_TMPDIR", json_out=False)
+    assert not (tmp_path / "run" / "records.jsonl").exists()

@@ -44,6 +44,13 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
         except EnergyPredictError as exc:
             _say("error", " ".join(str(exc).split()))
             sys.exit(2)
+        except ImportError as exc:  # an optional extra not installed (plots, fitting, records): name the pip command
+            from energy_predict.extras import from_import_error
+
+            if (missing := from_import_error(exc)) is None:
+                raise
+            _say("error", str(missing))
+            sys.exit(2)
         except OSError as exc:  # standard output full or closed mid-answer, most often: one line, not a traceback
             _say("error", " ".join(str(os_error_line(exc)).split()))
             sys.exit(2)

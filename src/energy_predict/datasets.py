@@ -14,6 +14,7 @@ import pandas as pd
 
 from energy_predict.contracts.records import ReplayRecord, RunMeta, parse_record, parse_replay, parse_run_meta
 from energy_predict.errors import InputError
+from energy_predict.extras import require
 from energy_predict.jsonio import read_json
 
 CELL = ["model", "config", "batch_size", "input_tokens", "output_tokens"]
@@ -68,6 +69,8 @@ def load_records(run_dir: Path) -> pd.DataFrame:
         path = run_dir / "records.jsonl"
     if not path.is_file():
         return pd.DataFrame()
+    if path.suffix == ".parquet":
+        require("pyarrow", "reading calibration records (records.parquet)")
     try:
         records = pd.read_parquet(path) if path.suffix == ".parquet" else pd.DataFrame(
             [json.loads(line) for line in path.read_text().splitlines() if line.strip()])

@@ -129,7 +129,23 @@ def workload_from_profile(p: schema.Profile, base_dir: Path | None = None) -> Wo
     weight = counts if total is None else (counts / counts.sum()) * total
     _check_total(float(weight.sum()), "workload.requests" if w.requests is not None else
                  "workload.rate_per_s" if w.rate_per_s is not None else "workload.tokens")
+    if w.period_s is not None and p.serving.mode == "online":
+        _check_rate(float(weight.sum()), w.period_s)
     return Workload(inputs, outputs, weight, period, arrivals, w.prefix_hit_rate, blocks)
+
+
+def _check_rate(requests: float, period_s: float) -> None:
+    """An online profile's period holds its requests at a rate the tool simulates (as --rate): <= MAX_RATE_PER_S.
+
+    A period shorter than the arrival gap of one request at that rate (1,000 requests in a nanosecond) is a typo of
+    the period, not a workload; it was answered, the period quietly replaced by the time the batch took. Offline,
+    the period only spreads energy over time, and is not checked.
+    """
+    rate = requests / period_s
+    if rate > schema.MAX_RATE_PER_S:
+        raise InputError("workload.period_s", f"{requests:.3g} requests over {period_s:.3g} s arrive at a rate of "
+                         f"{rate:.3g} req/s, more than {schema.MAX_RATE_PER_S:.0e} (the most --rate takes)",
+                         "give the period in seconds, or fewer requests")
 
 
 def _check_total(requests: float, field: str) -> None:

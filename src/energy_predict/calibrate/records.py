@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 import pandas as pd
 
 from energy_predict.contracts.records import RunMeta, parse_run_meta
 from energy_predict.errors import InputError
+from energy_predict.extras import require
 
 JOURNAL = "records.jsonl"
 TABLE = "records.parquet"
@@ -47,8 +49,13 @@ def _native(value):
 
 
 def append_record(run_dir: Path, record: dict) -> None:
-    """Append one record to the journal as one whole line, durable (fsynced) before returning."""
-    fd = os.open(run_dir / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    """Append one record to the journal as one whole line, durable (fsynced) before returning.
+
+    Never through a symbolic link (O_NOFOLLOW) and never blocking on a named pipe (O_NONBLOCK): read_journal
+    refuses both up front; this is the guard against one put there mid-run.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    fd = os.open(run_dir / JOURNAL, flags, 0o644)
     try:
         _write_all(fd, _line(record))
         os.fsync(fd)
@@ -59,9 +66,31 @@ def append_record(run_dir: Path, record: dict) -> None:
 def _parse(line: bytes) -> dict | None:
     try:
         value = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: a line nested 100k deep
+        return None
+    except ValueError:  # an integer of more digits than Python converts
         return None
     return value if isinstance(value, dict) else None
+
+
+def _journal_exists(path: Path) -> bool:
+    """Whether the journal is there, as a regular file; InputError for a folder, a pipe, a device or a link.
+
+    Appending to a link to /dev/null would lose every record measured; to a named pipe, block for ever.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # no journal yet (or no run folder: said when it is made)
+        return False
+    except OSError as exc:
+        raise InputError(str(path), f"cannot be read ({exc.strerror or type(exc).__name__})",
+                         "check the run folder's permissions, or measure into a new folder") from None
+    if not stat.S_ISREG(mode):
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else \
+            "a named pipe" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise InputError(str(path), f"is {kind}, not a journal of records (records would be lost or wait for ever)",
+                         "move it away, or measure into a new folder")
+    return True
 
 
 def read_journal(run_dir: Path, *, repair: bool = False) -> list[dict]:
@@ -74,9 +103,10 @@ def read_journal(run_dir: Path, *, repair: bool = False) -> list[dict]:
     the journal is rebuilt from it first, so the records appended next do not replace the table's.
     """
     path = run_dir / JOURNAL
-    if not path.is_file():
+    if not _journal_exists(path):
         if not (run_dir / TABLE).is_file():
             return []
+        require("pyarrow", "resuming from records.parquet")
         try:
             table = pd.read_parquet(run_dir / TABLE)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a damaged file
@@ -142,6 +172,7 @@ def read_meta(run_dir: Path) -> RunMeta | None:
 
 def write_table(run_dir: Path, records: list[dict]) -> pd.DataFrame:
     """Rewrite records.parquet from all records so far (standard columns first), atomically."""
+    require("pyarrow", "writing records.parquet")
     frame = pd.DataFrame(records)
     ordered = [c for c in COLUMNS if c in frame] + [c for c in frame if c not in COLUMNS]
     frame = frame[ordered] if len(frame) else pd.DataFrame(columns=COLUMNS)

@@ -44,6 +44,23 @@ def done_keys(records: Iterable[CalibrationRecord]) -> tuple[set[tuple], set[Cel
     return measured, closed
 
 
+def once_each(records: list[CalibrationRecord]) -> list[CalibrationRecord]:
+    """The records with each measured repetition once: a journal line duplicated (copied, merged by hand) counts once.
+
+    The first is kept, as `Run.journal` keeps the first when a retried cell's records come back again.
+    """
+    seen: set[tuple] = set()
+    kept = []
+    for r in records:
+        if r.status == "ok":
+            key = (*r.cell_key, r.repetition)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(r)
+    return kept
+
+
 def cells_outcome(cells: list[Cell], closed: set[CellKey], complete: Callable[[Cell], bool],
                   errors: dict[CellKey, str | None], load_error: str | None, null_reason: str | None) -> RunOutcome:
     """Each cell's end: infeasible (closed), ok (every repetition measured), error (failed this session)."""
@@ -96,7 +113,7 @@ class Run:
             raise InputError("--out", f"cannot make the run folder {run_dir} ({exc.strerror})",
                              "give a folder path that is not a file and can be written") from None
         rows = rec.read_journal(run_dir, repair=True)  # a torn last line is cut, so no append is glued to it
-        records = [parse_record(r, f"{run_dir / rec.JOURNAL}:{i + 1}") for i, r in enumerate(rows)]
+        records = once_each([parse_record(r, f"{run_dir / rec.JOURNAL}:{i + 1}") for i, r in enumerate(rows)])
         return cls(run_dir, grid, cells, records, rec.read_meta(run_dir) if resume else None)
 
     def begin(self, *, command: str | None, **fresh: Any) -> RunMeta:

@@ -13,7 +13,8 @@ import os
 import re
 from pathlib import Path
 
-from energy_predict.errors import EnergyPredictError
+from energy_predict.errors import EnergyPredictError, InputError
+from energy_predict.jsonio import read_regular
 from energy_predict.model.analytic import FlopsTdpEstimator, RooflineEstimator
 from energy_predict.model.card_io import SCHEMA_VERSION, card_bytes, model_bytes, read_model
 from energy_predict.model.measured import MeasuredModel
@@ -75,15 +76,10 @@ def save_model(model: MeasuredModel, folder: Path) -> Path:
 
 def _read_bytes(path: Path) -> bytes:
     """A model file's bytes, at most MAX_FILE_BYTES of them."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise EnergyPredictError(f"--model: cannot read {path} ({type(exc).__name__}); {REFIT}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise EnergyPredictError(f"--model: {path} is larger than {MAX_FILE_BYTES // 2**20} MiB, more than any model "
-                                 f"file; {REFIT}")
-    return data
+    try:  # a regular file only: a named pipe or a device behind the name would hang or never end
+        return read_regular(path, "--model", "a model file", MAX_FILE_BYTES)
+    except InputError as exc:
+        raise EnergyPredictError(f"--model: {exc.problem}; {REFIT}") from None
 
 
 def _parse_json(path: Path, data: bytes, what: str):
