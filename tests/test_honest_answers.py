@@ -413,7 +413,7 @@ def test_the_report_off_a_terminal_breaks_no_word_or_number():
     assert "…" not in result.stdout and "..." not in result.stdout
     as_json = subprocess.run([sys.executable, "-m", "energy_predict", "--profile", str(EXAMPLES / "code_gen.json"),
                               "--json"], capture_output=True, text=True, timeout=60)
-    energy = f"{json.loads(as_json.stdout)['energy_kwh']['estimate']:.3g}"  # the headline figure, as the table prints it
+    energy = f"{json.loads(as_json.stdout)['energy_kwh']['estimate']:.3g}"  # the headline, as printed
     for word in ("H100-SXM-80GB", "extrapolated", energy, "8,819"):  # once folded mid-word, mid-number
         assert word in result.stdout
 
