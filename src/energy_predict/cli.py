@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from energy_predict import cli_report
 from energy_predict.errors import EnergyPredictError
 from energy_predict.outputs import printable
 
@@ -190,12 +191,7 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-_FORMAT_OPTION_HELP = ("table (aligned text; in a terminal wrapped to its width, a whole column at a time) | markdown "
-                       "| json | csv")
-
-
-def _format_option():
-    return typer.Option("table", "--format", metavar="FORMAT", help=_FORMAT_OPTION_HELP)
+_format_option = cli_report.format_option
 
 
 def _json_option():
@@ -255,17 +251,13 @@ def main_command(
     ctx: typer.Context,
     profile: Path | None = typer.Option(None, "--profile", "-p", help="workload profile JSON"),
     fmt: str = _format_option(),
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (docs/report.schema.json); the "
-                                 "same as --format json"),
-    csv: Path | None = typer.Option(None, "--csv", help="write the per-bin breakdown as CSV (- : to standard "
-                                    "output, instead of the report)"),
+    as_json: bool = cli_report.report_json_option(),
+    csv: Path | None = cli_report.csv_option(),
     model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
-    plot_dir: Path | None = typer.Option(None, "--plot-dir", help="write PNG plots into this folder"),
+    plot_dir: Path | None = cli_report.plot_dir_option(),
     plot: Path | None = typer.Option(None, "--plot", hidden=True, help="deprecated: --plot-dir"),
-    html: Path | None = typer.Option(None, "--html", help="write a self-contained HTML report (report, breakdown "
-                                     "and plots inline; readable offline)"),
-    summary_csv: Path | None = typer.Option(None, "--summary-csv", help="append one row (timestamp, workload, "
-                                            "energy, facility energy, CO2e, cost, basis, interval) to this CSV"),
+    html: Path | None = cli_report.html_option(),
+    summary_csv: Path | None = cli_report.summary_csv_option(),
     rate: float | None = typer.Option(None, "--rate", help="online serving at this rate (req/s): simulate it"),
     gpus: int | None = typer.Option(None, "--gpus", min=1, max=4096,
                                     help="GPUs of the deployment (replicas x tensor_parallel); "
@@ -286,49 +278,13 @@ def main_command(
         raise typer.Exit(0)
     from energy_predict.predict.run import predict_profile
 
-    fmt = _resolve_format(fmt, as_json)
     plot_dir = _deprecated("--plot", "--plot-dir", plot, plot_dir)
     if rate is not None:
         _check_rate(rate, "--rate")
-    if _is_stdout(csv) and fmt != "table":
-        from energy_predict.errors import InputError
-
-        given = "--json" if as_json else f"--format {fmt}"
-        raise InputError("--csv", f"- (standard output) and {given} would both write to standard output",
-                         f"write the CSV to a file, or leave out {given}")
-    _output_file(csv, "--csv")
-    _output_file(html, "--html", (".html", ".htm"))
-    _output_file(summary_csv, "--summary-csv", (".csv",))
-    _output_dir(plot_dir, "--plot-dir")
+    outputs = cli_report.check_report_outputs(fmt, as_json, csv, html, summary_csv, plot_dir)
     _step(f"predicting {profile}" + (f" online at {rate:g} req/s" if rate else ""))
     prediction = predict_profile(profile, _load_model(model), rate, gpus)
-    report = prediction.report.to_json()
-    if plot_dir is not None:
-        from energy_predict.predict.plots import write_plots
-
-        for path in write_plots(prediction.report, plot_dir):
-            _info(f"wrote {path}")
-    if html is not None:
-        from energy_predict.predict.html_report import write_html
-
-        _info(f"wrote {write_html(prediction.report, html)}")
-    if summary_csv is not None:
-        _write_summary_csv(summary_csv, report)
-    from energy_predict.render import bins_csv, render_report
-
-    if csv is not None:
-        if _is_stdout(csv):
-            print(bins_csv(report), end="")
-            return  # standard output holds the CSV alone
-        from energy_predict.outputs import write_text
-
-        write_text(csv, "--csv", bins_csv(report))
-    if fmt == "json":
-        _print_json(report)
-    else:
-        import sys
-
-        sys.stdout.write(render_report(report, fmt, _table_width()))
+    cli_report.write_report_outputs(prediction.report, outputs)
 
 
 _TRACE_FORMATS_HELP = ("vLLM bench result JSON, BurstGPT, Azure, Mooncake, Vidur, LLMServingSim, OpenAI usage log, "

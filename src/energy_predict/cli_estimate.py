@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from energy_predict import cli_report
+
 
 def estimate(
     model: str = typer.Option(..., "--model", help="the model: registry name, Hugging Face id "
@@ -32,13 +34,18 @@ def estimate(
                                      "flops-tdp"),
     save_profile: Path | None = typer.Option(None, "--save-profile", help="also write the profile this builds "
                                              "(JSON) here"),
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (docs/report.schema.json)"),
+    fmt: str = cli_report.format_option(),
+    as_json: bool = cli_report.report_json_option(),
+    csv: Path | None = cli_report.csv_option(),
+    html: Path | None = cli_report.html_option(),
+    summary_csv: Path | None = cli_report.summary_csv_option(),
+    plot_dir: Path | None = cli_report.plot_dir_option(),
 ) -> None:
     """Predict the energy of one request shape on a GPU: the report --profile prints, without a profile file."""
     import json
 
     from energy_predict.api import predict
-    from energy_predict.cli import _check_rate, _output_file, _print_json, out
+    from energy_predict.cli import _check_rate, _output_file
     from energy_predict.errors import InputError
     from energy_predict.profile import parse_profile
     from energy_predict.query import query_profile
@@ -48,18 +55,13 @@ def estimate(
     if framework not in ("vllm", "hf"):
         raise InputError("--framework", f"{framework!r} is not a serving framework here", "use vllm or hf")
     _output_file(save_profile, "--save-profile")
+    outputs = cli_report.check_report_outputs(fmt, as_json, csv, html, summary_csv, plot_dir)
     data = query_profile(model, gpu, input_tokens, output_tokens, rate_per_s=rate, requests=requests,
                          period_s=period_s, tensor_parallel=tp, precision=precision, framework=framework,
                          max_batch=max_batch)
-    profile = parse_profile(data)
-    report = predict(profile, model=energy_model)
+    report = predict(parse_profile(data), model=energy_model)
     if save_profile is not None:
         from energy_predict.outputs import write_text
 
         write_text(save_profile, "--save-profile", json.dumps(data, indent=2, allow_nan=False) + "\n")
-    if as_json:
-        _print_json(report.to_json())
-    else:
-        from energy_predict.render import render_report
-
-        render_report(out, report.to_json())
+    cli_report.write_report_outputs(report, outputs)
