@@ -30,8 +30,7 @@ def estimate(
     framework: str = typer.Option("vllm", "--framework", help="vllm | hf"),
     max_batch: int | None = typer.Option(None, "--max-batch", min=1, max=65536,
                                          help="largest batch the server forms (default 256)"),
-    energy_model: str = typer.Option("default", "--energy-model", help="shipped energy model, or roofline / "
-                                     "flops-tdp"),
+    energy_model: str | None = cli_report.energy_model_option(),
     save_profile: Path | None = typer.Option(None, "--save-profile", help="also write the profile this builds "
                                              "(JSON) here"),
     fmt: str = cli_report.format_option(),
@@ -59,7 +58,7 @@ def estimate(
     data = query_profile(model, gpu, input_tokens, output_tokens, rate_per_s=rate, requests=requests,
                          period_s=period_s, tensor_parallel=tp, precision=precision, framework=framework,
                          max_batch=max_batch)
-    report = predict(parse_profile(data), model=energy_model)
+    report = predict(parse_profile(data), energy_model=energy_model)
     if save_profile is not None:
         from energy_predict.outputs import write_text
 

@@ -1,7 +1,8 @@
 """The report's outputs, shared by the main command (`--profile P`) and `estimate`: one code path, not a copy.
 
-The options (`--format`/`--json`, `--csv`, `--html`, `--summary-csv`, `--plot-dir`) are declared here once, checked
-before any work (`check_report_outputs`) and written after it (`write_report_outputs`).
+The options (`--format`/`--json`, `--csv`, `--html`, `--summary-csv`, `--plot-dir`, and `--energy-model`, which
+every predicting command takes) are declared here once; the outputs are checked before any work
+(`check_report_outputs`) and written after it (`write_report_outputs`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ FORMAT_OPTION_HELP = ("table (aligned text; in a terminal wrapped to its width, 
 def format_option():
     """--format: how the report is printed on standard output."""
     return typer.Option("table", "--format", metavar="FORMAT", help=FORMAT_OPTION_HELP)
+
+
+ENERGY_MODEL_HELP = ("the fitted energy model: a shipped model's name or folder (default: the shipped one), or "
+                     "roofline / flops-tdp (analytic)")
+
+
+def energy_model_option():
+    """--energy-model: the fitted model that answers (--model names the LLM wherever it is taken)."""
+    return typer.Option(None, "--energy-model", metavar="NAME", help=ENERGY_MODEL_HELP)
 
 
 def csv_option():

@@ -79,10 +79,10 @@ def _read_bytes(path: Path) -> bytes:
         with path.open("rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise EnergyPredictError(f"--model: cannot read {path} ({type(exc).__name__}); {REFIT}") from None
+        raise EnergyPredictError(f"--energy-model: cannot read {path} ({type(exc).__name__}); {REFIT}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise EnergyPredictError(f"--model: {path} is larger than {MAX_FILE_BYTES // 2**20} MiB, more than any model "
-                                 f"file; {REFIT}")
+        raise EnergyPredictError(f"--energy-model: {path} is larger than {MAX_FILE_BYTES // 2**20} MiB, more than "
+                                 f"any model file; {REFIT}")
     return data
 
 
@@ -90,7 +90,7 @@ def _parse_json(path: Path, data: bytes, what: str):
     try:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise EnergyPredictError(f"--model: {path} is not a readable {what} ({type(exc).__name__}); "
+        raise EnergyPredictError(f"--energy-model: {path} is not a readable {what} ({type(exc).__name__}); "
                                  f"{REFIT}") from None
 
 
@@ -102,19 +102,19 @@ def read_checked(folder: Path) -> tuple[object, object]:
     """
     path = folder / MANIFEST_FILE
     if not path.is_file():
-        raise EnergyPredictError(f"--model: {path} is missing (a model folder needs {MANIFEST_FILE} with the "
+        raise EnergyPredictError(f"--energy-model: {path} is missing (a model folder needs {MANIFEST_FILE} with the "
                                  f"sha256 of {MODEL_FILE} and {CARD_FILE}); {REFIT}")
     manifest = _parse_json(path, _read_bytes(path), "manifest")
     hashes = manifest.get("sha256") if isinstance(manifest, dict) else None
     if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION \
             or not isinstance(hashes, dict) or set(hashes) != {MODEL_FILE, CARD_FILE}:
-        raise EnergyPredictError(f"--model: {path} is not a manifest of schema version {SCHEMA_VERSION} "
+        raise EnergyPredictError(f"--energy-model: {path} is not a manifest of schema version {SCHEMA_VERSION} "
                                  f"(sha256 of {MODEL_FILE} and {CARD_FILE}); {REFIT}")
     out = {}
     for file, what in ((MODEL_FILE, "model file"), (CARD_FILE, "model card")):
         data = _read_bytes(folder / file)
         if _sha256(data) != hashes[file]:
-            raise EnergyPredictError(f"--model: {folder / file} does not match the sha256 in {path} (edited or "
+            raise EnergyPredictError(f"--energy-model: {folder / file} does not match the sha256 in {path} (edited or "
                                      f"corrupted); {REFIT}")
         out[file] = _parse_json(folder / file, data, what)
     return out[MODEL_FILE], out[CARD_FILE]
@@ -128,13 +128,13 @@ def load_model(name: str = DEFAULT_MODEL) -> MeasuredModel | RooflineEstimator |
     if not (folder / MANIFEST_FILE).exists() and not (folder / CARD_FILE).exists():
         shipped = sorted(p.name for p in models_dir().iterdir() if (p / MANIFEST_FILE).is_file()) \
             if models_dir().is_dir() else []
-        raise EnergyPredictError(f"--model: no model {name!r} (a folder with {MANIFEST_FILE}, {CARD_FILE} and "
+        raise EnergyPredictError(f"--energy-model: no model {name!r} (a folder with {MANIFEST_FILE}, {CARD_FILE} and "
                                  f"{MODEL_FILE}); use one of {', '.join([*shipped, *ANALYTIC])}")
     data, card = read_checked(folder)
     try:
         return read_model(data, card)
     except ValueError as exc:
-        raise EnergyPredictError(f"--model: {folder} does not hold a model this version reads ({exc}); "
+        raise EnergyPredictError(f"--energy-model: {folder} does not hold a model this version reads ({exc}); "
                                  f"{REFIT}") from None
 
 

@@ -151,7 +151,7 @@ def overload_error(r: DeploymentResult) -> EnergyPredictError:
     return EnergyPredictError(
         f"--rate: {r.offered_rate_per_s:.3g} req/s cannot be sustained by {r.dep.gpu_count} x {r.dep.gpu.name} "
         f"({r.dep.replicas} engine(s), {r.dep.serving.label}): they serve about {r.sustainable_rate_per_s:.3g} req/s "
-        f"and the queue grows by {r.offered_rate_per_s - r.sustainable_rate_per_s:.3g} req/s; use --gpus "
+        f"and the queue grows by {r.offered_rate_per_s - r.sustainable_rate_per_s:.3g} req/s; use --gpu-count "
         f"{max(need, r.dep.replicas + 1) * tp} or more (or `capacity` to search), or a lower rate")
 
 
@@ -248,7 +248,7 @@ def sweep_rates(w: Workload, dep: Deployment, model: EnergyModel, rates: list[fl
                 ttft_p90_s: float | None = None, requests_per_point: int | None = None) -> RateSweep:
     """Energy per request for each (rate, GPU count).
 
-    By default each point is the simulation `--rate R --gpus N` runs, so the two agree: a short sample of requests
+    By default each point is the simulation `--rate R --gpu-count N` runs, so the two agree: a short sample of requests
     cannot tell a slowly growing queue from a stable one.
     """
     points = []
