@@ -171,6 +171,40 @@ def _progress(description: str, total: int):
     return progress
 
 
+PROGRESS_AFTER_S = 1.0  # work shorter than this draws no bar
+
+
+class _LateProgress:
+    """A progress bar (ETA, standard error) drawn only once the work has taken `delay_s`: a quick answer draws none.
+
+    Used as `with _LateProgress("simulating") as on_progress:`; `on_progress` is None off a terminal or with -q, so
+    the work pays nothing for a bar nobody sees.
+    """
+
+    def __init__(self, description: str, delay_s: float | None = None):
+        import time
+
+        self.description, self._started_s, self._bar = description, time.monotonic(), None
+        self.delay_s = PROGRESS_AFTER_S if delay_s is None else delay_s
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            import time
+
+            if time.monotonic() - self._started_s < self.delay_s:
+                return
+            self._bar = _progress(self.description, total)
+            self._bar.start()
+        self._bar.update(self._bar.task_ids[0], completed=done, total=total)
+
+    def __enter__(self):
+        return self if _verbosity >= 0 and err.is_terminal else None
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
 def _deprecated(old: str, new: str, old_value, new_value, convert=None):
     """A hidden old spelling of an option: one warning line, then its value as the new option's."""
     if old_value is None:
@@ -299,7 +333,8 @@ def main_command(
         _check_rate(rate, "--rate")
     outputs = cli_report.check_report_outputs(fmt, as_json, csv, html, summary_csv, plot_dir)
     _step(f"predicting {profile}" + (f" online at {rate:g} req/s" if rate else ""))
-    prediction = predict_profile(profile, _load_model(energy_model), rate, gpu_count)
+    with _LateProgress("simulating requests") as on_progress:
+        prediction = predict_profile(profile, _load_model(energy_model), rate, gpu_count, on_progress)
     cli_report.write_report_outputs(prediction.report, outputs)
 
 
