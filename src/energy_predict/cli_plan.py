@@ -113,11 +113,22 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
         model: str | None = typer.Option(None, "--model", hidden=True, help="deprecated: --energy-model"),
         fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table | markdown | json | csv"),
         as_json: bool = typer.Option(False, "--json", help="print JSON (the same as --format json)"),
+        html: Path | None = typer.Option(None, "--html", help="write a self-contained HTML page: the recommendation "
+                                         "and why, the front, the targets (readable offline)"),
     ) -> None:
         """The energy-optimal deployment under latency targets: a Pareto front with intervals and bases."""
-        from energy_predict.cli import _check_rate, _deprecated, _energy_model_name, _ints, _resolve_format
+        from energy_predict.cli import (
+            _check_rate,
+            _deprecated,
+            _energy_model_name,
+            _info,
+            _ints,
+            _output_file,
+            _resolve_format,
+        )
 
         fmt = _resolve_format(fmt, as_json)
+        _output_file(html, "--html", (".html", ".htm"))
         energy_model = _energy_model_name(model, energy_model)
         gpu_kinds = _deprecated("--gpus", "--gpu-kinds", gpus, gpu_kinds) or ""
         from energy_predict.predict.plan import plan
@@ -144,6 +155,10 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
             raise InputError("--rate", "the profile has no rate", "give --rate (req/s)")
         result = plan(case.workload, case.dep, load_model(energy_model), space, targets, rate, case.profile.site,
                       gpu_hour_price, case.profile.name)
+        if html is not None:
+            from energy_predict.predict.html_report import write_plan_html
+
+            _info(f"wrote {write_plan_html(result.to_dict(), html)}")
         if fmt == "json":
             print_json(result.to_dict())
             return
