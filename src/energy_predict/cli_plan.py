@@ -158,7 +158,7 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
         if html is not None:
             from energy_predict.predict.html_report import write_plan_html
 
-            _info(f"wrote {write_plan_html(result.to_dict(), html)}")
+            _info(f"wrote {write_plan_html(result, html)}")
         if fmt == "json":
             print_json(result.to_dict())
             return

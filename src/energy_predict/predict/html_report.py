@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from energy_predict.outputs import write_text
+from energy_predict.predict.plan_types import Plan
 from energy_predict.predict.report_types import Report
 from energy_predict.render import BIN_COLUMNS, report_title, summary_rows
 
@@ -161,12 +162,13 @@ def _plan_row(key: str, row: dict) -> str:
     return "".join(cells)
 
 
-def plan_html(plan: dict) -> str:
-    """The plan's page (`energy-predict plan --html`), from the plan's JSON (`Plan.to_dict()`).
+def plan_html(result: Plan) -> str:
+    """The plan's page (`energy-predict plan --html`).
 
     The recommendation and why, the Pareto front, the targets, the closest deployments that missed them and the
-    search's counts; every number with its path in that JSON.
+    search's counts; every number with its path in the plan's JSON (`Plan.to_dict()`, embedded).
     """
+    plan = result.to_dict()
     esc = html.escape
     title = (f"{plan['profile']}: deployment plan at {plan['offered_rate_per_s']:.3g} req/s "
              f"(energy model {plan['model']})")
@@ -214,6 +216,6 @@ def plan_html(plan: dict) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_plan_html(plan: dict, path: Path, option: str = "--html") -> Path:
+def write_plan_html(result: Plan, path: Path, option: str = "--html") -> Path:
     """Write the plan's page atomically."""
-    return write_text(path, option, plan_html(plan))
+    return write_text(path, option, plan_html(result))
