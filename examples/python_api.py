@@ -23,6 +23,6 @@ online = energy_predict.predict(profile, rate=2.57)
 print(f"online energy_kwh {online.energy_kwh.estimate!r}")
 
 # The same profile on the roofline baseline, and the per-bin table as a pandas DataFrame.
-print(f"roofline energy_kwh {energy_predict.predict(profile, model='roofline').energy_kwh.estimate!r}")
+print(f"roofline energy_kwh {energy_predict.predict(profile, energy_model='roofline').energy_kwh.estimate!r}")
 bins = report.to_dataframe()
 print(f"bins {len(bins)} rows, the largest: {bins.loc[bins.energy_kwh.idxmax(), ['input_bin', 'output_bin']].tolist()}")

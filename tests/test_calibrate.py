@@ -229,7 +229,7 @@ def test_tensor_parallel_sweep_records_the_degree_per_gpu_energy_and_idle(tmp_pa
 
 def test_tensor_parallel_must_match_the_metered_gpus(tmp_path):
     grid = parse_grid(grid_dict("Llama-3.2-1B", configs=[{"name": "tp2", "backend": "vllm", "tensor_parallel": 2}]))
-    with pytest.raises(InputError, match="--gpus"):
+    with pytest.raises(InputError, match="--devices"):
         run_sweep(grid, tmp_path / "run", gpus=(0,), backend_factory=lambda name: FakeBackend(), meter=two_gpu_meter())
     assert not (tmp_path / "run").exists()
 

@@ -35,11 +35,12 @@ def test_example_profiles_run(name):
 @pytest.mark.parametrize("decoding", [{}, {"serving__decoding": "beam", "serving__beam_width": 4}],
                          ids=["greedy", "beam4"])
 def test_an_analytic_headline_is_its_own_baseline_in_the_same_report(tmp_path, model, baseline, decoding):
-    """Issue 24: an HF beam-4 profile's --model roofline headline (0.071 kWh) disagreed with baselines.roofline_kwh
-    (0.242 kWh) of the same report: the headline counted one sequence per request, the baseline the beam's four."""
+    """Issue 24: an HF beam-4 profile's --energy-model roofline headline (0.071 kWh) disagreed with
+    baselines.roofline_kwh (0.242 kWh) of the same report: the headline counted one sequence per request, the
+    baseline the beam's four."""
     profile = write_profile(tmp_path, serving__framework="hf", serving__cuda_graphs=False, serving__max_batch=16,
                             **decoding)
-    result = run("--profile", profile, "--model", model, "--json")
+    result = run("--profile", profile, "--energy-model", model, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["energy_kwh"]["estimate"] == pytest.approx(report["baselines"][baseline], rel=1e-12)
@@ -164,7 +165,7 @@ def test_measured_default_is_used_and_labelled():
     assert report["energy_kwh"]["low"] < report["energy_kwh"]["estimate"] < report["energy_kwh"]["high"]
     assert 120 < report["mean_power_per_gpu_w"] <= 700.0 + 1e-6
     assert report["basis"]["kind"] in ("measured", "extrapolated")
-    analytic = json.loads(run("--profile", EXAMPLES / "code_gen.json", "--json", "--model", "roofline").output)
+    analytic = json.loads(run("--profile", EXAMPLES / "code_gen.json", "--json", "--energy-model", "roofline").output)
     assert analytic["model"] == {"name": "roofline", "kind": "analytic"}
 
 
@@ -177,7 +178,7 @@ def test_plots_are_real_pngs(tmp_path):
 
 
 def test_compare_ranks_options_against_the_profile():
-    result = run("compare", "--profile", EXAMPLES / "conversation.json", "--json", "--gpus", "H200,A100")
+    result = run("compare", "--profile", EXAMPLES / "conversation.json", "--json", "--gpu-kinds", "H200,A100")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)["rows"]
     assert rows[0]["option"] == "profile" and rows[0]["saving_pct"] == 0
@@ -198,7 +199,7 @@ def test_compare_shows_a_refused_gpu_only_against_an_analytic_row(tmp_path):
     data["serving"]["quantization"] = "fp8"  # an A100 has no fp8 tensor cores: the transfer refuses it
     path = tmp_path / "fp8.json"
     path.write_text(json.dumps(data))
-    result = run("compare", "--profile", path, "--json", "--gpus", "A100")
+    result = run("compare", "--profile", path, "--json", "--gpu-kinds", "A100")
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     a100 = [r for r in out["rows"] if r["gpu"] == "A100-SXM-80GB"]

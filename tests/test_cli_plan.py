@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from energy_predict.cli import app
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-ARGS = ["plan", "--profile", str(EXAMPLES / "code_gen.json"), "--rate", "1", "--max-gpus", "2", "--gpus",
+ARGS = ["plan", "--profile", str(EXAMPLES / "code_gen.json"), "--rate", "1", "--max-gpus", "2", "--gpu-kinds",
         "H100-SXM-80GB", "--precisions", "bf16,fp8", "--ttft-p90-ms", "2000"]
 
 
@@ -37,7 +37,7 @@ def test_plan_table_names_the_recommended_row():
 
 def test_plan_refuses_bad_options_in_one_line():
     for args, flag in ((["--headroom", "2"], "--headroom"), (["--ttft-p90-ms", "-1"], "--ttft-p90-ms"),
-                       (["--precisions", "int3"], "--precisions"), (["--gpus", "NoSuchGPU"], "--gpus"),
+                       (["--precisions", "int3"], "--precisions"), (["--gpu-kinds", "NoSuchGPU"], "--gpu-kinds"),
                        (["--rate", "nan"], "--rate")):
         result = run(*ARGS, *args)
         assert result.exit_code == 2 and flag in result.output, (args, result.output)

@@ -133,7 +133,7 @@ def test_the_datasheet_transfer_needs_a_measured_gpu_transfer_error(model):
     card = model.card.to_json()
     del card["transfer"]["gpu"]
     bare = MeasuredModel(model.energy, model.duration, model.log_bounds, ModelCard.model_validate(card))
-    with pytest.raises(EnergyPredictError, match="hardware.gpu: B200 was never measured.*--model roofline"):
+    with pytest.raises(EnergyPredictError, match="hardware.gpu: B200 was never measured.*--energy-model roofline"):
         bare.basis(Deployment(LLAMA8, CATALOG["B200"], VLLM))
 
 
@@ -260,7 +260,7 @@ def test_the_report_for_a_never_measured_gpu_is_transferred_with_its_interval(tm
 
 # -- compare ---------------------------------------------------------------------------------------------------------
 def test_compare_prints_transferred_rows_with_intervals_and_no_method_mixing(gpu_t):
-    result = runner.invoke(app, ["compare", "--profile", str(EXAMPLES / "code_gen.json"), "--gpus",
+    result = runner.invoke(app, ["compare", "--profile", str(EXAMPLES / "code_gen.json"), "--gpu-kinds",
                                  "H200,A100,B200", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
@@ -281,7 +281,7 @@ def test_compare_prints_transferred_rows_with_intervals_and_no_method_mixing(gpu
 def test_compare_table_names_the_basis_of_each_gpu_row():
     env = {**os.environ, "COLUMNS": "160", "TERM": "dumb"}
     cmd = [sys.executable, "-m", "energy_predict", "compare", "--profile", str(EXAMPLES / "code_gen.json"),
-           "--gpus", "H200,A100,B200"]
+           "--gpu-kinds", "H200,A100,B200"]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}

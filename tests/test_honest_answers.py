@@ -43,7 +43,7 @@ def one_line_error(result, *needles):
 
 # -- one report, built from the headline of its mode ---------------------------------------------------------------
 @pytest.mark.parametrize("hit_rate", [None, 0.5])
-@pytest.mark.parametrize("extra", [[], ["--rate", "2.57"], ["--rate", "2.57", "--gpus", "2"]])
+@pytest.mark.parametrize("extra", [[], ["--rate", "2.57"], ["--rate", "2.57", "--gpu-count", "2"]])
 def test_every_derived_figure_comes_from_the_headline(extra, hit_rate, tmp_path):
     path = EXAMPLES / "code_gen.json" if hit_rate is None else \
         profile(tmp_path, serving__prefix_caching=True, workload__prefix_hit_rate=hit_rate)
@@ -69,7 +69,7 @@ def test_every_derived_figure_comes_from_the_headline(extra, hit_rate, tmp_path)
     assert r["energy_per_input_token_j"] * r["tokens"]["input"] == pytest.approx(ph["prefill_kwh"] * 3.6e6)
     assert r["energy_per_output_token_j"] * r["tokens"]["output"] == pytest.approx(ph["decode_kwh"] * 3.6e6)
     assert r["mean_power_per_gpu_w"] == pytest.approx(e_j / (r["gpu_hours"] * 3600))
-    gpus = 2 if "--gpus" in extra else 1
+    gpus = 2 if "--gpu-count" in extra else 1
     assert r["deployment"]["gpu_count"] == gpus
     assert r["mode"] == ("online" if extra else "offline")
     if extra:  # online energy includes idle and partial batches: well above the offline full-batch estimate
@@ -78,8 +78,8 @@ def test_every_derived_figure_comes_from_the_headline(extra, hit_rate, tmp_path)
 
 
 def test_the_printed_report_says_what_the_json_says():
-    text = run("--profile", EXAMPLES / "code_gen.json", "--rate", "2.57", "--gpus", "2").output
-    r = report("--profile", EXAMPLES / "code_gen.json", "--rate", "2.57", "--gpus", "2")
+    text = run("--profile", EXAMPLES / "code_gen.json", "--rate", "2.57", "--gpu-count", "2").output
+    r = report("--profile", EXAMPLES / "code_gen.json", "--rate", "2.57", "--gpu-count", "2")
     assert "on 2 x H100-SXM-80GB" in text
     assert f"mean {r['energy_per_request_j']:,.3g} J" in text
     assert f"{r['energy_kwh']['estimate']:,.3g} kWh" in text
@@ -129,7 +129,7 @@ def test_overload_is_said_not_stretched():
                          text=True, timeout=120).stdout
     code_line, message = out.split("\n", 1)
     assert code_line.split()[0] == "2"
-    assert "cannot be sustained" in message and "queue grows" in message and "--gpus" in message
+    assert "cannot be sustained" in message and "queue grows" in message and "--gpu-count" in message
 
 
 # -- tensor parallelism and hardware.count ---------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def test_a_model_never_measured_is_refused_where_the_transfer_across_models_does
 def test_analytic_baselines_keep_each_gpu_of_a_group_at_tdp(tmp_path, tp):
     p = profile(tmp_path, serving__tensor_parallel=tp, hardware__count=tp)
     for baseline in ("flops-tdp", "roofline"):
-        r = report("--profile", p, "--model", baseline)
+        r = report("--profile", p, "--energy-model", baseline)
         assert r["mean_power_per_gpu_w"] == pytest.approx(H100.tdp_w, rel=1e-6)
 
 
@@ -344,7 +344,7 @@ def test_offline_power_per_gpu_stays_between_loaded_idle_and_tdp(tmp_path, batch
 def test_online_power_per_gpu_stays_between_loaded_idle_and_tdp(rate):
     idle, tdp = _power_bounds()
     for gpus in (1, 2):
-        result = run("--profile", EXAMPLES / "conversation.json", "--rate", rate, "--gpus", gpus, "--json")
+        result = run("--profile", EXAMPLES / "conversation.json", "--rate", rate, "--gpu-count", gpus, "--json")
         if result.exit_code == 2:
             assert "cannot be sustained" in result.output
             continue
@@ -369,11 +369,11 @@ def test_capacity_and_rate_agree():
     # the sustainable rate (issue 27: it was the share of time busy), which the report calls gpu_utilization
     cap = json.loads(run("capacity", "--profile", EXAMPLES / "code_gen.json", "--rate", "5", "--headroom", "1",
                          "--json").output)
-    r = report("--profile", EXAMPLES / "code_gen.json", "--rate", "5", "--gpus", cap["gpus"])
+    r = report("--profile", EXAMPLES / "code_gen.json", "--rate", "5", "--gpu-count", cap["gpus"])
     assert cap["energy_per_request_j"] == pytest.approx(r["energy_per_request_j"], rel=0.02)
     assert cap["time_busy"] == pytest.approx(r["online"]["gpu_utilization"], rel=0.02)
     assert cap["ttft_p90_s"] == pytest.approx(r["online"]["ttft_s"]["p90"], rel=0.02)
-    fewer = run("--profile", EXAMPLES / "code_gen.json", "--rate", "5", "--gpus", max(cap["gpus"] - 1, 1))
+    fewer = run("--profile", EXAMPLES / "code_gen.json", "--rate", "5", "--gpu-count", max(cap["gpus"] - 1, 1))
     assert cap["gpus"] == 1 or fewer.exit_code == 2
 
 
@@ -385,7 +385,7 @@ def test_capacity_latency_target_prints_plainly():
 
 def test_compare_never_ranks_analytic_rows_against_measured_ones(tmp_path):
     p = profile(tmp_path, serving__quantization="fp8")  # fp8: the A100 is refused, and shown analytically
-    out = json.loads(run("compare", "--profile", p, "--gpus", "H200,A100", "--json").output)
+    out = json.loads(run("compare", "--profile", p, "--gpu-kinds", "H200,A100", "--json").output)
     rows = out["rows"]
     for r in rows:
         if r["basis"] == "analytic":
@@ -439,10 +439,10 @@ def test_a_sibling_gpu_not_measured_in_a_configuration_is_transferred_with_the_l
     ("B200", {"serving__tensor_parallel": 2, "hardware__count": 2}, "serving.tensor_parallel"),
 ])
 def test_what_the_datasheet_transfer_cannot_carry_is_refused(tmp_path, gpu, changes, field):
-    one_line_error(run("--profile", profile(tmp_path, hardware__gpu=gpu, **changes)), field, "--model roofline")
+    one_line_error(run("--profile", profile(tmp_path, hardware__gpu=gpu, **changes)), field, "--energy-model roofline")
 
 
-@pytest.mark.parametrize("args", [["compare", "--gpus", "H200,A100"], ["gap"], ["sweep-rate", "--rates", "1,60",
+@pytest.mark.parametrize("args", [["compare", "--gpu-kinds", "H200,A100"], ["gap"], ["sweep-rate", "--rates", "1,60",
                                                                                   "--max-gpus", "2"]])
 @pytest.mark.slow
 def test_command_tables_never_break_a_word_or_a_number_and_keep_every_column(args):
@@ -487,7 +487,7 @@ def test_a_full_cache_does_not_livelock_on_preemption():
 
 
 def test_long_context_online_is_stable_and_sane():
-    r = report("--profile", EXAMPLES / "long_context.json", "--rate", "4", "--gpus", "6")
+    r = report("--profile", EXAMPLES / "long_context.json", "--rate", "4", "--gpu-count", "6")
     assert r["online"]["period_s"] < 1.1 * 3600 and r["online"]["ttft_s"]["p90"] < 30
 
 
@@ -502,7 +502,7 @@ def test_a_slowly_growing_queue_is_overload_and_every_command_says_so():
     assert by_gpus[1]["overloaded"] and not by_gpus[2]["overloaded"]
     cap = json.loads(run("capacity", "--profile", EXAMPLES / "code_gen.json", "--rate", "18.5", "--json").output)
     assert cap["gpus"] == 2
-    two = report("--profile", EXAMPLES / "code_gen.json", "--rate", "18.5", "--gpus", "2")
+    two = report("--profile", EXAMPLES / "code_gen.json", "--rate", "18.5", "--gpu-count", "2")
     assert by_gpus[2]["energy_per_request_j"] == pytest.approx(two["energy_per_request_j"], rel=0.02)
 
 
@@ -517,7 +517,7 @@ def test_a_batch_never_holds_more_requests_than_the_workload_has(tmp_path):
 
 
 def test_an_analytic_answer_prints_no_interval():
-    text = run("--profile", EXAMPLES / "code_gen.json", "--model", "roofline").output
+    text = run("--profile", EXAMPLES / "code_gen.json", "--energy-model", "roofline").output
     assert "no interval" in text and "90% interval" not in text
 
 

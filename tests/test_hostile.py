@@ -465,7 +465,7 @@ CONFIG_KEYS = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_k
 CONFIG_BAD = [("zero", 0), ("null", None), ("string", "abc"), ("numeric-string", "64"), ("negative", -8),
               ("float", 64.5), ("huge", 2**70), ("1e308", 1e308), ("bool", True), ("list", [64]), ("obj", {})]
 OPTIONAL_KEYS = {"num_key_value_heads", "head_dim", "max_position_embeddings"}  # null falls back to a default
-CONFIG_PREDICT = ["--profile", "{d}/p.json", "--json", "--model", "roofline"]
+CONFIG_PREDICT = ["--profile", "{d}/p.json", "--json", "--energy-model", "roofline"]
 
 
 def _config_profile() -> dict:
@@ -552,15 +552,15 @@ def _option_cases():
         ("--rate=1e6", [*PREDICT, "--rate", "1e6"], P, "either:--rate"),
         ("--rate=1e5-period-1e9", [*PREDICT, "--rate", "1e5"], {"p.json": base_profile(period_s=1e9)},
          "either:--rate"),
-        ("--rate=1-gpus=2", [*PREDICT, "--rate", "1", "--gpus", "2"], P, "ok"),
-        ("--rate=1-gpus=1e6", [*PREDICT, "--rate", "1", "--gpus", "1000000"], P, "error:--gpus"),
-        ("--rate=1-gpus=0", [*PREDICT, "--rate", "1", "--gpus", "0"], P, "error:--gpus"),
+        ("--rate=1-gpus=2", [*PREDICT, "--rate", "1", "--gpu-count", "2"], P, "ok"),
+        ("--rate=1-gpus=1e6", [*PREDICT, "--rate", "1", "--gpu-count", "1000000"], P, "error:--gpu-count"),
+        ("--rate=1-gpus=0", [*PREDICT, "--rate", "1", "--gpu-count", "0"], P, "error:--gpu-count"),
         ("--rate=abc", [*PREDICT, "--rate", "abc"], P, "error:--rate"),
         ("sweep-rate--max-gpus=0", ["sweep-rate", "--profile", "{d}/p.json", "--json", "--rates", "1",
                                     "--max-gpus", "0"], P, "error:--max-gpus"),
         ("unknown-option", [*PREDICT, "--colour"], P, "error:--colour"),
         ("missing-option", ["capacity", "--json"], P, "error:--profile"),
-        ("gpus-not-int", [*PREDICT, "--gpus", "two"], P, "error:--gpus"),
+        ("gpus-not-int", [*PREDICT, "--gpu-count", "two"], P, "error:--gpu-count"),
         ("capacity--rate=1", ["capacity", "--profile", "{d}/p.json", "--json", "--rate", "1"], P, "ok"),
         ("capacity-no-rate", ["capacity", "--profile", "{d}/p.json", "--json"],
          {"p.json": base_profile(period_s=None)}, "either:--rate"),
@@ -591,8 +591,9 @@ def _option_cases():
          "error:--batch-caps"),
         ("compare--batch-caps=2p70", ["compare", "--profile", "{d}/p.json", "--json", "--batch-caps", str(2**70)], P,
          "error:--batch-caps"),
-        ("compare--gpus=markup", ["compare", "--profile", "{d}/p.json", "--json", "--gpus", "[/x]"], P, "error:gpu"),
-        ("compare--gpus=H200", ["compare", "--profile", "{d}/p.json", "--json", "--gpus", "H200"], P, "ok"),
+        ("compare--gpus=markup", ["compare", "--profile", "{d}/p.json", "--json", "--gpu-kinds", "[/x]"], P,
+         "error:gpu"),
+        ("compare--gpus=H200", ["compare", "--profile", "{d}/p.json", "--json", "--gpu-kinds", "H200"], P, "ok"),
         ("gap-ok", ["gap", "--profile", "{d}/p.json", "--json"], P, "ok"),
         # the rich report, tables and lines (no --json) with markup in every name they print
         ("render-report-markup", ["--profile", "{d}/[bold]p[red].json"], MARKUP_P, "ok"),
@@ -617,16 +618,16 @@ def _option_cases():
         ("--csv-ok", [*PREDICT, "--csv", "{d}/b.csv"], P, "ok"),
         ("--plot-is-file", [*PREDICT, "--plot-dir", "{d}/p.json"], P, "error:--plot-dir"),
         ("--plot-under-file", [*PREDICT, "--plot-dir", "{d}/p.json/plots"], P, "error:--plot-dir"),
-        ("--model-markup", [*PREDICT, "--model", "[/x]"], P, "error:--model"),
-        ("--model-missing-dir", [*PREDICT, "--model", "{d}/nope"], P, "error:--model"),
-        ("--model-empty-dir", [*PREDICT, "--model", "{d}/m"], {**P, "m": DIR}, "error:--model"),
+        ("--model-markup", [*PREDICT, "--energy-model", "[/x]"], P, "error:--energy-model"),
+        ("--model-missing-dir", [*PREDICT, "--energy-model", "{d}/nope"], P, "error:--energy-model"),
+        ("--model-empty-dir", [*PREDICT, "--energy-model", "{d}/m"], {**P, "m": DIR}, "error:--energy-model"),
         ("data-cells-csv-missing-folder", ["data", "cells", "--csv", "{d}/nope/c.csv"], {}, "error:--csv"),
         ("data-cells-csv-is-dir", ["data", "cells", "--csv", "{d}/out"], {"out": DIR}, "error:--csv"),
     ]
     return cases
 
 
-# card.json through --model DIR (the loader, model/store.py, is another engineer's).
+# card.json through --energy-model DIR (the loader, model/store.py, is another engineer's).
 def _card_cases():
     card_dir = REPO / "artifacts" / "models" / "default"
     shipped = {p.name: p.read_bytes() for p in card_dir.iterdir() if p.is_file()} if card_dir.is_dir() else {}
@@ -640,10 +641,11 @@ def _card_cases():
     for label, card in [("invalid-json", "{not json"), ("list", [1, 2]), ("number", "3"), ("empty", ""),
                         ("missing-keys", {}), ("null", "null"), ("deep", "[" * 100_000 + "]" * 100_000),
                         ("binary", bytes(range(256))), ("markup", {"name": "[/x]"})]:
-        cases.append((f"card-{label}", [*PREDICT, "--model", "{d}/m"], {**P, **with_card(card)}, "error:--model"))
-    cases.append(("card-is-dir", [*PREDICT, "--model", "{d}/m"],
+        cases.append((f"card-{label}", [*PREDICT, "--energy-model", "{d}/m"], {**P, **with_card(card)},
+                      "error:--energy-model"))
+    cases.append(("card-is-dir", [*PREDICT, "--energy-model", "{d}/m"],
                   {**P, **{f"m/{k}": v for k, v in shipped.items() if k != "card.json"}, "m/card.json": DIR},
-                  "error:--model"))
+                  "error:--energy-model"))
     return cases
 
 
@@ -729,12 +731,12 @@ def _grid_cases():
     cases += [
         ("calibrate/grid-missing", ["calibrate", "{d}/nope.json", "--out", "{d}/run"], {}, "error:grid"),
         ("calibrate/grid-is-dir", ["calibrate", "{d}/g", "--out", "{d}/run"], {"g": DIR}, "error:grid"),
-        ("calibrate/gpus-nan", ["calibrate", "{d}/grid.json", "--out", "{d}/run", "--gpus", "nan"],
-         {"grid.json": GRID_OK}, "error:--gpus"),
-        ("calibrate/gpus-negative", ["calibrate", "{d}/grid.json", "--out", "{d}/run", "--gpus", "-1"],
-         {"grid.json": GRID_OK}, "error:--gpus"),
-        ("calibrate/gpus-empty", ["calibrate", "{d}/grid.json", "--out", "{d}/run", "--gpus", ","],
-         {"grid.json": GRID_OK}, "error:--gpus"),
+        ("calibrate/gpus-nan", ["calibrate", "{d}/grid.json", "--out", "{d}/run", "--devices", "nan"],
+         {"grid.json": GRID_OK}, "error:--devices"),
+        ("calibrate/gpus-negative", ["calibrate", "{d}/grid.json", "--out", "{d}/run", "--devices", "-1"],
+         {"grid.json": GRID_OK}, "error:--devices"),
+        ("calibrate/gpus-empty", ["calibrate", "{d}/grid.json", "--out", "{d}/run", "--devices", ","],
+         {"grid.json": GRID_OK}, "error:--devices"),
         ("calibrate/out-is-file", ["calibrate", "{d}/grid.json", "--out", "{d}/grid.json"], {"grid.json": GRID_OK},
          "error:--out"),
     ]
@@ -925,7 +927,7 @@ def test_unreadable_files(kind, tmp_path, monkeypatch):
     target, args, field = {
         "profile": ("p.json", PREDICT, "profile"),
         "trace": ("t.csv", ["profile", "from-trace", "{d}/t.csv", "-o", "{d}/o.json"], "trace"),
-        "config": ("config.json", ["--profile", "{d}/pc.json", "--json", "--model", "roofline"], "model"),
+        "config": ("config.json", ["--profile", "{d}/pc.json", "--json", "--energy-model", "roofline"], "model"),
         "grid": ("grid.json", ["calibrate", "{d}/grid.json", "--out", "{d}/run"], "grid"),
     }[kind]
     locked = tmp_path / target
@@ -991,7 +993,7 @@ def test_token_counts_never_overflow():
         profile = base_profile(tokens={"kind": "samples", "samples": [[tokens, 5]]})
         w = workload_from_profile(parse_profile(profile))
         assert w.input_tokens.tolist() == [tokens]
-        result = runner.invoke(app, ["--profile", _write_one(profile), "--json", "--model", "roofline"])
+        result = runner.invoke(app, ["--profile", _write_one(profile), "--json", "--energy-model", "roofline"])
         check_outcome(result.exit_code, result.stdout, result.stderr, "either:workload")
         if result.exit_code == 0:
             energies.append(json.loads(result.stdout)["energy_kwh"]["estimate"])
@@ -1103,12 +1105,12 @@ def _special_file_cases():
     cases = []
     for label, thing in SPECIAL_FILES:
         cases += [
-            (f"special/card.json={label}", [*PREDICT, "--model", "{d}/m"], {**P, **_model_dir_with("card.json", thing)},
-             "error:--model"),
-            (f"special/model.json={label}", [*PREDICT, "--model", "{d}/m"],
-             {**P, **_model_dir_with("model.json", thing)}, "error:--model"),
-            (f"special/manifest.json={label}", [*PREDICT, "--model", "{d}/m"],
-             {**P, **_model_dir_with("manifest.json", thing)}, "error:--model"),
+            (f"special/card.json={label}", [*PREDICT, "--energy-model", "{d}/m"],
+             {**P, **_model_dir_with("card.json", thing)}, "error:--energy-model"),
+            (f"special/model.json={label}", [*PREDICT, "--energy-model", "{d}/m"],
+             {**P, **_model_dir_with("model.json", thing)}, "error:--energy-model"),
+            (f"special/manifest.json={label}", [*PREDICT, "--energy-model", "{d}/m"],
+             {**P, **_model_dir_with("manifest.json", thing)}, "error:--energy-model"),
             (f"special/profile={label}", PREDICT, {"p.json": thing}, "error:profile"),
             (f"special/grid={label}", ["calibrate", "{d}/grid.json", "--out", "{d}/run"], {"grid.json": thing},
              "error:grid"),

@@ -58,7 +58,10 @@ class _Numbers(HTMLParser):
 def lookup(report: dict, key: str):
     value = report
     for part in key.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, list):
+            value = value[int(part)]
+        else:
+            value = value.get(part) if isinstance(value, dict) else None
     return value
 
 
@@ -68,6 +71,22 @@ def _json_value(report: dict, key: str):
         row = next(b for b in report["bins"] if b["input_bin"] == int(parts[1]) and b["output_bin"] == int(parts[2]))
         return row[parts[3]]
     return lookup(report, key)
+
+
+def check_cells(cells, expected_at) -> None:
+    """Each number shown is its JSON value: data-value exactly, the text to the digits it shows."""
+    for key, value, shown in cells:
+        expected = expected_at(key)
+        if expected is None:
+            assert value is None and shown.strip() == "n/a"
+            continue
+        assert float(value) == pytest.approx(expected, rel=1e-12), key
+        found = re.search(r"([-+]?[\d,]*)(\.\d+)?(e[-+]?\d+)?", shown)
+        number = float(found.group().replace(",", ""))
+        scale = 100 if shown.strip().endswith("%") else 1
+        # as close as the digits shown can say: half a unit of the last digit
+        last_digit = 10.0 ** (-len((found.group(2) or ".")[1:]) + int((found.group(3) or "e0")[1:]))
+        assert abs(number - expected * scale) <= 0.5 * last_digit * (1 + 1e-9), (key, shown)
 
 
 @pytest.mark.slow
@@ -93,18 +112,7 @@ def test_the_html_report_renders_offline_with_the_json_numbers(tmp_path, extra):
             "site.co2e_kg"} <= keys
     if extra:
         assert "latency.ttft_p90_ms" in keys
-    for key, value, shown in parsed.cells:
-        expected = _json_value(report, key)
-        if expected is None:
-            assert value is None and shown.strip() == "n/a"
-            continue
-        assert float(value) == pytest.approx(expected, rel=1e-12), key
-        found = re.search(r"([-+]?[\d,]*)(\.\d+)?(e[-+]?\d+)?", shown)
-        number = float(found.group().replace(",", ""))
-        scale = 100 if shown.strip().endswith("%") else 1
-        # as close as the digits shown can say: half a unit of the last digit
-        last_digit = 10.0 ** (-len((found.group(2) or ".")[1:]) + int((found.group(3) or "e0")[1:]))
-        assert abs(number - expected * scale) <= 0.5 * last_digit * (1 + 1e-9), (key, shown)
+    check_cells(parsed.cells, lambda key: _json_value(report, key))
     assert len(parsed.images) == 3
     for src in parsed.images:
         assert src.startswith("data:image/png;base64,")
@@ -116,3 +124,57 @@ def test_the_html_report_renders_offline_with_the_json_numbers(tmp_path, extra):
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (1200, 1800)
     assert len(data) > 50_000  # a rendered page of text and tables, not a blank one
+
+
+PLAN_ARGS = ["plan", "--profile", str(REPO / "examples" / "code_gen.json"), "--rate", "1", "--max-gpus", "2",
+             "--gpu-kinds", "H100-SXM-80GB", "--precisions", "bf16,fp8", "--ttft-p90-ms", "2000"]
+
+
+def _plan_page(tmp_path) -> tuple[dict, Path]:
+    page = tmp_path / "plan.html"
+    made = subprocess.run([sys.executable, "-m", "energy_predict", *PLAN_ARGS, "--html", str(page), "--json"],
+                          capture_output=True, text=True, env=ENV, timeout=300)
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout), page
+
+
+def _check_plan_numbers(plan: dict, dom: str) -> None:
+    parsed = _Numbers()
+    parsed.feed(dom)
+    keys = {key for key, _, _ in parsed.cells}
+    columns = 16  # the numbers of a front row (html_report.PLAN_COLUMNS)
+    assert len(parsed.cells) >= columns * (1 + len(plan["front"])) + len(plan["counts"])
+    assert {"recommended.energy_kwh_per_day", "recommended.low_kwh_per_day", "recommended.high_kwh_per_day",
+            "front.0.energy_kwh_per_day", "front.0.ttft_p90_ms", "front.0.site.co2e_kg_per_day",
+            "targets.ttft_p90_ms", "counts.simulated"} <= keys
+    check_cells(parsed.cells, lambda key: lookup(plan, key))
+    assert plan["why"] in dom and plan["recommended"]["label"] in dom  # the recommendation and why, in words
+
+
+def test_the_plan_page_holds_the_front_the_recommendation_and_why(tmp_path):
+    """Without a browser: the page's source against the JSON plan printed beside it."""
+    plan, page = _plan_page(tmp_path)
+    source = page.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", source) and "<link" not in source
+    _check_plan_numbers(plan, source)
+    embedded = re.search(r'<script type="application/json" id="plan-json">(.*?)</script>', source, re.S).group(1)
+    assert json.loads(embedded) == plan
+
+
+@pytest.mark.slow
+def test_the_plan_page_renders_in_a_browser_with_the_json_numbers(tmp_path):
+    plan, page = _plan_page(tmp_path)
+    dom = _browser(tmp_path, page, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    _check_plan_numbers(plan, dom.stdout)
+    shot = tmp_path / "shot.png"
+    taken = _browser(tmp_path, page, f"--screenshot={shot}", "--window-size=1200,1400")
+    assert taken.returncode == 0 and shot.exists(), taken.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000  # a page of text and tables, not a blank one
+
+
+def test_plan_refuses_an_html_path_that_is_not_html_before_searching(tmp_path):
+    made = subprocess.run([sys.executable, "-m", "energy_predict", *PLAN_ARGS, "--html", str(tmp_path / "p.txt")],
+                          capture_output=True, text=True, env=ENV, timeout=120)
+    assert made.returncode == 2 and made.stderr.startswith("error: --html") and len(made.stderr.splitlines()) == 1

@@ -106,7 +106,7 @@ def test_shipped_default_model_is_measured_and_checks_its_range():
         model.basis(Deployment(LLAMA8, CATALOG["A100-SXM-80GB"], VLLM.with_(quantization="fp8")))
     with pytest.raises(EnergyPredictError, match="serving: no measurements for framework=hf"):
         model.basis(Deployment(LLAMA8, H100, Serving("hf", compile=True, quantization="fp8")))
-    with pytest.raises(EnergyPredictError, match="--model: no model 'nope'"):
+    with pytest.raises(EnergyPredictError, match="--energy-model: no model 'nope'"):
         load_model("nope")
     assert model.basis(Deployment(LLAMA8, H100, Serving("hf", compile=True))).kind == "measured"  # issue 17: 35 cells
     with pytest.raises(EnergyPredictError, match="serving.tensor_parallel: tensor parallelism 16 is not measured"):

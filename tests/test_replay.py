@@ -52,7 +52,7 @@ def test_hf_batches_cover_every_request_once_in_order():
     (["--modes", "online", "--poisson-rates", "fast"], "--poisson-rates"),
     (["--modes", "online", "--rates", "4,-1"], "--rates"),
     (["--modes", "sideways"], "--modes"),
-    (["--gpus", "a"], "--gpus"),
+    (["--devices", "a"], "--devices"),
     (["--backend", "hf", "--modes", "online", "--rates", "4"], "--modes"),
 ])
 def test_bad_replay_arguments_give_one_line_and_exit_2(tmp_path, args, field):

@@ -219,8 +219,8 @@ def test_replay_ray_alone_runs_a_real_hf_replay_on_this_machines_ray(cluster, tr
 
 
 @pytest.mark.parametrize("args, field", [
-    (["--backend", "hf", "--tensor-parallel", "2", "--ray"], "--tensor-parallel"),
-    (["--tensor-parallel", "2", "--gpus", "0"], "--gpus"),
+    (["--backend", "hf", "--tp", "2", "--ray"], "--tp"),
+    (["--tp", "2", "--devices", "0"], "--devices"),
 ])
 def test_bad_tensor_parallel_replays_give_one_line_and_exit_2(trace, tmp_path, args, field):
     from typer.testing import CliRunner

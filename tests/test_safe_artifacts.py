@@ -79,8 +79,8 @@ def test_planted_pickle_never_runs(model_copy, tmp_path, monkeypatch, framework)
     profile = PROFILE if framework == "vllm" else hf_profile(tmp_path)
     payload = plant(model_copy, marker)
 
-    # --model DIR through the CLI, and the library
-    result = invoke("--profile", profile, "--model", model_copy, "--json")
+    # --energy-model DIR through the CLI, and the library
+    result = invoke("--profile", profile, "--energy-model", model_copy, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["model"]["kind"] == "measured"
@@ -106,9 +106,9 @@ def test_a_pickle_alone_is_not_a_model(tmp_path):
     folder.mkdir()
     marker = tmp_path / "pwned"
     plant(folder, marker)
-    result = invoke("--profile", PROFILE, "--model", folder)
+    result = invoke("--profile", PROFILE, "--energy-model", folder)
     assert result.exit_code == 2
-    assert len(error_lines(result)) == 1 and "--model" in result.output
+    assert len(error_lines(result)) == 1 and "--energy-model" in result.output
     assert not marker.exists()
 
 
@@ -150,11 +150,11 @@ def test_tampered_model_is_refused_with_one_line(model_copy, monkeypatch, how):
     tamper, named = TAMPER[how]
     tamper(model_copy)
     monkeypatch.setattr(persistence, "models_dir", lambda: model_copy.parent)
-    for args in (["--model", model_copy], []):  # a folder, and the shipped default (never a silent fallback)
+    for args in (["--energy-model", model_copy], []):  # a folder, and the shipped default (never a silent fallback)
         result = invoke("--profile", PROFILE, *args)
         assert result.exit_code == 2, result.output
         (line,) = error_lines(result)
-        assert line.startswith("error: --model:") and named in line and "energy-predict model fit" in line
+        assert line.startswith("error: --energy-model:") and named in line and "energy-predict model fit" in line
         assert "Traceback" not in result.output
     with pytest.raises(EnergyPredictError, match=named):
         persistence.load_model(str(model_copy))

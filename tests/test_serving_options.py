@@ -232,7 +232,7 @@ def test_a_beam_keeps_its_width_of_sequences_in_the_kv_cache():
 
 
 def test_the_analytic_baseline_says_it_counts_greedy_decoding(tmp_path):
-    r = report("--profile", profile(tmp_path, 4, serving__decoding="sampling"), "--model", "roofline")
+    r = report("--profile", profile(tmp_path, 4, serving__decoding="sampling"), "--energy-model", "roofline")
     assert r["basis"]["kind"] == "analytic" and "counts greedy decoding" in r["basis"]["reason"]
 
 

@@ -47,15 +47,36 @@ def _profile_and_folder(profile: Profile | Mapping[str, Any] | str | Path) -> tu
                      "give a dict, a path to a profile JSON or an energy_predict.profile.Profile")
 
 
-def predict(profile: Profile | Mapping[str, Any] | str | Path, *, model: str | EnergyModel = "default",
-            rate: float | None = None, gpus: int | None = None) -> Report:
+def _renamed(old: str, new: str, old_value, new_value):
+    """A keyword's former name (the CLI's flag names, docs/cli.md): a DeprecationWarning, then its value."""
+    if old_value is None:
+        return new_value
+    import sys
+    import warnings
+
+    level, frame = 1, sys._getframe(0)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("energy_predict"):
+        level, frame = level + 1, frame.f_back  # the warning points at the caller's line, not at ours
+    warnings.warn(f"predict({old}=...) is deprecated and will be removed in the next release; use {new}=",
+                  DeprecationWarning, stacklevel=level)
+    if new_value is not None:
+        raise InputError(old, f"given with {new}, which means the same", f"give only {new}")
+    return old_value
+
+
+def predict(profile: Profile | Mapping[str, Any] | str | Path, *, energy_model: str | EnergyModel | None = None,
+            rate: float | None = None, gpu_count: int | None = None, model: str | EnergyModel | None = None,
+            gpus: int | None = None) -> Report:
     """The report of a workload profile: the same as `energy-predict --profile P --json`.
 
     Args:
         profile: a dict (the profile JSON's keys), a path to a profile JSON, or a validated `Profile`.
-        model: a shipped model's name ("default"), "roofline" or "flops-tdp", or a loaded model.
+        energy_model: a shipped model's name (default: "default"), "roofline" or "flops-tdp", or a loaded model,
+            as `--energy-model`.
         rate: online serving at this rate (requests/s), simulated, as `--rate`.
-        gpus: GPUs of the deployment (replicas x tensor parallel), as `--gpus`.
+        gpu_count: GPUs of the deployment (replicas x tensor parallel), as `--gpu-count`.
+        model: deprecated, `energy_model`.
+        gpus: deprecated, `gpu_count`.
 
     Raises:
         InputError: a bad profile or option, named with its fix (the CLI prints it as one line).
@@ -64,11 +85,16 @@ def predict(profile: Profile | Mapping[str, Any] | str | Path, *, model: str | E
 
     from energy_predict.predict.run import case_of, predict_case
 
+    energy_model = _renamed("model", "energy_model", model, energy_model)
+    gpu_count = _renamed("gpus", "gpu_count", gpus, gpu_count)
     if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate)
                              or not 0 < rate <= 1e6):
         raise InputError("rate", f"{rate!r} is not a rate", "give a finite rate above 0 and at most 1e6 req/s")
-    if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, int) or not 1 <= gpus <= 4096):
-        raise InputError("gpus", f"{gpus!r} is not a GPU count", "give a whole number from 1 to 4096")
+    if gpu_count is not None and (isinstance(gpu_count, bool) or not isinstance(gpu_count, int)
+                                  or not 1 <= gpu_count <= 4096):
+        raise InputError("gpu_count", f"{gpu_count!r} is not a GPU count", "give a whole number from 1 to 4096")
     validated, folder = _profile_and_folder(profile)
-    fitted = load_model(model) if isinstance(model, str) else model
-    return predict_case(case_of(validated, folder, gpus), fitted, rate).report
+    if energy_model is None:
+        energy_model = "default"
+    fitted = load_model(energy_model) if isinstance(energy_model, str) else energy_model
+    return predict_case(case_of(validated, folder, gpu_count), fitted, rate).report

@@ -125,7 +125,7 @@ def deployment_baselines(dep: Deployment, batch_size, input_tokens, output_token
     """Both baselines of batches of `batch_size` requests served by `dep`, in its precision (peak and bytes).
 
     A beam of width w decodes w sequences per request (HF expands the prompts to B x w rows before prefill), so a
-    batch of B requests is costed as B x w sequences. The analytic models' answers (`--model roofline`) and the
+    batch of B requests is costed as B x w sequences. The analytic models' answers (`--energy-model roofline`) and the
     baselines beside every report both come from here.
     """
     s = dep.serving

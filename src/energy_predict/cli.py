@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from energy_predict import cli_report
 from energy_predict.errors import EnergyPredictError
 from energy_predict.outputs import printable
 
@@ -177,6 +178,40 @@ def _progress(description: str, total: int):
     return progress
 
 
+PROGRESS_AFTER_S = 1.0  # work shorter than this draws no bar
+
+
+class _LateProgress:
+    """A progress bar (ETA, standard error) drawn only once the work has taken `delay_s`: a quick answer draws none.
+
+    Used as `with _LateProgress("simulating") as on_progress:`; `on_progress` is None off a terminal or with -q, so
+    the work pays nothing for a bar nobody sees.
+    """
+
+    def __init__(self, description: str, delay_s: float | None = None):
+        import time
+
+        self.description, self._started_s, self._bar = description, time.monotonic(), None
+        self.delay_s = PROGRESS_AFTER_S if delay_s is None else delay_s
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            import time
+
+            if time.monotonic() - self._started_s < self.delay_s:
+                return
+            self._bar = _progress(self.description, total)
+            self._bar.start()
+        self._bar.update(self._bar.task_ids[0], completed=done, total=total)
+
+    def __enter__(self):
+        return self if _verbosity >= 0 and err.is_terminal else None
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
 def _deprecated(old: str, new: str, old_value, new_value, convert=None):
     """A hidden old spelling of an option: one warning line, then its value as the new option's."""
     if old_value is None:
@@ -189,6 +224,18 @@ def _deprecated(old: str, new: str, old_value, new_value, convert=None):
     return convert(old_value) if convert else old_value
 
 
+_energy_model_option = cli_report.energy_model_option
+
+
+def _old_model_option():
+    return typer.Option(None, "--model", hidden=True, help="deprecated: --energy-model")
+
+
+def _energy_model_name(old: str | None, new: str | None) -> str:
+    """--energy-model's value, or the deprecated --model's (on the commands where it named the energy model)."""
+    return _deprecated("--model", "--energy-model", old, new) or "default"
+
+
 def _version(value: bool) -> None:
     if value:
         from energy_predict import __version__
@@ -197,12 +244,7 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-_FORMAT_OPTION_HELP = ("table (aligned text; in a terminal wrapped to its width, a whole column at a time) | markdown "
-                       "| json | csv")
-
-
-def _format_option():
-    return typer.Option("table", "--format", metavar="FORMAT", help=_FORMAT_OPTION_HELP)
+_format_option = cli_report.format_option
 
 
 def _json_option():
@@ -262,21 +304,19 @@ def main_command(
     ctx: typer.Context,
     profile: Path | None = typer.Option(None, "--profile", "-p", help="workload profile JSON"),
     fmt: str = _format_option(),
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (docs/report.schema.json); the "
-                                 "same as --format json"),
-    csv: Path | None = typer.Option(None, "--csv", help="write the per-bin breakdown as CSV (- : to standard "
-                                    "output, instead of the report)"),
-    model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
-    plot_dir: Path | None = typer.Option(None, "--plot-dir", help="write PNG plots into this folder"),
+    as_json: bool = cli_report.report_json_option(),
+    csv: Path | None = cli_report.csv_option(),
+    energy_model: str | None = _energy_model_option(),
+    model: str | None = _old_model_option(),
+    plot_dir: Path | None = cli_report.plot_dir_option(),
     plot: Path | None = typer.Option(None, "--plot", hidden=True, help="deprecated: --plot-dir"),
-    html: Path | None = typer.Option(None, "--html", help="write a self-contained HTML report (report, breakdown "
-                                     "and plots inline; readable offline)"),
-    summary_csv: Path | None = typer.Option(None, "--summary-csv", help="append one row (timestamp, workload, "
-                                            "energy, facility energy, CO2e, cost, basis, interval) to this CSV"),
+    html: Path | None = cli_report.html_option(),
+    summary_csv: Path | None = cli_report.summary_csv_option(),
     rate: float | None = typer.Option(None, "--rate", help="online serving at this rate (req/s): simulate it"),
-    gpus: int | None = typer.Option(None, "--gpus", min=1, max=4096,
-                                    help="GPUs of the deployment (replicas x tensor_parallel); "
-                                         "default: the profile's hardware.count"),
+    gpu_count: int | None = typer.Option(None, "--gpu-count", min=1, max=4096,
+                                         help="GPUs of the deployment (replicas x tensor_parallel); "
+                                              "default: the profile's hardware.count"),
+    gpus: int | None = typer.Option(None, "--gpus", min=1, max=4096, hidden=True, help="deprecated: --gpu-count"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="print the version and exit"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say each step on standard error"),
@@ -293,49 +333,16 @@ def main_command(
         raise typer.Exit(0)
     from energy_predict.predict.run import predict_profile
 
-    fmt = _resolve_format(fmt, as_json)
     plot_dir = _deprecated("--plot", "--plot-dir", plot, plot_dir)
+    gpu_count = _deprecated("--gpus", "--gpu-count", gpus, gpu_count)
+    energy_model = _energy_model_name(model, energy_model)
     if rate is not None:
         _check_rate(rate, "--rate")
-    if _is_stdout(csv) and fmt != "table":
-        from energy_predict.errors import InputError
-
-        given = "--json" if as_json else f"--format {fmt}"
-        raise InputError("--csv", f"- (standard output) and {given} would both write to standard output",
-                         f"write the CSV to a file, or leave out {given}")
-    _output_file(csv, "--csv")
-    _output_file(html, "--html", (".html", ".htm"))
-    _output_file(summary_csv, "--summary-csv", (".csv",))
-    _output_dir(plot_dir, "--plot-dir")
+    outputs = cli_report.check_report_outputs(fmt, as_json, csv, html, summary_csv, plot_dir)
     _step(f"predicting {profile}" + (f" online at {rate:g} req/s" if rate else ""))
-    prediction = predict_profile(profile, _load_model(model), rate, gpus)
-    report = prediction.report.to_json()
-    if plot_dir is not None:
-        from energy_predict.predict.plots import write_plots
-
-        for path in write_plots(prediction.report, plot_dir):
-            _info(f"wrote {path}")
-    if html is not None:
-        from energy_predict.predict.html_report import write_html
-
-        _info(f"wrote {write_html(prediction.report, html)}")
-    if summary_csv is not None:
-        _write_summary_csv(summary_csv, report)
-    from energy_predict.render import bins_csv, render_report
-
-    if csv is not None:
-        if _is_stdout(csv):
-            print(bins_csv(report), end="")
-            return  # standard output holds the CSV alone
-        from energy_predict.outputs import write_text
-
-        write_text(csv, "--csv", bins_csv(report))
-    if fmt == "json":
-        _print_json(report)
-    else:
-        import sys
-
-        sys.stdout.write(render_report(report, fmt, _table_width()))
+    with _LateProgress("simulating requests") as on_progress:
+        prediction = predict_profile(profile, _load_model(energy_model), rate, gpu_count, on_progress)
+    cli_report.write_report_outputs(prediction.report, outputs)
 
 
 _TRACE_FORMATS_HELP = ("vLLM bench result JSON, BurstGPT, Azure, Mooncake, Vidur, LLMServingSim, OpenAI usage log, "
@@ -411,7 +418,9 @@ class _RayOptionalAddress(typer.core.TyperCommand):
 def calibrate(
     grid: Path = typer.Argument(..., help="grid JSON: models x serving configs x cells"),
     out_dir: Path = typer.Option(..., "--out", help="run folder, e.g. artifacts/calibration/<run-id>"),
-    gpus: str = typer.Option("0", "--gpus", help="GPU indices to meter, summed (e.g. 0,1); not with --ray"),
+    devices: str | None = typer.Option(None, "--devices", help="GPU indices to meter, summed (e.g. 0,1; default "
+                                       "0); not with --ray"),
+    gpus: str | None = typer.Option(None, "--gpus", hidden=True, help="deprecated: --devices"),
     ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]",
                                    help="fan the grid out over Ray: alone, every GPU of this machine; with an "
                                         "address (auto, HOST:6379), a cluster's (`ray` extra)"),
@@ -445,7 +454,7 @@ def calibrate(
     from energy_predict.calibrate.preflight import check_gpu, check_grid_size, check_installed, check_models
     from energy_predict.calibrate.sweep import read_outcome, run_sweep
 
-    indices = _gpu_indices(gpus)
+    indices = _device_indices(_deprecated("--gpus", "--devices", gpus, devices) or "0")
     _output_dir(out_dir, "--out")
     spec = load_grid(grid)
     if only_config or only_model:
@@ -457,7 +466,8 @@ def calibrate(
         check_gpu(device)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=err, disable=not err.is_terminal) as progress:  # a log gets lines, not a bar
+    # a log gets lines, not a bar
+    with Progress(*columns, console=err, disable=_verbosity < 0 or not err.is_terminal) as progress:
         task = progress.add_task("calibrating", total=len(expand_grid(spec)))
 
         def on_cell(done, total, cell, status):
@@ -502,9 +512,13 @@ def replay(
     poisson_rates: str = typer.Option("", "--poisson-rates", help="online rates in req/s with Poisson arrivals"),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="HF offline batch size"),
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--eager", help="vLLM: CUDA graphs, or eager mode"),
-    gpus: str = typer.Option("0", "--gpus", help="GPU indices to meter, summed (e.g. 0,1); not with --ray"),
-    tensor_parallel: int = typer.Option(1, "--tensor-parallel", min=1, max=64,
-                                        help="GPUs of the engine (vLLM); --gpus lists as many"),
+    devices: str | None = typer.Option(None, "--devices", help="GPU indices to meter, summed (e.g. 0,1; default "
+                                       "0); not with --ray"),
+    gpus: str | None = typer.Option(None, "--gpus", hidden=True, help="deprecated: --devices"),
+    tp: int | None = typer.Option(None, "--tp", min=1, max=64, help="tensor parallelism: GPUs of the engine "
+                                  "(vLLM; default 1); --devices lists as many"),
+    tensor_parallel: int | None = typer.Option(None, "--tensor-parallel", min=1, max=64, hidden=True,
+                                               help="deprecated: --tp"),
     ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]",
                                    help="each replay its own engine on Ray, side by side: alone, on this machine's "
                                         "GPUs; with an address (auto, HOST:6379), a cluster's (`ray` extra)"),
@@ -529,7 +543,7 @@ def replay(
     trace; each record gives the hit rate that implies and, with vLLM, the engine's own prefix-cache hits.
 
     With --ray each replay (offline, each online rate) is a Ray actor that loads its own engine on
-    --tensor-parallel GPUs; replays run side by side and each record is written here as it comes back.
+    --tp GPUs; replays run side by side and each record is written here as it comes back.
     Exit 1 when a replay has no record (its worker died twice, or it failed), 2 for bad input.
     """
     from energy_predict.calibrate.preflight import check_backend_name, check_gpu, check_installed
@@ -537,6 +551,8 @@ def replay(
     from energy_predict.errors import InputError
 
     fmt = _deprecated("--format", "--trace-format", fmt, trace_format)
+    tensor_parallel = _deprecated("--tensor-parallel", "--tp", tensor_parallel, tp) or 1
+    devices = _deprecated("--gpus", "--devices", gpus, devices) or "0"
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     if not set(mode_list) <= {"offline", "online"} or not mode_list:
         raise InputError("--modes", f"{modes!r}", "use offline, online or offline,online")
@@ -544,10 +560,10 @@ def replay(
     if "online" in mode_list and not rate_list + poisson_list:
         raise InputError("--rates", "online replay needs at least one rate", "add e.g. --rates 4,12")
     _output_dir(out_dir, "--out")
-    indices = _gpu_indices(gpus)
+    indices = _device_indices(devices)
     if ray is None and tensor_parallel > 1 and len(indices) != tensor_parallel:
-        raise InputError("--gpus", f"the engine runs on {tensor_parallel} GPUs but {len(indices)} are metered",
-                         "pass one --gpus index per GPU the engine uses (e.g. --gpus 0,1 for --tensor-parallel 2)")
+        raise InputError("--devices", f"the engine runs on {tensor_parallel} GPUs but {len(indices)} are metered",
+                         "pass one --devices index per GPU the engine uses (e.g. --devices 0,1 for --tp 2)")
     check_backend_name(backend)  # before pydantic meets it
     plan = plan_replays(trace, backend_name=backend, model=model, n=n, seed=seed, modes=mode_list,
                         rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
@@ -591,15 +607,17 @@ def _hit_rates(record: dict) -> str:
             f"engine {[None if e is None else round(e, 3) for e in engine]}")
 
 
-def _gpu_indices(text: str) -> tuple[int, ...]:
+def _device_indices(text: str) -> tuple[int, ...]:
     from energy_predict.errors import InputError
 
     try:
         indices = tuple(int(g) for g in text.split(","))
     except ValueError:
-        raise InputError("--gpus", f"{text!r} is not a list of indices", "write e.g. --gpus 0 or --gpus 0,1") from None
+        raise InputError("--devices", f"{text!r} is not a list of indices",
+                         "write e.g. --devices 0 or --devices 0,1") from None
     if any(not 0 <= g < 1024 for g in indices):
-        raise InputError("--gpus", f"{text!r} holds an index outside 0..1023", "write e.g. --gpus 0 or --gpus 0,1")
+        raise InputError("--devices", f"{text!r} holds an index outside 0..1023",
+                         "write e.g. --devices 0 or --devices 0,1")
     return indices
 
 
@@ -699,12 +717,14 @@ def _ints(text: str, flag: str) -> list[int]:
 @handles_errors
 def compare_cmd(
     profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON"),
-    model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
+    energy_model: str | None = _energy_model_option(),
+    model: str | None = _old_model_option(),
     batch_caps: str = typer.Option("1,16,64,256", "--batch-caps", help="batch caps to try"),
-    gpus: str = typer.Option("", "--gpus", help="other GPUs to try, e.g. H200,A100,B200 (a GPU never measured is "
-                                                "transferred from the nearest measured one through the datasheets; "
-                                                "analytic only where that is refused, and then compared only with "
-                                                "an analytic estimate)"),
+    gpus: str | None = typer.Option(None, "--gpus", hidden=True, help="deprecated: --gpu-kinds"),
+    gpu_kinds: str | None = typer.Option(None, "--gpu-kinds", help="other GPUs to try, e.g. H200,A100,B200 (a GPU "
+                                         "never measured is transferred from the nearest measured one through the "
+                                         "datasheets; analytic only where that is refused, and then compared only "
+                                         "with an analytic estimate)"),
     fmt: str = _format_option(),
     as_json: bool = _json_option(),
 ) -> None:
@@ -715,19 +735,21 @@ def compare_cmd(
     from energy_predict.predict.run import load_case
     from energy_predict.predict.whatif import compare
 
+    energy_model = _energy_model_name(model, energy_model)
+    gpu_kinds = _deprecated("--gpus", "--gpu-kinds", gpus, gpu_kinds) or ""
     caps = sorted(set(_ints(batch_caps, "--batch-caps")))
     if len(caps) > MAX_COMPARE_CAPS:
         raise InputError("--batch-caps", f"{len(caps)} batch caps is more than compare ranks at once "
                          f"({MAX_COMPARE_CAPS})", "give the caps you would deploy, e.g. 16,64,256")
-    names = [g.strip() for g in gpus.split(",") if g.strip()]
+    names = [g.strip() for g in gpu_kinds.split(",") if g.strip()]
     if len(set(names)) > MAX_COMPARE_GPUS:
-        raise InputError("--gpus", f"{len(set(names))} GPUs is more than compare ranks at once ({MAX_COMPARE_GPUS})",
-                         "name the GPUs you would choose between")
+        raise InputError("--gpu-kinds", f"{len(set(names))} GPUs is more than compare ranks at once "
+                         f"({MAX_COMPARE_GPUS})", "name the GPUs you would choose between")
     for name in names:  # a typo is named before any variant is computed
         try:
             resolve_gpu(name)
         except InputError as exc:
-            raise InputError("--gpus", exc.problem, exc.fix or "use a name from the GPU catalog") from None
+            raise InputError("--gpu-kinds", exc.problem, exc.fix or "use a name from the GPU catalog") from None
     from energy_predict.views import compare_rows, compare_view
 
     fmt = _resolve_format(fmt, as_json)
@@ -736,7 +758,7 @@ def compare_cmd(
         def step(done: int, total: int) -> None:
             bar.update(bar.task_ids[0], completed=done, total=total)
 
-        comparison = compare(case.workload, case.dep, _load_model(model), caps, list(dict.fromkeys(names)),
+        comparison = compare(case.workload, case.dep, _load_model(energy_model), caps, list(dict.fromkeys(names)),
                              analytic=RooflineEstimator(), on_step=step)
     rows, notes = compare_rows(comparison.table.to_dict("records")), comparison.notes
     _emit(compare_view(rows, case.profile.name, []), fmt, {"rows": rows, "notes": notes})
@@ -749,7 +771,8 @@ def compare_cmd(
 @handles_errors
 def gap_cmd(
     profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON"),
-    model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
+    energy_model: str | None = _energy_model_option(),
+    model: str | None = _old_model_option(),
     fmt: str = _format_option(),
     as_json: bool = _json_option(),
 ) -> None:
@@ -758,8 +781,9 @@ def gap_cmd(
     from energy_predict.predict.run import load_case
     from energy_predict.predict.whatif import gap_table
 
+    energy_model = _energy_model_name(model, energy_model)
     case = load_case(profile)
-    m = _load_model(model)
+    m = _load_model(energy_model)
     est = estimate_workload(case.workload, case.dep, m)
     from energy_predict.views import gap_rows, gap_view
 
@@ -779,7 +803,8 @@ def capacity_cmd(
     latency: float | None = typer.Option(None, "--latency-p90-s", hidden=True, help="deprecated: --ttft-p90-ms"),
     headroom: float = typer.Option(0.8, "--headroom", help="the rate may be at most this share of the sustainable "
                                    "rate"),
-    model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
+    energy_model: str | None = _energy_model_option(),
+    model: str | None = _old_model_option(),
     fmt: str = _format_option(),
     as_json: bool = _json_option(),
 ) -> None:
@@ -788,6 +813,7 @@ def capacity_cmd(
     from energy_predict.predict.run import load_case
     from energy_predict.predict.whatif import capacity
 
+    energy_model = _energy_model_name(model, energy_model)
     if per_day is not None:
         _check_rate(per_day / 86400, "--per-day")
     if rate is not None:
@@ -808,7 +834,7 @@ def capacity_cmd(
 
     fmt = _resolve_format(fmt, as_json)
     with _progress("searching GPU layouts", 1):
-        result = capacity(case.workload, case.dep, _load_model(model), r, latency, headroom, case.profile.site)
+        result = capacity(case.workload, case.dep, _load_model(energy_model), r, latency, headroom, case.profile.site)
     data = capacity_json(result.to_json())
     if fmt != "table":
         _emit(capacity_view(data), fmt, data)
@@ -846,7 +872,8 @@ def sweep_rate_cmd(
     ttft_p90_s: float | None = typer.Option(None, "--ttft-p90-s", hidden=True, help="deprecated: --ttft-p90-ms"),
     plot: Path | None = typer.Option(None, "--plot", help="plot file to write: .png, .svg or .pdf (none unless "
                                      "asked)"),
-    model: str = typer.Option("default", "--model", help="shipped model name, or roofline / flops-tdp"),
+    energy_model: str | None = _energy_model_option(),
+    model: str | None = _old_model_option(),
     fmt: str = _format_option(),
     as_json: bool = _json_option(),
 ) -> None:
@@ -855,6 +882,7 @@ def sweep_rate_cmd(
     from energy_predict.predict.run import load_case
     from energy_predict.predict.serving import sweep_rates
 
+    energy_model = _energy_model_name(model, energy_model)
     rate_list = _rates(rates, "--rates")
     if ttft_p90_s is not None and not (0 < ttft_p90_s < 1e6):
         raise InputError("--ttft-p90-s", f"{ttft_p90_s!r} is not a time", "give seconds above 0")
@@ -871,7 +899,7 @@ def sweep_rate_cmd(
 
     _output_file(plot, "--plot", PLOT_SUFFIXES)
     case = load_case(profile)
-    w, dep, m = case.workload, case.dep, _load_model(model)
+    w, dep, m = case.workload, case.dep, _load_model(energy_model)
     if not rate_list:
         if w.rate_per_s is None:
             raise InputError("--rates", "the profile has no rate", "give --rates")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from energy_predict import cli_report
+
 
 def estimate(
     model: str = typer.Option(..., "--model", help="the model: registry name, Hugging Face id "
@@ -28,17 +30,21 @@ def estimate(
     framework: str = typer.Option("vllm", "--framework", help="vllm | hf"),
     max_batch: int | None = typer.Option(None, "--max-batch", min=1, max=65536,
                                          help="largest batch the server forms (default 256)"),
-    energy_model: str = typer.Option("default", "--energy-model", help="shipped energy model, or roofline / "
-                                     "flops-tdp"),
+    energy_model: str | None = cli_report.energy_model_option(),
     save_profile: Path | None = typer.Option(None, "--save-profile", help="also write the profile this builds "
                                              "(JSON) here"),
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON (docs/report.schema.json)"),
+    fmt: str = cli_report.format_option(),
+    as_json: bool = cli_report.report_json_option(),
+    csv: Path | None = cli_report.csv_option(),
+    html: Path | None = cli_report.html_option(),
+    summary_csv: Path | None = cli_report.summary_csv_option(),
+    plot_dir: Path | None = cli_report.plot_dir_option(),
 ) -> None:
     """Predict the energy of one request shape on a GPU: the report --profile prints, without a profile file."""
     import json
 
     from energy_predict.api import predict
-    from energy_predict.cli import _check_rate, _output_file, _print_json
+    from energy_predict.cli import _check_rate, _output_file
     from energy_predict.errors import InputError
     from energy_predict.profile import parse_profile
     from energy_predict.query import query_profile
@@ -48,21 +54,13 @@ def estimate(
     if framework not in ("vllm", "hf"):
         raise InputError("--framework", f"{framework!r} is not a serving framework here", "use vllm or hf")
     _output_file(save_profile, "--save-profile")
+    outputs = cli_report.check_report_outputs(fmt, as_json, csv, html, summary_csv, plot_dir)
     data = query_profile(model, gpu, input_tokens, output_tokens, rate_per_s=rate, requests=requests,
                          period_s=period_s, tensor_parallel=tp, precision=precision, framework=framework,
                          max_batch=max_batch)
-    profile = parse_profile(data)
-    report = predict(profile, model=energy_model)
+    report = predict(parse_profile(data), energy_model=energy_model)
     if save_profile is not None:
         from energy_predict.outputs import write_text
 
         write_text(save_profile, "--save-profile", json.dumps(data, indent=2, allow_nan=False) + "\n")
-    if as_json:
-        _print_json(report.to_json())
-    else:
-        import sys
-
-        from energy_predict.cli import _table_width
-        from energy_predict.render import render_report
-
-        sys.stdout.write(render_report(report.to_json(), "table", _table_width()))
+    cli_report.write_report_outputs(report, outputs)

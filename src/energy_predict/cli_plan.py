@@ -87,8 +87,9 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
     def plan_cmd(
         profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON (profile from-trace)"),
         rate: float | None = typer.Option(None, "--rate", help="requests per second (default: the profile's)"),
-        gpus: str = typer.Option("", "--gpus", help="GPU kinds, e.g. H100,H200 (default: the profile's and "
-                                 "those the model measured)"),
+        gpu_kinds: str | None = typer.Option(None, "--gpu-kinds", help="GPU kinds, e.g. H100,H200 (default: the "
+                                             "profile's and those the energy model measured)"),
+        gpus: str | None = typer.Option(None, "--gpus", hidden=True, help="deprecated: --gpu-kinds"),
         tp: str = typer.Option("", "--tp", help="GPUs per engine, e.g. 1,2,4,8 (default 1,2,4,8)"),
         precisions: str = typer.Option("", "--precisions", help="bf16,fp8 (default both)"),
         batch_caps: str = typer.Option("", "--batch-caps", help="max_num_seqs values (default: the profile's)"),
@@ -107,14 +108,29 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
         gpu_budget: int | None = typer.Option(None, "--gpu-budget", min=1, help="GPUs the deployment may use"),
         gpu_hour_price: float | None = typer.Option(None, "--gpu-hour-price", help="price of a GPU-hour (the "
                                                     "site's currency)"),
-        model: str = typer.Option("default", "--model", help="shipped model name"),
+        energy_model: str | None = typer.Option(None, "--energy-model", metavar="NAME", help="the fitted energy "
+                                                "model: a shipped model's name or folder (default: the shipped one)"),
+        model: str | None = typer.Option(None, "--model", hidden=True, help="deprecated: --energy-model"),
         fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table | markdown | json | csv"),
         as_json: bool = typer.Option(False, "--json", help="print JSON (the same as --format json)"),
+        html: Path | None = typer.Option(None, "--html", help="write a self-contained HTML page: the recommendation "
+                                         "and why, the front, the targets (readable offline)"),
     ) -> None:
         """The energy-optimal deployment under latency targets: a Pareto front with intervals and bases."""
-        from energy_predict.cli import _check_rate, _ints, _resolve_format
+        from energy_predict.cli import (
+            _check_rate,
+            _deprecated,
+            _energy_model_name,
+            _info,
+            _ints,
+            _output_file,
+            _resolve_format,
+        )
 
         fmt = _resolve_format(fmt, as_json)
+        _output_file(html, "--html", (".html", ".htm"))
+        energy_model = _energy_model_name(model, energy_model)
+        gpu_kinds = _deprecated("--gpus", "--gpu-kinds", gpus, gpu_kinds) or ""
         from energy_predict.predict.plan import plan
         from energy_predict.predict.plan_types import PlanSpace, PlanTargets
         from energy_predict.predict.run import load_case
@@ -127,7 +143,7 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
             raise InputError("--power-budget-w", f"{power_budget_w!r} is not a power", "give watts above 0")
         if gpu_hour_price is not None and not (math.isfinite(gpu_hour_price) and gpu_hour_price >= 0):
             raise InputError("--gpu-hour-price", f"{gpu_hour_price!r} is not a price", "give a price of 0 or more")
-        space = PlanSpace(gpus=_names(gpus), tp=tuple(_ints(tp, "--tp")) or None,
+        space = PlanSpace(gpus=_names(gpu_kinds), tp=tuple(_ints(tp, "--tp")) or None,
                           precisions=_names(precisions), batch_caps=tuple(_ints(batch_caps, "--batch-caps")) or None,
                           token_budgets=tuple(_ints(token_budgets, "--token-budgets")) or None,
                           prefix_caching=_bools(prefix_caching), max_gpus=max_gpus)
@@ -137,8 +153,12 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
         case = load_case(profile)
         if rate is None and case.workload.rate_per_s is None and case.workload.arrival_s is None:
             raise InputError("--rate", "the profile has no rate", "give --rate (req/s)")
-        result = plan(case.workload, case.dep, load_model(model), space, targets, rate, case.profile.site,
+        result = plan(case.workload, case.dep, load_model(energy_model), space, targets, rate, case.profile.site,
                       gpu_hour_price, case.profile.name)
+        if html is not None:
+            from energy_predict.predict.html_report import write_plan_html
+
+            _info(f"wrote {write_plan_html(result, html)}")
         if fmt == "json":
             print_json(result.to_dict())
             return

@@ -42,10 +42,15 @@ def looks_like_hf_id(spec: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
+def _sources() -> dict:
+    return read_json(hf_configs_dir() / "sources.json", "hf_configs", "reinstall energy-predict")
+
+
+@functools.lru_cache(maxsize=1)
 def _index() -> dict[str, ShippedConfig]:
     """Every shipped id and alias, lower-cased (the Hub's ids are case-insensitive), to its config."""
     folder = hf_configs_dir()
-    sources = read_json(folder / "sources.json", "hf_configs", "reinstall energy-predict")
+    sources = _sources()
     index: dict[str, ShippedConfig] = {}
     for hf_id, entry in sources["models"].items():
         shipped = ShippedConfig(hf_id, folder / hf_id / "config.json", entry["source"])
@@ -64,9 +69,18 @@ def shipped_config(spec: str) -> ShippedConfig | None:
     return _index().get(spec.lower()) if looks_like_hf_id(spec) else None
 
 
+def left_out_reason(spec: str) -> str | None:
+    """Why a model asked for ships no config.json (sources.json's left_out), or None."""
+    return {k.lower(): v for k, v in _sources().get("left_out", {}).items()}.get(spec.lower())
+
+
 def unknown_id(spec: str) -> InputError:
-    """The refusal of an `org/name` id that does not ship: the list, and how to give a config.json instead."""
+    """The refusal of an `org/name` id that does not ship: why, when it was left out on purpose (sources.json).
+
+    The fix lists the shipped ids and the config.json way.
+    """
     shown = spec if len(spec) <= 100 else spec[:100] + "..."
-    return InputError("model", f"no config.json ships for the Hugging Face id {shown!r}",
+    why = left_out_reason(spec)
+    return InputError("model", f"no config.json ships for the Hugging Face id {shown!r}" + (f" ({why})" if why else ""),
                       f"use one of {', '.join(shipped_ids())}, or a path to the model's config.json (or to the "
                       "folder holding it)")

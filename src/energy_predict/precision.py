@@ -65,7 +65,7 @@ class Precision:
         return (f"serving.{self.field}: {gpu.name} ({gpu.generation}) has no {self.peak} tensor cores, so the "
                 f"{self.name} configuration measured on Hopper does not transfer to it (vLLM would run weight-only "
                 f"{self.name} kernels there, never measured); use {self.field} {null} "
-                f"({PRECISIONS[KEY_DTYPE].compute}) on it, or --model roofline")
+                f"({PRECISIONS[KEY_DTYPE].compute}) on it, or --energy-model roofline")
 
 
 PRECISIONS: dict[str, Precision] = {
@@ -120,7 +120,7 @@ def dtype_refusal(dtype: str) -> str | None:
            f"it reads {asked.weight_bytes_per_param:g} bytes per weight at the {asked.peak} peak")
     return (f"serving.dtype: {dtype} was not measured (every calibration ran {KEY_DTYPE}, and a measured "
             f"configuration stands for {KEY_DTYPE} only); {how}; use dtype {KEY_DTYPE} for the measured answer, or "
-            "--model roofline for an analytic one")
+            "--energy-model roofline for an analytic one")
 
 
 # ---------------------------------------------------------------- weight formats of a checkpoint (quantization_config)
@@ -227,9 +227,9 @@ def format_refusal(arch_name: str, method: str, precision: Precision) -> str | N
         return (f"serving.quantization: {arch_name}'s checkpoint stores its weights in fp8 "
                 f"(quantization_config.quant_method fp8), which vLLM serves in fp8 whatever the dtype, so a measured "
                 f"{precision.name} configuration would misread its bytes and kernels; use quantization fp8, or "
-                "--model roofline for an analytic estimate")
+                "--energy-model roofline for an analytic estimate")
     which = "routed experts" if fmt.covers == "experts" else "linear layers"
     return (f"model: {arch_name}'s {which} are stored in {method} ({fmt.bits}-bit weights with scales, "
             f"quantization_config.quant_method {method}), a weight format no calibration measured (its kernels and "
-            f"bytes differ from every measured configuration); use --model roofline for an analytic estimate, which "
-            "counts those bytes")
+            "bytes differ from every measured configuration); use --energy-model roofline for an analytic estimate, "
+            "which counts those bytes")

@@ -53,7 +53,7 @@ def _cli(*args):
 @pytest.mark.parametrize(("args", "field"), [
     (["compare", "--profile", str(PROFILE), "--batch-caps", ",".join(str(i) for i in range(1, 10001))],
      "--batch-caps"),
-    (["compare", "--profile", str(PROFILE), "--gpus", "H200-SXM-141GB,NOPE"], "--gpus"),
+    (["compare", "--profile", str(PROFILE), "--gpu-kinds", "H200-SXM-141GB,NOPE"], "--gpu-kinds"),
     (["sweep-rate", "--profile", str(PROFILE), "--max-gpus", "64"], "--max-gpus"),
     (["sweep-rate", "--profile", str(PROFILE), "--rates", ",".join(str(i) for i in range(1, 50))], "--rates"),
 ])

@@ -71,6 +71,8 @@ def test_every_shipped_id_resolves_or_is_refused_in_one_line(hf_id):
     ("meta-llama/Llama-3.3-70B-Instruct", "Llama-3.1-70B"),  # its own config, the same shape
     ("mistralai/Mixtral-8x7B-v0.1", "Mixtral-8x7B"),
     ("Qwen/Qwen3-30B-A3B", "Qwen3-30B-A3B"),
+    ("meta-llama/Llama-3.2-1B-Instruct", "Llama-3.2-1B"),  # second pass: its own config, the measured shape
+    ("meta-llama/Llama-3.2-1B", "Llama-3.2-1B"),  # an alias of it (the registry's base model has its fields)
 ])
 def test_an_id_is_the_registry_model_of_the_same_shape(hf_id, registry):
     assert resolve_architecture(hf_id) is REGISTRY[registry]
@@ -111,3 +113,23 @@ def test_a_profile_with_an_unknown_id_is_one_line_and_exit_2(tmp_path):
 def test_shipped_ids_lists_ids_not_aliases():
     ids = hf_ids.shipped_ids()
     assert "meta-llama/Llama-3.1-8B" in ids and "meta-llama/Llama-3.1-8B-Instruct" not in ids
+
+
+def test_phi_4_is_costed_as_its_own_shape():
+    arch = resolve_architecture("microsoft/phi-4")
+    assert arch.name == "microsoft/phi-4" and not arch.note
+    assert (arch.num_layers, arch.hidden_size, arch.num_heads, arch.num_kv_heads, arch.head_dim) == (40, 5120, 40, 10,
+                                                                                                    128)
+    assert arch.max_context == 16384 and 14.0e9 < arch.total_params < 15.0e9  # phi-4 is a 14B model
+
+
+@pytest.mark.parametrize("hf_id", ["meta-llama/Llama-4-Scout-17B-16E", "google/gemma-2-9b-it"])
+def test_an_id_left_out_on_purpose_is_refused_with_why(hf_id):
+    with pytest.raises(InputError) as caught:
+        resolve_architecture(hf_id)
+    assert SOURCES["left_out"][hf_id] in caught.value.problem and "config.json" in caught.value.fix
+
+
+def test_every_alias_says_why():
+    for entry in SOURCES["models"].values():
+        assert not entry.get("aliases") or entry.get("aliases_why")

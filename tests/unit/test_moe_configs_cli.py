@@ -42,7 +42,7 @@ def test_a_served_moe_that_fits_is_transferred_with_the_leave_one_moe_out_error(
 
 @pytest.mark.parametrize(("name", "changes", "extra", "line"), [
     ("DeepSeek-V3", {}, (), "serving.quantization: DeepSeek-V3's checkpoint stores its weights in fp8"),
-    ("DeepSeek-V3", {"serving__quantization": "fp8"}, ("--model", "roofline"),
+    ("DeepSeek-V3", {"serving__quantization": "fp8"}, ("--energy-model", "roofline"),
      "hardware: DeepSeek-V3 needs 625 GiB of weights per GPU at tensor_parallel 1, more than the 68 GiB a "
      "H100-SXM-80GB can give an engine; use tensor_parallel 16"),
     ("Qwen2-57B-A14B", {}, (), "hardware: Qwen2-57B-A14B needs 107 GiB of weights per GPU at tensor_parallel 1"),
@@ -64,7 +64,7 @@ def test_a_served_moe_is_refused_in_one_line_with_the_reason(tmp_path, name, cha
 
 @pytest.mark.parametrize("name", ["gpt-oss-120b", "gpt-oss-20b"])
 def test_gpt_oss_fits_one_h100_by_its_mxfp4_bytes_and_the_analytic_model_answers(tmp_path, name):
-    result = _run(tmp_path, name, "--model", "roofline")
+    result = _run(tmp_path, name, "--energy-model", "roofline")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["basis"]["kind"] == "analytic"

@@ -33,10 +33,12 @@ def test_a_path_a_dict_and_a_profile_give_the_cli_report():
 
 
 def test_rate_gpus_and_model_mirror_the_cli_options():
-    assert energy_predict.predict(CODE_GEN, rate=2.57, gpus=2).to_dict() == _cli_json("--rate", 2.57, "--gpus", 2)
-    assert energy_predict.predict(CODE_GEN, model="roofline").to_dict() == _cli_json("--model", "roofline")
+    online = energy_predict.predict(CODE_GEN, rate=2.57, gpu_count=2)
+    assert online.to_dict() == _cli_json("--rate", 2.57, "--gpu-count", 2)
+    roofline = energy_predict.predict(CODE_GEN, energy_model="roofline")
+    assert roofline.to_dict() == _cli_json("--energy-model", "roofline")
     loaded = energy_predict.load_model("flops-tdp")
-    assert energy_predict.predict(CODE_GEN, model=loaded).to_dict() == _cli_json("--model", "flops-tdp")
+    assert energy_predict.predict(CODE_GEN, energy_model=loaded).to_dict() == _cli_json("--energy-model", "flops-tdp")
 
 
 def test_the_call_works_after_the_stage_package_is_imported():
@@ -67,11 +69,22 @@ def test_bad_profiles_are_input_errors(tmp_path, given, field):
 
 
 @pytest.mark.parametrize(("options", "field"), [({"rate": 0}, "rate"), ({"rate": float("nan")}, "rate"),
-                                                ({"gpus": 0}, "gpus"), ({"gpus": 1.5}, "gpus")])
+                                                ({"gpu_count": 0}, "gpu_count"), ({"gpu_count": 1.5}, "gpu_count")])
 def test_bad_options_are_input_errors(options, field):
     with pytest.raises(InputError) as caught:
         energy_predict.predict(CODE_GEN, **options)
     assert caught.value.field == field
+
+
+def test_the_former_keywords_warn_and_mean_the_same():
+    with pytest.warns(DeprecationWarning, match=r"predict\((gpus|model)=...\) is deprecated") as seen:
+        old = energy_predict.predict(CODE_GEN, gpus=2, model="flops-tdp").to_dict()
+    assert sorted(str(w.message).split(";")[1] for w in seen) == [" use energy_model=", " use gpu_count="]
+    assert {w.filename for w in seen} == {__file__}  # the warning names the caller's line
+    assert old == energy_predict.predict(CODE_GEN, gpu_count=2, energy_model="flops-tdp").to_dict()
+    with pytest.warns(DeprecationWarning), pytest.raises(InputError) as caught:
+        energy_predict.predict(CODE_GEN, model="roofline", energy_model="roofline")
+    assert caught.value.field == "model"
 
 
 def test_import_is_light():
@@ -86,7 +99,7 @@ def test_the_example_script_prints_the_cli_numbers():
     result = subprocess.run([sys.executable, str(EXAMPLES / "python_api.py")], capture_output=True, text=True,
                             cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
-    offline, online, roofline = _cli_json(), _cli_json("--rate", 2.57), _cli_json("--model", "roofline")
+    offline, online, roofline = _cli_json(), _cli_json("--rate", 2.57), _cli_json("--energy-model", "roofline")
     energy = offline["energy_kwh"]
     text = result.stdout
     assert f"offline energy_kwh {energy['estimate']!r} [{energy['low']!r}, {energy['high']!r}]" in text

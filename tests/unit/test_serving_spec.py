@@ -211,7 +211,7 @@ def test_a_float16_profile_is_refused_by_the_measured_model_in_one_line_naming_t
     assert result.exit_code == 2 and "Traceback" not in result.output
     text = " ".join(result.output.split())
     assert text.startswith("error: serving.dtype: float16 was not measured")
-    assert "bfloat16" in text and "--model roofline" in text
+    assert "bfloat16" in text and "--energy-model roofline" in text
 
 
 def test_a_float16_profile_is_answered_by_the_roofline_at_its_own_precision(tmp_path):
@@ -219,7 +219,7 @@ def test_a_float16_profile_is_answered_by_the_roofline_at_its_own_precision(tmp_
     for dtype in ("bfloat16", "float16"):
         (tmp_path / dtype).mkdir()
         path = write_profile(tmp_path / dtype, serving__dtype=dtype)
-        result = runner.invoke(app, ["--profile", str(path), "--model", "roofline", "--json"])
+        result = runner.invoke(app, ["--profile", str(path), "--energy-model", "roofline", "--json"])
         assert result.exit_code == 0, result.output
         runs[dtype] = json.loads(result.output)
     assert runs["float16"]["basis"]["kind"] == "analytic"

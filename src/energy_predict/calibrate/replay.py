@@ -207,7 +207,7 @@ def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, see
     if backend_name == "hf" and "online" in modes:
         raise InputError("--modes", "online replay needs a serving engine", "use --backend vllm for online")
     if backend_name == "hf" and tensor_parallel > 1:
-        raise InputError("--tensor-parallel", "HF generate runs on one GPU", "use --backend vllm for TP > 1")
+        raise InputError("--tp", "HF generate runs on one GPU", "use --backend vllm for TP > 1")
     if backend_name == "hf" and prefix_caching:
         raise InputError("--prefix-caching", "HF generate has no prefix cache", "use --backend vllm")
     if sample not in SAMPLES:
@@ -418,7 +418,7 @@ def run_replays_on_ray(plan: ReplayPlan, out_dir: Path, *, address: str | None =
     """
     outcome = ReplayOutcome()
     with ray_session(address) as ray:
-        check_fits(ray, [(plan.config.name, plan.config.tensor_parallel)], "lower --tensor-parallel")
+        check_fits(ray, [(plan.config.name, plan.config.tensor_parallel)], "lower --tp")
 
         def finish(unit: ReplayUnit, record: ReplayRecord, attempt: int) -> None:
             record = record.model_copy(update={"runner": RunnerInfo(kind="ray", address=address or "local",

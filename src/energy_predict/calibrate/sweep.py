@@ -165,8 +165,9 @@ def run_sweep(grid: Grid, run_dir: Path, *, gpus: tuple[int, ...] = (0,), resume
     """
     for c in grid.configs:  # a tensor-parallel engine's energy is that of all its GPUs, each metered
         if c.tensor_parallel != len(gpus):
-            raise InputError("--gpus", f"config {c.name!r} runs on {c.tensor_parallel} GPU(s) but {len(gpus)} are "
-                             "metered", "pass one --gpus index per GPU the engine uses (e.g. --gpus 0,1 for TP 2)")
+            raise InputError("--devices", f"config {c.name!r} runs on {c.tensor_parallel} GPU(s) but {len(gpus)} "
+                             "are metered", "pass one --devices index per GPU the engine uses (e.g. --devices 0,1 "
+                             "for TP 2)")
     run = Run.open(grid, Path(run_dir), resume=resume)
     meter = meter or open_meter(gpus)
     meter_info = meter.describe()

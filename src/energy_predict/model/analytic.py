@@ -83,8 +83,8 @@ class _Analytic:
         raise NotImplementedError
 
     def step_costs(self, dep: Deployment):
-        raise EnergyPredictError(f"--model: online serving needs a measured model (step energies and idle power); "
-                                 f"'{self.name}' is analytic; use the default model")
+        raise EnergyPredictError("--energy-model: online serving needs a measured model (step energies and idle "
+                                 f"power); '{self.name}' is analytic; use the default model")
 
     def loaded_idle_w(self, dep: Deployment) -> float:
         return 0.0

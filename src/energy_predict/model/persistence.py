@@ -77,16 +77,16 @@ def save_model(model: MeasuredModel, folder: Path) -> Path:
 def _read_bytes(path: Path) -> bytes:
     """A model file's bytes, at most MAX_FILE_BYTES of them."""
     try:  # a regular file only: a named pipe or a device behind the name would hang or never end
-        return read_regular(path, "--model", "a model file", MAX_FILE_BYTES)
+        return read_regular(path, "--energy-model", "a model file", MAX_FILE_BYTES)
     except InputError as exc:
-        raise EnergyPredictError(f"--model: {exc.problem}; {REFIT}") from None
+        raise EnergyPredictError(f"--energy-model: {exc.problem}; {REFIT}") from None
 
 
 def _parse_json(path: Path, data: bytes, what: str):
     try:
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise EnergyPredictError(f"--model: {path} is not a readable {what} ({type(exc).__name__}); "
+        raise EnergyPredictError(f"--energy-model: {path} is not a readable {what} ({type(exc).__name__}); "
                                  f"{REFIT}") from None
 
 
@@ -98,19 +98,19 @@ def read_checked(folder: Path) -> tuple[object, object]:
     """
     path = folder / MANIFEST_FILE
     if not path.is_file():
-        raise EnergyPredictError(f"--model: {path} is missing (a model folder needs {MANIFEST_FILE} with the "
+        raise EnergyPredictError(f"--energy-model: {path} is missing (a model folder needs {MANIFEST_FILE} with the "
                                  f"sha256 of {MODEL_FILE} and {CARD_FILE}); {REFIT}")
     manifest = _parse_json(path, _read_bytes(path), "manifest")
     hashes = manifest.get("sha256") if isinstance(manifest, dict) else None
     if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION \
             or not isinstance(hashes, dict) or set(hashes) != {MODEL_FILE, CARD_FILE}:
-        raise EnergyPredictError(f"--model: {path} is not a manifest of schema version {SCHEMA_VERSION} "
+        raise EnergyPredictError(f"--energy-model: {path} is not a manifest of schema version {SCHEMA_VERSION} "
                                  f"(sha256 of {MODEL_FILE} and {CARD_FILE}); {REFIT}")
     out = {}
     for file, what in ((MODEL_FILE, "model file"), (CARD_FILE, "model card")):
         data = _read_bytes(folder / file)
         if _sha256(data) != hashes[file]:
-            raise EnergyPredictError(f"--model: {folder / file} does not match the sha256 in {path} (edited or "
+            raise EnergyPredictError(f"--energy-model: {folder / file} does not match the sha256 in {path} (edited or "
                                      f"corrupted); {REFIT}")
         out[file] = _parse_json(folder / file, data, what)
     return out[MODEL_FILE], out[CARD_FILE]
@@ -124,13 +124,13 @@ def load_model(name: str = DEFAULT_MODEL) -> MeasuredModel | RooflineEstimator |
     if not (folder / MANIFEST_FILE).exists() and not (folder / CARD_FILE).exists():
         shipped = sorted(p.name for p in models_dir().iterdir() if (p / MANIFEST_FILE).is_file()) \
             if models_dir().is_dir() else []
-        raise EnergyPredictError(f"--model: no model {name!r} (a folder with {MANIFEST_FILE}, {CARD_FILE} and "
+        raise EnergyPredictError(f"--energy-model: no model {name!r} (a folder with {MANIFEST_FILE}, {CARD_FILE} and "
                                  f"{MODEL_FILE}); use one of {', '.join([*shipped, *ANALYTIC])}")
     data, card = read_checked(folder)
     try:
         return read_model(data, card)
     except ValueError as exc:
-        raise EnergyPredictError(f"--model: {folder} does not hold a model this version reads ({exc}); "
+        raise EnergyPredictError(f"--energy-model: {folder} does not hold a model this version reads ({exc}); "
                                  f"{REFIT}") from None
 
 

@@ -36,7 +36,7 @@ from energy_predict.precision import dtype_refusal, format_refusal
 from energy_predict.serving import Deployment
 
 MAX_MODEL_TRANSFER_MEDIAN = 0.25  # beyond this held-out error a transfer across models is refused, not answered
-ROOFLINE = "use --model roofline for an analytic estimate (labelled analytic)"
+ROOFLINE = "use --energy-model roofline for an analytic estimate (labelled analytic)"
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ def _tp_step(c: _Card, dep: Deployment, law: TpLaw | None) -> _Step | None:
     if dep.arch.is_moe:
         raise Refusal("serving.tensor_parallel", f"{dep.arch.name} is a mixture of experts, and the tensor-parallel "
                       f"law that would answer for degree {dep.serving.tensor_parallel} was fitted on dense models "
-                      "only", "use a measured degree or --model roofline")
+                      "only", "use a measured degree or --energy-model roofline")
     t, top = dep.serving.tensor_parallel, max(law.degrees)
     reason = (f"tensor parallelism {t} was not measured on {dep.gpu.name} with this configuration: from the "
               f"tensor-parallel law fitted on degrees {', '.join(map(str, law.degrees))} ({', '.join(law.models)})"
@@ -317,7 +317,7 @@ def _model_transfer(c: _Card, dep: Deployment, key: FitKey, src: str, measured_m
     if transfer is None:
         raise Refusal("model", f"{dep.arch.name} was not measured with {dep.serving.label}, and the card has no "
                       f"held-out error for a transfer across {family} under {dep.serving.framework}",
-                      "measure it (`energy-predict calibrate`) or use --model roofline")
+                      "measure it (`energy-predict calibrate`) or use --energy-model roofline")
     here = transfer.at(key)
     peers = _peers(c, dep, key, measured_models)
     if not peers or here is None:
@@ -347,11 +347,11 @@ def _check_datasheet_transfer(c: _Card, dep: Deployment, src: str | None) -> Non
     if dep.serving.tensor_parallel > 1:
         raise Refusal("serving.tensor_parallel", f"{dep.gpu.name} was never measured, and tensor parallelism is "
                       "not transferred to it (its all-reduce runs over an interconnect the datasheet transfer does "
-                      "not model)", "use tensor_parallel 1 where the model fits, or --model roofline")
+                      "not model)", "use tensor_parallel 1 where the model fits, or --energy-model roofline")
     if src is None:
         fitted = "; ".join(f"{k.gpu} {k.describe()}" for k in c.known)
         raise Refusal("serving", f"no GPU has a fitted model of {FitKey.of('', dep.serving).describe()}, so "
-                      f"nothing transfers to {dep.gpu.name}", f"fitted: {fitted} (or use --model roofline)")
+                      f"nothing transfers to {dep.gpu.name}", f"fitted: {fitted} (or use --energy-model roofline)")
 
 
 def _config_refusal(c: _Card, dep: Deployment) -> Refusal:
@@ -367,12 +367,12 @@ def _config_refusal(c: _Card, dep: Deployment) -> Refusal:
                "leave-one-degree-out error stands for it (benchmarks/results/tp_transfer.md)")
         return Refusal("serving.tensor_parallel", f"tensor parallelism {serving.tensor_parallel} is not measured "
                        f"on {dep.gpu.name} (measured with this configuration: {', '.join(map(str, degrees))}) "
-                       f"{why}", "use a measured degree where the model fits, or --model roofline for an analytic "
-                       "estimate")
+                       f"{why}", "use a measured degree where the model fits, or --energy-model roofline for an "
+                       "analytic estimate")
     if key in few:
         return Refusal("serving", f"{key.describe()} has only {few[key]} measured cells on {dep.gpu.name}, too few "
                        f"to model ({c.card.valid.min_cells_per_config} needed)",
-                       "measure more with `energy-predict calibrate` or use --model roofline")
+                       "measure more with `energy-predict calibrate` or use --energy-model roofline")
     there = "; ".join(k.describe() for k in c.known if k.gpu == dep.gpu.name)
     return Refusal("serving", f"no measurements for {key.describe()} on {dep.gpu.name}",
-                   f"measured there: {there} (or use --model roofline)")
+                   f"measured there: {there} (or use --energy-model roofline)")

@@ -185,7 +185,7 @@ def _per_request(model: EnergyModel, dep: Deployment, b, i, o, c=0) -> pd.DataFr
 
 
 def _baselines(dep: Deployment, b, i, o, c=0) -> Baselines:
-    """FLOPs/TDP and roofline of each request's batch (`baselines.deployment_baselines`, as `--model roofline`).
+    """FLOPs/TDP and roofline of each request's batch (`baselines.deployment_baselines`, as `--energy-model roofline`).
 
     Cached prefixes are skipped, as in the estimate. A beam of width w computes w sequences per request; a draft's
     work under speculative decoding is not in these formulas (the analytic basis says so).

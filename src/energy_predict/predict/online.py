@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,11 +107,13 @@ def _step_constants(c: StepCosts, most: int) -> list[float]:
 
 def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, energy: StepCosts,
              time: StepCosts, engine: Engine = Engine(), period_s: float | None = None,
-             backlog_limit: int | None = None, cached: np.ndarray | None = None) -> OnlineResult:
+             backlog_limit: int | None = None, cached: np.ndarray | None = None,
+             on_progress: Callable[[int, int], None] | None = None) -> OnlineResult:
     """Walk the requests through engine steps; return energy (busy and idle), latencies and whether it kept up.
 
     `cached`: each request's prompt tokens found in the prefix cache. Its first prefill chunk starts after them
     (attending to them) and their KV counts in the cache from admission on; a preempted request recomputes all.
+    `on_progress(arrived, requests)`: called every 4,096 arrivals (a progress bar's; the loop pays one test).
     """
     order = np.argsort(arrivals, kind="stable")
     skip = (np.zeros(len(order), np.int64) if cached is None else np.asarray(cached, np.int64)[order]).tolist()
@@ -166,6 +169,8 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
         while nxt < n_req and arrivals[nxt] <= now:
             waiting.append(nxt)
             nxt += 1
+            if on_progress is not None and not nxt & 4095:
+                on_progress(nxt, n_req)
             if nxt == mid_at + 1 or nxt == n_req:
                 marks["mid" if nxt == mid_at + 1 and "mid" not in marks else "end"] = (len(waiting), now, busy_s, done)
         if len(waiting) > limit:  # more queued than the engine could ever catch up with

@@ -62,7 +62,7 @@ def families(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace)
     try:
         gpus = tuple(resolve_gpu(g).name for g in gpus)
     except InputError as exc:
-        raise InputError("--gpus", exc.problem, exc.fix or "use a name from the GPU catalog") from None
+        raise InputError("--gpu-kinds", exc.problem, exc.fix or "use a name from the GPU catalog") from None
     tps = space.tp or tuple(t for t in DEFAULT_TP if t <= space.max_gpus)
     precisions = space.precisions or tuple(PRECISIONS)
     for p in precisions:
@@ -157,7 +157,8 @@ def _infeasible(found: SearchResult) -> EnergyPredictError:
     """No candidate meets the targets: the target most candidates miss, and the closest candidate."""
     if not found.evaluated and not found.bound_misses:
         why = "; ".join(f"{k}: {v}" for k, v in list(found.refused.items())[:2])
-        return EnergyPredictError(f"plan: no candidate could be answered ({why}); widen --gpus, --tp or --precisions")
+        return EnergyPredictError(f"plan: no candidate could be answered ({why}); widen --gpu-kinds, --tp or "
+                                  "--precisions")
     tally = Counter(m.target.split(" (")[0] for e in [*found.evaluated, *found.bound_misses] for m in e.misses)
     first, count = tally.most_common(1)[0]
     pool = [(e.candidate, e.misses) for e in found.evaluated] + [(b.candidate, b.misses) for b in found.bound_misses]
@@ -166,7 +167,7 @@ def _infeasible(found: SearchResult) -> EnergyPredictError:
     return EnergyPredictError(
         f"plan: no candidate meets the targets; {first} fails first ({count} of the {n} candidates answered miss "
         f"it); closest: {candidate.label}, which misses {'; '.join(m.line for m in misses)}; relax {_flag(first)} "
-        "or widen the search (--gpus, --tp, --precisions, --batch-caps, --max-gpus)")
+        "or widen the search (--gpu-kinds, --tp, --precisions, --batch-caps, --max-gpus)")
 
 
 def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = PlanSpace(),

@@ -134,8 +134,8 @@ def check_space(families: list[Family], max_gpus: int) -> int:
     n = count_candidates(families, max_gpus)
     if n > MAX_CANDIDATES:
         raise InputError("plan", f"the search space holds {n:,} candidates, more than the bound of "
-                         f"{MAX_CANDIDATES:,}", "narrow it: a lower --max-gpus, or fewer --gpus, --tp, --precisions, "
-                         "--batch-caps or --token-budgets")
+                         f"{MAX_CANDIDATES:,}", "narrow it: a lower --max-gpus, or fewer --gpu-kinds, --tp, "
+                         "--precisions, --batch-caps or --token-budgets")
     return n
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,14 +47,18 @@ class Prediction:
     estimate: Estimate
 
 
-def predict_case(case: Case, model: EnergyModel, rate: float | None = None) -> Prediction:
-    """The report for a case: online (simulated at `rate` or the profile's) when asked, else offline batches."""
+def predict_case(case: Case, model: EnergyModel, rate: float | None = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> Prediction:
+    """The report for a case: online (simulated at `rate` or the profile's) when asked, else offline batches.
+
+    `on_progress(arrived, requests)`: the online simulation's progress (a progress bar's).
+    """
     est = estimate_workload(case.workload, case.dep, model)
     notes = list(est.notes)
     padded = padded_batches(case.workload, case.dep, model)
     online = None
     if rate is not None or case.profile.serving.mode == "online":
-        online = simulate_deployment(case.workload, case.dep, model, rate)
+        online = simulate_deployment(case.workload, case.dep, model, rate, on_progress=on_progress)
         if online.overloaded:
             raise overload_error(online)
         headline = online_headline(online, est)
@@ -77,9 +82,9 @@ def predict_case(case: Case, model: EnergyModel, rate: float | None = None) -> P
 
 
 def predict_profile(path: Path, model: EnergyModel, rate: float | None = None,
-                    gpus: int | None = None) -> Prediction:
+                    gpus: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> Prediction:
     """Load, validate and predict a profile: its report and the offline estimate."""
-    return predict_case(load_case(path, gpus), model, rate)
+    return predict_case(load_case(path, gpus), model, rate, on_progress)
 
 
 

@@ -6,6 +6,7 @@ round-robin. Every online answer (the `--rate` report, `capacity`, `sweep-rate`)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -99,12 +100,23 @@ class DeploymentResult:
         return self.result.overloaded
 
 
+def _engine_progress(on_progress: Callable[[int, int], None] | None, g: int, engines: int,
+                     requests: int) -> Callable[[int, int], None] | None:
+    """Engine g's progress as the deployment's: the engines before it are done (they run one after another)."""
+    if on_progress is None:
+        return None
+    before = sum(len(range(e, requests, engines)) for e in range(g))
+    return lambda arrived, _: on_progress(before + arrived, requests)
+
+
 def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: float | None = None,
                         seed: int = 0, max_requests: int | None = None,
-                        prefix: PrefixReuse | None = None) -> DeploymentResult:
+                        prefix: PrefixReuse | None = None,
+                        on_progress: Callable[[int, int], None] | None = None) -> DeploymentResult:
     """Simulate every engine of the deployment (requests dealt round-robin) and add their results.
 
     `prefix`: the prefix reuse (default: the workload's): each request skips that share of its prompt in prefill.
+    `on_progress(arrived, requests)`: the requests the engines have taken in so far, of all (a progress bar's).
 
     Every online answer comes through here (--rate, capacity, sweep-rate), so what cannot be served online is
     refused here: HF `generate` serves fixed batches and has no continuous-batching server to simulate.
@@ -124,7 +136,10 @@ def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: 
     engine = engine_for(dep, model)
     k = dep.replicas
     parts = [simulate(inputs[g::k], outputs[g::k], t[g::k], costs.energy, costs.time, engine, period_s=period,
-                      cached=cached[g::k]) for g in range(k)]
+                      cached=cached[g::k], on_progress=_engine_progress(on_progress, g, k, len(inputs)))
+             for g in range(k)]
+    if on_progress is not None:
+        on_progress(len(inputs), len(inputs))
     over = any(p.overloaded for p in parts)
     span = max(p.period_s for p in parts)
     idle = sum(p.idle_energy_j + (span - p.period_s) * engine.idle_w for p in parts)
@@ -159,9 +174,8 @@ def overload_error(r: DeploymentResult) -> EnergyPredictError:
     return EnergyPredictError(
         f"--rate: {r.offered_rate_per_s:.3g} req/s cannot be sustained by {r.dep.gpu_count} x {r.dep.gpu.name} "
         f"({r.dep.replicas} engine(s), {r.dep.serving.label}): while they were saturated {offered:.3g} req/s arrived "
-        f"and they served about {served:.3g} req/s, so the queue grows by {offered - served:.3g} req/s; use --gpus "
-        f"{max(need, r.dep.replicas + 1) * tp} "
-        "or more (or `capacity` to search), or a lower rate")
+        f"and they served about {served:.3g} req/s, so the queue grows by {offered - served:.3g} req/s; use "
+        f"--gpu-count {max(need, r.dep.replicas + 1) * tp} or more (or `capacity` to search), or a lower rate")
 
 
 @dataclass(frozen=True)
@@ -257,7 +271,7 @@ def sweep_rates(w: Workload, dep: Deployment, model: EnergyModel, rates: list[fl
                 ttft_p90_s: float | None = None, requests_per_point: int | None = None) -> RateSweep:
     """Energy per request for each (rate, GPU count).
 
-    By default each point is the simulation `--rate R --gpus N` runs, so the two agree: a short sample of requests
+    By default each point is the simulation `--rate R --gpu-count N` runs, so the two agree: a short sample of requests
     cannot tell a slowly growing queue from a stable one.
     """
     points = []

@@ -200,7 +200,7 @@ def capacity(w: Workload, dep: Deployment, model: EnergyModel, rate_per_s: float
              ttft_p90_s: float | None = None, headroom: float = 0.8, site: Site | None = None) -> Capacity:
     """`plan` restricted to the layout axis (GPUs per engine and engines) on the profile's GPU, precision and limits.
 
-    The figures are those of `energy-predict --rate R --gpus N` for the chosen layout: the same simulation.
+    The figures are those of `energy-predict --rate R --gpu-count N` for the chosen layout: the same simulation.
     """
     if not np.isfinite(rate_per_s) or rate_per_s <= 0:
         raise InputError("--rate", "must be a finite number > 0", "give the request rate in requests per second")

@@ -57,16 +57,16 @@ CASES = {
 def test_a_rehashed_card_out_of_its_physical_range_is_refused_in_one_line(tmp_path, case):
     change, field = CASES[case]
     folder = _rehashed(tmp_path, change)
-    result = CliRunner().invoke(app, ["--profile", str(PROFILE), "--model", str(folder), "--json"])
+    result = CliRunner().invoke(app, ["--profile", str(PROFILE), "--energy-model", str(folder), "--json"])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: --model") and field in lines[0], lines
+    assert len(lines) == 1 and lines[0].startswith("error: --energy-model") and field in lines[0], lines
     assert "Traceback" not in result.output and "nan" not in result.output.lower().split("error")[0]
 
 
 def test_the_shipped_card_is_in_range(tmp_path):
     folder = _rehashed(tmp_path, lambda card: None)
-    result = CliRunner().invoke(app, ["--profile", str(PROFILE), "--model", str(folder), "--json"])
+    result = CliRunner().invoke(app, ["--profile", str(PROFILE), "--energy-model", str(folder), "--json"])
     assert result.exit_code == 0, result.output
 
 
@@ -78,7 +78,7 @@ def test_a_rehashed_model_without_the_coefficients_its_card_lists_is_refused_in_
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["sha256"]["model.json"] = hashlib.sha256((folder / "model.json").read_bytes()).hexdigest()
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    result = CliRunner().invoke(app, ["--profile", str(PROFILE), "--model", str(folder)])
+    result = CliRunner().invoke(app, ["--profile", str(PROFILE), "--energy-model", str(folder)])
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "model.json: no coefficients for" in lines[0]
