@@ -38,7 +38,7 @@ def run_plain(*args, cwd):
 def test_the_report_on_the_shipped_example_needs_no_extra_and_plots_name_theirs(tmp_path):
     proc = run_plain("--profile", str(EXAMPLES / "code_gen.json"), "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    proc = run_plain("--profile", str(EXAMPLES / "code_gen.json"), "--plot", str(tmp_path / "plots"), cwd=tmp_path)
+    proc = run_plain("--profile", str(EXAMPLES / "code_gen.json"), "--plot-dir", str(tmp_path / "plots"), cwd=tmp_path)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "pip install 'energy-predict[plots]'" in lines[0] and "Traceback" not in proc.stderr
