@@ -193,12 +193,12 @@ def speculative_step_costs(option: SpeculativeOption, dep: Deployment, target: E
     def step(coef, t: StepCosts, d: StepCosts) -> StepCosts:
         p0, p1, r0, r1, q0, q1 = coef
         const = p0 + k * r0 + acc * q0
-        return StepCosts(prefill_const=t.prefill_const + d.prefill_const,
-                         prefill_linear=t.prefill_linear + d.prefill_linear,
-                         prefill_attention=t.prefill_attention + d.prefill_attention,
-                         step_const=const, per_sequence=p1 + k * r1 + acc * q1,
-                         per_context_token=context_cost(t, d, k), tokens_per_step=1.0 + acc,
-                         mixed_const=max(const - t.step_const - d.step_const, 0.0))
+        return StepCosts(prefill_const=float(t.prefill_const + d.prefill_const),
+                         prefill_linear=float(t.prefill_linear + d.prefill_linear),
+                         prefill_attention=float(t.prefill_attention + d.prefill_attention),
+                         step_const=float(const), per_sequence=float(p1 + k * r1 + acc * q1),
+                         per_context_token=float(context_cost(t, d, k)), tokens_per_step=1.0 + acc,
+                         mixed_const=float(max(const - t.step_const - d.step_const, 0.0)))
 
     return EngineStepCosts(step(option.energy_coef, target.energy, draft.energy),
                            step(option.time_coef, target.time, draft.time))
