@@ -178,14 +178,22 @@ def test_plots_are_real_pngs(tmp_path):
 
 
 def test_compare_ranks_options_against_the_profile():
+    """The profile has a rate, so compare ranks the online energy (issue 27, item 2): this test expected `batch cap 1`
+    among the rows, ranked by its offline energy; at the trace's rate one sequence at a time cannot keep up, so it is
+    now refused in the notes with the rates, and HF (no continuous-batching server) is refused the same way."""
     result = run("compare", "--profile", EXAMPLES / "conversation.json", "--json", "--gpu-kinds", "H200,A100")
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)["rows"]
+    out = json.loads(result.output)
+    rows = out["rows"]
+    assert out["mode"] == "online" and out["rate_per_s"] > 0
     assert rows[0]["option"] == "profile" and rows[0]["saving_pct"] == 0
     measured = [r for r in rows if r["saving_against"] == "profile"]
     rest = [r["energy_kwh"] for r in measured[1:]]
     assert rest == sorted(rest)
-    assert {"vllm eager", "batch cap 1"} <= {r["option"] for r in rows}
+    assert "vllm eager" in {r["option"] for r in rows} and "batch cap 1" not in {r["option"] for r in rows}
+    assert any(n.startswith("batch cap 1: not predicted online") and "cannot be sustained" in n
+               for n in out["notes"])
+    assert any(n.startswith("hf: not predicted online") for n in out["notes"])
     assert all(r["basis"] != "analytic" for r in measured)  # never ranked against measured rows
     h200 = [r for r in rows if r["gpu"] == "H200-SXM-141GB"]  # measured (the TP campaign's H200 cells)
     assert h200 and all(r["basis"] in ("measured", "extrapolated") and r["saving_against"] == "profile" for r in h200)
@@ -195,13 +203,20 @@ def test_compare_ranks_options_against_the_profile():
 
 
 def test_compare_shows_a_refused_gpu_only_against_an_analytic_row(tmp_path):
+    """Offline (the profile's rate dropped: with one, compare ranks online, where an analytic row has no place)."""
     data = json.loads((EXAMPLES / "conversation.json").read_text())
     data["serving"]["quantization"] = "fp8"  # an A100 has no fp8 tensor cores: the transfer refuses it
     path = tmp_path / "fp8.json"
     path.write_text(json.dumps(data))
+    online = json.loads(run("compare", "--profile", path, "--json", "--gpu-kinds", "A100").output)
+    assert online["mode"] == "online" and not [r for r in online["rows"] if r["gpu"] == "A100-SXM-80GB"]
+    assert any(n.startswith("A100-SXM-80GB: not predicted online") and "fp8" in n for n in online["notes"])
+    del data["workload"]["rate_per_s"], data["workload"]["period_s"]
+    path.write_text(json.dumps(data))
     result = run("compare", "--profile", path, "--json", "--gpu-kinds", "A100")
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
+    assert out["mode"] == "offline"
     a100 = [r for r in out["rows"] if r["gpu"] == "A100-SXM-80GB"]
     assert a100 and all(r["basis"] == "analytic" and r["saving_against"] == "profile (roofline)" for r in a100)
     own = [r for r in out["rows"] if r["option"] == "profile (roofline)"]

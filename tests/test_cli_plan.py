@@ -48,3 +48,19 @@ def test_an_infeasible_plan_says_which_target_fails_first():
     result = run(*ARGS, "--tpot-p90-ms", "0.01")
     assert result.exit_code == 2
     assert "p90 TPOT ms" in result.output and "closest:" in result.output
+
+
+def test_plan_searches_a_speculative_axis_and_refuses_it_outside_what_was_measured():
+    base = [*ARGS[:-2], "--precisions", "bf16", "--json", "--acceptance-rate", "0.7"]
+    result = run(*base, "--speculative", "off,Llama-3.2-1B:2,Llama-3.2-1B:4")
+    assert result.exit_code == 0, result.output
+    labels = [r["label"] for r in json.loads(result.output)["front"]]
+    assert any("spec:Llama-3.2-1B" in x for x in labels), labels
+    for args, needle in ((["--speculative", "on"], "--speculative"),  # the profile has no speculation
+                         (["--speculative", "NoSuchDraft"], "--speculative"),
+                         (["--speculative", "Llama-3.2-1B:x"], "--speculative"),
+                         (["--speculative", "Llama-3.2-1B", "--acceptance-rate", "2"], "--acceptance-rate"),
+                         (["--speculative", "Llama-3.2-1B:8"], "draft_tokens")):  # k 2-5 measured
+        result = run(*base, *args)
+        assert result.exit_code == 2 and needle in result.output, (args, result.output)
+        assert len(result.output.strip().splitlines()) == 1, result.output

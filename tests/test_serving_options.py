@@ -123,9 +123,19 @@ def test_speculative_outside_what_was_measured_is_refused_in_one_line(tmp_path, 
     refused(profile(tmp_path, 4, **changes), field, needle)
 
 
-def test_online_speculative_decoding_is_refused_not_simulated(tmp_path):
-    path = profile(tmp_path, 4, serving__speculative={**SPEC, "acceptance_rate": 0.7})
-    refused(path, "serving.speculative", "not simulated", extra=("--rate", "1"))
+def test_online_speculative_decoding_is_simulated_and_refused_only_outside_what_was_measured(tmp):
+    """Issue 27, item 3: online speculation was refused ("not simulated"); it is now answered by the simulator with
+    the fitted speculative steps, and refused (one line) only where the offline answer is: an unmeasured draft
+    length."""
+    greedy = report("--profile", profile(tmp / "a", 4), "--rate", "1")
+    spec = report("--profile", profile(tmp / "b", 4, serving__speculative={**SPEC, "acceptance_rate": 0.8}),
+                  "--rate", "1")
+    assert spec["mode"] == "online" and spec["deployment"]["speculative"]["acceptance_rate"] == 0.8
+    assert spec["basis"]["serving_option"] and "speculative" in spec["basis"]["serving_option"]
+    assert spec["online"]["busy_kwh"] < greedy["online"]["busy_kwh"]
+    assert spec["energy_kwh"]["low"] <= spec["energy_kwh"]["estimate"] <= spec["energy_kwh"]["high"]
+    refused(profile(tmp / "c", 4, serving__speculative={**SPEC, "draft_tokens": 8, "acceptance_rate": 0.7}),
+            "serving.speculative.draft_tokens", "not measured", extra=("--rate", "1"))
 
 
 def test_speculative_beyond_the_measured_lengths_is_labelled_extrapolated(tmp_path):

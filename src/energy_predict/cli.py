@@ -725,6 +725,8 @@ def compare_cmd(
                                          "never measured is transferred from the nearest measured one through the "
                                          "datasheets; analytic only where that is refused, and then compared only "
                                          "with an analytic estimate)"),
+    rate: float | None = typer.Option(None, "--rate", help="rank by online energy at this rate (req/s); default: "
+                                      "the profile's rate where it has one, else offline"),
     fmt: str = _format_option(),
     as_json: bool = _json_option(),
 ) -> None:
@@ -737,6 +739,8 @@ def compare_cmd(
 
     energy_model = _energy_model_name(model, energy_model)
     gpu_kinds = _deprecated("--gpus", "--gpu-kinds", gpus, gpu_kinds) or ""
+    if rate is not None:
+        _check_rate(rate, "--rate")
     caps = sorted(set(_ints(batch_caps, "--batch-caps")))
     if len(caps) > MAX_COMPARE_CAPS:
         raise InputError("--batch-caps", f"{len(caps)} batch caps is more than compare ranks at once "
@@ -759,9 +763,10 @@ def compare_cmd(
             bar.update(bar.task_ids[0], completed=done, total=total)
 
         comparison = compare(case.workload, case.dep, _load_model(energy_model), caps, list(dict.fromkeys(names)),
-                             analytic=RooflineEstimator(), on_step=step)
+                             analytic=RooflineEstimator(), on_step=step, rate=rate)
     rows, notes = compare_rows(comparison.table.to_dict("records")), comparison.notes
-    _emit(compare_view(rows, case.profile.name, []), fmt, {"rows": rows, "notes": notes})
+    _emit(compare_view(rows, case.profile.name, [], comparison.rate_per_s), fmt,
+          {"rows": rows, "notes": notes, "mode": comparison.mode, "rate_per_s": comparison.rate_per_s})
     if fmt != "json":
         for note in notes:
             _say("note", note)

@@ -36,6 +36,47 @@ def _bools(text: str) -> tuple[bool, ...] | None:
     return tuple(values[x] for x in items)
 
 
+def _speculations(text: str, profile_spec, acceptance: float | None) -> tuple | None:
+    """The speculation axis from `--speculative` (None where not given).
+
+    off; on (the profile's draft, length and acceptance); DRAFT or DRAFT:K (a draft model and its draft length: the
+    profile's where not given, else 4), at `--acceptance-rate` or the profile's.
+    """
+    from energy_predict.architectures import resolve_architecture
+    from energy_predict.serving import Speculation
+
+    items = _names(text)
+    if items is None:
+        return None
+    rate = acceptance if acceptance is not None else (profile_spec.acceptance_rate if profile_spec else None)
+    out = []
+    for item in items:
+        if item == "off":
+            out.append(None)
+            continue
+        if item == "on":
+            if profile_spec is None:
+                raise InputError("--speculative", "'on' takes the profile's speculation, and the profile has none",
+                                 "name a draft, e.g. --speculative off,Llama-3.2-1B:4 --acceptance-rate 0.7")
+            out.append(profile_spec if acceptance is None else
+                       Speculation(profile_spec.draft, profile_spec.draft_tokens, acceptance))
+            continue
+        draft, _, k = item.partition(":")
+        try:
+            resolve_architecture(draft)
+        except InputError as exc:
+            raise InputError("--speculative", f"draft {draft!r}: {exc.problem}", exc.fix or "name a known model") \
+                from None
+        if k and not (k.isdigit() and 1 <= int(k) <= 16):
+            raise InputError("--speculative", f"{item!r}: the draft length must be a whole number 1-16",
+                             "write DRAFT:K, e.g. Llama-3.2-1B:4")
+        if rate is None:
+            raise InputError("--acceptance-rate", "speculative decoding needs the acceptance rate you expect "
+                             "(vLLM's accepted / drafted tokens)", "give --acceptance-rate, e.g. 0.7")
+        out.append(Speculation(draft, int(k) if k else (profile_spec.draft_tokens if profile_spec else 4), rate))
+    return tuple(out)
+
+
 def plan_view(result):
     """The front as a TableView: one row a deployment, keys as in the JSON's front rows where they match."""
     from energy_predict.formats import Column, TableView
@@ -97,6 +138,11 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
                                           "the profile's)"),
         prefix_caching: str = typer.Option("", "--prefix-caching", help="off, on or off,on (default: both where "
                                            "the workload has reuse)"),
+        speculative: str = typer.Option("", "--speculative", help="off, on (the profile's), or drafts as DRAFT or "
+                                        "DRAFT:K, e.g. off,on or off,Llama-3.2-1B:2,Llama-3.2-1B:4 (default: the "
+                                        "profile's)"),
+        acceptance_rate: float | None = typer.Option(None, "--acceptance-rate", help="share of drafted tokens "
+                                                     "accepted, as vLLM reports it (default: the profile's)"),
         max_gpus: int = typer.Option(8, "--max-gpus", min=1, max=4096, help="most GPUs a deployment may use"),
         ttft_p90_ms: float | None = typer.Option(None, "--ttft-p90-ms", help=f"p90 TTFT {TARGET_HELP}"),
         ttft_p99_ms: float | None = typer.Option(None, "--ttft-p99-ms", help=f"p99 TTFT {TARGET_HELP}"),
@@ -143,14 +189,17 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
             raise InputError("--power-budget-w", f"{power_budget_w!r} is not a power", "give watts above 0")
         if gpu_hour_price is not None and not (math.isfinite(gpu_hour_price) and gpu_hour_price >= 0):
             raise InputError("--gpu-hour-price", f"{gpu_hour_price!r} is not a price", "give a price of 0 or more")
+        if acceptance_rate is not None and not (math.isfinite(acceptance_rate) and 0 <= acceptance_rate <= 1):
+            raise InputError("--acceptance-rate", f"{acceptance_rate!r} is not a share", "give a share in 0-1")
+        case = load_case(profile)
         space = PlanSpace(gpus=_names(gpu_kinds), tp=tuple(_ints(tp, "--tp")) or None,
                           precisions=_names(precisions), batch_caps=tuple(_ints(batch_caps, "--batch-caps")) or None,
                           token_budgets=tuple(_ints(token_budgets, "--token-budgets")) or None,
-                          prefix_caching=_bools(prefix_caching), max_gpus=max_gpus)
+                          prefix_caching=_bools(prefix_caching), max_gpus=max_gpus,
+                          speculative=_speculations(speculative, case.dep.serving.speculative, acceptance_rate))
         targets = PlanTargets(_ms(ttft_p90_ms, "--ttft-p90-ms"), _ms(ttft_p99_ms, "--ttft-p99-ms"),
                               _ms(tpot_p90_ms, "--tpot-p90-ms"), _ms(tpot_p99_ms, "--tpot-p99-ms"), headroom,
                               power_budget_w, gpu_budget)
-        case = load_case(profile)
         if rate is None and case.workload.rate_per_s is None and case.workload.arrival_s is None:
             raise InputError("--rate", "the profile has no rate", "give --rate (req/s)")
         result = plan(case.workload, case.dep, load_model(energy_model), space, targets, rate, case.profile.site,

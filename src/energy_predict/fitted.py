@@ -82,6 +82,11 @@ class StepCosts:
     per_expert: float = 0.0
     experts: int = 0
     experts_per_token: int = 0
+    # speculative decoding: tokens a decode step advances each sequence by on average (1 + drafted tokens accepted),
+    # and what a decode alongside prefill adds to the step beyond the weight reads the prefill constant holds (the
+    # draft's further forwards, the wider verification); 1 and 0 without speculation
+    tokens_per_step: float = 1.0
+    mixed_const: float = 0.0
 
     def experts_touched(self, sequences: float) -> float:
         """Distinct routed experts per layer that `sequences` decoding tokens touch (expected, uniform routing)."""
@@ -102,6 +107,8 @@ class StepCosts:
         decode = self.per_sequence * n_decode + self.per_context_token * context_tokens if n_decode else 0.0
         if n_decode and not prefill_tokens:
             decode += self.step_const + self.per_expert * self.experts_touched(n_decode)
+        elif n_decode:
+            decode += self.mixed_const
         return prefill, decode
 
     def cost(self, n_decode: int, context_tokens: float, prefill_tokens: int, attention_pairs: float) -> float:
@@ -109,8 +116,8 @@ class StepCosts:
         return sum(self.split(n_decode, context_tokens, prefill_tokens, attention_pairs))
 
     def decode_run(self, n_decode: int, context_tokens: float, steps: int) -> float:
-        """The cost of `steps` pure-decode steps in a row, in closed form (the context grows by n each step)."""
-        context_sum = steps * context_tokens + n_decode * steps * (steps - 1) / 2
+        """The cost of `steps` pure-decode steps in a row, in closed form (context grows n x tokens_per_step a step)."""
+        context_sum = steps * context_tokens + n_decode * self.tokens_per_step * steps * (steps - 1) / 2
         return (steps * (self.step_const + self.per_expert * self.experts_touched(n_decode)
                          + self.per_sequence * n_decode) + self.per_context_token * context_sum)
 

@@ -32,9 +32,11 @@ def compare_rows(rows: list[dict]) -> list[dict]:
     return done
 
 
-def compare_view(rows: list[dict], profile: str, notes: list[str]) -> TableView:
-    """Serving options ranked by offline energy, each against its reference row."""
-    return TableView(f"{profile}: serving options, offline GPU energy (kWh) with its 90% interval (compare the "
+def compare_view(rows: list[dict], profile: str, notes: list[str], rate_per_s: float | None = None) -> TableView:
+    """Serving options ranked by offline energy, or online at `rate_per_s`, each against its reference row."""
+    what = ("serving options, offline GPU energy (kWh)" if rate_per_s is None else
+            f"serving options online at {rate_per_s:.3g} req/s, GPU energy over the period (busy + idle, kWh)")
+    return TableView(f"{profile}: {what} with its 90% interval (compare the "
                      "intervals: rows rest on different evidence); energy_over_reference: the row's energy over "
                      "the saving_against row's (an analytic row is only compared with an analytic row)",
                      COMPARE_COLUMNS, tuple(rows), key_columns=2, notes=tuple(notes))

@@ -18,7 +18,7 @@ from energy_predict.model import options
 from energy_predict.model.features import cell_frame
 from energy_predict.model.padding import padding_extra_j
 from energy_predict.model.phases import PhaseCoefficients
-from energy_predict.model.resolution import Refusal, Resolution
+from energy_predict.model.resolution import Resolution
 from energy_predict.model.resolve import resolve
 from energy_predict.model.steps import step_costs
 from energy_predict.model.tp import degree_coefficients
@@ -119,10 +119,10 @@ class MeasuredModel:
     def step_costs(self, dep: Deployment) -> EngineStepCosts:
         self.basis(dep)
         s = dep.serving
-        if s.speculative:
-            raise Refusal("serving.speculative", "online serving with speculative decoding is not simulated (the "
-                          "simulator's steps advance each sequence one token, and the measured step costs are "
-                          "offline batches)", "drop --rate for the offline estimate, or drop serving.speculative")
+        if s.speculative:  # the measured speculative step, with the target's and the draft's greedy terms
+            return options.speculative_step_costs(options.speculative_option(self.card, dep), dep,
+                                                  self._greedy_step_costs(dep.base),
+                                                  self._greedy_step_costs(options.draft_deployment(dep)))
         costs = self._greedy_step_costs(dep.base)
         if s.decoding == "greedy":
             return costs

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from energy_predict.contracts.card import DecodingOption, ModelCard, SpeculativeOption
 from energy_predict.contracts.scores import HeldOutScore, LogBounds
-from energy_predict.fitted import MEASURED, TRANSFERRED, EngineStepCosts, HeldOut
+from energy_predict.fitted import MEASURED, TRANSFERRED, EngineStepCosts, HeldOut, StepCosts
 from energy_predict.model.resolution import Refusal, Resolution
 from energy_predict.model.speculative import StepCost, decode_cost
 from energy_predict.serving import Deployment, Serving
@@ -113,6 +113,11 @@ def speculative_option(card: ModelCard, dep: Deployment) -> SpeculativeOption:
                 raise Refusal("serving.speculative.draft_tokens", f"{spec.draft_tokens} drafted tokens a step were "
                               f"not measured (measured {lo}-{hi} with this target and draft)",
                               f"give a draft length in {lo}-{hi}")
+            a_lo, a_hi = o.acceptance
+            if spec.acceptance_rate is not None and not a_lo - 1e-9 <= spec.acceptance_rate <= a_hi + 1e-9:
+                raise Refusal("serving.speculative.acceptance_rate", f"an acceptance rate of {spec.acceptance_rate:g} "
+                              f"was not measured (measured {a_lo:.2f}-{a_hi:.2f} with this target and draft)",
+                              f"give an acceptance rate in {a_lo:.2f}-{a_hi:.2f}")
             return o
     where = "; ".join(f"{o.model} with a {o.draft} draft on {o.gpu} ({describe_serving(o.serving)}, "
                       f"draft_tokens {o.draft_tokens[0]}-{o.draft_tokens[1]})" for o in measured) or "none"
@@ -170,3 +175,30 @@ def speculative_decode(option: SpeculativeOption, dep: Deployment, target: Engin
                          k, acc)
     time = decode_cost(StepCost(tuple(option.time_coef)), context_cost(target.time, draft.time, k), b, i, o, k, acc)
     return energy, time
+
+
+def speculative_step_costs(option: SpeculativeOption, dep: Deployment, target: EngineStepCosts,
+                           draft: EngineStepCosts) -> EngineStepCosts:
+    """A speculative engine step for the online simulator, from the same fitted step cost the offline batches use.
+
+    The fitted step p0 + p1 B + k (r0 + r1 B) + acc (q0 + q1 B) is a constant plus a cost per sequence at the
+    deployment's draft length k and accepted tokens acc; the context read is the target's and k draft forwards'
+    (`context_cost`); prefill is the target's and the draft's; each step advances a sequence by 1 + acc tokens. A
+    step that also prefills pays the prefill constants (one read of each model's weights) and, for its decodes, what
+    the speculative step's constant holds beyond one plain step of each model.
+    """
+    spec = dep.serving.speculative
+    k, acc = spec.draft_tokens, spec.accepted_per_step
+
+    def step(coef, t: StepCosts, d: StepCosts) -> StepCosts:
+        p0, p1, r0, r1, q0, q1 = coef
+        const = p0 + k * r0 + acc * q0
+        return StepCosts(prefill_const=float(t.prefill_const + d.prefill_const),
+                         prefill_linear=float(t.prefill_linear + d.prefill_linear),
+                         prefill_attention=float(t.prefill_attention + d.prefill_attention),
+                         step_const=float(const), per_sequence=float(p1 + k * r1 + acc * q1),
+                         per_context_token=float(context_cost(t, d, k)), tokens_per_step=1.0 + acc,
+                         mixed_const=float(max(const - t.step_const - d.step_const, 0.0)))
+
+    return EngineStepCosts(step(option.energy_coef, target.energy, draft.energy),
+                           step(option.time_coef, target.time, draft.time))

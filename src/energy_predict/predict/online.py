@@ -4,10 +4,12 @@ Each engine step takes every running sequence's next token (decode) and fills th
 (`max_num_batched_tokens`) with prefill chunks of waiting requests, admitting them up to `max_num_seqs`
 (chunked prefill) while their KV cache fits; when the cache is full the newest running sequence is preempted
 and recomputed later, as vLLM does. A request's first token comes with its last prefill chunk; it then decodes
-`o - 1` more. Between requests the engine idles at the measured loaded-idle power. Runs of pure-decode steps with
-no event inside are advanced in one closed-form jump, and the waiting queue is touched only at its head, so the
-cost is linear in requests and events. When the queue outgrows what the engine can ever drain the simulation stops
-and says so: the rate is not sustainable, and the result carries the rate it did sustain.
+`o - 1` more; under speculative decoding a decode step advances each sequence by `StepCosts.tokens_per_step`
+tokens on average (1 + the drafted tokens accepted), so it needs ceil((o - 1) / that) steps. Between requests the
+engine idles at the measured loaded-idle power. Runs of pure-decode steps with no event inside are advanced in one
+closed-form jump, and the waiting queue is touched only at its head, so the cost is linear in requests and events.
+When the queue outgrows what the engine can ever drain the simulation stops and says so: the rate is not
+sustainable, and the result carries the rate it did sustain.
 """
 
 from __future__ import annotations
@@ -126,6 +128,10 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     outputs = outputs_a.tolist()
     limit = backlog_limit or max(8 * engine.max_num_seqs, 2000)
     cap = engine.kv_capacity_tokens
+    if energy.tokens_per_step != time.tokens_per_step:
+        raise ValueError("the energy and time step costs advance sequences by different numbers of tokens")
+    # tokens a decode step adds to each sequence; an int where it is 1 (plain decoding), so the counts stay exact
+    per_step = 1 if energy.tokens_per_step == 1.0 else float(energy.tokens_per_step)
     watermark = max(cap // 100, 1)  # vLLM keeps 1% of the cache free when it admits, so running sequences can grow
     mid_at = n_req // 2
     marks: dict[str, tuple[int, float, float, int]] = {}  # queue, time, busy time, completions at mid / end
@@ -135,9 +141,9 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     need = inputs_a.tolist()  # tokens to prefill (a preempted request recomputes what it had generated)
     prefilled = [0] * n_req
     left = (outputs_a - 1).tolist()  # decode tokens still to produce after the first (while not running)
-    # A running sequence's state is kept relative to `tick`, the decode tokens every running sequence has been
-    # given so far: it ends at tick `end[r]` and holds `base[r] + tick` KV tokens. A step then costs O(log n), not
-    # O(n): no per-sequence update, and the next finish is the head of a heap of (end tick, request).
+    # A running sequence's state is kept relative to `tick`, the decode steps every running sequence has been
+    # given so far: it ends at tick `end[r]` and holds `base[r] + tick x per_step` KV tokens. A step then costs
+    # O(log n), not O(n): no per-sequence update, and the next finish is the head of a heap of (end tick, request).
     end = [0] * n_req
     base = [0] * n_req
     ends: list[tuple[int, int]] = []  # heap; entries of preempted (or re-admitted) sequences go stale
@@ -158,6 +164,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     e_pc, e_pl, e_pa = energy.prefill_const, energy.prefill_linear, energy.prefill_attention
     t_pc, t_pl, t_pa = time.prefill_const, time.prefill_linear, time.prefill_attention
     e_ps, e_pct, t_ps, t_pct = energy.per_sequence, energy.per_context_token, time.per_sequence, time.per_context_token
+    e_mix, t_mix = energy.mixed_const, time.mixed_const  # 0 without speculation
     most = min(max_seqs, n_req) + 1
     e_step, t_step = _step_constants(energy, most), _step_constants(time, most)
     limited = engine.tdp_w != float("inf")
@@ -180,17 +187,17 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
         if not waiting and not n:
             now = arrivals[nxt]  # idle until the next arrival
             continue
-        extra = n
-        while running and context + kv_prefill + extra > cap:  # the cache cannot grow by a token per sequence
+        extra = n * per_step
+        while running and context + kv_prefill + extra > cap:  # the cache cannot grow by a step per sequence
             r = running.popitem()[0]  # newest first, as vLLM's recompute preemption
-            kv = base[r] + tick
+            kv = base[r] + tick * per_step
             context -= kv
-            need[r] = kv  # recompute the prompt and what it had generated
-            left[r] = end[r] - tick
+            need[r] = round(kv)  # recompute the prompt and what it had generated
+            left[r] = (end[r] - tick) * per_step
             prefilled[r] = 0
             waiting.appendleft(r)
             preemptions += 1
-            extra = len(running)
+            extra = len(running) * per_step
         n = len(running)
         if waiting and n < max_seqs and context + kv_prefill < cap:
             # one mixed step: decodes plus prefill chunks within the token budget and the free KV cache
@@ -237,6 +244,9 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 if not tokens:
                     e_dec += e_step[n]
                     t_dec += t_step[n]
+                else:
+                    e_dec += e_mix
+                    t_dec += t_mix
             else:
                 e_dec = t_dec = 0.0
             de, dt = e_pre + e_dec, t_pre + t_dec
@@ -274,10 +284,10 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 until = ceil((arrivals[nxt] - now) / (step_t if step_t > 1e-9 else 1e-9))
                 if until < k:
                     k = until if until > 1 else 1
-            room = (cap - context - kv_prefill) // n
+            room = int((cap - context - kv_prefill) // (n * per_step))
             if room < k:
                 k = room if room > 1 else 1
-            context_sum = k * context + n * k * (k - 1) / 2
+            context_sum = k * context + n * per_step * k * (k - 1) / 2
             de = k * (e_step[n] + e_ps * n) + e_pct * context_sum
             dt = k * (t_step[n] + t_ps * n) + t_pct * context_sum
             if limited and dt > 0:
@@ -292,8 +302,8 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             now += dt
             busy_s += dt
             admitted = 0
-        # every running sequence decodes k tokens (ending at `now`); finished ones leave and free their cache
-        context += n * k
+        # every running sequence decodes k steps (ending at `now`); finished ones leave and free their cache
+        context += n * k * per_step
         tick += k
         while ends and ends[0][0] <= tick:
             e, r = heappop(ends)
@@ -301,7 +311,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 del running[r]
                 finish[r] = now
                 done += 1
-                context -= base[r] + tick
+                context -= base[r] + tick * per_step
         for _ in range(admitted):
             r = waiting.popleft()
             kv_prefill -= need[r]
@@ -311,8 +321,8 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 left[r] -= 1  # a recomputed sequence's prefill step yields its next token
             if left[r] > 0:  # it decodes from the next step on, its whole context in the cache
                 running[r] = None
-                base[r] = need[r] - tick
-                end[r] = tick + left[r]
+                base[r] = need[r] - tick * per_step
+                end[r] = tick + (left[r] if per_step == 1 else ceil(left[r] / per_step - 1e-9))
                 heappush(ends, (end[r], r))
                 context += int(need[r])
             else:

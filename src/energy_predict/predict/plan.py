@@ -1,11 +1,11 @@
 """`plan`: the energy-optimal deployment of a workload under latency targets, with its interval and basis.
 
 `plan(workload, deployment, model, space, targets)` searches GPU kind, GPUs per engine (TP), engines, precision,
-batch cap, token budget and prefix caching (`plan_search`), answers every candidate it simulates with the
-simulation `--rate` runs, and returns a `Plan`: the Pareto front over energy a day, p90 TTFT, p90 TPOT, GPUs and peak
-power; the recommended row (least energy a day among the rows that meet every target) and why; each row's basis,
-interval, site figures, and whether its interval overlaps the recommended one. An infeasible search is refused with
-the target that fails first and the closest candidate.
+batch cap, token budget, prefix caching and speculative decoding (`plan_search`), answers every candidate it
+simulates with the simulation `--rate` runs, and returns a `Plan`: the Pareto front over energy a day, p90 TTFT, p90
+TPOT, GPUs and peak power; the recommended row (least energy a day among the rows that meet every target) and why;
+each row's basis, interval, site figures, and whether its interval overlaps the recommended one. An infeasible search
+is refused with the target that fails first and the closest candidate.
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ def families(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace)
     if any(caching) and not reuse:
         raise InputError("--prefix-caching", "the workload has no prefix reuse (no prefix_hit_rate, no block ids)",
                          "leave prefix caching off, or give a trace with block ids")
-    return [Family(g, t, p, c, b, pc) for g in gpus for t in sorted(set(tps)) for p in precisions
-            for c in sorted(set(caps)) for b in sorted(set(budgets)) for pc in caching]
+    specs = tuple(dict.fromkeys(space.speculative or (dep.serving.speculative,)))
+    return [Family(g, t, p, c, b, pc, sp) for g in gpus for t in sorted(set(tps)) for p in precisions
+            for c in sorted(set(caps)) for b in sorted(set(budgets)) for pc in caching for sp in specs]
 
 
 def _site(site: Site | None, energy_kwh_per_day: float, gpus: int, gpu_hour_price: float | None
@@ -103,7 +104,8 @@ def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_h
     of the whole workload, the costliest part of a row, is made only for the rows shown).
     """
     res, dep = e.result.result, e.dep
-    key = (dep.gpu.name, dep.serving.key, dep.serving.max_batch, dep.serving.prefix_caching)
+    key = (dep.gpu.name, dep.serving.key, dep.serving.max_batch, dep.serving.prefix_caching,
+           dep.serving.speculative)
     if intervals is None:
         (lo, hi), idle_measured, basis = (1.0, 1.0), True, ""
     else:
@@ -191,8 +193,8 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
     front = [_row(w, model, source[id(r)], site, gpu_hour_price, intervals) for r in pareto_front(drafts)]
     best = min(front, key=lambda r: r.energy_kwh_per_day)
     marked = tuple(replace(r, on_front=True, recommended=r is best,
-                           distinguishable=r is best or r.low_kwh_per_day > best.high_kwh_per_day
-                           or r.high_kwh_per_day < best.low_kwh_per_day) for r in front)
+                           distinguishable=bool(r is best or r.low_kwh_per_day > best.high_kwh_per_day
+                                                or r.high_kwh_per_day < best.low_kwh_per_day)) for r in front)
     recommended = next(r for r in marked if r.recommended)
     close = sorted((e for e in found.evaluated if e.misses), key=lambda e: _worst(e.misses))[:3]
     closest = tuple(_row(w, model, e, site, gpu_hour_price, intervals) for e in close)

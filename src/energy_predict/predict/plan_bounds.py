@@ -55,7 +55,8 @@ def _work(c: StepCosts, inputs, outputs, cached, batch: float, budget: int) -> n
     prefill = c.prefill_const * new / budget + c.prefill_linear * new + c.prefill_attention * _new_pairs(inputs,
                                                                                                         cached)
     per_step = c.step_const + c.per_expert * c.experts_touched(batch)
-    decode = (outputs - 1) * (per_step / batch + c.per_sequence + c.per_context_token * (inputs + outputs / 2.0))
+    steps = (outputs - 1) / c.tokens_per_step  # a speculative step advances a sequence by more than one token
+    decode = steps * (per_step / batch + c.per_sequence + c.per_context_token * (inputs + outputs / 2.0))
     return prefill + decode
 
 
@@ -66,7 +67,7 @@ def _alone(c: StepCosts, inputs, outputs, cached, budget: int) -> tuple[np.ndarr
     first = c.prefill_const * chunks + c.prefill_linear * new + c.prefill_attention * _new_pairs(inputs, cached)
     step = (c.step_const + c.per_expert * c.experts_touched(1) + c.per_sequence
             + c.per_context_token * (inputs + outputs / 2.0))
-    return first, step
+    return first, step / c.tokens_per_step
 
 
 def _service_floor_s(c: StepCosts, inputs, outputs, cached, budget: int) -> np.ndarray | None:
@@ -77,16 +78,17 @@ def _service_floor_s(c: StepCosts, inputs, outputs, cached, budget: int) -> np.n
     constant instead of the step's).
     """
     terms = (c.prefill_const, c.prefill_linear, c.prefill_attention, c.step_const, c.per_sequence,
-             c.per_context_token, c.per_expert)
+             c.per_context_token, c.per_expert, c.mixed_const)
     if min(terms) < 0:
         return None
     new = inputs - cached
     prefill = (c.prefill_const * np.ceil(new / budget) + c.prefill_linear * new
                + c.prefill_attention * _new_pairs(inputs, cached))
-    steps = outputs - 1
+    g = c.tokens_per_step
+    steps = (outputs - 1) / g  # at least this many decode steps (speculative: g tokens a step on average)
     const = min(c.step_const + c.per_expert * c.experts_touched(1), c.prefill_const)
     return prefill + steps * (const + c.per_sequence) + c.per_context_token * (steps * inputs
-                                                                               + steps * (steps - 1) / 2.0)
+                                                                               + g * steps * (steps - 1) / 2.0)
 
 
 def _least_power_w(energy: StepCosts, time: StepCosts, engine: Engine, longest: float) -> float:
@@ -95,7 +97,8 @@ def _least_power_w(energy: StepCosts, time: StepCosts, engine: Engine, longest: 
     A ratio of two affine functions is monotone along each variable, so its extremes over a box lie at corners.
     Pure decode: step constant with 1 .. cap sequences' experts, 1 .. cap sequences, 0 .. the cache's tokens of
     context; a mixed step: 1 .. budget prefill tokens, 0 .. budget x (longest + budget) attention pairs, 0 .. cap
-    sequences, 0 .. the cache. Folded into idle..TDP as the simulator folds each step. 0 where a time can be 0.
+    sequences (and 1: a decode beside prefill adds the mixed constant), 0 .. the cache. Folded into idle..TDP as
+    the simulator folds each step. 0 where a time can be 0.
     """
     cap, budget = engine.max_num_seqs, engine.max_num_batched_tokens
     kv = float(min(engine.kv_capacity_tokens, cap * longest))
@@ -104,12 +107,12 @@ def _least_power_w(energy: StepCosts, time: StepCosts, engine: Engine, longest: 
         t = time.step_const + time.per_expert * time.experts_touched(x) + time.per_sequence * n
         e = energy.step_const + energy.per_expert * energy.experts_touched(x) + energy.per_sequence * n
         ratios.append((e + energy.per_context_token * ctx, t + time.per_context_token * ctx))
-    for tok, pairs, n, ctx in itertools.product((1, budget), (0.0, budget * (longest + budget)), (0, cap),
+    for tok, pairs, n, ctx in itertools.product((1, budget), (0.0, budget * (longest + budget)), (0, 1, cap),
                                                 (0.0, kv)):
         e = (energy.prefill_const + energy.prefill_linear * tok + energy.prefill_attention * pairs
-             + energy.per_sequence * n + energy.per_context_token * ctx)
+             + energy.per_sequence * n + energy.per_context_token * ctx + (energy.mixed_const if n else 0.0))
         t = (time.prefill_const + time.prefill_linear * tok + time.prefill_attention * pairs
-             + time.per_sequence * n + time.per_context_token * ctx)
+             + time.per_sequence * n + time.per_context_token * ctx + (time.mixed_const if n else 0.0))
         ratios.append((e, t))
     if min(t for _, t in ratios) <= 0:
         return 0.0

@@ -25,7 +25,7 @@ from energy_predict.predict.estimate import workload_prefix_reuse
 from energy_predict.predict.plan_bounds import EngineBounds, engine_bounds, optimistic_energy_j
 from energy_predict.predict.plan_types import MAX_CANDIDATES, PRECISIONS, Candidate, Miss, PlanTargets
 from energy_predict.predict.serving import Arrivals, DeploymentResult, arrivals_for, engine_for, simulate_deployment
-from energy_predict.serving import Deployment
+from energy_predict.serving import Deployment, Speculation
 from energy_predict.workload import Workload
 
 
@@ -39,15 +39,22 @@ class Family:
     batch_cap: int
     token_budget: int
     prefix_caching: bool
+    speculative: Speculation | None = None
+
+    @property
+    def label(self) -> str:
+        """The engine as the notes name a refused one: GPU, TP, precision and speculation."""
+        spec = f" {self.speculative.label}" if self.speculative else ""
+        return f"{self.gpu} TP{self.tp} {self.precision}{spec}"
 
     def candidate(self, replicas: int) -> Candidate:
         return Candidate(self.gpu, self.tp, replicas, self.precision, self.batch_cap, self.token_budget,
-                         self.prefix_caching)
+                         self.prefix_caching, self.speculative)
 
     def deployment(self, base: Deployment, replicas: int = 1) -> Deployment:
         serving = base.serving.with_(tensor_parallel=self.tp, quantization=PRECISIONS[self.precision],
                                      max_batch=self.batch_cap, max_num_batched_tokens=self.token_budget,
-                                     prefix_caching=self.prefix_caching)
+                                     prefix_caching=self.prefix_caching, speculative=self.speculative)
         return replace(base, gpu=resolve_gpu(self.gpu), serving=serving, gpu_count=self.tp * replicas)
 
 
@@ -151,7 +158,7 @@ class _Reuse:
 
     @staticmethod
     def _layout(f: Family, replicas: int) -> tuple:
-        return (f.gpu, f.tp, f.precision, f.prefix_caching, replicas)
+        return (f.gpu, f.tp, f.precision, f.prefix_caching, f.speculative, replicas)
 
     def find(self, f: Family, replicas: int) -> DeploymentResult | None:
         for g, r in self.done.get(self._layout(f, replicas), []):
@@ -206,7 +213,7 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
                 out.refused_by_memory += counts
             else:
                 out.refused_by_model += counts
-            out.refused[f"{f.gpu} TP{f.tp} {f.precision}"] = " ".join(str(exc).split())
+            out.refused[f.label] = " ".join(str(exc).split())
             continue
         floor = _latency_misses(targets, b.ttft_floor_s, b.tpot_floor_s, floor=True)
         if floor:  # no number of engines mends a lone request's latency

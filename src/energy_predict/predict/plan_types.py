@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from energy_predict.serving import Speculation
+
 PRECISIONS = {"bf16": None, "fp8": "fp8"}  # a precision's name -> the serving quantization it means
 MAX_CANDIDATES = 20_000  # a search space beyond this is refused with how to narrow it
 DEFAULT_TP = (1, 2, 4, 8)
@@ -20,7 +22,8 @@ class PlanSpace:
 
     gpus: the profile's GPU and every GPU the model measured; tp: 1, 2, 4, 8 (those dividing no more than
     max_gpus); precisions: bf16 and fp8; batch_caps: the profile's; token_budgets: the profile's; prefix_caching:
-    off, and on too where the workload has prefix reuse; replicas: 1 .. max_gpus / tp.
+    off, and on too where the workload has prefix reuse; speculative: the profile's (None: no speculation; each
+    Speculation names a draft, its draft length and the acceptance the user expects); replicas: 1 .. max_gpus / tp.
     """
 
     gpus: tuple[str, ...] | None = None
@@ -30,6 +33,7 @@ class PlanSpace:
     token_budgets: tuple[int, ...] | None = None
     prefix_caching: tuple[bool, ...] | None = None
     max_gpus: int = DEFAULT_MAX_GPUS
+    speculative: tuple[Speculation | None, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Candidate:
     batch_cap: int
     token_budget: int
     prefix_caching: bool
+    speculative: Speculation | None = None
 
     @property
     def gpus(self) -> int:
@@ -63,9 +68,11 @@ class Candidate:
 
     @property
     def label(self) -> str:
-        layout = f"{self.replicas} x TP{self.tp}" if self.tp > 1 else f"{self.replicas} x 1"
+        """E.g. '2 x TP4 H100-SXM-80GB bf16 cap 256 budget 8192': engines x GPUs per engine, then the engine."""
         cache = " prefix-caching" if self.prefix_caching else ""
-        return (f"{layout} {self.gpu} {self.precision} cap {self.batch_cap} budget {self.token_budget}{cache}")
+        spec = f" {self.speculative.label}" if self.speculative else ""
+        return (f"{self.replicas} x TP{self.tp} {self.gpu} {self.precision} cap {self.batch_cap} budget "
+                f"{self.token_budget}{cache}{spec}")
 
 
 @dataclass(frozen=True)

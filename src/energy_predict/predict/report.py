@@ -98,6 +98,24 @@ def online_headline(r: DeploymentResult, est: Estimate) -> Headline:
                     est.flops_tdp_j * per, est.roofline_j * per, float(res.prefill_tokens_skipped))
 
 
+def online_figure_note(r: DeploymentResult, est: Estimate, offline_j: float) -> str:
+    """The one line an offline report of a workload with a rate gives: the deployment's figure at that rate.
+
+    An offline headline counts full batches' busy work; a deployment at the rate also idles and runs partial batches,
+    so a planner must not read it as the deployment's energy.
+    """
+    if r.overloaded:
+        return (f"online at the profile's rate of {r.offered_rate_per_s:.3g} req/s this deployment cannot keep up "
+                f"(it serves about {r.sustainable_rate_per_s or 0:.3g} req/s): the offline headline is not what it "
+                "would draw; give --gpus or use `plan`")
+    h = online_headline(r, est)
+    day = 86400.0 / h.period_s / J_PER_KWH if h.period_s else 0.0
+    return (f"online at the profile's rate of {r.offered_rate_per_s:.3g} req/s this deployment draws "
+            f"{h.energy_j * day:.3g} kWh a day ({h.low_j * day:.3g}-{h.high_j * day:.3g}; busy + idle), "
+            f"{per(h.energy_j, offline_j) or 0:.2f}x this offline headline, which counts full batches' busy work "
+            "only: give --rate or serving.mode online for the deployment's figure")
+
+
 def _kwh(j: float) -> float:
     return j / J_PER_KWH
 

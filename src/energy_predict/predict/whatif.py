@@ -1,7 +1,10 @@
 """What-if studies on one workload: other serving options and GPUs, the FLOPs gap per bin, capacity at a rate.
 
 `compare` never mixes methods silently: each row carries what it rests on, and a saving is computed only against
-the profile's own deployment predicted the same way (measured against measured, analytic against analytic).
+the profile's own deployment predicted the same way (measured against measured, analytic against analytic). Where the
+workload has a rate (or one is given) the options are ranked by their online energy, the simulation `--rate` and
+`plan` run; an option the simulator cannot answer (HF, an analytic model, a rate it cannot sustain) is listed as
+refused with its reason, never ranked beside the online rows with its offline figure.
 `capacity` is `plan` restricted to the layout (GPUs per engine and engines): the same simulation as `--rate`.
 """
 
@@ -19,6 +22,7 @@ from energy_predict.predict.estimate import Estimate, estimate_workload
 from energy_predict.predict.padded import padded_batches
 from energy_predict.predict.plan import plan, precision_name
 from energy_predict.predict.plan_types import PlanSpace, PlanTargets, SiteFigures
+from energy_predict.predict.serving import DeploymentResult, overload_error, simulate_deployment
 from energy_predict.profile import Site
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
@@ -66,35 +70,80 @@ def _row(label: str, dep: Deployment, est: Estimate, w: Workload | None = None, 
             "gpu_hours": gpu_s / 3600, "hf_padded": bool(padded)}
 
 
+def _online_row(label: str, dep: Deployment, est: Estimate, r: DeploymentResult) -> dict:
+    """One option's online energy over the period, as the `--rate` report's headline.
+
+    The busy energy carries the offline estimate's relative interval; idle is measured, except on a GPU never measured.
+    """
+    res = r.result
+    lo, hi = est.relative_interval
+    idle_lo, idle_hi = (1.0, 1.0) if est.basis.idle_measured else (lo, hi)
+    return {"option": label, "serving": dep.serving.label, "max_batch": dep.serving.max_batch, "gpu": dep.gpu.name,
+            "basis": est.basis_kind, "energy_kwh": res.energy_j / 3.6e6,
+            "low_kwh": (res.busy_energy_j * lo + res.idle_energy_j * idle_lo) / 3.6e6,
+            "high_kwh": (res.busy_energy_j * hi + res.idle_energy_j * idle_hi) / 3.6e6,
+            "total_j_per_output_token": res.energy_j / max(res.output_tokens, 1),
+            "gpu_hours": res.period_s * dep.gpu_count / 3600, "hf_padded": False}
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """Options ranked by offline energy (the profile's own first), and why the options left out were refused."""
+    """Options ranked by energy (the profile's own first), and why the options left out were refused.
+
+    `rate_per_s`: the rate the options were simulated at (online ranking), None where ranked offline.
+    """
 
     table: pd.DataFrame
     notes: list[str]
+    rate_per_s: float | None = None
+
+    @property
+    def mode(self) -> str:
+        return "offline" if self.rate_per_s is None else "online"
 
 
 def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[int], gpus: list[str],
-            analytic: EnergyModel | None = None, on_step=None) -> Comparison:
+            analytic: EnergyModel | None = None, on_step=None, rate: float | None = None) -> Comparison:
     """The workload under each option, the profile's own first, with notes on the options refused.
 
-    Another GPU is predicted by `model` where it can (measured, or transferred: from the sibling GPU, or through
-    the datasheets to a GPU never measured, each row with its basis and interval), else by `analytic` (labelled
-    so); the profile's own deployment is then also predicted analytically, and those rows' savings are against that
-    row, in a table of their own.
+    Online (a `rate`, or the workload's): every row is the simulation `--rate` runs; an option it cannot answer is
+    refused in the notes. Offline: another GPU is predicted by `model` where it can (measured, or transferred: from
+    the sibling GPU, or through the datasheets to a GPU never measured, each row with its basis and interval), else
+    by `analytic` (labelled so); the profile's own deployment is then also predicted analytically, and those rows'
+    savings are against that row, in a table of their own.
     """
+    online = rate is not None or w.rate_per_s is not None
     rows, notes = [], []
     variants = _serving_variants(dep, model, batch_caps)
     total = len(variants) + len(gpus)
+    offered = None
+
+    def answer(label: str, variant: Deployment) -> dict:
+        nonlocal offered
+        est = estimate_workload(w, variant, model)
+        if not online:
+            return _row(label, variant, est, w, model)
+        r = simulate_deployment(w, variant, model, rate)
+        if r.overloaded:
+            raise overload_error(r)
+        offered = r.offered_rate_per_s
+        return _online_row(label, variant, est, r)
+
     for k, (label, variant) in enumerate(variants):
         if on_step is not None:  # a progress bar's: (options done, options in all)
             on_step(k, total)
         try:
-            rows.append(_row(label, variant, estimate_workload(w, variant, model), w, model))
+            rows.append(answer(label, variant))
         except EnergyPredictError as exc:
+            if label == "profile" and online and rate is None:  # the profile's rate, which its deployment cannot serve
+                notes.append(f"ranked offline: the profile's deployment is not answered online at the profile's "
+                             f"rate ({exc})")
+                online = False
+                rows.append(answer(label, variant))
+                continue
             if label == "profile":
                 raise
-            notes.append(f"{label}: not predicted ({exc})")
+            notes.append(f"{label}: not predicted{' online' if online else ''} ({exc})")
     other = [resolve_gpu(g) for g in gpus]
     analytic_rows = []
     for k, gpu in enumerate(other):
@@ -104,11 +153,11 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
             continue
         variant = replace(dep, gpu=gpu)
         try:
-            rows.append(_row(gpu.name, variant, estimate_workload(w, variant, model), w, model))
+            rows.append(answer(gpu.name, variant))
             continue
         except EnergyPredictError as exc:
-            if analytic is None:
-                notes.append(f"{gpu.name}: not predicted ({exc})")
+            if analytic is None or online:  # an analytic model has no step costs to simulate serving with
+                notes.append(f"{gpu.name}: not predicted{' online' if online else ''} ({exc})")
                 continue
             notes.append(f"{gpu.name}: no measured or transferred model ({str(exc).split(';')[0]}); shown "
                          f"with the analytic {analytic.name} estimate, compared only with the profile's own "
@@ -122,7 +171,7 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
     table = _ranked(rows)
     if analytic_rows:
         table = pd.concat([table, _ranked(analytic_rows)], ignore_index=True)
-    return Comparison(table, notes)
+    return Comparison(table, notes, offered if online else None)
 
 
 def _ranked(rows: list[dict]) -> pd.DataFrame:

@@ -140,3 +140,31 @@ def test_a_search_space_too_large_says_the_bound_and_how_to_narrow_it(model, cod
         plan(code_gen.workload, code_gen.dep, model, PlanSpace(batch_caps=tuple(range(1, 40)), max_gpus=4096),
              rate=1.0)
     assert "more than the bound of 20,000" in str(exc.value) and "--max-gpus" in str(exc.value)
+
+
+# -- speculative decoding as an axis (issue 27, item 3) --------------------------------------------------------------
+def test_plan_searches_speculative_decoding_with_the_simulation_rate_runs(model, code_gen):
+    """Before, online speculation was refused, so plan could not say whether it pays at a rate."""
+    from energy_predict.predict.serving import simulate_deployment
+    from energy_predict.serving import Speculation
+
+    spec = Speculation("Llama-3.2-1B", 4, 0.8)
+    p = plan(code_gen.workload, code_gen.dep, model,
+             PlanSpace(gpus=(H100,), tp=(1,), precisions=("bf16",), max_gpus=1, speculative=(None, spec)), rate=1.0)
+    by_spec = {r.candidate.speculative: r for r in p.rows}
+    assert spec in by_spec and "spec:Llama-3.2-1B k4 a0.8" in by_spec[spec].candidate.label
+    row = by_spec[spec]
+    dep = replace(code_gen.dep, serving=code_gen.dep.serving.with_(speculative=spec))
+    direct = simulate_deployment(code_gen.workload, dep, model, 1.0, seed=0).result
+    assert row.energy_per_request_j == pytest.approx(direct.energy_j / direct.requests)
+    assert row.basis and row.low_kwh_per_day < row.energy_kwh_per_day < row.high_kwh_per_day
+    # fp8 with a draft was not measured: that family is refused by the model and named, not guessed
+    with pytest.raises(EnergyPredictError, match="no candidate could be answered.*fp8 spec:Llama-3.2-1B"):
+        plan(code_gen.workload, code_gen.dep, model,
+             PlanSpace(gpus=(H100,), tp=(1,), precisions=("fp8",), max_gpus=1, speculative=(spec,)), rate=1.0)
+
+
+def test_plan_labels_say_engines_and_gpus_per_engine(model, code_gen):
+    p = plan(code_gen.workload, code_gen.dep, model, PlanSpace(gpus=(H100,), tp=(1,), precisions=("bf16",),
+             max_gpus=1), rate=1.0)
+    assert p.recommended.candidate.label.startswith("1 x TP1 H100-SXM-80GB bf16 cap ")

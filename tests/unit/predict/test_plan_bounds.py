@@ -12,12 +12,16 @@ from energy_predict.predict.plan_bounds import busy_floor_s, optimistic_energy_j
 from energy_predict.predict.plan_search import Family, _family_bounds
 from energy_predict.predict.run import load_case
 from energy_predict.predict.serving import arrivals_for, simulate_deployment
+from energy_predict.serving import Speculation
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 FAMILIES = [(Family("H100-SXM-80GB", 1, "bf16", 256, 8192, False), 1),
             (Family("H100-SXM-80GB", 1, "fp8", 16, 2048, False), 2),
             (Family("H100-SXM-80GB", 2, "bf16", 64, 4096, False), 1),
-            (Family("H200-SXM-141GB", 1, "bf16", 512, 16384, False), 3)]
+            (Family("H200-SXM-141GB", 1, "bf16", 512, 16384, False), 3),
+            # speculative decoding: steps advance 1 + a k tokens, a decode beside prefill pays the mixed constant
+            (Family("H100-SXM-80GB", 1, "bf16", 256, 8192, False, Speculation("Llama-3.2-1B", 4, 0.7)), 1),
+            (Family("H100-SXM-80GB", 1, "bf16", 32, 2048, False, Speculation("Llama-3.2-1B", 2, 0.3)), 2)]
 
 
 @pytest.fixture(scope="module")
