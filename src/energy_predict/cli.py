@@ -291,6 +291,7 @@ def main_command(
     if profile is None:
         out.print(ctx.get_help())
         raise typer.Exit(0)
+    _one_blas_thread()
     from energy_predict.predict.run import predict_profile
 
     fmt = _resolve_format(fmt, as_json)
@@ -336,6 +337,19 @@ def main_command(
         import sys
 
         sys.stdout.write(render_report(report, fmt, _table_width()))
+
+
+def _one_blas_thread() -> None:
+    """One OpenBLAS thread for a prediction, unless the user set another number.
+
+    Its BLAS calls are a few vector products; numpy's default starts one OpenBLAS thread per core, whose start and
+    idle spinning cost ~0.1 s of CPU, a sixth of the whole report. Only before numpy is first imported.
+    """
+    import os
+    import sys
+
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 _TRACE_FORMATS_HELP = ("vLLM bench result JSON, BurstGPT, Azure, Mooncake, Vidur, LLMServingSim, OpenAI usage log, "
