@@ -112,12 +112,18 @@ class BinTable:
         return pd.DataFrame({f.name: getattr(self, f.name) for f in fields(self)})
 
 
-def bin_table(input_bin: np.ndarray, output_bin: np.ndarray, columns: dict[str, np.ndarray]) -> BinTable:
+def bin_table(input_bin: np.ndarray, output_bin: np.ndarray, requests: np.ndarray, energy_j: np.ndarray,
+              prefill_j: np.ndarray, decode_j: np.ndarray, flops_tdp_j: np.ndarray, roofline_j: np.ndarray
+              ) -> BinTable:
     """Rows summed by (input_bin, output_bin), ordered by bin; `binned_energy_j` NaN until it is known."""
     pairs, inverse = np.unique(np.stack([input_bin, output_bin], axis=1), axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    sums = {k: np.bincount(inverse, weights=v, minlength=len(pairs)) for k, v in columns.items()}
-    return BinTable(pairs[:, 0], pairs[:, 1], **sums, binned_energy_j=np.full(len(pairs), np.nan))
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.bincount(inverse, weights=values, minlength=len(pairs))
+
+    return BinTable(pairs[:, 0], pairs[:, 1], summed(requests), summed(energy_j), summed(prefill_j),
+                    summed(decode_j), summed(flops_tdp_j), summed(roofline_j), np.full(len(pairs), np.nan))
 
 
 @dataclass(frozen=True)
@@ -307,9 +313,8 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
     ref = BIN_SETS["reference"]
     _, ref_i = ceiling_bin(i, ref.input_bins)
     _, ref_o = ceiling_bin(o, ref.output_bins)
-    table = bin_table(bi, bo, {"requests": weight, "energy_j": weight * exact.energy_j,
-                               "prefill_j": weight * exact.prefill_j, "decode_j": weight * exact.decode_j,
-                               "flops_tdp_j": weight * flops_tdp, "roofline_j": weight * roofline})
+    table = bin_table(bi, bo, requests=weight, energy_j=weight * exact.energy_j, prefill_j=weight * exact.prefill_j,
+                      decode_j=weight * exact.decode_j, flops_tdp_j=weight * flops_tdp, roofline_j=weight * roofline)
     ti, to = table.input_bin, table.output_bin
     fits_at_ceiling = max_batch_that_fits(dep, ti, to) >= 1
     ceiling = np.zeros(len(table))
