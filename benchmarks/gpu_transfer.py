@@ -79,7 +79,7 @@ def candidate_cells(table: pd.DataFrame, idle: dict[tuple[str, str], float]) -> 
             if split:  # dynamic energy carries over; loaded idle x time follows the scaled time
                 w_src, w_dst = (idle[(g, train["backend"].iloc[0])] for g in (src, dst))
                 e = PhaseCoefficients({k: e.coef_[k] - t.coef_[k] * (w_src - w_dst * scale)
-                                       for k in e.coef_}, e.scale_.to_numpy(), e.min_cells,
+                                       for k in e.coef_}, e.scale_, e.min_cells,
                                       e.min_cells_per_model)
                 e_scale = np.ones(len(TERMS))
             else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -89,7 +90,9 @@ def write(result: dict) -> None:
     lines = [
         "# Start-up cost of a plain install", "",
         f"Fresh venv, `pip install .` (no extras), {result['machine']}; CPU seconds = user + system of the whole "
-        f"process, median of {result['repeats']} runs. `python benchmarks/startup.py` writes this file.", "",
+        f"process, median of {result['repeats']} runs, load average {result['load_average']} (1, 5, 15 min) when "
+        f"measured: on a busy machine the same process takes more CPU seconds. `python benchmarks/startup.py` "
+        "writes this file.", "",
         "| what | measured | target | verdict |", "|---|---|---|---|",
         f"| base install (site-packages less pip/setuptools) | {i['install_mb']} MB | < 250 MB | {v['install_mb']} |",
         f"| `energy-predict --help` | {result['help_cpu_s']['median']} s CPU | < 0.3 s | {v['help_cpu_s']} |",
@@ -113,7 +116,8 @@ def main() -> None:
         if not (venv / "bin" / "energy-predict").exists():
             make_venv(venv)
         result = measure(venv, args.repeats)
-    result.update(repeats=args.repeats, machine=f"{platform.machine()} Python {platform.python_version()}")
+    result.update(repeats=args.repeats, machine=f"{platform.machine()} Python {platform.python_version()}",
+                  load_average=[round(x, 2) for x in os.getloadavg()])  # CPU seconds grow on a busy machine
     result["verdicts"] = verdicts(result)
     write(result)
     print(json.dumps({k: result[k] for k in ("install", "help_cpu_s", "report_cpu_s", "verdicts")}, indent=1))

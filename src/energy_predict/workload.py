@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from energy_predict import profile as schema
 from energy_predict.errors import InputError
 from energy_predict.prefix import trace_hit_rate
-from energy_predict.traces import read_trace
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ def workload_from_profile(p: schema.Profile, base_dir: Path | None = None) -> Wo
         arr = np.asarray(tokens.samples, dtype=np.int64)
         inputs, outputs, counts = arr[:, 0], arr[:, 1], np.ones(len(arr))
     else:
+        from energy_predict.traces import read_trace  # pandas and the readers, only for a profile with a trace
+
         path = Path(tokens.path)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path

@@ -7,14 +7,18 @@ scikit-learn.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from energy_predict.baselines import Baselines, PhaseEstimate, deployment_baselines
 from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import ANALYTIC, Basis, Phases
 from energy_predict.model.features import physical_features
 from energy_predict.serving import Deployment
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class _Analytic:
@@ -100,12 +104,16 @@ def baseline_phases(X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _flops_tdp(f: pd.DataFrame, index) -> pd.DataFrame:
+    import pandas as pd  # the analytic models' frames serve scoring; a prediction goes through `baselines`
+
     scale = f["tdp_w"] / f["peak_flops"]
     return pd.DataFrame({"prefill_j": f["prefill_flops"] * scale, "decode_j": f["decode_flops"] * scale,
                          "duration_s": (f["prefill_flops"] + f["decode_flops"]) / f["peak_flops"]}, index=index)
 
 
 def _roofline(f: pd.DataFrame, index) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({"prefill_j": f["roofline_prefill_s"] * f["tdp_w"],
                          "decode_j": f["roofline_decode_s"] * f["tdp_w"],
                          "duration_s": f["roofline_prefill_s"] + f["roofline_decode_s"]}, index=index)

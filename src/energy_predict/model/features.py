@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from energy_predict import flops
 from energy_predict.architectures import Architecture
@@ -20,6 +20,9 @@ from energy_predict.contracts.keys import FitKey
 from energy_predict.gpus import GPU, resolve_gpu
 from energy_predict.precision import PRECISIONS, precision_of
 from energy_predict.serving import KEY_FIELDS, Serving
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ARCH_COLUMNS = [f.name for f in fields(Architecture) if f.name != "name"]
 SERVING_COLUMNS = list(KEY_FIELDS)
@@ -33,6 +36,8 @@ def cell_frame(arch: Architecture, gpu: GPU, serving: Serving, batch_size, input
     `cached_tokens`: each request's prompt prefix found in the prefix cache (column `cached_tokens`, absent in
     measured cells, which ran with caching off: read as 0).
     """
+    import pandas as pd  # frames are for fitting and scoring; a prediction builds none
+
     b, i, o, c = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, np.int64))
                                        for v in (batch_size, input_tokens, output_tokens, cached_tokens)))
     frame = pd.DataFrame({"batch_size": b, "input_tokens": i, "output_tokens": o})
@@ -62,7 +67,7 @@ def precision_column(frame: pd.DataFrame, what: str) -> np.ndarray:
     return np.array([getattr(PRECISIONS[name], what) for name in precisions(frame)], dtype=float)
 
 
-def factorize(keys: pd.Series) -> tuple[np.ndarray, list]:
+def factorize(keys) -> tuple[np.ndarray, list]:
     """(codes, uniques) of hashable values such as key tuples (pandas would turn tuples into a MultiIndex)."""
     seen: dict = {}
     codes = np.fromiter((seen.setdefault(k, len(seen)) for k in keys), np.int64, len(keys))
@@ -71,6 +76,8 @@ def factorize(keys: pd.Series) -> tuple[np.ndarray, list]:
 
 def config_keys(X: pd.DataFrame) -> pd.Series:
     """Each row's fit key in the coefficient tables' form, (GPU, *`Serving.key`) (`FitKey.flat`)."""
+    import pandas as pd  # frames are for fitting and scoring; a prediction builds none
+
     return pd.Series(list(zip(X["gpu"].tolist(), *(X[c].tolist() for c in KEY_FIELDS))), index=X.index, dtype=object)
 
 
@@ -81,6 +88,8 @@ def fit_keys(X: pd.DataFrame) -> pd.Series:
 
 def deployment_keys(X: pd.DataFrame) -> pd.Series:
     """(configuration key, model name) of each row."""
+    import pandas as pd  # frames are for fitting and scoring; a prediction builds none
+
     return pd.Series(list(zip(config_keys(X).tolist(), X["model"].tolist())), index=X.index, dtype=object)
 
 
@@ -102,6 +111,8 @@ def cached_tokens(frame: pd.DataFrame) -> np.ndarray:
 
 def physical_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Analytic terms of each cell: FLOPs, bytes and roofline times per phase, for the whole batch."""
+    import pandas as pd  # frames are for fitting and scoring; a prediction builds none
+
     out = pd.DataFrame(index=frame.index)
     cols = {k: np.zeros(len(frame)) for k in
             ("prefill_flops", "decode_flops", "prefill_bytes", "decode_bytes", "roofline_prefill_s",

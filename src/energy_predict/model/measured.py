@@ -15,9 +15,8 @@ from energy_predict.contracts.card import ModelCard
 from energy_predict.fitted import Basis, EngineStepCosts, Phases, StepCosts, bounded_power
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model import options
-from energy_predict.model.features import cell_frame
 from energy_predict.model.padding import padding_extra_j
-from energy_predict.model.phases import PhaseCoefficients
+from energy_predict.model.phases import PhaseCoefficients, cell_terms
 from energy_predict.model.resolution import Resolution
 from energy_predict.model.resolve import resolve
 from energy_predict.model.steps import step_costs
@@ -66,7 +65,7 @@ class MeasuredModel:
             key = route.key
             if key not in self._moved:
                 energy, time = degree_coefficients(route.tp_law, key.tensor_parallel)
-                scale_e, scale_t = self.energy.scale_.to_numpy(), self.duration.scale_.to_numpy()
+                scale_e, scale_t = self.energy.scale_, self.duration.scale_
                 self._moved[key] = PhaseModels(PhaseCoefficients({key.flat: energy}, scale_e, 1, 1),
                                                PhaseCoefficients({key.flat: time}, scale_t, 1, 1))
             return self._moved[key]
@@ -87,10 +86,10 @@ class MeasuredModel:
     def phase_split(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0):
         """(prefill J, decode J, prefill s, decode s) of greedy batches, as fitted (power not yet bounded)."""
         fitted = self._fitted(dep)
-        X = cell_frame(dep.arch, dep.gpu, dep.serving, batch_size, input_tokens, output_tokens, cached_tokens)
-        e, t = fitted.energy.predict_phases(X), fitted.duration.predict_phases(X)
-        return (e["prefill_j"].to_numpy(), e["decode_j"].to_numpy(), t["prefill_j"].to_numpy(),
-                t["decode_j"].to_numpy())
+        terms = cell_terms(dep.arch, dep.serving, batch_size, input_tokens, output_tokens, cached_tokens)
+        prefill_j, decode_j = fitted.energy.predict_cells(dep.arch, dep.gpu.name, dep.serving, terms)
+        prefill_s, decode_s = fitted.duration.predict_cells(dep.arch, dep.gpu.name, dep.serving, terms)
+        return prefill_j, decode_j, prefill_s, decode_s
 
     def batch_phases(self, dep: Deployment, batch_size, input_tokens, output_tokens, cached_tokens=0) -> Phases:
         s, base = dep.serving, dep.base

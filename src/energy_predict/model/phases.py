@@ -1,18 +1,24 @@
-"""The phase law's terms and a fitted set of its coefficients, for prediction: numpy and pandas only.
+"""The phase law's terms and a fitted set of its coefficients, for prediction: numpy only.
 
 Fitting lives in `model/structured.py` (scikit-learn API, scipy's NNLS); what predicts from stored coefficients
-needs neither, so the prediction path does not import them.
+needs neither, so the prediction path does not import them. The frame forms (`phase_terms`, `predict_phases`) serve
+fitting and scoring, which work on cell frames; one deployment's cells are predicted from arrays
+(`cell_terms`, `PhaseCoefficients.predict_cells`), with the same terms, so that a prediction imports no pandas.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from energy_predict import flops
 from energy_predict.architectures import Architecture
 from energy_predict.model.features import cached_tokens, deployment_keys, deployments, factorize, precision_column
-from energy_predict.serving import KEY_FIELDS, key_from_dict
+from energy_predict.serving import KEY_FIELDS, Serving, key_from_dict
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREFILL_TERMS = ["batch", "prefill_layers", "prefill_linear_flops", "prefill_attention_flops",
                  "prefill_allreduce_ops", "prefill_allreduce_bytes"]
@@ -32,38 +38,62 @@ def allreduce_bytes_per_token(arch: Architecture) -> float:
     return 2 * arch.num_layers * arch.hidden_size * ACTIVATION_BYTES
 
 
+def deployment_terms(arch: Architecture, b: np.ndarray, i: np.ndarray, o: np.ndarray, c: np.ndarray,
+                     bytes_per_param, kv_bytes_per_value) -> np.ndarray:
+    """The physical terms (whole batch) of cells of one architecture, one column per term in the order of TERMS.
+
+    `b`, `i`, `o`, `c`: batch sizes, input, output and cached prompt tokens as floats (prefix caching: the prompt's
+    cached prefix is not computed, decode is unchanged); the byte figures per cell or one for all. Pure.
+    """
+    kv_bytes = arch.kv_bytes_per_token(kv_bytes_per_value)
+    steps, context_sum = flops.decode_contexts(i, o)
+    linear_per_token = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)
+    prefill = flops.prefill_flops(arch, i, cached_tokens=c)
+    prefill_attention = flops.attention_flops(arch, flops.prefill_pairs(i, c))
+    reduced = allreduce_bytes_per_token(arch)
+    columns = {
+        "batch": 1.0,
+        "prefill_layers": arch.num_layers,
+        "prefill_linear_flops": b * (prefill - prefill_attention),
+        "prefill_attention_flops": b * prefill_attention,
+        "steps": steps,
+        "step_layers": steps * arch.num_layers,
+        "step_weight_bytes": steps * flops.weight_bytes(arch, 1.0, b) * bytes_per_param,
+        "step_sequences": steps * b,
+        "decode_linear_flops": b * steps * linear_per_token,
+        "decode_kv_bytes": b * context_sum * kv_bytes,
+        "prefill_allreduce_ops": 2 * arch.num_layers,
+        "prefill_allreduce_bytes": b * (i - c) * reduced,
+        "decode_allreduce_ops": steps * 2 * arch.num_layers,
+        "decode_allreduce_bytes": steps * b * reduced,
+    }
+    out = np.empty((len(b), len(TERMS)))
+    for n, term in enumerate(TERMS):
+        out[:, n] = columns[term]
+    return out
+
+
+def cell_terms(arch: Architecture, serving: Serving, batch_size, input_tokens, output_tokens, cached_tokens=0
+               ) -> np.ndarray:
+    """`deployment_terms` of one deployment's cells (arrays broadcast), as `phase_terms` of their cell frame."""
+    b, i, o, c = (v.astype(float) for v in np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(v, np.int64)) for v in (batch_size, input_tokens, output_tokens, cached_tokens))))
+    p = serving.precision
+    return deployment_terms(arch, b, i, o, c, p.weight_bytes_per_param, p.kv_bytes_per_value)
+
+
 def phase_terms(X: pd.DataFrame) -> pd.DataFrame:
-    """The physical terms of each cell (whole batch), in the order of TERMS."""
-    out = pd.DataFrame(0.0, index=X.index, columns=TERMS)
+    """The physical terms of each cell (whole batch) of a cell frame, in the order of TERMS."""
+    import pandas as pd  # fitting and scoring work on frames; a prediction does not import pandas
+
+    out = np.zeros((len(X.index), len(TERMS)))  # a frame only (X.index): arrays have no named columns
     for arch, _gpu, idx in deployments(X):
         sub = X.iloc[idx]
-        b = sub["batch_size"].to_numpy(float)
-        i = sub["input_tokens"].to_numpy(float)
-        o = sub["output_tokens"].to_numpy(float)
-        c = cached_tokens(sub)  # prefix caching: the prompt's cached prefix is not computed, decode is unchanged
-        bpp = precision_column(sub, "weight_bytes_per_param")
-        kv_bytes = arch.kv_bytes_per_token(precision_column(sub, "kv_bytes_per_value"))
-        steps, context_sum = flops.decode_contexts(i, o)
-        rows = X.index[idx]
-        linear_per_token = 2.0 * flops.matmul_params_per_token(arch) + flops.lm_head_flops(arch)
-        prefill = flops.prefill_flops(arch, i, cached_tokens=c)
-        prefill_attention = flops.attention_flops(arch, flops.prefill_pairs(i, c))
-        out.loc[rows, "batch"] = 1.0
-        out.loc[rows, "prefill_layers"] = arch.num_layers
-        out.loc[rows, "prefill_linear_flops"] = b * (prefill - prefill_attention)
-        out.loc[rows, "prefill_attention_flops"] = b * prefill_attention
-        out.loc[rows, "steps"] = steps
-        out.loc[rows, "step_layers"] = steps * arch.num_layers
-        out.loc[rows, "step_weight_bytes"] = steps * flops.weight_bytes(arch, 1.0, b) * bpp
-        out.loc[rows, "step_sequences"] = steps * b
-        out.loc[rows, "decode_linear_flops"] = b * steps * linear_per_token
-        out.loc[rows, "decode_kv_bytes"] = b * context_sum * kv_bytes
-        reduced = allreduce_bytes_per_token(arch)
-        out.loc[rows, "prefill_allreduce_ops"] = 2 * arch.num_layers
-        out.loc[rows, "prefill_allreduce_bytes"] = b * (i - c) * reduced
-        out.loc[rows, "decode_allreduce_ops"] = steps * 2 * arch.num_layers
-        out.loc[rows, "decode_allreduce_bytes"] = steps * b * reduced
-    return out
+        out[idx] = deployment_terms(arch, sub["batch_size"].to_numpy(float), sub["input_tokens"].to_numpy(float),
+                                    sub["output_tokens"].to_numpy(float), cached_tokens(sub),
+                                    precision_column(sub, "weight_bytes_per_param"),
+                                    precision_column(sub, "kv_bytes_per_value"))
+    return pd.DataFrame(out, index=X.index, columns=TERMS)
 
 
 MOE = "<mixtures of experts>"  # the `model` of a fit key's coefficients shared by its mixtures of experts
@@ -81,7 +111,7 @@ class PhaseCoefficients:
 
     def __init__(self, coef: dict, scale: np.ndarray, min_cells: int, min_cells_per_model: int):
         self.coef_ = coef
-        self.scale_ = pd.Series(np.asarray(scale, float), index=TERMS)
+        self.scale_ = np.asarray(scale, float)  # one per term, in the order of TERMS
         self.min_cells = min_cells
         self.min_cells_per_model = min_cells_per_model
 
@@ -94,19 +124,25 @@ class PhaseCoefficients:
         return self.coef_.get((config, MOE), self.coef_[config]) if moe else self.coef_[config]
 
     def _coef_rows(self, X: pd.DataFrame) -> np.ndarray:
-        keys = pd.Series(list(zip(deployment_keys(X).tolist(), (X["num_experts"] > 0).tolist())), index=X.index,
-                         dtype=object)
+        keys = list(zip(deployment_keys(X).tolist(), (X["num_experts"] > 0).tolist()))
         codes, uniques = factorize(keys)
         table = np.stack([self.coefficients(config, model, moe) for (config, model), moe in uniques])
         return table[codes]
 
     def predict_phases(self, X: pd.DataFrame) -> pd.DataFrame:
         """prefill_j and decode_j of each cell's whole batch."""
-        terms = phase_terms(X).to_numpy()
-        coef = self._coef_rows(X)
-        p = len(PREFILL_TERMS)
-        return pd.DataFrame({"prefill_j": (terms[:, :p] * coef[:, :p]).sum(1),
-                             "decode_j": (terms[:, p:] * coef[:, p:]).sum(1)}, index=X.index)
+        import pandas as pd
+
+        prefill, decode = _phases(phase_terms(X).to_numpy(), self._coef_rows(X))
+        return pd.DataFrame({"prefill_j": prefill, "decode_j": decode}, index=X.index)
+
+    def predict_cells(self, arch: Architecture, gpu_name: str, serving: Serving, terms: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """(prefill_j, decode_j) of whole batches of one deployment, from their `cell_terms`.
+
+        The same coefficients and sums as `predict_phases` on the cells' frame, without building one.
+        """
+        return _phases(terms, self.coefficients((gpu_name, *serving.key), arch.name, arch.num_experts > 0))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         phases = self.predict_phases(X)
@@ -139,3 +175,10 @@ class PhaseCoefficients:
         if scale.shape != (len(TERMS),):
             raise ValueError("scale must have one value per term")
         return cls(coef, scale, int(data["min_cells"]), int(data["min_cells_per_model"]))
+
+
+def _phases(terms: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(prefill, decode) sums of terms x coefficients (one row of coefficients per cell, or one for all)."""
+    p = len(PREFILL_TERMS)
+    coef = np.broadcast_to(coef, terms.shape)
+    return (terms[:, :p] * coef[:, :p]).sum(1), (terms[:, p:] * coef[:, p:]).sum(1)

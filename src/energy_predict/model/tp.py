@@ -19,13 +19,15 @@ Numpy only at prediction (`degree_coefficients`); scipy only to fit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pandas as pd
 
 from energy_predict.contracts.scores import DegreeScore, HeldOutScore
 from energy_predict.model.phases import ALLREDUCE_TERMS, TERMS, phase_terms
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPLICATED = ("batch", "prefill_layers", "steps", "step_layers")  # every GPU of the group runs them
 BASE = [t for t in TERMS if t not in ALLREDUCE_TERMS]

@@ -7,10 +7,11 @@ serving. The binned estimate applies the same model at the bins' ceilings, as th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from energy_predict.baselines import Baselines, deployment_baselines
 from energy_predict.bins import BIN_SETS, ceiling_bin
@@ -24,6 +25,9 @@ from energy_predict.memory import (
 from energy_predict.prefix import PrefixReuse, prefix_reuse
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,74 @@ class LengthRows:
     input_tokens: np.ndarray
     output_tokens: np.ndarray
     weight: np.ndarray
+
+
+class BinRow(NamedTuple):
+    """One row of `BinTable`: a (input, output) ceiling bin's requests and energies (J)."""
+
+    input_bin: int
+    output_bin: int
+    requests: float
+    energy_j: float
+    prefill_j: float
+    decode_j: float
+    flops_tdp_j: float
+    roofline_j: float
+    binned_energy_j: float  # NaN where the bin's ceiling lengths do not fit in memory
+
+
+@dataclass(frozen=True)
+class BinTable:
+    """The offline estimate by ceiling bin, one array per column, rows ordered by (input_bin, output_bin)."""
+
+    input_bin: np.ndarray
+    output_bin: np.ndarray
+    requests: np.ndarray
+    energy_j: np.ndarray
+    prefill_j: np.ndarray
+    decode_j: np.ndarray
+    flops_tdp_j: np.ndarray
+    roofline_j: np.ndarray
+    binned_energy_j: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.input_bin)
+
+    def rows(self) -> Iterator[BinRow]:
+        """The rows, in order."""
+        return (BinRow(*row) for row in zip(*(getattr(self, f.name).tolist() for f in fields(self))))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as a pandas DataFrame (its columns in this order)."""
+        import pandas as pd  # a prediction does not need pandas until a frame is asked for
+
+        return pd.DataFrame({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+def bin_table(input_bin: np.ndarray, output_bin: np.ndarray, requests: np.ndarray, energy_j: np.ndarray,
+              prefill_j: np.ndarray, decode_j: np.ndarray, flops_tdp_j: np.ndarray, roofline_j: np.ndarray
+              ) -> BinTable:
+    """Rows summed by (input_bin, output_bin), ordered by bin; `binned_energy_j` NaN until it is known."""
+    pairs, inverse = np.unique(np.stack([input_bin, output_bin], axis=1), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.bincount(inverse, weights=values, minlength=len(pairs))
+
+    return BinTable(pairs[:, 0], pairs[:, 1], summed(requests), summed(energy_j), summed(prefill_j),
+                    summed(decode_j), summed(flops_tdp_j), summed(roofline_j), np.full(len(pairs), np.nan))
+
+
+@dataclass(frozen=True)
+class RequestCosts:
+    """Per request: its batch's size, phases (J) and duration (s) divided among the batch, and the batch's time."""
+
+    batch_size: np.ndarray
+    prefill_j: np.ndarray
+    decode_j: np.ndarray
+    energy_j: np.ndarray
+    duration_s: np.ndarray
+    batch_duration_s: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -115,7 +187,7 @@ class Estimate:
     binned_energy_j: float
     flops_tdp_j: float
     roofline_j: float
-    bins: pd.DataFrame
+    bins: BinTable
     out_of_range: OutOfRange
     batch: BatchUsed
     extrapolated_share: float
@@ -173,15 +245,14 @@ def batch_sizes(dep: Deployment, input_tokens, output_tokens, requests: float | 
     return np.full(np.shape(np.asarray(input_tokens)), int(np.clip(running, 1, cap)), dtype=np.int64)
 
 
-def _per_request(model: EnergyModel, dep: Deployment, b, i, o, c=0) -> pd.DataFrame:
+def _per_request(model: EnergyModel, dep: Deployment, b, i, o, c=0) -> RequestCosts:
     """Per-request phases and duration: the model's whole-batch figures divided by the batch size.
 
     `c`: each request's prompt tokens found in the prefix cache (not computed).
     """
     p = model.batch_phases(dep, b, i, o, c)
-    return pd.DataFrame({"batch_size": b, "prefill_j": p.prefill_j / b, "decode_j": p.decode_j / b,
-                         "energy_j": p.energy_j / b, "duration_s": p.duration_s / b,
-                         "batch_duration_s": p.duration_s})
+    return RequestCosts(batch_size=b, prefill_j=p.prefill_j / b, decode_j=p.decode_j / b, energy_j=p.energy_j / b,
+                        duration_s=p.duration_s / b, batch_duration_s=p.duration_s)
 
 
 def _baselines(dep: Deployment, b, i, o, c=0) -> Baselines:
@@ -242,19 +313,16 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
     ref = BIN_SETS["reference"]
     _, ref_i = ceiling_bin(i, ref.input_bins)
     _, ref_o = ceiling_bin(o, ref.output_bins)
-    rows = pd.DataFrame({"input_bin": bi, "output_bin": bo, "requests": weight,
-                         "energy_j": weight * exact["energy_j"], "prefill_j": weight * exact["prefill_j"],
-                         "decode_j": weight * exact["decode_j"], "flops_tdp_j": weight * flops_tdp,
-                         "roofline_j": weight * roofline})
-    table = rows.groupby(["input_bin", "output_bin"], as_index=False).sum()
-    ti, to = table["input_bin"].to_numpy(), table["output_bin"].to_numpy()
+    table = bin_table(bi, bo, requests=weight, energy_j=weight * exact.energy_j, prefill_j=weight * exact.prefill_j,
+                      decode_j=weight * exact.decode_j, flops_tdp_j=weight * flops_tdp, roofline_j=weight * roofline)
+    ti, to = table.input_bin, table.output_bin
     fits_at_ceiling = max_batch_that_fits(dep, ti, to) >= 1
     ceiling = np.zeros(len(table))
     if fits_at_ceiling.any():
         tb = batch_sizes(dep, ti[fits_at_ceiling], to[fits_at_ceiling], float(weight.sum()))
         ceiling[fits_at_ceiling] = _per_request(model, dep, tb, ti[fits_at_ceiling], to[fits_at_ceiling],
-                                                prefix.cached_tokens(ti[fits_at_ceiling]))["energy_j"]
-    table["binned_energy_j"] = table["requests"].to_numpy() * np.where(fits_at_ceiling, ceiling, np.nan)
+                                                prefix.cached_tokens(ti[fits_at_ceiling])).energy_j
+    table.binned_energy_j[:] = table.requests * np.where(fits_at_ceiling, ceiling, np.nan)
 
     outside, notes = _outside(basis, i, o, b, weight)
     notes += prefix.notes
@@ -283,7 +351,7 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
     if beyond:
         notes.append(f"{beyond} requests exceed the extended bins (inputs > 131072 or outputs > 4096): "
                      "they are estimated at their own lengths, outside any measured range")
-    e = exact["energy_j"].to_numpy()
+    e = exact.energy_j
     energy = float(weight @ e)
     # each request's interval: the basis's, widened to the held-out extrapolation error where it lies beyond the
     # measured ranges
@@ -298,17 +366,17 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
     return Estimate(
         model_name=model.name, basis=basis, requests=float(weight.sum()),
         energy_j=energy, low_j=low_j, high_j=high_j,
-        prefill_j=float(weight @ exact["prefill_j"]), decode_j=float(weight @ exact["decode_j"]),
-        busy_s=float(weight @ exact["duration_s"]),
+        prefill_j=float(weight @ exact.prefill_j), decode_j=float(weight @ exact.decode_j),
+        busy_s=float(weight @ exact.duration_s),
         input_tokens=float(weight @ i), output_tokens=float(weight @ o),
         per_request_j=PerRequest(energy / float(weight.sum()), weighted_quantile(e, weight, 0.5),
                                  weighted_quantile(e, weight, 0.9)),
-        binned_energy_j=float(np.nansum(table["binned_energy_j"])),
+        binned_energy_j=float(np.nansum(table.binned_energy_j)),
         flops_tdp_j=float(weight @ flops_tdp), roofline_j=float(weight @ roofline),
         bins=table,
         batch=BatchUsed(int(b.min()), float(weight @ b / weight.sum()), int(b.max()), reduced_share),
         extrapolated_share=share,
-        latency_p90_s=weighted_quantile(exact["batch_duration_s"].to_numpy(), weight, 0.9),
+        latency_p90_s=weighted_quantile(exact.batch_duration_s, weight, 0.9),
         out_of_range=OutOfRange(int(weight[~(ref_i & ref_o)].sum().round()), beyond),
         notes=notes, prefix=prefix, prefill_tokens_skipped=float(weight @ c),
         interval=interval_used(basis, share, low_j, energy, high_j),

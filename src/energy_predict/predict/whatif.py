@@ -185,7 +185,7 @@ def _ranked(rows: list[dict]) -> pd.DataFrame:
 
 def gap_table(est: Estimate) -> pd.DataFrame:
     """Per bin: the model's energy against the FLOPs/TDP and roofline estimates (ratios above 1: theory is low)."""
-    t = est.bins.copy()
+    t = est.bins.to_frame()
     t["measured_over_flops_tdp"] = t["energy_j"] / t["flops_tdp_j"]
     t["measured_over_roofline"] = t["energy_j"] / t["roofline_j"]
     total = {"input_bin": "all", "output_bin": "all", "requests": t["requests"].sum(), "energy_j": t["energy_j"].sum(),
