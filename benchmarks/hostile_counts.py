@@ -9,7 +9,10 @@ other than a failed assertion a traceback;
 "side effect", "measured something" or "echoed" a side effect; anything else (accepted where it should be refused,
 refused without naming the field, several lines, non-finite or unprintable output, a wrong count) nonsense.
 
-    python benchmarks/hostile_counts.py [--before c4cc913] [--after HEAD]
+    python benchmarks/hostile_counts.py [--before c83fe8d] [--after HEAD]
+
+c83fe8d is the merge of the first round (branch `hostile`); the second round's classes (the surfaces that landed
+after it: plan, estimate, --html, --summary-csv, the Python API, MoE configs) are counted against it.
 
 Writes benchmarks/results/hostile.{json,md}. Both runs take a few minutes of CPU each.
 """
@@ -37,6 +40,16 @@ CLASSES = [  # (pattern on the test id, class) — the first that matches
     (r"test_hostile_issue_29\[print/", "5 escapes and surrogates in printed text"),
     (r"test_hostile_ray_temp", "7 Ray temp path too long for a socket"),
     (r"test_hostile_journal_on_resume", "10 a journal tampered with before --resume"),
+    (r"test_hostile_round2\[out/", "1 output targets of the new options (--html, --summary-csv, --save-profile, "
+                                  "--plot-dir, --format, deprecated aliases)"),
+    (r"test_hostile_lost_stdout", "1/9 standard output closed or full (estimate, plan, --html)"),
+    (r"test_hostile_round2\[hang/", "4 runaway work (plan, estimate, a config's layer lists)"),
+    (r"test_hostile_round2\[nonsense/config-", "11 nonsense in config.json (MoE, MLA, quantization_config, "
+                                              "text_config, a FIFO)"),
+    (r"test_hostile_round2\[nonsense/", "11 nonsense options (plan, estimate, deprecated aliases)"),
+    (r"test_hostile_round2\[lie/", "2 names that lie (a config of another shape under a registry name or an HF id)"),
+    (r"test_hostile_round2\[print/", "5 escapes and surrogates (estimate's --model, HF ids, plan's names)"),
+    (r"test_hostile_api", "the Python API given hostile values"),
     (r"test_hostile_issue_29\[nonsense/", "11 nonsense numbers accepted"),
     (r"test_hostile\[(--csv|--plot|sweep-rate-plot|data-cells-csv)", "1 output targets (earlier cases)"),
     (r"test_hostile\[card-", "3 model cards (earlier cases)"),
@@ -129,7 +142,7 @@ def write(result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", default="c4cc913")
+    parser.add_argument("--before", default="c83fe8d")
     parser.add_argument("--after", default="HEAD")
     args = parser.parse_args()
     result = {}

@@ -463,3 +463,169 @@ test_fuzz_output_paths = campaign(OUTPUT_NAMES, 200)(check_output_path)
 @pytest.mark.parametrize("name", TRICKY_OUTPUTS, ids=[repr(n)[:30] for n in TRICKY_OUTPUTS])
 def test_tricky_output_paths(name):
     check_output_path(name)
+
+
+# Issue 29, round two: `estimate` and `plan` through the CLI. Whatever the options, exit 0 or 2 (one line); an answer
+# holds finite numbers whose parts sum to the total, whose interval holds the estimate and whose power per GPU lies
+# within the GPU's limit; nothing but the file --save-profile names is written, never through a link.
+HOSTILE_FLOATS = ["nan", "inf", "-inf", "-1", "0", "5e-324", "1e-300", "1e308", "abc", ""]
+N_ESTIMATE, N_PLAN = 120, 60
+
+
+def _float_option(draw, hostile: bool, good) -> str:
+    return _value(draw, hostile, good.map(lambda x: f"{x:.6g}"), st.sampled_from(HOSTILE_FLOATS))
+
+
+ESTIMATE_MODELS = ["Llama-3.1-8B", "Llama-3.2-1B", "OLMoE-1B-7B", "Qwen2.5-7B", "meta-llama/Llama-3.1-8B-Instruct",
+                   "Qwen/Qwen2.5-7B", "deepseek-ai/DeepSeek-V3", "openai/gpt-oss-20b", "mistralai/Mixtral-8x7B-v0.1"]
+
+
+@st.composite
+def estimate_commands(draw):
+    """Plausible options, or (a third of the time) some of them hostile."""
+    hostile = draw(st.integers(0, 2)) == 0
+    args = ["estimate", "--json",
+            "--model", _value(draw, hostile, st.sampled_from(ESTIMATE_MODELS),
+                              st.sampled_from(["org/none", "\x1b[2J", "\udcff", "x" * 300, "", *MARKUP])),
+            "--gpu", _value(draw, hostile, st.sampled_from(["H100", "H200", "A100-SXM-80GB", "B200"]),
+                            st.sampled_from(["H100\x1b[2J", "\udcff", "", "[/x]"])),
+            "--input", str(_value(draw, hostile, st.integers(0, 20_000), st.sampled_from([-1, 2**24 + 1, 2**70]))),
+            "--output", str(_value(draw, hostile, st.integers(1, 2_000), st.sampled_from([0, -5, 2**24, 2**40])))]
+    traffic = draw(st.sampled_from(["none", "requests", "rate", "rate"]))
+    if traffic == "requests":
+        args += ["--requests", _float_option(draw, hostile, st.floats(1e-3, 1e15))]
+    elif traffic == "rate":
+        args += ["--rate", _float_option(draw, hostile, st.floats(0.01, 5)),
+                 "--period-s", _float_option(draw, hostile, st.floats(1, 600))]
+    for flag, good, bad in (("--tp", ["1", "2", "4", "8"], ["3", "0"]),
+                            ("--precision", ["bf16", "fp16", "fp8"], ["fp4"]), ("--framework", ["vllm", "hf"], ["tgi"]),
+                            ("--max-batch", ["1", "16", "256"], ["0", "70000"]),
+                            ("--energy-model", ["default", "roofline", "flops-tdp"], ["nope"])):
+        if draw(st.booleans()):
+            args += [flag, _value(draw, hostile, st.sampled_from(good), st.sampled_from(bad))]
+    save = draw(st.one_of(st.none(), st.sampled_from(TRICKY_OUTPUTS)))
+    if save is not None:
+        args += ["--save-profile", save.replace(".csv", ".json")]
+    return args
+
+
+def _links_around(root: Path) -> Path:
+    """A work folder beside an outside one it links into (a file link and a folder link), as check_output_path."""
+    work, outside = root / "work", root / "outside"
+    (work / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "victim.json").write_text("keep me\n")
+    (work / "link.json").symlink_to(outside / "victim.json")
+    (work / "dirlink").symlink_to(outside, target_is_directory=True)
+    return work
+
+
+def _invoke_in(work: Path, args: list[str]):
+    import os
+
+    from typer.testing import CliRunner
+
+    from energy_predict.cli import app
+
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        return CliRunner().invoke(app, args)
+    finally:
+        os.chdir(cwd)
+
+
+def _refused_or_answered(result) -> dict | None:
+    """Exit 0 with standard JSON (returned) or exit 2 with one line; never a traceback."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code in (0, 2), (result.exit_code, result.output[-2000:])
+    if result.exit_code == 2:
+        lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+        assert len(lines) == 1, result.stderr[-2000:]
+        event(f"refused: {lines[0].split(':')[1][:30] if ':' in lines[0] else lines[0][:30]}")
+        return None
+    event("answered")
+    data = json.loads(result.stdout, parse_constant=lambda token: pytest.fail(f"non-standard JSON {token}"))
+    _finite(data, "output")
+    return data
+
+
+def check_estimate(args: list[str]) -> None:
+    """`estimate` with any options: the answer's properties, and nothing written but --save-profile's file."""
+    import os
+
+    root = Path(tempfile.mkdtemp(dir=WORK))
+    work = _links_around(root)
+    before = _snapshot(root)
+    result = _invoke_in(work, args)
+    report = _refused_or_answered(result)
+    if report is not None:
+        _physical(report)
+    changed = {k for k in before.keys() | _snapshot(root).keys() if before.get(k) != _snapshot(root).get(k)}
+    allowed = set()
+    if report is not None and "--save-profile" in args:
+        name = args[args.index("--save-profile") + 1]
+        target = (work / name).resolve(strict=False) if "\x00" not in name else None
+        if target is not None and target == Path(os.path.abspath(work / name)) and target.is_relative_to(root):
+            allowed = {str(target.relative_to(root))}
+    assert changed <= allowed, f"side effect: {sorted(changed)[:5]} changed"
+    assert (root / "outside" / "victim.json").read_text() == "keep me\n", "side effect: written through a link"
+
+
+test_fuzz_estimate = campaign(estimate_commands(), N_ESTIMATE)(check_estimate)
+
+
+@st.composite
+def plan_commands(draw):
+    requests = draw(st.integers(1, 40))
+    period = draw(st.floats(30, 600))
+    profile = {**_base({"kind": "samples", "samples": draw(st.lists(st.tuples(st.integers(0, 4000),
+                                                                             st.integers(1, 500)).map(list),
+                                                                   min_size=1, max_size=4))},
+                       requests=requests, period_s=period), "name": draw(texts)}
+    if draw(st.booleans()):
+        profile["site"] = {"pue": 1.2, "carbon_g_per_kwh": 380, "price_per_kwh": 0.1, "currency": draw(texts)}
+    args = ["plan", "--profile", "p.json", "--json", "--max-gpus", str(draw(st.integers(1, 4))),
+            "--tp", draw(st.sampled_from(["1", "1,2", "2"]))]
+    options = (("--rate", st.floats(0.01, 3)), ("--headroom", st.floats(0.05, 1)), ("--ttft-p90-ms", st.floats(1, 1e5)),
+               ("--tpot-p99-ms", st.floats(1, 1e4)), ("--power-budget-w", st.floats(50, 1e4)),
+               ("--gpu-hour-price", st.floats(0, 10)))
+    hostile = draw(st.integers(0, 2)) == 0
+    for flag, good in options:
+        if draw(st.booleans()):
+            args += [flag, _float_option(draw, hostile, good)]
+    if draw(st.booleans()):
+        args += ["--gpu-budget", str(_value(draw, hostile, st.integers(1, 8), st.sampled_from([0, -1, 2**40])))]
+    if draw(st.booleans()):
+        args += ["--gpus", _value(draw, hostile, st.sampled_from(["H100", "H100,H200", "A100-SXM-80GB", "B200"]),
+                                  st.sampled_from(["H100,nope", "\x1b[2J", ""]))]
+    if draw(st.booleans()):
+        args += ["--precisions", _value(draw, hostile, st.sampled_from(["bf16", "fp8", "bf16,fp8"]),
+                                        st.sampled_from(["fp4", "bf16,fp4"]))]
+    return profile, args
+
+
+def check_plan(case) -> None:
+    """`plan` with any options: each front row's interval holds its estimate, busy + idle is its energy, its power
+    lies within its GPUs' limit, and the recommended row is on the front and meets every target."""
+    from energy_predict.gpus import resolve_gpu
+
+    profile, args = case
+    root = Path(tempfile.mkdtemp(dir=WORK))
+    (root / "p.json").write_text(json.dumps(profile))
+    before = _snapshot(root)
+    data = _refused_or_answered(_invoke_in(root, args))
+    assert _snapshot(root) == before, "side effect: plan wrote a file"
+    if data is None:
+        return
+    labels = [row["label"] for row in data["front"]]
+    assert data["recommended"]["label"] in labels and data["recommended"]["feasible"]
+    for row in data["front"]:
+        energy = row["energy_kwh_per_day"]
+        assert 0 <= row["low_kwh_per_day"] <= energy * (1 + 1e-9) and energy <= row["high_kwh_per_day"] * (1 + 1e-9)
+        assert math.isclose(row["busy_kwh_per_day"] + row["idle_kwh_per_day"], energy, rel_tol=1e-6), row["label"]
+        limit_w = resolve_gpu(row["candidate"]["gpu"]).tdp_w * row["gpus"]
+        assert 0 < row["mean_power_w"] <= row["peak_power_w"] * (1 + 1e-9) <= limit_w * (1 + 1e-6), row["label"]
+
+
+test_fuzz_plan = campaign(plan_commands(), N_PLAN)(check_plan)

@@ -1220,3 +1220,467 @@ def test_hostile_ray_temp_folder_too_long_for_a_socket(tmp_path, monkeypatch, fa
     result = runner.invoke(app, ["calibrate", str(grid), "--out", str(tmp_path / "run"), "--ray", "local"])
     check_outcome(result.exit_code, result.stdout, result.stderr, "error:RAY_TMPDIR", json_out=False)
     assert not (tmp_path / "run" / "records.jsonl").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 29, round two: the surfaces that landed after the `hostile` merge — `plan`, `estimate` (query.py), models by
+# Hugging Face id (hf_ids.py), `--html`, `--summary-csv` (appends), `--plot-dir`, `--save-profile`, `--format`, the
+# deprecated aliases, MoE/MLA/text_config/quantization_config parsing and the Python API. Each case runs through the
+# real CLI in-process (test_hostile's checks), then: nothing but the path the case asked for is written (a refused
+# case writes nothing at all), the file behind a link is untouched, and what reached the terminal is printable.
+# ---------------------------------------------------------------------------------------------------------------
+PLAN_BASE = ["plan", "--profile", "{d}/p.json", "--json"]
+PLAN = [*PLAN_BASE, "--max-gpus", "2", "--tp", "1", "--rate", "1"]
+ESTIMATE = ["estimate", "--model", "Llama-3.1-8B", "--gpu", "H100", "--input", "100", "--output", "10", "--json"]
+VICTIM = b"keep me\n"
+LINKS = {"outside/victim": VICTIM, "link": ("symlink", "outside/victim"), "dirlink": ("symlink", "outside")}
+OUTPUT_OPTIONS = [  # (option, command before it, a name it accepts)
+    ("--html", PREDICT, "r.html"),
+    ("--summary-csv", PREDICT, "s.csv"),
+    ("--save-profile", ESTIMATE, "q.json"),
+]
+
+
+def _output_cases():
+    cases = []
+    for option, command, good in OUTPUT_OPTIONS:
+        ext = Path(good).suffix
+        files = {**P, **LINKS}
+        run = [*command, option]
+        cases += [
+            (f"out/{option}/ok", [*run, "{d}/" + good], files, "ok"),
+            (f"out/{option}/symlink", [*run, "{d}/link" + ext], {**files, "link" + ext: ("symlink", "outside/victim")},
+             f"error:{option}"),
+            (f"out/{option}/dangling-symlink", [*run, "{d}/gone" + ext], {**files, "gone" + ext: ("symlink", "nope")},
+             f"error:{option}"),
+            (f"out/{option}/symlinked-folder", [*run, "{d}/dirlink/" + good], files, f"error:{option}"),
+            (f"out/{option}/dev-full", [*run, "/dev/full"], files, f"error:{option}"),
+            (f"out/{option}/proc", [*run, "/proc/self/" + good], files, f"error:{option}"),
+            (f"out/{option}/sys", [*run, "/sys/" + good], files, f"error:{option}"),
+            (f"out/{option}/folder", [*run, "{d}/out" + ext], {**files, "out" + ext: DIR}, f"error:{option}"),
+            (f"out/{option}/fifo", [*run, "{d}/f" + ext], {**files, "f" + ext: FIFO}, f"error:{option}"),
+            (f"out/{option}/too-long-name", [*run, "{d}/" + "x" * 300 + ext], files, f"error:{option}"),
+            (f"out/{option}/missing-folder", [*run, "{d}/nope/" + good], files, f"error:{option}"),
+            (f"out/{option}/under-a-file", [*run, "{d}/p.json/" + good], files, f"error:{option}"),
+            (f"out/{option}/escapes-in-name", [*run, "{d}/" + ESCAPE.replace("\x07", "") + good], files, "ok"),
+        ]
+        if option != "--save-profile":  # any name is JSON to --save-profile; the others refuse a foreign suffix
+            cases.append((f"out/{option}/unsupported-extension", [*run, "{d}/r.txt"], files, f"error:{option}"))
+    header = ",".join(_summary_columns())
+    row = ",".join("1" for _ in _summary_columns())
+    cases += [
+        ("out/--summary-csv/other-header", [*PREDICT, "--summary-csv", "{d}/s.csv"],
+         {**P, "s.csv": "name,energy\nx,1\n"}, "error:--summary-csv"),
+        ("out/--summary-csv/header-only-partly", [*PREDICT, "--summary-csv", "{d}/s.csv"],
+         {**P, "s.csv": header.rsplit(",", 1)[0] + "\n"}, "error:--summary-csv"),
+        ("out/--summary-csv/not-utf8", [*PREDICT, "--summary-csv", "{d}/s.csv"],
+         {**P, "s.csv": header.encode() + b"\n\xff\xfe\n"}, "error:--summary-csv"),
+        ("out/--summary-csv/appends", [*PREDICT, "--summary-csv", "{d}/s.csv"],
+         {**P, "s.csv": f"{header}\n{row}"}, "ok"),
+        ("out/--summary-csv/empty-file", [*PREDICT, "--summary-csv", "{d}/s.csv"], {**P, "s.csv": ""}, "ok"),
+        ("out/--plot-dir/symlinked-folder", [*PREDICT, "--plot-dir", "{d}/dirlink"], {**P, **LINKS},
+         "error:--plot-dir"),
+        ("out/--plot-dir/under-symlinked-folder", [*PREDICT, "--plot-dir", "{d}/dirlink/plots"], {**P, **LINKS},
+         "error:--plot-dir"),
+        ("out/--plot-dir/proc", [*PREDICT, "--plot-dir", "/proc/self/plots"], P, "error:--plot-dir"),
+        ("out/--plot-dir/dev-full", [*PREDICT, "--plot-dir", "/dev/full"], P, "error:--plot-dir"),
+        ("out/--plot-dir/fifo", [*PREDICT, "--plot-dir", "{d}/f"], {**P, "f": FIFO}, "error:--plot-dir"),
+        ("out/--plot-dir/too-long-name", [*PREDICT, "--plot-dir", "{d}/" + "x" * 300], P, "error:--plot-dir"),
+        ("out/--plot/deprecated-symlinked-folder", [*PREDICT, "--plot", "{d}/dirlink"], {**P, **LINKS},
+         "error:--plot"),
+        ("out/--plot/deprecated-with-new", [*PREDICT, "--plot", "{d}/a", "--plot-dir", "{d}/b"], P, "error:--plot"),
+        ("out/--format/unknown", [*PREDICT[:-1], "--format", "xml"], P, "error:--format"),
+        ("out/--format/escapes", [*PREDICT[:-1], "--format", ESCAPE], P, "error:--format"),
+        ("out/plan--format/unknown", [*PLAN[:-7], "--format", "xml"], P, "error:--format"),
+        ("out/plan--format/csv", [*[a for a in PLAN if a != "--json"], "--format", "csv"], P, "ok"),
+        ("out/plan--format/markdown", [*[a for a in PLAN if a != "--json"], "--format", "markdown"], P, "ok"),
+        ("out/html-summary-plots-together", [*PREDICT, "--html", "{d}/r.html", "--summary-csv", "{d}/s.csv",
+                                             "--plot-dir", "{d}/plots"], P, "ok"),
+    ]
+    return cases
+
+
+def _summary_columns() -> tuple[str, ...]:
+    from energy_predict.summary import SUMMARY_COLUMNS
+
+    return SUMMARY_COLUMNS
+
+
+def _many(n: int, fmt: str = "{}") -> str:
+    return ",".join(fmt.format(k) for k in range(1, n + 1))
+
+
+HANGS = [  # each refused up front in one line (or answered) well inside CASE_LIMIT_S
+    ("hang/plan-max-gpus-4096-rate-1e6", [*PLAN_BASE, "--max-gpus", "4096", "--rate", "1e6"], P,
+     "error:plan|--max-gpus|--rate"),
+    ("hang/plan-max-gpus-4096", [*PLAN_BASE, "--max-gpus", "4096"], P, "error:plan|--max-gpus"),
+    ("hang/plan-10k-batch-caps", [*PLAN_BASE, "--batch-caps", _many(10_000)], P, "error:plan|--batch-caps"),
+    ("hang/plan-10k-token-budgets", [*PLAN_BASE, "--token-budgets", _many(10_000, "{}0")], P,
+     "error:plan|--token-budgets"),
+    ("hang/plan-10k-tp", [*PLAN_BASE, "--tp", _many(10_000), "--rate", "1"], P, "either:plan|--tp"),
+    ("hang/plan-10k-gpu-names", [*PLAN_BASE, "--gpu-kinds", _many(10_000, "GPU{}")], P, "error:--gpu-kinds"),
+    ("hang/plan-rate-1e6", [*PLAN_BASE, "--rate", "1e6"], P, "error:rate"),
+    ("hang/plan-rate-3e4-2048-gpus", [*PLAN_BASE, "--rate", "30000", "--max-gpus", "2048", "--tp", "8"], P,
+     "error:plan|--rate"),  # 1.8 million requests a simulation: minutes per candidate
+    ("hang/estimate-input-1e9", [*ESTIMATE[:5], "--input", "1000000000", "--output", "5"], {}, "error:--input"),
+    ("hang/estimate-input-2p24", [*ESTIMATE[:5], "--input", str(1 << 24), "--output", "5"], {},
+     "error:workload.tokens|--input"),
+    ("hang/estimate-output-2p24", [*ESTIMATE[:5], "--input", "5", "--output", str(1 << 24)], {},
+     "error:workload.tokens|--output"),
+    ("hang/estimate-rate-1e6", [*ESTIMATE, "--rate", "1e6"], {}, "error:--rate"),
+    ("hang/estimate-requests-1e15", [*ESTIMATE, "--requests", "1e15"], {}, "ok"),
+    ("hang/compare-10k-batch-caps", ["compare", "--profile", "{d}/p.json", "--json", "--batch-caps", _many(10_000)], P,
+     "error:--batch-caps"),
+    ("hang/sweep-rate-4096-gpus-rate-1e6", ["sweep-rate", "--profile", "{d}/p.json", "--json", "--rates", "1e6",
+                                           "--max-gpus", "4096", "--plot", "{d}/s.png"], P, "error:--max-gpus|--rates"),
+    ("hang/config-mlp-only-layers-1e6", [*ESTIMATE[:2], "{d}/config.json", *ESTIMATE[3:], "--energy-model",
+                                         "roofline"],
+     {"config.json": tiny_llama_config(num_hidden_layers=4096, num_experts=8, num_experts_per_tok=2,
+                                       mlp_only_layers=list(range(5000, 1_005_000)))}, "ok"),
+]
+
+# Option values no one means: each refused naming the option, or (where it still means something) answered.
+SUBNORMAL = "5e-324"
+_PLAN_FLOATS = [("nan", "nan"), ("inf", "inf"), ("neg", "-1"), ("zero", "0"), ("subnormal", SUBNORMAL)]
+
+
+def _nonsense_option_cases():
+    cases = []
+    for label, value in _PLAN_FLOATS:
+        cases += [
+            (f"nonsense/plan--headroom={label}", [*PLAN, "--headroom", value], P, "error:--headroom"),
+            (f"nonsense/plan--power-budget-w={label}", [*PLAN, "--power-budget-w", value], P,
+             "error:--power-budget-w"),
+            (f"nonsense/plan--ttft-p90-ms={label}", [*PLAN, "--ttft-p90-ms", value], P, "error:--ttft-p90-ms"),
+            (f"nonsense/plan--tpot-p99-ms={label}", [*PLAN, "--tpot-p99-ms", value], P, "error:--tpot-p99-ms"),
+            (f"nonsense/plan--rate={label}", [*PLAN[:-2], "--rate", value], P, "error:--rate"),
+            (f"nonsense/estimate--rate={label}", [*ESTIMATE, "--rate", value], {}, "error:--rate"),
+            (f"nonsense/estimate--requests={label}", [*ESTIMATE, "--requests", value], {}, "error:--requests"),
+            (f"nonsense/estimate--period-s={label}", [*ESTIMATE, "--rate", "1", "--period-s", value], {},
+             "error:--period-s" if label != "subnormal" else "error:--period-s|--rate"),
+        ]
+        price = "either" if label in ("zero", "subnormal") else "error"
+        cases.append((f"nonsense/plan--gpu-hour-price={label}", [*PLAN, "--gpu-hour-price", value], P,
+                      f"{price}:--gpu-hour-price"))
+    cases += [
+        ("nonsense/plan--gpu-budget=0", [*PLAN, "--gpu-budget", "0"], P, "error:--gpu-budget"),
+        ("nonsense/plan--gpu-budget-below-tp", [*PLAN_BASE, "--max-gpus", "2", "--tp", "2", "--rate", "1",
+                                                "--gpu-budget", "1"], P,
+         "error:--gpu-budget|--tp"),
+        ("nonsense/plan--prefix-caching=maybe", [*PLAN, "--prefix-caching", "maybe"], P, "error:--prefix-caching"),
+        ("nonsense/plan--precisions=fp4", [*PLAN, "--precisions", "fp4"], P, "error:--precisions"),
+        ("nonsense/estimate--requests=1e300", [*ESTIMATE, "--requests", "1e300"], {}, "error:--requests"),
+        ("nonsense/estimate--period-s=1e300", [*ESTIMATE, "--rate", "1", "--period-s", "1e300"], {},
+         "error:--period-s"),
+        ("nonsense/estimate--period-without-rate", [*ESTIMATE, "--period-s", "60"], {}, "error:--period-s"),
+        ("nonsense/estimate--tp=0", [*ESTIMATE, "--tp", "0"], {}, "error:--tp"),
+        ("nonsense/estimate--tp=65", [*ESTIMATE, "--tp", "65"], {}, "error:--tp"),
+        ("nonsense/estimate--max-batch=0", [*ESTIMATE, "--max-batch", "0"], {}, "error:--max-batch"),
+        ("nonsense/estimate--precision=fp4", [*ESTIMATE, "--precision", "fp4"], {}, "error:--precision"),
+        ("nonsense/estimate--framework=tgi", [*ESTIMATE, "--framework", "tgi"], {}, "error:--framework"),
+        ("nonsense/estimate--output=0", [*ESTIMATE[:8], "0", "--json"], {}, "error:--output"),
+        ("nonsense/capacity--latency-p90-s=subnormal", ["capacity", "--profile", "{d}/p.json", "--json", "--rate", "1",
+                                                       "--latency-p90-s", SUBNORMAL], P,
+         "error:--latency-p90-s|--ttft-p90-ms"),
+        ("nonsense/sweep-rate--ttft-p90-s=nan", ["sweep-rate", "--profile", "{d}/p.json", "--json", "--rates", "1",
+                                                "--max-gpus", "1", "--ttft-p90-s", "nan", "--plot", "{d}/s.png"], P,
+         "error:--ttft-p90-s|--ttft-p90-ms"),
+    ]
+    return cases
+
+
+def _mla(**changes) -> dict:
+    """A tiny DeepSeek-style config: multi-head latent attention, shared experts, a dense first layer."""
+    config = tiny_llama_config(model_type="deepseek_v3", kv_lora_rank=64, q_lora_rank=96, qk_rope_head_dim=16,
+                               qk_nope_head_dim=32, v_head_dim=32, n_routed_experts=8, num_experts_per_tok=2,
+                               n_shared_experts=1, moe_intermediate_size=64, first_k_dense_replace=1)
+    config.update(changes)
+    return config
+
+
+def _nested_text_config(depth: int) -> str:
+    """A config whose text model is a text_config `depth` levels down (written as text: json.dumps recurses)."""
+    return '{"model_type": "wrapper", "text_config": ' * depth + json.dumps(tiny_llama_config()) + "}" * depth
+
+
+CONFIG_ESTIMATE = [*ESTIMATE[:2], "{d}/config.json", *ESTIMATE[3:], "--energy-model", "roofline"]
+CONFIG_NONSENSE = [  # (label, config, expect)
+    ("mla-ok", _mla(), "ok"),
+    ("mla-kv-lora-rank-0", _mla(kv_lora_rank=0), "error:kv_lora_rank"),
+    ("mla-rope-0", _mla(qk_rope_head_dim=0), "error:qk_rope_head_dim"),
+    ("mla-nope-0", _mla(qk_nope_head_dim=0), "error:qk_nope_head_dim"),
+    ("mla-v-head-0", _mla(v_head_dim=0), "error:v_head_dim"),
+    ("mla-q-lora-0", _mla(q_lora_rank=0), "ok"),  # 0: queries projected straight from the hidden state
+    ("mla-kv-lora-2p70", _mla(kv_lora_rank=2**70), "error:kv_lora_rank"),
+    ("mla-kv-lora-string", _mla(kv_lora_rank="64"), "error:kv_lora_rank"),
+    ("experts-1e9", tiny_llama_config(num_experts=10**9, num_experts_per_tok=2), "error:num_experts"),
+    ("routed-experts-1e9", _mla(n_routed_experts=10**9), "error:n_routed_experts"),
+    ("local-experts-1e9-float", tiny_llama_config(num_local_experts=1e9, num_experts_per_tok=2),
+     "error:num_local_experts"),
+    ("shared-experts-1e9", _mla(n_shared_experts=10**9), "error:n_shared_experts"),
+    ("shared-width-negative", tiny_llama_config(num_experts=8, num_experts_per_tok=2,
+                                                shared_expert_intermediate_size=-5), "error:shared_expert"),
+    ("first-dense-all-layers", _mla(first_k_dense_replace=2), "error:n_routed_experts"),
+    ("first-dense-1e9", _mla(first_k_dense_replace=10**9), "error:first_k_dense_replace"),
+    ("moe-layers-strings", tiny_llama_config(num_experts=8, num_experts_per_tok=2, moe_layers=["a"]),
+     "error:moe_layers"),
+    ("moe-layer-freq-0", _mla(moe_layer_freq=0), "error:moe_layer_freq"),
+    ("quant-unknown-method", tiny_llama_config(quantization_config={"quant_method": "bitsandbytes"}),
+     "error:quant_method"),
+    ("quant-method-escapes", tiny_llama_config(quantization_config={"quant_method": ESCAPE}), "error:quant_method"),
+    ("quant-method-number", tiny_llama_config(quantization_config={"quant_method": 8}), "error:quant_method"),
+    ("quant-not-an-object", tiny_llama_config(quantization_config="fp8"), "error:quantization_config"),
+    ("quant-empty-object", tiny_llama_config(quantization_config={}), "error:quant_method"),
+    ("quant-awq-3-bits", tiny_llama_config(quantization_config={"quant_method": "awq", "bits": 3}), "error:bits"),
+    ("quant-awq-bits-nan", tiny_llama_config(quantization_config={"quant_method": "awq", "bits": NAN}),
+     "error:bits"),
+    ("quant-gptq-group-0", tiny_llama_config(quantization_config={"quant_method": "gptq", "bits": 4,
+                                                                  "group_size": 0}), "error:group_size"),
+    ("quant-fp8-block-0", tiny_llama_config(quantization_config={"quant_method": "fp8", "fmt": "e4m3",
+                                                                 "weight_block_size": [0, 0]}),
+     "error:weight_block_size"),
+    ("text-config-ok", {"model_type": "llava", "text_config": tiny_llama_config()}, "ok"),
+    ("text-config-string", {"model_type": "llava", "text_config": "llama"}, "error:text_config"),
+    ("text-config-nested-1000", _nested_text_config(1000), "error:config"),
+    ("text-config-nested-5", _nested_text_config(5), "error:hidden_size"),
+]
+
+
+def _config_nonsense_cases():
+    cases = [(f"nonsense/config-{label}", CONFIG_ESTIMATE, {"config.json": config}, expect)
+             for label, config, expect in CONFIG_NONSENSE]
+    cases += [
+        ("nonsense/config-fifo", CONFIG_ESTIMATE, {"config.json": FIFO}, "error:model"),
+        ("nonsense/config-folder-fifo", [*ESTIMATE[:2], "{d}/m", *ESTIMATE[3:]], {"m/config.json": FIFO},
+         "error:model"),
+        ("nonsense/config-dev-zero", [*ESTIMATE[:2], "{d}/m", *ESTIMATE[3:]],
+         {"m/config.json": ("symlink", "/dev/zero")}, "error:model"),
+    ]
+    return cases
+
+
+# A config.json of another shape under a name that claims a registry model (or a Hugging Face id that ships one):
+# the shape decides; never answered from the claimed model's measurements.
+TWO_LAYERS = tiny_llama_config()
+LIES = [
+    ("lie/hf-id-folder-of-another-shape", ["meta-llama/Llama-3.1-8B"], {"meta-llama/Llama-3.1-8B/config.json":
+                                                                       TWO_LAYERS}),
+    ("lie/hf-alias-folder-of-another-shape", ["meta-llama/Llama-3.1-8B-Instruct"],
+     {"meta-llama/Llama-3.1-8B-Instruct/config.json": TWO_LAYERS}),
+    ("lie/registry-folder-lower-case", ["{d}/llama-3.1-8b"], {"llama-3.1-8b/config.json": TWO_LAYERS}),
+    ("lie/registry-config-path", ["{d}/Llama-3.1-8B/config.json"], {"Llama-3.1-8B/config.json": TWO_LAYERS}),
+    ("lie/name-or-path-claims", ["{d}/x/config.json"],
+     {"x/config.json": {**TWO_LAYERS, "_name_or_path": "meta-llama/Llama-3.1-8B"}}),
+    ("lie/renamed-suffix-claims", ["{d}/Llama-3.1-8B (config.json)"],
+     {"Llama-3.1-8B (config.json)/config.json": TWO_LAYERS}),
+    ("lie/dense-under-moe-name", ["{d}/OLMoE-1B-7B"], {"OLMoE-1B-7B/config.json": TWO_LAYERS}),
+    ("lie/text-config-under-registry-name", ["{d}/Llama-3.1-8B"],
+     {"Llama-3.1-8B/config.json": {"model_type": "llava", "text_config": TWO_LAYERS}}),
+]
+
+
+def _lie_cases():
+    cases = []
+    for cid, (model,), files in LIES:
+        cases.append((cid, [*ESTIMATE[:2], model, *ESTIMATE[3:]], files, "either:model"))
+        cases.append((cid + "/profile", PREDICT, {**files, "p.json": _set(base_profile(), ("model",), model)},
+                      "either:model"))
+    return cases
+
+
+PRINTED_2 = [
+    ("print/estimate-model-escapes", [*ESTIMATE[:2], ESCAPE, *ESTIMATE[3:]], {}, "error:model"),
+    ("print/estimate-model-surrogates", [*ESTIMATE[:2], SURROGATE, *ESTIMATE[3:]], {}, "error:model"),
+    ("print/estimate-hf-id-escapes", [*ESTIMATE[:2], "meta-llama/Llama-3.1-8B" + ESCAPE, *ESTIMATE[3:]], {},
+     "error:model"),
+    ("print/estimate-hf-id-surrogates", [*ESTIMATE[:2], "Qwen/" + SURROGATE, *ESTIMATE[3:]], {}, "error:model"),
+    ("print/estimate-unknown-hf-id-escapes", [*ESTIMATE[:2], "org/na\x1b]0;pwned\x07me", *ESTIMATE[3:]], {},
+     "error:model"),
+    ("print/estimate-gpu-escapes", [*ESTIMATE[:4], ESCAPE + SURROGATE, *ESTIMATE[5:]], {}, "error:gpu"),
+    ("print/estimate-table-model-folder-escapes", [*ESTIMATE[:2], "{d}/" + ESCAPE.replace("\x07", "") + "m",
+                                                   *ESTIMATE[3:-1], "--energy-model", "roofline"],
+     {ESCAPE.replace("\x07", "") + "m/config.json": TWO_LAYERS}, "ok"),
+    ("print/estimate-table-text-config-type-escapes", [*CONFIG_ESTIMATE[:-3], "--energy-model", "roofline"],
+     {"config.json": {"model_type": ESCAPE + SURROGATE, "text_config": TWO_LAYERS}}, "ok"),
+    ("print/plan-profile-name-escapes", [a for a in PLAN if a != "--json"],
+     {"p.json": {**site_profile(), "name": ESCAPE + SURROGATE}}, "ok"),
+    ("print/plan-currency-escapes", [a for a in PLAN if a != "--json"],
+     {"p.json": _set(site_profile(), ("site", "currency"), ESCAPE + SURROGATE)}, "ok"),
+    ("print/plan-markdown-name-escapes", [*[a for a in PLAN if a != "--json"], "--format", "markdown"],
+     {"p.json": {**site_profile(), "name": ESCAPE + SURROGATE}}, "ok"),
+    ("print/plan-gpus-escapes", [*PLAN, "--gpu-kinds", ESCAPE + SURROGATE], P, "error:--gpu-kinds"),
+    ("print/plan-precisions-escapes", [*PLAN, "--precisions", ESCAPE + SURROGATE], P, "error:--precisions"),
+    ("print/html-profile-name-escapes", [*PREDICT, "--html", "{d}/r.html", "--summary-csv", "{d}/s.csv"],
+     {"p.json": {**base_profile(), "name": ESCAPE + SURROGATE}}, "ok"),
+]
+
+ROUND_2_CASES = [*_output_cases(), *HANGS, *_nonsense_option_cases(), *_config_nonsense_cases(), *_lie_cases(),
+                 *PRINTED_2]
+if len({c[0] for c in ROUND_2_CASES}) != len(ROUND_2_CASES):
+    raise ValueError("hostile case ids must be unique")
+
+
+def _tree(root: Path) -> dict[str, object]:
+    """Every entry under `root` (links not followed): a file's bytes, else its kind."""
+    tree: dict[str, object] = {}
+    for path in root.rglob("*"):
+        if path.is_symlink():
+            tree[str(path.relative_to(root))] = ("link", os.readlink(path))
+        elif path.is_file():
+            tree[str(path.relative_to(root))] = path.read_bytes()
+        else:
+            tree[str(path.relative_to(root))] = "dir" if path.is_dir() else "other"
+    return tree
+
+
+OUTPUT_FLAGS = ("--html", "--summary-csv", "--save-profile", "--plot-dir", "--plot", "--csv")
+
+
+def _asked(argv: list[str], root: Path) -> set[str]:
+    """The paths (relative to root) a command was asked to write, and what lies under an asked folder."""
+    asked = set()
+    for flag, value in zip(argv, argv[1:]):
+        if flag in OUTPUT_FLAGS:
+            path = Path(value)
+            if path.is_absolute() and path.is_relative_to(root):
+                asked.add(str(path.relative_to(root)))
+    return asked
+
+
+def _deprecation_lines_dropped(stderr: str) -> str:
+    """A deprecated spelling prints one warning line before whatever follows; the rest is checked as usual."""
+    return "\n".join(line for line in stderr.splitlines() if not (line.startswith("warning: --")
+                                                                   and "is deprecated" in line))
+
+
+@pytest.mark.parametrize("cid,args,files,expect", [pytest.param(*c, id=c[0]) for c in ROUND_2_CASES])
+def test_hostile_round2(cid, args, files, expect, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative model folder (meta-llama/...) is found here
+    _write(tmp_path, files)
+    argv = [a.replace("{d}", str(tmp_path)) for a in args]
+    before = _tree(tmp_path)
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(CASE_LIMIT_S)
+    try:
+        result = runner.invoke(app, argv)
+    except _Hang:
+        pytest.fail(f"no answer within {CASE_LIMIT_S} s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        import traceback
+
+        tb = "".join(traceback.format_exception(result.exception))
+        pytest.fail(f"uncaught {type(result.exception).__name__}:\n{tb[-3000:]}")
+    stderr = _deprecation_lines_dropped(result.stderr)
+    check_outcome(result.exit_code, result.stdout, stderr, expect, tmp_path, "--json" in argv, argv)
+    after = _tree(tmp_path)
+    asked = _asked(argv, tmp_path) if result.exit_code == 0 else set()
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)
+               and not any(k == a or k.startswith(a + "/") for a in asked)}
+    assert not changed, f"side effect: {sorted(changed)[:5]} changed (asked: {sorted(asked)})"
+    if cid.startswith("out/") and result.exit_code == 0 and any(a in OUTPUT_FLAGS for a in argv):
+        assert asked and all((tmp_path / a).exists() for a in asked), f"nonsense: exit 0, {sorted(asked)} not written"
+    _printable_only(result.stdout + result.stderr)
+    if cid.startswith("lie/") and result.exit_code == 0:
+        report = json.loads(result.stdout)
+        assert report["basis"]["kind"] != "measured", f"nonsense: a lying name answered measured: {report['basis']}"
+        assert report["deployment"]["model"] not in ("Llama-3.1-8B", "OLMoE-1B-7B"), report["deployment"]["model"]
+
+
+def _cyclic_profile() -> dict:
+    data = base_profile()
+    data["workload"]["self"] = data
+    return data
+
+
+API_PROFILES = [  # (id, the profile argument, a field its refusal must name, or "ok")
+    ("int", 42, "profile"), ("none", None, "profile"), ("list", [base_profile()], "profile"),
+    ("bytes", b"{}", "profile"), ("object", object(), "profile"), ("set", {1}, "profile"),
+    ("yaml-path", "p.yaml", "profile"), ("missing-path", "/nonexistent/p.json", "profile"),
+    ("non-string-keys", {1: 2}, "model"),
+    ("non-string-key-inside", _set(base_profile(), ("workload",), {**base_profile()["workload"], 3: 4}), "workload"),
+    ("cyclic", _cyclic_profile(), "workload"),
+    ("tuple-samples", _set(base_profile(), ("workload", "tokens", "samples"), ((100, 20),)), "ok"),
+    ("complex-requests", _set(base_profile(), ("workload", "requests"), 1 + 2j), "workload.requests"),
+    ("huge-int-requests", _set(base_profile(), ("workload", "requests"), 10**400), "workload.requests"),
+    ("function-name", _set(base_profile(), ("name",), print), "name"),
+    ("bytes-name", _set(base_profile(), ("name",), b"\xff"), "name"),
+    ("escapes-model", _set(base_profile(), ("model",), ESCAPE + SURROGATE), "model"),
+    ("model-missing", _without(("model",)), "model"),
+    ("workload-none", _set(base_profile(), ("workload",), None), "workload"),
+]
+API_OPTIONS = [  # (id, keyword arguments, the field named)
+    ("rate-string", {"rate": "1"}, "rate"), ("rate-bool", {"rate": True}, "rate"),
+    ("rate-nan", {"rate": NAN}, "rate"), ("rate-subnormal", {"rate": 5e-324}, "rate"),
+    ("rate-1e9", {"rate": 1e9}, "rate"), ("gpu-count-float", {"gpu_count": 1.5}, "gpu_count"),
+    ("gpu-count-bool", {"gpu_count": True}, "gpu_count"), ("gpu-count-zero", {"gpu_count": 0}, "gpu_count"),
+    ("gpu-count-huge", {"gpu_count": 2**70}, "gpu_count"), ("energy-model-int", {"energy_model": 123}, "energy_model"),
+    ("energy-model-none", {"energy_model": None}, "ok"),  # None: the default model, as the CLI's default
+    ("energy-model-object", {"energy_model": object()}, "energy_model"),
+    ("energy-model-escapes", {"energy_model": ESCAPE}, "energy-model"),
+    ("old-gpus-with-new", {"gpus": 2, "gpu_count": 2}, "gpus"),  # a deprecated spelling beside its new one
+]
+
+
+def _api_cases():
+    return [pytest.param(profile, {}, field, id=f"profile-{cid}") for cid, profile, field in API_PROFILES] + \
+        [pytest.param(base_profile(), kwargs, field, id=cid) for cid, kwargs, field in API_OPTIONS]
+
+
+@pytest.mark.parametrize("profile,kwargs,field", _api_cases())
+def test_hostile_api(profile, kwargs, field, tmp_path, monkeypatch):
+    """The Python API given hostile values: a Report of finite numbers, or the package's error naming the field,
+    never a raw KeyError, TypeError or AttributeError (issue 29, round two)."""
+    from energy_predict import api
+    from energy_predict.errors import EnergyPredictError
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        report = api.predict(profile, **kwargs)
+    except EnergyPredictError as exc:
+        assert field != "ok", f"refused, expected an answer: {exc}"
+        message = str(exc)
+        assert len(message.splitlines()) == 1 and field.lower() in message.lower(), \
+            f"does not name {field!r}: {message[:300]}"
+        return
+    except Exception as exc:  # noqa: BLE001 - the property is about what is raised
+        pytest.fail(f"uncaught {type(exc).__name__}: {exc}")
+    assert field == "ok", f"accepted, expected an error naming {field!r}"
+    data = report.to_json()
+    json.dumps(data, allow_nan=False)
+    assert all(math.isfinite(x) for x in _numbers(data))
+
+
+STDOUT_CASES = [  # (id, arguments, where standard output goes)
+    ("estimate-json-closed", ESTIMATE, "closed"),
+    ("estimate-table-full", ESTIMATE[:-1], "/dev/full"),
+    ("plan-csv-full", [*[a for a in PLAN if a != "--json"], "--format", "csv"], "/dev/full"),
+    ("html-summary-closed", [*PREDICT, "--html", "{d}/r.html", "--summary-csv", "{d}/s.csv"], "closed"),
+]
+
+
+@pytest.mark.parametrize("cid,args,stdout", [pytest.param(*c, id=c[0]) for c in STDOUT_CASES])
+def test_hostile_lost_stdout(cid, args, stdout, tmp_path):
+    """Standard output closed (`>&-`) or full: one line and exit 2, never exit 0 with the answer lost, never
+    "Exception ignored"; closed, it is refused before any work, so nothing is written (issue 29, items 1 and 9)."""
+    _write(tmp_path, P)
+    argv = [a.replace("{d}", str(tmp_path)) for a in args]
+    env = {**os.environ, "COLUMNS": "80", "PYTHONWARNINGS": "ignore"}
+    target = subprocess.DEVNULL if stdout == "closed" else open(stdout, "wb")  # noqa: SIM115 - closed below
+    preexec = (lambda: os.close(1)) if stdout == "closed" else None
+    try:
+        proc = subprocess.run([sys.executable, "-m", "energy_predict", *argv], cwd=tmp_path, stdout=target,
+                              stderr=subprocess.PIPE, text=True, timeout=CASE_LIMIT_S * 2, env=env,
+                              preexec_fn=preexec)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"no answer within {CASE_LIMIT_S * 2} s")
+    finally:
+        if target is not subprocess.DEVNULL:
+            target.close()
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    assert len(lines) == 1 and "standard output" in lines[0], proc.stderr[-2000:]
+    if stdout == "closed":
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"], "side effect: written with no stdout"

@@ -184,7 +184,7 @@ def test_a_tensor_parallel_replay_holds_and_meters_its_gpus_and_one_wider_than_a
     for r in (w.to_json() for w in outcome.written):
         assert len(set(r["gpu_indices"])) == 2 and r["config"]["tensor_parallel"] == 2
         assert r["runs"][0]["energy_j"] == pytest.approx(2 * 100 * r["runs"][0]["duration_s"])  # both GPUs
-    with pytest.raises(InputError, match="needs 8 GPU.*largest node of the Ray cluster has 4.*--tensor-parallel"):
+    with pytest.raises(InputError, match="needs 8 GPU.*largest node of the Ray cluster has 4.*--tp"):
         run_replays_on_ray(plan(trace, tensor_parallel=8), tmp_path / "tp8", backend_factory=lambda name: FakeBackend(),
                            meter_factory=TickingMeter, runner_factory=FakeRuns(tmp_path / "log8"), idle_s=0.0)
     assert not (tmp_path / "tp8").exists()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # imported when called: `import energy_predict` stays light
     from energy_predict.profile import Profile
 
 _YAML = (".yaml", ".yml")
+_MODEL_METHODS = ("basis", "batch_phases", "step_costs", "loaded_idle_w", "padding_extra_j")  # fitted.EnergyModel's
 
 
 def load_model(name: str = "default") -> EnergyModel:
@@ -93,6 +94,11 @@ def predict(profile: Profile | Mapping[str, Any] | str | Path, *, energy_model: 
     if gpu_count is not None and (isinstance(gpu_count, bool) or not isinstance(gpu_count, int)
                                   or not 1 <= gpu_count <= 4096):
         raise InputError("gpu_count", f"{gpu_count!r} is not a GPU count", "give a whole number from 1 to 4096")
+    if energy_model is not None and not isinstance(energy_model, str) and not all(
+            callable(getattr(energy_model, m, None)) for m in _MODEL_METHODS):
+        raise InputError("energy_model", f"a {type(energy_model).__name__} is not an energy model",
+                         "give a shipped model's name ('default'), 'roofline', 'flops-tdp', or a model from "
+                         "energy_predict.api.load_model")
     validated, folder = _profile_and_folder(profile)
     if energy_model is None:
         energy_model = "default"

@@ -315,6 +315,7 @@ def _moe_layer_count(config: dict[str, Any], layers: int, model_type: str) -> in
     dense = config.get("mlp_only_layers") or []
     if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in dense):
         raise InputError("config.mlp_only_layers", "not a list of layer numbers", _CONFIG_FIX)
+    dense = set(dense)  # a set: a list of a million layer numbers made this loop take hours
     return sum(1 for i in range(layers) if i not in dense and (i + 1) % step == 0)
 
 

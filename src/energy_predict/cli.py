@@ -130,8 +130,9 @@ def _print_json(obj) -> None:
     """Standard JSON only: a non-finite number is a bug, never printed as NaN or Infinity."""
     try:
         text = json.dumps(obj, indent=2, allow_nan=False)
-    except ValueError:
-        raise EnergyPredictError("internal: the result holds a non-finite number; please report this profile") \
+    except (ValueError, TypeError):  # TypeError: a value JSON has no type for (a numpy scalar that slipped through)
+        raise EnergyPredictError("internal: the result holds a non-finite number or a value JSON cannot write; please "
+                                 "report this profile") \
             from None
     print(text)
 

@@ -12,6 +12,25 @@ import typer
 
 from energy_predict import cli_report
 
+# The fields of the profile estimate builds, as the options that set them: a refusal names what the user typed.
+_OPTIONS = {"workload.requests": "--requests", "workload.rate_per_s": "--rate", "workload.period_s": "--period-s",
+            "workload.tokens": "--input/--output", "serving.max_batch": "--max-batch",
+            "serving.tensor_parallel": "--tp", "serving.framework": "--framework", "hardware.count": "--tp",
+            "hardware.gpu": "--gpu", "serving.quantization": "--precision", "serving.dtype": "--precision",
+            "--energy-model": "--energy-model", "model": "--model", "serving": "--framework/--precision",
+            "hardware": "--gpu/--tp"}
+
+
+def _as_options(exc: Exception) -> Exception:
+    """A refusal about the built profile (or the energy model), each field it names renamed to its option."""
+    from energy_predict.errors import EnergyPredictError
+
+    text = str(exc)
+    for field, option in _OPTIONS.items():
+        text = text.replace(field, option) if "." in field else \
+            (option + text[len(field):] if text.startswith(field + ":") else text)
+    return EnergyPredictError(text)
+
 
 def estimate(
     model: str = typer.Option(..., "--model", help="the model: registry name, Hugging Face id "
@@ -45,7 +64,7 @@ def estimate(
 
     from energy_predict.api import predict
     from energy_predict.cli import _check_rate, _output_file
-    from energy_predict.errors import InputError
+    from energy_predict.errors import EnergyPredictError, InputError
     from energy_predict.profile import parse_profile
     from energy_predict.query import query_profile
 
@@ -55,10 +74,13 @@ def estimate(
         raise InputError("--framework", f"{framework!r} is not a serving framework here", "use vllm or hf")
     _output_file(save_profile, "--save-profile")
     outputs = cli_report.check_report_outputs(fmt, as_json, csv, html, summary_csv, plot_dir)
-    data = query_profile(model, gpu, input_tokens, output_tokens, rate_per_s=rate, requests=requests,
-                         period_s=period_s, tensor_parallel=tp, precision=precision, framework=framework,
-                         max_batch=max_batch)
-    report = predict(parse_profile(data), energy_model=energy_model)
+    try:
+        data = query_profile(model, gpu, input_tokens, output_tokens, rate_per_s=rate, requests=requests,
+                             period_s=period_s, tensor_parallel=tp, precision=precision, framework=framework,
+                             max_batch=max_batch)
+        report = predict(parse_profile(data), energy_model=energy_model)
+    except EnergyPredictError as exc:
+        raise _as_options(exc) from None
     if save_profile is not None:
         from energy_predict.outputs import write_text
 

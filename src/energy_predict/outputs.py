@@ -65,7 +65,7 @@ def check_output_folder(folder: Path, option: str, create: bool = True) -> None:
             if not create:
                 raise InputError(option, f"no folder {place}", "give a path in an existing folder")
             continue
-        if stat.S_ISLNK(info.st_mode) and place == folder:
+        if stat.S_ISLNK(info.st_mode):  # the folder written into (or the nearest one a new folder goes into)
             raise InputError(option, f"{place} is a symbolic link; writing through it would write where it points",
                              "give the real folder path")
         try:
@@ -247,5 +247,14 @@ def append_csv_row(path: Path, option: str, columns: tuple[str, ...], row: dict)
         writer.writerow(columns)
     elif not old.endswith("\n"):
         buffer.write("\n")
-    writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    writer.writerow([_spreadsheet_safe(row.get(c)) for c in columns])
     return write_text(path, option, old + buffer.getvalue())
+
+
+def _spreadsheet_safe(value):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @ first) gets a leading apostrophe; numbers stay."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

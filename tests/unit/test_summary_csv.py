@@ -48,3 +48,12 @@ def test_no_site_leaves_the_site_columns_empty(report):
     row = summary_row({**report, "site": None})
     assert row["facility_energy_kwh"] is None and row["co2e_kg"] is None
     json.dumps(row)
+
+
+def test_a_workload_named_like_a_formula_is_written_as_text_not_run_by_a_spreadsheet(report, tmp_path):
+    path = tmp_path / "runs.csv"
+    hostile = dict(report, profile='=HYPERLINK("http://x","y")')
+    append_csv_row(path, "--summary-csv", SUMMARY_COLUMNS, summary_row(hostile))
+    row = next(csv.DictReader(path.open()))
+    assert row["workload"] == "'" + hostile["profile"]
+    assert float(row["energy_kwh"]) == report["energy_kwh"]["estimate"]  # numbers are left as numbers

@@ -136,13 +136,22 @@ def count_candidates(families: list[Family], max_gpus: int) -> int:
     return sum(max_gpus // f.tp for f in families)
 
 
-def check_space(families: list[Family], max_gpus: int) -> int:
-    """The number of candidates; refused (InputError) beyond MAX_CANDIDATES, with how to narrow it."""
+def check_space(families: list[Family], max_gpus: int, requests: int = 0) -> int:
+    """The number of candidates; refused (InputError) beyond MAX_CANDIDATES, with how to narrow it.
+
+    Also refused: `requests` (a simulation's) beyond MAX_PLAN_REQUESTS, where every candidate would take minutes.
+    """
+    from energy_predict.predict.plan_types import MAX_PLAN_REQUESTS
+
     n = count_candidates(families, max_gpus)
     if n > MAX_CANDIDATES:
         raise InputError("plan", f"the search space holds {n:,} candidates, more than the bound of "
                          f"{MAX_CANDIDATES:,}", "narrow it: a lower --max-gpus, or fewer --gpu-kinds, --tp, "
                          "--precisions, --batch-caps or --token-budgets")
+    if requests > MAX_PLAN_REQUESTS:
+        raise InputError("plan", f"each candidate would simulate {requests:,} requests, more than the bound of "
+                         f"{MAX_PLAN_REQUESTS:,}", "give a lower --rate or a shorter workload.period_s (the plan "
+                         "holds for any period long enough to reach a steady state)")
     return n
 
 
@@ -197,8 +206,8 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
            targets: PlanTargets, rate: float | None) -> SearchResult:
     """Bound, order and simulate the candidates (see the module)."""
     out = SearchResult([], [], {})
-    out.candidates = check_space(families, max_gpus)
     arrivals = arrivals_for(w, rate, seed=0)
+    out.candidates = check_space(families, max_gpus, len(arrivals.input_tokens))
     offered = len(arrivals.input_tokens) / arrivals.period_s if arrivals.period_s else float(rate or 0.0)
     period = arrivals.period_s
     ready = []  # (optimistic energy at the first admissible count, family, dep, bounds, lo, hi, first, last)
@@ -220,7 +229,7 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
             out.infeasible_by_bound += counts
             out.bound_misses.append(BoundMiss(f.candidate(counts), tuple(floor)))
             continue
-        first = max(1, math.ceil(offered / (targets.headroom * b.sustainable_rate_per_s) - 1e-9))
+        first = max(1, math.ceil(min(offered / (targets.headroom * b.sustainable_rate_per_s), counts + 1) - 1e-9))
         last = counts
         if targets.gpu_budget is not None:
             last = min(last, targets.gpu_budget // f.tp)
@@ -233,7 +242,9 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
                            offered / (r * b.sustainable_rate_per_s), targets.headroom)]
             if targets.power_budget_w is not None and first * b.idle_w > targets.power_budget_w:
                 misses.append(Miss("peak power W (idle alone)", first * b.idle_w, targets.power_budget_w))
-            out.bound_misses.append(BoundMiss(f.candidate(r), tuple(misses)))
+            if targets.gpu_budget is not None and first * f.tp > targets.gpu_budget:
+                misses.append(Miss("GPUs", first * f.tp, targets.gpu_budget))
+            out.bound_misses.append(BoundMiss(f.candidate(r), tuple(m for m in misses if m.value > m.limit)))
             continue
         out.infeasible_by_bound += (first - 1) + (counts - last)
         ready.append((optimistic_energy_j(b, first, period) * lo, f, dep, b, lo, hi, first, last))

@@ -12,6 +12,7 @@ from energy_predict.serving import Speculation
 
 PRECISIONS = {"bf16": None, "fp8": "fp8"}  # a precision's name -> the serving quantization it means
 MAX_CANDIDATES = 20_000  # a search space beyond this is refused with how to narrow it
+MAX_PLAN_REQUESTS = 500_000  # requests in one candidate's simulation (about 100,000 a CPU-second): beyond, refused
 DEFAULT_TP = (1, 2, 4, 8)
 DEFAULT_MAX_GPUS = 8
 
@@ -142,6 +143,8 @@ class PlanRow:
         d["gpus"] = self.candidate.gpus
         d["label"] = self.candidate.label
         d["feasible"] = self.feasible
+        if d["sustainable_rate_per_s"] == float("inf"):  # requests the model says cost no time: no bound, null
+            d["sustainable_rate_per_s"] = None
         d["misses"] = [{**asdict(m), "by": m.by, "line": m.line} for m in self.misses]
         return d
 
