@@ -151,6 +151,20 @@ def pareto_front(rows: list[PlanRow]) -> list[PlanRow]:
     return sorted(front, key=lambda r: r.energy_kwh_per_day)
 
 
+def front_contenders(found: SearchResult) -> list[Evaluated]:
+    """The rows the front is drawn from (the rule an exhaustive search would apply).
+
+    Per engine configuration the fewest engines that meet every target, less those whose optimistic energy (interval
+    low end) is above the best row's pessimistic one (its high end). The same rows an exhaustive search gives,
+    whatever the search simulated on its way (a row with more engines it passed through, a row a looser bound failed
+    to prune): so the answer does not depend on how tight the bounds are (tests/unit/predict/test_plan_exhaustive.py).
+    """
+    if not found.chosen:
+        return []
+    best = min(e.high_j for e in found.chosen)
+    return [e for e in found.chosen if e.low_j <= best]
+
+
 def _worst(misses: tuple[Miss, ...]) -> float:
     return max((m.by for m in misses), default=0.0)
 
@@ -188,8 +202,9 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
     if not feasible:
         raise _infeasible(found)
     intervals: dict = {}
-    drafts = [_row(w, model, e, site, gpu_hour_price, None) for e in feasible]
-    source = {id(r): e for r, e in zip(drafts, feasible)}
+    contenders = front_contenders(found)
+    drafts = [_row(w, model, e, site, gpu_hour_price, None) for e in contenders]
+    source = {id(r): e for r, e in zip(drafts, contenders)}
     front = [_row(w, model, source[id(r)], site, gpu_hour_price, intervals) for r in pareto_front(drafts)]
     best = min(front, key=lambda r: r.energy_kwh_per_day)
     marked = tuple(replace(r, on_front=True, recommended=r is best,

@@ -13,7 +13,7 @@ budget never bound answers for every cap and budget above them: it is reused, no
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
 from energy_predict.memory import check_feasible
 from energy_predict.predict.estimate import workload_prefix_reuse
-from energy_predict.predict.plan_bounds import EngineBounds, engine_bounds, optimistic_energy_j
+from energy_predict.predict.plan_bounds import EngineBounds, engine_bounds, lone_floors, optimistic_energy_j
 from energy_predict.predict.plan_types import MAX_CANDIDATES, PRECISIONS, Candidate, Miss, PlanTargets
 from energy_predict.predict.serving import Arrivals, DeploymentResult, arrivals_for, engine_for, simulate_deployment
 from energy_predict.serving import Deployment, Speculation
@@ -68,6 +68,16 @@ class Evaluated:
     sustainable_rate_per_s: float  # of the whole deployment (engines x the engine's bound)
     misses: tuple[Miss, ...]
     high_factor: float  # the basis's interval high end, as a multiple (for pruning)
+    low_factor: float = 1.0  # its low end
+
+    @property
+    def high_j(self) -> float:
+        """The pessimistic energy over the period (J): the simulated energy at the basis's high end."""
+        return self.result.result.energy_j * self.high_factor
+
+    @property
+    def low_j(self) -> float:
+        return self.result.result.energy_j * self.low_factor
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ class SearchResult:
     evaluated: list[Evaluated]
     bound_misses: list[BoundMiss]
     refused: dict[str, str]  # family label -> why the model or memory refused it
+    chosen: list[Evaluated] = field(default_factory=list)  # per family, the fewest engines that meet the targets
     candidates: int = 0
     refused_by_model: int = 0
     refused_by_memory: int = 0
@@ -185,9 +196,13 @@ class _Reuse:
         self.done.setdefault(self._layout(f, replicas), []).append((f, r))
 
 
-def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family, arrivals: Arrivals
-                   ) -> tuple[Deployment, EngineBounds, float, float]:
-    """The family's one-engine deployment, its bounds and its basis's interval ends (raises where refused)."""
+def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family, arrivals: Arrivals,
+                   floors: dict | None = None) -> tuple[Deployment, EngineBounds, float, float]:
+    """The family's one-engine deployment, its bounds and its basis's interval ends (raises where refused).
+
+    `floors`: lone-request floors computed so far in this search, by time costs, token budget and cache (they do not
+    depend on the batch cap, so the caps of an engine share them).
+    """
     dep = f.deployment(base)
     basis = model.basis(dep)
     try:
@@ -196,8 +211,16 @@ def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family,
         raise _MemoryRefusal(str(exc)) from None
     costs = model.step_costs(dep)
     cached = workload_prefix_reuse(w, dep).cached_tokens(arrivals.input_tokens)
+    lone = None
+    if floors is not None:
+        key = (costs.time, f.token_budget, np.asarray(cached).tobytes())
+        if key not in floors:
+            i = np.asarray(arrivals.input_tokens, float)
+            floors[key] = lone_floors(costs.time, i, np.maximum(np.asarray(arrivals.output_tokens, float), 1.0),
+                                      np.minimum(np.asarray(cached, float), i), f.token_budget)
+        lone = floors[key]
     bounds = engine_bounds(costs.energy, costs.time, engine_for(dep, model), arrivals.input_tokens,
-                           arrivals.output_tokens, cached)
+                           arrivals.output_tokens, cached, lone)
     lo, hi = basis.log_bounds
     return dep, bounds, math.exp(lo), math.exp(hi)
 
@@ -211,12 +234,13 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
     offered = len(arrivals.input_tokens) / arrivals.period_s if arrivals.period_s else float(rate or 0.0)
     period = arrivals.period_s
     ready = []  # (optimistic energy at the first admissible count, family, dep, bounds, lo, hi, first, last)
+    floors: dict = {}
     for f in families:
         counts = max_gpus // f.tp
         if counts < 1:
             continue
         try:
-            dep, b, lo, hi = _family_bounds(w, base, model, f, arrivals)
+            dep, b, lo, hi = _family_bounds(w, base, model, f, arrivals, floors)
         except EnergyPredictError as exc:
             if isinstance(exc, _MemoryRefusal):
                 out.refused_by_memory += counts
@@ -252,7 +276,7 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
     reuse = _Reuse()
     best: float | None = None  # the best feasible row's pessimistic energy (J over the period)
 
-    def run(f: Family, dep: Deployment, b: EngineBounds, hi: float, replicas: int) -> Evaluated:
+    def run(f: Family, dep: Deployment, b: EngineBounds, lo: float, hi: float, replicas: int) -> Evaluated:
         r = reuse.find(f, replicas)
         if r is None:
             r = simulate_deployment(w, replace(dep, gpu_count=f.tp * replicas), model, rate, seed=0)
@@ -263,7 +287,7 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
             r = DeploymentResult(replace(dep, gpu_count=f.tp * replicas), r.result, r.offered_rate_per_s,
                                  r.sustainable_rate_per_s)
         sustainable = replicas * b.sustainable_rate_per_s
-        e = Evaluated(f.candidate(replicas), r.dep, r, sustainable, simulated_misses(r, sustainable, targets), hi)
+        e = Evaluated(f.candidate(replicas), r.dep, r, sustainable, simulated_misses(r, sustainable, targets), hi, lo)
         out.evaluated.append(e)
         return e
 
@@ -273,7 +297,7 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
         while replicas <= last:
             if best is not None and optimistic_energy_j(b, replicas, period, arrivals.arrival_s) * lo > best:
                 break
-            e = run(f, dep, b, hi, replicas)
+            e = run(f, dep, b, lo, hi, replicas)
             tried[replicas] = e.misses == ()
             if tried[replicas]:
                 passing = replicas
@@ -287,7 +311,7 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
                 mid = (lo_r + hi_r) // 2
                 ok = mid in tried and tried[mid]
                 if mid not in tried:
-                    e = run(f, dep, b, hi, mid)
+                    e = run(f, dep, b, lo, hi, mid)
                     tried[mid] = ok = e.misses == ()
                 if ok:
                     hi_r = mid
@@ -295,8 +319,8 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
                     lo_r = mid + 1
             passing = hi_r
             chosen = next(e for e in reversed(out.evaluated) if e.candidate == f.candidate(passing))
-            energy = chosen.result.result.energy_j
-            best = energy * hi if best is None else min(best, energy * hi)
+            out.chosen.append(chosen)
+            best = chosen.high_j if best is None else min(best, chosen.high_j)
         top = passing if passing is not None else last  # counts above a passing one are not needed
         out.not_needed += sum(1 for r in range(top + 1, last + 1) if r not in tried)
         out.pruned_by_bound += sum(1 for r in range(first, top + 1) if r not in tried)
