@@ -24,7 +24,14 @@ from energy_predict.memory import check_feasible
 from energy_predict.predict.estimate import workload_prefix_reuse
 from energy_predict.predict.plan_bounds import EngineBounds, engine_bounds, lone_floors, optimistic_energy_j
 from energy_predict.predict.plan_types import MAX_CANDIDATES, PRECISIONS, Candidate, Miss, PlanTargets
-from energy_predict.predict.serving import Arrivals, DeploymentResult, arrivals_for, engine_for, simulate_deployment
+from energy_predict.predict.serving import (
+    Arrivals,
+    DeploymentResult,
+    arrivals_for,
+    check_online,
+    engine_for,
+    simulate_deployment,
+)
 from energy_predict.serving import Deployment, Speculation
 from energy_predict.workload import Workload
 
@@ -196,14 +203,14 @@ class _Reuse:
         self.done.setdefault(self._layout(f, replicas), []).append((f, r))
 
 
-def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family, arrivals: Arrivals,
-                   floors: dict | None = None) -> tuple[Deployment, EngineBounds, float, float]:
-    """The family's one-engine deployment, its bounds and its basis's interval ends (raises where refused).
+def _engine_bounds(w: Workload, dep: Deployment, model: EnergyModel, arrivals: Arrivals, floors: dict | None = None
+                   ) -> tuple[EngineBounds, float, float]:
+    """One engine's bounds (`dep`: one engine, its GPU count its TP) and its basis's interval ends as multiples.
 
+    Raises where the model has no basis for it, or (`_MemoryRefusal`) where weights and KV cache do not fit.
     `floors`: lone-request floors computed so far in this search, by time costs, token budget and cache (they do not
     depend on the batch cap, so the caps of an engine share them).
     """
-    dep = f.deployment(base)
     basis = model.basis(dep)
     try:
         check_feasible(dep, arrivals.input_tokens, arrivals.output_tokens)
@@ -211,18 +218,58 @@ def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family,
         raise _MemoryRefusal(str(exc)) from None
     costs = model.step_costs(dep)
     cached = workload_prefix_reuse(w, dep).cached_tokens(arrivals.input_tokens)
+    budget = dep.serving.max_num_batched_tokens
     lone = None
     if floors is not None:
-        key = (costs.time, f.token_budget, np.asarray(cached).tobytes())
+        key = (costs.time, budget, np.asarray(cached).tobytes())
         if key not in floors:
             i = np.asarray(arrivals.input_tokens, float)
             floors[key] = lone_floors(costs.time, i, np.maximum(np.asarray(arrivals.output_tokens, float), 1.0),
-                                      np.minimum(np.asarray(cached, float), i), f.token_budget)
+                                      np.minimum(np.asarray(cached, float), i), budget)
         lone = floors[key]
     bounds = engine_bounds(costs.energy, costs.time, engine_for(dep, model), arrivals.input_tokens,
                            arrivals.output_tokens, cached, lone)
     lo, hi = basis.log_bounds
-    return dep, bounds, math.exp(lo), math.exp(hi)
+    return bounds, math.exp(lo), math.exp(hi)
+
+
+def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family, arrivals: Arrivals,
+                   floors: dict | None = None) -> tuple[Deployment, EngineBounds, float, float]:
+    """The family's one-engine deployment, its bounds and its basis's interval ends (raises where refused)."""
+    dep = f.deployment(base)
+    return (dep, *_engine_bounds(w, dep, model, arrivals, floors))
+
+
+def precision_label(quantization: str | None) -> str:
+    """The plan's name of a serving quantization (bf16, fp8), else the quantization's own name."""
+    names = {v: k for k, v in PRECISIONS.items()}
+    return names.get(quantization, str(quantization))
+
+
+def evaluate_layout(w: Workload, dep: Deployment, model: EnergyModel, replicas: list[int], targets: PlanTargets,
+                    rate: float | None) -> list[Evaluated]:
+    """Each engine count of `dep`'s engine (its GPU, TP and serving), answered as `plan` answers a candidate.
+
+    The same arrivals (seed 0), memory check, simulation (`simulate_deployment`, as `--rate` runs it), sustainable-rate
+    bound and misses as the search, so `sweep-rate` at a rate and GPU count gives the numbers `plan` gives for that
+    candidate. Raises where the model or memory refuse the engine, as the simulation would.
+    """
+    if not replicas:
+        return []
+    check_online(dep)
+    tp = dep.serving.tensor_parallel
+    engine = replace(dep, gpu_count=tp)
+    model.step_costs(engine)  # the model's refusal first, as `--rate` says it
+    b, lo, hi = _engine_bounds(w, engine, model, arrivals_for(w, rate, seed=0))
+    s = engine.serving
+    out = []
+    for k in replicas:
+        r = simulate_deployment(w, replace(engine, gpu_count=tp * k), model, rate, seed=0)
+        sustainable = k * b.sustainable_rate_per_s
+        candidate = Candidate(engine.gpu.name, tp, k, precision_label(s.quantization), s.max_batch,
+                              s.max_num_batched_tokens, s.prefix_caching, s.speculative)
+        out.append(Evaluated(candidate, r.dep, r, sustainable, simulated_misses(r, sustainable, targets), hi, lo))
+    return out
 
 
 def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Family], max_gpus: int,
