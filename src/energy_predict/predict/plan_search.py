@@ -173,6 +173,59 @@ def check_space(families: list[Family], max_gpus: int, requests: int = 0) -> int
     return n
 
 
+_WORKER: dict = {}  # a pool worker's workload, model and rate (set once, by `_start_worker`)
+
+
+def _start_worker(w: Workload, model: EnergyModel, rate: float | None) -> None:
+    _WORKER.update(w=w, model=model, rate=rate)
+
+
+def _simulate_in_worker(dep: Deployment) -> DeploymentResult:
+    return simulate_deployment(_WORKER["w"], dep, _WORKER["model"], _WORKER["rate"], seed=0)
+
+
+class _Simulations:
+    """A candidate's simulation, run here (one worker) or fetched ahead on a process pool (`workers` above 1).
+
+    The search decides what to simulate exactly as with one worker; the pool only runs ahead on the simulations it
+    is likely to ask for next (each upcoming engine configuration at its first engine count), so the answer and
+    the counts are the same for any number of workers, and a simulation fetched ahead and never asked for is lost
+    work, not a different answer.
+    """
+
+    def __init__(self, w: Workload, model: EnergyModel, rate: float | None, workers: int) -> None:
+        self.w, self.model, self.rate, self.workers = w, model, rate, workers
+        self.pool = None
+        self.ahead: dict[tuple, object] = {}  # (family, replicas) -> future
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(w, model, rate))
+
+    def fetch_ahead(self, upcoming: list[tuple[Family, Deployment, int]]) -> None:
+        """Start the simulations of these (family, one-engine deployment, engines) while the pool has room."""
+        if self.pool is None:
+            return
+        running = sum(1 for f in self.ahead.values() if not f.done())
+        for f, dep, replicas in upcoming:
+            if running >= self.workers:
+                break
+            if (f, replicas) not in self.ahead:
+                self.ahead[(f, replicas)] = self.pool.submit(_simulate_in_worker,
+                                                             replace(dep, gpu_count=f.tp * replicas))
+                running += 1
+
+    def get(self, f: Family, dep: Deployment, replicas: int) -> DeploymentResult:
+        future = self.ahead.pop((f, replicas), None)
+        if future is not None:
+            return future.result()
+        return simulate_deployment(self.w, replace(dep, gpu_count=f.tp * replicas), self.model, self.rate, seed=0)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _MemoryRefusal(EnergyPredictError):
     """The weights and KV cache do not fit, or a request exceeds the context."""
 
@@ -273,8 +326,20 @@ def evaluate_layout(w: Workload, dep: Deployment, model: EnergyModel, replicas: 
 
 
 def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Family], max_gpus: int,
-           targets: PlanTargets, rate: float | None) -> SearchResult:
-    """Bound, order and simulate the candidates (see the module)."""
+           targets: PlanTargets, rate: float | None, workers: int = 1) -> SearchResult:
+    """Bound, order and simulate the candidates (see the module).
+
+    `workers` above 1: simulations on a process pool run ahead of the search, with the same answer (`_Simulations`).
+    """
+    sims = _Simulations(w, model, rate, workers)
+    try:
+        return _search(w, base, model, families, max_gpus, targets, rate, sims)
+    finally:
+        sims.close()
+
+
+def _search(w: Workload, base: Deployment, model: EnergyModel, families: list[Family], max_gpus: int,
+            targets: PlanTargets, rate: float | None, sims: _Simulations) -> SearchResult:
     out = SearchResult([], [], {})
     arrivals = arrivals_for(w, rate, seed=0)
     out.candidates = check_space(families, max_gpus, len(arrivals.input_tokens))
@@ -326,7 +391,7 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
     def run(f: Family, dep: Deployment, b: EngineBounds, lo: float, hi: float, replicas: int) -> Evaluated:
         r = reuse.find(f, replicas)
         if r is None:
-            r = simulate_deployment(w, replace(dep, gpu_count=f.tp * replicas), model, rate, seed=0)
+            r = sims.get(f, dep, replicas)
             reuse.add(f, replicas, r)
             out.simulated += 1
         else:
@@ -338,7 +403,9 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
         out.evaluated.append(e)
         return e
 
-    for _, f, dep, b, lo, hi, first, last in ready:
+    for at, (_, f, dep, b, lo, hi, first, last) in enumerate(ready):
+        sims.fetch_ahead([(g[1], g[2], g[6]) for g in ready[at:at + 4 * sims.workers]
+                          if best is None or g[0] <= best])
         tried: dict[int, bool] = {}
         replicas, passing = first, None
         while replicas <= last:

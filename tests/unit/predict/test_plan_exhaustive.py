@@ -80,3 +80,22 @@ def test_the_bounded_search_gives_the_exhaustive_front(period_s):
         assert got[label] == pytest.approx(energy, rel=1e-12)
     assert p.recommended.energy_kwh_per_day == pytest.approx(min(front.values()), rel=1e-12)
     assert p.counts.simulated < simulated  # it did prune, reuse or skip something
+
+
+def test_plan_on_a_process_pool_is_the_plan_on_one_process(monkeypatch):
+    """Workers simulate ahead of the search; the search still decides, so the plan and its counts are the same."""
+    from energy_predict.predict import plan_search
+
+    model = load_default_model()
+    dep = load_case(EXAMPLES / "code_gen.json").dep
+    w = _workload(period_s=100.0)
+    targets = PlanTargets(ttft_p90_ms=150, tpot_p90_ms=40)
+    fetched = []
+    get = plan_search._Simulations.get
+    monkeypatch.setattr(plan_search._Simulations, "get",
+                        lambda self, f, d, r: fetched.append((f, r) in self.ahead) or get(self, f, d, r))
+    one = plan(w, dep, model, SPACE, targets).to_dict()
+    assert not any(fetched)
+    two = plan(w, dep, model, SPACE, targets, workers=2).to_dict()
+    assert one == two
+    assert any(fetched)  # some simulations did come from the pool
