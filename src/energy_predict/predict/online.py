@@ -320,7 +320,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 finish[r] = now
                 done += 1
                 context -= base[r] + tick * per_step
-        for _ in range(admitted):
+        for _ in range(admitted) if admitted else ():
             r = waiting.popleft()
             kv_prefill -= need[r]
             if first_token[r] != first_token[r]:  # NaN: first time through
@@ -332,7 +332,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 base[r] = need[r] - tick * per_step
                 end[r] = tick + (left[r] if per_step == 1 else ceil(left[r] / per_step - 1e-9))
                 heappush(ends, (end[r], r))
-                context += int(need[r])
+                context += need[r]  # an int: the prompt's tokens, or round() of a preempted context
             else:
                 finish[r] = now
                 done += 1
