@@ -48,6 +48,23 @@ def test_an_infeasible_plan_says_which_target_fails_first():
     result = run(*ARGS, "--tpot-p90-ms", "0.01")
     assert result.exit_code == 2
     assert "p90 TPOT ms" in result.output and "closest:" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_a_search_space_too_large_is_refused_in_one_line_with_the_bound_and_how_to_narrow_it():
+    result = run(*ARGS[:5], "--batch-caps", ",".join(str(c) for c in range(1, 40)), "--max-gpus", "4096")
+    assert result.exit_code == 2, result.output
+    assert "more than the bound of 20,000" in result.output and "narrow it" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_plan_workers_give_the_same_plan_and_a_bad_count_is_refused():
+    one, two = run(*ARGS, "--json"), run(*ARGS, "--json", "--workers", "2")
+    assert one.exit_code == two.exit_code == 0, two.output
+    assert json.loads(one.output) == json.loads(two.output)
+    result = run(*ARGS, "--workers", "0")
+    assert result.exit_code == 2 and "--workers" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
 
 
 def test_plan_searches_a_speculative_axis_and_refuses_it_outside_what_was_measured():

@@ -161,6 +161,8 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
         as_json: bool = typer.Option(False, "--json", help="print JSON (the same as --format json)"),
         html: Path | None = typer.Option(None, "--html", help="write a self-contained HTML page: the recommendation "
                                          "and why, the front, the targets (readable offline)"),
+        workers: int = typer.Option(1, "--workers", help="processes that simulate candidates side by side (the "
+                                    "plan is the same for any number; default 1)"),
     ) -> None:
         """The energy-optimal deployment under latency targets: a Pareto front with intervals and bases."""
         from energy_predict.cli import (
@@ -183,6 +185,10 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
 
         if rate is not None:
             _check_rate(rate, "--rate")
+        from energy_predict.predict.plan import MAX_WORKERS
+
+        if not 1 <= workers <= MAX_WORKERS:
+            raise InputError("--workers", f"{workers} is not a number of processes", f"give 1 to {MAX_WORKERS}")
         if not (math.isfinite(headroom) and 0 < headroom <= 1):
             raise InputError("--headroom", f"{headroom!r} is not a share", "give a share above 0 and at most 1")
         if power_budget_w is not None and not (math.isfinite(power_budget_w) and power_budget_w > 0):
@@ -203,7 +209,7 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
         if rate is None and case.workload.rate_per_s is None and case.workload.arrival_s is None:
             raise InputError("--rate", "the profile has no rate", "give --rate (req/s)")
         result = plan(case.workload, case.dep, load_model(energy_model), space, targets, rate, case.profile.site,
-                      gpu_hour_price, case.profile.name)
+                      gpu_hour_price, case.profile.name, workers)
         if html is not None:
             from energy_predict.predict.html_report import write_plan_html
 

@@ -107,6 +107,11 @@ def _step_constants(c: StepCosts, most: int) -> list[float]:
     return [c.step_const + c.per_expert * c.experts_touched(n) for n in range(most)]
 
 
+def _ascending(x: np.ndarray) -> bool:
+    """Whether x never decreases (then a stable argsort is the identity and is skipped)."""
+    return len(x) < 2 or bool(np.all(x[1:] >= x[:-1]))
+
+
 def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, energy: StepCosts,
              time: StepCosts, engine: Engine = Engine(), period_s: float | None = None,
              backlog_limit: int | None = None, cached: np.ndarray | None = None,
@@ -117,11 +122,12 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     (attending to them) and their KV counts in the cache from admission on; a preempted request recomputes all.
     `on_progress(arrived, requests)`: called every 4,096 arrivals (a progress bar's; the loop pays one test).
     """
-    order = np.argsort(arrivals, kind="stable")
-    skip = (np.zeros(len(order), np.int64) if cached is None else np.asarray(cached, np.int64)[order]).tolist()
+    arrivals_a = np.asarray(arrivals, float)
+    order = slice(None) if _ascending(arrivals_a) else np.argsort(arrivals_a, kind="stable")  # a trace is in order
+    skip = (np.zeros(len(arrivals_a), np.int64) if cached is None else np.asarray(cached, np.int64)[order]).tolist()
     inputs_a = np.asarray(inputs)[order].astype(np.int64)
     outputs_a = np.maximum(np.asarray(outputs)[order].astype(np.int64), 1)
-    arrivals_a = np.asarray(arrivals, float)[order]
+    arrivals_a = arrivals_a[order]
     n_req = len(inputs_a)
     # plain lists: the loop below touches single elements, which numpy makes slow
     arrivals = arrivals_a.tolist()
@@ -273,7 +279,8 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 overloaded = True
                 break
             # pure decode: jump k steps, up to the first finish, the next admissible arrival, or a full cache
-            while True:  # the next finish: the heap's head, stale entries dropped
+            e = ends[0][0]
+            while preemptions:  # the next finish: the heap's head, stale entries (only preemption leaves them) dropped
                 e, r = ends[0]
                 if r in running and end[r] == e:
                     break
@@ -284,9 +291,10 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 until = ceil((arrivals[nxt] - now) / (step_t if step_t > 1e-9 else 1e-9))
                 if until < k:
                     k = until if until > 1 else 1
-            room = int((cap - context - kv_prefill) // (n * per_step))
-            if room < k:
-                k = room if room > 1 else 1
+            if context + kv_prefill + k * n * per_step > cap:  # the cache fills before then
+                room = int((cap - context - kv_prefill) // (n * per_step))
+                if room < k:
+                    k = room if room > 1 else 1
             context_sum = k * context + n * per_step * k * (k - 1) / 2
             de = k * (e_step[n] + e_ps * n) + e_pct * context_sum
             dt = k * (t_step[n] + t_ps * n) + t_pct * context_sum
@@ -307,12 +315,12 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
         tick += k
         while ends and ends[0][0] <= tick:
             e, r = heappop(ends)
-            if r in running and end[r] == e:
+            if not preemptions or (r in running and end[r] == e):
                 del running[r]
                 finish[r] = now
                 done += 1
                 context -= base[r] + tick * per_step
-        for _ in range(admitted):
+        for _ in range(admitted) if admitted else ():
             r = waiting.popleft()
             kv_prefill -= need[r]
             if first_token[r] != first_token[r]:  # NaN: first time through
@@ -324,7 +332,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
                 base[r] = need[r] - tick * per_step
                 end[r] = tick + (left[r] if per_step == 1 else ceil(left[r] / per_step - 1e-9))
                 heappush(ends, (end[r], r))
-                context += int(need[r])
+                context += need[r]  # an int: the prompt's tokens, or round() of a preempted context
             else:
                 finish[r] = now
                 done += 1

@@ -36,6 +36,7 @@ from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
 
 DAY_S = 86400.0
+MAX_WORKERS = 256
 J_PER_KWH = 3.6e6
 FLAGS = {"p90 TTFT ms": "--ttft-p90-ms", "p99 TTFT ms": "--ttft-p99-ms", "p90 TPOT ms": "--tpot-p90-ms",
          "p99 TPOT ms": "--tpot-p99-ms", "utilisation": "--headroom", "offered": "--max-gpus",
@@ -151,6 +152,20 @@ def pareto_front(rows: list[PlanRow]) -> list[PlanRow]:
     return sorted(front, key=lambda r: r.energy_kwh_per_day)
 
 
+def front_contenders(found: SearchResult) -> list[Evaluated]:
+    """The rows the front is drawn from (the rule an exhaustive search would apply).
+
+    Per engine configuration the fewest engines that meet every target, less those whose optimistic energy (interval
+    low end) is above the best row's pessimistic one (its high end). The same rows an exhaustive search gives,
+    whatever the search simulated on its way (a row with more engines it passed through, a row a looser bound failed
+    to prune): so the answer does not depend on how tight the bounds are (tests/unit/predict/test_plan_exhaustive.py).
+    """
+    if not found.chosen:
+        return []
+    best = min(e.high_j for e in found.chosen)
+    return [e for e in found.chosen if e.low_j <= best]
+
+
 def _worst(misses: tuple[Miss, ...]) -> float:
     return max((m.by for m in misses), default=0.0)
 
@@ -174,8 +189,13 @@ def _infeasible(found: SearchResult) -> EnergyPredictError:
 
 def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = PlanSpace(),
          targets: PlanTargets = PlanTargets(), rate: float | None = None, site: Site | None = None,
-         gpu_hour_price: float | None = None, profile_name: str = "profile") -> Plan:
-    """The plan for a workload at `rate` (default: the workload's), see the module."""
+         gpu_hour_price: float | None = None, profile_name: str = "profile", workers: int = 1) -> Plan:
+    """The plan for a workload at `rate` (default: the workload's), see the module.
+
+    `workers`: processes that simulate candidates ahead of the search (1: none); the plan is the same for any number.
+    """
+    if not (isinstance(workers, int) and 1 <= workers <= MAX_WORKERS):
+        raise InputError("--workers", f"{workers!r} is not a number of processes", f"give 1 to {MAX_WORKERS}")
     if not 0 < targets.headroom <= 1:
         raise InputError("--headroom", f"{targets.headroom!r} is not a share", "give a share above 0 and at most 1")
     if dep.serving.framework == "hf":
@@ -183,13 +203,14 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
             "serving.framework: plan simulates vLLM's continuous-batching server; HF transformers `generate` serves "
             "fixed batches; use framework vllm")
     fams = families(w, dep, model, space)
-    found = search(w, dep, model, fams, space.max_gpus, targets, rate)
+    found = search(w, dep, model, fams, space.max_gpus, targets, rate, workers)
     feasible = [e for e in found.evaluated if not e.misses]
     if not feasible:
         raise _infeasible(found)
     intervals: dict = {}
-    drafts = [_row(w, model, e, site, gpu_hour_price, None) for e in feasible]
-    source = {id(r): e for r, e in zip(drafts, feasible)}
+    contenders = front_contenders(found)
+    drafts = [_row(w, model, e, site, gpu_hour_price, None) for e in contenders]
+    source = {id(r): e for r, e in zip(drafts, contenders)}
     front = [_row(w, model, source[id(r)], site, gpu_hour_price, intervals) for r in pareto_front(drafts)]
     best = min(front, key=lambda r: r.energy_kwh_per_day)
     marked = tuple(replace(r, on_front=True, recommended=r is best,

@@ -142,9 +142,36 @@ def busy_floor_s(b: EngineBounds, arrival_s: np.ndarray, replicas: int) -> float
     return total
 
 
+@dataclass(frozen=True)
+class LoneFloors:
+    """A request alone on the engine: p90/p99 time to first token and per output token, and each one's service time.
+
+    They depend on the time costs, the token budget and the cache, not on the batch cap, so a search computes them
+    once for all the caps of an engine.
+    """
+
+    ttft_s: tuple[float, float]
+    tpot_s: tuple[float, float]
+    service_s: np.ndarray | None
+
+
+def lone_floors(time: StepCosts, inputs: np.ndarray, outputs: np.ndarray, cached: np.ndarray, budget: int
+                ) -> LoneFloors:
+    """The lone-request floors of these requests (floats; outputs at least 1; cached at most the input)."""
+    first, step = _alone(time, inputs, outputs, cached, budget)
+    multi = outputs > 1
+    tpot = step[multi] if multi.any() else np.zeros(1)
+    return LoneFloors(tuple(float(q) for q in np.quantile(first, [0.9, 0.99])),
+                      tuple(float(q) for q in np.quantile(tpot, [0.9, 0.99])),
+                      _service_floor_s(time, inputs, outputs, cached, budget))
+
+
 def engine_bounds(energy: StepCosts, time: StepCosts, engine: Engine, inputs: np.ndarray, outputs: np.ndarray,
-                  cached: np.ndarray) -> EngineBounds:
-    """The bounds of one engine configuration over these requests (`cached`: prompt tokens found in the cache)."""
+                  cached: np.ndarray, floors: LoneFloors | None = None) -> EngineBounds:
+    """The bounds of one engine configuration over these requests (`cached`: prompt tokens found in the cache).
+
+    `floors`: the lone-request floors where the caller has them (`lone_floors` of the same time costs and budget).
+    """
     i = np.asarray(inputs, float)
     o = np.maximum(np.asarray(outputs, float), 1.0)
     c = np.minimum(np.asarray(cached, float), i)
@@ -154,16 +181,14 @@ def engine_bounds(energy: StepCosts, time: StepCosts, engine: Engine, inputs: np
     e_j = float(_work(energy, i, o, c, batch, budget).sum())
     t_s = float(_work(time, i, o, c, batch, budget).sum())
     e_j, t_s = _bounded(e_j, t_s, engine)  # a full engine draws at most its power limit: time stretches there
-    first, step = _alone(time, i, o, c, budget)
-    multi = o > 1
-    tpot = step[multi] if multi.any() else np.zeros(1)
+    if floors is None:
+        floors = lone_floors(time, i, o, c, budget)
     return EngineBounds(
         sustainable_rate_per_s=len(i) / t_s if t_s > 0 else float("inf"),
         above_idle_j=max(0.0, e_j - engine.idle_w * t_s), idle_w=engine.idle_w,
-        ttft_floor_s=tuple(float(q) for q in np.quantile(first, [0.9, 0.99])),
-        tpot_floor_s=tuple(float(q) for q in np.quantile(tpot, [0.9, 0.99])),
+        ttft_floor_s=floors.ttft_s, tpot_floor_s=floors.tpot_s,
         busy_power_w=_least_power_w(energy, time, engine, float(np.max(i + o)) if len(i) else 1.0),
-        service_floor_s=_service_floor_s(time, i, o, c, budget))
+        service_floor_s=floors.service_s)
 
 
 def optimistic_energy_j(b: EngineBounds, replicas: int, period_s: float, arrival_s: np.ndarray | None = None

@@ -13,7 +13,7 @@ budget never bound answers for every cap and budget above them: it is reused, no
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,9 +22,16 @@ from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
 from energy_predict.memory import check_feasible
 from energy_predict.predict.estimate import workload_prefix_reuse
-from energy_predict.predict.plan_bounds import EngineBounds, engine_bounds, optimistic_energy_j
+from energy_predict.predict.plan_bounds import EngineBounds, engine_bounds, lone_floors, optimistic_energy_j
 from energy_predict.predict.plan_types import MAX_CANDIDATES, PRECISIONS, Candidate, Miss, PlanTargets
-from energy_predict.predict.serving import Arrivals, DeploymentResult, arrivals_for, engine_for, simulate_deployment
+from energy_predict.predict.serving import (
+    Arrivals,
+    DeploymentResult,
+    arrivals_for,
+    check_online,
+    engine_for,
+    simulate_deployment,
+)
 from energy_predict.serving import Deployment, Speculation
 from energy_predict.workload import Workload
 
@@ -68,6 +75,16 @@ class Evaluated:
     sustainable_rate_per_s: float  # of the whole deployment (engines x the engine's bound)
     misses: tuple[Miss, ...]
     high_factor: float  # the basis's interval high end, as a multiple (for pruning)
+    low_factor: float = 1.0  # its low end
+
+    @property
+    def high_j(self) -> float:
+        """The pessimistic energy over the period (J): the simulated energy at the basis's high end."""
+        return self.result.result.energy_j * self.high_factor
+
+    @property
+    def low_j(self) -> float:
+        return self.result.result.energy_j * self.low_factor
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,7 @@ class SearchResult:
     evaluated: list[Evaluated]
     bound_misses: list[BoundMiss]
     refused: dict[str, str]  # family label -> why the model or memory refused it
+    chosen: list[Evaluated] = field(default_factory=list)  # per family, the fewest engines that meet the targets
     candidates: int = 0
     refused_by_model: int = 0
     refused_by_memory: int = 0
@@ -155,6 +173,59 @@ def check_space(families: list[Family], max_gpus: int, requests: int = 0) -> int
     return n
 
 
+_WORKER: dict = {}  # a pool worker's workload, model and rate (set once, by `_start_worker`)
+
+
+def _start_worker(w: Workload, model: EnergyModel, rate: float | None) -> None:
+    _WORKER.update(w=w, model=model, rate=rate)
+
+
+def _simulate_in_worker(dep: Deployment) -> DeploymentResult:
+    return simulate_deployment(_WORKER["w"], dep, _WORKER["model"], _WORKER["rate"], seed=0)
+
+
+class _Simulations:
+    """A candidate's simulation, run here (one worker) or fetched ahead on a process pool (`workers` above 1).
+
+    The search decides what to simulate exactly as with one worker; the pool only runs ahead on the simulations it
+    is likely to ask for next (each upcoming engine configuration at its first engine count), so the answer and
+    the counts are the same for any number of workers, and a simulation fetched ahead and never asked for is lost
+    work, not a different answer.
+    """
+
+    def __init__(self, w: Workload, model: EnergyModel, rate: float | None, workers: int) -> None:
+        self.w, self.model, self.rate, self.workers = w, model, rate, workers
+        self.pool = None
+        self.ahead: dict[tuple, object] = {}  # (family, replicas) -> future
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(w, model, rate))
+
+    def fetch_ahead(self, upcoming: list[tuple[Family, Deployment, int]]) -> None:
+        """Start the simulations of these (family, one-engine deployment, engines) while the pool has room."""
+        if self.pool is None:
+            return
+        running = sum(1 for f in self.ahead.values() if not f.done())
+        for f, dep, replicas in upcoming:
+            if running >= self.workers:
+                break
+            if (f, replicas) not in self.ahead:
+                self.ahead[(f, replicas)] = self.pool.submit(_simulate_in_worker,
+                                                             replace(dep, gpu_count=f.tp * replicas))
+                running += 1
+
+    def get(self, f: Family, dep: Deployment, replicas: int) -> DeploymentResult:
+        future = self.ahead.pop((f, replicas), None)
+        if future is not None:
+            return future.result()
+        return simulate_deployment(self.w, replace(dep, gpu_count=f.tp * replicas), self.model, self.rate, seed=0)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _MemoryRefusal(EnergyPredictError):
     """The weights and KV cache do not fit, or a request exceeds the context."""
 
@@ -185,10 +256,14 @@ class _Reuse:
         self.done.setdefault(self._layout(f, replicas), []).append((f, r))
 
 
-def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family, arrivals: Arrivals
-                   ) -> tuple[Deployment, EngineBounds, float, float]:
-    """The family's one-engine deployment, its bounds and its basis's interval ends (raises where refused)."""
-    dep = f.deployment(base)
+def _engine_bounds(w: Workload, dep: Deployment, model: EnergyModel, arrivals: Arrivals, floors: dict | None = None
+                   ) -> tuple[EngineBounds, float, float]:
+    """One engine's bounds (`dep`: one engine, its GPU count its TP) and its basis's interval ends as multiples.
+
+    Raises where the model has no basis for it, or (`_MemoryRefusal`) where weights and KV cache do not fit.
+    `floors`: lone-request floors computed so far in this search, by time costs, token budget and cache (they do not
+    depend on the batch cap, so the caps of an engine share them).
+    """
     basis = model.basis(dep)
     try:
         check_feasible(dep, arrivals.input_tokens, arrivals.output_tokens)
@@ -196,27 +271,88 @@ def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family,
         raise _MemoryRefusal(str(exc)) from None
     costs = model.step_costs(dep)
     cached = workload_prefix_reuse(w, dep).cached_tokens(arrivals.input_tokens)
+    budget = dep.serving.max_num_batched_tokens
+    lone = None
+    if floors is not None:
+        key = (costs.time, budget, np.asarray(cached).tobytes())
+        if key not in floors:
+            i = np.asarray(arrivals.input_tokens, float)
+            floors[key] = lone_floors(costs.time, i, np.maximum(np.asarray(arrivals.output_tokens, float), 1.0),
+                                      np.minimum(np.asarray(cached, float), i), budget)
+        lone = floors[key]
     bounds = engine_bounds(costs.energy, costs.time, engine_for(dep, model), arrivals.input_tokens,
-                           arrivals.output_tokens, cached)
+                           arrivals.output_tokens, cached, lone)
     lo, hi = basis.log_bounds
-    return dep, bounds, math.exp(lo), math.exp(hi)
+    return bounds, math.exp(lo), math.exp(hi)
+
+
+def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family, arrivals: Arrivals,
+                   floors: dict | None = None) -> tuple[Deployment, EngineBounds, float, float]:
+    """The family's one-engine deployment, its bounds and its basis's interval ends (raises where refused)."""
+    dep = f.deployment(base)
+    return (dep, *_engine_bounds(w, dep, model, arrivals, floors))
+
+
+def precision_label(quantization: str | None) -> str:
+    """The plan's name of a serving quantization (bf16, fp8), else the quantization's own name."""
+    names = {v: k for k, v in PRECISIONS.items()}
+    return names.get(quantization, str(quantization))
+
+
+def evaluate_layout(w: Workload, dep: Deployment, model: EnergyModel, replicas: list[int], targets: PlanTargets,
+                    rate: float | None) -> list[Evaluated]:
+    """Each engine count of `dep`'s engine (its GPU, TP and serving), answered as `plan` answers a candidate.
+
+    The same arrivals (seed 0), memory check, simulation (`simulate_deployment`, as `--rate` runs it), sustainable-rate
+    bound and misses as the search, so `sweep-rate` at a rate and GPU count gives the numbers `plan` gives for that
+    candidate. Raises where the model or memory refuse the engine, as the simulation would.
+    """
+    if not replicas:
+        return []
+    check_online(dep)
+    tp = dep.serving.tensor_parallel
+    engine = replace(dep, gpu_count=tp)
+    model.step_costs(engine)  # the model's refusal first, as `--rate` says it
+    b, lo, hi = _engine_bounds(w, engine, model, arrivals_for(w, rate, seed=0))
+    s = engine.serving
+    out = []
+    for k in replicas:
+        r = simulate_deployment(w, replace(engine, gpu_count=tp * k), model, rate, seed=0)
+        sustainable = k * b.sustainable_rate_per_s
+        candidate = Candidate(engine.gpu.name, tp, k, precision_label(s.quantization), s.max_batch,
+                              s.max_num_batched_tokens, s.prefix_caching, s.speculative)
+        out.append(Evaluated(candidate, r.dep, r, sustainable, simulated_misses(r, sustainable, targets), hi, lo))
+    return out
 
 
 def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Family], max_gpus: int,
-           targets: PlanTargets, rate: float | None) -> SearchResult:
-    """Bound, order and simulate the candidates (see the module)."""
+           targets: PlanTargets, rate: float | None, workers: int = 1) -> SearchResult:
+    """Bound, order and simulate the candidates (see the module).
+
+    `workers` above 1: simulations on a process pool run ahead of the search, with the same answer (`_Simulations`).
+    """
+    sims = _Simulations(w, model, rate, workers)
+    try:
+        return _search(w, base, model, families, max_gpus, targets, rate, sims)
+    finally:
+        sims.close()
+
+
+def _search(w: Workload, base: Deployment, model: EnergyModel, families: list[Family], max_gpus: int,
+            targets: PlanTargets, rate: float | None, sims: _Simulations) -> SearchResult:
     out = SearchResult([], [], {})
     arrivals = arrivals_for(w, rate, seed=0)
     out.candidates = check_space(families, max_gpus, len(arrivals.input_tokens))
     offered = len(arrivals.input_tokens) / arrivals.period_s if arrivals.period_s else float(rate or 0.0)
     period = arrivals.period_s
     ready = []  # (optimistic energy at the first admissible count, family, dep, bounds, lo, hi, first, last)
+    floors: dict = {}
     for f in families:
         counts = max_gpus // f.tp
         if counts < 1:
             continue
         try:
-            dep, b, lo, hi = _family_bounds(w, base, model, f, arrivals)
+            dep, b, lo, hi = _family_bounds(w, base, model, f, arrivals, floors)
         except EnergyPredictError as exc:
             if isinstance(exc, _MemoryRefusal):
                 out.refused_by_memory += counts
@@ -252,10 +388,10 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
     reuse = _Reuse()
     best: float | None = None  # the best feasible row's pessimistic energy (J over the period)
 
-    def run(f: Family, dep: Deployment, b: EngineBounds, hi: float, replicas: int) -> Evaluated:
+    def run(f: Family, dep: Deployment, b: EngineBounds, lo: float, hi: float, replicas: int) -> Evaluated:
         r = reuse.find(f, replicas)
         if r is None:
-            r = simulate_deployment(w, replace(dep, gpu_count=f.tp * replicas), model, rate, seed=0)
+            r = sims.get(f, dep, replicas)
             reuse.add(f, replicas, r)
             out.simulated += 1
         else:
@@ -263,17 +399,19 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
             r = DeploymentResult(replace(dep, gpu_count=f.tp * replicas), r.result, r.offered_rate_per_s,
                                  r.sustainable_rate_per_s)
         sustainable = replicas * b.sustainable_rate_per_s
-        e = Evaluated(f.candidate(replicas), r.dep, r, sustainable, simulated_misses(r, sustainable, targets), hi)
+        e = Evaluated(f.candidate(replicas), r.dep, r, sustainable, simulated_misses(r, sustainable, targets), hi, lo)
         out.evaluated.append(e)
         return e
 
-    for _, f, dep, b, lo, hi, first, last in ready:
+    for at, (_, f, dep, b, lo, hi, first, last) in enumerate(ready):
+        sims.fetch_ahead([(g[1], g[2], g[6]) for g in ready[at:at + 4 * sims.workers]
+                          if best is None or g[0] <= best])
         tried: dict[int, bool] = {}
         replicas, passing = first, None
         while replicas <= last:
             if best is not None and optimistic_energy_j(b, replicas, period, arrivals.arrival_s) * lo > best:
                 break
-            e = run(f, dep, b, hi, replicas)
+            e = run(f, dep, b, lo, hi, replicas)
             tried[replicas] = e.misses == ()
             if tried[replicas]:
                 passing = replicas
@@ -287,7 +425,7 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
                 mid = (lo_r + hi_r) // 2
                 ok = mid in tried and tried[mid]
                 if mid not in tried:
-                    e = run(f, dep, b, hi, mid)
+                    e = run(f, dep, b, lo, hi, mid)
                     tried[mid] = ok = e.misses == ()
                 if ok:
                     hi_r = mid
@@ -295,8 +433,8 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
                     lo_r = mid + 1
             passing = hi_r
             chosen = next(e for e in reversed(out.evaluated) if e.candidate == f.candidate(passing))
-            energy = chosen.result.result.energy_j
-            best = energy * hi if best is None else min(best, energy * hi)
+            out.chosen.append(chosen)
+            best = chosen.high_j if best is None else min(best, chosen.high_j)
         top = passing if passing is not None else last  # counts above a passing one are not needed
         out.not_needed += sum(1 for r in range(top + 1, last + 1) if r not in tried)
         out.pruned_by_bound += sum(1 for r in range(first, top + 1) if r not in tried)

@@ -7,7 +7,7 @@ round-robin. Every online answer (the `--rate` report, `capacity`, `sweep-rate`)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -109,6 +109,15 @@ def _engine_progress(on_progress: Callable[[int, int], None] | None, g: int, eng
     return lambda arrived, _: on_progress(before + arrived, requests)
 
 
+def check_online(dep: Deployment) -> None:
+    """Refuse what cannot be served online: HF `generate` serves fixed batches, with no server to simulate."""
+    if dep.serving.framework == "hf":
+        raise EnergyPredictError(
+            "serving.framework: online serving is simulated with vLLM's continuous-batching scheduler; HF "
+            "transformers `generate` serves fixed batches and has no such server, so an online HF answer would "
+            "rest on nothing measured; use framework vllm, or drop --rate for HF's offline padded batches")
+
+
 def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: float | None = None,
                         seed: int = 0, max_requests: int | None = None,
                         prefix: PrefixReuse | None = None,
@@ -121,11 +130,7 @@ def simulate_deployment(w: Workload, dep: Deployment, model: EnergyModel, rate: 
     Every online answer comes through here (--rate, capacity, sweep-rate), so what cannot be served online is
     refused here: HF `generate` serves fixed batches and has no continuous-batching server to simulate.
     """
-    if dep.serving.framework == "hf":
-        raise EnergyPredictError(
-            "serving.framework: online serving is simulated with vLLM's continuous-batching scheduler; HF "
-            "transformers `generate` serves fixed batches and has no such server, so an online HF answer would "
-            "rest on nothing measured; use framework vllm, or drop --rate for HF's offline padded batches")
+    check_online(dep)
     costs = model.step_costs(dep)  # refuses where the model has no basis for the deployment
     arrivals = arrivals_for(w, rate, seed, max_requests)
     inputs, outputs, t, period = arrivals.input_tokens, arrivals.output_tokens, arrivals.arrival_s, arrivals.period_s
@@ -268,22 +273,26 @@ class RateSweep:
 
 
 def sweep_rates(w: Workload, dep: Deployment, model: EnergyModel, rates: list[float], max_gpus: int,
-                ttft_p90_s: float | None = None, requests_per_point: int | None = None) -> RateSweep:
-    """Energy per request for each (rate, GPU count).
+                ttft_p90_s: float | None = None) -> RateSweep:
+    """Energy per request for each (rate, GPU count): `plan`'s evaluation of the profile's engine at 1, 2, ... engines.
 
-    By default each point is the simulation `--rate R --gpu-count N` runs, so the two agree: a short sample of requests
-    cannot tell a slowly growing queue from a stable one.
+    Each point is the candidate `plan` would simulate at that rate and GPU count (`plan_search.evaluate_layout`), which
+    is the simulation `--rate R --gpu-count N` runs, so the three agree. A point meets the latency target where it
+    keeps up and its p90 TTFT is within `ttft_p90_s`.
     """
+    from energy_predict.predict.plan_search import evaluate_layout
+    from energy_predict.predict.plan_types import PlanTargets
+
     points = []
     tp = dep.serving.tensor_parallel
+    targets = PlanTargets(ttft_p90_ms=None if ttft_p90_s is None else 1000 * ttft_p90_s)
     for rate in rates:
-        for g in range(tp, max_gpus + 1, tp):
-            r = simulate_deployment(w, replace(dep, gpu_count=g), model, rate, seed=0,
-                                    max_requests=requests_per_point)
+        for e in evaluate_layout(w, dep, model, list(range(1, max_gpus // tp + 1)), targets, rate):
+            r = e.result
             s = summary(r)
             ok = not r.overloaded
             points.append(RatePoint(
-                rate_per_s=rate, gpus=g, overloaded=r.overloaded,
+                rate_per_s=rate, gpus=r.dep.gpu_count, overloaded=r.overloaded,
                 energy_per_request_j=r.result.energy_j / max(r.result.requests, 1) if ok else None,
                 gpu_utilization=s.gpu_utilization, idle_share=s.idle_share if ok else None,
                 ttft_p90_s=s.ttft_s.p90 if ok else None, tpot_p90_s=s.tpot_s.p90 if ok else None,
