@@ -221,8 +221,8 @@ def _gpu_step(c: _Card, dep: Deployment, src: str, datasheet: DatasheetTransfer 
             f"than {' <-> '.join(gpu_t.gpus)}, whose leave-one-GPU-out energy error (median "
             f"{100 * gpu_t.median_ape:.0f}%, p90 {100 * gpu_t.p90_ape:.0f}%) sets the interval, widened "
             f"{datasheet.widening_reason()}", gpu_t.widened(factor), NEVER_MEASURED_GPU.p90_ape,
-            f"the datasheet transfer against {NEVER_MEASURED_GPU.n} published ML.ENERGY B200 points, median "
-            f"{100 * NEVER_MEASURED_GPU.median_ape:.0f}%")
+            f"the datasheet transfer against {NEVER_MEASURED_GPU.n} published ML.ENERGY B200 points, each model "
+            f"held out of the calibration: median {100 * NEVER_MEASURED_GPU.median_ape:.0f}%")
         held_out = _gpu_held_out(gpu_t, src, "datasheet", factor)
         return _Step(reason, bounds, replace(held_out, scores=(*held_out.scores, NEVER_MEASURED_GPU)))
     if src == dep.gpu.name:

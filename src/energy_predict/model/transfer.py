@@ -58,11 +58,11 @@ ACHIEVED_FRACTION_CARRY = 0.60
 # one carry for both (benchmarks/results/never_measured.md, variant "per-op, attention apart"): one carry it is.
 ATTENTION_FRACTION_CARRY = ACHIEVED_FRACTION_CARRY
 # Whether a GPU never measured takes the fitted power curve and the carried fractions (above) rather than the
-# TDP-ratio rule at the measured fractions. Tried in session 4 and not shipped (docs/measurements/
-# 2026-12-07-power-curve-transfer.md): benchmarks/never_measured.py turns it on to score it.
-USE_POWER_CURVE = False
-POWER_RULES = ("per-op", "share")
-POWER_RULE = "per-op"
+# TDP-ratio rule at the measured fractions (docs/measurements/2026-12-07-power-curve-transfer.md); off, the TDP-ratio
+# rule answers, as for a card fitted before the curves.
+USE_POWER_CURVE = True
+POWER_RULES = ("per-op", "per-byte", "share")
+POWER_RULE = "per-byte"
 OTHER_GENERATION_WIDENING = 3.0
 
 
@@ -117,7 +117,7 @@ class DatasheetTransfer:
     empty_src_w: float | None = None
     curve: PowerCurve | None = None  # the source's fitted power curve (its framework's)
     carry: float = 1.0  # destination's achieved fraction of its peaks / the source's (ACHIEVED_FRACTION_CARRY)
-    power_rule: str = "per-op"  # how the curve's memory and compute terms carry (`curve_dst`; POWER_RULE)
+    power_rule: str = "per-byte"  # how the curve's memory and compute terms carry (`curve_dst`; POWER_RULE)
     attention_carry: float = 1.0  # the same for the attention terms (ATTENTION_FRACTION_CARRY)
 
     def __post_init__(self) -> None:
@@ -168,8 +168,10 @@ class DatasheetTransfer:
         """The source's power curve carried between the destination's idle and limit (None: no curve).
 
         `busy` keeps its share of the range. `per-op`: memory and compute keep the source's energy per byte and per
-        FLOP (J/B, J/FLOP of the work, a property of the memory and the process), expressed as shares of the
-        destination's range at its peaks, within `SHARE_BOUNDS`; `share`: they keep their shares of the range.
+        FLOP (J/B, J/FLOP of the work), expressed as shares of the destination's range at its peaks, within
+        `SHARE_BOUNDS`; `share`: they keep their shares of the range; `per-byte`: memory keeps its energy per byte (a
+        property of the HBM), compute its share of the range at the same fraction of the datasheet FLOP rate (the
+        rate the datasheet says the power limit allows).
         """
         if self.curve is None:
             return None
@@ -177,9 +179,11 @@ class DatasheetTransfer:
         if self.power_rule == "share":
             return c
         memory = self.curve.joules_per_byte(self.src.memory_bandwidth_bps) * self.dst.memory_bandwidth_bps
+        c = replace(c, memory=min(memory / c.range_w, SHARE_BOUNDS["memory"][1]))
+        if self.power_rule == "per-byte":
+            return c
         compute = self.curve.joules_per_flop(precision.peak_flops(self.src)) * precision.peak_flops(self.dst)
-        return replace(c, memory=min(memory / c.range_w, SHARE_BOUNDS["memory"][1]),
-                       compute=min(compute / c.range_w, SHARE_BOUNDS["compute"][1]))
+        return replace(c, compute=min(compute / c.range_w, SHARE_BOUNDS["compute"][1]))
 
     def coefficients(self, energy: PhaseCoefficients, duration: PhaseCoefficients
                      ) -> tuple[PhaseCoefficients, PhaseCoefficients]:
@@ -232,8 +236,8 @@ class DatasheetTransfer:
         """What was scaled and by how much, for a basis reason."""
         flops = precision.peak_flops(self.dst) / precision.peak_flops(self.src)
         bandwidth = self.dst.memory_bandwidth_bps / self.src.memory_bandwidth_bps
-        carried = (f", reached at {self.carry:.2f}x {self.src.name}'s achieved fractions of the peaks "
-                   f"({self.attention_carry:.2f}x for attention)"
+        apart = f" ({self.attention_carry:.2f}x for attention)" if self.attention_carry != self.carry else ""
+        carried = (f", reached at {self.carry:.2f}x {self.src.name}'s achieved fractions of the peaks{apart}"
                    if (self.carry, self.attention_carry) != (1, 1) else "")
         if self.curve is None:
             power = (f"power mapped from idle..TDP {self.idle_src_w:.0f}-{self.src.tdp_w:.0f} W to "
@@ -243,9 +247,10 @@ class DatasheetTransfer:
                      f"{self.curve.memory:.2f}, compute {self.curve.compute:.2f} of the range) between "
                      f"{self.dst.name}'s idle and limit {self.idle_dst_w:.0f}-{self.dst.tdp_w:.0f} W")
         else:
+            flop = " and per FLOP" if self.power_rule == "per-op" else ", compute at its share of the range"
             power = (f"power from {self.src.name}'s fitted curve: its busy share of {self.dst.name}'s idle..limit "
-                     f"{self.idle_dst_w:.0f}-{self.dst.tdp_w:.0f} W, and its energy per byte "
-                     f"({1e12 * self.curve.joules_per_byte(self.src.memory_bandwidth_bps):.0f} pJ/B) and per FLOP, "
+                     f"{self.idle_dst_w:.0f}-{self.dst.tdp_w:.0f} W, its energy per byte "
+                     f"({1e12 * self.curve.joules_per_byte(self.src.memory_bandwidth_bps):.0f} pJ/B){flop}, "
                      "within that limit")
         return (f"{precision.peak} FLOP/s x{flops:.2f}, bandwidth x{bandwidth:.2f}{carried}; {power}; "
                 f"idle: {self.idle_rule}")

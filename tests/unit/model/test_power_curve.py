@@ -98,8 +98,18 @@ def test_the_carry_slows_the_rate_terms_and_nothing_else():
         DatasheetTransfer(H100, B200, 124.0, carry=1.5)
 
 
-def test_per_op_keeps_the_energy_per_byte_and_share_keeps_the_shares():
-    per_op = DatasheetTransfer(H100, B200, 124.0, curve=CURVE).curve_dst(BF16)
+def test_per_byte_keeps_the_energy_per_byte_and_the_compute_share():
+    per_byte = DatasheetTransfer(H100, B200, 124.0, curve=CURVE).curve_dst(BF16)  # the default rule
+    assert transfer.POWER_RULE == "per-byte"
+    assert per_byte.joules_per_byte(B200.memory_bandwidth_bps) == pytest.approx(
+        CURVE.joules_per_byte(H100.memory_bandwidth_bps))
+    assert (per_byte.busy, per_byte.compute) == (CURVE.busy, CURVE.compute)
+    # the datasheet's FLOP/s per watt: a B200 FLOP costs less than an H100 FLOP at the same share of the peak
+    assert per_byte.joules_per_flop(B200.bf16_flops) < 0.7 * CURVE.joules_per_flop(H100.bf16_flops)
+
+
+def test_per_op_keeps_the_energy_per_byte_and_flop_and_share_keeps_the_shares():
+    per_op = DatasheetTransfer(H100, B200, 124.0, curve=CURVE, power_rule="per-op").curve_dst(BF16)
     share = DatasheetTransfer(H100, B200, 124.0, curve=CURVE, power_rule="share").curve_dst(BF16)
     assert per_op.idle_w == pytest.approx(124.0 * 1000 / 700) and per_op.limit_w == 1000
     assert per_op.joules_per_byte(B200.memory_bandwidth_bps) == pytest.approx(
