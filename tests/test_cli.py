@@ -197,8 +197,12 @@ def test_compare_ranks_options_against_the_profile():
     assert all(r["basis"] != "analytic" for r in measured)  # never ranked against measured rows
     h200 = [r for r in rows if r["gpu"] == "H200-SXM-141GB"]  # measured (the TP campaign's H200 cells)
     assert h200 and all(r["basis"] in ("measured", "extrapolated") and r["saving_against"] == "profile" for r in h200)
-    a100 = [r for r in rows if r["gpu"] == "A100-SXM-80GB"]  # never measured: through the datasheets
-    assert a100 and all(r["basis"] == "transferred" and r["saving_against"] == "profile" for r in a100)
+    # never measured: through the datasheets, at 0.60x the measured achieved fractions (model/transfer.py), one A100
+    # no longer keeps up with the trace's 5.5 req/s, and says so in the notes rather than ranking an overloaded row
+    a100 = [r for r in rows if r["gpu"] == "A100-SXM-80GB"]
+    assert all(r["basis"] == "transferred" and r["saving_against"] == "profile" for r in a100)
+    assert a100 or any(n.startswith("A100-SXM-80GB: not predicted online") and "cannot be sustained" in n
+                       for n in out["notes"])
     assert not [r for r in rows if r["basis"] == "analytic"]  # nothing was refused, so no analytic table
 
 

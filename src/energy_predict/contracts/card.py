@@ -281,6 +281,27 @@ class TermsAtKey(Keyed):
     degenerate: list[str] = []
 
 
+class PowerCurveFit(Stored):
+    """One measured GPU's (and framework's) power curve (model/power_curve.py) with what it rests on.
+
+    Shares of the idle..limit range (busy; at the full datasheet bandwidth; at the full dense FLOP rate of the
+    compute dtype), the energy per byte and per bf16 FLOP they imply, and the curve's error over its own cells.
+    """
+
+    gpu: str
+    framework: str
+    idle_w: Annotated[float, Field(ge=0)]
+    limit_w: Annotated[float, Field(gt=0)]
+    busy: Annotated[float, Field(ge=0, le=1)]
+    memory: Annotated[float, Field(ge=0, le=1)]
+    compute: Annotated[float, Field(ge=0, le=3)]
+    joules_per_byte: Annotated[float, Field(ge=0)]
+    joules_per_bf16_flop: Annotated[float, Field(ge=0)]
+    cells: Annotated[int, Field(ge=1)]
+    median_abs_power_error: Annotated[float, Field(ge=0)]  # |curve / measured mean power - 1| over its cells
+    p90_abs_power_error: Annotated[float, Field(ge=0)]
+
+
 class Options(Stored):
     decoding: list[DecodingOption] = []
     speculative: list[SpeculativeOption] = []
@@ -308,6 +329,7 @@ class ModelCard(Stored):
     held_out: list[AccuracyScore] = []
     options: Options | None = None
     terms: list[TermsAtKey] = []
+    power: list[PowerCurveFit] = []
 
     @model_validator(mode="after")
     def _idle_below_the_limit(self) -> ModelCard:

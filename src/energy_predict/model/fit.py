@@ -15,7 +15,7 @@ import pandas as pd
 from energy_predict.contracts.card import IdleReadings, ModelCard
 from energy_predict.contracts.keys import FitKey
 from energy_predict.errors import EnergyPredictError
-from energy_predict.model import term_physics
+from energy_predict.model import power_curve, term_physics
 from energy_predict.model.features import fit_keys
 from energy_predict.model.inputs import FitInputs, RunIdle
 from energy_predict.model.measured import MeasuredModel
@@ -121,6 +121,56 @@ def checked_terms(duration: PhaseCoefficients) -> list[dict]:
     return sorted(out, key=lambda e: (str(FitKey.from_json(e["gpu"], e["serving"]).flat), e["model"] or ""))
 
 
+def cell_power(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(memory share, compute share, mean power per GPU in W) of each calibration cell.
+
+    Shares: the cell's bytes read and FLOPs (model/phases.py's terms) over the engine's datasheet peaks and its
+    measured time; power: its measured energy / time / GPUs.
+    """
+    from energy_predict.gpus import resolve_gpu
+    from energy_predict.model.phases import phase_terms
+    from energy_predict.precision import precision_of
+
+    terms = phase_terms(table)
+    read = (terms["step_weight_bytes"] + terms["decode_kv_bytes"]).to_numpy()
+    flops = (terms["prefill_linear_flops"] + terms["prefill_attention_flops"]
+             + terms["decode_linear_flops"]).to_numpy()
+    gpus = [resolve_gpu(g) for g in table["gpu"]]
+    tp = table["tensor_parallel"].astype(int).to_numpy()
+    bandwidth = tp * np.array([g.memory_bandwidth_bps for g in gpus])
+    peak = tp * np.array([precision_of(q).peak_flops(g) for q, g in zip(table["quantization"], gpus)])
+    t = table["duration_s"].to_numpy(float)
+    m, c = power_curve.step_shares(read, flops, t, bandwidth, peak)
+    return m, c, table["energy_j"].to_numpy(float) / t / tp
+
+
+def power_curves(table: pd.DataFrame, idle: dict[str, IdleReadings]) -> list[dict]:
+    """The card's `power`: per measured GPU and framework, the fitted power curve (model/power_curve.py).
+
+    Each cell's mean power per GPU as a share of the loaded idle..limit range, regressed on its memory and compute
+    shares (`cell_power`); with the energy per byte and per bf16 FLOP the shares imply, and the curve's error.
+    """
+    from energy_predict.gpus import resolve_gpu
+
+    m, c, watts = cell_power(table)
+    out = []
+    for (gpu_name, framework), idx in table.groupby(["gpu", "framework"]).indices.items():
+        loaded = idle[gpu_name].loaded(framework) if gpu_name in idle else None
+        if loaded is None or len(idx) < power_curve.MIN_CELLS:
+            continue
+        gpu = resolve_gpu(gpu_name)
+        busy, memory, compute = power_curve.fit_shares((watts[idx] - loaded) / (gpu.tdp_w - loaded), m[idx], c[idx])
+        curve = power_curve.PowerCurve(gpu_name, framework, float(loaded), gpu.tdp_w, busy, memory, compute)
+        error = np.abs(curve.power_w(m[idx], c[idx]) / watts[idx] - 1.0)
+        out.append({"gpu": gpu_name, "framework": framework, "idle_w": curve.idle_w, "limit_w": curve.limit_w,
+                    "busy": busy, "memory": memory, "compute": compute,
+                    "joules_per_byte": curve.joules_per_byte(gpu.memory_bandwidth_bps),
+                    "joules_per_bf16_flop": curve.joules_per_flop(gpu.bf16_flops), "cells": int(len(idx)),
+                    "median_abs_power_error": float(np.median(error)),
+                    "p90_abs_power_error": float(np.quantile(error, 0.9))})
+    return out
+
+
 def fit_model(inputs: FitInputs, name: str = "default", scores: pd.DataFrame | None = None) -> MeasuredModel:
     """Fit the phase model on all cells, with intervals from held-out residuals, and its card.
 
@@ -157,6 +207,7 @@ def fit_model(inputs: FitInputs, name: str = "default", scores: pd.DataFrame | N
         # a scheme that held out nothing predictable (one model, one GPU) has no score: left out, not NaN
         "held_out": scores[(scores["estimator"] == "phase") & (scores["n"] > 0)].to_dict("records"),
         "terms": terms,
+        "power": power_curves(table, idle),
     }
     model = MeasuredModel(energy, duration, bounds, ModelCard.model_validate(card))
     if inputs.options is None or not len(inputs.options):

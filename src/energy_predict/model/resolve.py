@@ -27,8 +27,9 @@ from energy_predict.contracts.keys import FitKey
 from energy_predict.contracts.scores import LogBounds
 from energy_predict.fitted import MEASURED, TRANSFERRED, HeldOut
 from energy_predict.gpus import resolve_gpu
-from energy_predict.model import options
+from energy_predict.model import options, transfer
 from energy_predict.model.measured_error import NEVER_MEASURED_GPU, cover_measured_error, widened_note
+from energy_predict.model.power_curve import PowerCurve
 from energy_predict.model.resolution import Refusal, Resolution, Route
 from energy_predict.model.tp import MAX_DEGREE
 from energy_predict.model.transfer import DatasheetTransfer, nearest_gpu
@@ -220,8 +221,8 @@ def _gpu_step(c: _Card, dep: Deployment, src: str, datasheet: DatasheetTransfer 
             f"than {' <-> '.join(gpu_t.gpus)}, whose leave-one-GPU-out energy error (median "
             f"{100 * gpu_t.median_ape:.0f}%, p90 {100 * gpu_t.p90_ape:.0f}%) sets the interval, widened "
             f"{datasheet.widening_reason()}", gpu_t.widened(factor), NEVER_MEASURED_GPU.p90_ape,
-            f"the datasheet transfer against {NEVER_MEASURED_GPU.n} published ML.ENERGY B200 points, median "
-            f"{100 * NEVER_MEASURED_GPU.median_ape:.0f}%")
+            f"the datasheet transfer against {NEVER_MEASURED_GPU.n} published ML.ENERGY B200 points, each model "
+            f"held out of the calibration: median {100 * NEVER_MEASURED_GPU.median_ape:.0f}%")
         held_out = _gpu_held_out(gpu_t, src, "datasheet", factor)
         return _Step(reason, bounds, replace(held_out, scores=(*held_out.scores, NEVER_MEASURED_GPU)))
     if src == dep.gpu.name:
@@ -293,7 +294,14 @@ def _datasheet(c: _Card, dep: Deployment, src: str | None) -> DatasheetTransfer 
         return None
     readings = c.card.idle(src)
     loaded = readings.loaded(dep.serving.framework) or readings.empty or 0.0
-    return DatasheetTransfer(resolve_gpu(src), dep.gpu, float(loaded), readings.empty)
+    fitted = next((f for f in c.card.power if f.gpu == src and f.framework == dep.serving.framework), None)
+    if fitted is None or not transfer.USE_POWER_CURVE:  # the TDP-ratio rule, the fractions as measured
+        return DatasheetTransfer(resolve_gpu(src), dep.gpu, float(loaded), readings.empty)
+    curve = PowerCurve(src, fitted.framework, fitted.idle_w, fitted.limit_w, fitted.busy, fitted.memory,
+                       fitted.compute)
+    return DatasheetTransfer(resolve_gpu(src), dep.gpu, float(loaded), readings.empty, curve,
+                             transfer.ACHIEVED_FRACTION_CARRY, transfer.POWER_RULE,
+                             transfer.ATTENTION_FRACTION_CARRY)
 
 
 def _family(dep: Deployment) -> str:
