@@ -186,3 +186,18 @@ class Plan:
                 "front": [r.to_dict() for r in self.rows],
                 "closest_infeasible": [r.to_dict() for r in self.closest_infeasible],
                 "counts": asdict(self.counts), "notes": list(self.notes), "method": self.method}
+
+    def to_dataframe(self):
+        """The Pareto front as a pandas DataFrame: one row a deployment, the columns of the JSON's front rows.
+
+        The candidate's fields and the site's figures are flattened: `candidate.gpu`, `site.co2e_kg_per_day`, ...
+        """
+        import pandas as pd  # the plan does not need pandas until a table is asked for
+
+        return pd.json_normalize([r.to_dict() for r in self.rows])
+
+    def to_html(self) -> str:
+        """The self-contained HTML page of `energy-predict plan --html FILE`."""
+        from energy_predict.predict.html_report import plan_html
+
+        return plan_html(self)

@@ -273,6 +273,15 @@ class Report(_Part):
 
         return pd.DataFrame([row.model_dump(mode="json") for row in self.bins], columns=list(BinRow.model_fields))
 
+    def to_html(self, with_plots: bool = True) -> str:
+        """The self-contained HTML page of `energy-predict --profile P --html FILE`.
+
+        Plots are inline where matplotlib is installed (the `plots` extra); `with_plots=False` leaves them out.
+        """
+        from energy_predict.predict.html_report import report_html
+
+        return report_html(self, with_plots)
+
 
 def report_schema() -> dict[str, Any]:
     """The JSON schema of `Report` (docs/report.schema.json): its `$id` is the report's `schema` field."""
