@@ -1027,7 +1027,8 @@ def data_list(
     from energy_predict.datasets import list_runs
     from energy_predict.views import data_list_view
 
-    runs = list_runs(root)
+    with _LateProgress("reading runs") as on_progress:
+        runs = list_runs(root, on_progress)
     _emit(data_list_view(runs), _resolve_format(fmt, as_json), runs)
 
 

@@ -11,6 +11,7 @@ is refused with the target that fails first and the closest candidate.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -174,8 +175,12 @@ def _infeasible(found: SearchResult) -> EnergyPredictError:
 
 def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = PlanSpace(),
          targets: PlanTargets = PlanTargets(), rate: float | None = None, site: Site | None = None,
-         gpu_hour_price: float | None = None, profile_name: str = "profile") -> Plan:
-    """The plan for a workload at `rate` (default: the workload's), see the module."""
+         gpu_hour_price: float | None = None, profile_name: str = "profile",
+         on_progress: Callable[[int, int], None] | None = None) -> Plan:
+    """The plan for a workload at `rate` (default: the workload's), see the module.
+
+    `on_progress(done, families)`: the families of candidates searched so far, of all (a progress bar's).
+    """
     if not 0 < targets.headroom <= 1:
         raise InputError("--headroom", f"{targets.headroom!r} is not a share", "give a share above 0 and at most 1")
     if dep.serving.framework == "hf":
@@ -183,7 +188,7 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
             "serving.framework: plan simulates vLLM's continuous-batching server; HF transformers `generate` serves "
             "fixed batches; use framework vllm")
     fams = families(w, dep, model, space)
-    found = search(w, dep, model, fams, space.max_gpus, targets, rate)
+    found = search(w, dep, model, fams, space.max_gpus, targets, rate, on_progress)
     feasible = [e for e in found.evaluated if not e.misses]
     if not feasible:
         raise _infeasible(found)

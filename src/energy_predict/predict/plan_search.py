@@ -13,6 +13,7 @@ budget never bound answers for every cap and budget above them: it is reused, no
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -203,8 +204,12 @@ def _family_bounds(w: Workload, base: Deployment, model: EnergyModel, f: Family,
 
 
 def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Family], max_gpus: int,
-           targets: PlanTargets, rate: float | None) -> SearchResult:
-    """Bound, order and simulate the candidates (see the module)."""
+           targets: PlanTargets, rate: float | None,
+           on_progress: Callable[[int, int], None] | None = None) -> SearchResult:
+    """Bound, order and simulate the candidates (see the module).
+
+    `on_progress(done, families)`: called after each family of candidates is searched (a progress bar's).
+    """
     out = SearchResult([], [], {})
     arrivals = arrivals_for(w, rate, seed=0)
     out.candidates = check_space(families, max_gpus, len(arrivals.input_tokens))
@@ -267,7 +272,9 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
         out.evaluated.append(e)
         return e
 
-    for _, f, dep, b, lo, hi, first, last in ready:
+    for done, (_, f, dep, b, lo, hi, first, last) in enumerate(ready):
+        if on_progress is not None:
+            on_progress(done, len(ready))
         tried: dict[int, bool] = {}
         replicas, passing = first, None
         while replicas <= last:
@@ -300,4 +307,6 @@ def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fam
         top = passing if passing is not None else last  # counts above a passing one are not needed
         out.not_needed += sum(1 for r in range(top + 1, last + 1) if r not in tried)
         out.pruned_by_bound += sum(1 for r in range(first, top + 1) if r not in tried)
+    if on_progress is not None:
+        on_progress(len(ready), len(ready))
     return out
