@@ -124,6 +124,7 @@ PLAN_FLAGS = ["--gpu-kinds", "H100-SXM-80GB", "--tp", "1", "--precisions", "bf16
 def test_plan_is_the_cli_plan_and_its_page_and_table(tmp_path):
     result = energy_predict.plan(CODE_GEN, **PLAN_SPACE)
     assert isinstance(result, energy_predict.Plan)
+    assert type(result.recommended.energy_kwh_per_day) is float  # not a numpy float64 (its repr says np.float64)
     page = tmp_path / "plan.html"
     cli = CliRunner().invoke(app, ["plan", "-p", str(CODE_GEN), *PLAN_FLAGS, "--json", "--html", str(page)])
     assert cli.exit_code == 0, cli.output
