@@ -42,19 +42,21 @@ def test_the_measure_sees_a_childs_cpu():
 
 def test_the_report_off_a_terminal_builds_only_what_it_uses():
     """The report piped to a file imports no rich (its console is made at first use) and builds the pydantic schemas
-    of the values it validates only (defer_build): never those of bases such as `Stored`, which nothing validates."""
-    code = ("import atexit, sys\n"
+    of the values it validates only (defer_build): never those of bases such as `Stored`, which nothing validates.
+    The console script pauses the collector for its imports only: it is on again when the process ends."""
+    code = ("import atexit, gc, sys\n"
             "def seen():\n"
             "    from energy_predict.contracts.card import Keyed, ModelCard\n"
             "    from energy_predict.contracts.stored import Stored\n"
             "    print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'), Stored.__pydantic_complete__,\n"
-            "          Keyed.__pydantic_complete__, ModelCard.__pydantic_complete__, file=sys.stderr)\n"
+            "          Keyed.__pydantic_complete__, ModelCard.__pydantic_complete__, gc.isenabled(),\n"
+            "          file=sys.stderr)\n"
             "atexit.register(seen)\n"
-            "from energy_predict.cli import main\n"
+            "from energy_predict.entry import main\n"
             f"sys.argv = ['energy-predict', '--profile', {str(REPO / 'examples' / 'code_gen.json')!r}]\n"
             "main()\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")})
     assert done.returncode == 0, done.stderr
     assert "kWh" in done.stdout
-    assert done.stderr.strip().splitlines()[-1] == "[] False False True"
+    assert done.stderr.strip().splitlines()[-1] == "[] False False True True"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from pathlib import Path
@@ -375,8 +376,8 @@ def main_command(
         out.print(ctx.get_help())
         raise typer.Exit(0)
     _prediction_process()
-    from energy_predict.predict.run import predict_profile
-
+    with imports_without_gc():
+        from energy_predict.predict.run import predict_profile
     plot_dir = _deprecated("--plot", "--plot-dir", plot, plot_dir)
     gpu_count = _deprecated("--gpus", "--gpu-count", gpus, gpu_count)
     energy_model = _energy_model_name(model, energy_model)
@@ -384,9 +385,35 @@ def main_command(
         _check_rate(rate, "--rate")
     outputs = cli_report.check_report_outputs(fmt, as_json, csv, html, summary_csv, plot_dir)
     _step(f"predicting {profile}" + (f" online at {rate:g} req/s" if rate else ""))
+    with imports_without_gc():
+        fitted = _load_model(energy_model)
     with _LateProgress("simulating requests") as on_progress:
-        prediction = predict_profile(profile, _load_model(energy_model), rate, gpu_count, on_progress)
+        prediction = predict_profile(profile, fitted, rate, gpu_count, on_progress)
     cli_report.write_report_outputs(prediction.report, outputs)
+
+
+freeze_imports = False  # set by the console script (entry.py), whose process runs one command and ends
+
+
+@contextlib.contextmanager
+def imports_without_gc():
+    """The garbage collector paused while modules are imported and a model is loaded.
+
+    In the console script's process what they made is then frozen (it lives as long as the process: the collector
+    would only walk it to find nothing to free, as entry.py says); elsewhere (a test, a notebook calling `main`) the
+    collector only resumes.
+    """
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze_imports:
+            gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _prediction_process() -> None:
