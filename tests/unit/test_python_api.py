@@ -157,3 +157,15 @@ def test_bad_plan_options_are_input_errors(options, field):
     with pytest.raises(InputError) as caught:
         energy_predict.plan(CODE_GEN, **{**PLAN_SPACE, **options})
     assert caught.value.field == field
+
+
+def test_the_pages_code_blocks_run(monkeypatch):
+    """docs/python-api.md's examples run as written, from the repository's root, one after another."""
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "python-api.md").read_text(), re.S)
+    assert len(blocks) >= 2
+    monkeypatch.chdir(REPO)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/python-api.md", "exec"), namespace)
+    assert isinstance(namespace["report"], Report) and isinstance(namespace["plan"], energy_predict.Plan)
+    assert namespace["plan"].recommended.on_front
