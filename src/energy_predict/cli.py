@@ -1071,7 +1071,8 @@ def data_cells(
     from energy_predict.datasets import all_records, cell_table
 
     _output_file(csv_path, "--csv")
-    cells = cell_table(all_records(root))
+    with _LateProgress("reading runs") as on_progress:
+        cells = cell_table(all_records(root, on_progress))
     if backend:
         cells = cells[cells["backend"] == backend]
     if csv_path:

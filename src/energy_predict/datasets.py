@@ -120,9 +120,17 @@ def summarize_run(run_dir: Path) -> dict:
     }
 
 
-def all_records(root: Path | None = None) -> pd.DataFrame:
-    """Every run's records in one frame, with the run's start time (`started`, from run.json) on each row."""
-    frames = [load_records(d).assign(started=load_run_meta(d).started) for d in run_dirs(root)]
+def all_records(root: Path | None = None, on_progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Every run's records in one frame, with the run's start time (`started`, from run.json) on each row.
+
+    `on_progress(done, runs)`: called after each run is read (a progress bar's).
+    """
+    dirs = list(run_dirs(root))
+    frames = []
+    for k, d in enumerate(dirs):
+        frames.append(load_records(d).assign(started=load_run_meta(d).started))
+        if on_progress is not None:
+            on_progress(k + 1, len(dirs))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
