@@ -26,3 +26,12 @@ print(f"online energy_kwh {online.energy_kwh.estimate!r}")
 print(f"roofline energy_kwh {energy_predict.predict(profile, energy_model='roofline').energy_kwh.estimate!r}")
 bins = report.to_dataframe()
 print(f"bins {len(bins)} rows, the largest: {bins.loc[bins.energy_kwh.idxmax(), ['input_bin', 'output_bin']].tolist()}")
+
+# The report as the page `--html FILE` writes (self-contained, readable offline).
+print(f"html {len(report.to_html(with_plots=False))} characters")
+
+# The energy-optimal deployment at the profile's rate, as `energy-predict plan`: here among 1 or 2 H100s, TP1, bf16.
+plan = energy_predict.plan(profile, gpu_kinds=["H100-SXM-80GB"], tp=[1], precisions=["bf16"], max_gpus=2)
+print(f"plan recommended {plan.recommended.candidate.label}: {plan.recommended.energy_kwh_per_day!r} kWh a day")
+front = plan.to_dataframe()
+print(f"plan front {len(front)} rows: {front['label'].tolist()}")

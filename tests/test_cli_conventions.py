@@ -148,3 +148,38 @@ def test_a_missing_extra_is_named_in_one_line_with_its_install_command(args, tmp
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "pip install 'energy-predict[" in errors[0]
     assert not out.exists()  # nothing half-written
+
+
+TABLE_COMMANDS = {
+    "report": ["--profile", PROFILE], "estimate": ["estimate", "--model", "Llama-3.1-8B", "--gpu", "H100-SXM-80GB",
+                                                   "--input", "1024", "--output", "256", "--requests", "1000"],
+    "compare": ["compare", "--profile", PROFILE, "--batch-caps", "16,256"], "gap": ["gap", "--profile", PROFILE],
+    "capacity": ["capacity", "--profile", PROFILE, "--rate", "10"],
+    "sweep-rate": ["sweep-rate", "--profile", PROFILE, "--rates", "1,4", "--max-gpus", "2"],
+    "plan": ["plan", "-p", PROFILE, "--gpu-kinds", "H100-SXM-80GB", "--tp", "1,2", "--precisions", "bf16",
+             "--max-gpus", "2"],
+    "data list": ["data", "list"], "data cells": ["data", "cells"]}
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_COMMANDS))
+def test_off_a_terminal_at_80_and_60_columns_no_word_or_number_is_folded(name):
+    """Issue 28's done-when: `... | cat` and `> file` at 80 columns (and 60) print every word and number whole.
+
+    Every word of the narrow output is one of the unwrapped output's (a rule of dashes aside), and no line runs past
+    the width but one whose last word alone is too long for it (a run id, a list of models without spaces).
+    """
+    from typer.testing import CliRunner
+
+    def run(columns):
+        env = {"COLUMNS": columns, "TERM": "dumb", "FORCE_COLOR": None, "TTY_COMPATIBLE": None}
+        result = CliRunner().invoke(app, [str(a) for a in TABLE_COMMANDS[name]], env=env)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    wide = set(run(None).split())
+    for width in (80, 60):
+        text = run(str(width))
+        folded = {w for w in text.split() if w not in wide and set(w) != {"-"}}
+        assert not folded, (width, sorted(folded)[:10])
+        over = [line for line in text.splitlines() if len(line) > width and len(line.split()[-1]) <= width - 20]
+        assert not over, (width, over[:3])

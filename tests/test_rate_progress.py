@@ -68,3 +68,23 @@ def test_off_a_terminal_no_bar_and_no_callback(monkeypatch):
     monkeypatch.setattr(cli._LateProgress, "__call__", lambda self, *a: calls.append(a) or real(self, *a))
     result = CliRunner().invoke(app, ["--profile", PROFILE, "--rate", "6", "--json"])
     assert result.exit_code == 0 and result.stderr == "" and calls == []
+
+
+@pytest.mark.parametrize(("args", "label"), [
+    (["plan", "-p", str(EXAMPLES / "code_gen.json"), "--gpu-kinds", "H100-SXM-80GB", "--tp", "1,2", "--precisions",
+      "bf16", "--max-gpus", "2", "--json"], "planning: candidate families"),
+    (["data", "list", "--json"], "reading runs"), (["data", "cells", "--csv", "-"], "reading runs"),
+    (["compare", "--profile", str(EXAMPLES / "code_gen.json"), "--batch-caps", "16", "--json"], "comparing options"),
+    (["capacity", "--profile", str(EXAMPLES / "code_gen.json"), "--rate", "4", "--json"], "searching GPU layouts"),
+    (["sweep-rate", "--profile", str(EXAMPLES / "code_gen.json"), "--rates", "1,2", "--max-gpus", "1", "--json"],
+     "simulating rates")])
+def test_the_commands_that_take_seconds_draw_a_bar_in_a_terminal(terminal, args, label):
+    """plan (13 s of CPU on its full space), data list and cells (all records), compare, capacity, sweep-rate."""
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    drawn = terminal.getvalue()
+    assert label in drawn and "ETA" in drawn
+    if "--json" in args:
+        json.loads(result.stdout)  # standard output holds the answer alone
+    else:
+        assert result.stdout.startswith("backend,")  # data cells --csv -: the CSV alone

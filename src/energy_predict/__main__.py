@@ -1,4 +1,4 @@
-from energy_predict.cli import main
+from energy_predict.entry import main
 
 if __name__ == "__main__":  # engines that spawn workers re-import the main module
     main()

@@ -1,4 +1,6 @@
-"""The Python API: `energy_predict.predict(profile) -> Report`, what `energy-predict --profile P` prints.
+"""The Python API: `energy_predict.predict(profile) -> Report` and `energy_predict.plan(profile) -> Plan`.
+
+What `energy-predict --profile P` and `energy-predict plan --profile P` print, as typed values.
 
 A composition root, as cli.py is: it loads a fitted model (model/) and hands it to the prediction (predict/).
 `energy_predict.predict` (the stage's package, callable) and `from energy_predict.api import predict` are the same
@@ -7,7 +9,7 @@ call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +17,10 @@ from energy_predict.errors import InputError
 
 if TYPE_CHECKING:  # imported when called: `import energy_predict` stays light
     from energy_predict.fitted import EnergyModel
+    from energy_predict.predict.plan_types import Plan
     from energy_predict.predict.report_types import Report
     from energy_predict.profile import Profile
+    from energy_predict.serving import Speculation
 
 _YAML = (".yaml", ".yml")
 _MODEL_METHODS = ("basis", "batch_phases", "step_costs", "loaded_idle_w", "padding_extra_j")  # fitted.EnergyModel's
@@ -104,3 +108,98 @@ def predict(profile: Profile | Mapping[str, Any] | str | Path, *, energy_model: 
         energy_model = "default"
     fitted = load_model(energy_model) if isinstance(energy_model, str) else energy_model
     return predict_case(case_of(validated, folder, gpu_count), fitted, rate).report
+
+
+def _energy_model(energy_model: str | EnergyModel | None) -> EnergyModel:
+    """The model `energy_model=` names (None: the shipped default), or the loaded one given."""
+    if energy_model is None or isinstance(energy_model, str):
+        return load_model(energy_model or "default")
+    if not all(callable(getattr(energy_model, m, None)) for m in _MODEL_METHODS):
+        raise InputError("energy_model", f"a {type(energy_model).__name__} is not an energy model",
+                         "give a shipped model's name ('default'), 'roofline', 'flops-tdp', or a model from "
+                         "energy_predict.api.load_model")
+    return energy_model
+
+
+def _positive(name: str, value, *, whole: bool = False, share: bool = False, zero: bool = False) -> None:
+    """A number option checked as the CLI checks its flag: finite, above 0 (or 0 where `zero`), a share, whole."""
+    import math
+
+    ok = (not isinstance(value, bool) and isinstance(value, int if whole else (int, float))
+          and math.isfinite(value) and (value >= 0 if zero else value > 0) and (not share or value <= 1))
+    if not ok:
+        what = "a whole number above 0" if whole else ("a share above 0 and at most 1" if share else
+                                                       "a finite number " + ("of 0 or more" if zero else "above 0"))
+        raise InputError(name, f"{value!r} is not {what}", f"give {what}")
+
+
+def _axis(name: str, values, kind: type) -> tuple | None:
+    """A search axis given as a sequence (None: the default), each value of `kind`, duplicates dropped."""
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)) or not all(isinstance(v, kind) and not (kind is int and isinstance(v, bool))
+                                                   for v in values):
+        raise InputError(name, f"{values!r} is not a list of {kind.__name__} values",
+                         f"give a list, e.g. {name}=[1, 2]" if kind is int else f"give a list of {kind.__name__}")
+    return tuple(dict.fromkeys(values)) or None
+
+
+def plan(profile: Profile | Mapping[str, Any] | str | Path, *, rate: float | None = None,
+         gpu_kinds: Sequence[str] | None = None, tp: Sequence[int] | None = None,
+         precisions: Sequence[str] | None = None, batch_caps: Sequence[int] | None = None,
+         token_budgets: Sequence[int] | None = None, prefix_caching: Sequence[bool] | None = None,
+         speculative: Sequence[Speculation | None] | None = None, max_gpus: int = 8,
+         ttft_p90_ms: float | None = None, ttft_p99_ms: float | None = None, tpot_p90_ms: float | None = None,
+         tpot_p99_ms: float | None = None, headroom: float = 0.8, power_budget_w: float | None = None,
+         gpu_budget: int | None = None, gpu_hour_price: float | None = None,
+         energy_model: str | EnergyModel | None = None, workers: int = 1) -> Plan:
+    """The energy-optimal deployment under latency targets: the same as `energy-predict plan --profile P --json`.
+
+    The keywords are the CLI's flags (docs/cli.md) with lists for its comma-separated values: `gpu_kinds=["H100"]`
+    is `--gpu-kinds H100`, `prefix_caching=[False, True]` is `--prefix-caching off,on`; `speculative` takes
+    `energy_predict.serving.Speculation` values (None: no speculation). None leaves an axis at the CLI's default.
+    `workers`: processes simulating candidates side by side (`--workers`); the plan is the same for any number.
+
+    Returns:
+        The `Plan`: `.recommended`, `.rows` (the Pareto front), `.why`, `.to_dict()` (the CLI's JSON),
+        `.to_dataframe()` (the front), `.to_html()` (the page of `plan --html`).
+
+    Raises:
+        InputError: a bad profile or option, named with its fix.
+    """
+    from energy_predict.predict.plan import plan as plan_case
+    from energy_predict.predict.plan_types import PlanSpace, PlanTargets
+    from energy_predict.predict.run import case_of
+    from energy_predict.serving import Speculation
+
+    if rate is not None:
+        _positive("rate", rate)
+    for name, value in (("ttft_p90_ms", ttft_p90_ms), ("ttft_p99_ms", ttft_p99_ms), ("tpot_p90_ms", tpot_p90_ms),
+                        ("tpot_p99_ms", tpot_p99_ms), ("power_budget_w", power_budget_w)):
+        if value is not None:
+            _positive(name, value)
+    _positive("headroom", headroom, share=True)
+    _positive("max_gpus", max_gpus, whole=True)
+    if gpu_budget is not None:
+        _positive("gpu_budget", gpu_budget, whole=True)
+    if gpu_hour_price is not None:
+        _positive("gpu_hour_price", gpu_hour_price, zero=True)
+    if speculative is not None and (isinstance(speculative, (str, bytes)) or not all(
+            s is None or isinstance(s, Speculation) for s in speculative)):
+        raise InputError("speculative", f"{speculative!r} is not a list of speculations",
+                         "give energy_predict.serving.Speculation(draft, draft_tokens, acceptance_rate) values, "
+                         "or None for no speculation")
+    fitted = _energy_model(energy_model)
+    validated, folder = _profile_and_folder(profile)
+    case = case_of(validated, folder)
+    if rate is None and case.workload.rate_per_s is None and case.workload.arrival_s is None:
+        raise InputError("rate", "the profile has no rate", "give rate= (requests/s)")
+    space = PlanSpace(gpus=_axis("gpu_kinds", gpu_kinds, str), tp=_axis("tp", tp, int),
+                      precisions=_axis("precisions", precisions, str),
+                      batch_caps=_axis("batch_caps", batch_caps, int),
+                      token_budgets=_axis("token_budgets", token_budgets, int),
+                      prefix_caching=_axis("prefix_caching", prefix_caching, bool), max_gpus=max_gpus,
+                      speculative=None if speculative is None else tuple(dict.fromkeys(speculative)) or None)
+    targets = PlanTargets(ttft_p90_ms, ttft_p99_ms, tpot_p90_ms, tpot_p99_ms, headroom, power_budget_w, gpu_budget)
+    return plan_case(case.workload, case.dep, fitted, space, targets, rate, validated.site, gpu_hour_price,
+                     validated.name, workers)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from energy_predict import cli_report
 from energy_predict.errors import EnergyPredictError
@@ -70,9 +70,52 @@ app.add_typer(model_app, name="model")
 data_app = typer.Typer(help="Calibration data that ships or that you measured.", **_TYPER)
 app.add_typer(data_app, name="data")
 
+class _LazyConsole:
+    """A rich Console made at its first use: importing rich costs ~0.03 s of CPU, needless off a terminal.
+
+    `is_terminal` answers False without rich where rich would: no tty, and none of the variables that make rich call
+    a stream a terminal.
+    """
+
+    _RICH_TERMINAL_VARIABLES = ("TTY_COMPATIBLE", "FORCE_COLOR")
+
+    def __init__(self, **kwargs):
+        self._kwargs = kwargs
+        self._console = None
+
+    def _get(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kwargs)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self._get(), name)
+
+    @property
+    def is_terminal(self) -> bool:
+        import os
+        import sys
+
+        if self._console is None and not any(v in os.environ for v in self._RICH_TERMINAL_VARIABLES):
+            stream = sys.stderr if self._kwargs.get("stderr") else sys.stdout
+            try:
+                if not stream.isatty():
+                    return False
+            except (AttributeError, ValueError):  # no isatty, or a closed stream: rich says False too
+                return False
+        return self._get().is_terminal
+
+
+def _rich(console):
+    """The rich Console itself (for rich's own objects, a progress bar's), whether made lazily or set by a test."""
+    return console._get() if isinstance(console, _LazyConsole) else console
+
+
 # No markup and no highlighting: model names, GPU names, file names and trace columns are printed as given.
-out = Console(markup=False, highlight=False, emoji=False)
-err = Console(stderr=True, markup=False, highlight=False, emoji=False)
+out = _LazyConsole(markup=False, highlight=False, emoji=False)
+err = _LazyConsole(stderr=True, markup=False, highlight=False, emoji=False)
 
 
 def _say(kind: str, message: str) -> None:
@@ -173,7 +216,7 @@ def _progress(description: str, total: int):
     )
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=True,
+                        TextColumn("ETA"), TimeRemainingColumn(), console=_rich(err), transient=True,
                         disable=_verbosity < 0 or not err.is_terminal)
     progress.add_task(description, total=total)
     return progress
@@ -333,8 +376,8 @@ def main_command(
         out.print(ctx.get_help())
         raise typer.Exit(0)
     _prediction_process()
-    from energy_predict.predict.run import predict_profile
-
+    with imports_without_gc():
+        from energy_predict.predict.run import predict_profile
     plot_dir = _deprecated("--plot", "--plot-dir", plot, plot_dir)
     gpu_count = _deprecated("--gpus", "--gpu-count", gpus, gpu_count)
     energy_model = _energy_model_name(model, energy_model)
@@ -342,9 +385,35 @@ def main_command(
         _check_rate(rate, "--rate")
     outputs = cli_report.check_report_outputs(fmt, as_json, csv, html, summary_csv, plot_dir)
     _step(f"predicting {profile}" + (f" online at {rate:g} req/s" if rate else ""))
+    with imports_without_gc():
+        fitted = _load_model(energy_model)
     with _LateProgress("simulating requests") as on_progress:
-        prediction = predict_profile(profile, _load_model(energy_model), rate, gpu_count, on_progress)
+        prediction = predict_profile(profile, fitted, rate, gpu_count, on_progress)
     cli_report.write_report_outputs(prediction.report, outputs)
+
+
+freeze_imports = False  # set by the console script (entry.py), whose process runs one command and ends
+
+
+@contextlib.contextmanager
+def imports_without_gc():
+    """The garbage collector paused while modules are imported and a model is loaded.
+
+    In the console script's process what they made is then frozen (it lives as long as the process: the collector
+    would only walk it to find nothing to free, as entry.py says); elsewhere (a test, a notebook calling `main`) the
+    collector only resumes.
+    """
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze_imports:
+            gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _prediction_process() -> None:
@@ -487,7 +556,7 @@ def calibrate(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
     # a log gets lines, not a bar
-    with Progress(*columns, console=err, disable=_verbosity < 0 or not err.is_terminal) as progress:
+    with Progress(*columns, console=_rich(err), disable=_verbosity < 0 or not err.is_terminal) as progress:
         task = progress.add_task("calibrating", total=len(expand_grid(spec)))
 
         def on_cell(done, total, cell, status):
@@ -985,7 +1054,8 @@ def data_list(
     from energy_predict.datasets import list_runs
     from energy_predict.views import data_list_view
 
-    runs = list_runs(root)
+    with _LateProgress("reading runs") as on_progress:
+        runs = list_runs(root, on_progress)
     _emit(data_list_view(runs), _resolve_format(fmt, as_json), runs)
 
 
@@ -1001,7 +1071,8 @@ def data_cells(
     from energy_predict.datasets import all_records, cell_table
 
     _output_file(csv_path, "--csv")
-    cells = cell_table(all_records(root))
+    with _LateProgress("reading runs") as on_progress:
+        cells = cell_table(all_records(root, on_progress))
     if backend:
         cells = cells[cells["backend"] == backend]
     if csv_path:

@@ -171,6 +171,7 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
             _energy_model_name,
             _info,
             _ints,
+            _LateProgress,
             _output_file,
             _resolve_format,
         )
@@ -208,8 +209,10 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
                               power_budget_w, gpu_budget)
         if rate is None and case.workload.rate_per_s is None and case.workload.arrival_s is None:
             raise InputError("--rate", "the profile has no rate", "give --rate (req/s)")
-        result = plan(case.workload, case.dep, load_model(energy_model), space, targets, rate, case.profile.site,
-                      gpu_hour_price, case.profile.name, workers)
+        fitted = load_model(energy_model)
+        with _LateProgress("planning: candidate families") as on_progress:
+            result = plan(case.workload, case.dep, fitted, space, targets, rate, case.profile.site,
+                          gpu_hour_price, case.profile.name, workers, on_progress)
         if html is not None:
             from energy_predict.predict.html_report import write_plan_html
 

@@ -7,6 +7,7 @@ record); a file that does not hold what calibrate writes is an InputError naming
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -119,9 +120,17 @@ def summarize_run(run_dir: Path) -> dict:
     }
 
 
-def all_records(root: Path | None = None) -> pd.DataFrame:
-    """Every run's records in one frame, with the run's start time (`started`, from run.json) on each row."""
-    frames = [load_records(d).assign(started=load_run_meta(d).started) for d in run_dirs(root)]
+def all_records(root: Path | None = None, on_progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Every run's records in one frame, with the run's start time (`started`, from run.json) on each row.
+
+    `on_progress(done, runs)`: called after each run is read (a progress bar's).
+    """
+    dirs = list(run_dirs(root))
+    frames = []
+    for k, d in enumerate(dirs):
+        frames.append(load_records(d).assign(started=load_run_meta(d).started))
+        if on_progress is not None:
+            on_progress(k + 1, len(dirs))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -135,9 +144,15 @@ def cell_table(records: pd.DataFrame) -> pd.DataFrame:
     return extra.merge(stats, on=CELL)[["backend", *CELL, "runs", "n", "energy_j", "duration_s", "cv"]]
 
 
-def list_runs(root: Path | None = None) -> list[dict]:
-    """Summaries of every run under `root`."""
-    return [summarize_run(d) for d in run_dirs(root)]
+def list_runs(root: Path | None = None, on_progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Summaries of every run under `root`; `on_progress(done, runs)` after each (a progress bar's)."""
+    dirs = list(run_dirs(root))
+    out = []
+    for k, d in enumerate(dirs):
+        out.append(summarize_run(d))
+        if on_progress is not None:
+            on_progress(k + 1, len(dirs))
+    return out
 
 
 def replay_dir() -> Path:

@@ -81,13 +81,37 @@ def _groups(widths: list[int], keys: int, width: int | None) -> list[list[int]]:
     return groups
 
 
+def _records(headers: list[str], cells: list[list[str]], width: int) -> list[str]:
+    """One block per row, a `column  value` line per column; a value longer than the room wraps at its spaces."""
+    label = max(len(h) for h in headers)
+    room = max(width - label - len(GAP), 20)
+    lines: list[str] = []
+    for n, row in enumerate(cells):
+        if n:
+            lines.append("")
+        for h, value in zip(headers, row):
+            first, *rest = wrap_words(value, room)
+            lines.append(f"{h.ljust(label)}{GAP}{first}".rstrip())
+            lines.extend(" " * (label + len(GAP)) + more for more in rest)
+    return lines
+
+
 def plain(view: TableView, width: int | None = None) -> str:
-    """Aligned text: a header, a rule, one line per row; wrapped into column groups to fit `width` if given."""
+    """Aligned text: a header, a rule, one line per row; wrapped into column groups to fit `width` if given.
+
+    Where even the key columns and one more column are wider than `width` (a long deployment label or run id in a
+    narrow terminal), each row is printed as its own block of `column  value` lines instead: no line runs past the
+    width for the terminal to fold, and no cell is cut.
+    """
     cells = view.cells()
     headers = [c.key for c in view.columns]
     widths = [max([len(h)] + [len(r[k]) for r in cells]) for k, h in enumerate(headers)]
     lines = wrap_words(view.title, width) if view.title else []
-    for n, group in enumerate(_groups(widths, view.key_columns, width)):
+    groups = _groups(widths, view.key_columns, width)
+    if width is not None and any(sum(widths[c] for c in g) + len(GAP) * (len(g) - 1) > width for g in groups):
+        lines.extend(_records(headers, cells, width))  # the key columns and one more do not fit: a row at a time
+        groups = []
+    for n, group in enumerate(groups):
         if n:
             lines.append("")
 

@@ -40,7 +40,7 @@ MeanTokens = Annotated[float, Field(strict=True, ge=0, le=MAX_TOKENS)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class Hardware(_Strict):

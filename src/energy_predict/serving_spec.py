@@ -29,7 +29,7 @@ Decoding = Literal["greedy", "sampling", "beam"]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, defer_build=True)
 
 
 class SpeculativeSpec(_Spec):

@@ -62,3 +62,16 @@ def test_markdown_and_csv_use_the_same_names_and_csv_keeps_full_precision():
 def test_markdown_escapes_a_pipe_in_a_cell():
     view = TableView("", (Column("name", numeric=False),), ({"name": "a|b"},))
     assert "a\\|b" in markdown(view)
+
+
+def test_keys_too_wide_to_repeat_beside_a_column_print_a_row_at_a_time():
+    label = "1 x TP1 H100-SXM-80GB bf16 cap 256 budget 8192"  # plan's deployment label: 46 characters
+    view = TableView("plan", (Column("rec", numeric=False), Column("deployment", numeric=False),
+                              Column("basis", numeric=False), Column("energy_kwh_per_day", "{:.4g}")),
+                     ({"rec": "*", "deployment": label, "basis": "extrapolated", "energy_kwh_per_day": 7.447},),
+                     key_columns=2)
+    text = plain(view, width=60)
+    assert max(len(line) for line in text.splitlines()) <= 60  # nothing for a 60-column terminal to fold
+    assert set(label.split()) | {"extrapolated", "7.447", "energy_kwh_per_day"} <= set(text.split())
+    assert "basis               extrapolated" in text
+    assert plain(view, width=80).startswith("plan\nrec  deployment")  # where the keys and a column fit: a table

@@ -110,3 +110,62 @@ def test_the_example_script_prints_the_cli_numbers():
     biggest = max(offline["bins"], key=lambda b: b["energy_kwh"])
     assert re.search(rf"bins {len(offline['bins'])} rows, the largest: \[{biggest['input_bin']}, "
                      rf"{biggest['output_bin']}\]", text)
+    cli = CliRunner().invoke(app, ["plan", "-p", str(CODE_GEN), *PLAN_FLAGS, "--json"])
+    plan = json.loads(cli.stdout)
+    assert (f"plan recommended {plan['recommended']['label']}: {plan['recommended']['energy_kwh_per_day']!r} kWh "
+            "a day") in text
+    assert f"plan front {len(plan['front'])} rows" in text
+
+
+PLAN_SPACE = {"gpu_kinds": ["H100-SXM-80GB"], "tp": [1], "precisions": ["bf16"], "max_gpus": 2}
+PLAN_FLAGS = ["--gpu-kinds", "H100-SXM-80GB", "--tp", "1", "--precisions", "bf16", "--max-gpus", "2"]
+
+
+def test_plan_is_the_cli_plan_and_its_page_and_table(tmp_path):
+    result = energy_predict.plan(CODE_GEN, **PLAN_SPACE)
+    assert isinstance(result, energy_predict.Plan)
+    assert type(result.recommended.energy_kwh_per_day) is float  # not a numpy float64 (its repr says np.float64)
+    page = tmp_path / "plan.html"
+    cli = CliRunner().invoke(app, ["plan", "-p", str(CODE_GEN), *PLAN_FLAGS, "--json", "--html", str(page)])
+    assert cli.exit_code == 0, cli.output
+    assert result.to_dict() == json.loads(cli.stdout)
+    assert result.to_html() == page.read_text()
+    frame = result.to_dataframe()
+    assert len(frame) == len(result.rows) > 0
+    assert list(frame["label"]) == [r.candidate.label for r in result.rows]
+    assert frame["energy_kwh_per_day"].tolist() == [r.energy_kwh_per_day for r in result.rows]
+    assert "candidate.gpu" in frame.columns
+
+
+def test_report_to_html_is_the_page_of_html(tmp_path):
+    page = tmp_path / "report.html"
+    cli = CliRunner().invoke(app, ["--profile", str(CODE_GEN), "--html", str(page), "-q"])
+    assert cli.exit_code == 0, cli.output
+    report = energy_predict.predict(CODE_GEN)
+    assert report.to_html() == page.read_text()
+    bare = report.to_html(with_plots=False)
+    assert "<img" in page.read_text()  # matplotlib comes with the test extra
+    assert "<img" not in bare and 'id="headline"' in bare
+
+
+@pytest.mark.parametrize(("options", "field"), [
+    ({"rate": -1}, "rate"), ({"headroom": 1.5}, "headroom"), ({"max_gpus": 0}, "max_gpus"),
+    ({"tp": "1,2"}, "tp"), ({"tp": [1.5]}, "tp"), ({"prefix_caching": ["on"]}, "prefix_caching"),
+    ({"speculative": ["Llama-3.2-1B:4"]}, "speculative"), ({"ttft_p90_ms": float("inf")}, "ttft_p90_ms"),
+    ({"gpu_hour_price": -1.0}, "gpu_hour_price"), ({"energy_model": 3}, "energy_model")])
+def test_bad_plan_options_are_input_errors(options, field):
+    with pytest.raises(InputError) as caught:
+        energy_predict.plan(CODE_GEN, **{**PLAN_SPACE, **options})
+    assert caught.value.field == field
+
+
+def test_the_pages_code_blocks_run(monkeypatch):
+    """docs/python-api.md's examples run as written, from the repository's root, one after another."""
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "python-api.md").read_text(), re.S)
+    assert len(blocks) >= 2
+    monkeypatch.chdir(REPO)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/python-api.md", "exec"), namespace)
+    assert isinstance(namespace["report"], Report) and isinstance(namespace["plan"], energy_predict.Plan)
+    assert namespace["plan"].recommended.on_front

@@ -17,7 +17,8 @@ class Stored(BaseModel):
     """A JSON value of an artifact, validated on read (`extra="forbid"`), written back as read."""
 
     # a stored number is finite: NaN or 1e999 in an edited card is refused on read, never printed
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False,
+                              defer_build=True)
     _order: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="wrap")

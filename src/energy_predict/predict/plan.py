@@ -11,6 +11,7 @@ is refused with the target that fails first and the closest candidate.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -189,10 +190,12 @@ def _infeasible(found: SearchResult) -> EnergyPredictError:
 
 def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = PlanSpace(),
          targets: PlanTargets = PlanTargets(), rate: float | None = None, site: Site | None = None,
-         gpu_hour_price: float | None = None, profile_name: str = "profile", workers: int = 1) -> Plan:
+         gpu_hour_price: float | None = None, profile_name: str = "profile", workers: int = 1,
+         on_progress: Callable[[int, int], None] | None = None) -> Plan:
     """The plan for a workload at `rate` (default: the workload's), see the module.
 
     `workers`: processes that simulate candidates ahead of the search (1: none); the plan is the same for any number.
+    `on_progress(done, families)`: the families of candidates searched so far, of all (a progress bar's).
     """
     if not (isinstance(workers, int) and 1 <= workers <= MAX_WORKERS):
         raise InputError("--workers", f"{workers!r} is not a number of processes", f"give 1 to {MAX_WORKERS}")
@@ -203,7 +206,7 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
             "serving.framework: plan simulates vLLM's continuous-batching server; HF transformers `generate` serves "
             "fixed batches; use framework vllm")
     fams = families(w, dep, model, space)
-    found = search(w, dep, model, fams, space.max_gpus, targets, rate, workers)
+    found = search(w, dep, model, fams, space.max_gpus, targets, rate, workers, on_progress)
     feasible = [e for e in found.evaluated if not e.misses]
     if not feasible:
         raise _infeasible(found)

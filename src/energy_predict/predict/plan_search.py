@@ -13,6 +13,7 @@ budget never bound answers for every cap and budget above them: it is reused, no
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -326,20 +327,23 @@ def evaluate_layout(w: Workload, dep: Deployment, model: EnergyModel, replicas: 
 
 
 def search(w: Workload, base: Deployment, model: EnergyModel, families: list[Family], max_gpus: int,
-           targets: PlanTargets, rate: float | None, workers: int = 1) -> SearchResult:
+           targets: PlanTargets, rate: float | None, workers: int = 1,
+           on_progress: Callable[[int, int], None] | None = None) -> SearchResult:
     """Bound, order and simulate the candidates (see the module).
 
     `workers` above 1: simulations on a process pool run ahead of the search, with the same answer (`_Simulations`).
+    `on_progress(done, families)`: called after each family of candidates is searched (a progress bar's).
     """
     sims = _Simulations(w, model, rate, workers)
     try:
-        return _search(w, base, model, families, max_gpus, targets, rate, sims)
+        return _search(w, base, model, families, max_gpus, targets, rate, sims, on_progress)
     finally:
         sims.close()
 
 
 def _search(w: Workload, base: Deployment, model: EnergyModel, families: list[Family], max_gpus: int,
-            targets: PlanTargets, rate: float | None, sims: _Simulations) -> SearchResult:
+            targets: PlanTargets, rate: float | None, sims: _Simulations,
+            on_progress: Callable[[int, int], None] | None = None) -> SearchResult:
     out = SearchResult([], [], {})
     arrivals = arrivals_for(w, rate, seed=0)
     out.candidates = check_space(families, max_gpus, len(arrivals.input_tokens))
@@ -404,6 +408,8 @@ def _search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fa
         return e
 
     for at, (_, f, dep, b, lo, hi, first, last) in enumerate(ready):
+        if on_progress is not None:
+            on_progress(at, len(ready))
         sims.fetch_ahead([(g[1], g[2], g[6]) for g in ready[at:at + 4 * sims.workers]
                           if best is None or g[0] <= best])
         tried: dict[int, bool] = {}
@@ -438,4 +444,6 @@ def _search(w: Workload, base: Deployment, model: EnergyModel, families: list[Fa
         top = passing if passing is not None else last  # counts above a passing one are not needed
         out.not_needed += sum(1 for r in range(top + 1, last + 1) if r not in tried)
         out.pruned_by_bound += sum(1 for r in range(first, top + 1) if r not in tried)
+    if on_progress is not None:
+        on_progress(len(ready), len(ready))
     return out

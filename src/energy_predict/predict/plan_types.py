@@ -6,7 +6,7 @@ a row that misses a target says which and by how much (`Miss`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from energy_predict.serving import Speculation
 
@@ -93,6 +93,17 @@ class Miss:
         return f"{self.target} {self.value:.4g} against {self.limit:.4g} ({self.by:.2f}x)"
 
 
+def _plain_floats(value) -> None:
+    """A numpy float64 the simulation left in a field becomes the same plain float; the number is unchanged.
+
+    A typed result's repr then says `7.44`, not `np.float64(7.44)`.
+    """
+    for f in fields(value):
+        v = getattr(value, f.name)
+        if isinstance(v, float) and type(v) is not float:
+            object.__setattr__(value, f.name, float(v))
+
+
 @dataclass(frozen=True)
 class SiteFigures:
     """A day's energy at the site: facility energy (PUE applied), CO2e and cost where the profile's site gives them."""
@@ -103,6 +114,9 @@ class SiteFigures:
     energy_cost_per_day: float | None
     gpu_cost_per_day: float | None  # GPU-hours times the price per GPU-hour, where given
     currency: str | None
+
+    def __post_init__(self) -> None:
+        _plain_floats(self)
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,9 @@ class PlanRow:
     on_front: bool = False
     recommended: bool = False
     distinguishable: bool = True  # False: its interval overlaps the recommended row's
+
+    def __post_init__(self) -> None:
+        _plain_floats(self)
 
     @property
     def feasible(self) -> bool:
@@ -186,3 +203,18 @@ class Plan:
                 "front": [r.to_dict() for r in self.rows],
                 "closest_infeasible": [r.to_dict() for r in self.closest_infeasible],
                 "counts": asdict(self.counts), "notes": list(self.notes), "method": self.method}
+
+    def to_dataframe(self):
+        """The Pareto front as a pandas DataFrame: one row a deployment, the columns of the JSON's front rows.
+
+        The candidate's fields and the site's figures are flattened: `candidate.gpu`, `site.co2e_kg_per_day`, ...
+        """
+        import pandas as pd  # the plan does not need pandas until a table is asked for
+
+        return pd.json_normalize([r.to_dict() for r in self.rows])
+
+    def to_html(self) -> str:
+        """The self-contained HTML page of `energy-predict plan --html FILE`."""
+        from energy_predict.predict.html_report import plan_html
+
+        return plan_html(self)

@@ -22,7 +22,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ModelUsed(_Part):
@@ -272,6 +272,15 @@ class Report(_Part):
         import pandas as pd  # the prediction path does not need pandas until a table is asked for
 
         return pd.DataFrame([row.model_dump(mode="json") for row in self.bins], columns=list(BinRow.model_fields))
+
+    def to_html(self, with_plots: bool = True) -> str:
+        """The self-contained HTML page of `energy-predict --profile P --html FILE`.
+
+        Plots are inline where matplotlib is installed (the `plots` extra); `with_plots=False` leaves them out.
+        """
+        from energy_predict.predict.html_report import report_html
+
+        return report_html(self, with_plots)
 
 
 def report_schema() -> dict[str, Any]:

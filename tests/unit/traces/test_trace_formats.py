@@ -29,11 +29,16 @@ EXAMPLES = {
     "openai_batch_output.jsonl": ("openai", 19, None, "s"),
     "openai_usage.csv": ("openai", 30, None, "s"),
     "named_columns.csv": ("csv", 30, None, "ms"),
+    "named_keys.jsonl": ("jsonl", 30, (650, 462), "ms"),
 }
 
 
-def test_every_format_has_a_reader_and_every_example_file_a_readme_line():
+def test_every_format_has_a_reader_an_example_file_and_every_example_file_a_readme_line():
     assert set(READERS) == set(FORMATS)
+    # issue 28, item 4: each reader has a real-shaped file (ShareGPT's is read with a tokenizer, in its own tests)
+    tokenized = {"sharegpt_conversations.json": "sharegpt"}
+    assert {fmt for fmt, *_ in EXAMPLES.values()} | set(tokenized.values()) == set(FORMATS)
+    assert {p.name for p in TRACES.iterdir()} == {*EXAMPLES, *tokenized, "README.md"}
     readme = (TRACES / "README.md").read_text()
     for path in TRACES.iterdir():
         if path.name != "README.md":
