@@ -135,7 +135,20 @@ class HfPadding(Stored):
 
 
 class LomoAtKey(Keyed, LomoScore):
-    """The leave-one-model-out score at one fit key."""
+    """The leave-one-model-out score at one fit key.
+
+    `interval_log_bounds` and `interval_rule`: where the pool is too thin to cover itself (few models, or low
+    cross-model coverage), the wider interval an answer carries and the rule that set it
+    (model/measured_error.py `thin_pool_bounds`); absent, the conformal `log_bounds` stand.
+    """
+
+    max_abs_log_error: float | None = Field(None, description="largest |log(measured / predicted)| of the pool")
+    interval_log_bounds: LogBounds | None = None
+    interval_rule: str | None = None
+
+    def interval(self) -> LogBounds:
+        """The log bounds an answer transferred through this pool carries (before its p90 band)."""
+        return tuple(self.interval_log_bounds or self.log_bounds or (0.0, 0.0))
 
 
 class ModelTransfer(LomoScore):

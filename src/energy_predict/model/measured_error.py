@@ -12,6 +12,14 @@ datasheet transfer against ML.ENERGY's published B200 runs, leave-one-model-out 
 transfer's one calibrated constant chosen without the scored model's points). benchmarks/published.py later scores
 coverage on those same points, so the coverage it reports on the B200 is not an independent check; the figure is
 used because it is the only measurement of a transfer to a GPU the model never saw.
+
+A leave-one-model-out pool at one fit key that rests on too few models cannot size its own interval: with two
+models, each model's cells are scored against an interval built from the other's alone, and on the shipped card
+that interval covered none of them (`coverage_90` 0.0 for the H100 mixtures of experts and the H100 TP4 dense
+models). Such a pool (fewer than `MIN_POOL_MODELS` models, or cross-model coverage below `MIN_POOL_COVERAGE`) carries
+`thin_pool_bounds`: symmetric bounds at the largest absolute held-out log error of the pool, or the family pool's
+bounds, whichever is wider on each side (and never narrower than its own). The fit stores the result and the rule
+beside the score (model/scoring.py); the resolver answers with it and says so.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ import math
 
 from energy_predict.contracts.scores import HeldOutScore, LogBounds
 
+MIN_POOL_MODELS = 3  # fewer models in a leave-one-model-out pool: its interval is not sized by its own coverage
+MIN_POOL_COVERAGE = 0.5  # cross-model coverage of a 90% interval below this: the pool does not cover itself
 MAX_P90 = 0.9  # a p90 error at or above 100% has no lower band (measured / predicted unbounded); capped here
 
 # The datasheet transfer (H100/H200 -> B200, power curve `per-byte`, achieved fractions x ACHIEVED_FRACTION_CARRY)
@@ -58,3 +68,32 @@ def widened_note(p90_ape: float, source: str) -> str:
     return (f"interval widened to its measured p90 error {100 * p90_ape:.0f}% ({source}): "
             f"{math.exp(lo):.2f}-{math.exp(hi):.2f}x the estimate at least")
 
+
+def thin_pool_reason(models: int, coverage_90: float | None) -> str | None:
+    """Why a leave-one-model-out pool is too thin to size its own interval (None where it is not)."""
+    covers = "unscored" if coverage_90 is None else f"{100 * coverage_90:.0f}%"
+    if models < MIN_POOL_MODELS:
+        return f"{models} models (fewer than {MIN_POOL_MODELS}; cross-model coverage {covers})"
+    if coverage_90 is None or coverage_90 < MIN_POOL_COVERAGE:
+        return f"cross-model coverage of its 90% interval {covers} (below {100 * MIN_POOL_COVERAGE:.0f}%)"
+    return None
+
+
+def thin_pool_bounds(own: LogBounds, max_abs_log_error: float, family: LogBounds | None, models: int,
+                     coverage_90: float | None) -> tuple[LogBounds, str | None]:
+    """The interval a leave-one-model-out pool at one fit key carries, and the rule that set it (None: its own).
+
+    A pool too thin to cover itself (`thin_pool_reason`) carries, on each side, the widest of its own bounds,
+    +-`max_abs_log_error` (its largest absolute held-out log error) and the family pool's bounds.
+    """
+    why = thin_pool_reason(models, coverage_90)
+    if why is None:
+        return tuple(own), None
+    if not max_abs_log_error >= 0:
+        raise ValueError(f"max_abs_log_error must be a non-negative log error, got {max_abs_log_error!r}")
+    fam = tuple(family) if family is not None else (0.0, 0.0)
+    lo = min(own[0], -max_abs_log_error, fam[0])
+    hi = max(own[1], max_abs_log_error, fam[1])
+    rule = (f"pool of {why}: symmetric at its largest held-out log error ({max_abs_log_error:.3f}) or the family "
+            f"pool's bounds, whichever is wider on each side")
+    return (lo, hi), rule

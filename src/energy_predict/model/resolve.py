@@ -8,7 +8,8 @@ that answer for a deployment and the interval they carry, or refuses with one `R
 - `transferred`: from a sibling GPU (leave-one-GPU-out interval), through both datasheets to a GPU never measured
   (that interval widened by a stated factor), from the tensor-parallel law to an unmeasured degree (its
   leave-one-degree-out interval), or to a model never measured there (the leave-one-model-out interval at that
-  fit key); two transfers at once add their log intervals; each transfer's interval, and the extrapolation's, is
+  fit key, or the stated wider rule where that pool is too thin to cover itself: `measured_error.thin_pool_bounds`);
+  two transfers at once add their log intervals; each transfer's interval, and the extrapolation's, is
   widened where narrower to the band of its measured p90 error (`model/measured_error.py`), a GPU never measured to
   the datasheet transfer's error against published B200 runs;
 - a decoding or speculative option moves the greedy answer by its measured rule (`model/options.py`).
@@ -269,11 +270,14 @@ def _model_step(c: _Card, dep: Deployment, key: FitKey, src: str, measured_model
     if (key, dep.arch.name) in measured_models:
         return None
     transfer, here = _model_transfer(c, dep, key, src, measured_models)
+    lo, hi = here.interval()
+    thin = (f"; its pool is too thin to size its own interval, so the interval follows a stated rule "
+            f"({here.interval_rule}): {np.exp(lo):.2f}-{np.exp(hi):.2f}x the estimate" if here.interval_rule else "")
     reason, bounds = _covered(
         f"{dep.arch.name} was never measured with {dep.serving.label} on {src}: transferred from "
         f"{', '.join(_peers(c, dep, key, measured_models))} through the architecture terms; "
         f"leave-one-model-out error of the {_family(dep)} there: median {100 * here.median_ape:.0f}%, "
-        f"p90 {100 * here.p90_ape:.0f}%", tuple(here.log_bounds), here.p90_ape, "leave-one-model-out")
+        f"p90 {100 * here.p90_ape:.0f}%{thin}", (lo, hi), here.p90_ape, "leave-one-model-out")
     return _Step(reason, bounds, HeldOut(transfer.scheme or "leave-one-model-out", (here.score(),)))
 
 

@@ -17,6 +17,7 @@ from energy_predict.contracts.keys import FitKey
 from energy_predict.contracts.scores import ExtrapolationScore, HeldOutScore, LomoScore
 from energy_predict.model.features import fit_keys
 from energy_predict.model.learners import ESTIMATORS, make_estimator
+from energy_predict.model.measured_error import thin_pool_bounds
 from energy_predict.model.structured import PhaseModel
 from energy_predict.model.validation import SCHEMES, conformal_bounds, interval_coverage, out_of_fold, score
 
@@ -78,7 +79,9 @@ def model_transfer(table: pd.DataFrame) -> dict[str, ModelTransfer]:
     Leave-one-model-out: each measured model is predicted from the others (its family's coefficients of each fit
     key). Scored over every fit key where another model of the family was measured (`log_bounds` etc.), over the
     fit keys where at least two others were (`wide`), and per fit key (`by_key`): an unmeasured model gets its fit
-    key's score, and is refused where there is none or it is too large (model/resolve.py).
+    key's score, and is refused where there is none or it is too large (model/resolve.py). A fit key's pool too thin
+    to cover itself (fewer than 3 models, or cross-model coverage under 50%) also stores the wider interval it
+    carries and its rule (`interval_log_bounds`, `interval_rule`: model/measured_error.py `thin_pool_bounds`).
     """
     out = {}
     for backend, data in table.groupby("backend"):
@@ -102,11 +105,24 @@ def model_transfer(table: pd.DataFrame) -> dict[str, ModelTransfer]:
                 at = in_family & (keys == key)
                 scored = lomo_scores(y[at], pred[at], models[at])
                 if scored is not None and len(scored.models) >= 2:  # two models: each predicted from another
-                    by_key.append({**_keyed(fitted[at].iloc[0]), **scored.to_json()})
+                    by_key.append({**_keyed(fitted[at].iloc[0]), **scored.to_json(),
+                                   **_pool_interval(scored, y[at], pred[at], base.log_bounds)})
             out[name] = ModelTransfer.model_validate(
                 {"scheme": "leave-one-model-out", "family": family, **base.to_json(),
                  "wide": lomo_scores(y[wide], pred[wide], models[wide]), "by_key": by_key})
     return out
+
+
+def _pool_interval(scored: LomoScore, y: np.ndarray, pred: np.ndarray, family) -> dict:
+    """A fit key's pool: its largest held-out log error; if too thin to cover itself, its wider interval and rule.
+
+    The rule is model/measured_error.py `thin_pool_bounds`; `family` is the family pool's conformal bounds.
+    """
+    ok = np.isfinite(pred) & (pred > 0)
+    worst = float(np.max(np.abs(np.log(y[ok] / pred[ok]))))
+    bounds, rule = thin_pool_bounds(scored.log_bounds, worst, family, len(scored.models), scored.coverage_90)
+    return {"max_abs_log_error": worst, **({"interval_log_bounds": list(bounds), "interval_rule": rule} if rule
+                                           else {})}
 
 
 def extrapolation(table: pd.DataFrame, held_out: dict[str, np.ndarray]) -> ExtrapolationScore:

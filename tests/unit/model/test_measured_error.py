@@ -5,7 +5,12 @@ import math
 
 import pytest
 
-from energy_predict.model.measured_error import NEVER_MEASURED_GPU, cover_measured_error, p90_band
+from energy_predict.model.measured_error import (
+    NEVER_MEASURED_GPU,
+    cover_measured_error,
+    p90_band,
+    thin_pool_bounds,
+)
 from tests.conftest import REPO
 
 
@@ -32,3 +37,16 @@ def test_the_never_measured_gpu_error_is_the_held_out_benchmark_s():
     assert held["energy_median_ape"] == pytest.approx(NEVER_MEASURED_GPU.median_ape, abs=1e-6)
     assert held["energy_p90_ape"] == pytest.approx(NEVER_MEASURED_GPU.p90_ape, abs=1e-6)
     assert "leave-one-model-out" in NEVER_MEASURED_GPU.scheme
+
+
+def test_a_thin_pool_widens_to_its_largest_error_or_the_family_whichever_is_wider():
+    # two models: symmetric at the largest |log error| on the low side, the family's bound on the high side
+    bounds, rule = thin_pool_bounds((-0.3, 0.2), 0.3, (-0.25, 0.4), models=2, coverage_90=0.0)
+    assert bounds == (-0.3, 0.4) and "2 models (fewer than 3" in rule and "0.300" in rule
+    # enough models but a pool that does not cover itself
+    bounds, rule = thin_pool_bounds((-0.1, 0.1), 0.5, None, models=4, coverage_90=0.25)
+    assert bounds == (-0.5, 0.5) and "coverage of its 90% interval 25% (below 50%)" in rule
+    # a pool that covers itself keeps its own bounds, whatever its largest error
+    assert thin_pool_bounds((-0.1, 0.1), 0.9, (-0.5, 0.5), models=3, coverage_90=0.8) == ((-0.1, 0.1), None)
+    with pytest.raises(ValueError):
+        thin_pool_bounds((-0.1, 0.1), float("nan"), None, models=2, coverage_90=0.0)
