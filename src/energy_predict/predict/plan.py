@@ -137,6 +137,12 @@ def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_h
         site=_site(site, energy, e.candidate.gpus, gpu_hour_price))
 
 
+def plan_row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None = None,
+             gpu_hour_price: float | None = None) -> PlanRow:
+    """A simulated candidate as `plan` shows it, with its interval and basis (also `compare`'s online rows)."""
+    return _row(w, model, e, site, gpu_hour_price, {})
+
+
 def _objectives(r: PlanRow) -> tuple:
     inf = float("inf")
     return (r.energy_kwh_per_day, r.ttft_p90_ms if r.ttft_p90_ms is not None else inf,

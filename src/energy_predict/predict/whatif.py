@@ -2,9 +2,11 @@
 
 `compare` never mixes methods silently: each row carries what it rests on, and a saving is computed only against
 the profile's own deployment predicted the same way (measured against measured, analytic against analytic). Where the
-workload has a rate (or one is given) the options are ranked by their online energy, the simulation `--rate` and
-`plan` run; an option the simulator cannot answer (HF, an analytic model, a rate it cannot sustain) is listed as
-refused with its reason, never ranked beside the online rows with its offline figure.
+workload has a rate (or one is given) the options are ranked by their online energy: each option is evaluated as
+`plan` evaluates a candidate (`plan_search.evaluate_layout`: the same arrivals, memory check, simulation as `--rate`,
+sustainable-rate bound and overload refusal) and its row is `plan`'s row for it (`plan.plan_row`), so the two agree;
+an option that cannot be answered (HF, an analytic model, a rate it cannot sustain) is listed as refused with its
+reason, never ranked beside the online rows with its offline figure.
 `capacity` is `plan` restricted to the layout (GPUs per engine and engines): the same simulation as `--rate`.
 """
 
@@ -20,9 +22,10 @@ from energy_predict.fitted import EnergyModel
 from energy_predict.gpus import resolve_gpu
 from energy_predict.predict.estimate import Estimate, estimate_workload
 from energy_predict.predict.padded import padded_batches
-from energy_predict.predict.plan import plan, precision_name
-from energy_predict.predict.plan_types import PlanSpace, PlanTargets, SiteFigures
-from energy_predict.predict.serving import DeploymentResult, overload_error, simulate_deployment
+from energy_predict.predict.plan import DAY_S, J_PER_KWH, plan, plan_row, precision_name
+from energy_predict.predict.plan_search import Evaluated, evaluate_layout
+from energy_predict.predict.plan_types import PlanRow, PlanSpace, PlanTargets, SiteFigures
+from energy_predict.predict.serving import overload_error
 from energy_predict.profile import Site
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
@@ -65,25 +68,50 @@ def _row(label: str, dep: Deployment, est: Estimate, w: Workload | None = None, 
         gpu_s = padded.engine_s_per_request * est.requests * dep.serving.tensor_parallel
     scale = energy / est.energy_j if est.energy_j else 1.0
     return {"option": label, "serving": dep.serving.label, "max_batch": dep.serving.max_batch, "gpu": dep.gpu.name,
-            "basis": est.basis_kind, "energy_kwh": energy / 3.6e6, "low_kwh": est.low_j * scale / 3.6e6,
-            "high_kwh": est.high_j * scale / 3.6e6, "total_j_per_output_token": energy / est.output_tokens,
+            "basis": est.basis_kind, "energy_kwh": energy / J_PER_KWH, "low_kwh": est.low_j * scale / J_PER_KWH,
+            "high_kwh": est.high_j * scale / J_PER_KWH, "total_j_per_output_token": energy / est.output_tokens,
             "gpu_hours": gpu_s / 3600, "hf_padded": bool(padded)}
 
 
-def _online_row(label: str, dep: Deployment, est: Estimate, r: DeploymentResult) -> dict:
-    """One option's online energy over the period, as the `--rate` report's headline.
+def _online_row(label: str, e: Evaluated, row: PlanRow) -> dict:
+    """One option's online energy over the period, from `plan`'s row for it (the `--rate` report's headline).
 
-    The busy energy carries the offline estimate's relative interval; idle is measured, except on a GPU never measured.
+    The interval over the period is the row's a day scaled to the period; the row's own figures a day, per request,
+    p90 latencies and share of the sustainable rate are kept beside the table's columns (in the JSON).
     """
-    res = r.result
-    lo, hi = est.relative_interval
-    idle_lo, idle_hi = (1.0, 1.0) if est.basis.idle_measured else (lo, hi)
+    res, dep = e.result.result, e.dep
+    per_period = res.period_s / DAY_S  # kWh a day -> kWh over the simulated period
     return {"option": label, "serving": dep.serving.label, "max_batch": dep.serving.max_batch, "gpu": dep.gpu.name,
-            "basis": est.basis_kind, "energy_kwh": res.energy_j / 3.6e6,
-            "low_kwh": (res.busy_energy_j * lo + res.idle_energy_j * idle_lo) / 3.6e6,
-            "high_kwh": (res.busy_energy_j * hi + res.idle_energy_j * idle_hi) / 3.6e6,
+            "basis": row.basis, "energy_kwh": res.energy_j / J_PER_KWH, "low_kwh": row.low_kwh_per_day * per_period,
+            "high_kwh": row.high_kwh_per_day * per_period,
             "total_j_per_output_token": res.energy_j / max(res.output_tokens, 1),
-            "gpu_hours": res.period_s * dep.gpu_count / 3600, "hf_padded": False}
+            "gpu_hours": res.period_s * dep.gpu_count / 3600, "hf_padded": False,
+            "energy_kwh_per_day": row.energy_kwh_per_day, "low_kwh_per_day": row.low_kwh_per_day,
+            "high_kwh_per_day": row.high_kwh_per_day, "energy_per_request_j": row.energy_per_request_j,
+            "ttft_p90_ms": row.ttft_p90_ms, "tpot_p90_ms": row.tpot_p90_ms, "utilisation": row.utilisation,
+            "sustainable_rate_per_s": row.sustainable_rate_per_s}
+
+
+# compare ranks at the rate with no targets of its own: only what cannot be served at all (the queue grows, or the
+# rate is above the engines' sustainable-rate bound) is refused; plan's headroom (80%) is a planning margin
+ONLINE_TARGETS = PlanTargets(headroom=1.0)
+
+
+def _evaluate_online(w: Workload, dep: Deployment, model: EnergyModel, rate: float | None
+                    ) -> tuple[Evaluated, PlanRow]:
+    """`dep` at `rate` as `plan` answers that candidate: its evaluation and its row (no site figures).
+
+    Raises (as `--rate` does) where it cannot be served: overloaded, or offered above the sustainable-rate bound.
+    """
+    (e,) = evaluate_layout(w, dep, model, [dep.replicas], ONLINE_TARGETS, rate)
+    if e.result.overloaded:
+        raise overload_error(e.result)
+    if e.misses:
+        raise EnergyPredictError(f"--rate: {e.result.offered_rate_per_s:.3g} req/s cannot be sustained by "
+                                 f"{dep.gpu_count} x {dep.gpu.name} ({dep.replicas} engine(s), {dep.serving.label}): "
+                                 f"{'; '.join(m.line for m in e.misses)}; use more GPUs (or `capacity` to search), "
+                                 "or a lower rate")
+    return e, plan_row(w, model, e)
 
 
 @dataclass(frozen=True)
@@ -106,11 +134,11 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
             analytic: EnergyModel | None = None, on_step=None, rate: float | None = None) -> Comparison:
     """The workload under each option, the profile's own first, with notes on the options refused.
 
-    Online (a `rate`, or the workload's): every row is the simulation `--rate` runs; an option it cannot answer is
-    refused in the notes. Offline: another GPU is predicted by `model` where it can (measured, or transferred: from
-    the sibling GPU, or through the datasheets to a GPU never measured, each row with its basis and interval), else
-    by `analytic` (labelled so); the profile's own deployment is then also predicted analytically, and those rows'
-    savings are against that row, in a table of their own.
+    Online (a `rate`, or the workload's): every row is `plan`'s row for that candidate (`_evaluate_online`), the
+    simulation `--rate` runs; an option it cannot answer is refused in the notes. Offline: another GPU is predicted
+    by `model` where it can (measured, or transferred: from the sibling GPU, or through the datasheets to a GPU never
+    measured, each row with its basis and interval), else by `analytic` (labelled so); the profile's own deployment
+    is then also predicted analytically, and those rows' savings are against that row, in a table of their own.
     """
     online = rate is not None or w.rate_per_s is not None
     rows, notes = [], []
@@ -120,14 +148,11 @@ def compare(w: Workload, dep: Deployment, model: EnergyModel, batch_caps: list[i
 
     def answer(label: str, variant: Deployment) -> dict:
         nonlocal offered
-        est = estimate_workload(w, variant, model)
         if not online:
-            return _row(label, variant, est, w, model)
-        r = simulate_deployment(w, variant, model, rate)
-        if r.overloaded:
-            raise overload_error(r)
-        offered = r.offered_rate_per_s
-        return _online_row(label, variant, est, r)
+            return _row(label, variant, estimate_workload(w, variant, model), w, model)
+        e, row = _evaluate_online(w, variant, model, rate)
+        offered = e.result.offered_rate_per_s
+        return _online_row(label, e, row)
 
     for k, (label, variant) in enumerate(variants):
         if on_step is not None:  # a progress bar's: (options done, options in all)
