@@ -106,8 +106,7 @@ def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_h
     of the whole workload, the costliest part of a row, is made only for the rows shown).
     """
     res, dep = e.result.result, e.dep
-    key = (dep.gpu.name, dep.serving.key, dep.serving.max_batch, dep.serving.prefix_caching,
-           dep.serving.speculative)
+    key = (dep.gpu.name, dep.serving)  # the whole serving config (frozen): every field the estimate reads
     if intervals is None:
         (lo, hi), idle_measured, basis = (1.0, 1.0), True, ""
     else:
