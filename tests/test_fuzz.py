@@ -429,12 +429,7 @@ def check_output_path(name: str) -> None:
     from tests.test_hostile import base_profile
 
     root = Path(tempfile.mkdtemp(dir=WORK))
-    work, outside = root / "work", root / "outside"
-    (work / "sub").mkdir(parents=True)
-    outside.mkdir()
-    (outside / "victim.csv").write_text("keep me\n")
-    (work / "link.csv").symlink_to(outside / "victim.csv")
-    (work / "dirlink").symlink_to(outside, target_is_directory=True)
+    work, outside = _links_around(root, ".csv"), root / "outside"
     (work / "p.json").write_text(json.dumps(base_profile()))
     before = _snapshot(root)
     cwd = os.getcwd()
@@ -509,13 +504,14 @@ def estimate_commands(draw):
     return args
 
 
-def _links_around(root: Path) -> Path:
-    """A work folder beside an outside one it links into (a file link and a folder link), as check_output_path."""
+def _links_around(root: Path, suffix: str = ".json") -> Path:
+    """A work folder beside an outside one it links into: `link{suffix}` to `outside/victim{suffix}` (kept as
+    "keep me"), and `dirlink` to the outside folder."""
     work, outside = root / "work", root / "outside"
     (work / "sub").mkdir(parents=True)
     outside.mkdir()
-    (outside / "victim.json").write_text("keep me\n")
-    (work / "link.json").symlink_to(outside / "victim.json")
+    (outside / f"victim{suffix}").write_text("keep me\n")
+    (work / f"link{suffix}").symlink_to(outside / f"victim{suffix}")
     (work / "dirlink").symlink_to(outside, target_is_directory=True)
     return work
 

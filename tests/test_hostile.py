@@ -812,11 +812,8 @@ def check_outcome(code: int, stdout: str, stderr: str, expect: str, folder: Path
         assert len(lines[0]) < 2000 + quoted, f"error line of {len(lines[0])} characters"
 
 
-@pytest.mark.parametrize("cid,args,files,expect", [pytest.param(*c, id=c[0]) for c in CASES])
-def test_hostile(cid, args, files, expect, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # a command that writes a default file (sweep-rate's plot) writes it here
-    _write(tmp_path, files)
-    argv = [a.replace("{d}", str(tmp_path)) for a in args]
+def _invoke_within_limit(argv: list[str]):
+    """The CLI on `argv`, failing the test on a hang (CASE_LIMIT_S) or an uncaught exception."""
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(CASE_LIMIT_S)
     try:
@@ -831,6 +828,15 @@ def test_hostile(cid, args, files, expect, tmp_path, monkeypatch):
 
         tb = "".join(traceback.format_exception(result.exception))
         pytest.fail(f"uncaught {type(result.exception).__name__}:\n{tb[-3000:]}")
+    return result
+
+
+@pytest.mark.parametrize("cid,args,files,expect", [pytest.param(*c, id=c[0]) for c in CASES])
+def test_hostile(cid, args, files, expect, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a command that writes a default file (sweep-rate's plot) writes it here
+    _write(tmp_path, files)
+    argv = [a.replace("{d}", str(tmp_path)) for a in args]
+    result = _invoke_within_limit(argv)
     json_out = "--json" in argv
     check_outcome(result.exit_code, result.stdout, result.stderr, expect, tmp_path, json_out, argv)
     if cid.startswith("calibrate/"):
@@ -1066,16 +1072,7 @@ def test_hostile_journal_on_resume(cid, change, expect, tmp_path, fake_engine):
         journal.unlink()
         _write(run, {rec.JOURNAL: change})
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and not p.is_symlink()}
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(CASE_LIMIT_S)
-    try:
-        result = runner.invoke(app, ["calibrate", str(grid), "--out", str(run), "--resume"])
-    except _Hang:
-        pytest.fail(f"no answer within {CASE_LIMIT_S} s")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    result = _invoke_within_limit(["calibrate", str(grid), "--out", str(run), "--resume"])
     check_outcome(result.exit_code, result.stdout, result.stderr, expect, json_out=False)
     if result.exit_code == 2:  # refused up front: nothing measured is lost or changed
         after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and not p.is_symlink()}
@@ -1559,20 +1556,7 @@ def test_hostile_round2(cid, args, files, expect, tmp_path, monkeypatch):
     _write(tmp_path, files)
     argv = [a.replace("{d}", str(tmp_path)) for a in args]
     before = _tree(tmp_path)
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(CASE_LIMIT_S)
-    try:
-        result = runner.invoke(app, argv)
-    except _Hang:
-        pytest.fail(f"no answer within {CASE_LIMIT_S} s")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        import traceback
-
-        tb = "".join(traceback.format_exception(result.exception))
-        pytest.fail(f"uncaught {type(result.exception).__name__}:\n{tb[-3000:]}")
+    result = _invoke_within_limit(argv)
     stderr = _deprecation_lines_dropped(result.stderr)
     check_outcome(result.exit_code, result.stdout, stderr, expect, tmp_path, "--json" in argv, argv)
     after = _tree(tmp_path)
