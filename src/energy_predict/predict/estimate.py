@@ -277,7 +277,8 @@ def _outside(basis: Basis, i, o, b, weight) -> tuple[np.ndarray, list[str]]:
         outside |= beyond
         share = float(weight[beyond].sum() / weight.sum())
         if share > 0:
-            notes.append(f"{100 * share:.1f}% of requests have {label} sizes outside the measured {lo}-{hi}: "
+            pct = f"{100 * share:.1f}" if share >= 0.001 else f"{100 * share:.1g}"  # never a "0.0%" that is not 0
+            notes.append(f"{pct}% of requests have {label} sizes outside the measured {lo}-{hi}: "
                          "extrapolated from the measured phases")
     return outside, notes
 
