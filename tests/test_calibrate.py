@@ -310,3 +310,29 @@ def test_configs_differing_only_in_per_request_options_share_one_engine(tmp_path
     assert set(records["config"]) == {"greedy", "sampling", "eager-attn"}
     # the engine's counters, read outside each window, per run of the window
     assert (records["counter_drafts"] == 3).all() and (records["counter_accepted_tokens"] == 1).all()
+
+
+def test_a_capped_warm_up_runs_the_cell_s_batch_and_prompt_with_fewer_outputs_and_measures_the_full_cell(tmp_path):
+    class Recording(FakeBackend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.runs: list[tuple[int, int, int]] = []
+
+        def prepare(self, cell):
+            inner = super().prepare(cell)
+
+            def run() -> int:
+                self.runs.append((cell.batch_size, cell.input_tokens, cell.output_tokens))
+                return inner()
+            return run
+
+    backend = Recording()
+    grid = parse_grid(grid_dict("Llama-3.2-1B", blocks=[{"batch_sizes": [2], "input_tokens": [16],
+                                                         "output_tokens": [3, 40]}],
+                                min_window_s=0.0, warmup_runs=1, warmup_output_tokens=8))
+    run_dir = run_sweep(grid, tmp_path / "run", backend_factory=lambda name: backend, meter=TickingMeter())
+    # 3 outputs is under the cap: warmed up as it is; 40 is warmed up at 8, then measured at 40
+    assert backend.runs == [(2, 16, 3)] * 3 + [(2, 16, 8)] + [(2, 16, 40)] * 2
+    records = load_records(run_dir)
+    assert sorted(records["generated_tokens"]) == [3, 3, 40, 40]
+    assert json.loads((run_dir / "run.json").read_text())["grid"]["warmup_output_tokens"] == 8

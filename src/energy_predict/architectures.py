@@ -490,6 +490,29 @@ def to_hf_config(arch: Architecture, max_position_embeddings: int | None = None)
     return config
 
 
+def calibration_config(arch: Architecture, max_position_embeddings: int | None = None) -> dict[str, Any]:
+    """The `config.json` a random-weight engine is built from: a registry family's, or a shipped id's own.
+
+    A shipped Hugging Face id (Qwen-MoE, DeepSeek-V3-shaped, ...) is built from its own config.json, whose fields
+    the engine's modelling code reads (shared experts, latent attention, dense-then-MoE layers); its context is
+    raised to `max_position_embeddings` where the cells need more. ValueError for a shape neither can write.
+    """
+    try:
+        return to_hf_config(arch, max_position_embeddings)
+    except ValueError:
+        from energy_predict import hf_ids
+
+        shipped = hf_ids.shipped_config(arch.name)
+        if shipped is None:
+            raise
+        config = read_json(shipped.path, "model", "reinstall energy-predict")
+        if config.get("quantization_config") is not None:
+            raise ValueError(f"{arch.name}: a quantized checkpoint cannot be built with random weights here") from None
+        if max_position_embeddings and max_position_embeddings > int(config.get("max_position_embeddings") or 0):
+            config["max_position_embeddings"] = max_position_embeddings
+        return config
+
+
 def resolve_architecture(spec: str) -> Architecture:
     """A registry name, a path to a `config.json` (or a folder holding one), or a Hugging Face id that ships one."""
     if spec in REGISTRY:

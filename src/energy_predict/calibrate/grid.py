@@ -50,6 +50,9 @@ class Grid(BaseModel):
     repetitions: int = Field(3, ge=1, le=1000)
     min_window_s: float = Field(2.0, ge=0, le=600)
     warmup_runs: int = Field(1, ge=0, le=100)
+    warmup_output_tokens: int | None = Field(
+        None, ge=1, le=MAX_TOKENS, description="warm up with at most this many output tokens (same batch and input: "
+        "the same prefill shape and decode graphs), so that an 8k-token output is not generated once unmeasured")
     max_tokens_in_batch: int | None = Field(None, ge=1, description="skip cells with B x (I + O) above this")
     idle_seconds: float = Field(3.0, ge=0, le=600)
 
@@ -177,7 +180,7 @@ def merge_grids(name: str, grids: list[Grid]) -> Grid:
     Each block keeps its grid's models, configs and token limit; a config named in two grids must be the
     same config. Repetitions, windows, warm-up and idle time are per grid, so they must agree.
     """
-    shared = ("repetitions", "min_window_s", "warmup_runs", "idle_seconds")
+    shared = ("repetitions", "min_window_s", "warmup_runs", "warmup_output_tokens", "idle_seconds")
     configs: dict[str, ServingConfig] = {}
     models: list[str] = []
     blocks = []

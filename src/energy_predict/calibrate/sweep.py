@@ -7,6 +7,7 @@ A model or engine that cannot load stops the sweep at once: every cell after it 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import traceback
 from collections.abc import Callable, Iterator
@@ -127,8 +128,11 @@ def measure_cell(backend: Backend, meter: Meter, grid: Grid, cell: Cell, skip: s
     """
     try:
         run = backend.prepare(cell)
+        warm = run
+        if grid.warmup_output_tokens is not None and cell.output_tokens > grid.warmup_output_tokens:
+            warm = backend.prepare(dataclasses.replace(cell, output_tokens=grid.warmup_output_tokens))
         for _ in range(grid.warmup_runs):  # the first run of a shape is not a measurement
-            run()
+            warm()
         for k in range(grid.repetitions):
             if k in skip:
                 continue

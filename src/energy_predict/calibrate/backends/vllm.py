@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from energy_predict.architectures import Architecture, to_hf_config
+from energy_predict.architectures import Architecture, calibration_config
 from energy_predict.calibrate.backends.base import CellInfeasible, Request
 from energy_predict.calibrate.grid import Cell, ServingConfig
 
@@ -135,7 +135,7 @@ def generated_tokens(outputs: Sequence[Any]) -> list[int]:
 def write_model_dir(arch: Architecture, max_model_len: int) -> str:
     """A temporary folder holding only the architecture's config.json."""
     folder = tempfile.mkdtemp(prefix=f"ep-{arch.name}-")
-    config = to_hf_config(arch, max_position_embeddings=max(max_model_len, 8192))
+    config = calibration_config(arch, max_position_embeddings=max(max_model_len, 8192))
     (Path(folder) / "config.json").write_text(json.dumps(config))
     return folder
 
