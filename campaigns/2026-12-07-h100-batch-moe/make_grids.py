@@ -20,7 +20,7 @@ def grids() -> dict[str, dict]:
                  cell_blocks(LARGE), models=["Llama-3.1-8B"], repetitions=2, idle_seconds=5.0)
     large["warmup_output_tokens"] = 256  # same batch and prompt (same graphs), not 8k unmeasured tokens
     out = {"large-batch": large}
-    for key, model in (("moe-qwen15", "Qwen/Qwen1.5-MoE-A2.7B"), ("moe-moonlight", "moonshotai/Moonlight-16B-A3B")):
+    for key, model in (("moe-qwen15", "Qwen/Qwen1.5-MoE-A2.7B"), ("moe-moonlight", "moonshotai/Moonlight-16B-A3B-Instruct")):
         out[key] = grid(f"2026-12-07-h100bm-{key}", [vllm_config("vllm-graphs")], cell_blocks(MOE_CELLS),
                         models=[model], repetitions=2, idle_seconds=5.0)
     return out
