@@ -14,14 +14,19 @@ LARGE = [(1024, 128, 128), (768, 128, 128), (1024, 256, 256), (1, 512, 4096), (6
          (768, 256, 256), (64, 512, 2048), (8, 512, 8192), (1, 512, 8192)]
 
 
+# CUDA graphs for these token counts only (vLLM captures 51 by default, ~20 s of each engine's start): every decode
+# batch of the cells below 768 is one of them, so the measured steps run the graphs a default engine would run
+CAPTURE = {"cudagraph_capture_sizes": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]}
+
+
 def grids() -> dict[str, dict]:
     large = grid("2026-12-07-h100bm-large-batch", [vllm_config("vllm-graphs-seqs1024", max_num_seqs=1024,
-                                                               log_stats=True)],
+                                                               log_stats=True, compilation_config=CAPTURE)],
                  cell_blocks(LARGE), models=["Llama-3.1-8B"], repetitions=2, idle_seconds=5.0)
     large["warmup_output_tokens"] = 256  # same batch and prompt (same graphs), not 8k unmeasured tokens
     out = {"large-batch": large}
     for key, model in (("moe-qwen15", "Qwen/Qwen1.5-MoE-A2.7B"), ("moe-moonlight", "moonshotai/Moonlight-16B-A3B-Instruct")):
-        out[key] = grid(f"2026-12-07-h100bm-{key}", [vllm_config("vllm-graphs")], cell_blocks(MOE_CELLS),
+        out[key] = grid(f"2026-12-07-h100bm-{key}", [vllm_config("vllm-graphs", compilation_config=CAPTURE)], cell_blocks(MOE_CELLS),
                         models=[model], repetitions=2, idle_seconds=5.0)
     return out
 
