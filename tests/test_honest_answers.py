@@ -310,9 +310,11 @@ def test_mixtures_of_experts_are_measured_and_an_unmeasured_one_is_transferred_f
     card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
     assert r["basis"]["kind"] == "transferred" and "mixtures of experts" in r["basis"]["reason"]
     here = lomo_at(card, "vllm-moe", "H100-SXM-80GB")  # its interval, widened to its p90 error (issue 25)
-    # two models whose pool never covers the other's cells: the stated wider rule sets its interval (issue 26)
-    bounds = here["interval_log_bounds"]
-    assert here["interval_rule"] and "stated rule" in r["basis"]["reason"]
+    # a pool too thin to cover itself carries the stated wider rule (issue 26); three models (Qwen1.5-MoE measured
+    # on 2026-12-07) size their own interval from their held-out errors
+    assert len(here["models"]) >= 3 or here["interval_rule"]
+    bounds = here.get("interval_log_bounds", here["log_bounds"])
+    assert bool(here.get("interval_rule")) == ("stated rule" in r["basis"]["reason"])
     assert r["basis"]["route_log_bounds"] == pytest.approx([min(bounds[0], -np.log1p(here["p90_ape"])),
                                                             max(bounds[1], -np.log1p(-here["p90_ape"]))])
     # the issue's independent H100 cells of an MoE shape never measured came out 14-19% above the prediction
@@ -550,9 +552,10 @@ def test_hf_is_costed_as_generate_serves_it_and_never_simulated_online(tmp_path)
 def test_requests_beyond_the_measured_ranges_widen_the_interval(tmp_path):
     card = json.loads((REPO / "artifacts/models/default/card.json").read_text())
     lo, hi = card["interval"]["log_bounds"]
-    # long prompts with reasoning-length outputs: inputs to 126k are measured (2026-12-07), outputs past 1,024 not
-    beyond = profile(tmp_path, "beyond", workload__tokens={"kind": "samples", "samples": [[20000, 2048],
-                                                                                       [40000, 3000]]},
+    # long prompts with reasoning-length outputs: inputs to 126k and outputs to 4,096 are measured (2026-12-07),
+    # outputs past 4,096 not
+    beyond = profile(tmp_path, "beyond", workload__tokens={"kind": "samples", "samples": [[20000, 6000],
+                                                                                       [40000, 8000]]},
                      workload__requests=64)
     for extra in ([], ["--rate", "0.05"]):
         r = report("--profile", beyond, *extra)

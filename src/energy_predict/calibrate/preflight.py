@@ -7,7 +7,9 @@ refused before a million cells are expanded or a model is built on the CPU for m
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterable
+from typing import Any
 
 from energy_predict.calibrate.grid import Grid
 from energy_predict.errors import EnergyPredictError, InputError
@@ -68,8 +70,24 @@ def check_gpu(device: str | None, command: str = "calibrate") -> None:
         return
     import torch
 
-    if not torch.cuda.is_available():
+    if not _torch_sees_cuda(torch):
         cpu = " (--device cpu runs the HF code path on the CPU, with no energy measured)" if command == "calibrate" \
             else ""
         raise EnergyPredictError(f"{command}: torch sees no CUDA GPU on this machine, and {command} meters a GPU's "
                                  f"energy; run it on a GPU machine{cpu}")
+
+
+def _torch_sees_cuda(torch: Any) -> bool:
+    """torch.cuda.is_available() through torch's NVML path, which creates no CUDA context in this process.
+
+    The plain call asks the CUDA driver, and a vLLM engine core forked after it cannot use CUDA.
+    """
+    before = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
+    try:
+        return bool(torch.cuda.is_available())
+    finally:
+        if before is None:
+            del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
+        else:
+            os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = before

@@ -229,6 +229,9 @@ class RunMeta(_Contract):
     caveat: str | None = None
     superseded: Superseded | None = None
     import_note: str | None = None
+    # why none of the run's cells are training data although it ran as planned (what it measured is not what its
+    # model name stands for, e.g. routing that random weights collapse onto a few experts): a finding, kept on disk
+    not_training: str | None = None
 
     def idle(self, key: str | EngineKey) -> IdlePower:
         """The idle reading under `key` ("before", "after" or an engine), None where it was not taken."""
@@ -253,7 +256,8 @@ class RunMeta(_Contract):
 
     def backend_of(self, config: str) -> str | None:
         """The framework ("hf", "vllm") of one of the run's configs, from the config as loaded."""
-        return (self.configs.get(config) or {}).get("backend")
+        stored = self.configs.get(config) or {}
+        return stored.get("framework") or stored.get("backend")  # today's spelling, or that of runs before 2026-12
 
     def to_json(self) -> dict[str, Any]:
         """run.json as written; a run going again (`outcome` None) has no outcome key, as before it ends."""

@@ -61,6 +61,8 @@ def training_table(root: Path | None = None, configs: Collection[str] | None = N
     frames = []
     for run in run_dirs(root):
         meta = json.loads((run / "run.json").read_text())
+        if meta.get("not_training"):
+            continue
         records = load_records(run)
         records = records[records["status"] == "ok"]
         measured = run_configs(run, records)

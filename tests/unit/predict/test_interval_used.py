@@ -25,8 +25,8 @@ def samples(*rows) -> dict:
 
 
 def test_a_workload_wholly_beyond_the_measured_inputs_carries_the_extrapolation_bounds(tmp_path):
-    # inputs to 126k are measured (2026-12-07), outputs past 1,024 tokens are not
-    r = report(profile(tmp_path, workload__tokens=samples((60000, 3000)), workload__requests=8))
+    # inputs to 126k and outputs to 4,096 tokens are measured (2026-12-07), outputs past 4,096 are not
+    r = report(profile(tmp_path, workload__tokens=samples((60000, 6000)), workload__requests=8))
     basis, e = r["basis"], r["energy_kwh"]
     assert basis["kind"] == "extrapolated" and basis["extrapolated_share"] == 1.0
     lo, hi = basis["interval_log_bounds"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -134,7 +135,7 @@ def generated_tokens(outputs: Sequence[Any]) -> list[int]:
 
 def write_model_dir(arch: Architecture, max_model_len: int) -> str:
     """A temporary folder holding only the architecture's config.json."""
-    folder = tempfile.mkdtemp(prefix=f"ep-{arch.name}-")
+    folder = tempfile.mkdtemp(prefix=f"ep-{arch.name.replace('/', '--')}-")  # a Hugging Face id holds a '/'
     config = calibration_config(arch, max_position_embeddings=max(max_model_len, 8192))
     (Path(folder) / "config.json").write_text(json.dumps(config))
     return folder
@@ -150,6 +151,9 @@ class VLLMBackend:
         self.config: ServingConfig | None = None
 
     def load(self, arch: Architecture, config: ServingConfig) -> None:
+        # vLLM forks its engine core unless told otherwise, and a fork fails once this process has touched CUDA
+        # ("Cannot re-initialize CUDA in forked subprocess", seen on the 2026-12-07 batch/MoE lease)
+        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         from vllm import LLM
 
         if config.engine.max_model_len:
