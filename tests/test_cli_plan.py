@@ -81,3 +81,52 @@ def test_plan_searches_a_speculative_axis_and_refuses_it_outside_what_was_measur
         result = run(*base, *args)
         assert result.exit_code == 2 and needle in result.output, (args, result.output)
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+SMALL = ["--rate", "1", "--max-gpus", "2", "--gpu-kinds", "H100-SXM-80GB", "--tp", "1", "--precisions", "bf16"]
+TWO = ["-p", EXAMPLES / "code_gen.json", "-p", EXAMPLES / "conversation.json"]
+
+
+def test_several_profiles_give_one_plan_each_in_order_as_alone_the_same_for_any_workers():
+    one, two = run("plan", *TWO, *SMALL, "--json"), run("plan", *TWO, *SMALL, "--json", "--workers", "2")
+    assert one.exit_code == two.exit_code == 0, one.output + two.output
+    plans = json.loads(one.output)["plans"]
+    assert plans == json.loads(two.output)["plans"]
+    assert [p["profile_file"] for p in plans] == [str(EXAMPLES / n) for n in ("code_gen.json", "conversation.json")]
+    assert [p["profile"] for p in plans] == ["code_gen", "conversation"]
+    assert all(abs(p["offered_rate_per_s"] - 1) < 0.05 for p in plans)  # --rate for every profile (Poisson at 1/s)
+    alone = run("plan", "-p", EXAMPLES / "conversation.json", *SMALL, "--json")
+    assert {k: v for k, v in plans[1].items() if k != "profile_file"} == json.loads(alone.output)
+
+
+def test_several_plans_as_csv_markdown_and_table_name_their_profiles():
+    csv_out = run("plan", *TWO, *SMALL, "--format", "csv")
+    assert csv_out.exit_code == 0, csv_out.output
+    lines = csv_out.output.strip().splitlines()
+    assert lines[0].startswith("profile_file,rec,deployment,")
+    assert [x.split(",")[0] for x in lines[1:]] == [str(EXAMPLES / n) for n in ("code_gen.json", "conversation.json")]
+    md = run("plan", *TWO, *SMALL, "--format", "markdown").output
+    assert md.index(f"## {EXAMPLES / 'code_gen.json'}") < md.index(f"## {EXAMPLES / 'conversation.json'}")
+    table = run("plan", *TWO, *SMALL).output
+    assert table.count("recommended: ") == 2 and f"profile {EXAMPLES / 'conversation.json'}\n" in table
+
+
+def test_several_profiles_refuse_a_bad_one_or_html_in_one_line_with_nothing_else(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x"}')
+    for args, needles in (([*TWO, "-p", bad], ("--profile", str(bad))),
+                          ([*TWO, "-p", tmp_path / "none.json"], ("--profile", "none.json")),
+                          ([*TWO, "--html", tmp_path / "p.html"], ("--html", "2 profiles")),
+                          ([*TWO, "--ray", "--workers", "2"], ("--workers", "--ray"))):
+        result = run("plan", *args, *SMALL)
+        assert result.exit_code == 2 and all(n in result.output for n in needles), (args, result.output)
+        assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_plan_ray_without_ray_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    result = run("plan", *TWO, *SMALL, "--ray")
+    assert result.exit_code == 2 and "energy-predict[ray]" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output

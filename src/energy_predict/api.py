@@ -1,6 +1,7 @@
-"""The Python API: `energy_predict.predict(profile) -> Report` and `energy_predict.plan(profile) -> Plan`.
+"""The Python API: `energy_predict.predict`, `energy_predict.plan` and `energy_predict.plan_many`.
 
-What `energy-predict --profile P` and `energy-predict plan --profile P` print, as typed values.
+`predict(profile) -> Report`, `plan(profile) -> Plan` and `plan_many(profiles) -> list[Plan]`: what
+`energy-predict --profile P`, `energy-predict plan --profile P` and `plan -p A -p B` print, as typed values.
 
 A composition root, as cli.py is: it loads a fitted model (model/) and hands it to the prediction (predict/).
 `energy_predict.predict` (the stage's package, callable) and `from energy_predict.api import predict` are the same
@@ -144,32 +145,9 @@ def _axis(name: str, values, kind: type) -> tuple | None:
     return tuple(dict.fromkeys(values)) or None
 
 
-def plan(profile: Profile | Mapping[str, Any] | str | Path, *, rate: float | None = None,
-         gpu_kinds: Sequence[str] | None = None, tp: Sequence[int] | None = None,
-         precisions: Sequence[str] | None = None, batch_caps: Sequence[int] | None = None,
-         token_budgets: Sequence[int] | None = None, prefix_caching: Sequence[bool] | None = None,
-         speculative: Sequence[Speculation | None] | None = None, max_gpus: int = 8,
-         ttft_p90_ms: float | None = None, ttft_p99_ms: float | None = None, tpot_p90_ms: float | None = None,
-         tpot_p99_ms: float | None = None, headroom: float = 0.8, power_budget_w: float | None = None,
-         gpu_budget: int | None = None, gpu_hour_price: float | None = None,
-         energy_model: str | EnergyModel | None = None, workers: int = 1) -> Plan:
-    """The energy-optimal deployment under latency targets: the same as `energy-predict plan --profile P --json`.
-
-    The keywords are the CLI's flags (docs/cli.md) with lists for its comma-separated values: `gpu_kinds=["H100"]`
-    is `--gpu-kinds H100`, `prefix_caching=[False, True]` is `--prefix-caching off,on`; `speculative` takes
-    `energy_predict.serving.Speculation` values (None: no speculation). None leaves an axis at the CLI's default.
-    `workers`: processes simulating candidates side by side (`--workers`); the plan is the same for any number.
-
-    Returns:
-        The `Plan`: `.recommended`, `.rows` (the Pareto front), `.why`, `.to_dict()` (the CLI's JSON),
-        `.to_dataframe()` (the front), `.to_html()` (the page of `plan --html`).
-
-    Raises:
-        InputError: a bad profile or option, named with its fix.
-    """
-    from energy_predict.predict.plan import plan as plan_case
-    from energy_predict.predict.plan_types import PlanSpace, PlanTargets
-    from energy_predict.predict.run import case_of
+def _check_plan_options(rate, ttft_p90_ms, ttft_p99_ms, tpot_p90_ms, tpot_p99_ms, headroom, power_budget_w, max_gpus,
+                        gpu_budget, gpu_hour_price, speculative) -> None:
+    """`plan`'s number options, checked as the CLI checks its flags, and its speculations."""
     from energy_predict.serving import Speculation
 
     if rate is not None:
@@ -189,17 +167,114 @@ def plan(profile: Profile | Mapping[str, Any] | str | Path, *, rate: float | Non
         raise InputError("speculative", f"{speculative!r} is not a list of speculations",
                          "give energy_predict.serving.Speculation(draft, draft_tokens, acceptance_rate) values, "
                          "or None for no speculation")
-    fitted = _energy_model(energy_model)
+
+
+def _plan_case(profile: Profile | Mapping[str, Any] | str | Path, rate: float | None):
+    """The validated profile and its case; a profile with no rate and no `rate=` is refused."""
+    from energy_predict.predict.run import case_of
+
     validated, folder = _profile_and_folder(profile)
     case = case_of(validated, folder)
     if rate is None and case.workload.rate_per_s is None and case.workload.arrival_s is None:
         raise InputError("rate", "the profile has no rate", "give rate= (requests/s)")
-    space = PlanSpace(gpus=_axis("gpu_kinds", gpu_kinds, str), tp=_axis("tp", tp, int),
-                      precisions=_axis("precisions", precisions, str),
-                      batch_caps=_axis("batch_caps", batch_caps, int),
-                      token_budgets=_axis("token_budgets", token_budgets, int),
-                      prefix_caching=_axis("prefix_caching", prefix_caching, bool), max_gpus=max_gpus,
-                      speculative=None if speculative is None else tuple(dict.fromkeys(speculative)) or None)
+    return validated, case
+
+
+def _space(gpu_kinds, tp, precisions, batch_caps, token_budgets, prefix_caching, speculative, max_gpus):
+    from energy_predict.predict.plan_types import PlanSpace
+
+    return PlanSpace(gpus=_axis("gpu_kinds", gpu_kinds, str), tp=_axis("tp", tp, int),
+                     precisions=_axis("precisions", precisions, str),
+                     batch_caps=_axis("batch_caps", batch_caps, int),
+                     token_budgets=_axis("token_budgets", token_budgets, int),
+                     prefix_caching=_axis("prefix_caching", prefix_caching, bool), max_gpus=max_gpus,
+                     speculative=None if speculative is None else tuple(dict.fromkeys(speculative)) or None)
+
+
+def plan(profile: Profile | Mapping[str, Any] | str | Path, *, rate: float | None = None,
+         gpu_kinds: Sequence[str] | None = None, tp: Sequence[int] | None = None,
+         precisions: Sequence[str] | None = None, batch_caps: Sequence[int] | None = None,
+         token_budgets: Sequence[int] | None = None, prefix_caching: Sequence[bool] | None = None,
+         speculative: Sequence[Speculation | None] | None = None, max_gpus: int = 8,
+         ttft_p90_ms: float | None = None, ttft_p99_ms: float | None = None, tpot_p90_ms: float | None = None,
+         tpot_p99_ms: float | None = None, headroom: float = 0.8, power_budget_w: float | None = None,
+         gpu_budget: int | None = None, gpu_hour_price: float | None = None,
+         energy_model: str | EnergyModel | None = None, workers: int = 1) -> Plan:
+    """The energy-optimal deployment under latency targets: the same as `energy-predict plan --profile P --json`.
+
+    The keywords are the CLI's flags (docs/cli.md) with lists for its comma-separated values: `gpu_kinds=["H100"]`
+    is `--gpu-kinds H100`, `prefix_caching=[False, True]` is `--prefix-caching off,on`; `speculative` takes
+    `energy_predict.serving.Speculation` values (None: no speculation). None leaves an axis at the CLI's default.
+    `workers`: processes simulating candidates side by side (`--workers`); the plan is the same for any number.
+    Many workloads at once: `plan_many`.
+
+    Returns:
+        The `Plan`: `.recommended`, `.rows` (the Pareto front), `.why`, `.to_dict()` (the CLI's JSON),
+        `.to_dataframe()` (the front), `.to_html()` (the page of `plan --html`).
+
+    Raises:
+        InputError: a bad profile or option, named with its fix.
+    """
+    from energy_predict.predict.plan import plan as plan_case
+    from energy_predict.predict.plan_types import PlanTargets
+
+    _check_plan_options(rate, ttft_p90_ms, ttft_p99_ms, tpot_p90_ms, tpot_p99_ms, headroom, power_budget_w, max_gpus,
+                        gpu_budget, gpu_hour_price, speculative)
+    fitted = _energy_model(energy_model)
+    validated, case = _plan_case(profile, rate)
+    space = _space(gpu_kinds, tp, precisions, batch_caps, token_budgets, prefix_caching, speculative, max_gpus)
     targets = PlanTargets(ttft_p90_ms, ttft_p99_ms, tpot_p90_ms, tpot_p99_ms, headroom, power_budget_w, gpu_budget)
     return plan_case(case.workload, case.dep, fitted, space, targets, rate, validated.site, gpu_hour_price,
                      validated.name, workers)
+
+
+def plan_many(profiles: Sequence[Profile | Mapping[str, Any] | str | Path], *, rate: float | None = None,
+              gpu_kinds: Sequence[str] | None = None, tp: Sequence[int] | None = None,
+              precisions: Sequence[str] | None = None, batch_caps: Sequence[int] | None = None,
+              token_budgets: Sequence[int] | None = None, prefix_caching: Sequence[bool] | None = None,
+              speculative: Sequence[Speculation | None] | None = None, max_gpus: int = 8,
+              ttft_p90_ms: float | None = None, ttft_p99_ms: float | None = None,
+              tpot_p90_ms: float | None = None, tpot_p99_ms: float | None = None, headroom: float = 0.8,
+              power_budget_w: float | None = None, gpu_budget: int | None = None,
+              gpu_hour_price: float | None = None, energy_model: str | EnergyModel | None = None,
+              workers: int = 1, ray: str | None = None) -> list[Plan]:
+    """One plan per workload, in the order given: `energy-predict plan -p A -p B ... --json`'s plans.
+
+    Each profile is planned exactly as `plan(profile, ...)` with the same keywords (`rate` applies to every one;
+    None: each profile's own). `workers`: processes planning workloads side by side (one profile: simulating its
+    candidates, as `plan`); `ray`: each workload a Ray task ("local" starts Ray here, "auto" or HOST:PORT joins a
+    cluster; the `ray` extra). The plans are the same whichever runs them. Every profile is read before any is
+    planned; the first refusal, in the order given, names its profile.
+
+    Raises:
+        InputError: a bad profile or option, named with its fix.
+    """
+    from energy_predict.predict.plan import MAX_WORKERS
+    from energy_predict.predict.plan_fanout import PlanJob, plan_on_ray
+    from energy_predict.predict.plan_fanout import plan_many as plan_jobs
+    from energy_predict.predict.plan_types import PlanTargets
+
+    if isinstance(profiles, (str, bytes, Path, Mapping)) or not isinstance(profiles, Sequence) or not profiles:
+        raise InputError("profiles", f"{profiles!r} is not a list of profiles",
+                         "give a list, e.g. plan_many(['examples/code_gen.json', 'examples/conversation.json'])")
+    _check_plan_options(rate, ttft_p90_ms, ttft_p99_ms, tpot_p90_ms, tpot_p99_ms, headroom, power_budget_w, max_gpus,
+                        gpu_budget, gpu_hour_price, speculative)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise InputError("workers", f"{workers!r} is not a number of processes", f"give 1 to {MAX_WORKERS}")
+    if ray is not None and not isinstance(ray, str):
+        raise InputError("ray", f"{ray!r} is not a Ray address", "give 'local', 'auto' or HOST:PORT")
+    fitted = _energy_model(energy_model)
+    space = _space(gpu_kinds, tp, precisions, batch_caps, token_budgets, prefix_caching, speculative, max_gpus)
+    targets = PlanTargets(ttft_p90_ms, ttft_p99_ms, tpot_p90_ms, tpot_p99_ms, headroom, power_budget_w, gpu_budget)
+    jobs = []
+    for k, profile in enumerate(profiles):
+        source = str(profile) if isinstance(profile, (str, Path)) else f"profiles[{k}]"
+        try:
+            validated, case = _plan_case(profile, rate)
+        except InputError as exc:
+            if len(profiles) == 1 or source in str(exc):
+                raise
+            raise InputError(exc.field, f"{exc.problem} (profile {source})", exc.fix) from None
+        jobs.append(PlanJob(source, case.workload, case.dep, space, targets, rate, validated.site, gpu_hour_price,
+                            validated.name))
+    return plan_on_ray(jobs, fitted, ray) if ray is not None else plan_jobs(jobs, fitted, workers)

@@ -1,6 +1,7 @@
 """`energy-predict plan`: options in, `energy_predict.predict.plan.plan` out, as a table or JSON.
 
-Registered from cli.py (`register`); the table is drawn with cli.py's shared helpers.
+Registered from cli.py (`register`); the table is drawn with cli.py's shared helpers. Several `--profile`: one plan
+each (`predict/plan_fanout.py`), printed in the order given.
 """
 
 from __future__ import annotations
@@ -120,14 +121,53 @@ def plan_table(result, fmt: str = "table") -> None:
         err.print(f"note: {note}", style="yellow")
 
 
+def _named(job, path: Path):
+    """`job(path)`, a refusal naming the profile it is about (one of several)."""
+    try:
+        return job(path)
+    except InputError as exc:
+        if str(path) in str(exc):
+            raise
+        raise InputError(exc.field, f"{exc.problem} (--profile {path})", exc.fix) from None
+
+
+def plans_out(sources: list[str], plans: list, fmt: str, print_json) -> None:
+    """Several plans in the chosen format.
+
+    JSON {"plans": [...]}, one CSV with a leading profile_file column, or each plan under a heading naming its profile.
+    """
+    import sys
+
+    from energy_predict.formats import Column, TableView
+
+    if fmt == "json":
+        print_json({"plans": [{"profile_file": s, **p.to_dict()} for s, p in zip(sources, plans)]})
+        return
+    if fmt == "csv":
+        from energy_predict.cli import _emit
+
+        views = [plan_view(p) for p in plans]
+        rows = tuple({"profile_file": s, **row} for s, v in zip(sources, views) for row in v.rows)
+        _emit(TableView("", (Column("profile_file", numeric=False), *views[0].columns), rows, key_columns=3), fmt)
+        return
+    for k, (source, p) in enumerate(zip(sources, plans)):
+        sys.stdout.write(("\n" if k else "") + (f"## {source}\n\n" if fmt == "markdown" else f"profile {source}\n"))
+        sys.stdout.flush()
+        plan_table(p, fmt)
+
+
 def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
     """Add `plan` to the CLI."""
+    from energy_predict.cli import _RayOptionalAddress
 
-    @app.command("plan")
+    @app.command("plan", cls=_RayOptionalAddress)
     @handles_errors
     def plan_cmd(
-        profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON (profile from-trace)"),
-        rate: float | None = typer.Option(None, "--rate", help="requests per second (default: the profile's)"),
+        profile: list[Path] = typer.Option(..., "--profile", "-p", help="workload profile JSON (profile from-trace); "
+                                           "again for several workloads, each planned as it would be alone, one "
+                                           "plan each in the order given"),
+        rate: float | None = typer.Option(None, "--rate", help="requests per second, for every profile given "
+                                          "(default: each profile's)"),
         gpu_kinds: str | None = typer.Option(None, "--gpu-kinds", help="GPU kinds, e.g. H100,H200 (default: the "
                                              "profile's and those the energy model measured)"),
         gpus: str | None = typer.Option(None, "--gpus", hidden=True, help="deprecated: --gpu-kinds"),
@@ -161,10 +201,19 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
         as_json: bool = typer.Option(False, "--json", help="print JSON (the same as --format json)"),
         html: Path | None = typer.Option(None, "--html", help="write a self-contained HTML page: the recommendation "
                                          "and why, the front, the targets (readable offline)"),
-        workers: int = typer.Option(1, "--workers", help="processes that simulate candidates side by side (the "
-                                    "plan is the same for any number; default 1)"),
+        workers: int = typer.Option(1, "--workers", help="processes side by side: with one profile they simulate "
+                                    "its candidates, with several they plan workloads (the plans are the same for "
+                                    "any number; default 1)"),
+        ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                                       help="plan each workload as a Ray task: alone, on a Ray started here; with an "
+                                            "address (auto, HOST:6379), a cluster's (`ray` extra)"),
     ) -> None:
-        """The energy-optimal deployment under latency targets: a Pareto front with intervals and bases."""
+        """The energy-optimal deployment under latency targets: a Pareto front with intervals and bases.
+
+        Several --profile: one plan per workload, in the order given (--json: {"plans": [...]}, each plan's JSON with
+        its `profile_file`; csv: one table with a leading profile_file column); --workers N plans N workloads side by
+        side, --ray plans each as a Ray task. --html takes one profile.
+        """
         from energy_predict.cli import (
             _check_rate,
             _deprecated,
@@ -178,9 +227,13 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
 
         fmt = _resolve_format(fmt, as_json)
         _output_file(html, "--html", (".html", ".htm"))
+        many = len(profile) > 1
+        if many and html is not None:
+            raise InputError("--html", f"a page holds one plan, and {len(profile)} profiles were given",
+                             "give one --profile with --html (run plan once per profile)")
         energy_model = _energy_model_name(model, energy_model)
         gpu_kinds = _deprecated("--gpus", "--gpu-kinds", gpus, gpu_kinds) or ""
-        from energy_predict.predict.plan import plan
+        from energy_predict.predict.plan_fanout import PlanJob, plan_many
         from energy_predict.predict.plan_types import PlanSpace, PlanTargets
         from energy_predict.predict.run import load_case
 
@@ -190,6 +243,9 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
 
         if not 1 <= workers <= MAX_WORKERS:
             raise InputError("--workers", f"{workers} is not a number of processes", f"give 1 to {MAX_WORKERS}")
+        if ray is not None and workers > 1:
+            raise InputError("--workers", "with --ray each workload is one Ray task, its candidates simulated one "
+                             "after another", "leave --workers out with --ray")
         if not (math.isfinite(headroom) and 0 < headroom <= 1):
             raise InputError("--headroom", f"{headroom!r} is not a share", "give a share above 0 and at most 1")
         if power_budget_w is not None and not (math.isfinite(power_budget_w) and power_budget_w > 0):
@@ -198,26 +254,42 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
             raise InputError("--gpu-hour-price", f"{gpu_hour_price!r} is not a price", "give a price of 0 or more")
         if acceptance_rate is not None and not (math.isfinite(acceptance_rate) and 0 <= acceptance_rate <= 1):
             raise InputError("--acceptance-rate", f"{acceptance_rate!r} is not a share", "give a share in 0-1")
-        case = load_case(profile)
-        space = PlanSpace(gpus=_names(gpu_kinds), tp=tuple(_ints(tp, "--tp")) or None,
-                          precisions=_names(precisions), batch_caps=tuple(_ints(batch_caps, "--batch-caps")) or None,
-                          token_budgets=tuple(_ints(token_budgets, "--token-budgets")) or None,
-                          prefix_caching=_bools(prefix_caching), max_gpus=max_gpus,
-                          speculative=_speculations(speculative, case.dep.serving.speculative, acceptance_rate))
-        targets = PlanTargets(_ms(ttft_p90_ms, "--ttft-p90-ms"), _ms(ttft_p99_ms, "--ttft-p99-ms"),
-                              _ms(tpot_p90_ms, "--tpot-p90-ms"), _ms(tpot_p99_ms, "--tpot-p99-ms"), headroom,
-                              power_budget_w, gpu_budget)
-        if rate is None and case.workload.rate_per_s is None and case.workload.arrival_s is None:
-            raise InputError("--rate", "the profile has no rate", "give --rate (req/s)")
-        fitted = load_model(energy_model)
-        with _LateProgress("planning: candidate families") as on_progress:
-            result = plan(case.workload, case.dep, fitted, space, targets, rate, case.profile.site,
-                          gpu_hour_price, case.profile.name, workers, on_progress)
-        if html is not None:
-            from energy_predict.predict.html_report import write_plan_html
 
-            _info(f"wrote {write_plan_html(result, html)}")
-        if fmt == "json":
-            print_json(result.to_dict())
+        def job(path: Path) -> PlanJob:
+            case = load_case(path)
+            space = PlanSpace(gpus=_names(gpu_kinds), tp=tuple(_ints(tp, "--tp")) or None,
+                              precisions=_names(precisions),
+                              batch_caps=tuple(_ints(batch_caps, "--batch-caps")) or None,
+                              token_budgets=tuple(_ints(token_budgets, "--token-budgets")) or None,
+                              prefix_caching=_bools(prefix_caching), max_gpus=max_gpus,
+                              speculative=_speculations(speculative, case.dep.serving.speculative, acceptance_rate))
+            targets = PlanTargets(_ms(ttft_p90_ms, "--ttft-p90-ms"), _ms(ttft_p99_ms, "--ttft-p99-ms"),
+                                  _ms(tpot_p90_ms, "--tpot-p90-ms"), _ms(tpot_p99_ms, "--tpot-p99-ms"), headroom,
+                                  power_budget_w, gpu_budget)
+            if rate is None and case.workload.rate_per_s is None and case.workload.arrival_s is None:
+                raise InputError("--rate", "the profile has no rate", "give --rate (req/s)")
+            return PlanJob(str(path), case.workload, case.dep, space, targets, rate, case.profile.site,
+                           gpu_hour_price, case.profile.name)
+
+        # every profile is read before any is planned: a bad one refuses the command, with nothing printed
+        jobs = [job(path) if not many else _named(job, path) for path in profile]
+        fitted = load_model(energy_model)
+        if ray is not None:
+            from energy_predict.predict.plan_fanout import plan_on_ray
+
+            plans = plan_on_ray(jobs, fitted, ray)
+        else:
+            with _LateProgress("planning: workloads" if many else "planning: candidate families") as on_progress:
+                plans = plan_many(jobs, fitted, workers, on_progress)
+        if not many:
+            result = plans[0]
+            if html is not None:
+                from energy_predict.predict.html_report import write_plan_html
+
+                _info(f"wrote {write_plan_html(result, html)}")
+            if fmt == "json":
+                print_json(result.to_dict())
+                return
+            plan_table(result, fmt)
             return
-        plan_table(result, fmt)
+        plans_out([j.source for j in jobs], plans, fmt, print_json)

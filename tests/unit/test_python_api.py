@@ -169,3 +169,20 @@ def test_the_pages_code_blocks_run(monkeypatch):
         exec(compile(block, "docs/python-api.md", "exec"), namespace)
     assert isinstance(namespace["report"], Report) and isinstance(namespace["plan"], energy_predict.Plan)
     assert namespace["plan"].recommended.on_front
+
+
+def test_plan_many_gives_each_profiles_plan_in_order():
+    conversation = EXAMPLES / "conversation.json"
+    plans = energy_predict.plan_many([CODE_GEN, conversation], **PLAN_SPACE, workers=2)
+    assert [p.profile for p in plans] == ["code_gen", "conversation"]
+    assert plans[1].to_dict() == energy_predict.plan(conversation, **PLAN_SPACE).to_dict()
+
+
+@pytest.mark.parametrize(("profiles", "options", "field", "needle"), [
+    ("examples/code_gen.json", {}, "profiles", "not a list"), ([], {}, "profiles", "not a list"),
+    ([CODE_GEN, {"name": "x"}], {}, "model", "(profile profiles[1])"), ([CODE_GEN], {"workers": 0}, "workers", "0"),
+    ([CODE_GEN], {"ray": 1}, "ray", "Ray address")])
+def test_plan_many_refuses_bad_input_naming_the_profile(profiles, options, field, needle):
+    with pytest.raises(InputError) as caught:
+        energy_predict.plan_many(profiles, **{**PLAN_SPACE, **options})
+    assert caught.value.field == field and needle in str(caught.value)
