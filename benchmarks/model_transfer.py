@@ -211,8 +211,9 @@ def main() -> None:
             "grid took 2.6-2.9 GPU-minutes; the engine's start-up (about 2 minutes: compile and CUDA graphs) is most "
             "of the cost of the first cells. With random weights a softmax router of a mixture of experts spreads "
             "tokens evenly (a sigmoid router with a per-expert bias does not: Moonlight-16B-A3B's 2026-12-07 cells "
-            "read 6 experts whatever the batch and are not fitted); real routing skew concentrates tokens on fewer experts, which reads fewer expert weights per "
-            "step at small batches (cheaper decode) and leaves some experts' kernels fuller at large ones.")
+            "read 6 experts whatever the batch and are not fitted); real routing skew concentrates tokens on fewer "
+            "experts, which reads fewer expert weights per step at small batches (cheaper decode) and leaves some "
+            "experts' kernels fuller at large ones.")
     lines += ["", note, ""]
     (OUT / "model_transfer.md").write_text("\n".join(lines))
     print("\n".join(lines))

@@ -5,11 +5,12 @@ A registry holds the published shapes; `from_hf_config` reads any Hugging Face `
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from energy_predict.errors import InputError
+from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.jsonio import is_dir, is_file, json_type, read_json
 from energy_predict.precision import format_bytes_per_param, format_covers
 
@@ -346,11 +347,6 @@ def _shared_expert_size(config: dict[str, Any], model_type: str, expert_width: i
     return 0
 
 
-def _has_shared_expert(config: dict[str, Any], model_type: str) -> bool:
-    return bool(config.get("shared_expert_intermediate_size") or config.get("n_shared_experts")
-                or (model_type.startswith("llama4") and config.get("num_local_experts")))
-
-
 def _deployment_notes(config: dict[str, Any], model_type: str) -> list[str]:
     """What the counts leave out, said where the config holds it."""
     notes = []
@@ -364,13 +360,12 @@ def _deployment_notes(config: dict[str, Any], model_type: str) -> list[str]:
     if model_type.startswith("llama4") and config.get("attention_chunk_size"):
         notes.append(f"attention: Llama-4's chunked local attention ({config['attention_chunk_size']} tokens, in "
                      "3 of 4 layers) is costed as full attention (an upper bound beyond the chunk)")
-    unmeasured = [what for what, present in (("latent attention", config.get("kv_lora_rank") is not None),
-                                             ("shared experts", _has_shared_expert(config, model_type)))
-                  if present]
-    if unmeasured:
-        notes.append(f"model: no measured mixture of experts has {' or '.join(unmeasured)}; they are costed by their "
-                     "shapes, and a transfer's held-out error, measured among plain mixtures of experts, may "
-                     "understate the error for this one")
+    # shared experts are in the fitted pool since Qwen1.5-MoE-A2.7B's H100 cells (2026-12-07); latent attention is
+    # not: Moonlight-16B-A3B's cells are kept unfitted (random weights collapse its router onto 6 experts)
+    if config.get("kv_lora_rank") is not None:
+        notes.append("model: no fitted mixture of experts has latent attention; it is costed by its shape, and a "
+                     "transfer's held-out error, measured among mixtures of experts without it, may understate the "
+                     "error for this one")
     if config.get("num_nextn_predict_layers"):
         notes.append("model: the multi-token-prediction layer of the checkpoint is not counted (vLLM loads it only "
                      "for MTP speculative decoding)")
@@ -549,12 +544,36 @@ def _identified(arch: Architecture) -> Architecture:
     same_shape = next((known for known in REGISTRY.values() if replace(known, name=arch.name) == arch), None)
     if same_shape is not None:
         return same_shape
+    shipped = _shipped_shapes().get(_shape(arch))  # a shipped id's shape (Qwen1.5-MoE-A2.7B: measured by its id)
+    if shipped is not None:
+        return shipped
     claimed = {k.lower(): k for k in REGISTRY}.get(arch.name.lower())
     if claimed is None:
         return arch
     renamed = (f"model: the config.json is named {claimed} but is not {claimed}'s shape; it is costed as its own "
                "shape, not from that model's measurements")
     return replace(arch, name=f"{arch.name} (config.json)", note="; ".join(n for n in (renamed, arch.note) if n))
+
+
+def _shape(arch: Architecture) -> Architecture:
+    """What sets an architecture's cost: everything but its name and notes."""
+    return replace(arch, name="", note="")
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_shapes() -> dict[Architecture, Architecture]:
+    """Each shipped Hugging Face id's architecture by its shape (ids whose config is refused are left out)."""
+    from energy_predict import hf_ids
+
+    out: dict[Architecture, Architecture] = {}
+    for hf_id in hf_ids.shipped_ids():
+        shipped = hf_ids.shipped_config(hf_id)
+        try:
+            arch = from_hf_config(read_json(shipped.path, "model", "reinstall energy-predict"), name=hf_id)
+        except EnergyPredictError:
+            continue
+        out.setdefault(_shape(arch), arch)
+    return out
 
 
 def scaled(arch: Architecture, **changes: Any) -> Architecture:

@@ -26,24 +26,32 @@ def _moe_transfer_at_h100() -> dict:
                 and k["serving"]["quantization"] is None and k["serving"]["cuda_graphs"])
 
 
-@pytest.mark.parametrize("name", ["DeepSeek-V2-Lite", "Qwen1.5-MoE-A2.7B"])
-def test_a_served_moe_that_fits_is_transferred_with_the_leave_one_moe_out_error(tmp_path, name):
-    result = _run(tmp_path, name)
+def test_a_served_moe_that_fits_is_transferred_with_the_leave_one_moe_out_error(tmp_path):
+    result = _run(tmp_path, "DeepSeek-V2-Lite")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     basis = report["basis"]
-    # the transfer starts from plain mixtures of experts, and says so
-    assert any(note.startswith("model: no measured mixture of experts has") for note in report["notes"])
+    # the transfer starts from mixtures of experts without latent attention, and says so
+    assert any(note.startswith("model: no fitted mixture of experts has latent attention") for note in report["notes"])
     transfer = _moe_transfer_at_h100()
     assert basis["kind"] == "transferred"
     assert "leave-one-model-out error of the mixtures of experts" in basis["reason"]
     assert basis["held_out"]["scores"][0]["median_ape"] == pytest.approx(transfer["median_ape"])
 
 
+def test_a_config_json_of_a_measured_shipped_id_is_that_measured_model(tmp_path):
+    """Qwen1.5-MoE-A2.7B was measured on the H100 by its Hugging Face id (2026-12-07): a config.json of the same
+    shape, whatever its folder is called, is answered from those cells."""
+    report = json.loads(_run(tmp_path, "Qwen1.5-MoE-A2.7B").output)
+    assert report["basis"]["kind"] in ("measured", "extrapolated")
+    assert "Qwen/Qwen1.5-MoE-A2.7B measured" in report["basis"]["reason"]
+    assert not any("latent attention" in note for note in report["notes"])
+
+
 @pytest.mark.parametrize(("name", "changes", "extra", "line"), [
-    ("DeepSeek-V3", {}, (), "serving.quantization: DeepSeek-V3's checkpoint stores its weights in fp8"),
+    ("DeepSeek-V3", {}, (), "serving.quantization: deepseek-ai/DeepSeek-V3's checkpoint stores its weights in fp8"),
     ("DeepSeek-V3", {"serving__quantization": "fp8"}, ("--energy-model", "roofline"),
-     "hardware: DeepSeek-V3 needs 625 GiB of weights per GPU at tensor_parallel 1, more than the 68 GiB a "
+     "hardware: deepseek-ai/DeepSeek-V3 needs 625 GiB of weights per GPU at tensor_parallel 1, more than the 68 GiB a "
      "H100-SXM-80GB can give an engine; use tensor_parallel 16"),
     ("Qwen2-57B-A14B", {}, (), "hardware: Qwen2-57B-A14B needs 107 GiB of weights per GPU at tensor_parallel 1"),
     ("Llama-4-Scout-17B-16E", {}, (),
@@ -51,10 +59,11 @@ def test_a_served_moe_that_fits_is_transferred_with_the_leave_one_moe_out_error(
     ("Llama-4-Scout-17B-16E", {"serving__tensor_parallel": 4, "hardware__count": 4}, (),
      "model: Llama-4-Scout-17B-16E was not measured with vllm graphs tp4 on H100-SXM-80GB, and no other mixture of "
      "experts was"),
-    ("gpt-oss-120b", {}, (), "model: gpt-oss-120b's routed experts are stored in mxfp4"),
-    ("gpt-oss-20b", {}, (), "model: gpt-oss-20b's routed experts are stored in mxfp4"),
+    ("gpt-oss-120b", {}, (), "model: openai/gpt-oss-120b's routed experts are stored in mxfp4"),
+    ("gpt-oss-20b", {}, (), "model: openai/gpt-oss-20b's routed experts are stored in mxfp4"),
 ])
 def test_a_served_moe_is_refused_in_one_line_with_the_reason(tmp_path, name, changes, extra, line):
+    # a config.json of a shipped id's shape is named by that id (DeepSeek-V3, gpt-oss), whatever its folder is called
     result = _run(tmp_path, name, *extra, **changes)
     assert result.exit_code == 2, result.output
     message = result.output.strip()
