@@ -200,7 +200,7 @@ get a transferred answer with that interval.
 def model_families(d: Findings) -> str:
     """Energy per token of the model families, mixtures of experts against dense peers, transfers held out."""
     moe, mt, logo = d.moe, d.mt, d.logo
-    dense, experts = mt["per_family"]["dense"]["wide"], mt["per_family"]["moe"]["all"]
+    dense, experts = mt["per_family"]["dense"]["wide"], mt["per_family"]["moe"]["wide"]
     pooled = logo["replay_summary"]["pooled"]
     return f"""## Model families and mixtures of experts (vLLM, CUDA graphs, H100, random weights)
 
@@ -220,13 +220,17 @@ peer.
   x{moe["Qwen3-30B-A3B/Qwen2.5-32B b1"]:.2f} and x{moe["Qwen3-30B-A3B/Qwen2.5-32B b256"]:.2f}.
 - A mixture of experts costs more than its active size suggests: at batch 1 decode reads the routed experts'
   weights, at larger batches the batch touches most experts (the weights read approach the total) while the fused
-  expert kernels run smaller matrix products than a dense model's. Random weights route tokens evenly; real routers
-  are skewed, which touches fewer experts per step at small batches (cheaper decode than here) and leaves the hot
-  experts' kernels fuller at large ones.
+  expert kernels run smaller matrix products than a dense model's. Random weights route tokens evenly through a
+  softmax router; real routers are skewed, which touches fewer experts per step at small batches (cheaper decode
+  than here) and leaves the hot experts' kernels fuller at large ones. A sigmoid router with a per-expert bias
+  (DeepSeek-V3's `noaux_tc`) does the opposite under random weights: the bias outweighs the token's score, so
+  every token picks the same experts. Moonlight-16B-A3B's H100 cells of 2026-12-07 cost batch 64 only 2.1x batch
+  1 (Qwen1.5-MoE-A2.7B: 7.1x) and match a 6-expert model; they are kept, not fitted
+  (campaigns/2026-12-07-h100-batch-moe/heldout-before-refit.md).
 - A model never measured is transferred from its family in the same configuration: dense vLLM models held out one
   at a time are predicted within a median {100 * dense["median_ape"]:.1f}% (p90
   {100 * dense["p90_ape"]:.1f}%) where two or more peers were measured, mixtures of experts within
-  {100 * experts["median_ape"]:.1f}% (p90 {100 * experts["p90_ape"]:.1f}%) from one peer
+  {100 * experts["median_ape"]:.1f}% (p90 {100 * experts["p90_ape"]:.1f}%) from two
   ([model_transfer](../benchmarks/results/model_transfer.md)).
 - A configuration measured on one of the H100 SXM and H200 SXM is transferred to the other (byte terms scaled by
   memory bandwidth): fitted on one GPU, the other's cells inside the measured shapes are predicted within a median
