@@ -98,6 +98,9 @@ class ServingSpec(_Spec):
                        dtype=self.dtype)
 
 
+RouterField = Literal["scoring_func", "topk_method", "routed_scaling_factor", "norm_topk_prob", "n_group", "topk_group"]
+
+
 class EngineKnobs(_Spec):
     """How an engine is set up beyond its serving identity: none of these is in `Serving.key`.
 
@@ -113,6 +116,11 @@ class EngineKnobs(_Spec):
     disable_custom_all_reduce: bool = False
     log_stats: bool = False  # vLLM's stat loggers (off by default in LLM): its prefix-cache counters need them
     enable_chunked_prefill: bool | None = None
+    # written over the model's config.json before a random-weight engine is built: only fields that choose which
+    # experts a token picks, never the shape. {"scoring_func": "softmax", "topk_method": "greedy"} lets random
+    # weights spread a DeepSeek-V3-style router's tokens as a trained one does (a sigmoid router with a per-expert
+    # bias sends every token to the same experts: campaigns/2026-12-07-h100-batch-moe/heldout-before-refit.md)
+    router_overrides: dict[RouterField, Any] | None = None
 
 
 KNOBS = tuple(EngineKnobs.model_fields)

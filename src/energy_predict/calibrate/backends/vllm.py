@@ -133,10 +133,10 @@ def generated_tokens(outputs: Sequence[Any]) -> list[int]:
     return [len(o.outputs[0].token_ids) for o in outputs]
 
 
-def write_model_dir(arch: Architecture, max_model_len: int) -> str:
-    """A temporary folder holding only the architecture's config.json."""
+def write_model_dir(arch: Architecture, max_model_len: int, router_overrides: dict[str, Any] | None = None) -> str:
+    """A temporary folder holding only the architecture's config.json (routing fields overridden where given)."""
     folder = tempfile.mkdtemp(prefix=f"ep-{arch.name.replace('/', '--')}-")  # a Hugging Face id holds a '/'
-    config = calibration_config(arch, max_position_embeddings=max(max_model_len, 8192))
+    config = {**calibration_config(arch, max_position_embeddings=max(max_model_len, 8192)), **(router_overrides or {})}
     (Path(folder) / "config.json").write_text(json.dumps(config))
     return folder
 
@@ -158,7 +158,7 @@ class VLLMBackend:
 
         if config.engine.max_model_len:
             self.max_model_len = config.engine.max_model_len
-        folder = write_model_dir(arch, self.max_model_len)
+        folder = write_model_dir(arch, self.max_model_len, config.engine.router_overrides)
         draft = None
         if config.speculative:
             from energy_predict.architectures import resolve_architecture
