@@ -589,6 +589,7 @@ def calibrate(
 @app.command("replay", cls=_RayOptionalAddress)
 @handles_errors
 def replay(
+    ctx: typer.Context,
     trace: Path = typer.Argument(..., help=f"request trace: {_TRACE_FORMATS_HELP}"),
     backend: str = typer.Option("vllm", "--backend", help="vllm | hf"),
     out_dir: Path = typer.Option(..., "--out", help="folder for the replay records, e.g. artifacts/replays/<id>"),
@@ -625,6 +626,10 @@ def replay(
     fmt: str | None = typer.Option(None, "--format", hidden=True, help="deprecated: --trace-format"),
     time_unit: str | None = typer.Option(None, "--time-unit", help=_TIME_UNIT_HELP),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help=_TOKENIZER_HELP),
+    serving_file: Path | None = typer.Option(None, "--serving", help="a serving config JSON as a grid writes one "
+                                             "(e.g. {\"name\": \"fp8\", \"framework\": \"vllm\", "
+                                             "\"quantization\": \"fp8\"}): the engine replayed, in place of "
+                                             "--eager, --tp and --prefix-caching; its name is in the records' names"),
 ) -> None:
     """Replay real trace requests on this machine's GPU and meter them (offline batches, online arrivals).
 
@@ -640,7 +645,10 @@ def replay(
     from energy_predict.errors import InputError
 
     fmt = _deprecated("--format", "--trace-format", fmt, trace_format)
+    serving = _serving_file(ctx, serving_file) if serving_file is not None else None
     tensor_parallel = _deprecated("--tensor-parallel", "--tp", tensor_parallel, tp) or 1
+    if serving is not None:
+        tensor_parallel = serving.tensor_parallel
     devices = _deprecated("--gpus", "--devices", gpus, devices) or "0"
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     if not set(mode_list) <= {"offline", "online"} or not mode_list:
@@ -658,7 +666,7 @@ def replay(
                         rates=rate_list, poisson_rates=tuple(poisson_list), batch_size=batch_size,
                         cuda_graphs=cuda_graphs, repetitions=repetitions, max_input=max_input, max_output=max_output,
                         tensor_parallel=tensor_parallel, prefix_caching=prefix_caching, sample=sample,
-                        trace_format=fmt, time_unit=time_unit, tokenizer=tokenizer)
+                        trace_format=fmt, time_unit=time_unit, tokenizer=tokenizer, serving=serving)
     check_installed([backend])  # a missing framework or no GPU: one line, before an engine is built
     if ray is None:
         check_gpu(None, "replay")
@@ -684,6 +692,24 @@ def replay(
         _say("error", f"{len(outcome.failed)} of {len(plan.units)} replays failed; {len(outcome.written)} written to "
                       f"{out_dir}; run the failed ones again (e.g. only their --modes/--rates) into the same --out")
         raise typer.Exit(1)
+
+
+_SERVING_FLAGS = {"cuda_graphs": "--cuda-graphs/--eager", "tp": "--tp", "tensor_parallel": "--tensor-parallel",
+                  "prefix_caching": "--prefix-caching/--no-prefix-caching"}
+
+
+def _serving_file(ctx: typer.Context, path: Path):
+    """`replay --serving`: the config, refused (one line) beside a flag that sets what the file sets."""
+    from energy_predict.calibrate.grid import load_serving_config
+    from energy_predict.errors import InputError
+
+    sources = {name: ctx.get_parameter_source(name) for name in _SERVING_FLAGS}  # typer's click, not ours: by name
+    given = [flag for name, flag in _SERVING_FLAGS.items()
+             if sources[name] is not None and sources[name].name not in ("DEFAULT", "DEFAULT_MAP")]
+    if given:
+        raise InputError("--serving", f"the config file sets the engine, and {given[0]} was given too",
+                         f"drop {given[0]} and set it in {path} (cuda_graphs, tensor_parallel, prefix_caching)")
+    return load_serving_config(path)
 
 
 def _hit_rates(record: dict) -> str:

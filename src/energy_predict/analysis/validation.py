@@ -19,10 +19,11 @@ import pandas as pd
 from energy_predict.analysis.paths import repository_docs
 from energy_predict.analysis.subject import H100, LLAMA8, VLLM_CHUNK1K, VLLM_GRAPHS
 from energy_predict.datasets import all_records, cell_stats
-from energy_predict.model.store import artifacts_dir, load_default_model
+from energy_predict.model.store import load_default_model
 from energy_predict.predict.online import simulate
 from energy_predict.predict.replays import load_replays, predict_replay
 from energy_predict.predict.serving import engine_for
+from energy_predict.provenance import artifacts_dir
 from energy_predict.serving import Deployment, Serving
 from energy_predict.traces import read_trace
 
@@ -101,10 +102,9 @@ def unbounded_online_j(replay: dict, model) -> float:
     from energy_predict.architectures import resolve_architecture
     from energy_predict.gpus import resolve_gpu
     from energy_predict.predict.online import Engine
-    from energy_predict.predict.replays import replay_cached_tokens
-    from energy_predict.serving_spec import serving_of_record
+    from energy_predict.predict.replays import replay_cached_tokens, serving_of_replay
 
-    req, serving = replay["requests"], serving_of_record(replay["config"])
+    req, serving = replay["requests"], serving_of_replay(replay["config"])
     dep = Deployment(resolve_architecture(replay["model"]), resolve_gpu(replay["meter"]["gpus"][0]["name"]), serving)
     costs = model.step_costs(dep)
     energy, time = costs.energy, costs.time
@@ -185,7 +185,9 @@ def render(inputs: ValidationInputs) -> str:
     replays, model = inputs.replays, inputs.model
     lines = ["# Validation: measured replays against predictions", "",
              "Made by `python docs/make_validation.py` from the replay records in `artifacts/replays/` "
-             "(`energy-predict replay`) and the default model.", ""]
+             "(`energy-predict replay`) and the default model.", "",
+             "Whether the planner ranks serving configurations as the GPU does (one workload, one rate, several "
+             "configurations): [plan-validation.md](plan-validation.md) (`python docs/make_plan_validation.py`).", ""]
     if not replays:
         lines += ["No replay has been measured yet. Run `campaigns/next/` on a GPU machine.", ""]
         return "\n".join(lines)

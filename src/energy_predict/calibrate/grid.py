@@ -15,6 +15,7 @@ Each block is a product of its lists; a block may narrow `models` and `configs` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -23,12 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from energy_predict.architectures import resolve_architecture
 from energy_predict.errors import InputError
-from energy_predict.jsonio import read_json
+from energy_predict.jsonio import json_type, read_json
 from energy_predict.profile import MAX_TOKENS
 from energy_predict.serving_spec import EngineKnobs, ServingConfig
 
 __all__ = ["Block", "Cell", "EngineKnobs", "Grid", "ServingConfig", "engine_order", "expand_grid", "load_grid",
-           "merge_grids", "parse_grid", "select"]
+           "load_serving_config", "merge_grids", "parse_grid", "select"]
 
 
 class Block(BaseModel):
@@ -113,6 +114,32 @@ def _check_config(c: ServingConfig, field: str) -> None:
                          "set prefix_caching: true")
     if c.speculative:
         resolve_architecture(c.speculative.draft)
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a config name that is safe in a file name
+
+
+def load_serving_config(path: str | Path, field: str = "--serving") -> ServingConfig:
+    """Read one serving config (a grid's config, the same spelling) from a JSON file; InputError names the field.
+
+    Its name goes into record file names, so it is kept to letters, digits, '.', '_' and '-'.
+    """
+    data = read_json(path, field, "a serving config JSON (a grid's config: name, framework, quantization, ...)")
+    if not isinstance(data, dict):
+        raise InputError(field, f"{path} holds {json_type(data)}, not an object",
+                         'give one config object, e.g. {"name": "fp8", "framework": "vllm", "quantization": "fp8"}')
+    try:
+        config = ServingConfig.model_validate(data)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = "".join(f".{p}" for p in e["loc"])
+        raise InputError(f"{field}{where}", e["msg"].lower(), "fix the serving config (the format of a grid's "
+                         "configs: energy_predict/serving_spec.py)") from None
+    if not SAFE_NAME.fullmatch(config.name):
+        raise InputError(f"{field}.name", f"{config.name!r} cannot be part of a file name",
+                         "use letters, digits, '.', '_' and '-' (at most 64), e.g. \"fp8\" or \"cap64\"")
+    _check_config(config, field)
+    return config
 
 
 def load_grid(path: str | Path) -> Grid:

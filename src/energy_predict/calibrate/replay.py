@@ -193,17 +193,28 @@ def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, see
                  max_output: int, poisson_rates: tuple[float, ...] = (), max_num_seqs: int = 256,
                  max_num_batched_tokens: int = 8192, tensor_parallel: int = 1, prefix_caching: bool = False,
                  sample: str = "window", trace_format: str | None = None, time_unit: str | None = None,
-                 tokenizer: str | None = None) -> ReplayPlan:
+                 tokenizer: str | None = None, serving: ServingConfig | None = None) -> ReplayPlan:
     """Sample the trace's requests and list the replays: HF offline; vLLM offline, then each online rate.
 
     `max_input` None: DEFAULT_MAX_INPUT, or DEFAULT_MAX_INPUT_BLOCKS for a trace with prefix blocks. vLLM logs
     stats (for its prefix-cache counters) when caching is on or the trace has blocks, so a Mooncake replay with
     caching off runs the same engine apart from the cache.
+
+    `serving` (`replay --serving FILE`): the engine configuration as a grid writes it (precision, batch cap,
+    speculative decoding, ...), in place of the one built from `cuda_graphs`, `max_num_seqs`,
+    `max_num_batched_tokens`, `tensor_parallel` and `prefix_caching` (which are then ignored). Its context length is
+    still set from the sample, its token budget to `max_num_batched_tokens` where it gives none (so the record says
+    the budget the engine ran), and its name is in every record's name, so several configs share one --out.
     """
     from energy_predict.architectures import resolve_architecture
     from energy_predict.errors import InputError
     from energy_predict.traces import read_trace
 
+    if serving is not None:
+        if serving.framework != backend_name:
+            raise InputError("--serving", f"the config's framework is {serving.framework!r} but --backend is "
+                             f"{backend_name!r}", f"give --backend {serving.framework} or change the config")
+        tensor_parallel, prefix_caching = serving.tensor_parallel, serving.prefix_caching
     if backend_name == "hf" and "online" in modes:
         raise InputError("--modes", "online replay needs a serving engine", "use --backend vllm for online")
     if backend_name == "hf" and tensor_parallel > 1:
@@ -226,21 +237,44 @@ def plan_replays(trace_path: Path, *, backend_name: str, model: str, n: int, see
                          f"give at least {BLOCK_TOKENS if blocks else 1}")
     reqs = sample_requests(frame, n, seed, trace_path.name, max_input, max_output, sample)
     vllm = backend_name == "vllm"
-    config = ServingConfig(name=f"{backend_name}-replay", framework=backend_name, cuda_graphs=cuda_graphs,
-                           max_batch=max_num_seqs, tensor_parallel=tensor_parallel,
-                           **({"max_num_batched_tokens": max_num_batched_tokens, "prefix_caching": prefix_caching}
-                              if vllm else {}),
-                           engine={"max_model_len": max_input + max_output + 16,
-                                   **({"enable_chunked_prefill": True, "log_stats": prefix_caching or blocks}
-                                      if vllm else {})})
-    stem = f"{backend_name}-{Path(trace_path).stem}" + ("-conversations" if sample == "conversations" else "") \
-        + ("-prefix-caching" if prefix_caching else "")  # caching on and off can share one --out
+    max_model_len = max_input + max_output + 16
+    stem = f"{backend_name}-{Path(trace_path).stem}" + ("-conversations" if sample == "conversations" else "")
+    if serving is None:
+        config = ServingConfig(name=f"{backend_name}-replay", framework=backend_name, cuda_graphs=cuda_graphs,
+                               max_batch=max_num_seqs, tensor_parallel=tensor_parallel,
+                               **({"max_num_batched_tokens": max_num_batched_tokens,
+                                   "prefix_caching": prefix_caching} if vllm else {}),
+                               engine={"max_model_len": max_model_len,
+                                       **({"enable_chunked_prefill": True, "log_stats": prefix_caching or blocks}
+                                          if vllm else {})})
+        stem += "-prefix-caching" if prefix_caching else ""  # caching on and off can share one --out
+    else:
+        config = served_config(serving, max_model_len, max_num_batched_tokens, blocks)
+        stem += f"-{config.name}"  # the configs of one validation share one --out
     units = [ReplayUnit(f"{stem}-offline", "offline", reqs)] if backend_name == "hf" or "offline" in modes else []
     if backend_name == "vllm" and "online" in modes:
         units += [ReplayUnit(f"{stem}-online-{r:g}", "online", reqs.scaled_to_rate(r), r, "trace") for r in rates]
         units += [ReplayUnit(f"{stem}-poisson-{r:g}", "online", reqs.poisson(r, seed), r, "poisson")
                   for r in poisson_rates]
     return ReplayPlan(arch, config, tuple(units), seed, len(reqs.input_tokens), batch_size, repetitions, sample)
+
+
+def served_config(serving: ServingConfig, max_model_len: int, max_num_batched_tokens: int, blocks: bool
+                  ) -> ServingConfig:
+    """A `--serving` config as a replay loads it: context from the sample, an explicit token budget (vLLM).
+
+    vLLM also prefills in chunks (as every replay does) and logs stats where its counters are read: prefix caching
+    on, a trace with prefix blocks, or speculative decoding.
+    """
+    engine = {"max_model_len": max_model_len}
+    update: dict[str, Any] = {}
+    if serving.framework == "vllm":
+        engine["log_stats"] = serving.engine.log_stats or serving.prefix_caching or blocks or bool(serving.speculative)
+        if serving.engine.enable_chunked_prefill is None:
+            engine["enable_chunked_prefill"] = True
+        if serving.max_num_batched_tokens is None:
+            update["max_num_batched_tokens"] = max_num_batched_tokens
+    return serving.model_copy(update={**update, "engine": serving.engine.model_copy(update=engine)})
 
 
 def replay_runner(backend: Backend, plan: ReplayPlan, unit: ReplayUnit) -> Callable[[], None]:
@@ -302,13 +336,25 @@ def run_replays(plan: ReplayPlan, out_dir: Path, *, gpus: tuple[int, ...],
                 backend_factory: Callable[[str], Backend] = make_backend, meter_factory: Callable = open_meter,
                 runner_factory: RunnerFactory = replay_runner, idle_s: float = 3.0,
                 on_step: Callable[[str], None] | None = None) -> list[ReplayRecord]:
-    """Load one engine on this machine, then run the plan's replays one after another, each written as it ends."""
+    """Load one engine on this machine, then run the plan's replays one after another, each written as it ends.
+
+    An offline replay warms the engine up (on its requests, before its measured runs); an online replay that no
+    offline one preceded first has the engine serve its requests once offline, unmeasured (`engine_warmup`), as a
+    Ray worker does: a fresh engine's first use of each batch shape costs far more than the next.
+    """
     backend, meter, engine = open_engine(plan, gpus, backend_factory, meter_factory, idle_s)
     records = []
+    warm = False
     for unit in plan.units:
         if on_step:
             on_step(unit.describe(plan.config.framework))
-        record = replay_unit(backend, meter, plan, unit, engine, runner_factory=runner_factory, idle_s=idle_s)
+        more = {}
+        if unit.mode == "online" and not warm:
+            runner_factory(backend, plan, ReplayUnit(unit.name, "offline", unit.reqs))()
+            more["engine_warmup"] = "offline"
+        warm = True
+        record = replay_unit(backend, meter, plan, unit, engine, runner_factory=runner_factory, idle_s=idle_s,
+                             **more)
         write_replay(out_dir, record)
         records.append(record)
     backend.close()

@@ -403,7 +403,8 @@ class ReplayRecord(_Contract):
     empty_idle_power_w: float | None
     seed: int
     n: int
-    engine_warmup: str | None = None  # Ray: "offline", the fresh engine's unmeasured first pass before online
+    # "offline": a fresh engine's unmeasured first pass before online (Ray; a local replay with no offline one)
+    engine_warmup: str | None = None
     mode: Literal["offline", "online"]
     batch_size: int | None = None  # HF: its fixed batches
     batches: list[list[int]] | None = None

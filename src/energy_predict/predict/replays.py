@@ -23,8 +23,37 @@ from energy_predict.predict.online import simulate
 from energy_predict.predict.padded import batches_phases
 from energy_predict.predict.serving import engine_for
 from energy_predict.prefix import trace_cached_tokens
-from energy_predict.serving import Deployment
-from energy_predict.serving_spec import serving_of_record
+from energy_predict.serving import Deployment, Serving, Speculation
+from energy_predict.serving_spec import config_of_record
+
+
+def acceptance_of_synthetic(per_token: float, draft_tokens: int) -> float:
+    """VLLM's accepted / drafted tokens for a synthetic per-token acceptance `per_token` (0..1).
+
+    The backend asks vLLM to accept drafted position j (1..k) with probability per_token^j (all of the first j
+    accepted), so a step accepts sum_j per_token^j tokens on average, of k drafted.
+    """
+    if not 0.0 <= per_token <= 1.0 or draft_tokens < 1:
+        raise ValueError("per_token must be in [0, 1] and draft_tokens >= 1")
+    return sum(per_token ** j for j in range(1, draft_tokens + 1)) / draft_tokens
+
+
+def serving_of_replay(config: dict) -> Serving:
+    """The serving configuration a replay record ran, as the planner takes it.
+
+    A speculative config carries vLLM's synthetic per-token acceptance; the planner takes accepted / drafted tokens
+    (`acceptance_of_synthetic`). A draft without a synthetic acceptance has no acceptance to plan with: ValueError.
+    """
+    c = config_of_record(config)
+    serving = c.serving
+    if c.speculative is not None:
+        if c.speculative.synthetic_acceptance is None:
+            raise ValueError(f"{c.name}: speculative decoding without synthetic_acceptance has no acceptance rate "
+                             "to plan with")
+        k = c.speculative.draft_tokens
+        serving = serving.with_(speculative=Speculation(c.speculative.draft, k, acceptance_of_synthetic(
+            c.speculative.synthetic_acceptance, k)))
+    return serving
 
 
 def load_replays(folder: Path) -> list[dict]:
@@ -55,7 +84,7 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
     arch = resolve_architecture(replay["model"])
     gpus = replay["meter"].get("gpus") or [{"name": "NVIDIA H100 80GB HBM3"}]
     gpu = resolve_gpu(gpus[0]["name"])
-    serving = serving_of_record(replay["config"])
+    serving = serving_of_replay(replay["config"])
     req = replay["requests"]
     i = np.asarray(req["input_tokens"])
     o = np.asarray(req["output_tokens"])
