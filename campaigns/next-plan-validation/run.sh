@@ -28,7 +28,7 @@ replay() {  # config name, cap in s
 replay default 260
 replay fp8 260
 replay spec-k4-a0.7 320  # two models to build: the longest start
+replay eager 260
 replay cap8 260
-replay cap16 260
 nvidia-smi --query-gpu=index,name,uuid,power.limit,power.draw,temperature.gpu,clocks.sm --format=csv > $O/nvidia-smi-end.csv
 touch $O/DONE
