@@ -8,11 +8,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.jsonio import is_dir, is_file, json_type, read_json
 from energy_predict.precision import format_bytes_per_param, format_covers
+
+if TYPE_CHECKING:
+    from energy_predict.hf_ids import ShippedConfig
 
 
 @dataclass(frozen=True)
@@ -500,7 +503,7 @@ def calibration_config(arch: Architecture, max_position_embeddings: int | None =
         shipped = hf_ids.shipped_config(arch.name)
         if shipped is None:
             raise
-        config = read_json(shipped.path, "model", "reinstall energy-predict")
+        config = _shipped_json(shipped)
         if config.get("quantization_config") is not None:
             raise ValueError(f"{arch.name}: a quantized checkpoint cannot be built with random weights here") from None
         if max_position_embeddings and max_position_embeddings > int(config.get("max_position_embeddings") or 0):
@@ -525,8 +528,7 @@ def resolve_architecture(spec: str) -> Architecture:
 
     shipped = hf_ids.shipped_config(spec)
     if shipped is not None:
-        return _identified(from_hf_config(read_json(shipped.path, "model", "reinstall energy-predict"),
-                                          name=shipped.hf_id))
+        return _identified(_shipped_architecture(shipped))
     if hf_ids.looks_like_hf_id(spec):
         raise hf_ids.unknown_id(spec)
     known = ", ".join(REGISTRY)
@@ -555,6 +557,16 @@ def _identified(arch: Architecture) -> Architecture:
     return replace(arch, name=f"{arch.name} (config.json)", note="; ".join(n for n in (renamed, arch.note) if n))
 
 
+def _shipped_json(shipped: ShippedConfig) -> dict[str, Any]:
+    """A shipped Hugging Face id's config.json."""
+    return read_json(shipped.path, "model", "reinstall energy-predict")
+
+
+def _shipped_architecture(shipped: ShippedConfig) -> Architecture:
+    """A shipped id's architecture as its config.json reads, named by the id (not yet identified by shape)."""
+    return from_hf_config(_shipped_json(shipped), name=shipped.hf_id)
+
+
 def _shape(arch: Architecture) -> Architecture:
     """What sets an architecture's cost: everything but its name and notes."""
     return replace(arch, name="", note="")
@@ -567,9 +579,8 @@ def _shipped_shapes() -> dict[Architecture, Architecture]:
 
     out: dict[Architecture, Architecture] = {}
     for hf_id in hf_ids.shipped_ids():
-        shipped = hf_ids.shipped_config(hf_id)
         try:
-            arch = from_hf_config(read_json(shipped.path, "model", "reinstall energy-predict"), name=hf_id)
+            arch = _shipped_architecture(hf_ids.shipped_config(hf_id))
         except EnergyPredictError:
             continue
         out.setdefault(_shape(arch), arch)
