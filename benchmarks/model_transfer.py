@@ -27,7 +27,7 @@ from energy_predict.model.dataset import training_table
 from energy_predict.model.features import config_keys
 from energy_predict.model.scoring import lomo_scores
 from energy_predict.model.structured import PhaseModel
-from energy_predict.model.validation import conformal_bounds, out_of_fold
+from energy_predict.model.validation import interval_coverage, out_of_fold
 from energy_predict.provenance import artifacts_dir, git_commit, now_iso
 
 OUT = Path(__file__).parent / "results"
@@ -42,23 +42,10 @@ def scores(y, pred, groups) -> dict:
     residuals), with that interval widened to the others' p90 error as an answer's is (model/resolve.py).
     """
     scored = lomo_scores(y, pred, groups)
-    return {**scored.to_json(), "answered_coverage_90": answered_coverage(y, pred, groups)} if scored else {"n": 0}
-
-
-def answered_coverage(y, pred, groups) -> float | None:
+    if not scored:
+        return {"n": 0}
     ok = np.isfinite(pred) & (pred > 0)
-    y, pred, groups = y[ok], pred[ok], groups[ok]
-    log_r, ape = np.log(y / pred), np.abs(pred / y - 1)
-    inside = []
-    for g in np.unique(groups):
-        rest = groups != g
-        if rest.sum() < 4:
-            continue
-        lo, hi = conformal_bounds(log_r[rest])
-        p90 = float(np.quantile(ape[rest], 0.9))
-        lo, hi = min(lo, -np.log1p(p90)), max(hi, -np.log1p(-p90))
-        inside.extend(((log_r[groups == g] >= lo) & (log_r[groups == g] <= hi)).tolist())
-    return float(np.mean(inside)) if inside else None
+    return {**scored.to_json(), "answered_coverage_90": interval_coverage(y[ok], pred[ok], groups[ok], cover_p90=True)}
 
 
 def lomo(table: pd.DataFrame) -> dict:

@@ -95,6 +95,16 @@ def test_conformal_bounds_and_coverage():
     assert 0.87 < cov < 0.93
 
 
+def test_coverage_of_an_interval_widened_to_the_p90_band_as_an_answer_is():
+    # two groups whose errors differ in size: the conformal interval of one never reaches the other's cells; the p90
+    # band of the other group (as model/resolve.py widens an answer) reaches exactly its cells within that band
+    y = np.ones(20)
+    pred = np.r_[np.full(10, 1.05), np.full(10, 1.25)]
+    groups = np.r_[np.zeros(10), np.ones(10)]
+    assert interval_coverage(y, pred, groups) == 0.0
+    assert interval_coverage(y, pred, groups, cover_p90=True) == 0.5  # group 0 inside group 1's 25% band
+
+
 def test_shipped_default_model_is_measured_and_checks_its_range():
     model = load_default_model()
     assert model.kind == "measured" and model.card.valid.gpus == ["H100-SXM-80GB", "H200-SXM-141GB"]

@@ -60,8 +60,15 @@ def conformal_bounds(log_residuals: np.ndarray, alpha: float = ALPHA) -> tuple[f
     return float(lo), float(hi)
 
 
-def interval_coverage(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, alpha: float = ALPHA) -> float | None:
-    """Share of cells inside an interval built only from the other groups' held-out residuals."""
+def interval_coverage(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, alpha: float = ALPHA,
+                      cover_p90: bool = False) -> float | None:
+    """Share of cells inside an interval built only from the other groups' held-out residuals.
+
+    `cover_p90`: that interval widened to the band of the other groups' p90 error, as an answer's is
+    (`measured_error.cover_measured_error`, applied in model/resolve.py).
+    """
+    from energy_predict.model.measured_error import cover_measured_error
+
     log_r = np.log(y / pred)
     inside = []
     for g in np.unique(groups):
@@ -70,6 +77,8 @@ def interval_coverage(y: np.ndarray, pred: np.ndarray, groups: np.ndarray, alpha
         if not fold.any() or rest.sum() < 4:
             continue
         lo, hi = conformal_bounds(log_r[rest], alpha)
+        if cover_p90:
+            (lo, hi), _ = cover_measured_error((lo, hi), float(np.quantile(np.abs(pred[rest] / y[rest] - 1), 0.9)))
         inside.extend(((log_r[fold] >= lo) & (log_r[fold] <= hi)).tolist())
     return float(np.mean(inside)) if inside else None
 
