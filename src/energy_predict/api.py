@@ -249,7 +249,7 @@ def plan_many(profiles: Sequence[Profile | Mapping[str, Any] | str | Path], *, r
     Raises:
         InputError: a bad profile or option, named with its fix.
     """
-    from energy_predict.predict.plan import MAX_WORKERS
+    from energy_predict.predict.plan import check_workers
     from energy_predict.predict.plan_fanout import PlanJob, plan_on_ray
     from energy_predict.predict.plan_fanout import plan_many as plan_jobs
     from energy_predict.predict.plan_types import PlanTargets
@@ -259,8 +259,7 @@ def plan_many(profiles: Sequence[Profile | Mapping[str, Any] | str | Path], *, r
                          "give a list, e.g. plan_many(['examples/code_gen.json', 'examples/conversation.json'])")
     _check_plan_options(rate, ttft_p90_ms, ttft_p99_ms, tpot_p90_ms, tpot_p99_ms, headroom, power_budget_w, max_gpus,
                         gpu_budget, gpu_hour_price, speculative)
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-        raise InputError("workers", f"{workers!r} is not a number of processes", f"give 1 to {MAX_WORKERS}")
+    check_workers(workers, "workers")
     if ray is not None and not isinstance(ray, str):
         raise InputError("ray", f"{ray!r} is not a Ray address", "give 'local', 'auto' or HOST:PORT")
     fitted = _energy_model(energy_model)

@@ -239,10 +239,9 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
 
         if rate is not None:
             _check_rate(rate, "--rate")
-        from energy_predict.predict.plan import MAX_WORKERS
+        from energy_predict.predict.plan import check_workers
 
-        if not 1 <= workers <= MAX_WORKERS:
-            raise InputError("--workers", f"{workers} is not a number of processes", f"give 1 to {MAX_WORKERS}")
+        check_workers(workers)
         if ray is not None and workers > 1:
             raise InputError("--workers", "with --ray each workload is one Ray task, its candidates simulated one "
                              "after another", "leave --workers out with --ray")

@@ -44,6 +44,11 @@ FLAGS = {"p90 TTFT ms": "--ttft-p90-ms", "p99 TTFT ms": "--ttft-p99-ms", "p90 TP
          "peak power": "--power-budget-w", "GPUs": "--gpu-budget"}
 
 
+def check_workers(workers: object, field: str = "--workers") -> None:
+    """Refuse a number of processes that is not a whole number from 1 to MAX_WORKERS (a bool is not one)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise InputError(field, f"{workers!r} is not a number of processes", f"give 1 to {MAX_WORKERS}")
+
 def _flag(target: str) -> str:
     return next((flag for name, flag in FLAGS.items() if target.startswith(name)), "--max-gpus")
 
@@ -202,8 +207,7 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
     `workers`: processes that simulate candidates ahead of the search (1: none); the plan is the same for any number.
     `on_progress(done, families)`: the families of candidates searched so far, of all (a progress bar's).
     """
-    if not (isinstance(workers, int) and 1 <= workers <= MAX_WORKERS):
-        raise InputError("--workers", f"{workers!r} is not a number of processes", f"give 1 to {MAX_WORKERS}")
+    check_workers(workers)
     if not 0 < targets.headroom <= 1:
         raise InputError("--headroom", f"{targets.headroom!r} is not a share", "give a share above 0 and at most 1")
     if dep.serving.framework == "hf":

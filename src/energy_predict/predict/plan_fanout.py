@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.fitted import EnergyModel
-from energy_predict.predict.plan import MAX_WORKERS, plan
+from energy_predict.predict.plan import check_workers, plan
 from energy_predict.predict.plan_types import Plan, PlanSpace, PlanTargets
 from energy_predict.profile import Site
 from energy_predict.serving import Deployment
@@ -98,8 +98,7 @@ def plan_many(jobs: Sequence[PlanJob], model: EnergyModel, workers: int = 1,
     One job: `plan` with its candidates on `workers` processes. Several: up to `workers` processes, one workload
     each at a time, its candidates simulated serially. `on_progress(done, jobs)`: workloads planned so far.
     """
-    if not (isinstance(workers, int) and not isinstance(workers, bool) and 1 <= workers <= MAX_WORKERS):
-        raise InputError("--workers", f"{workers!r} is not a number of processes", f"give 1 to {MAX_WORKERS}")
+    check_workers(workers)
     if not jobs:
         raise InputError("--profile", "no workload profile was given", "give --profile PROFILE.json")
     if len(jobs) == 1:  # exactly `plan`: its candidate pool, its progress, its errors
