@@ -73,14 +73,18 @@ class Cell:
         return (self.model, self.config, self.batch_size, self.input_tokens, self.output_tokens)
 
 
+def _first_error(exc: ValidationError, root: str, fix: str) -> InputError:
+    """A validation error's first problem as one line naming its field under `root` (grid, --serving)."""
+    e = exc.errors()[0]
+    return InputError("".join([root, *(f".{p}" for p in e["loc"])]), e["msg"].lower(), fix)
+
+
 def parse_grid(data: object) -> Grid:
     """Validate a decoded grid; InputError names the first bad field."""
     try:
         grid = Grid.model_validate(data)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        field = "".join(["grid", *(f".{p}" for p in e["loc"])])
-        raise InputError(field, e["msg"].lower(), "fix the grid file (see calibrate/grid.py for its format)") from None
+        raise _first_error(exc, "grid", "fix the grid file (see calibrate/grid.py for its format)") from None
     names = [c.name for c in grid.configs]
     for k, c in enumerate(grid.configs):
         _check_config(c, f"grid.configs.{k}")
@@ -131,10 +135,8 @@ def load_serving_config(path: str | Path, field: str = "--serving") -> ServingCo
     try:
         config = ServingConfig.model_validate(data)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        where = "".join(f".{p}" for p in e["loc"])
-        raise InputError(f"{field}{where}", e["msg"].lower(), "fix the serving config (the format of a grid's "
-                         "configs: energy_predict/serving_spec.py)") from None
+        raise _first_error(exc, field, "fix the serving config (the format of a grid's configs: "
+                           "energy_predict/serving_spec.py)") from None
     if not SAFE_NAME.fullmatch(config.name):
         raise InputError(f"{field}.name", f"{config.name!r} cannot be part of a file name",
                          "use letters, digits, '.', '_' and '-' (at most 64), e.g. \"fp8\" or \"cap64\"")
