@@ -68,14 +68,9 @@ def measured_of(record: dict) -> Measured:
 
 def ranks(values: list[float]) -> np.ndarray:
     """1-based ranks, lowest first; ties share their mean rank."""
-    x = np.asarray(values, dtype=float)
-    order = np.argsort(x, kind="stable")
-    r = np.empty(len(x))
-    r[order] = np.arange(1, len(x) + 1)
-    for v in np.unique(x):
-        tied = x == v
-        r[tied] = r[tied].mean()
-    return r
+    import pandas as pd
+
+    return pd.Series(values, dtype=float).rank(method="average").to_numpy()
 
 
 def spearman(a: list[float], b: list[float]) -> float | None:
