@@ -7,7 +7,7 @@ C=campaigns/next-plan-validation; O=/tmp/planval; R=/tmp/ep-root
 bash .vllm/install.sh || exit 1
 rm -rf $O $R/campaign
 mkdir -p $O/replays $R/artifacts $R/campaign
-cp -r src pyproject.toml $R/ && cp -r artifacts/hf_configs $R/artifacts/ && cp -r $C/configs $C/*.csv $C/run.sh $R/campaign/
+cp -r src pyproject.toml $R/ && cp -r artifacts/hf_configs $R/artifacts/ && cp -r $C/configs $C/*.csv $C/run.sh campaigns/next-issue26/moe-moonlight-softmax.json $R/campaign/
 git rev-parse HEAD > $O/commit 2>/dev/null || echo "no git on the machine" > $O/commit
 nvidia-smi --query-gpu=index,name,uuid,driver_version,power.limit,power.default_limit,power.draw,temperature.gpu,clocks.sm,clocks.max.sm,memory.total,persistence_mode,compute_mode \
   --format=csv | tee $O/nvidia-smi-start.csv

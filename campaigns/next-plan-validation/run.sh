@@ -30,5 +30,17 @@ replay fp8 260
 replay spec-k4-a0.7 320  # two models to build: the longest start
 replay eager 260
 replay cap8 260
+# What time is left after the five: issue 26's DeepSeek-family cells (Moonlight with a softmax router, its grid from
+# campaigns/next-issue26/), one engine, calibrate's own process; skipped under 200 s
+left=$(( end - $(date +%s) ))
+if [ "$left" -gt 200 ]; then
+  echo "== moe-moonlight-softmax start $(date -u +%T) cap ${left}s" >> $O/pipeline.log
+  (cd $R && VLLM_LOG_STATS_INTERVAL=1 timeout -k 15 $left python3 -m energy_predict calibrate \
+     $C/moe-moonlight-softmax.json --out $O/runs/moe-moonlight-softmax --devices 0 > $O/moe-moonlight-softmax.log 2>&1)
+  echo "   moe-moonlight-softmax end $(date -u +%T) rc=$?" >> $O/pipeline.log
+  gpu_free
+else
+  echo "   moe-moonlight-softmax skipped: ${left}s left" >> $O/pipeline.log
+fi
 nvidia-smi --query-gpu=index,name,uuid,power.limit,power.draw,temperature.gpu,clocks.sm --format=csv > $O/nvidia-smi-end.csv
 touch $O/DONE
