@@ -172,10 +172,15 @@ def reading(data: list[dict]) -> list[str]:
     keys = [r for r in data if r["model"] == "(fit key)"]
     w0 = [r for r in data if "step_weight_bytes" in r["degenerate"]]
     kv0 = [r for r in data if "decode_kv_bytes" in r["degenerate"]]
-    out.append(f"- Weight-byte reads fitted at zero in {len(w0)} of {len(data)} coefficient sets "
-               f"({sum(r in keys for r in w0)} of {len(keys)} fit keys): their decode time sits in the per-step "
-               "constant, so a GPU with more bandwidth, or fp8 weights, speeds nothing up.")
-    out.append(f"- KV-byte reads fitted at zero in {len(kv0)} sets: a longer context costs nothing in decode there.")
+    if w0:
+        out.append(f"- Weight-byte reads fitted at zero in {len(w0)} of {len(data)} coefficient sets "
+                   f"({sum(r in keys for r in w0)} of {len(keys)} fit keys): their decode time sits in the per-step "
+                   "constant, so a GPU with more bandwidth, or fp8 weights, speeds nothing up.")
+    else:
+        out.append(f"- Weight-byte reads are fitted above zero in all {len(data)} coefficient sets ({len(keys)} fit "
+                   "keys): a GPU with more bandwidth, or fp8 weights, shortens the weight term.")
+    out.append(f"- KV-byte reads fitted at zero in {len(kv0)} sets: a longer context costs nothing in decode there."
+               if kv0 else f"- KV-byte reads are fitted above zero in all {len(data)} sets.")
     fracs = [r["rates"]["step_weight_bytes"]["fraction_of_peak"] for r in data
              if r["rates"]["step_weight_bytes"]["fraction_of_peak"]]
     if fracs:

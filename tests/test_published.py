@@ -203,7 +203,7 @@ def test_run_scores_every_point_pair_and_refusal_with_a_fake_tool():
                                            "summary": s, "refusals": pub.refusal_reasons(col),
                                            **pub.asdict(col)}},
                      "sources": [], "assumptions": pub.assumptions(), "targets": pub.TARGETS})
-    assert "| published pairs: direction agreement | >= 90% |" in md
+    assert "| published pairs: direction agreement | >= 90.0% |" in md
 
 
 def test_reference_ratios_take_the_extreme_where_the_quote_says_up_to():
@@ -229,3 +229,82 @@ def test_reference_ratios_take_the_extreme_where_the_quote_says_up_to():
         return {"offline": pub.Answer(refused="not measured")}
 
     assert pub.score_reference([pair], None, refusing)[0]["refused"] == "not measured"
+
+
+# ---------------------------------------------------------------- the headline against issue 25's targets
+
+def test_strict_direction_does_not_count_a_flat_tool_ratio_as_agreeing():
+    """The headline rule asks only that the tool's ratio be on the published side of 1: 1.01 against a published 1.12
+    agrees there. The strict rule asks the tool's ratio to call the direction too (beyond the same 3% band)."""
+    assert pub.direction_agrees(1.01, 1.12) is True  # the lenient headline rule, unchanged
+    assert pub.direction_agrees_strict(1.01, 1.12) is False
+    assert pub.direction_agrees_strict(1.05, 1.12) is True and pub.direction_agrees_strict(0.96, 0.86) is True
+    assert pub.direction_agrees_strict(1.20, 0.86) is False
+    assert pub.direction_agrees_strict(0.5, 1.02) is None  # published too close to call: scored by neither rule
+    rows = [{"agrees": True, "published": 1.12, "predicted": 1.01, "ratio_error": 0.9},
+            {"agrees": True, "published": 0.86, "predicted": 0.80, "ratio_error": 0.93},
+            {"agrees": None, "published": 1.01, "predicted": 1.3, "ratio_error": 1.29}, {"refused": "x"}]
+    s = pub.summarize_pairs(rows)
+    assert s["direction_agreement"] == pytest.approx(1.0) and s["direction_agreement_strict"] == pytest.approx(0.5)
+
+
+def test_verdict_compares_the_unrounded_figure_with_its_target():
+    assert pub.verdict(0.1035, 0.10, "<=") == "missed" and pub.verdict(0.0999, 0.10, "<=") == "met"
+    assert pub.verdict(0.2044, 0.20, "<=") == "missed" and pub.verdict(0.80, 0.80, ">=") == "met"
+    assert pub.verdict(None, 0.80, ">=") == "-"
+    with pytest.raises(ValueError):
+        pub.verdict(0.5, 0.5, "=")
+
+
+def test_headline_prints_one_decimal_and_says_met_or_missed():
+    """10.35% read as "10%" against a 10% target; it must read 10.4%, missed."""
+    points = [_point("Llama-3.1-8B-Instruct", "H100", 1, 8, 0.5)]
+
+    def fake(q, model, modes=("offline",)):
+        return {m: pub.Answer(100.0, 80.0, 120.0, 200.0, 10.0, 1, 50.0, "measured", "r") for m in modes}
+
+    col = pub.run(None, points, [], fake)
+    s = pub.summaries(col)
+    s["headline"].update(point_median_abs_error_measured_gpu=0.10351, point_median_abs_error_unmeasured_gpu=0.20437,
+                         pair_direction_agreement=0.9435)
+    md = pub.render({"columns": {"today": {"commit": "c", "created": "t", "runtime_s": 1.0, "cpu_s": 1.0,
+                                           "summary": s, "refusals": {}, **pub.asdict(col)}},
+                     "sources": [], "assumptions": [], "targets": pub.TARGETS})
+    rows = {line.split(" | ")[0][2:]: line for line in md.splitlines() if line.startswith("| ")}
+    assert "| <= 10.0% | 10.4% missed |" in rows["points on GPUs the model measured: median abs(error)"]
+    assert "| <= 20.0% | 20.4% missed |" in rows["points on GPUs never measured: median abs(error)"]
+    assert "| >= 90.0% | 94.3% met |" in rows["published pairs: direction agreement"]
+
+
+def test_other_targets_are_read_from_the_committed_results():
+    """In-domain held-out error, leave-one-GPU-out error and the card's term ranges, as the files say them."""
+    other = pub.other_targets()
+    by = {r["key"]: r for r in other}
+    gpu = json.loads((pub.OUT / "gpu_transfer.json").read_text())["cells"]
+    assert by["gpu_transfer_median"]["value"] == pytest.approx(gpu["median_ape"])
+    assert by["gpu_transfer_p90"]["value"] == pytest.approx(gpu["p90_ape"])
+    card = json.loads((REPO / "artifacts" / "models" / "default" / "card.json").read_text())
+    vllm = [s["median_ape"] for s in card["held_out"] if s["backend"] == "vllm" and "model" not in s["scheme"]]
+    assert sorted(r["value"] for k, r in by.items() if k.startswith("in_domain_vllm")) == pytest.approx(sorted(vllm))
+    assert by["card_terms_out_of_range"]["target"] == 0
+    terms = json.loads((pub.OUT / "physics_terms.json").read_text())
+    assert by["energy_terms_above_limit"]["value"] == sum(
+        (v["power_per_gpu_w"] or 0) > 700 for r in terms for v in r["rates"].values())
+
+
+def test_card_term_check_flags_terms_outside_their_physical_range():
+    ok = {"terms": [{"gpu": "H100-SXM-80GB", "serving": {}, "model": None,
+                     "rates": {"step_weight_bytes": {"unit": "B/s", "rate": 3e12, "fraction_of_peak": 0.9},
+                               "prefill_attention_flops": {"unit": "FLOP/s", "rate": None, "fraction_of_peak": None}},
+                     "constants_s": {"steps": 0.001}, "degenerate": []}],
+          "power": [{"gpu": "H100-SXM-80GB", "framework": "vllm", "idle_w": 120.0, "limit_w": 700.0, "busy": 0.1,
+                     "memory": 0.5, "compute": 1.5}]}
+    checked, problems = pub.card_term_problems(ok)
+    assert checked == 6 and problems == []  # one rate with a fraction, one constant, three shares and the idle
+    bad = json.loads(json.dumps(ok))
+    bad["terms"][0]["rates"]["step_weight_bytes"]["fraction_of_peak"] = 1.2
+    bad["terms"][0]["constants_s"]["steps"] = -0.001
+    bad["terms"][0]["degenerate"] = ["decode_kv_bytes"]
+    bad["power"][0]["compute"] = 3.5
+    _, problems = pub.card_term_problems(bad)
+    assert len(problems) == 4 and any("step_weight_bytes" in p and "1.20" in p for p in problems)

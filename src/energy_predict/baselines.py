@@ -133,12 +133,3 @@ def deployment_baselines(dep: Deployment, batch_size, input_tokens, output_token
     return Baselines(flops_tdp_batch(dep.arch, dep.gpu, rows, input_tokens, output_tokens, s.precision, cached_tokens),
                      roofline_batch(dep.arch, dep.gpu, rows, input_tokens, output_tokens, s.precision, cached_tokens))
 
-
-def max_batch_that_fits(arch: Architecture, gpu: GPU, input_tokens, output_tokens, gpu_count: int = 1,
-                        precision: Precision | None = None, usable_fraction: float = 0.9):
-    """Largest batch whose weights and KV cache fit in the GPUs' memory (0 where even one does not)."""
-    p = _precision(precision)
-    free = gpu.memory_bytes * gpu_count * usable_fraction - arch.weight_bytes(p.weight_bytes_per_param)
-    per_seq = arch.kv_bytes_per_token(p.kv_bytes_per_value) * (np.asarray(input_tokens, float)
-                                                               + np.asarray(output_tokens, float))
-    return np.maximum(np.floor(free / per_seq), 0).astype(np.int64)

@@ -4,7 +4,6 @@ import pytest
 from energy_predict.architectures import REGISTRY
 from energy_predict.baselines import (
     flops_tdp_energy_j,
-    max_batch_that_fits,
     roofline_batch,
     sum_of_max_linear,
 )
@@ -47,12 +46,6 @@ def test_batch1_decode_is_memory_bound_and_batching_amortises_it():
     # batch 1: each step reads 16 GB of weights, ~4.8 ms at 3.35 TB/s
     assert float(one.decode_s) / 127 == pytest.approx(16.06e9 / 3.35e12, rel=0.05)
     assert float(big.energy_j) / 64 < float(one.energy_j) / 10
-
-
-def test_max_batch_that_fits_counts_kv_cache():
-    fits = max_batch_that_fits(LLAMA8, H100, np.array([512, 8192]), np.array([128, 512]))
-    assert fits[0] > fits[1] > 0
-    assert max_batch_that_fits(REGISTRY["Llama-3.1-70B"], H100, 512, 128) == 0  # 141 GB of weights
 
 
 def test_nvml_names_map_to_catalog():
