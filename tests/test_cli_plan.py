@@ -130,3 +130,34 @@ def test_plan_ray_without_ray_names_the_extra(monkeypatch):
     result = run("plan", *TWO, *SMALL, "--ray")
     assert result.exit_code == 2 and "energy-predict[ray]" in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_the_readmes_plan_steps_check_the_recommended_row_it_planned(tmp_path, monkeypatch):
+    """README "Plan a deployment", step 3: its snippet writes the recommended row into a copy of the profile, and the
+    report on that profile (online at the profile's rate) gives the row's energy a day, interval and p90 latencies."""
+    import re
+    import shutil
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme[readme.index("## Plan a deployment"):]
+    snippet = re.search(r"python3 - <<'EOF'\n(.*?)\nEOF\n", section, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(EXAMPLES / "code_gen.json", "conv.json")  # the README's names; a smaller workload than its trace
+    planned = run("plan", "--profile", "conv.json", "--max-gpus", "2", "--gpu-kinds", "H100-SXM-80GB", "--tp", "1",
+                  "--ttft-p90-ms", "2000", "--json")
+    assert planned.exit_code == 0, planned.output
+    Path("plan.json").write_text(planned.output)
+    exec(compile(snippet, "README step 3", "exec"), {})
+    checked = run("--profile", "recommended.json", "--json")
+    assert checked.exit_code == 0, checked.output
+    row, report = json.loads(planned.output)["recommended"], json.loads(checked.output)
+    day = 86400 / report["online"]["period_s"]
+    dep, candidate = report["deployment"], row["candidate"]
+    assert report["mode"] == "online" and report["online"]["gpus"] == row["gpus"]
+    assert (dep["gpu"], dep["tensor_parallel"], dep["max_batch"]) == (candidate["gpu"], candidate["tp"],
+                                                                     candidate["batch_cap"])
+    assert dep["quantization"] == {"bf16": None}.get(candidate["precision"], candidate["precision"])
+    for key, plan_key in (("estimate", "energy_kwh_per_day"), ("low", "low_kwh_per_day"),
+                          ("high", "high_kwh_per_day")):
+        assert abs(report["energy_kwh"][key] * day / row[plan_key] - 1) < 1e-6, key
+    assert abs(report["online"]["ttft_s"]["p90"] * 1000 / row["ttft_p90_ms"] - 1) < 1e-9
