@@ -83,7 +83,8 @@ def test_plan_searches_a_speculative_axis_and_refuses_it_outside_what_was_measur
         assert len(result.output.strip().splitlines()) == 1, result.output
 
 
-SMALL = ["--rate", "1", "--max-gpus", "2", "--gpu-kinds", "H100-SXM-80GB", "--tp", "1", "--precisions", "bf16"]
+SMALL = ["--rate", "1", "--max-gpus", "2", "--gpu-kinds", "H100-SXM-80GB", "--tp", "1", "--precisions", "bf16",
+         "--frameworks", "vllm"]
 TWO = ["-p", EXAMPLES / "code_gen.json", "-p", EXAMPLES / "conversation.json"]
 
 
@@ -130,3 +131,82 @@ def test_plan_ray_without_ray_names_the_extra(monkeypatch):
     result = run("plan", *TWO, *SMALL, "--ray")
     assert result.exit_code == 2 and "energy-predict[ray]" in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_the_readmes_plan_steps_check_the_recommended_row_it_planned(tmp_path, monkeypatch):
+    """README "Plan a deployment", step 3: its snippet writes the recommended row into a copy of the profile, and the
+    report on that profile (online at the profile's rate) gives the row's energy a day, interval and p90 latencies."""
+    import re
+    import shutil
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme[readme.index("## Plan a deployment"):]
+    snippet = re.search(r"python3 - <<'EOF'\n(.*?)\nEOF\n", section, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(EXAMPLES / "code_gen.json", "conv.json")  # the README's names; a smaller workload than its trace
+    planned = run("plan", "--profile", "conv.json", "--max-gpus", "2", "--gpu-kinds", "H100-SXM-80GB", "--tp", "1",
+                  "--ttft-p90-ms", "2000", "--json")
+    assert planned.exit_code == 0, planned.output
+    Path("plan.json").write_text(planned.output)
+    exec(compile(snippet, "README step 3", "exec"), {})
+    checked = run("--profile", "recommended.json", "--json")
+    assert checked.exit_code == 0, checked.output
+    row, report = json.loads(planned.output)["recommended"], json.loads(checked.output)
+    day = 86400 / report["online"]["period_s"]
+    dep, candidate = report["deployment"], row["candidate"]
+    assert report["mode"] == "online" and report["online"]["gpus"] == row["gpus"]
+    assert (dep["gpu"], dep["tensor_parallel"], dep["max_batch"]) == (candidate["gpu"], candidate["tp"],
+                                                                     candidate["batch_cap"])
+    assert dep["quantization"] == {"bf16": None}.get(candidate["precision"], candidate["precision"])
+    for key, plan_key in (("estimate", "energy_kwh_per_day"), ("low", "low_kwh_per_day"),
+                          ("high", "high_kwh_per_day")):
+        assert abs(report["energy_kwh"][key] * day / row[plan_key] - 1) < 1e-6, key
+    assert abs(report["online"]["ttft_s"]["p90"] * 1000 / row["ttft_p90_ms"] - 1) < 1e-9
+
+
+def test_plan_searches_the_engine_kinds_measured_and_the_user_bounds_them():
+    """Issue 27 item 1's framework axis: by default the engines the model measured that serve online (vLLM with and
+    without CUDA graphs); `--frameworks` bounds it; what was not measured (eager fp8) is refused in the notes with
+    its reason, never guessed."""
+    both = run(*ARGS, "--json")
+    assert both.exit_code == 0, both.output
+    out = json.loads(both.output)
+    engines = {r["candidate"]["framework"] for r in out["front"]}
+    assert engines <= {"vllm", "vllm-eager"}
+    refused = [n for n in out["notes"] if "vllm-eager: not searched" in n]
+    assert any(n.startswith("H100-SXM-80GB TP1 fp8 vllm-eager: not searched (serving: no measurements") for n in
+               refused) and all("(serving" in n for n in refused), out["notes"]  # TP2: not measured eager either
+    eager = json.loads(run(*ARGS, "--json", "--frameworks", "vllm-eager").output)
+    assert {r["candidate"]["framework"] for r in eager["front"]} == {"vllm-eager"}
+    assert all(" bf16 vllm-eager cap " in r["label"] for r in eager["front"])
+    graphs = json.loads(run(*ARGS, "--json", "--frameworks", "vllm").output)
+    assert {r["candidate"]["framework"] for r in graphs["front"]} == {"vllm"}
+    assert out["counts"]["candidates"] == eager["counts"]["candidates"] + graphs["counts"]["candidates"]
+    best = min([*eager["front"], *graphs["front"]], key=lambda r: r["energy_kwh_per_day"])
+    assert out["recommended"]["label"] == best["label"]  # the joint search finds the better of the two
+    with_hf = json.loads(run(*ARGS, "--json", "--frameworks", "vllm,hf").output)
+    assert any(n.startswith("H100-SXM-80GB TP1 bf16 hf: not searched") and "continuous-batching" in n
+               for n in with_hf["notes"]), with_hf["notes"]
+
+
+def test_plan_refuses_a_bad_framework_axis_in_one_line():
+    for value, needle in (("tensorrt", "use vllm, vllm-eager, hf, hf-compile"), ("hf,hf-compile", "fixed batches")):
+        result = run(*ARGS, "--frameworks", value)
+        assert result.exit_code == 2 and "--frameworks" in result.output and needle in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_the_python_api_takes_the_framework_axis():
+    import energy_predict
+    from energy_predict.errors import InputError
+
+    p = energy_predict.plan(EXAMPLES / "code_gen.json", rate=1, max_gpus=1, gpu_kinds=["H100-SXM-80GB"],
+                            precisions=["bf16"], frameworks=["vllm-eager"])
+    assert p.recommended.candidate.framework == "vllm-eager"
+    for bad in ("vllm", ["vllm", 3]):
+        try:
+            energy_predict.plan(EXAMPLES / "code_gen.json", rate=1, frameworks=bad)
+        except InputError as exc:
+            assert exc.field == "frameworks"
+        else:
+            raise AssertionError(f"frameworks={bad!r} was accepted")

@@ -30,6 +30,7 @@ def bash_commands() -> list[str]:
             line = re.sub(r"\s#\s.*$", "", line).strip()
             if not line or line.startswith("#"):
                 continue
+            line = re.sub(r"\s(>|2>|\|)\s.*$", "", line)  # a redirect or pipe after the command is the shell's
             commands += [c.strip() for c in re.split(r"&&|;", line) if c.strip()]
     return commands
 

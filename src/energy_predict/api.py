@@ -180,11 +180,13 @@ def _plan_case(profile: Profile | Mapping[str, Any] | str | Path, rate: float | 
     return validated, case
 
 
-def _space(gpu_kinds, tp, precisions, batch_caps, token_budgets, prefix_caching, speculative, max_gpus):
+def _space(gpu_kinds, tp, precisions, batch_caps, token_budgets, prefix_caching, speculative, max_gpus,
+           frameworks=None):
     from energy_predict.predict.plan_types import PlanSpace
 
     return PlanSpace(gpus=_axis("gpu_kinds", gpu_kinds, str), tp=_axis("tp", tp, int),
                      precisions=_axis("precisions", precisions, str),
+                     frameworks=_axis("frameworks", frameworks, str),
                      batch_caps=_axis("batch_caps", batch_caps, int),
                      token_budgets=_axis("token_budgets", token_budgets, int),
                      prefix_caching=_axis("prefix_caching", prefix_caching, bool), max_gpus=max_gpus,
@@ -195,15 +197,17 @@ def plan(profile: Profile | Mapping[str, Any] | str | Path, *, rate: float | Non
          gpu_kinds: Sequence[str] | None = None, tp: Sequence[int] | None = None,
          precisions: Sequence[str] | None = None, batch_caps: Sequence[int] | None = None,
          token_budgets: Sequence[int] | None = None, prefix_caching: Sequence[bool] | None = None,
-         speculative: Sequence[Speculation | None] | None = None, max_gpus: int = 8,
-         ttft_p90_ms: float | None = None, ttft_p99_ms: float | None = None, tpot_p90_ms: float | None = None,
-         tpot_p99_ms: float | None = None, headroom: float = 0.8, power_budget_w: float | None = None,
+         speculative: Sequence[Speculation | None] | None = None, frameworks: Sequence[str] | None = None,
+         max_gpus: int = 8, ttft_p90_ms: float | None = None, ttft_p99_ms: float | None = None,
+         tpot_p90_ms: float | None = None, tpot_p99_ms: float | None = None, headroom: float = 0.8,
+         power_budget_w: float | None = None,
          gpu_budget: int | None = None, gpu_hour_price: float | None = None,
          energy_model: str | EnergyModel | None = None, workers: int = 1) -> Plan:
     """The energy-optimal deployment under latency targets: the same as `energy-predict plan --profile P --json`.
 
     The keywords are the CLI's flags (docs/cli.md) with lists for its comma-separated values: `gpu_kinds=["H100"]`
-    is `--gpu-kinds H100`, `prefix_caching=[False, True]` is `--prefix-caching off,on`; `speculative` takes
+    is `--gpu-kinds H100`, `frameworks=["vllm", "vllm-eager"]` is `--frameworks vllm,vllm-eager`,
+    `prefix_caching=[False, True]` is `--prefix-caching off,on`; `speculative` takes
     `energy_predict.serving.Speculation` values (None: no speculation). None leaves an axis at the CLI's default.
     `workers`: processes simulating candidates side by side (`--workers`); the plan is the same for any number.
     Many workloads at once: `plan_many`.
@@ -222,7 +226,8 @@ def plan(profile: Profile | Mapping[str, Any] | str | Path, *, rate: float | Non
                         gpu_budget, gpu_hour_price, speculative)
     fitted = _energy_model(energy_model)
     validated, case = _plan_case(profile, rate)
-    space = _space(gpu_kinds, tp, precisions, batch_caps, token_budgets, prefix_caching, speculative, max_gpus)
+    space = _space(gpu_kinds, tp, precisions, batch_caps, token_budgets, prefix_caching, speculative, max_gpus,
+                   frameworks)
     targets = PlanTargets(ttft_p90_ms, ttft_p99_ms, tpot_p90_ms, tpot_p99_ms, headroom, power_budget_w, gpu_budget)
     return plan_case(case.workload, case.dep, fitted, space, targets, rate, validated.site, gpu_hour_price,
                      validated.name, workers)
@@ -232,7 +237,8 @@ def plan_many(profiles: Sequence[Profile | Mapping[str, Any] | str | Path], *, r
               gpu_kinds: Sequence[str] | None = None, tp: Sequence[int] | None = None,
               precisions: Sequence[str] | None = None, batch_caps: Sequence[int] | None = None,
               token_budgets: Sequence[int] | None = None, prefix_caching: Sequence[bool] | None = None,
-              speculative: Sequence[Speculation | None] | None = None, max_gpus: int = 8,
+              speculative: Sequence[Speculation | None] | None = None,
+              frameworks: Sequence[str] | None = None, max_gpus: int = 8,
               ttft_p90_ms: float | None = None, ttft_p99_ms: float | None = None,
               tpot_p90_ms: float | None = None, tpot_p99_ms: float | None = None, headroom: float = 0.8,
               power_budget_w: float | None = None, gpu_budget: int | None = None,
@@ -263,7 +269,8 @@ def plan_many(profiles: Sequence[Profile | Mapping[str, Any] | str | Path], *, r
     if ray is not None and not isinstance(ray, str):
         raise InputError("ray", f"{ray!r} is not a Ray address", "give 'local', 'auto' or HOST:PORT")
     fitted = _energy_model(energy_model)
-    space = _space(gpu_kinds, tp, precisions, batch_caps, token_budgets, prefix_caching, speculative, max_gpus)
+    space = _space(gpu_kinds, tp, precisions, batch_caps, token_budgets, prefix_caching, speculative, max_gpus,
+                   frameworks)
     targets = PlanTargets(ttft_p90_ms, ttft_p99_ms, tpot_p90_ms, tpot_p99_ms, headroom, power_budget_w, gpu_budget)
     jobs = []
     for k, profile in enumerate(profiles):

@@ -173,6 +173,10 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
         gpus: str | None = typer.Option(None, "--gpus", hidden=True, help="deprecated: --gpu-kinds"),
         tp: str = typer.Option("", "--tp", help="GPUs per engine, e.g. 1,2,4,8 (default 1,2,4,8)"),
         precisions: str = typer.Option("", "--precisions", help="bf16,fp8 (default both)"),
+        frameworks: str = typer.Option("", "--frameworks", help="engines: vllm (vLLM with CUDA graphs), vllm-eager "
+                                       "(without), hf, hf-compile (HF transformers: refused, it has no "
+                                       "continuous-batching server), e.g. vllm,vllm-eager (default: the profile's and "
+                                       "those the energy model measured on the GPUs searched that serve online)"),
         batch_caps: str = typer.Option("", "--batch-caps", help="max_num_seqs values (default: the profile's)"),
         token_budgets: str = typer.Option("", "--token-budgets", help="max_num_batched_tokens values (default: "
                                           "the profile's)"),
@@ -257,7 +261,7 @@ def register(app: typer.Typer, handles_errors, load_model, print_json) -> None:
         def job(path: Path) -> PlanJob:
             case = load_case(path)
             space = PlanSpace(gpus=_names(gpu_kinds), tp=tuple(_ints(tp, "--tp")) or None,
-                              precisions=_names(precisions),
+                              precisions=_names(precisions), frameworks=_names(frameworks),
                               batch_caps=tuple(_ints(batch_caps, "--batch-caps")) or None,
                               token_budgets=tuple(_ints(token_budgets, "--token-budgets")) or None,
                               prefix_caching=_bools(prefix_caching), max_gpus=max_gpus,

@@ -322,9 +322,22 @@ def _peers(c: _Card, dep: Deployment, key: FitKey, measured_models) -> list[str]
     return sorted({m for k, m in measured_models if k == key and (m in moe_models) == dep.arch.is_moe})
 
 
+def _not_measured_on(c: _Card, dep: Deployment, src: str) -> str:
+    """Where a model was not measured: the GPU asked for, and where another, the GPU a transfer to it starts from."""
+    gpu = dep.gpu.name
+    if src == gpu:
+        return f"on {gpu}"
+    how = "the nearest measured GPU" if c.never_measured(gpu) else "the sibling GPU"
+    return f"on {gpu}, nor on {src} ({how} a transfer to {gpu} would start from)"
+
+
 def _model_transfer(c: _Card, dep: Deployment, key: FitKey, src: str, measured_models):
-    """(the family's transfer, its score at `key`) for a model not measured at `key`; Refusal where none stands."""
+    """(the family's transfer, its score at `key`) for a model not measured at `key`; Refusal where none stands.
+
+    A refusal names the GPU asked for, and the GPU whose cells the transfer would start from where that is another.
+    """
     family = _family(dep)
+    where = _not_measured_on(c, dep, src)
     _, transfer = c.model_transfer(key, dep.arch.is_moe)
     if transfer is None:
         raise Refusal("model", f"{dep.arch.name} was not measured with {dep.serving.label}, and the card has no "
@@ -337,13 +350,14 @@ def _model_transfer(c: _Card, dep: Deployment, key: FitKey, src: str, measured_m
         measured = (f"of the {family} only {peers[0]} was" if len(peers) == 1 else
                     f"no other {one} was" if not peers else
                     f"{' and '.join(peers)} were, but no leave-one-model-out score between them stands")
-        raise Refusal("model", f"{dep.arch.name} was not measured with {dep.serving.label} on {src}, and "
-                      f"{measured}, so no held-out error stands for a transfer across models there",
+        raise Refusal("model", f"{dep.arch.name} was not measured with {dep.serving.label} {where}, and "
+                      f"{measured}" + (f" (on {src})" if src != dep.gpu.name else "") +
+                      ", so no held-out error stands for a transfer across models there",
                       "measure it (`energy-predict calibrate`), or ask for a configuration where more models "
                       "were measured")
     if here.median_ape > MAX_MODEL_TRANSFER_MEDIAN:
-        raise Refusal("model", f"{dep.arch.name} was not measured with {dep.serving.label} on {src}; predicting "
-                      f"each of {', '.join(here.models)} from the others there misses by a median "
+        raise Refusal("model", f"{dep.arch.name} was not measured with {dep.serving.label} {where}; predicting "
+                      f"each of {', '.join(here.models)} from the others on {src} misses by a median "
                       f"{100 * here.median_ape:.0f}% (leave-one-model-out), too far to answer",
                       "measure it (`energy-predict calibrate`)")
     return transfer, here

@@ -1,7 +1,8 @@
 """`plan`: the energy-optimal deployment of a workload under latency targets, with its interval and basis.
 
 `plan(workload, deployment, model, space, targets)` searches GPU kind, GPUs per engine (TP), engines, precision,
-batch cap, token budget, prefix caching and speculative decoding (`plan_search`), answers every candidate it
+engine kind (vLLM with or without CUDA graphs), batch cap, token budget, prefix caching and speculative decoding
+(`plan_search`), answers every candidate it
 simulates with the simulation `--rate` runs, and returns a `Plan`: the Pareto front over energy a day, p90 TTFT, p90
 TPOT, GPUs and peak power; the recommended row (least energy a day among the rows that meet every target) and why;
 each row's basis, interval, site figures, and whether its interval overlaps the recommended one. An infeasible search
@@ -23,6 +24,7 @@ from energy_predict.predict.estimate import estimate_workload
 from energy_predict.predict.plan_search import Evaluated, Family, SearchResult, search
 from energy_predict.predict.plan_types import (
     DEFAULT_TP,
+    FRAMEWORKS,
     PRECISIONS,
     Miss,
     Plan,
@@ -31,6 +33,7 @@ from energy_predict.predict.plan_types import (
     PlanTargets,
     SearchCounts,
     SiteFigures,
+    framework_name,
 )
 from energy_predict.profile import Site
 from energy_predict.serving import Deployment
@@ -62,6 +65,32 @@ def precision_name(dep: Deployment) -> str:
     return names[dep.serving.quantization]
 
 
+def _measured_frameworks(model: EnergyModel, gpus: tuple[str, ...]) -> list[str]:
+    """The engines (FRAMEWORKS names) the model measured on any of these GPUs that serve online, in FRAMEWORKS order."""
+    card = getattr(model, "card", None)
+    if card is None:
+        return []
+    names = {framework_name(k.field("framework"), k.field("cuda_graphs"), k.field("compile"))
+             for k in (e.key for e in card.valid.serving_configs) if k.gpu in gpus}
+    return [n for n in FRAMEWORKS if n in names and FRAMEWORKS[n][0] != "hf"]
+
+
+def frameworks_of(dep: Deployment, model: EnergyModel, space: PlanSpace, gpus: tuple[str, ...]) -> tuple[str, ...]:
+    """The engine axis: as given (each checked), else the profile's engine and those the model measured (online)."""
+    if space.frameworks is not None:
+        for name in space.frameworks:
+            if name not in FRAMEWORKS:
+                raise InputError("--frameworks", f"{name!r} is not an engine plan searches",
+                                 f"use {', '.join(FRAMEWORKS)} (vllm: with CUDA graphs; vllm-eager: without)")
+        return tuple(dict.fromkeys(space.frameworks))
+    s = dep.serving
+    own = framework_name(s.framework, s.cuda_graphs, s.compile)
+    if own is None:
+        raise InputError("serving", f"{s.label} is not an engine plan searches",
+                         f"set the profile's serving to one of {', '.join(FRAMEWORKS)}, or give --frameworks")
+    return tuple(dict.fromkeys([own, *_measured_frameworks(model, gpus)]))
+
+
 def families(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace) -> list[Family]:
     """Every engine configuration of the space (defaults: PlanSpace's docstring)."""
     measured = list(getattr(getattr(model, "card", None), "valid", None).gpus) if hasattr(model, "card") else []
@@ -70,6 +99,7 @@ def families(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace)
         gpus = tuple(resolve_gpu(g).name for g in gpus)
     except InputError as exc:
         raise InputError("--gpu-kinds", exc.problem, exc.fix or "use a name from the GPU catalog") from None
+    engines = frameworks_of(dep, model, space, gpus)
     tps = space.tp or tuple(t for t in DEFAULT_TP if t <= space.max_gpus)
     precisions = space.precisions or tuple(PRECISIONS)
     for p in precisions:
@@ -83,8 +113,9 @@ def families(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace)
         raise InputError("--prefix-caching", "the workload has no prefix reuse (no prefix_hit_rate, no block ids)",
                          "leave prefix caching off, or give a trace with block ids")
     specs = tuple(dict.fromkeys(space.speculative or (dep.serving.speculative,)))
-    return [Family(g, t, p, c, b, pc, sp) for g in gpus for t in sorted(set(tps)) for p in precisions
-            for c in sorted(set(caps)) for b in sorted(set(budgets)) for pc in caching for sp in specs]
+    return [Family(g, t, p, c, b, pc, sp, fw) for g in gpus for t in sorted(set(tps)) for p in precisions
+            for c in sorted(set(caps)) for b in sorted(set(budgets)) for pc in caching for sp in specs
+            for fw in engines]
 
 
 def _site(site: Site | None, energy_kwh_per_day: float, gpus: int, gpu_hour_price: float | None
@@ -185,8 +216,8 @@ def _infeasible(found: SearchResult) -> EnergyPredictError:
     """No candidate meets the targets: the target most candidates miss, and the closest candidate."""
     if not found.evaluated and not found.bound_misses:
         why = "; ".join(f"{k}: {v}" for k, v in list(found.refused.items())[:2])
-        return EnergyPredictError(f"plan: no candidate could be answered ({why}); widen --gpu-kinds, --tp or "
-                                  "--precisions")
+        return EnergyPredictError(f"plan: no candidate could be answered ({why}); widen --gpu-kinds, --tp, "
+                                  "--precisions or --frameworks")
     tally = Counter(m.target.split(" (")[0] for e in [*found.evaluated, *found.bound_misses] for m in e.misses)
     first, count = tally.most_common(1)[0]
     pool = [(e.candidate, e.misses) for e in found.evaluated] + [(b.candidate, b.misses) for b in found.bound_misses]
@@ -210,11 +241,12 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
     check_workers(workers)
     if not 0 < targets.headroom <= 1:
         raise InputError("--headroom", f"{targets.headroom!r} is not a share", "give a share above 0 and at most 1")
-    if dep.serving.framework == "hf":
-        raise EnergyPredictError(
-            "serving.framework: plan simulates vLLM's continuous-batching server; HF transformers `generate` serves "
-            "fixed batches; use framework vllm")
     fams = families(w, dep, model, space)
+    if fams and all(FRAMEWORKS[f.framework][0] == "hf" for f in fams):  # one line, not a refusal per family
+        raise InputError("--frameworks" if space.frameworks else "serving.framework",
+                         "plan simulates online serving, and HF transformers `generate` serves fixed batches with no "
+                         "continuous-batching server to simulate",
+                         "give --frameworks vllm,vllm-eager" if space.frameworks else "use framework vllm")
     found = search(w, dep, model, fams, space.max_gpus, targets, rate, workers, on_progress)
     feasible = [e for e in found.evaluated if not e.misses]
     if not feasible:

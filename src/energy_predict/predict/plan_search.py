@@ -1,6 +1,7 @@
 """The search behind `plan`: enumerate candidates, bound them cheaply, simulate the few that can still win.
 
-An engine configuration (GPU, TP, precision, batch cap, token budget, prefix caching) is a family; its candidates
+An engine configuration (GPU, TP, precision, batch cap, token budget, prefix caching, speculation, engine kind)
+is a family; its candidates
 differ in the number of engines (replicas). Per family: the model must answer (measured or transferred) and the
 weights and KV cache must fit; then `plan_bounds` says, without simulating, which replica counts cannot meet the
 headroom, a latency target (a lone request already misses it) or the power budget. Families are simulated in the
@@ -24,7 +25,16 @@ from energy_predict.gpus import resolve_gpu
 from energy_predict.memory import check_feasible
 from energy_predict.predict.estimate import workload_prefix_reuse
 from energy_predict.predict.plan_bounds import EngineBounds, engine_bounds, lone_floors, optimistic_energy_j
-from energy_predict.predict.plan_types import MAX_CANDIDATES, PRECISIONS, Candidate, Miss, PlanTargets
+from energy_predict.predict.plan_types import (
+    DEFAULT_FRAMEWORK,
+    FRAMEWORKS,
+    MAX_CANDIDATES,
+    PRECISIONS,
+    Candidate,
+    Miss,
+    PlanTargets,
+    framework_name,
+)
 from energy_predict.predict.serving import (
     Arrivals,
     DeploymentResult,
@@ -48,21 +58,25 @@ class Family:
     token_budget: int
     prefix_caching: bool
     speculative: Speculation | None = None
+    framework: str = DEFAULT_FRAMEWORK  # a name of plan_types.FRAMEWORKS
 
     @property
     def label(self) -> str:
-        """The engine as the notes name a refused one: GPU, TP, precision and speculation."""
+        """The engine as the notes name a refused one: GPU, TP, precision, engine kind (where not vllm), speculation."""
+        engine = f" {self.framework}" if self.framework != DEFAULT_FRAMEWORK else ""
         spec = f" {self.speculative.label}" if self.speculative else ""
-        return f"{self.gpu} TP{self.tp} {self.precision}{spec}"
+        return f"{self.gpu} TP{self.tp} {self.precision}{engine}{spec}"
 
     def candidate(self, replicas: int) -> Candidate:
         return Candidate(self.gpu, self.tp, replicas, self.precision, self.batch_cap, self.token_budget,
-                         self.prefix_caching, self.speculative)
+                         self.prefix_caching, self.speculative, self.framework)
 
     def deployment(self, base: Deployment, replicas: int = 1) -> Deployment:
+        framework, cuda_graphs, compile_ = FRAMEWORKS[self.framework]
         serving = base.serving.with_(tensor_parallel=self.tp, quantization=PRECISIONS[self.precision],
                                      max_batch=self.batch_cap, max_num_batched_tokens=self.token_budget,
-                                     prefix_caching=self.prefix_caching, speculative=self.speculative)
+                                     prefix_caching=self.prefix_caching, speculative=self.speculative,
+                                     framework=framework, cuda_graphs=cuda_graphs, compile=compile_)
         return replace(base, gpu=resolve_gpu(self.gpu), serving=serving, gpu_count=self.tp * replicas)
 
 
@@ -166,7 +180,7 @@ def check_space(families: list[Family], max_gpus: int, requests: int = 0) -> int
     if n > MAX_CANDIDATES:
         raise InputError("plan", f"the search space holds {n:,} candidates, more than the bound of "
                          f"{MAX_CANDIDATES:,}", "narrow it: a lower --max-gpus, or fewer --gpu-kinds, --tp, "
-                         "--precisions, --batch-caps or --token-budgets")
+                         "--precisions, --frameworks, --batch-caps or --token-budgets")
     if requests > MAX_PLAN_REQUESTS:
         raise InputError("plan", f"each candidate would simulate {requests:,} requests, more than the bound of "
                          f"{MAX_PLAN_REQUESTS:,}", "give a lower --rate or a shorter workload.period_s (the plan "
@@ -239,7 +253,7 @@ class _Reuse:
 
     @staticmethod
     def _layout(f: Family, replicas: int) -> tuple:
-        return (f.gpu, f.tp, f.precision, f.prefix_caching, f.speculative, replicas)
+        return (f.gpu, f.tp, f.precision, f.prefix_caching, f.speculative, f.framework, replicas)
 
     def find(self, f: Family, replicas: int) -> DeploymentResult | None:
         for g, r in self.done.get(self._layout(f, replicas), []):
@@ -261,10 +275,11 @@ def _engine_bounds(w: Workload, dep: Deployment, model: EnergyModel, arrivals: A
                    ) -> tuple[EngineBounds, float, float]:
     """One engine's bounds (`dep`: one engine, its GPU count its TP) and its basis's interval ends as multiples.
 
-    Raises where the model has no basis for it, or (`_MemoryRefusal`) where weights and KV cache do not fit.
-    `floors`: lone-request floors computed so far in this search, by time costs, token budget and cache (they do not
-    depend on the batch cap, so the caps of an engine share them).
+    Raises where the engine cannot serve online (HF) or the model has no basis for it, or (`_MemoryRefusal`) where
+    weights and KV cache do not fit. `floors`: lone-request floors computed so far in this search, by time costs,
+    token budget and cache (they do not depend on the batch cap, so the caps of an engine share them).
     """
+    check_online(dep)
     basis = model.basis(dep)
     try:
         check_feasible(dep, arrivals.input_tokens, arrivals.output_tokens)
@@ -321,7 +336,8 @@ def evaluate_layout(w: Workload, dep: Deployment, model: EnergyModel, replicas: 
         r = simulate_deployment(w, replace(engine, gpu_count=tp * k), model, rate, seed=0)
         sustainable = k * b.sustainable_rate_per_s
         candidate = Candidate(engine.gpu.name, tp, k, precision_label(s.quantization), s.max_batch,
-                              s.max_num_batched_tokens, s.prefix_caching, s.speculative)
+                              s.max_num_batched_tokens, s.prefix_caching, s.speculative,
+                              framework_name(s.framework, s.cuda_graphs, s.compile) or s.label)
         out.append(Evaluated(candidate, r.dep, r, sustainable, simulated_misses(r, sustainable, targets), hi, lo))
     return out
 

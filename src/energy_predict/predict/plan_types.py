@@ -11,6 +11,18 @@ from dataclasses import asdict, dataclass, field, fields
 from energy_predict.serving import Speculation
 
 PRECISIONS = {"bf16": None, "fp8": "fp8"}  # a precision's name -> the serving quantization it means
+# an engine's name -> the serving fields it sets (framework, CUDA graphs, compile). HF's `generate` serves fixed
+# batches, so `plan` (online) refuses the HF engines with that reason; they are named so that asking is answered.
+FRAMEWORKS = {"vllm": ("vllm", True, False), "vllm-eager": ("vllm", False, False), "hf": ("hf", False, False),
+              "hf-compile": ("hf", False, True)}
+DEFAULT_FRAMEWORK = "vllm"  # vLLM with CUDA graphs: the engine a label leaves unnamed
+
+
+def framework_name(framework: str, cuda_graphs: bool, compile: bool) -> str | None:
+    """The plan's name of an engine (vllm, vllm-eager, hf, hf-compile), or None where plan has no name for it."""
+    if framework == "hf":
+        cuda_graphs = False  # as Serving normalises it: HF has no CUDA-graph switch of its own
+    return next((name for name, fields_ in FRAMEWORKS.items() if fields_ == (framework, cuda_graphs, compile)), None)
 MAX_CANDIDATES = 20_000  # a search space beyond this is refused with how to narrow it
 MAX_PLAN_REQUESTS = 500_000  # requests in one candidate's simulation (about 100,000 a CPU-second): beyond, refused
 DEFAULT_TP = (1, 2, 4, 8)
@@ -24,7 +36,9 @@ class PlanSpace:
     gpus: the profile's GPU and every GPU the model measured; tp: 1, 2, 4, 8 (those dividing no more than
     max_gpus); precisions: bf16 and fp8; batch_caps: the profile's; token_budgets: the profile's; prefix_caching:
     off, and on too where the workload has prefix reuse; speculative: the profile's (None: no speculation; each
-    Speculation names a draft, its draft length and the acceptance the user expects); replicas: 1 .. max_gpus / tp.
+    Speculation names a draft, its draft length and the acceptance the user expects); replicas: 1 .. max_gpus / tp;
+    frameworks (names of FRAMEWORKS): the profile's engine and every engine the model measured on the GPUs searched
+    that serves online (vllm, vllm-eager; HF only where asked for, and then refused: no continuous-batching server).
     """
 
     gpus: tuple[str, ...] | None = None
@@ -35,6 +49,7 @@ class PlanSpace:
     prefix_caching: tuple[bool, ...] | None = None
     max_gpus: int = DEFAULT_MAX_GPUS
     speculative: tuple[Speculation | None, ...] | None = None
+    frameworks: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,10 @@ class PlanTargets:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One deployment the search may choose: GPU kind, GPUs per engine, engines, precision, scheduler limits."""
+    """One deployment the search may choose: GPU kind, GPUs per engine, engines, precision, scheduler limits, engine.
+
+    `framework`: a name of FRAMEWORKS (vllm: vLLM with CUDA graphs; vllm-eager: without).
+    """
 
     gpu: str
     tp: int
@@ -62,6 +80,7 @@ class Candidate:
     token_budget: int
     prefix_caching: bool
     speculative: Speculation | None = None
+    framework: str = DEFAULT_FRAMEWORK
 
     @property
     def gpus(self) -> int:
@@ -69,10 +88,14 @@ class Candidate:
 
     @property
     def label(self) -> str:
-        """E.g. '2 x TP4 H100-SXM-80GB bf16 cap 256 budget 8192': engines x GPUs per engine, then the engine."""
+        """E.g. '2 x TP4 H100-SXM-80GB bf16 cap 256 budget 8192': engines x GPUs per engine, then the engine.
+
+        The engine is named where it is not vLLM with CUDA graphs ('1 x TP1 H100-SXM-80GB bf16 vllm-eager cap ...').
+        """
+        engine = f" {self.framework}" if self.framework != DEFAULT_FRAMEWORK else ""
         cache = " prefix-caching" if self.prefix_caching else ""
         spec = f" {self.speculative.label}" if self.speculative else ""
-        return (f"{self.replicas} x TP{self.tp} {self.gpu} {self.precision} cap {self.batch_cap} budget "
+        return (f"{self.replicas} x TP{self.tp} {self.gpu} {self.precision}{engine} cap {self.batch_cap} budget "
                 f"{self.token_budget}{cache}{spec}")
 
 

@@ -24,8 +24,8 @@ from energy_predict.predict.estimate import Estimate, estimate_workload
 from energy_predict.predict.padded import padded_batches
 from energy_predict.predict.plan import DAY_S, J_PER_KWH, plan, plan_row, precision_name
 from energy_predict.predict.plan_search import Evaluated, evaluate_layout
-from energy_predict.predict.plan_types import PlanRow, PlanSpace, PlanTargets, SiteFigures
-from energy_predict.predict.serving import overload_error
+from energy_predict.predict.plan_types import PlanRow, PlanSpace, PlanTargets, SiteFigures, framework_name
+from energy_predict.predict.serving import check_online, overload_error
 from energy_predict.profile import Site
 from energy_predict.serving import Deployment
 from energy_predict.workload import Workload
@@ -279,9 +279,11 @@ def capacity(w: Workload, dep: Deployment, model: EnergyModel, rate_per_s: float
     if not np.isfinite(rate_per_s) or rate_per_s <= 0:
         raise InputError("--rate", "must be a finite number > 0", "give the request rate in requests per second")
     s = dep.serving
+    check_online(dep)  # the profile's engine is capacity's: refused as --rate refuses it (HF has no server)
+    engine = framework_name(s.framework, s.cuda_graphs, s.compile)
     space = PlanSpace(gpus=(dep.gpu.name,), precisions=(precision_name(dep),), batch_caps=(s.max_batch,),
                       token_budgets=(s.max_num_batched_tokens,), prefix_caching=(s.prefix_caching,),
-                      max_gpus=MAX_CAPACITY_GPUS)
+                      max_gpus=MAX_CAPACITY_GPUS, frameworks=(engine,) if engine else None)
     targets = PlanTargets(ttft_p90_ms=None if ttft_p90_s is None else 1000 * ttft_p90_s, headroom=headroom)
     try:
         p = plan(w, dep, model, space, targets, rate_per_s, site)

@@ -205,3 +205,22 @@ def test_a_pool_that_covers_itself_keeps_its_own_interval(family, model):
     r = resolve(CARD, dep(model, H100))
     assert "too thin" not in " ".join(r.reasons)
     assert r.bounds[0] <= here.log_bounds[0] and r.bounds[1] >= here.log_bounds[1]
+
+
+@pytest.mark.parametrize(("deployment", "source"), [
+    (dep("Llama-3.1-8B", H100, GRAPHS.with_(quantization="fp8", tensor_parallel=2)), H200),  # from its sibling
+    (dep("Llama-3.1-8B", H200, GRAPHS.with_(quantization="fp8", tensor_parallel=2)), None),  # on the GPU asked for
+], ids=["sibling", "same GPU"])
+def test_a_model_refusal_names_the_gpu_asked_for_and_the_transfer_source_it_considered(deployment, source):
+    """H100 TP2 fp8 rests on the H200's cells, where Llama-3.1-8B was not measured at TP2 fp8: the refusal is about the
+    H100 (the GPU asked for) and says the H200 was the source a transfer would start from; before, it named the H200
+    alone, and `plan` printed that under an H100 label."""
+    with pytest.raises(Refusal) as refused:
+        resolve(CARD, deployment)
+    problem = refused.value.problem
+    assert refused.value.field == "model" and "no held-out error stands" in problem
+    assert problem.startswith(f"Llama-3.1-8B was not measured with vllm graphs fp8 tp2 on {deployment.gpu.name}")
+    if source is None:
+        assert H100 not in problem
+    else:
+        assert f"nor on {source} (the sibling GPU a transfer to {deployment.gpu.name} would start from)" in problem

@@ -74,7 +74,7 @@ def test_an_online_row_is_plans_row_for_that_candidate(case, online, option):
     assert (row["serving"], row["gpu"]) == (serving.label, dep.gpu.name)
     space = PlanSpace(gpus=(dep.gpu.name,), tp=(serving.tensor_parallel,), precisions=("bf16",),
                       batch_caps=(serving.max_batch,), token_budgets=(serving.max_num_batched_tokens,),
-                      prefix_caching=(serving.prefix_caching,), max_gpus=dep.gpu_count)
+                      prefix_caching=(serving.prefix_caching,), max_gpus=dep.gpu_count, frameworks=("vllm",))
     p = plan(c.workload, dep, model, space, PlanTargets(headroom=1.0), rate=2.0)
     assert p.counts.candidates == 1 and p.recommended.candidate.gpus == dep.gpu_count
     r = p.recommended

@@ -75,7 +75,8 @@ def test_capacity_agrees_with_plan_on_its_axis(model, code_gen):
     cap = capacity(code_gen.workload, code_gen.dep, model, 5.0, ttft_p90_s=0.5)
     p = plan(code_gen.workload, code_gen.dep, model,
              PlanSpace(gpus=(H100,), precisions=("bf16",), batch_caps=(256,), token_budgets=(8192,),
-                       prefix_caching=(False,), max_gpus=1024), PlanTargets(ttft_p90_ms=500), rate=5.0)
+                       prefix_caching=(False,), max_gpus=1024, frameworks=("vllm",)), PlanTargets(ttft_p90_ms=500),
+             rate=5.0)
     r = p.recommended
     assert (cap.gpus, cap.tensor_parallel, cap.replicas) == (r.candidate.gpus, r.candidate.tp, r.candidate.replicas)
     assert cap.total_kwh_per_day == pytest.approx(r.energy_kwh_per_day)
@@ -166,5 +167,8 @@ def test_plan_searches_speculative_decoding_with_the_simulation_rate_runs(model,
 
 def test_plan_labels_say_engines_and_gpus_per_engine(model, code_gen):
     p = plan(code_gen.workload, code_gen.dep, model, PlanSpace(gpus=(H100,), tp=(1,), precisions=("bf16",),
-             max_gpus=1), rate=1.0)
-    assert p.recommended.candidate.label.startswith("1 x TP1 H100-SXM-80GB bf16 cap ")
+             max_gpus=1, frameworks=("vllm",)), rate=1.0)
+    assert p.recommended.candidate.label.startswith("1 x TP1 H100-SXM-80GB bf16 cap ")  # vLLM with graphs: unnamed
+    eager = plan(code_gen.workload, code_gen.dep, model, PlanSpace(gpus=(H100,), tp=(1,), precisions=("bf16",),
+                 max_gpus=1, frameworks=("vllm-eager",)), rate=1.0)
+    assert eager.recommended.candidate.label.startswith("1 x TP1 H100-SXM-80GB bf16 vllm-eager cap ")

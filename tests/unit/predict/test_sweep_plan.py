@@ -25,7 +25,7 @@ def test_sweep_rate_agrees_with_plan_restricted_to_the_rate_and_gpu_counts():
     assert [(p.rate_per_s, p.gpus) for p in sweep.points] == [(r, g) for r in rates for g in (1, 2, 3)]
     space = PlanSpace(gpus=(dep.gpu.name,), tp=(s.tensor_parallel,), precisions=("bf16",), batch_caps=(s.max_batch,),
                       token_budgets=(s.max_num_batched_tokens,), prefix_caching=(s.prefix_caching,),
-                      max_gpus=max_gpus)
+                      max_gpus=max_gpus, frameworks=("vllm",))
     engines = set()
     for rate in rates:
         row = plan(w, dep, model, space, PlanTargets(ttft_p90_ms=500), rate=rate).recommended
