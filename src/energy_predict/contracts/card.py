@@ -292,6 +292,7 @@ class TermsAtKey(Keyed):
     rates: dict[str, TermRate]
     constants_s: dict[str, float]
     degenerate: list[str] = []
+    pinned: dict[str, str] = {}  # term at its roofline floor (the datasheet peak) -> why (model/term_physics.py)
 
 
 class PowerCurveFit(Stored):

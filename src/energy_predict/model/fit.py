@@ -16,11 +16,11 @@ from energy_predict.contracts.card import IdleReadings, ModelCard
 from energy_predict.contracts.keys import FitKey
 from energy_predict.errors import EnergyPredictError
 from energy_predict.model import power_curve, term_physics
-from energy_predict.model.features import fit_keys
+from energy_predict.model.features import config_keys, fit_keys
 from energy_predict.model.inputs import FitInputs, RunIdle
 from energy_predict.model.measured import MeasuredModel
 from energy_predict.model.option_fit import fit_options
-from energy_predict.model.phases import PhaseCoefficients
+from energy_predict.model.phases import MOE, PhaseCoefficients
 from energy_predict.model.scoring import (
     INTERVAL_SCHEMES,
     accuracy_table,
@@ -99,26 +99,41 @@ def _validity(table: pd.DataFrame, energy) -> dict:
     }
 
 
-def checked_terms(duration: PhaseCoefficients) -> list[dict]:
-    """The card's `terms`: every duration set read as rates and constants with units.
+def checked_terms(duration: PhaseCoefficients, models: dict[tuple, int] | None = None) -> list[dict]:
+    """The card's `terms`: every duration set read as rates and constants with units, pinned terms with why.
+
+    `models`: per fit key (flat), how many models its configuration's cells span (`models_per_key`); 1 where
+    missing.
 
     Raises:
-        EnergyPredictError: a term faster than the datasheet peak (fraction > 1), naming the fit key and term: such
-            a fit is not the physics its terms are named after, and every transfer scaling it scales the wrong thing.
+        EnergyPredictError: a term faster than the datasheet peak (fraction > 1) or fitted at zero where its work
+            is never zero, naming the fit key and term: such a fit is not the physics its terms are named after,
+            and every transfer scaling it scales the wrong thing.
     """
     found = term_physics.readings(duration.coef_)
-    impossible, _degenerate = term_physics.plausibility_problems(found)
-    if impossible:
-        raise EnergyPredictError(f"model fit: {impossible[0]}, which is impossible"
-                                 + (f" (and {len(impossible) - 1} more)" if len(impossible) > 1 else "")
-                                 + "; the fit's roofline floors (model/term_physics.py) should prevent it")
+    impossible, degenerate = term_physics.plausibility_problems(found)
+    for problems, what in ((impossible, "which is impossible"), (degenerate, "which is degenerate")):
+        if problems:
+            raise EnergyPredictError(f"model fit: {problems[0]}, {what}"
+                                     + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+                                     + "; the fit's roofline floors (model/term_physics.py) should prevent it")
     out = []
     for r in found:
         out.append({**_keyed(r.key), "model": r.model,
                     "rates": {x.term: {"unit": x.unit, "rate": x.rate, "fraction_of_peak": x.fraction_of_peak}
                               for x in r.rates},
-                    "constants_s": r.constants_s, "degenerate": r.degenerate()})
+                    "constants_s": r.constants_s, "degenerate": r.degenerate(),
+                    "pinned": term_physics.pin_reasons(r, (models or {}).get(
+                        (r.key.flat, MOE) if r.model == MOE else r.key.flat, 1))})
     return sorted(out, key=lambda e: (str(FitKey.from_json(e["gpu"], e["serving"]).flat), e["model"] or ""))
+
+
+def models_per_key(table: pd.DataFrame) -> dict[tuple, int]:
+    """Per fit key (flat), how many dense models its cells span; per (flat key, MOE), how many mixtures of experts."""
+    keys, moe = config_keys(table), (table["num_experts"] > 0).to_numpy()
+    dense = table[~moe].groupby(keys[~moe].to_numpy())["model"].nunique()
+    mixtures = table[moe].groupby(keys[moe].to_numpy())["model"].nunique()
+    return {**{k: int(n) for k, n in dense.items()}, **{(k, MOE): int(n) for k, n in mixtures.items()}}
 
 
 def cell_power(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -190,7 +205,7 @@ def fit_model(inputs: FitInputs, name: str = "default", scores: pd.DataFrame | N
     bounds = conformal_bounds(np.concatenate(residuals))
     energy = PhaseModel(target="energy_j").fit(table, table["energy_j"]).fitted()
     duration = PhaseModel(target="duration_s").fit(table, table["duration_s"]).fitted()
-    terms = checked_terms(duration)
+    terms = checked_terms(duration, models_per_key(table))
     idle = measured_idle_power(inputs.idle)
     card = {
         "idle_power_w": idle,

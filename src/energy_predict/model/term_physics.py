@@ -11,7 +11,16 @@ term's whole work, so its peak is `tp` x the datasheet peak of one GPU. Two phys
   below by `FLOOR_POWER_W` per GPU (every loaded-idle reading measured is above it).
 
 `term_rates` reads a fitted set back as rates and fractions for the card, and `plausibility_problems` says what is
-impossible (a fraction above 1) or degenerate (zero where the work is never zero).
+impossible (a fraction above 1) or degenerate (zero where the work is never zero): `model fit` fails on either.
+
+A term **pinned** at its floor (fraction within `FRACTION_TOLERANCE` of 1) is flagged on the card with its reason
+(`pin_reasons`), not failed: on the shipped cells it has two causes the data cannot undo. A set measured on one model
+only measures its weight reads and per-step constants (and its decode FLOPs and per-sequence constant) as a sum
+(model/structured.py), and nothing recorded bounds the constants apart (no empty-step reading). A set fitted across
+models of different sizes does separate them, and still puts some terms at the peak: the step time grows across
+models no faster than the weight bytes read at the datasheet bandwidth, and decode FLOPs run under the weight
+reads (an additive step model gives overlapped work its floor). Failing those would refuse every fit of the
+shipped cells; a pin is what the data say, and the card says why.
 """
 
 from __future__ import annotations
@@ -40,6 +49,9 @@ CONSTANT_TERMS = ("batch", "prefill_layers", "steps", "step_layers", "step_seque
 FLOOR_POWER_W = 100.0
 # a fraction this close above 1 is the floor itself, in float arithmetic
 FRACTION_TOLERANCE = 1e-6
+# rate terms one model's cells measure only together with a constant: their work is the same multiple of the
+# constant's in every cell of one model (model/structured.py)
+COLLINEAR_WITH_CONSTANTS = ("step_weight_bytes", "decode_linear_flops")
 
 
 def term_peaks(key: FitKey) -> dict[str, float]:
@@ -87,6 +99,11 @@ class TermReading:
         return [r.term for r in self.rates
                 if r.fraction_of_peak is not None and r.fraction_of_peak > 1 + FRACTION_TOLERANCE]
 
+    def pinned(self) -> list[str]:
+        """Terms at their roofline floor: the datasheet peak, within `FRACTION_TOLERANCE`."""
+        return [r.term for r in self.rates
+                if r.fraction_of_peak is not None and abs(r.fraction_of_peak - 1) <= FRACTION_TOLERANCE]
+
     def degenerate(self) -> list[str]:
         """Terms whose work is never zero, fitted at zero (their time went into another term)."""
         return [r.term for r in self.rates if r.rate is None and r.term in NEVER_ZERO]
@@ -117,6 +134,24 @@ def describe(reading: TermReading) -> str:
     """'H100-SXM-80GB framework=vllm ... (model Llama-3.1-8B)': which set a problem is in."""
     model = f" (model {reading.model})" if reading.model else ""
     return f"{reading.key.gpu} {reading.key.describe()}{model}"
+
+
+def pin_reasons(reading: TermReading, models: int) -> dict[str, str]:
+    """Why each pinned term of a set sits at its floor; `models`: how many models its configuration's fit spans."""
+    out = {}
+    for term in reading.pinned():
+        if models < 2 and term in COLLINEAR_WITH_CONSTANTS:
+            out[term] = ("one model measured under this configuration: this term and the constants it is collinear "
+                         "with are measured only as their sum, and no cross-model fit or empty-step reading bounds "
+                         "the constants")
+        elif reading.model is not None and term in COLLINEAR_WITH_CONSTANTS:
+            out[term] = (f"its constants at most its configuration's (fitted across {models} models) leave this "
+                         "term at the peak")
+        else:
+            out[term] = (f"fitted at the peak across {models} model{'s' if models != 1 else ''}: the measured time "
+                         "grows with this work no faster than at the datasheet peak (the work runs under another "
+                         "term's, or the peak is reached)")
+    return out
 
 
 def plausibility_problems(found: list[TermReading]) -> tuple[list[str], list[str]]:

@@ -10,9 +10,11 @@ from energy_predict.errors import EnergyPredictError
 from energy_predict.gpus import CATALOG
 from energy_predict.model import term_physics
 from energy_predict.model.dataset import training_table
+from energy_predict.model.features import config_keys
 from energy_predict.model.fit import checked_terms
-from energy_predict.model.phases import TERMS, PhaseCoefficients
+from energy_predict.model.phases import MOE, TERMS, PhaseCoefficients
 from energy_predict.model.structured import PhaseModel
+from energy_predict.model.term_physics import CONSTANT_TERMS
 from energy_predict.provenance import artifacts_dir
 from energy_predict.serving import Serving
 
@@ -42,13 +44,42 @@ def test_a_term_faster_than_the_datasheet_fails_the_fit_naming_key_and_term():
         checked_terms(PhaseCoefficients({KEY.flat: fast}, np.ones(len(TERMS)), 6, 12))
 
 
-def test_a_term_fitted_at_zero_is_flagged_on_the_card():
+def test_a_term_fitted_at_zero_fails_the_fit_naming_key_and_term():
     zero = coefficients(decode_kv_bytes=1e-12, decode_linear_flops=1e-14, prefill_linear_flops=1e-14, steps=1e-3)
-    (entry,) = checked_terms(PhaseCoefficients({KEY.flat: zero}, np.ones(len(TERMS)), 6, 12))
-    assert entry["degenerate"] == ["step_weight_bytes"]
-    assert entry["rates"]["step_weight_bytes"] == {"unit": "B/s", "rate": None, "fraction_of_peak": None}
-    assert entry["rates"]["decode_kv_bytes"]["rate"] == pytest.approx(1e12)
-    assert entry["constants_s"]["steps"] == 1e-3
+    assert term_physics.term_rates(KEY, None, zero).degenerate() == ["step_weight_bytes"]
+    with pytest.raises(EnergyPredictError, match=r"H100-SXM-80GB framework=vllm.*step_weight_bytes fitted at 0 .*"
+                                                 r"degenerate"):
+        checked_terms(PhaseCoefficients({KEY.flat: zero}, np.ones(len(TERMS)), 6, 12))
+
+
+def test_a_term_at_its_floor_is_flagged_on_the_card_with_why():
+    floors = dict(zip(TERMS, term_physics.term_floors(KEY, "duration_s")))
+    pinned = coefficients(step_weight_bytes=floors["step_weight_bytes"], decode_kv_bytes=1e-12,
+                          decode_linear_flops=1e-14, prefill_linear_flops=1e-14, steps=1e-3)
+    coef = PhaseCoefficients({KEY.flat: pinned}, np.ones(len(TERMS)), 6, 12)
+    (one,) = checked_terms(coef, {KEY.flat: 1})
+    assert list(one["pinned"]) == ["step_weight_bytes"] and "one model measured" in one["pinned"]["step_weight_bytes"]
+    assert one["rates"]["decode_kv_bytes"]["rate"] == pytest.approx(1e12)
+    assert one["constants_s"]["steps"] == 1e-3
+    (many,) = checked_terms(coef, {KEY.flat: 3})
+    assert "across 3 models" in many["pinned"]["step_weight_bytes"]
+
+
+def test_a_model_set_takes_its_weight_reads_when_its_constants_are_bounded():
+    """One model's cells: steps and weight bytes are proportional, so only their sum is fitted; the parent's
+    constant picks the split, and the weight-byte term takes the rest (not its floor)."""
+    from energy_predict.model.structured import bounded_fit
+
+    steps = np.array([1.0, 2.0, 5.0, 9.0])
+    A = np.column_stack([steps, 3.0 * steps, steps * np.array([1.0, 4.0, 2.0, 3.0])])  # constant, weights, other
+    y = A @ np.array([0.5, 0.2, 0.1])
+    A = A / y[:, None]
+    floor, constant = np.array([0.0, 0.01, 0.01]), np.array([True, False, False])
+    coef = bounded_fit(A, floor, np.array([0.2, 0.0, 0.0]), constant)
+    assert coef == pytest.approx([0.2, 0.3, 0.1], rel=1e-3)  # 0.5 + 3 x 0.2 = 0.2 + 3 x 0.3
+    assert A @ coef == pytest.approx(np.ones(4))
+    held = bounded_fit(A, floor, np.array([0.0, 0.0, 0.0]), constant)  # a parent constant of 0 holds it at 0
+    assert held[0] == 0.0 and held[1] == pytest.approx(0.5 / 3 + 0.2, rel=1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +93,29 @@ def test_the_fit_on_the_shipped_cells_has_no_impossible_or_degenerate_term(table
     assert all(term_physics.plausibility_problems(term_physics.readings(free.coef_)))  # the old fit: both kinds
     fitted = PhaseModel(target="duration_s").fit(table, table["duration_s"]).fitted()
     assert term_physics.plausibility_problems(term_physics.readings(fitted.coef_)) == ([], [])
+
+
+def test_no_model_set_puts_its_weight_reads_into_constants_its_configuration_separates(table):
+    """Each model's own set keeps its constants at most its configuration's, fitted across models (which separate
+    them), so its weight-byte term is pinned at the peak only where the configuration's is: before the bound,
+    Llama-3.1-8B on H100 vLLM graphs TP2 and TP4 had weight reads at the peak and a per-step constant 1.3-1.6x
+    its configuration's."""
+    def offenders(bound: str) -> list:
+        coef = PhaseModel(target="duration_s", bound_constants=bound).fit(table, table["duration_s"]).fitted().coef_
+        models = table.groupby(config_keys(table).to_numpy())["model"].nunique()
+        out = []
+        for key, c in coef.items():
+            if not isinstance(key[0], tuple) or key[1] == MOE or models[key[0]] < 2:
+                continue
+            mine, parent = (term_physics.term_rates(FitKey.from_flat(key[0]), m, v)
+                            for m, v in ((key[1], c), (None, coef[key[0]])))
+            over = [t for t in CONSTANT_TERMS if mine.constants_s[t] > parent.constants_s[t] * (1 + 1e-6) + 1e-12]
+            if over or ("step_weight_bytes" in mine.pinned() and "step_weight_bytes" not in parent.pinned()):
+                out.append((key, over))
+        return out
+
+    assert offenders("none")  # the fit before the bound
+    assert offenders("duration_s") == []
 
 
 def test_the_shipped_card_shows_physical_terms_for_the_keys_the_issue_names():
