@@ -12,5 +12,5 @@ git rev-parse HEAD > $O/commit 2>/dev/null || echo "no git on the machine" > $O/
 nvidia-smi --query-gpu=index,name,uuid,driver_version,power.limit,power.default_limit,power.draw,temperature.gpu,clocks.sm,clocks.max.sm,memory.total,persistence_mode,compute_mode \
   --format=csv | tee $O/nvidia-smi-start.csv
 date -u +%FT%TZ > $O/launched
-setsid nohup bash $R/campaign/run.sh ${1:-900} > $O/run.stdout 2>&1 < /dev/null &
+setsid nohup bash $R/campaign/run.sh ${1:-900} ${2:-} > $O/run.stdout 2>&1 < /dev/null &
 sleep 3; cat $O/pipeline.log

@@ -25,6 +25,19 @@ replay() {  # config name, cap in s
   gpu_free
 }
 # each: engine start ~70-120 s, idle windows 6 s, offline warm-up ~20 s, ~60 s of arrivals and the drain
+# issue 26's DeepSeek-family cells (Moonlight with a softmax router, its grid from campaigns/next-issue26/), one
+# engine, calibrate's own process; skipped under 200 s
+moonlight() {
+  local left=$(( end - $(date +%s) ))
+  [ "$left" -gt 200 ] || { echo "   moe-moonlight-softmax skipped: ${left}s left" >> $O/pipeline.log; return; }
+  echo "== moe-moonlight-softmax start $(date -u +%T) cap ${left}s" >> $O/pipeline.log
+  (cd $R && VLLM_LOG_STATS_INTERVAL=1 timeout -k 15 $left python3 -m energy_predict calibrate \
+     $C/moe-moonlight-softmax.json --out $O/runs/moe-moonlight-softmax --devices 0 > $O/moe-moonlight-softmax.log 2>&1)
+  echo "   moe-moonlight-softmax end $(date -u +%T) rc=$?" >> $O/pipeline.log
+  gpu_free
+}
+# a second argument "moonlight-first" (a lease too short for the five) runs the Moonlight grid before the replays
+[ "${2:-}" = moonlight-first ] && moonlight
 if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then
   # on an H200 the model has not measured speculative decoding, so the planner refuses that row: it runs last
   replay default 260; replay eager 260; replay fp8 260; replay cap8 260; replay spec-k4-a0.7 320
@@ -35,17 +48,6 @@ else
   replay spec-k4-a0.7 320  # two models to build: the longest start
   replay cap8 260
 fi
-# What time is left after the five: issue 26's DeepSeek-family cells (Moonlight with a softmax router, its grid from
-# campaigns/next-issue26/), one engine, calibrate's own process; skipped under 200 s
-left=$(( end - $(date +%s) ))
-if [ "$left" -gt 200 ]; then
-  echo "== moe-moonlight-softmax start $(date -u +%T) cap ${left}s" >> $O/pipeline.log
-  (cd $R && VLLM_LOG_STATS_INTERVAL=1 timeout -k 15 $left python3 -m energy_predict calibrate \
-     $C/moe-moonlight-softmax.json --out $O/runs/moe-moonlight-softmax --devices 0 > $O/moe-moonlight-softmax.log 2>&1)
-  echo "   moe-moonlight-softmax end $(date -u +%T) rc=$?" >> $O/pipeline.log
-  gpu_free
-else
-  echo "   moe-moonlight-softmax skipped: ${left}s left" >> $O/pipeline.log
-fi
+[ "${2:-}" = moonlight-first ] || moonlight  # the time left after the five
 nvidia-smi --query-gpu=index,name,uuid,power.limit,power.draw,temperature.gpu,clocks.sm --format=csv > $O/nvidia-smi-end.csv
 touch $O/DONE
