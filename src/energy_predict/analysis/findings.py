@@ -39,7 +39,16 @@ def load_inputs(docs: Path) -> FindingsInputs:
         tp_transfer=json.loads((results / "tp_transfer.json").read_text()),
         model_transfer=json.loads((results / "model_transfer.json").read_text()),
         gpu_transfer=json.loads((results / "gpu_transfer.json").read_text()),
-        case=load_case(root / "examples" / "conversation.json"))
+        case=load_case(root / "examples" / "conversation.json"),
+        outside=tuple((f"measurements/{f.name}", first_heading(f.read_text())) for f in
+                      sorted((docs / "measurements").glob("*.md"))))
+
+
+def first_heading(text: str) -> str:
+    """A markdown file's first heading, without its '#' marks and a leading 'Finding:' (its title)."""
+    line = next((x for x in text.splitlines() if x.startswith("#")), "untitled")
+    title = line.lstrip("#").strip()
+    return title.removeprefix("Finding:").strip()
 
 
 def main() -> None:

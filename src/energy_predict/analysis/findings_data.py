@@ -77,6 +77,7 @@ class FindingsInputs:
     model_transfer: dict
     gpu_transfer: dict
     case: object
+    outside: tuple[tuple[str, str], ...] = ()  # (docs-relative path, title) of each finding against outside data
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class Findings:
     spec_why: str
     compile_ours: str
     compile_ratio: str
+    outside: tuple[tuple[str, str], ...] = ()
 
 
 def cheapest_counts(sweep: list[dict], best: dict) -> dict:
@@ -213,4 +215,4 @@ def compute(inputs: FindingsInputs) -> Findings:
         rules=decoding_rules(card), spec_ours=spec_ours, spec_ratio=spec_ratio,
         spec_why=speculative_why(spec_card, spec_measured, speculative_match(model),
                                  speculative_check(model, spec_measured)),
-        compile_ours=compile_ours, compile_ratio=compile_ratio)
+        compile_ours=compile_ours, compile_ratio=compile_ratio, outside=inputs.outside)

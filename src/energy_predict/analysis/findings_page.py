@@ -295,8 +295,21 @@ above).
 """
 
 
+def outside_data(d: Findings) -> str:
+    """The notes that read our measurements against outside ones (docs/measurements/*.md), one line each."""
+    if not d.outside:
+        return ""
+    lines = "".join(f"- [{title}]({path})\n" for path, title in d.outside)
+    return f"""## Read against outside measurements and on their own
+
+Each note reads this tool's measurements or answers against a public source or a diagnostic run, with its numbers:
+
+{lines}
+"""
+
+
 SECTIONS = (header, study, reference_points, batching, options, rate, tensor_parallel, model_families, flops_tdp,
-            what_holds)
+            outside_data, what_holds)
 
 
 def render(d: Findings) -> str:

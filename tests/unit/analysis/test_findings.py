@@ -170,3 +170,17 @@ def test_reference_factors_match_their_quotes(monkeypatch):
     monkeypatch.setitem(reference.REFERENCE, "broken", ('"up to 50%"', (1.54,)))
     with pytest.raises(ValueError):
         reference.quote("broken")
+
+
+def test_the_notes_against_outside_data_are_listed_by_their_titles(tmp_path):
+    """Each docs/measurements note is a line of the page, titled by its first heading; none, no section."""
+    from types import SimpleNamespace
+
+    from energy_predict.analysis.findings import first_heading
+    from energy_predict.analysis.findings_page import outside_data
+
+    assert first_heading("intro\n# Finding: why X reads above Y\n## more") == "why X reads above Y"
+    assert first_heading("no heading at all") == "untitled"
+    page = outside_data(SimpleNamespace(outside=(("measurements/a.md", "why X"), ("measurements/b.md", "B"))))
+    assert "- [why X](measurements/a.md)" in page and "- [B](measurements/b.md)" in page
+    assert outside_data(SimpleNamespace(outside=())) == ""
