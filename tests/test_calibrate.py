@@ -336,3 +336,52 @@ def test_a_capped_warm_up_runs_the_cell_s_batch_and_prompt_with_fewer_outputs_an
     records = load_records(run_dir)
     assert sorted(records["generated_tokens"]) == [3, 3, 40, 40]
     assert json.loads((run_dir / "run.json").read_text())["grid"]["warmup_output_tokens"] == 8
+
+
+def test_the_engine_s_running_counts_over_each_window_land_in_its_record(tmp_path):
+    """A backend that watches its engine's stats lines (vLLM) gives each repetition's running/waiting summary.
+
+    The fake engine logs vLLM's stats line through the "vllm" logger while it runs, as vLLM's offline engine does;
+    the watch (calibrate/vllm_stats.watch_logger) sees only the measured window's lines, not the warm-up's.
+    """
+    import logging
+
+    from energy_predict.calibrate.vllm_stats import summarize, watch_logger
+
+    class Logging(FakeBackend):
+        def prepare(self, cell):
+            inner = super().prepare(cell)
+
+            def run() -> int:
+                logging.getLogger("vllm.v1.metrics.loggers").info(
+                    "Engine 000: Avg prompt throughput: 0.0 tokens/s, Avg generation throughput: 9.0 tokens/s, "
+                    "Running: %d reqs, Waiting: %d reqs, GPU KV cache usage: 1.0%%", cell.batch_size, 1)
+                return inner()
+            return run
+
+        def watch_running(self):
+            stop = watch_logger("vllm")
+            return lambda: summarize(stop()).record_fields()
+
+    grid = parse_grid(grid_dict("Llama-3.2-1B", blocks=[{"batch_sizes": [2, 4], "input_tokens": [16],
+                                                         "output_tokens": [3]}], min_window_s=0.0))
+    vllm_logger = logging.getLogger("vllm")
+    level = vllm_logger.level
+    vllm_logger.setLevel(logging.INFO)  # as vLLM sets its logger (VLLM_LOGGING_LEVEL, INFO by default)
+    try:
+        run_dir = run_sweep(grid, tmp_path / "run", backend_factory=lambda name: Logging(), meter=TickingMeter())
+    finally:
+        vllm_logger.setLevel(level)
+    records = load_records(run_dir).sort_values("batch_size")
+    assert records["running_max"].tolist() == [2, 2, 4, 4] and (records["waiting_max"] == 1).all()
+    assert (records["running_samples"] >= 1).all() and records["running_null_reason"].isna().all()
+    assert not logging.getLogger("vllm").handlers or all(
+        type(h).__name__ != "_Collect" for h in logging.getLogger("vllm").handlers)  # every watch was removed
+    # a backend without a watch (HF) writes none of the fields
+    plain = run_sweep(grid, tmp_path / "plain", backend_factory=lambda name: FakeBackend(), meter=TickingMeter())
+    assert "running_max" not in load_records(plain).columns  # a record keeps no field without a value
+    # the vLLM backend with its stat logging off says why there are no counts
+    from energy_predict.calibrate.backends.vllm import VLLMBackend
+
+    fields = VLLMBackend().watch_running()()
+    assert fields["running_max"] is None and "stat logging is off" in fields["running_null_reason"]

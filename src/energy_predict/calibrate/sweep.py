@@ -137,7 +137,12 @@ def measure_cell(backend: Backend, meter: Meter, grid: Grid, cell: Cell, skip: s
             if k in skip:
                 continue
             before = counters(backend)
-            window = measure_repeated(meter, run, grid.min_window_s)
+            watch = getattr(backend, "watch_running", None)  # vLLM: its running/waiting counts over the window
+            stop_watch = watch() if watch else None
+            try:
+                window = measure_repeated(meter, run, grid.min_window_s)
+            finally:
+                running = stop_watch() if stop_watch else {}
             r, n = window.reading, window.repeats
             per_run = {f"counter_{k}": (v - before[k]) / n for k, v in counters(backend).items() if k in before}
             energy = r.energy_j / n if r.energy_j is not None else None
@@ -151,7 +156,7 @@ def measure_cell(backend: Backend, meter: Meter, grid: Grid, cell: Cell, skip: s
                 temperature_c=r.temperature_c, sensor=r.sensor,
                 null_reason=r.null_reason, generated_tokens=min(window.results),
                 gpu_energy_j=[e / n for e in r.gpu_energy_j] if r.gpu_energy_j is not None else None,
-                loaded_idle_power_w=loaded_idle, **per_run)
+                loaded_idle_power_w=loaded_idle, **per_run, **running)
     except CellInfeasible as exc:
         yield 0, "infeasible", {"error": str(exc)[:500]}
     except Exception as exc:  # noqa: BLE001 - one broken cell must not end a long sweep

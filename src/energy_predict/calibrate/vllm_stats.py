@@ -11,7 +11,7 @@ repetitions: the stats lines before it (after the previous cell's) are that cell
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -165,3 +165,30 @@ def summarize(samples: Sequence[StatsSample]) -> RunningSummary:
     return RunningSummary(samples=len(samples), running_max=max(s.running for s in samples),
                           running_mean=round(mean, 1), waiting_max=max(s.waiting for s in samples),
                           preempted=_preempted(samples))
+
+
+def watch_logger(name: str = "vllm") -> Callable[[], list[StatsSample]]:
+    """Collect the stats lines logged to logger `name` (and its children) from now; call the result to stop.
+
+    vLLM's offline engine logs its stats in the calling process (its `vllm.v1.metrics` loggers), so a handler on
+    the "vllm" logger sees them while a cell runs. The handler is removed when the returned function is called.
+    """
+    import logging
+
+    samples: list[StatsSample] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            sample = parse_stats_message(record.getMessage(), record.created)
+            if sample is not None:
+                samples.append(sample)
+
+    logger = logging.getLogger(name)
+    handler = _Collect(level=logging.DEBUG)
+    logger.addHandler(handler)
+
+    def stop() -> list[StatsSample]:
+        logger.removeHandler(handler)
+        return list(samples)
+
+    return stop

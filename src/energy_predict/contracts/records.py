@@ -324,6 +324,15 @@ class CalibrationRecord(_Contract):
     gpu_energy_j: list[float] | None = None
     loaded_idle_power_w: float | None = None
     # the engine's own counters, per run (vLLM: prefix cache in tokens, speculative decoding)
+    # vLLM's running and waiting request counts over the measured window, from its stats lines
+    # (calibrate/vllm_stats.py): peak and time-weighted mean running, peak waiting, whether it preempted; null +
+    # reason without stats lines
+    running_max: int | None = None
+    running_mean: float | None = None
+    waiting_max: int | None = None
+    preempted: bool | None = None
+    running_samples: int | None = None
+    running_null_reason: str | None = None
     counter_queries_tokens: float | None = None
     counter_hits_tokens: float | None = None
     counter_drafts: float | None = None

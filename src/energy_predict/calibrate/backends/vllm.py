@@ -178,6 +178,19 @@ class VLLMBackend:
             return None
         return engine_counters(self.llm.get_metrics())
 
+    def watch_running(self) -> Callable[[], dict]:
+        """Start collecting vLLM's running/waiting counts; the returned function stops and gives the record fields.
+
+        With stat logging off there is nothing to collect: the fields are null with that reason.
+        """
+        from energy_predict.calibrate.vllm_stats import RunningSummary, summarize, watch_logger
+
+        if not self.config or not self.config.engine.log_stats:
+            off = RunningSummary(0, None, None, None, None, null_reason="vLLM's stat logging is off (log_stats false)")
+            return off.record_fields
+        stop = watch_logger("vllm")
+        return lambda: summarize(stop()).record_fields()
+
     def prepare(self, cell: Cell) -> Callable[[], int]:
         from vllm import SamplingParams
 
