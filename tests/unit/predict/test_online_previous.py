@@ -374,3 +374,20 @@ def test_the_simulator_gives_what_its_previous_loop_gives(costs, case):
         assert old.budget_limited
     if with_cache:
         assert old.prefill_tokens_skipped > 0
+
+
+@pytest.mark.parametrize("speculative", [False, True])
+def test_the_simulator_gives_what_its_previous_loop_gives_at_the_edges(costs, speculative):
+    """No requests, one, one with one output token, a batch at once, and empty prompts and outputs among others."""
+    energy, time = costs
+    if speculative:
+        energy, time = _speculative(energy, 0.5), _speculative(time, 0.5)
+    workloads = [(np.array([], int), np.array([], int), np.array([], float)),
+                 (np.array([100]), np.array([50]), np.array([3.0])),
+                 (np.array([100]), np.array([1]), np.array([0.0])),
+                 (np.full(300, 700), np.full(300, 200), np.zeros(300)),
+                 (np.array([0, 5, 0]), np.array([0, 3, 1]), np.array([1.0, 0.5, 0.5]))]
+    for engine in (Engine(), Engine(max_num_seqs=8, max_num_batched_tokens=512, kv_capacity_tokens=20000, **BOUNDS)):
+        for inputs, outputs, arrivals in workloads:
+            _same(simulate(inputs, outputs, arrivals, energy, time, engine),
+                  previous_simulate(inputs, outputs, arrivals, energy, time, engine))
