@@ -131,7 +131,6 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     n_req = len(inputs_a)
     # plain lists: the loop below touches single elements, which numpy makes slow
     arrivals = arrivals_a.tolist()
-    outputs = outputs_a.tolist()
     limit = backlog_limit or max(8 * engine.max_num_seqs, 2000)
     cap = engine.kv_capacity_tokens
     if energy.tokens_per_step != time.tokens_per_step:
@@ -165,7 +164,9 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     max_running = max_step_tokens = 0
     # The step costs (StepCosts.split, .cost and .decode_run) and the power bounds (`_bounded`) written out in the
     # loop as plain local floats: the loop runs ~3 times a request, and calls dominated it.
-    # tests/unit/predict/test_online_reference.py holds them equal to the methods.
+    # tests/unit/predict/test_online_reference.py holds them equal to the methods. The common step (one new request
+    # whose prompt fits at once) and runs of decode jumps with nothing in between take shorter paths through the
+    # loop; tests/unit/predict/test_online_previous.py holds the results equal to the loop without them.
     max_seqs, budget_cap = engine.max_num_seqs, engine.max_num_batched_tokens
     e_pc, e_pl, e_pa = energy.prefill_const, energy.prefill_linear, energy.prefill_attention
     t_pc, t_pl, t_pa = time.prefill_const, time.prefill_linear, time.prefill_attention
@@ -173,78 +174,112 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     e_mix, t_mix = energy.mixed_const, time.mixed_const  # 0 without speculation
     most = min(max_seqs, n_req) + 1
     e_step, t_step = _step_constants(energy, most), _step_constants(time, most)
+    e_run = [e_step[n] + e_ps * n for n in range(most)]  # a pure-decode step's cost beyond the context it reads
+    t_run = [t_step[n] + t_ps * n for n in range(most)]
     limited = engine.tdp_w != float("inf")
     span = engine.tdp_w - engine.idle_w
     p_hi, p_lo, band = engine.idle_w + KNEE * span, engine.idle_w + (1 - KNEE) * span, (1 - KNEE) * span
     tanh, ceil, heappop, heappush = math.tanh, math.ceil, heapq.heappop, heapq.heappush
+    arrivals.append(math.inf)  # a sentinel: no arrival comes after the last, and the loop needs no bounds test
+    # arrival counts at which something is noted (progress, the queue at mid and end), as a stack
+    notes = sorted({mid_at + 1, n_req} | (set(range(4096, n_req + 1, 4096)) if on_progress is not None else set()),
+                   reverse=True)
+    note = notes.pop() if n_req else -1
+    # a new request's prompt beyond its cached prefix, and the prefill step's cost where it is all of a step's prefill
+    fresh_a = inputs_a - np.asarray(skip, np.int64)
+    fresh_pairs = fresh_a * (inputs_a - fresh_a) + fresh_a * (fresh_a + 1) / 2
+    fresh, fresh_e, fresh_t = (fresh_a.tolist(), (e_pc + e_pl * fresh_a + e_pa * fresh_pairs).tolist(),
+                               (t_pc + t_pl * fresh_a + t_pa * fresh_pairs).tolist())
+    fresh_steps = (outputs_a - 1 if per_step == 1 else np.ceil((outputs_a - 1) / per_step - 1e-9).astype(np.int64)
+                   ).tolist()  # decode steps of a request admitted once, as `end` counts them below
+    n = 0  # running sequences (len(running), kept by hand: the loop reads it at every step)
+    grew = False  # whether preemption lengthened the queue since it was last held against `limit`
 
-    while nxt < n_req or waiting or running:
-        while nxt < n_req and arrivals[nxt] <= now:
-            waiting.append(nxt)
-            nxt += 1
-            if on_progress is not None and not nxt & 4095:
-                on_progress(nxt, n_req)
-            if nxt == mid_at + 1 or nxt == n_req:
-                marks["mid" if nxt == mid_at + 1 and "mid" not in marks else "end"] = (len(waiting), now, busy_s, done)
-        if len(waiting) > limit:  # more queued than the engine could ever catch up with
-            overloaded = True
-            break
-        n = len(running)
-        if not waiting and not n:
+    while True:
+        if arrivals[nxt] <= now or grew:
+            while arrivals[nxt] <= now:
+                waiting.append(nxt)
+                nxt += 1
+                if nxt == note:
+                    if on_progress is not None and not nxt & 4095:
+                        on_progress(nxt, n_req)
+                    if nxt == mid_at + 1 or nxt == n_req:
+                        marks["mid" if nxt == mid_at + 1 and "mid" not in marks else "end"] = (len(waiting), now,
+                                                                                              busy_s, done)
+                    note = notes.pop() if notes else -1
+            if len(waiting) > limit:  # more queued than the engine could ever catch up with
+                overloaded = True
+                break
+            grew = False
+        if not n and not waiting:
+            if nxt == n_req:
+                break
             now = arrivals[nxt]  # idle until the next arrival
             continue
-        extra = n * per_step
-        while running and context + kv_prefill + extra > cap:  # the cache cannot grow by a step per sequence
-            r = running.popitem()[0]  # newest first, as vLLM's recompute preemption
-            kv = base[r] + tick * per_step
-            context -= kv
-            need[r] = round(kv)  # recompute the prompt and what it had generated
-            left[r] = (end[r] - tick) * per_step
-            prefilled[r] = 0
-            waiting.appendleft(r)
-            preemptions += 1
-            extra = len(running) * per_step
-        n = len(running)
+        if context + kv_prefill + n * per_step > cap:  # the cache cannot grow by a step per sequence
+            while n and context + kv_prefill + n * per_step > cap:
+                r = running.popitem()[0]  # newest first, as vLLM's recompute preemption
+                n -= 1
+                kv = base[r] + tick * per_step
+                context -= kv
+                need[r] = round(kv)  # recompute the prompt and what it had generated
+                left[r] = (end[r] - tick) * per_step
+                prefilled[r] = 0
+                waiting.appendleft(r)
+                preemptions += 1
+                grew = True
         if waiting and n < max_seqs and context + kv_prefill < cap:
             # one mixed step: decodes plus prefill chunks within the token budget and the free KV cache
-            budget = budget_cap - n
-            free = cap - context - kv_prefill - n
-            tokens, pairs, slots, admitted = 0, 0.0, max_seqs - n, 0
-            for r in waiting:
-                if budget <= 0 or slots <= 0 or free <= 0:
-                    budget_limited = budget_limited or budget <= 0
-                    break
-                start, whole = prefilled[r], need[r]
-                if start == 0:
-                    if whole + watermark > free:
-                        break  # a request starts only when its whole prompt fits beside the watermark
-                    hit = skip[r]
-                    if hit:  # its cached prefix: KV already there, nothing to compute
-                        start = hit
-                        kv_prefill += hit
-                        free -= hit
-                        skipped += hit
-                        skip[r] = 0  # once: a preempted request recomputes its whole context
-                rest = whole - start
-                take = rest if rest < budget else budget
-                if free < take:
-                    take = free
-                if take == budget and take < rest:
-                    budget_limited = True
-                pairs += take * start + take * (take + 1) / 2  # a chunk attends to its prefix and itself
-                prefilled[r] = start + take
-                tokens += take
-                budget -= take
-                free -= take
-                kv_prefill += take
-                if take < rest:
-                    break  # a partly prefilled request keeps the rest of the budget from later ones
-                admitted += 1
-                slots -= 1
-            if tokens:
-                e_pre, t_pre = e_pc + e_pl * tokens + e_pa * pairs, t_pc + t_pl * tokens + t_pa * pairs
+            r = waiting[0]
+            if (len(waiting) == 1 and not prefilled[r] and first_token[r] != first_token[r]
+                    and 0 < fresh[r] <= budget_cap - n and need[r] + watermark <= cap - context - kv_prefill - n):
+                # the common step, written out: one new request, its whole prompt within the budget and the cache
+                hit = skip[r]
+                if hit:
+                    skipped += hit
+                    skip[r] = 0
+                tokens, admitted, one = fresh[r], 1, r
+                e_pre, t_pre = fresh_e[r], fresh_t[r]
             else:
-                e_pre = t_pre = 0.0
+                one = -1
+                budget = budget_cap - n
+                free = cap - context - kv_prefill - n
+                tokens, pairs, slots, admitted = 0, 0.0, max_seqs - n, 0
+                for r in waiting:
+                    if budget <= 0 or slots <= 0 or free <= 0:
+                        budget_limited = budget_limited or budget <= 0
+                        break
+                    start, whole = prefilled[r], need[r]
+                    if start == 0:
+                        if whole + watermark > free:
+                            break  # a request starts only when its whole prompt fits beside the watermark
+                        hit = skip[r]
+                        if hit:  # its cached prefix: KV already there, nothing to compute
+                            start = hit
+                            kv_prefill += hit
+                            free -= hit
+                            skipped += hit
+                            skip[r] = 0  # once: a preempted request recomputes its whole context
+                    rest = whole - start
+                    take = rest if rest < budget else budget
+                    if free < take:
+                        take = free
+                    if take == budget and take < rest:
+                        budget_limited = True
+                    pairs += take * start + take * (take + 1) / 2  # a chunk attends to its prefix and itself
+                    prefilled[r] = start + take
+                    tokens += take
+                    budget -= take
+                    free -= take
+                    kv_prefill += take
+                    if take < rest:
+                        break  # a partly prefilled request keeps the rest of the budget from later ones
+                    admitted += 1
+                    slots -= 1
+                if tokens:
+                    e_pre, t_pre = e_pc + e_pl * tokens + e_pa * pairs, t_pc + t_pl * tokens + t_pa * pairs
+                else:
+                    e_pre = t_pre = 0.0
             if n:
                 e_dec, t_dec = e_ps * n + e_pct * context, t_ps * n + t_pct * context
                 if not tokens:
@@ -273,69 +308,102 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
             busy_j += de
             now += dt
             busy_s += dt
-            k = 1
+            # every running sequence decodes a step (ending at `now`); finished ones leave and free their cache
+            context += n * per_step
+            tick += 1
+            while ends and ends[0][0] <= tick:
+                e, r = heappop(ends)
+                if not preemptions or (r in running and end[r] == e):
+                    del running[r]
+                    n -= 1
+                    finish[r] = now
+                    done += 1
+                    context -= base[r] + tick * per_step
+            if one >= 0:  # the one new request (its prompt's KV never counted as partly prefilled): it starts
+                waiting.popleft()
+                first_token[one] = now
+                if left[one] > 0:
+                    running[one] = None
+                    n += 1
+                    base[one] = need[one] - tick * per_step
+                    end[one] = tick + fresh_steps[one]
+                    heappush(ends, (end[one], one))
+                    context += need[one]
+                else:
+                    finish[one] = now
+                    done += 1
+                continue
+            for _ in range(admitted):
+                r = waiting.popleft()
+                kv_prefill -= need[r]
+                if first_token[r] != first_token[r]:  # NaN: first time through
+                    first_token[r] = now
+                else:
+                    left[r] -= 1  # a recomputed sequence's prefill step yields its next token
+                if left[r] > 0:  # it decodes from the next step on, its whole context in the cache
+                    running[r] = None
+                    n += 1
+                    base[r] = need[r] - tick * per_step
+                    end[r] = tick + (left[r] if per_step == 1 else ceil(left[r] / per_step - 1e-9))
+                    heappush(ends, (end[r], r))
+                    context += need[r]  # an int: the prompt's tokens, or round() of a preempted context
+                else:
+                    finish[r] = now
+                    done += 1
         else:
             if not n:  # nothing fits and nothing runs: the cache cannot hold even the head request
                 overloaded = True
                 break
-            # pure decode: jump k steps, up to the first finish, the next admissible arrival, or a full cache
-            e = ends[0][0]
-            while preemptions:  # the next finish: the heap's head, stale entries (only preemption leaves them) dropped
-                e, r = ends[0]
-                if r in running and end[r] == e:
+            # pure decode: jump k steps, up to the first finish, the next admissible arrival, or a full cache; jump
+            # again while nothing else happens (no queue, no arrival due, room for a step): the main loop's tests
+            # would all fall through to here
+            while True:
+                e = ends[0][0]
+                while preemptions:  # the next finish: the heap's head, less stale entries (only preemption leaves them)
+                    e, r = ends[0]
+                    if r in running and end[r] == e:
+                        break
+                    heappop(ends)
+                k = e - tick
+                if n < max_seqs:  # (after the last arrival, the sentinel's `until` is infinite)
+                    step_t = t_ps * n + t_pct * context + t_step[n]
+                    until = (arrivals[nxt] - now) / (step_t if step_t > 1e-9 else 1e-9)
+                    if until <= k - 1:  # ceil(until) < k: the arrival comes first
+                        until = ceil(until)
+                        k = until if until > 1 else 1
+                if context + kv_prefill + k * n * per_step > cap:  # the cache fills before then
+                    room = int((cap - context - kv_prefill) // (n * per_step))
+                    if room < k:
+                        k = room if room > 1 else 1
+                context_sum = k * context + n * per_step * k * (k - 1) / 2
+                de = k * e_run[n] + e_pct * context_sum
+                dt = k * t_run[n] + t_pct * context_sum
+                if limited and dt > 0:
+                    raw = de / dt
+                    if raw > p_hi:
+                        dt = de / (p_hi + band * tanh((raw - p_hi) / band))
+                    elif raw < p_lo:
+                        de = (p_lo - band * tanh((p_lo - raw) / band)) * dt
+                if dt > 0 and de > peak_w * dt:
+                    peak_w = de / dt
+                busy_j += de
+                now += dt
+                busy_s += dt
+                # every running sequence decodes k steps (ending at `now`); the first to end (at tick e) leave
+                context += n * k * per_step
+                tick += k
+                if tick < e:
+                    break  # cut short: an arrival is due, or the cache is full
+                while ends and ends[0][0] <= tick:
+                    e, r = heappop(ends)
+                    if not preemptions or (r in running and end[r] == e):
+                        del running[r]
+                        n -= 1
+                        finish[r] = now
+                        done += 1
+                        context -= base[r] + tick * per_step
+                if waiting or not n or arrivals[nxt] <= now or context + kv_prefill + n * per_step > cap:
                     break
-                heappop(ends)
-            k = e - tick
-            if nxt < n_req and n < max_seqs:
-                step_t = t_ps * n + t_pct * context + t_step[n]
-                until = ceil((arrivals[nxt] - now) / (step_t if step_t > 1e-9 else 1e-9))
-                if until < k:
-                    k = until if until > 1 else 1
-            if context + kv_prefill + k * n * per_step > cap:  # the cache fills before then
-                room = int((cap - context - kv_prefill) // (n * per_step))
-                if room < k:
-                    k = room if room > 1 else 1
-            context_sum = k * context + n * per_step * k * (k - 1) / 2
-            de = k * (e_step[n] + e_ps * n) + e_pct * context_sum
-            dt = k * (t_step[n] + t_ps * n) + t_pct * context_sum
-            if limited and dt > 0:
-                raw = de / dt
-                if raw > p_hi:
-                    dt = de / (p_hi + band * tanh((raw - p_hi) / band))
-                elif raw < p_lo:
-                    de = (p_lo - band * tanh((p_lo - raw) / band)) * dt
-            if dt > 0 and de > peak_w * dt:
-                peak_w = de / dt
-            busy_j += de
-            now += dt
-            busy_s += dt
-            admitted = 0
-        # every running sequence decodes k steps (ending at `now`); finished ones leave and free their cache
-        context += n * k * per_step
-        tick += k
-        while ends and ends[0][0] <= tick:
-            e, r = heappop(ends)
-            if not preemptions or (r in running and end[r] == e):
-                del running[r]
-                finish[r] = now
-                done += 1
-                context -= base[r] + tick * per_step
-        for _ in range(admitted) if admitted else ():
-            r = waiting.popleft()
-            kv_prefill -= need[r]
-            if first_token[r] != first_token[r]:  # NaN: first time through
-                first_token[r] = now
-            else:
-                left[r] -= 1  # a recomputed sequence's prefill step yields its next token
-            if left[r] > 0:  # it decodes from the next step on, its whole context in the cache
-                running[r] = None
-                base[r] = need[r] - tick * per_step
-                end[r] = tick + (left[r] if per_step == 1 else ceil(left[r] / per_step - 1e-9))
-                heappush(ends, (end[r], r))
-                context += need[r]  # an int: the prompt's tokens, or round() of a preempted context
-            else:
-                finish[r] = now
-                done += 1
 
     service = arrival_rate = None
     if not overloaded and "mid" in marks and "end" in marks and n_req >= 100:
@@ -351,7 +419,7 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
         arrived = nxt
         arrival_rate = nxt / span
     else:
-        span = max(float(period_s) if period_s else 0.0, now, float(arrivals[-1]) if n_req else 0.0)
+        span = max(float(period_s) if period_s else 0.0, now, float(arrivals_a[-1]) if n_req else 0.0)
         arrived = n_req
     idle_j = max(span - busy_s, 0.0) * engine.idle_w
     finish_a, first_a = np.asarray(finish), np.asarray(first_token)
@@ -362,5 +430,5 @@ def simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, ener
     return OnlineResult(arrived, done, span, busy_j + idle_j, busy_j, idle_j, prefill_j, busy_j - prefill_j, busy_s,
                         int(inputs_a[:arrived].sum()), int(outputs_a[:arrived].sum()), ttft, tpot, preemptions,
                         overloaded, len(waiting) + (n_req - nxt if overloaded else 0), service, skipped,
-                        max(peak_w, engine.idle_w), max(max_running, len(running)), budget_limited,
+                        max(peak_w, engine.idle_w), max(max_running, n), budget_limited,
                         max_step_tokens, arrival_rate)
