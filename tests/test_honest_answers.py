@@ -21,6 +21,15 @@ runner = CliRunner()
 H100 = CATALOG["H100-SXM-80GB"]
 
 
+# H100 vLLM graphs TP1 has a published-agreement band: answers computed from that key span it (model/agreement.py)
+BAND = json.loads((REPO / "artifacts/external/published_agreement.json").read_text())["bands"][0]["log_ratio"]
+
+
+def spanning(bounds) -> list[float]:
+    """`bounds` widened where narrower to span the published band."""
+    return [min(bounds[0], BAND[0]), max(bounds[1], BAND[1])]
+
+
 def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
@@ -288,8 +297,11 @@ def test_an_unmeasured_dense_model_is_transferred_with_the_leave_one_model_out_i
     # widened where narrower to its p90 error (issue 25)
     here = lomo_at(card, "vllm", "H100-SXM-80GB")
     assert len(here["models"]) == 5 and here["median_ape"] <= 0.08  # issue 16's bar
-    assert [lo, hi] == pytest.approx([min(here["log_bounds"][0], -np.log1p(here["p90_ape"])),
-                                      max(here["log_bounds"][1], -np.log1p(-here["p90_ape"]))])
+    # and spanning the published-agreement band of the key it starts from (H100 vLLM graphs: ML.ENERGY reads up to
+    # 1.41x the tool's measured answers there)
+    assert [lo, hi] == pytest.approx(spanning([min(here["log_bounds"][0], -np.log1p(here["p90_ape"])),
+                                               max(here["log_bounds"][1], -np.log1p(-here["p90_ape"]))]))
+    assert "independent published measurements of the GPU and engine it starts from" in r["basis"]["reason"]
     e = r["energy_kwh"]
     assert e["high"] / e["estimate"] >= np.exp(hi) * (1 - 1e-9)  # a few requests extrapolate too
     assert r["basis"]["interval_used"].startswith("basis and extrapolation")
@@ -315,8 +327,8 @@ def test_mixtures_of_experts_are_measured_and_an_unmeasured_one_is_transferred_f
     assert len(here["models"]) >= 3 or here["interval_rule"]
     bounds = here.get("interval_log_bounds", here["log_bounds"])
     assert bool(here.get("interval_rule")) == ("stated rule" in r["basis"]["reason"])
-    assert r["basis"]["route_log_bounds"] == pytest.approx([min(bounds[0], -np.log1p(here["p90_ape"])),
-                                                            max(bounds[1], -np.log1p(-here["p90_ape"]))])
+    assert r["basis"]["route_log_bounds"] == pytest.approx(spanning([min(bounds[0], -np.log1p(here["p90_ape"])),
+                                                                     max(bounds[1], -np.log1p(-here["p90_ape"]))]))
     # the issue's independent H100 cells of an MoE shape never measured came out 14-19% above the prediction
     assert np.exp(r["basis"]["route_log_bounds"][1]) > 1.19
 
@@ -563,8 +575,11 @@ def test_requests_beyond_the_measured_ranges_widen_the_interval(tmp_path):
         e = r["energy_kwh"]
         busy = e["estimate"] - r["phases"]["idle_kwh"]
         assert (e["estimate"] - e["low"]) / busy > 1.5 * (1 - np.exp(lo))  # wider than in-domain
-    inside = report("--profile", EXAMPLES / "code_gen.json")["energy_kwh"]
-    assert inside["high"] / inside["estimate"] == pytest.approx(np.exp(hi), rel=0.05)  # 2% outside: barely wider
+    inside = report("--profile", EXAMPLES / "code_gen.json")
+    route_hi = inside["basis"]["route_log_bounds"][1]  # the in-domain bounds, or the published band where wider
+    assert route_hi >= hi
+    e = inside["energy_kwh"]
+    assert e["high"] / e["estimate"] == pytest.approx(np.exp(route_hi), rel=0.05)  # 2% outside: barely wider
 
 
 def test_a_config_json_of_a_measured_model_is_that_model(tmp_path):

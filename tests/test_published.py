@@ -308,3 +308,58 @@ def test_card_term_check_flags_terms_outside_their_physical_range():
     bad["power"][0]["compute"] = 3.5
     _, problems = pub.card_term_problems(bad)
     assert len(problems) == 4 and any("step_weight_bytes" in p and "1.20" in p for p in problems)
+
+
+# ---------------------------------------------------------------- the external agreement band
+
+H100_GRAPHS = {"gpu": "H100-SXM-80GB", "serving": {"framework": "vllm", "cuda_graphs": True, "compile": False,
+                                                   "quantization": None, "tensor_parallel": 1, "decoding": "greedy",
+                                                   "speculative": None}}
+
+
+def test_log_ratio_band_is_the_range_below_20_points_and_the_5_95_quantiles_from_20():
+    assert pub.log_ratio_band([0.1, -0.2, 0.3]) == ("min-max", -0.2, 0.3)
+    stat, lo, hi = pub.log_ratio_band([i / 100 for i in range(21)])  # 0 .. 0.20
+    assert stat == "5-95% quantiles" and lo == pytest.approx(0.01) and hi == pytest.approx(0.19)
+    with pytest.raises(ValueError):
+        pub.log_ratio_band([])
+
+
+def test_agreement_bands_come_from_the_measured_answers_of_each_fit_key():
+    """Published 0.5 and 0.6 J/token against a tool answering 0.5: the band is log(1.0) .. log(1.2) at the H100's
+    key; the refused B200 and an extrapolated answer add nothing; the file validates as the tool reads it."""
+    points = [_point("Llama-3.1-8B-Instruct", "H100", 1, 8, 0.5), _point("Llama-3.1-8B-Instruct", "H100", 1, 16, 0.6),
+              _point("Llama-3.1-8B-Instruct", "H100", 1, 1024, 2.0), _point("Llama-3.1-8B-Instruct", "B200", 1, 8, 0.4)]
+
+    def fake(q, model, modes=("offline",)):
+        if q.gpu == "B200":
+            return {m: pub.Answer(refused="B200 was never measured") for m in modes}
+        kind = "extrapolated" if q.max_batch > 512 else "measured"
+        return {m: pub.Answer(100.0, 80.0, 120.0, 200.0, 10.0, 1, 50.0, kind, "r",
+                              fit_key=H100_GRAPHS if kind == "measured" else None) for m in modes}
+
+    sources, _, _ = pub.load_data()
+    col = pub.run(None, points, [], fake)
+    bands = pub.agreement_bands(col, points)
+    assert len(bands) == 1
+    b = bands[0]
+    assert (b["gpu"], b["n"], b["models"], b["sources"], b["statistic"]) == (
+        "H100-SXM-80GB", 2, ["Llama-3.1-8B-Instruct"], ["mlenergy-v3"], "min-max")
+    assert b["log_ratio"] == pytest.approx([0.0, math.log(1.2)], abs=1e-6)
+    artifact = pub.agreement_artifact(bands, sources, "c" * 40, "t", {"model.json": "a", "card.json": "b"})
+    assert [s["id"] for s in artifact["sources"]] == ["mlenergy-v3"]
+    assert not pub.same_bands(None, bands) and pub.same_bands(None, [])
+    from energy_predict.contracts.agreement import PublishedAgreement
+    assert pub.same_bands(PublishedAgreement.model_validate(artifact), bands)
+    md = "\n".join(pub.agreement_lines(artifact))
+    assert "| H100-SXM-80GB | framework=vllm cuda_graphs=True | 2 |" in md and "1.00-1.20x" in md
+    assert "by construction" in md and "not a validation" in md
+
+
+def test_render_only_never_writes_the_agreement_file(tmp_path, monkeypatch):
+    (tmp_path / "published.json").write_text((pub.OUT / "published.json").read_text())
+    monkeypatch.setattr(pub, "OUT", tmp_path)
+    monkeypatch.setattr(pub, "AGREEMENT", tmp_path / "agreement.json")
+    pub.main(["--render-only"])
+    assert (tmp_path / "published.md").read_text() == (pub.HERE / "results" / "published.md").read_text()
+    assert not (tmp_path / "agreement.json").exists()

@@ -52,6 +52,9 @@ class Basis:
     extrapolation_log_bounds: LogBounds | None = None  # the interval of a request beyond `ranges`
     idle_measured: bool = True  # False where the idle power is a rule (a GPU never measured): idle energy is uncertain
     option: str | None = None  # what a decoding or speculative option's rule did to the greedy answer, and its error
+    # log(published / tool) of independent published measurements under this key, which `log_bounds` was widened to
+    # span (model/agreement.py); None where no band applied or it lay inside the interval
+    external_log_bounds: LogBounds | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from energy_predict.contracts.agreement import PublishedAgreement
 from energy_predict.contracts.card import ModelCard
 from energy_predict.fitted import Basis, EngineStepCosts, Phases, StepCosts, bounded_power
 from energy_predict.gpus import resolve_gpu
@@ -42,6 +43,8 @@ class MeasuredModel:
     log_bounds: tuple[float, float]  # in-domain 90% interval: exp(lo) .. exp(hi) x estimate
     card: ModelCard
     kind: str = "measured"
+    # published-agreement bands scored against this very model (model/agreement.py); the loader sets them
+    agreement: PublishedAgreement | None = None
     _resolved: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _moved: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -52,7 +55,7 @@ class MeasuredModel:
     def resolution(self, dep: Deployment) -> Resolution:
         """What the answer for `dep` rests on (`resolve`, once per deployment); `Refusal` where it must refuse."""
         if dep not in self._resolved:
-            self._resolved[dep] = resolve(self.card, dep)
+            self._resolved[dep] = resolve(self.card, dep, self.agreement)
         return self._resolved[dep]
 
     def basis(self, dep: Deployment) -> Basis:

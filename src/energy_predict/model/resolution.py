@@ -58,9 +58,10 @@ class Resolution:
     extrapolation_bounds: LogBounds | None = None  # the interval of a request beyond `ranges`
     idle_measured: bool = True  # False where the loaded idle follows a stated rule (a GPU never measured)
     option_reason: str | None = None
+    external_band: LogBounds | None = None  # the published-agreement band the bounds were widened to span
 
     def basis(self) -> Basis:
         """The `Basis` an `EnergyModel` answers with."""
         return Basis(self.kind, self.bounds, "; ".join(self.reasons), self.ranges, held_out=self.held_out,
                      extrapolation_log_bounds=self.extrapolation_bounds, idle_measured=self.idle_measured,
-                     option=self.option_reason)
+                     option=self.option_reason, external_log_bounds=self.external_band)

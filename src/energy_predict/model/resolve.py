@@ -12,7 +12,10 @@ that answer for a deployment and the interval they carry, or refuses with one `R
   two transfers at once add their log intervals; each transfer's interval, and the extrapolation's, is
   widened where narrower to the band of its measured p90 error (`model/measured_error.py`), a GPU never measured to
   the datasheet transfer's error against published B200 runs;
-- a decoding or speculative option moves the greedy answer by its measured rule (`model/options.py`).
+- a decoding or speculative option moves the greedy answer by its measured rule (`model/options.py`);
+- an answer computed from a fit key that independent published measurements read outside its interval (a
+  `measured` answer there, or a transfer starting from it) is widened, never narrowed, to span them
+  (`model/agreement.py`; the bands are passed in, read by the loader).
 
 Nothing here reads a file or touches coefficients: `MeasuredModel` (model/measured.py) answers with what it says.
 """
@@ -23,12 +26,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from energy_predict.contracts.agreement import PublishedAgreement
 from energy_predict.contracts.card import GpuTransfer, ModelCard, ModelTransfer, Ranges, TpLaw
 from energy_predict.contracts.keys import FitKey
 from energy_predict.contracts.scores import LogBounds
 from energy_predict.fitted import MEASURED, TRANSFERRED, HeldOut
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model import options, transfer
+from energy_predict.model.agreement import band_note, cover_band
 from energy_predict.model.measured_error import NEVER_MEASURED_GPU, cover_measured_error, widened_note
 from energy_predict.model.power_curve import PowerCurve
 from energy_predict.model.resolution import Refusal, Resolution, Route
@@ -129,9 +134,12 @@ class _Card:
 _INDEXES: list[_Card] = []
 
 
-def resolve(card: ModelCard, dep: Deployment) -> Resolution:
-    """What `card`'s answer for `dep` rests on; `Refusal` where it has nothing measured to stand on."""
-    greedy = _greedy(_Card.of(card), dep.base)
+def resolve(card: ModelCard, dep: Deployment, agreement: PublishedAgreement | None = None) -> Resolution:
+    """What `card`'s answer for `dep` rests on; `Refusal` where it has nothing measured to stand on.
+
+    `agreement`: the published-agreement bands scored against this card's model (None: none applies).
+    """
+    greedy = _greedy(_Card.of(card), dep.base, agreement)
     s = dep.serving
     if s == s.base:
         return greedy
@@ -149,7 +157,7 @@ class _Step:
     held_out: HeldOut
 
 
-def _greedy(c: _Card, dep: Deployment) -> Resolution:
+def _greedy(c: _Card, dep: Deployment, agreement: PublishedAgreement | None = None) -> Resolution:
     """Measured; or transferred to another GPU, an unmeasured degree or model (each a step); or refused."""
     if refusal := dtype_refusal(dep.serving.dtype):  # every key stands for the dtype calibration ran
         raise Refusal.from_line(refusal)
@@ -180,9 +188,11 @@ def _greedy(c: _Card, dep: Deployment) -> Resolution:
     in_domain = tuple(card.interval.log_bounds)
     extra = _extrapolation_bounds(card)
     if not steps:
-        return Resolution(MEASURED, src, route, in_domain,
-                          (f"{dep.arch.name} measured on {dep.gpu.name} with {dep.serving.label}",), ranges,
-                          _in_domain(card, dep.serving.framework), tuple(extra) if extra else None)
+        bounds, reasons, extra, external = _span_band(
+            agreement, key, in_domain, (f"{dep.arch.name} measured on {dep.gpu.name} with {dep.serving.label}",),
+            extra, "this GPU and engine")
+        return Resolution(MEASURED, src, route, bounds, reasons, ranges, _in_domain(card, dep.serving.framework),
+                          extra, external_band=external)
     # two transfers at once: their log errors add (a conservative interval), and so do their held-out errors
     lo, hi = sum(step.bounds[0] for step in steps), sum(step.bounds[1] for step in steps)
     held_out = None
@@ -190,8 +200,30 @@ def _greedy(c: _Card, dep: Deployment) -> Resolution:
         held_out = replace(step.held_out, adds_to=held_out)
     if extra:  # beyond the measured ranges as well: the extrapolation error adds on top
         extra = (lo + extra[0] - in_domain[0], hi + extra[1] - in_domain[1])
-    return Resolution(TRANSFERRED, src, route, (lo, hi), tuple(step.reason for step in steps), ranges, held_out,
-                      tuple(extra) if extra else None, idle_measured=datasheet is None)
+    # a transfer from coefficients that published measurements disagree with is never narrower than their band
+    bounds, reasons, extra, external = _span_band(agreement, key, (lo, hi), tuple(step.reason for step in steps),
+                                                  extra, f"the GPU and engine it starts from ({src})")
+    return Resolution(TRANSFERRED, src, route, bounds, reasons, ranges, held_out, extra,
+                      idle_measured=datasheet is None, external_band=external)
+
+
+def _span_band(agreement: PublishedAgreement | None, key: FitKey, bounds: LogBounds, reasons: tuple[str, ...],
+               extra: LogBounds | None, where: str
+               ) -> tuple[LogBounds, tuple[str, ...], LogBounds | None, LogBounds | None]:
+    """Bounds, reasons and extrapolation bounds widened, where narrower, to span `key`'s published band.
+
+    `key`: the fit key whose coefficients the answer is computed from. Returns them with the band (None where no
+    band applies or it lies inside, and then all as they were); the extrapolation's interval is never narrower than
+    the route's either.
+    """
+    band = agreement.band(key) if agreement is not None else None
+    if band is None:
+        return bounds, reasons, tuple(extra) if extra else None, None
+    out, widened = cover_band(bounds, band)
+    if not widened:
+        return bounds, reasons, tuple(extra) if extra else None, None
+    extra = cover_band(tuple(extra), band)[0] if extra else None
+    return out, (*reasons, band_note(band, agreement, where)), extra, band.log_ratio
 
 
 def _extrapolation_bounds(card: ModelCard) -> LogBounds | None:

@@ -156,12 +156,17 @@ def interval_used(basis: Basis, extrapolated_share: float, low_j: float, energy_
     """What the answer's interval is made of (`IntervalUsed`); pure."""
     bounds = (float(np.log(low_j / energy_j)), float(np.log(high_j / energy_j))) if energy_j > 0 else (0.0, 0.0)
     route = (f"the {basis.kind} basis's bounds {basis.log_bounds[0]:+.3f}..{basis.log_bounds[1]:+.3f} "
-             f"(its held-out error: {basis.held_out.scheme if basis.held_out else 'none'})")
+             f"(its held-out error: {basis.held_out.scheme if basis.held_out else 'none'}")
+    if (band := basis.external_log_bounds) is not None:
+        route += (f"; widened to span independent published measurements, published / tool "
+                  f"{np.exp(band[0]):.2f}-{np.exp(band[1]):.2f}x: artifacts/external/published_agreement.json")
+    route += ")"
     extra = basis.extrapolation_log_bounds
     if extra is None or extrapolated_share <= 0:
         return IntervalUsed(bounds, f"basis: {route}")
     beyond = (f"the extrapolation bounds {extra[0]:+.3f}..{extra[1]:+.3f} (held-out edge folds beyond the measured "
-              "ranges, never narrower than their p90 error)")
+              "ranges, never narrower than their p90 error" + (" nor the published band" if band is not None else "")
+              + ")")
     if extrapolated_share >= 1:
         return IntervalUsed(bounds, f"extrapolation: every request lies beyond the measured ranges: {beyond}")
     return IntervalUsed(bounds, f"basis and extrapolation: {100 * extrapolated_share:.1f}% of requests beyond the "
