@@ -457,8 +457,11 @@ def to_hf_config(arch: Architecture, max_position_embeddings: int | None = None)
     deployed = [f for f in ("shared_expert_size", "dense_layers", "kv_lora_rank", "weight_format") if getattr(arch, f)]
     if deployed:
         raise ValueError(f"{arch.name}: {', '.join(deployed)} cannot be written as a registry family's config.json")
-    architecture, model_type, extra = next((v for k, v in _HF_FAMILY.items() if arch.name.startswith(k)),
-                                           _HF_FAMILY["Llama"])
+    family = next((v for k, v in _HF_FAMILY.items() if arch.name.startswith(k)), None)
+    if family is None and arch.is_moe:  # as Llama it would build a dense model that ignores num_experts
+        raise ValueError(f"{arch.name}: a mixture of experts of no registry family cannot be written as Llama's "
+                         "config.json")
+    architecture, model_type, extra = family or _HF_FAMILY["Llama"]
     config: dict[str, Any] = {
         "architectures": [architecture],
         "model_type": model_type,
