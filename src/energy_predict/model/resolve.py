@@ -309,8 +309,30 @@ def _model_step(c: _Card, dep: Deployment, key: FitKey, src: str, measured_model
         f"{dep.arch.name} was never measured with {dep.serving.label} on {src}: transferred from "
         f"{', '.join(_peers(c, dep, key, measured_models))} through the architecture terms; "
         f"leave-one-model-out error of the {_family(dep)} there: median {100 * here.median_ape:.0f}%, "
-        f"p90 {100 * here.p90_ape:.0f}%{thin}", (lo, hi), here.p90_ape, "leave-one-model-out")
+        f"p90 {100 * here.p90_ape:.0f}%{thin}{_size_note(dep, _peers(c, dep, key, measured_models))}", (lo, hi),
+        here.p90_ape, "leave-one-model-out")
     return _Step(reason, bounds, HeldOut(transfer.scheme or "leave-one-model-out", (here.score(),)))
+
+
+def _size_note(dep: Deployment, peers: list[str]) -> str:
+    """Where the model's active parameters lie outside its peers': the transfer also extrapolates in size.
+
+    The leave-one-model-out error was scored between the peers, so it says nothing of a model smaller or larger than
+    all of them; the note says so (the interval is not widened: no held-out score exists out there).
+    """
+    from energy_predict.architectures import resolve_architecture
+
+    try:
+        sizes = [resolve_architecture(m).active_params for m in peers]
+    except (KeyError, ValueError):
+        return ""
+    own = dep.arch.active_params
+    if not sizes or min(sizes) <= own <= max(sizes):
+        return ""
+    side = "fewer" if own < min(sizes) else "more"
+    return (f"; {dep.arch.name} has {own / 1e9:.2g}B active parameters, {side} than any model the error was scored "
+            f"on ({min(sizes) / 1e9:.2g}-{max(sizes) / 1e9:.2g}B): the transfer also extrapolates in size, where no "
+            "held-out error stands")
 
 
 def _in_domain(card: ModelCard, framework: str) -> HeldOut | None:

@@ -224,3 +224,14 @@ def test_a_model_refusal_names_the_gpu_asked_for_and_the_transfer_source_it_cons
         assert H100 not in problem
     else:
         assert f"nor on {source} (the sibling GPU a transfer to {deployment.gpu.name} would start from)" in problem
+
+
+def test_a_model_smaller_than_every_peer_the_transfer_was_scored_on_says_it_extrapolates_in_size():
+    """Granite-1B-A400M (0.43B active) against the fitted MoEs (1.3-3.4B active): the leave-one-model-out error
+    says nothing out there, so the answer says so; a model inside its peers' range carries no such note."""
+    from energy_predict.architectures import resolve_architecture
+
+    granite = Deployment(resolve_architecture("ibm-granite/granite-3.1-1b-a400m-instruct"), CATALOG[H100], GRAPHS, 1)
+    small = " ".join(resolve(CARD, granite).reasons)
+    assert "fewer than any model the error was scored on" in small and "extrapolates in size" in small
+    assert "extrapolates in size" not in " ".join(resolve(CARD, dep("Mistral-7B-v0.3", H100)).reasons)
