@@ -8,6 +8,7 @@ H100 vLLM answer and names it, other keys are untouched, a missing file changes 
 import json
 import math
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -137,3 +138,16 @@ def test_the_wheel_carries_the_band():
     globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
         "energy_predict.artifacts"]
     assert any(fnmatch.fnmatch("external/published_agreement.json", g) for g in globs)
+
+
+def test_the_report_of_a_measured_answer_says_its_interval_spans_the_band(model):
+    """A measured basis's reason is not printed (only another kind's is), so the note names the widening: without it
+    an offline report read 0.83-1.41x with no word of where the 1.41 came from."""
+    from energy_predict.predict.estimate import estimate_workload
+    from energy_predict.workload import Workload
+
+    w = Workload(np.array([512, 2048]), np.array([128, 256]), np.array([400.0, 600.0]), None)
+    notes = estimate_workload(w, dep("Llama-3.1-8B", H100), model).notes
+    assert any("independent published measurements" in n and "published_agreement.json" in n for n in notes)
+    bare = estimate_workload(w, dep("Llama-3.1-8B", H200, Serving("vllm", cuda_graphs=False)), model).notes
+    assert not any("independent published measurements" in n for n in bare)
