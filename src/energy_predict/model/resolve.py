@@ -302,14 +302,15 @@ def _model_step(c: _Card, dep: Deployment, key: FitKey, src: str, measured_model
     if (key, dep.arch.name) in measured_models:
         return None
     transfer, here = _model_transfer(c, dep, key, src, measured_models)
+    peers = _peers(c, dep, key, measured_models)
     lo, hi = here.interval()
     thin = (f"; its pool is too thin to size its own interval, so the interval follows a stated rule "
             f"({here.interval_rule}): {np.exp(lo):.2f}-{np.exp(hi):.2f}x the estimate" if here.interval_rule else "")
     reason, bounds = _covered(
         f"{dep.arch.name} was never measured with {dep.serving.label} on {src}: transferred from "
-        f"{', '.join(_peers(c, dep, key, measured_models))} through the architecture terms; "
+        f"{', '.join(peers)} through the architecture terms; "
         f"leave-one-model-out error of the {_family(dep)} there: median {100 * here.median_ape:.0f}%, "
-        f"p90 {100 * here.p90_ape:.0f}%{thin}{_size_note(dep, _peers(c, dep, key, measured_models))}", (lo, hi),
+        f"p90 {100 * here.p90_ape:.0f}%{thin}{_size_note(dep, peers)}", (lo, hi),
         here.p90_ape, "leave-one-model-out")
     return _Step(reason, bounds, HeldOut(transfer.scheme or "leave-one-model-out", (here.score(),)))
 
