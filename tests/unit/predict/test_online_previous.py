@@ -21,6 +21,7 @@ from energy_predict.fitted import KNEE, StepCosts
 from energy_predict.model.store import load_default_model
 from energy_predict.predict.online import Engine, OnlineResult, _ascending, _step_constants, simulate
 from tests.unit.predict.test_online import DEP
+from tests.unit.predict.test_online_reference import _workload as _poisson  # Poisson arrivals, prompts, outputs
 
 
 def previous_simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndarray, energy: StepCosts,
@@ -275,15 +276,6 @@ def previous_simulate(inputs: np.ndarray, outputs: np.ndarray, arrivals: np.ndar
                         overloaded, len(waiting) + (n_req - nxt if overloaded else 0), service, skipped,
                         max(peak_w, engine.idle_w), max(max_running, len(running)), budget_limited,
                         max_step_tokens, arrival_rate)
-
-
-def _poisson(seed: int, n: int, rate: float, long_prompts: bool = False):
-    rng = np.random.default_rng(seed)
-    inputs = rng.integers(1, 30000 if long_prompts else 3000, n)
-    outputs = rng.integers(1, 600, n)
-    arrivals = rng.exponential(1 / rate, n).cumsum()
-    cached = (inputs * rng.uniform(0, 0.8, n)).astype(np.int64)
-    return inputs, outputs, arrivals, cached
 
 
 def _trace(seed: int, n: int, rate: float, long_prompts: bool = False):
