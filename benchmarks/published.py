@@ -524,6 +524,41 @@ def make_pairs(points: list[Point]) -> list[Pair]:
     return pairs
 
 
+def slower_on_faster_gpu(points: list[Point]) -> dict[str, dict]:
+    """Published runs on a GPU faster than the H100 in every datasheet figure that served slower than the H100.
+
+    For each point on such a GPU (more memory bandwidth and more bf16 FLOP/s than the H100 SXM), the H100 point of the
+    same source, task, model, GPU count and max_num_seqs; where the published steady-state output throughput of the
+    faster GPU is below the H100's, that run was bound by something no datasheet figure gives (the server's front
+    end, its host, a kernel choice), not by the GPU. Keyed by the faster GPU's point id: the throughput ratio (faster
+    over H100), both published average powers per GPU and the H100 point's id. Pure.
+    """
+    from energy_predict.gpus import resolve_gpu
+
+    h100 = resolve_gpu(MEASURED_GPUS[0])
+    by_key = {_key(p): p for p in points if "output_throughput" in p.measured}
+    out: dict[str, dict] = {}
+    for k, p in by_key.items():
+        gpu = resolve_gpu(p.deployment.tool_gpu)
+        if gpu.name == h100.name or not (gpu.memory_bandwidth_bps > h100.memory_bandwidth_bps
+                                         and gpu.bf16_flops > h100.bf16_flops):
+            continue
+        q = by_key.get((k[0], k[1], k[2], h100.name, k[4], k[5]))
+        if q is None:
+            continue
+        thr = p.measured["output_throughput"].value / q.measured["output_throughput"].value
+        if thr < 1.0:
+            watts = [x.measured["avg_power"].value / x.deployment.gpus if "avg_power" in x.measured else None
+                     for x in (p, q)]
+            out[p.id] = {"h100": q.id, "throughput_ratio": thr, "power_w": watts[0], "h100_power_w": watts[1]}
+    return out
+
+
+def gpu_bound_pairs(pairs: list[dict], slower: dict[str, dict]) -> list[dict]:
+    """The pairs neither of whose published runs is in `slower` (see `slower_on_faster_gpu`)."""
+    return [r for r in pairs if r.get("numerator") not in slower and r.get("denominator") not in slower]
+
+
 # ---------------------------------------------------------------- the run
 
 @dataclass
@@ -957,6 +992,7 @@ def render(results: dict) -> str:
               "whose published value lies inside the tool's 90% interval (columns written before a row existed "
               "take it from their stored rows)."]
     lines += agreement_lines(results.get("agreement"), last["points"])
+    lines += slower_lines(results.get("slower_on_faster_gpu"), last)
     other = results.get("other_targets")
     if other:
         lines += ["", "## Issue 25's other targets (read from committed results when the last column was written; "
@@ -1040,6 +1076,49 @@ def render(results: dict) -> str:
                      f"{r['ratio']:.2f} | {'yes' if r['covered'] else 'no'} | {_f(c.get('predicted'), '.3f')} | "
                      f"{_f(c.get('ratio'))} | {power} |")
     return "\n".join(lines) + "\n"
+
+
+def slower_lines(slower: dict[str, dict] | None, last: dict) -> list[str]:
+    """The page's section on published runs whose faster GPU served slower than the H100, and the pair figures with
+    and without them (the last column's pairs; the headline keeps every pair)."""
+    if not slower:
+        return []
+    off = [r for r in last["pairs"] if r.get("mode") != "closed-loop"]
+    named = [r for r in off if r["kind"] in NAMED_KINDS]
+    gpu = [r for r in off if r["kind"] == "gpu"]
+    rows = [("pairs across GPUs, TP, MoE/dense, fp8/bf16 (those issue 25 names)", named),
+            ("another GPU (B200 or A100 over H100)", gpu), ("every published pair", off + last["reference"])]
+    wrong = [r for r in gpu if r.get("agrees") is False]
+    in_slower = [r for r in wrong if r["numerator"] in slower or r["denominator"] in slower]
+    from energy_predict.gpus import resolve_gpu
+
+    b200, h100 = resolve_gpu("B200"), resolve_gpu(MEASURED_GPUS[0])
+    lines = ["", "## Published runs where a faster GPU served slower than the H100", "",
+             "A GPU with more memory bandwidth and more bf16 FLOP/s than the H100 SXM (the B200: "
+             f"{b200.memory_bandwidth_bps / 1e12:.2f} against {h100.memory_bandwidth_bps / 1e12:.2f} TB/s, "
+             f"{b200.bf16_flops / 1e15:.2f} against {h100.bf16_flops / 1e15:.2f} PFLOP/s dense) that served the "
+             "same model, task and max_num_seqs at a lower "
+             "published steady-state output throughput than the H100 was held back by something no datasheet "
+             "figure gives: the server's front end or host, or a kernel choice, not the GPU. No model built from "
+             "the GPU's figures, this tool's or a FLOPs/TDP estimate, can reproduce those runs; the published "
+             f"average power (under half the B200's {b200.tdp_w:,.0f} W limit at 8-16 running requests) says the GPU "
+             "waited. Listed from the published "
+             "throughputs (`slower_on_faster_gpu` in benchmarks/published.py); the headline above keeps every pair.",
+             "", "| published run | throughput over the H100's | power per GPU, W (H100's) |", "|---|---|---|"]
+    for pid, r in sorted(slower.items()):
+        pw = "-" if r["power_w"] is None else f"{r['power_w']:.0f} ({r['h100_power_w']:.0f})"
+        lines.append(f"| {pid.split('/', 1)[1]} | {r['throughput_ratio']:.2f} | {pw} |")
+    lines += ["", f"Of the {len(wrong)} GPU pairs whose direction the tool gets wrong (offline, last column), "
+              f"{len(in_slower)} have a side in this list.", "",
+              "| pairs | answered, all | direction agrees, all | answered, leaving these runs out | direction agrees "
+              "(strict), leaving these runs out | median abs(ratio error), leaving these runs out |",
+              "|---|---|---|---|---|---|"]
+    for label, sel in rows:
+        a, b = summarize_pairs(sel), summarize_pairs(gpu_bound_pairs(sel, slower))
+        lines.append(f"| {label} | {a['answered']} | {_pct(a['direction_agreement'])} | {b['answered']} | "
+                     f"{_pct(b['direction_agreement'])} ({_pct(b['direction_agreement_strict'])}) | "
+                     f"{_pct(b['median_abs_ratio_error'])} |")
+    return lines
 
 
 def agreement_lines(agreement: dict | None, points: list[dict] = ()) -> list[str]:
@@ -1137,7 +1216,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     path = OUT / "published.json"
     if args.render_only:
-        (OUT / "published.md").write_text(render(json.loads(path.read_text())))
+        results = json.loads(path.read_text())
+        results["slower_on_faster_gpu"] = slower_on_faster_gpu(load_data()[1])
+        path.write_text(dump_results(results))
+        (OUT / "published.md").write_text(render(results))
         return
     from energy_predict.provenance import git_commit, now_iso
 
@@ -1163,6 +1245,7 @@ def main(argv: list[str] | None = None) -> None:
     results["assumptions"] = assumptions()
     results["targets"] = TARGETS
     results["other_targets"] = other_targets()
+    results["slower_on_faster_gpu"] = slower_on_faster_gpu(points)
     results["columns"][args.column] = {
         "commit": git_commit(HERE), "created": now_iso(), "runtime_s": round(time.perf_counter() - started, 1),
         "cpu_s": round(time.process_time() - cpu, 1),

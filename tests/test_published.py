@@ -363,3 +363,43 @@ def test_render_only_never_writes_the_agreement_file(tmp_path, monkeypatch):
     pub.main(["--render-only"])
     assert (tmp_path / "published.md").read_text() == (pub.HERE / "results" / "published.md").read_text()
     assert not (tmp_path / "agreement.json").exists()
+
+
+def _served(point, throughput, watts):
+    measured = {**point.measured, "output_throughput": pub.Quantity(value=throughput, unit="tokens/s"),
+                "avg_power": pub.Quantity(value=watts, unit="W")}
+    return point.model_copy(update={"measured": measured})
+
+
+def test_a_faster_gpu_that_served_slower_than_the_h100_is_listed_and_its_pairs_set_apart():
+    # B200 slower than the H100 at 8 running requests, faster at 64; an H100-only setting has no partner
+    points = [_served(_point("Qwen3-8B", "B200", 1, 8, 1.17), 251.0, 294.0),
+              _served(_point("Qwen3-8B", "H100", 1, 8, 0.60), 818.0, 494.0),
+              _served(_point("Qwen3-8B", "B200", 1, 64, 0.26), 4432.0, 543.0),
+              _served(_point("Qwen3-8B", "H100", 1, 64, 0.27), 4315.0, 514.0),
+              _served(_point("Qwen3-8B", "H100", 1, 16, 0.40), 1345.0, 541.0)]
+    slower = pub.slower_on_faster_gpu(points)
+    assert list(slower) == ["mlenergy-v3/lm-arena-chat/Qwen3-8B/B200x1/seqs8"]
+    row = slower["mlenergy-v3/lm-arena-chat/Qwen3-8B/B200x1/seqs8"]
+    assert row["throughput_ratio"] == pytest.approx(251 / 818) and row["power_w"] == 294.0
+    assert row["h100"] == "mlenergy-v3/lm-arena-chat/Qwen3-8B/H100x1/seqs8"
+    pairs = [{"numerator": p.numerator, "denominator": p.denominator, "kind": p.kind, "agrees": False,
+              "ratio_error": 0.5} for p in pub.make_pairs(points)]
+    kept = pub.gpu_bound_pairs(pairs + [{"label": "reference", "agrees": True, "ratio_error": 1.0}], slower)
+    assert all("B200x1/seqs8" not in r.get("numerator", "") for r in kept)
+    assert any("B200x1/seqs64" in r.get("numerator", "") for r in kept) and kept[-1]["label"] == "reference"
+    # a run on a GPU slower than the H100 (none here) or without a throughput is never listed
+    assert pub.slower_on_faster_gpu([p for p in points if "H100" in p.id]) == {}
+
+
+def test_the_published_page_lists_the_b200_runs_that_served_slower_and_every_gpu_pair_it_gets_wrong():
+    results = json.loads((pub.OUT / "published.json").read_text())
+    slower = results["slower_on_faster_gpu"]
+    _, points, _ = pub.load_data()
+    assert slower == json.loads(json.dumps(pub.slower_on_faster_gpu(points)))  # committed = recomputed
+    md = (pub.OUT / "published.md").read_text()
+    assert "## Published runs where a faster GPU served slower than the H100" in md
+    last = list(results["columns"].values())[-1]
+    wrong = [r for r in last["pairs"]
+             if r.get("mode") != "closed-loop" and r["kind"] == "gpu" and r.get("agrees") is False]
+    assert f"Of the {len(wrong)} GPU pairs whose direction the tool gets wrong" in md
