@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -185,13 +185,37 @@ def _objectives(r: PlanRow) -> tuple:
 
 
 def pareto_front(rows: list[PlanRow]) -> list[PlanRow]:
-    """The rows no other row beats or equals on every objective while beating it on one (energy order)."""
+    """The rows no other row beats or equals on every objective while beating it on one (energy order).
+
+    Rows equal on every objective (a batch cap that never binds at this rate simulates as a larger one) are one
+    point of the front: the one with the most headroom (highest sustainable rate; the first given on a tie) stands
+    for them (`equal_on_front` names the others).
+    """
     obj = [_objectives(r) for r in rows]
     front = []
     for k, a in enumerate(obj):
-        if not any(all(x <= y for x, y in zip(b, a)) and b != a for j, b in enumerate(obj) if j != k):
-            front.append(rows[k])
+        if any(all(x <= y for x, y in zip(b, a)) and b != a for j, b in enumerate(obj) if j != k):
+            continue
+        if any(b == a and (rows[j].sustainable_rate_per_s, -j) > (rows[k].sustainable_rate_per_s, -k)
+               for j, b in enumerate(obj) if j != k):
+            continue
+        front.append(rows[k])
     return sorted(front, key=lambda r: r.energy_kwh_per_day)
+
+
+@dataclass(frozen=True)
+class LeftOff:
+    """A row equal to a front row on every objective, with less headroom: `kept` stands for it on the front."""
+
+    row: PlanRow
+    kept: PlanRow
+
+
+def equal_on_front(rows: list[PlanRow], front: list[PlanRow]) -> list[LeftOff]:
+    """The rows `pareto_front` left off only because a row with more headroom equals them on every objective."""
+    kept = {_objectives(r): r for r in front}
+    return [LeftOff(r, kept[_objectives(r)]) for r in rows
+            if not any(r is f for f in front) and _objectives(r) in kept]
 
 
 def front_contenders(found: SearchResult) -> list[Evaluated]:
@@ -255,7 +279,9 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
     contenders = front_contenders(found)
     drafts = [_row(w, model, e, site, gpu_hour_price, None) for e in contenders]
     source = {id(r): e for r, e in zip(drafts, contenders)}
-    front = [_row(w, model, source[id(r)], site, gpu_hour_price, intervals) for r in pareto_front(drafts)]
+    drawn = pareto_front(drafts)
+    equal = equal_on_front(drafts, drawn)
+    front = [_row(w, model, source[id(r)], site, gpu_hour_price, intervals) for r in drawn]
     best = min(front, key=lambda r: r.energy_kwh_per_day)
     marked = tuple(replace(r, on_front=True, recommended=r is best,
                            distinguishable=bool(r is best or r.low_kwh_per_day > best.high_kwh_per_day
@@ -267,7 +293,10 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
     why = (f"least energy a day of the {len(feasible)} candidates that meet every target "
            f"({recommended.energy_kwh_per_day:.3g} kWh, {recommended.basis}), at {100 * recommended.utilisation:.0f}% "
            f"of its sustainable rate" + (f"; {tied} row(s) of the front are within its interval" if tied else ""))
-    notes = [f"{k}: not searched ({v.split(';')[0]})" for k, v in found.refused.items()]
+    notes = [f"{e.row.candidate.label}: left off the front, equal at this rate to {e.kept.candidate.label} in "
+             f"energy, latency, GPUs and peak power, with less headroom ({100 * e.row.utilisation:.0f}% of its "
+             f"sustainable rate against {100 * e.kept.utilisation:.0f}%)" for e in equal]
+    notes += [f"{k}: not searched ({v.split(';')[0]})" for k, v in found.refused.items()]
     notes.append("rows with more engines than the fewest that meet the targets are not simulated: each engine adds "
                  "idle power (counted as not needed)")
     counts = SearchCounts(found.candidates, found.refused_by_model, found.refused_by_memory,

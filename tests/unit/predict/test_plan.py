@@ -12,7 +12,7 @@ import pytest
 from energy_predict.architectures import resolve_architecture
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.model.persistence import load_default_model
-from energy_predict.predict.plan import pareto_front, plan
+from energy_predict.predict.plan import equal_on_front, pareto_front, plan
 from energy_predict.predict.plan_types import PlanSpace, PlanTargets
 from energy_predict.predict.run import load_case
 from energy_predict.predict.whatif import capacity
@@ -69,6 +69,28 @@ def test_the_front_drops_only_dominated_rows(model, code_gen):
     worse = replace(row, energy_kwh_per_day=row.energy_kwh_per_day * 2, peak_power_w=row.peak_power_w + 1)
     faster = replace(row, energy_kwh_per_day=row.energy_kwh_per_day * 2, ttft_p90_ms=row.ttft_p90_ms / 2)
     assert pareto_front([row, worse, faster]) == [row, faster]
+
+
+def test_rows_equal_on_every_objective_are_one_point_of_the_front_the_one_with_most_headroom(model, code_gen):
+    p = plan(code_gen.workload, code_gen.dep, model, PlanSpace(gpus=(H100,), tp=(1,), precisions=("bf16",),
+             max_gpus=2), rate=1.0)
+    row = p.rows[0]
+    tight = replace(row, sustainable_rate_per_s=row.sustainable_rate_per_s / 2, utilisation=row.utilisation * 2)
+    same = replace(row)  # equal in everything: the first given stands for both
+    assert pareto_front([tight, row]) == [row] and pareto_front([row, same]) == [row]
+    assert [(e.row, e.kept) for e in equal_on_front([tight, row], [row])] == [(tight, row)]
+    # better on one objective, worse on another: on the front whatever its headroom
+    faster = replace(tight, ttft_p90_ms=row.ttft_p90_ms / 2, energy_kwh_per_day=row.energy_kwh_per_day * 1.1)
+    assert pareto_front([tight, row, faster]) == [row, faster]
+
+
+def test_a_cap_that_never_binds_is_named_in_the_notes_not_drawn_twice(model, code_gen):
+    space = PlanSpace(gpus=(H100,), tp=(1,), precisions=("bf16",), batch_caps=(64, 256), max_gpus=1,
+                      frameworks=("vllm",))
+    p = plan(code_gen.workload, code_gen.dep, model, space, rate=1.0)
+    labels = [r.candidate.label for r in p.rows]
+    assert len(labels) == 1 and "cap 256" in labels[0]
+    assert any("cap 64" in n and "left off the front, equal at this rate to" in n and "cap 256" in n for n in p.notes)
 
 
 def test_capacity_agrees_with_plan_on_its_axis(model, code_gen):
