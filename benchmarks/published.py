@@ -1217,7 +1217,8 @@ def _agree(r: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--column", default="today", help="the results column to write (others are kept)")
-    parser.add_argument("--render-only", action="store_true", help="rewrite the markdown from the JSON")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite the markdown from the JSON (and the JSON's list of slower runs from the data)")
     args = parser.parse_args(argv)
     path = OUT / "published.json"
     if args.render_only:
