@@ -151,3 +151,17 @@ def test_the_report_of_a_measured_answer_says_its_interval_spans_the_band(model)
     assert any("independent published measurements" in n and "published_agreement.json" in n for n in notes)
     bare = estimate_workload(w, dep("Llama-3.1-8B", H200, Serving("vllm", cuda_graphs=False)), model).notes
     assert not any("independent published measurements" in n for n in bare)
+
+
+def test_an_online_report_says_only_the_busy_energy_spans_the_band(tmp_path):
+    """Online, measured idle is counted exactly, so the whole answer's interval is narrower than the band: the note
+    must say the band holds for the busy energy (it said "the interval is widened to span" over 0.96-1.09x)."""
+    from energy_predict.cli import app
+
+    out = CliRunner().invoke(app, ["-p", str(REPO / "examples" / "code_gen.json"), "--rate", "0.3", "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    e = report["energy_kwh"]
+    assert e["low"] / e["estimate"] > 0.94 and e["high"] / e["estimate"] < 1.41  # idle is not widened
+    band = [n for n in report["notes"] if "independent published measurements" in n]
+    assert band and all("busy energy" in n and "idle energy" in n for n in band)
