@@ -539,6 +539,24 @@ def resolve_architecture(spec: str) -> Architecture:
     raise InputError("model", f"unknown model {shown!r}", f"use one of {known}, or a path to a config.json")
 
 
+def known_architecture(name: str) -> Architecture:
+    """A measured model by the name a fitted model's cells carry: a registry name or a shipped Hugging Face id.
+
+    Never a path: a name the card stores must not be read from whatever file the working directory holds.
+
+    Raises:
+        KeyError: neither a registry name nor a shipped id.
+    """
+    from energy_predict import hf_ids
+
+    if name in REGISTRY:
+        return REGISTRY[name]
+    shipped = hf_ids.shipped_config(name)
+    if shipped is None:
+        raise KeyError(name)
+    return _identified(_shipped_architecture(shipped))
+
+
 def _identified(arch: Architecture) -> Architecture:
     """A config.json's model is identified by its shape (the fields that set its cost), never by its name.
 

@@ -30,6 +30,7 @@ from energy_predict.contracts.agreement import PublishedAgreement
 from energy_predict.contracts.card import GpuTransfer, ModelCard, ModelTransfer, Ranges, TpLaw
 from energy_predict.contracts.keys import FitKey
 from energy_predict.contracts.scores import LogBounds
+from energy_predict.errors import EnergyPredictError
 from energy_predict.fitted import MEASURED, TRANSFERRED, HeldOut
 from energy_predict.gpus import resolve_gpu
 from energy_predict.model import options, transfer
@@ -321,11 +322,11 @@ def _size_note(dep: Deployment, peers: list[str]) -> str:
     The leave-one-model-out error was scored between the peers, so it says nothing of a model smaller or larger than
     all of them; the note says so (the interval is not widened: no held-out score exists out there).
     """
-    from energy_predict.architectures import resolve_architecture
+    from energy_predict.architectures import known_architecture
 
-    try:
-        sizes = [resolve_architecture(m).active_params for m in peers]
-    except (KeyError, ValueError):
+    try:  # by name only: a peer is a card's model name, never a file in the working directory
+        sizes = [known_architecture(m).active_params for m in peers]
+    except (KeyError, ValueError, EnergyPredictError):
         return ""
     own = dep.arch.active_params
     if not sizes or min(sizes) <= own <= max(sizes):

@@ -235,3 +235,20 @@ def test_a_model_smaller_than_every_peer_the_transfer_was_scored_on_says_it_extr
     small = " ".join(resolve(CARD, granite).reasons)
     assert "fewer than any model the error was scored on" in small and "extrapolates in size" in small
     assert "extrapolates in size" not in " ".join(resolve(CARD, dep("Mistral-7B-v0.3", H100)).reasons)
+
+
+def test_the_size_note_reads_its_peers_by_name_never_from_the_working_directory(tmp_path, monkeypatch):
+    """A peer named `Qwen/Qwen1.5-MoE-A2.7B` was first tried as a relative path: a broken config.json there made an
+    unrelated Granite answer exit 2, and a valid one of another shape would have quoted wrong sizes."""
+    from energy_predict.architectures import known_architecture, resolve_architecture
+
+    granite = Deployment(resolve_architecture("ibm-granite/granite-3.1-1b-a400m-instruct"), CATALOG[H100], GRAPHS, 1)
+    expected = " ".join(resolve(CARD, granite).reasons)
+    trap = tmp_path / "Qwen" / "Qwen1.5-MoE-A2.7B"
+    trap.mkdir(parents=True)
+    (trap / "config.json").write_text('{"model_type": "llama"}')
+    monkeypatch.chdir(tmp_path)
+    assert " ".join(resolve(CARD, granite).reasons) == expected
+    assert known_architecture("Qwen/Qwen1.5-MoE-A2.7B").active_params > 1e9
+    with pytest.raises(KeyError):
+        known_architecture(str(trap))
