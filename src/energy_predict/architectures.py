@@ -243,6 +243,8 @@ _HF_FAMILY = {
     "OLMo": ("OlmoForCausalLM", "olmo", {"rope_theta": 10000.0, "clip_qkv": None, "attention_bias": False}),
 }
 
+_MOE_FAMILIES = ("Qwen3", "Mixtral", "OLMoE")  # the families above whose class is a mixture of experts
+
 
 # Largest plausible value of each config.json dimension (well above any published model): a bigger one is a typo.
 _DIM_MAX = {"hidden_size": 1 << 20, "num_hidden_layers": 1 << 12, "num_attention_heads": 1 << 14,
@@ -457,10 +459,17 @@ def to_hf_config(arch: Architecture, max_position_embeddings: int | None = None)
     deployed = [f for f in ("shared_expert_size", "dense_layers", "kv_lora_rank", "weight_format") if getattr(arch, f)]
     if deployed:
         raise ValueError(f"{arch.name}: {', '.join(deployed)} cannot be written as a registry family's config.json")
-    family = next((v for k, v in _HF_FAMILY.items() if arch.name.startswith(k)), None)
+    name = next((k for k in _HF_FAMILY if arch.name.startswith(k)), None)
+    family = _HF_FAMILY[name] if name else None
     if family is None and arch.is_moe:  # as Llama it would build a dense model that ignores num_experts
         raise ValueError(f"{arch.name}: a mixture of experts of no registry family cannot be written as Llama's "
                          "config.json")
+    if name is not None and (name in _MOE_FAMILIES) != arch.is_moe:
+        # a dense shape named Qwen3 would build Qwen3-MoE with that class's default experts; a mixture of experts
+        # named Llama or Mistral a dense model that ignores num_experts
+        kind = "a dense model" if not arch.is_moe else "a mixture of experts"
+        raise ValueError(f"{arch.name}: {kind} cannot be written as the {name} family's config.json "
+                         f"({family[0]} is {'a mixture of experts' if name in _MOE_FAMILIES else 'dense'})")
     architecture, model_type, extra = family or _HF_FAMILY["Llama"]
     config: dict[str, Any] = {
         "architectures": [architecture],

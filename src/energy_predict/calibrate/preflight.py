@@ -39,11 +39,25 @@ def check_grid_size(grid: Grid, field: str = "grid") -> None:
 
 
 def check_models(grid: Grid) -> None:
-    """Resolve every model of the grid now (a registry name or a config.json), so a typo is named first."""
-    from energy_predict.architectures import resolve_architecture
+    """Resolve every model of the grid now, and check each of its engines can build it with random weights.
 
+    A typo is named first; a model of no buildable family (HF builds from its family's config.json, vLLM also from a
+    shipped id's own) is refused before a GPU is held, not at its first cell.
+    """
+    from energy_predict.architectures import calibration_config, resolve_architecture, to_hf_config
+
+    frameworks = {c.name: c.framework for c in grid.configs}
     for model in grid.models:
-        resolve_architecture(model)
+        arch = resolve_architecture(model)
+        used = {frameworks[c] for b in grid.blocks if b.models is None or model in b.models
+                for c in (b.configs or frameworks) if c in frameworks}
+        for framework in sorted(used):
+            try:
+                (calibration_config if framework == "vllm" else to_hf_config)(arch)
+            except ValueError as e:
+                raise InputError("models", f"{model} cannot be built with random weights for {framework}: {e}",
+                                 "calibrate a model of a registry family or a shipped Hugging Face id, with an "
+                                 "engine that can build it") from None
 
 
 def check_backend_name(name: str) -> None:

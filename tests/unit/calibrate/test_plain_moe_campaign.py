@@ -45,3 +45,40 @@ def test_calibration_builds_granite_from_its_own_config():
     """A plain MoE of no registry family is built from its shipped config.json, never as a dense Llama."""
     config = calibration_config(resolve_architecture(GRANITE))
     assert (config["model_type"], config["num_local_experts"], config["num_experts_per_tok"]) == ("granitemoe", 32, 8)
+
+
+def test_a_family_named_by_prefix_is_written_only_for_its_own_kind_of_model(tmp_path):
+    """A dense shape named Qwen3-* was written as Qwen3MoeForCausalLM with no num_experts (the class's defaults, 128
+    experts, would have been built); a mixture of experts named Llama-* as a dense Llama that ignores num_experts."""
+    import json
+
+    import pytest
+
+    from energy_predict.architectures import scaled, to_hf_config
+    from energy_predict.calibrate.grid import Grid
+    from energy_predict.errors import InputError
+
+    dense_qwen3 = scaled(REGISTRY["Qwen3-30B-A3B"], name="Qwen3-4B", num_experts=0, experts_per_token=0)
+    moe_llama = scaled(REGISTRY["Llama-3.2-1B"], name="Llama-MoE", num_experts=8, experts_per_token=2)
+    for arch, kind in ((dense_qwen3, "a dense model"), (moe_llama, "a mixture of experts")):
+        with pytest.raises(ValueError, match=kind):
+            to_hf_config(arch)
+        with pytest.raises(ValueError):
+            calibration_config(arch)
+    assert to_hf_config(REGISTRY["Qwen3-30B-A3B"])["architectures"] == ["Qwen3MoeForCausalLM"]
+    assert to_hf_config(REGISTRY["Llama-3.2-1B"])["architectures"] == ["LlamaForCausalLM"]
+    # calibrate refuses such a model before a GPU is held, naming the field
+    folder = tmp_path / "Qwen3-4B"
+    folder.mkdir()
+    config = {**to_hf_config(REGISTRY["Qwen3-30B-A3B"]), "model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"]}
+    for key in ("num_experts", "num_experts_per_tok", "moe_intermediate_size"):
+        config.pop(key)
+    (folder / "config.json").write_text(json.dumps(config))
+    grid = Grid.model_validate({"name": "t", "models": [str(folder)], "configs": [{"name": "v", "framework": "vllm"}],
+                                "blocks": [{"batch_sizes": [1], "input_tokens": [128], "output_tokens": [8]}]})
+    with pytest.raises(InputError, match="cannot be built with random weights for vllm"):
+        preflight.check_models(grid)
+    # a registry model and a shipped id's plain MoE (built from its own config.json) pass
+    preflight.check_models(Grid.model_validate({
+        "name": "ok", "models": ["Llama-3.2-1B", GRANITE], "configs": [{"name": "v", "framework": "vllm"}],
+        "blocks": [{"batch_sizes": [1], "input_tokens": [128], "output_tokens": [8]}]}))
