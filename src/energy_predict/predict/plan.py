@@ -184,38 +184,56 @@ def _objectives(r: PlanRow) -> tuple:
             r.tpot_p90_ms if r.tpot_p90_ms is not None else inf, r.candidate.gpus, r.peak_power_w)
 
 
-def pareto_front(rows: list[PlanRow]) -> list[PlanRow]:
-    """The rows no other row beats or equals on every objective while beating it on one (energy order).
+INTERVAL_TOLERANCE = 0.01  # interval bounds this close (relative) are the same evidence: a point drawn once
 
-    Rows equal on every objective (a batch cap that never binds at this rate simulates as a larger one) are one
-    point of the front: the one with the most headroom (highest sustainable rate; the first given on a tie) stands
-    for them (`equal_on_front` names the others).
-    """
+
+def _same_point(a: PlanRow, b: PlanRow) -> bool:
+    """One point of the front: equal in every objective, interval bounds within `INTERVAL_TOLERANCE`."""
+    return _objectives(a) == _objectives(b) and all(
+        abs(x - y) <= INTERVAL_TOLERANCE * max(abs(x), abs(y))
+        for x, y in ((a.low_kwh_per_day, b.low_kwh_per_day), (a.high_kwh_per_day, b.high_kwh_per_day)))
+
+
+def pareto_front(rows: list[PlanRow]) -> list[PlanRow]:
+    """The rows no other row beats or equals on every objective while beating it on one (energy order)."""
     obj = [_objectives(r) for r in rows]
     front = []
     for k, a in enumerate(obj):
-        if any(all(x <= y for x, y in zip(b, a)) and b != a for j, b in enumerate(obj) if j != k):
-            continue
-        if any(b == a and (rows[j].sustainable_rate_per_s, -j) > (rows[k].sustainable_rate_per_s, -k)
-               for j, b in enumerate(obj) if j != k):
-            continue
-        front.append(rows[k])
+        if not any(all(x <= y for x, y in zip(b, a)) and b != a for j, b in enumerate(obj) if j != k):
+            front.append(rows[k])
     return sorted(front, key=lambda r: r.energy_kwh_per_day)
 
 
 @dataclass(frozen=True)
 class LeftOff:
-    """A row equal to a front row on every objective, with less headroom: `kept` stands for it on the front."""
+    """A row equal to a front row in every objective and in its interval: `kept`, with more headroom, stands for it."""
 
     row: PlanRow
     kept: PlanRow
 
 
-def equal_on_front(rows: list[PlanRow], front: list[PlanRow]) -> list[LeftOff]:
-    """The rows `pareto_front` left off only because a row with more headroom equals them on every objective."""
-    kept = {_objectives(r): r for r in front}
-    return [LeftOff(r, kept[_objectives(r)]) for r in rows
-            if not any(r is f for f in front) and _objectives(r) in kept]
+@dataclass(frozen=True)
+class PointsDrawn:
+    """The front drawn one row a point, and the rows another row stands for."""
+
+    rows: list[PlanRow]
+    left_off: list[LeftOff]
+
+
+def one_per_point(front: list[PlanRow]) -> PointsDrawn:
+    """The front with rows that are one point (`_same_point`) drawn once, and the rows left off.
+
+    A batch cap that never binds at this rate simulates exactly as a larger one: the row with the most headroom
+    (highest sustainable rate; the first given on a tie) stands for them. Rows equal in every objective whose
+    intervals differ by more than `INTERVAL_TOLERANCE` (one rests on more extrapolation) all stay: the evidence
+    tells them apart. Takes rows with their intervals.
+    """
+    order = sorted(range(len(front)), key=lambda k: (-front[k].sustainable_rate_per_s, k))
+    stands: dict[int, int] = {}  # row -> the kept row standing for it
+    for k in order:
+        stands[k] = next((j for j in order if j in stands and stands[j] == j and _same_point(front[j], front[k])), k)
+    return PointsDrawn([r for k, r in enumerate(front) if stands[k] == k],
+                       [LeftOff(r, front[stands[k]]) for k, r in enumerate(front) if stands[k] != k])
 
 
 def front_contenders(found: SearchResult) -> list[Evaluated]:
@@ -279,10 +297,10 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
     contenders = front_contenders(found)
     drafts = [_row(w, model, e, site, gpu_hour_price, None) for e in contenders]
     source = {id(r): e for r, e in zip(drafts, contenders)}
-    drawn = pareto_front(drafts)
-    equal = equal_on_front(drafts, drawn)
-    front = [_row(w, model, source[id(r)], site, gpu_hour_price, intervals) for r in drawn]
-    best = min(front, key=lambda r: r.energy_kwh_per_day)
+    drawn = one_per_point([_row(w, model, source[id(r)], site, gpu_hour_price, intervals)
+                           for r in pareto_front(drafts)])
+    front, equal = drawn.rows, drawn.left_off
+    best = min(front, key=lambda r: (r.energy_kwh_per_day, r.high_kwh_per_day - r.low_kwh_per_day))  # tie: evidence
     marked = tuple(replace(r, on_front=True, recommended=r is best,
                            distinguishable=bool(r is best or r.low_kwh_per_day > best.high_kwh_per_day
                                                 or r.high_kwh_per_day < best.low_kwh_per_day)) for r in front)
@@ -290,12 +308,16 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
     close = sorted((e for e in found.evaluated if e.misses), key=lambda e: _worst(e.misses))[:3]
     closest = tuple(_row(w, model, e, site, gpu_hour_price, intervals) for e in close)
     tied = sum(1 for r in marked if not r.distinguishable)
+    equal_energy = sum(1 for r in front if r.energy_kwh_per_day == best.energy_kwh_per_day) > 1
+    tie = "; of the rows with that energy, the narrowest interval" if equal_energy else ""
     why = (f"least energy a day of the {len(feasible)} candidates that meet every target "
-           f"({recommended.energy_kwh_per_day:.3g} kWh, {recommended.basis}), at {100 * recommended.utilisation:.0f}% "
-           f"of its sustainable rate" + (f"; {tied} row(s) of the front are within its interval" if tied else ""))
+           f"({recommended.energy_kwh_per_day:.3g} kWh, {recommended.basis}{tie}), at "
+           f"{100 * recommended.utilisation:.0f}% of its sustainable rate"
+           + (f"; {tied} row(s) of the front are within its interval" if tied else ""))
     notes = [f"{e.row.candidate.label}: left off the front, equal at this rate to {e.kept.candidate.label} in "
-             f"energy, latency, GPUs and peak power, with less headroom ({100 * e.row.utilisation:.0f}% of its "
-             f"sustainable rate against {100 * e.kept.utilisation:.0f}%)" for e in equal]
+             f"energy (interval within {INTERVAL_TOLERANCE:.0%}), latency, GPUs and peak power, with no more "
+             f"headroom (sustainable rate {e.row.sustainable_rate_per_s:.3g} against "
+             f"{e.kept.sustainable_rate_per_s:.3g} req/s)" for e in equal]
     notes += [f"{k}: not searched ({v.split(';')[0]})" for k, v in found.refused.items()]
     notes.append("rows with more engines than the fewest that meet the targets are not simulated: each engine adds "
                  "idle power (counted as not needed)")
@@ -303,4 +325,5 @@ def plan(w: Workload, dep: Deployment, model: EnergyModel, space: PlanSpace = Pl
                           found.infeasible_by_bound, found.pruned_by_bound, found.not_needed, found.simulated,
                           found.reused)
     return Plan(profile_name, getattr(model, "name", "model"), recommended.offered_rate_per_s, targets, marked,
-                recommended, why, counts, closest, tuple(notes))
+                recommended, why, counts, closest, tuple(notes),
+                tuple((e.row.candidate.label, e.kept.candidate.label) for e in equal))

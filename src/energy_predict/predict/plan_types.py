@@ -217,6 +217,9 @@ class Plan:
     counts: SearchCounts
     closest_infeasible: tuple[PlanRow, ...] = ()  # a few simulated rows that missed a target, nearest first
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # rows left off the front only because a row with more headroom equals them in every objective and interval:
+    # (left off, the front row that stands for it), by label
+    equal_to_front: tuple[tuple[str, str], ...] = ()
     method: str = ("each candidate: memory check, cheap bounds, then the continuous-batching simulation `--rate` "
                    "runs (trace arrivals or Poisson at the rate); energy a day with the interval of its basis")
 
@@ -225,7 +228,9 @@ class Plan:
                 "targets": asdict(self.targets), "recommended": self.recommended.to_dict(), "why": self.why,
                 "front": [r.to_dict() for r in self.rows],
                 "closest_infeasible": [r.to_dict() for r in self.closest_infeasible],
-                "counts": asdict(self.counts), "notes": list(self.notes), "method": self.method}
+                "counts": asdict(self.counts), "notes": list(self.notes),
+                "equal_to_front": [{"label": a, "stands_for_it": b} for a, b in self.equal_to_front],
+                "method": self.method}
 
     def to_dataframe(self):
         """The Pareto front as a pandas DataFrame: one row a deployment, the columns of the JSON's front rows.

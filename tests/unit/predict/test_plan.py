@@ -12,7 +12,7 @@ import pytest
 from energy_predict.architectures import resolve_architecture
 from energy_predict.errors import EnergyPredictError, InputError
 from energy_predict.model.persistence import load_default_model
-from energy_predict.predict.plan import equal_on_front, pareto_front, plan
+from energy_predict.predict.plan import one_per_point, pareto_front, plan
 from energy_predict.predict.plan_types import PlanSpace, PlanTargets
 from energy_predict.predict.run import load_case
 from energy_predict.predict.whatif import capacity
@@ -71,17 +71,24 @@ def test_the_front_drops_only_dominated_rows(model, code_gen):
     assert pareto_front([row, worse, faster]) == [row, faster]
 
 
-def test_rows_equal_on_every_objective_are_one_point_of_the_front_the_one_with_most_headroom(model, code_gen):
+def test_rows_equal_in_every_objective_and_interval_are_one_point_of_the_front_the_one_with_most_headroom(
+        model, code_gen):
     p = plan(code_gen.workload, code_gen.dep, model, PlanSpace(gpus=(H100,), tp=(1,), precisions=("bf16",),
              max_gpus=2), rate=1.0)
     row = p.rows[0]
     tight = replace(row, sustainable_rate_per_s=row.sustainable_rate_per_s / 2, utilisation=row.utilisation * 2)
     same = replace(row)  # equal in everything: the first given stands for both
-    assert pareto_front([tight, row]) == [row] and pareto_front([row, same]) == [row]
-    assert [(e.row, e.kept) for e in equal_on_front([tight, row], [row])] == [(tight, row)]
+    drawn = one_per_point([tight, row])
+    assert drawn.rows == [row] and [(e.row, e.kept) for e in drawn.left_off] == [(tight, row)]
+    assert one_per_point([row, same]).rows == [row]
+    # an interval within 1% is the same evidence; a wider one (more extrapolation) tells them apart: both stay
+    close = replace(tight, high_kwh_per_day=row.high_kwh_per_day * 1.005)
+    assert one_per_point([close, row]).rows == [row]
+    wider = replace(tight, high_kwh_per_day=row.high_kwh_per_day * 1.1)
+    assert one_per_point([wider, row]).rows == [wider, row] and not one_per_point([wider, row]).left_off
     # better on one objective, worse on another: on the front whatever its headroom
     faster = replace(tight, ttft_p90_ms=row.ttft_p90_ms / 2, energy_kwh_per_day=row.energy_kwh_per_day * 1.1)
-    assert pareto_front([tight, row, faster]) == [row, faster]
+    assert one_per_point(pareto_front([tight, row, faster])).rows == [row, faster]
 
 
 def test_a_cap_that_never_binds_is_named_in_the_notes_not_drawn_twice(model, code_gen):
@@ -91,6 +98,8 @@ def test_a_cap_that_never_binds_is_named_in_the_notes_not_drawn_twice(model, cod
     labels = [r.candidate.label for r in p.rows]
     assert len(labels) == 1 and "cap 256" in labels[0]
     assert any("cap 64" in n and "left off the front, equal at this rate to" in n and "cap 256" in n for n in p.notes)
+    assert p.to_dict()["equal_to_front"] == [{"label": labels[0].replace("cap 256", "cap 64"),
+                                               "stands_for_it": labels[0]}]
 
 
 def test_capacity_agrees_with_plan_on_its_axis(model, code_gen):
