@@ -799,14 +799,33 @@ MAX_SWEEP_RATES = 32
 MAX_SWEEP_SIMULATED_REQUESTS = 1_200_000
 
 
-def _check_sweep_work(w, dep, rates: list[float], max_gpus: int) -> None:
-    """Refuse, before any simulation, a sweep whose points would simulate more requests than the bound."""
-    from energy_predict.errors import InputError
+DEFAULT_SWEEP_GPUS = 4
+
+
+def _sweep_requests_per_count(w, dep, rates: list[float]) -> float:
+    """Requests one GPU count of a sweep simulates over all its rates."""
     from energy_predict.predict.serving import MAX_SIMULATED_REQUESTS
 
     period = w.period_s or (w.requests / w.rate_per_s if w.rate_per_s else 0.0)
+    return sum(min(r * period, MAX_SIMULATED_REQUESTS) if period else w.requests for r in rates)
+
+
+def _default_sweep_gpus(w, dep, rates: list[float]) -> int:
+    """`--max-gpus` when not given: `DEFAULT_SWEEP_GPUS`, fewer where the sweep's bound allows fewer (never below TP).
+
+    So that the default sweep of a shipped example runs rather than refusing its own default.
+    """
+    tp = dep.serving.tensor_parallel
+    fits = int(MAX_SWEEP_SIMULATED_REQUESTS // max(_sweep_requests_per_count(w, dep, rates), 1))
+    return max(tp, min(DEFAULT_SWEEP_GPUS // tp * tp or tp, fits * tp))
+
+
+def _check_sweep_work(w, dep, rates: list[float], max_gpus: int) -> None:
+    """Refuse, before any simulation, a sweep whose points would simulate more requests than the bound."""
+    from energy_predict.errors import InputError
+
     counts = len(range(dep.serving.tensor_parallel, max_gpus + 1, dep.serving.tensor_parallel))
-    per_count = sum(min(r * period, MAX_SIMULATED_REQUESTS) if period else w.requests for r in rates)
+    per_count = _sweep_requests_per_count(w, dep, rates)
     work = per_count * counts
     if work > MAX_SWEEP_SIMULATED_REQUESTS:
         most = max(1, int(MAX_SWEEP_SIMULATED_REQUESTS // max(per_count, 1))) * dep.serving.tensor_parallel
@@ -986,7 +1005,9 @@ def capacity_cmd(
 def sweep_rate_cmd(
     profile: Path = typer.Option(..., "--profile", "-p", help="workload profile JSON"),
     rates: str = typer.Option("", "--rates", help="req/s, e.g. 0.5,1,2,4 (default: 0.1x to 8x the profile's rate)"),
-    max_gpus: int = typer.Option(4, "--max-gpus", min=1, help="the largest GPU count tried at each rate"),
+    max_gpus: int | None = typer.Option(None, "--max-gpus", min=1, help="the largest GPU count tried at each rate "
+                                        "(default 4, or fewer where the sweep's bound of simulated requests needs "
+                                        "it: said on standard error)"),
     ttft_p90_ms: float | None = typer.Option(None, "--ttft-p90-ms", help="latency target: p90 time to first "
                                              "token, ms"),
     ttft_p90_s: float | None = typer.Option(None, "--ttft-p90-s", hidden=True, help="deprecated: --ttft-p90-ms"),
@@ -1010,7 +1031,7 @@ def sweep_rate_cmd(
         raise InputError("--ttft-p90-ms", f"{ttft_p90_ms!r} is not a time", "give milliseconds above 0")
     ttft_p90_s = _deprecated("--ttft-p90-s", "--ttft-p90-ms", ttft_p90_s,
                              None if ttft_p90_ms is None else ttft_p90_ms / 1000)
-    if max_gpus > 64:
+    if max_gpus is not None and max_gpus > 64:
         raise InputError("--max-gpus", f"{max_gpus} GPUs per rate is more than the sweep simulates", "use at most 64")
     if len(rate_list) > MAX_SWEEP_RATES:
         raise InputError("--rates", f"{len(rate_list)} rates is more than one sweep simulates ({MAX_SWEEP_RATES})",
@@ -1024,6 +1045,12 @@ def sweep_rate_cmd(
         if w.rate_per_s is None:
             raise InputError("--rates", "the profile has no rate", "give --rates")
         rate_list = [round(w.rate_per_s * f, 4) for f in (0.1, 0.25, 0.5, 1, 2, 4, 8)]
+    if max_gpus is None:
+        max_gpus = _default_sweep_gpus(w, dep, rate_list)
+        if max_gpus < DEFAULT_SWEEP_GPUS:
+            _info(f"sweep-rate: up to {max_gpus} GPU(s) at each rate, the most the sweep's bound of "
+                  f"{MAX_SWEEP_SIMULATED_REQUESTS:,} simulated requests allows at these rates (give --max-gpus to "
+                  "choose, and fewer or lower --rates for more)")
     _check_sweep_work(w, dep, rate_list, max_gpus)
     from energy_predict.predict.serving import RateSweep
     from energy_predict.views import sweep_json, sweep_view

@@ -61,3 +61,25 @@ def test_runaway_work_is_refused_before_it_starts(args, field):
     result = _cli(*args)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"error: {field}: ") and result.stderr.count("\n") == 1
+
+
+def test_the_default_sweep_fits_its_own_bound_on_every_shipped_example():
+    """`sweep-rate -p examples/conversation.json` refused its own default (4 GPU counts x 7 rates: 1.23M requests,
+    over the 1.2M bound): without --max-gpus the sweep now tries as many GPU counts as the bound allows, at most 4."""
+    from dataclasses import replace
+
+    from energy_predict import cli
+    from energy_predict.predict.run import load_case
+
+    for name, expected in (("conversation", 3), ("code_gen", 4)):
+        case = load_case(REPO / "examples" / f"{name}.json")
+        w, dep = case.workload, case.dep
+        rates = [round(w.rate_per_s * f, 4) for f in (0.1, 0.25, 0.5, 1, 2, 4, 8)]
+        gpus = cli._default_sweep_gpus(w, dep, rates)
+        assert gpus == expected
+        cli._check_sweep_work(w, dep, rates, gpus)  # within the bound: no refusal
+        if gpus < cli.DEFAULT_SWEEP_GPUS:
+            with pytest.raises(InputError, match="--max-gpus"):
+                cli._check_sweep_work(w, dep, rates, gpus + 1)
+    tp2 = replace(dep, serving=replace(dep.serving, tensor_parallel=2), gpu_count=2)
+    assert cli._default_sweep_gpus(w, tp2, rates) % 2 == 0
