@@ -31,7 +31,7 @@ import numpy as np
 
 from energy_predict.contracts.keys import FitKey
 from energy_predict.gpus import resolve_gpu
-from energy_predict.model.phases import TERMS
+from energy_predict.model.phases import MOE, TERMS
 from energy_predict.precision import precision_of
 
 # term -> the datasheet peak its rate is a fraction of ("bandwidth": B/s, "flops": FLOP/s of the key's precision)
@@ -139,18 +139,19 @@ def describe(reading: TermReading) -> str:
 def pin_reasons(reading: TermReading, models: int) -> dict[str, str]:
     """Why each pinned term of a set sits at its floor; `models`: how many models its configuration's fit spans."""
     out = {}
+    own = reading.model not in (None, MOE)  # one model's own set (bounded by its configuration's constants)
     for term in reading.pinned():
         if models < 2 and term in COLLINEAR_WITH_CONSTANTS:
             out[term] = ("one model measured under this configuration: this term and the constants it is collinear "
                          "with are measured only as their sum, and no cross-model fit or empty-step reading bounds "
                          "the constants")
-        elif reading.model is not None and term in COLLINEAR_WITH_CONSTANTS:
+        elif own and term in COLLINEAR_WITH_CONSTANTS:
             out[term] = (f"its constants at most its configuration's (fitted across {models} models) leave this "
                          "term at the peak")
         else:
-            out[term] = (f"fitted at the peak across {models} model{'s' if models != 1 else ''}: the measured time "
-                         "grows with this work no faster than at the datasheet peak (the work runs under another "
-                         "term's, or the peak is reached)")
+            across = "on this model's own cells" if own else f"across {models} model{'s' if models != 1 else ''}"
+            out[term] = (f"fitted at the peak {across}: the measured time grows with this work no faster than at the "
+                         "datasheet peak (the work runs under another term's, or the peak is reached)")
     return out
 
 

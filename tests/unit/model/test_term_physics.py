@@ -130,3 +130,23 @@ def test_the_shipped_card_shows_physical_terms_for_the_keys_the_issue_names():
             assert 0 < entry["rates"][term]["fraction_of_peak"] <= 1 + term_physics.FRACTION_TOLERANCE
     assert all(0 < r["fraction_of_peak"] <= 1 + term_physics.FRACTION_TOLERANCE
                for e in card["terms"] for t, r in e["rates"].items() if t != "prefill_attention_flops")
+
+
+def test_a_pinned_term_of_one_models_own_set_is_not_said_to_be_fitted_across_models():
+    """A model's own set is fitted on its cells alone; the card said "fitted at the peak across 5 models" there, and
+    the pooled mixtures-of-experts set (not bounded by its configuration) read "its constants at most its
+    configuration's"."""
+    from energy_predict.model.term_physics import TermReading, pin_reasons
+
+    card = json.loads((artifacts_dir() / "models" / "default" / "card.json").read_text())
+    checked = 0
+    for entry in card["terms"]:
+        for reason in entry["pinned"].values():
+            if entry["model"] not in (None, MOE):
+                assert not reason.startswith("fitted at the peak across")
+                checked += reason.startswith("fitted at the peak on this model's own cells")
+            elif entry["model"] == MOE:
+                assert "constants at most its configuration" not in reason
+    assert checked > 0
+    own = TermReading(KEY, "Llama-3.1-8B", (), {})
+    assert pin_reasons(own, 5) == {}  # nothing pinned, nothing said
