@@ -323,7 +323,6 @@ class CalibrationRecord(_Contract):
     generated_tokens: int | None = None
     gpu_energy_j: list[float] | None = None
     loaded_idle_power_w: float | None = None
-    # the engine's own counters, per run (vLLM: prefix cache in tokens, speculative decoding)
     # vLLM's running and waiting request counts over the measured window, from its stats lines
     # (calibrate/vllm_stats.py): peak and time-weighted mean running, peak waiting, whether it preempted; null +
     # reason without stats lines
@@ -333,6 +332,7 @@ class CalibrationRecord(_Contract):
     preempted: bool | None = None
     running_samples: int | None = None
     running_null_reason: str | None = None
+    # the engine's own counters, per run (vLLM: prefix cache in tokens, speculative decoding)
     counter_queries_tokens: float | None = None
     counter_hits_tokens: float | None = None
     counter_drafts: float | None = None
