@@ -280,11 +280,11 @@ def _engine_bounds(w: Workload, dep: Deployment, model: EnergyModel, arrivals: A
     token budget and cache (they do not depend on the batch cap, so the caps of an engine share them).
     """
     check_online(dep)
-    basis = model.basis(dep)
-    try:
+    try:  # first: a layout the heads do not split over, or weights that do not fit, is refused whatever the model
         check_feasible(dep, arrivals.input_tokens, arrivals.output_tokens)
     except EnergyPredictError as exc:
         raise _MemoryRefusal(str(exc)) from None
+    basis = model.basis(dep)
     costs = model.step_costs(dep)
     cached = workload_prefix_reuse(w, dep).cached_tokens(arrivals.input_tokens)
     budget = dep.serving.max_num_batched_tokens

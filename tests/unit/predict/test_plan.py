@@ -167,6 +167,16 @@ def test_an_infeasible_search_names_the_target_that_fails_first_and_the_closest(
     assert "closest: " in text and "--ttft-p90-ms" in text and "\n" not in text
 
 
+def test_a_layout_the_heads_do_not_split_over_is_refused_for_that_on_every_engine(model, code_gen):
+    """TP3 for Llama-3.1-8B (32 heads, 8 KV heads): graphs was refused for the head split, eager for "tensor
+    parallelism 3 is not measured", one impossibility given two reasons."""
+    with pytest.raises(EnergyPredictError) as exc:
+        plan(code_gen.workload, code_gen.dep, model, PlanSpace(gpus=(H100,), tp=(3,), precisions=("bf16",),
+             frameworks=("vllm", "vllm-eager"), max_gpus=3), rate=1.0)
+    text = str(exc.value)
+    assert text.count("do not split over 3 GPUs") == 2 and "is not measured" not in text
+
+
 def test_a_search_space_too_large_says_the_bound_and_how_to_narrow_it(model, code_gen):
     with pytest.raises(InputError) as exc:
         plan(code_gen.workload, code_gen.dep, model, PlanSpace(batch_caps=tuple(range(1, 40)), max_gpus=4096),
