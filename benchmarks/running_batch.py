@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +49,15 @@ RUN = ROOT / "artifacts" / "calibration" / "2026-12-07-h100bm-large-batch"
 
 
 def log_clock_s(timestamp: str) -> float:
-    """A record's ISO timestamp on the log's clock (`vllm_stats`: seconds since 1 January of a leap year, UTC)."""
+    """A record's ISO timestamp on the log's clock (`vllm_stats`: seconds since 1 January of a leap year, UTC).
+
+    vLLM stamps its lines in the machine's local time, which is UTC on the lent GPU machines: in
+    campaigns/2026-12-07-h100-batch-moe/logs the pipeline's `date -u` stamps and vLLM's agree (an engine started
+    at 15:33:49 UTC logs from 15:36:49). A record stamped in another zone is converted to UTC first.
+    """
     t = datetime.fromisoformat(timestamp)
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc)
     return (datetime(2000, t.month, t.day, t.hour, t.minute, t.second) - datetime(2000, 1, 1)).total_seconds()
 
 
@@ -127,7 +134,8 @@ def other_logs() -> list[dict]:
     return rows
 
 
-def main() -> None:
+def compute() -> dict:
+    """The comparison, as the JSON holds it less its commit (tests/test_running_batch.py recomputes it)."""
     run = json.loads((RUN / "run.json").read_text())
     records = pd.read_parquet(RUN / "records.parquet")
     lines = LOG.read_text().splitlines()
@@ -146,9 +154,13 @@ def main() -> None:
             "median_abs": float(np.median([abs(r["error_vs_mean_measured"]) for r in large])),
             "max_abs": float(max(abs(r["error_vs_mean_measured"]) for r in large))},
         "other_logs": other_logs(),
-        "commit": subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
-                                 cwd=ROOT).stdout.strip(),
     }
+    return result
+
+
+def main() -> None:
+    result = {**compute(), "commit": subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True,
+                                                   text=True, cwd=ROOT).stdout.strip()}
     OUT.mkdir(exist_ok=True)
     (OUT / "running_batch.json").write_text(json.dumps(result, indent=1) + "\n")
     (OUT / "running_batch.md").write_text(render(result))
