@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from energy_predict.calibrate.grid import Grid
+from energy_predict.calibrate.grid import Grid, engine_order
 from energy_predict.errors import EnergyPredictError, InputError
 
 # The modules each backend imports, and the extra that installs them.
@@ -46,18 +46,15 @@ def check_models(grid: Grid) -> None:
     """
     from energy_predict.architectures import calibration_config, resolve_architecture, to_hf_config
 
+    archs = {model: resolve_architecture(model) for model in grid.models}
     frameworks = {c.name: c.framework for c in grid.configs}
-    for model in grid.models:
-        arch = resolve_architecture(model)
-        used = {frameworks[c] for b in grid.blocks if b.models is None or model in b.models
-                for c in (b.configs or frameworks) if c in frameworks}
-        for framework in sorted(used):
-            try:
-                (calibration_config if framework == "vllm" else to_hf_config)(arch)
-            except ValueError as e:
-                raise InputError("models", f"{model} cannot be built with random weights for {framework}: {e}",
-                                 "calibrate a model of a registry family or a shipped Hugging Face id, with an "
-                                 "engine that can build it") from None
+    for model, framework in dict.fromkeys((m, frameworks[c]) for m, c in engine_order(grid)):
+        try:
+            (calibration_config if framework == "vllm" else to_hf_config)(archs[model])
+        except ValueError as e:
+            raise InputError("models", f"{model} cannot be built with random weights for {framework}: {e}",
+                             "calibrate a model of a registry family or a shipped Hugging Face id, with an "
+                             "engine that can build it") from None
 
 
 def check_backend_name(name: str) -> None:
