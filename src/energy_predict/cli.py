@@ -810,14 +810,18 @@ def _sweep_requests_per_count(w, dep, rates: list[float]) -> float:
     return sum(min(r * period, MAX_SIMULATED_REQUESTS) if period else w.requests for r in rates)
 
 
+def _most_sweep_gpus(per_count: float, tp: int) -> int:
+    """The largest `--max-gpus` whose GPU counts stay within the sweep's bound (at least one engine of TP)."""
+    return max(1, int(MAX_SWEEP_SIMULATED_REQUESTS // max(per_count, 1))) * tp
+
+
 def _default_sweep_gpus(w, dep, rates: list[float]) -> int:
     """`--max-gpus` when not given: `DEFAULT_SWEEP_GPUS`, fewer where the sweep's bound allows fewer (never below TP).
 
     So that the default sweep of a shipped example runs rather than refusing its own default.
     """
     tp = dep.serving.tensor_parallel
-    fits = int(MAX_SWEEP_SIMULATED_REQUESTS // max(_sweep_requests_per_count(w, dep, rates), 1))
-    return max(tp, min(DEFAULT_SWEEP_GPUS // tp * tp or tp, fits * tp))
+    return min(DEFAULT_SWEEP_GPUS // tp * tp or tp, _most_sweep_gpus(_sweep_requests_per_count(w, dep, rates), tp))
 
 
 def _check_sweep_work(w, dep, rates: list[float], max_gpus: int) -> None:
@@ -828,7 +832,7 @@ def _check_sweep_work(w, dep, rates: list[float], max_gpus: int) -> None:
     per_count = _sweep_requests_per_count(w, dep, rates)
     work = per_count * counts
     if work > MAX_SWEEP_SIMULATED_REQUESTS:
-        most = max(1, int(MAX_SWEEP_SIMULATED_REQUESTS // max(per_count, 1))) * dep.serving.tensor_parallel
+        most = _most_sweep_gpus(per_count, dep.serving.tensor_parallel)
         fix = (f"give --max-gpus {most} or less, or fewer or lower --rates" if most >= dep.serving.tensor_parallel
                and per_count <= MAX_SWEEP_SIMULATED_REQUESTS else "give fewer or lower --rates")
         raise InputError("--max-gpus", f"{counts} GPU counts x {len(rates)} rates would simulate about "
