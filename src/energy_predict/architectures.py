@@ -536,11 +536,11 @@ def resolve_architecture(spec: str) -> Architecture:
     if path.suffix == ".json" and is_file(path):
         config = read_json(path, "model", "a Hugging Face config.json")
         return _identified(from_hf_config(config, name=path.parent.name or path.stem))
-    from energy_predict import hf_ids  # a Hugging Face id: the config.json that ships for it (hf_ids.py)
+    from energy_predict import hf_ids
 
-    shipped = hf_ids.shipped_config(spec)
+    shipped = _shipped_id(spec)
     if shipped is not None:
-        return _identified(_shipped_architecture(shipped))
+        return shipped
     if hf_ids.looks_like_hf_id(spec):
         raise hf_ids.unknown_id(spec)
     known = ", ".join(REGISTRY)
@@ -556,14 +556,20 @@ def known_architecture(name: str) -> Architecture:
     Raises:
         KeyError: neither a registry name nor a shipped id.
     """
-    from energy_predict import hf_ids
-
     if name in REGISTRY:
         return REGISTRY[name]
-    shipped = hf_ids.shipped_config(name)
+    shipped = _shipped_id(name)
     if shipped is None:
         raise KeyError(name)
-    return _identified(_shipped_architecture(shipped))
+    return shipped
+
+
+def _shipped_id(spec: str) -> Architecture | None:
+    """A Hugging Face id's architecture from the config.json that ships for it (hf_ids.py), identified by shape."""
+    from energy_predict import hf_ids
+
+    shipped = hf_ids.shipped_config(spec)
+    return None if shipped is None else _identified(_shipped_architecture(shipped))
 
 
 def _identified(arch: Architecture) -> Architecture:
