@@ -1108,13 +1108,12 @@ def slower_lines(slower: dict[str, dict] | None, last: dict) -> list[str]:
     for pid, r in sorted(slower.items()):
         pw = "-" if r["power_w"] is None else f"{r['power_w']:.0f} ({r['h100_power_w']:.0f})"
         lines.append(f"| {pid.split('/', 1)[1]} | {r['throughput_ratio']:.2f} | {pw} |")
-    unmeasured = [r for r in last["points"] if r["mode"] == "offline" and not r.get("refused")
-                  and r["gpu"] not in MEASURED_GPUS]
-    kept = [r for r in unmeasured if r["id"] not in slower]
+    unmeasured = [r for r in last["points"] if r["mode"] == "offline" and r["gpu"] not in MEASURED_GPUS]
+    every, kept = summarize_points(unmeasured), summarize_points([r for r in unmeasured if r["id"] not in slower])
     lines += ["", f"Of the {len(wrong)} GPU pairs whose direction the tool gets wrong (offline, last column), "
               f"{len(in_slower)} have a side in this list. Points on GPUs never measured: median abs(error) "
-              f"{_pct(median([abs_error(r['ratio']) for r in unmeasured]))} over {len(unmeasured)}, "
-              f"{_pct(median([abs_error(r['ratio']) for r in kept]))} over the {len(kept)} not listed here.", "",
+              f"{_pct(every['median_abs_error'])} over {every['answered']}, {_pct(kept['median_abs_error'])} over "
+              f"the {kept['answered']} not listed here.", "",
               "| pairs | answered, all | direction agrees, all | answered, leaving these runs out | direction agrees "
               "(strict), leaving these runs out | median abs(ratio error), leaving these runs out |",
               "|---|---|---|---|---|---|"]
