@@ -236,12 +236,13 @@ class Answer:
     fit_key: dict | None = None  # where the answer is `measured`: the fit key it rests on, {gpu, serving}
 
 
-def closed_loop_requests(tokens: dict, max_batch: int, seed: int = 0) -> tuple[list[tuple[int, int]],
-                                                                                list[tuple[int, int]]]:
+def closed_loop_requests(tokens: dict, max_batch: int, seed: int = 0, head_batches: int = 2,
+                         middle_batches: int = 4) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Two request sequences (input, output tokens) with the same head and tail: a = head + tail, b = head + middle +
     tail. Served with every request arriving at once, both ramp up on the head and drain on the tail, so b - a is
-    the middle at `max_batch` running requests. Head and tail are 2 x max_batch requests, the middle 4 x max_batch
-    (at least 200); lengths are drawn from the tokens block (histogram bins at their mean lengths), shuffled.
+    the middle at `max_batch` running requests. Head and tail are `head_batches` x max_batch requests, the middle
+    `middle_batches` x max_batch (at least 200); lengths are drawn from the tokens block (histogram bins at their
+    mean lengths), shuffled. (The GPU closed-loop campaign uses 1 and 2, to fit a lease.)
     """
     if tokens["kind"] == "samples":
         pool = [tuple(s) for s in tokens["samples"]]
@@ -249,7 +250,7 @@ def closed_loop_requests(tokens: dict, max_batch: int, seed: int = 0) -> tuple[l
         i = int(tokens["input_mean"][0][0])
         pool = [(i, max(int(round(m)), 1)) for m, c in zip(tokens["output_mean"][0], tokens["counts"][0])
                 for _ in range(int(c))]
-    head, middle = 2 * max_batch, max(4 * max_batch, 200)
+    head, middle = head_batches * max_batch, max(middle_batches * max_batch, 200)
     rng = random.Random(seed)
     seq: list[tuple[int, int]] = []
     while len(seq) < 2 * head + middle:
