@@ -10,7 +10,7 @@ engine step (the b - a time x max_num_seqs / the b - a output tokens: the mean s
 mean power.
 - measured: the replays in `artifacts/replays/closed-loop/` (vLLM 0.26, random weights, greedy), where present;
 - tool: the online simulator on the same two request files (the same path `benchmarks/published.py` uses for its
-  closed-loop column), on the GPU the replay ran on and on the H100;
+  closed-loop column), on the H100 the replays ran on;
 - published: ML.ENERGY v3 at that max_num_seqs (vLLM 0.11.1, real weights, the model's sampling settings, prompts
   of unpublished length): energy per output token, mean step (running batch / output throughput), median
   inter-token latency, power.
@@ -30,7 +30,7 @@ OUT = HERE / "results"
 MODEL = "Llama-3.1-8B"
 SEQS = (64, 256)
 INPUTS = (256, 1024)
-GPUS = ("H100-SXM-80GB", "H200-SXM-141GB")
+GPU = "H100-SXM-80GB"  # the card the campaign ran on
 POINT = "mlenergy-v3/lm-arena-chat/Llama-3.1-8B-Instruct/H100x1/seqs{seqs}"
 
 sys.path.insert(0, str(HERE))
@@ -60,9 +60,9 @@ def tool_run(path: Path, cap: int, gpu: str, model) -> dict:
     return {"energy_j": r.busy_energy_j, "output_tokens": r.output_tokens, "time_s": r.busy_s}
 
 
-def measured_run(cap: int, stem: str) -> dict | None:
-    """The replay's one measured run of a request file, or None where it was not measured."""
-    for f in sorted(REPLAYS.glob(f"cap{cap}/*{stem}*.json")) if REPLAYS.exists() else []:
+def measured_run(cap: int, stem: str, folder: str = "") -> dict | None:
+    """The replay's one measured run of a request file (in `cap{cap}{folder}/`), or None where it was not measured."""
+    for f in sorted(REPLAYS.glob(f"cap{cap}{folder}/*{stem}-*.json")) if REPLAYS.exists() else []:
         rec = json.loads(f.read_text())
         run = rec["runs"][0]
         if run.get("energy_j") is None:
@@ -95,32 +95,39 @@ def compute() -> dict:
             stem = f"cap{cap}-in{tokens_in}"
             a, b = TRACES / f"{stem}-a.csv", TRACES / f"{stem}-b.csv"
             row = {"max_num_seqs": cap, "input_tokens": tokens_in, "published": pub,
-                   "tool": {gpu: steady(tool_run(a, cap, gpu, model), tool_run(b, cap, gpu, model), cap)
-                            for gpu in GPUS}}
+                   "tool": steady(tool_run(a, cap, GPU, model), tool_run(b, cap, GPU, model), cap)}
             ma, mb = measured_run(cap, f"{stem}-a"), measured_run(cap, f"{stem}-b")
             row["measured"] = ({**steady(ma, mb, cap), "gpu": ma["gpu"], "records": [ma["record"], mb["record"]]}
                                if ma and mb else None)
+            ra, rb = measured_run(cap, f"{stem}-a", "-rep2"), measured_run(cap, f"{stem}-b", "-rep2")
+            row["repeated"] = ({**steady(ra, rb, cap), "gpu": ra["gpu"], "records": [ra["record"], rb["record"]]}
+                               if ra and rb else None)
             rows.append(row)
     return {"rows": rows}
 
 
 def render(res: dict) -> str:
-    lines = ["# ML.ENERGY's closed loop, Llama-3.1-8B: measured steady state, the tool, the published run", "",
-             "Written by `benchmarks/closed_loop.py` (its docstring says how each figure is made).", "",
-             "| max_num_seqs | input | source | J / output token | mean step (ms) | power (W) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["# ML.ENERGY's closed loop, Llama-3.1-8B on one H100: measured, the tool, the published run", "",
+             "Written by `benchmarks/closed_loop.py` (its docstring says how each figure is made). Steady state = "
+             "b - a of two request files served with every request at once; power is that difference's energy over "
+             "its time.", "",
+             "| max_num_seqs | input tokens | source | J / output token | over measured | mean step (ms) | power (W) |",
+             "|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
-        cap, i = r["max_num_seqs"], r["input_tokens"]
-        if r["measured"]:
-            m = r["measured"]
-            lines.append(f"| {cap} | {i} | measured, {m['gpu']} | {m['j_per_token']:.4f} | {m['step_ms']:.1f} | "
-                         f"{m['power_w']:.0f} |")
-        for gpu, t in r["tool"].items():
-            lines.append(f"| {cap} | {i} | tool, {gpu} | {t['j_per_token']:.4f} | {t['step_ms']:.1f} | "
-                         f"{t['power_w']:.0f} |")
+        cap, i, m = r["max_num_seqs"], r["input_tokens"], r["measured"]
+
+        def line(source: str, x: dict, extra: str = "") -> str:
+            over = f"{x['j_per_token'] / m['j_per_token']:.3f}" if m else "-"
+            return (f"| {cap} | {i} | {source} | {x['j_per_token']:.4f} | {over} | {x['step_ms']:.1f}{extra} | "
+                    f"{x['power_w']:.0f} |")
+
+        if m:
+            lines.append(line(f"measured ({m['gpu']}, vLLM 0.26)", m))
+        if r.get("repeated"):
+            lines.append(line("measured again, a new engine", r["repeated"]))
+        lines.append(line("tool (online simulator)", r["tool"]))
         p = r["published"]
-        lines.append(f"| {cap} | not published | ML.ENERGY v3, H100 | {p['j_per_token']:.4f} | {p['step_ms']:.1f} "
-                     f"(median ITL {p['median_itl_ms']:.1f}) | {p['power_w']:.0f} |")
+        lines.append(line("ML.ENERGY v3 (input not published)", p, f" (median ITL {p['median_itl_ms']:.1f})"))
     return "\n".join(lines) + "\n"
 
 
