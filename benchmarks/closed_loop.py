@@ -106,6 +106,14 @@ def compute() -> dict:
     return {"rows": rows}
 
 
+def _line(row: dict, source: str, x: dict, extra: str = "") -> str:
+    """One table row: a source's steady state, and its energy per token over the measured one."""
+    m = row["measured"]
+    over = f"{x['j_per_token'] / m['j_per_token']:.3f}" if m else "-"
+    return (f"| {row['max_num_seqs']} | {row['input_tokens']} | {source} | {x['j_per_token']:.4f} | {over} | "
+            f"{x['step_ms']:.1f}{extra} | {x['power_w']:.0f} |")
+
+
 def render(res: dict) -> str:
     lines = ["# ML.ENERGY's closed loop, Llama-3.1-8B on one H100: measured, the tool, the published run", "",
              "Written by `benchmarks/closed_loop.py` (its docstring says how each figure is made). Steady state = "
@@ -114,20 +122,14 @@ def render(res: dict) -> str:
              "| max_num_seqs | input tokens | source | J / output token | over measured | mean step (ms) | power (W) |",
              "|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
-        cap, i, m = r["max_num_seqs"], r["input_tokens"], r["measured"]
-
-        def line(source: str, x: dict, extra: str = "") -> str:
-            over = f"{x['j_per_token'] / m['j_per_token']:.3f}" if m else "-"
-            return (f"| {cap} | {i} | {source} | {x['j_per_token']:.4f} | {over} | {x['step_ms']:.1f}{extra} | "
-                    f"{x['power_w']:.0f} |")
-
+        m = r["measured"]
         if m:
-            lines.append(line(f"measured ({m['gpu']}, vLLM 0.26)", m))
+            lines.append(_line(r, f"measured ({m['gpu']}, vLLM 0.26)", m))
         if r.get("repeated"):
-            lines.append(line("measured again, a new engine", r["repeated"]))
-        lines.append(line("tool (online simulator)", r["tool"]))
+            lines.append(_line(r, "measured again, a new engine", r["repeated"]))
+        lines.append(_line(r, "tool (online simulator)", r["tool"]))
         p = r["published"]
-        lines.append(line("ML.ENERGY v3 (input not published)", p, f" (median ITL {p['median_itl_ms']:.1f})"))
+        lines.append(_line(r, "ML.ENERGY v3 (input not published)", p, f" (median ITL {p['median_itl_ms']:.1f})"))
     return "\n".join(lines) + "\n"
 
 

@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from energy_predict.calibrate.backends.base import make_backend
 from energy_predict.calibrate.grid import ServingConfig
+from energy_predict.calibrate.meter import open_meter
 from energy_predict.calibrate.replay import (
     measure_replay,
     open_engine,
@@ -27,8 +29,6 @@ from energy_predict.calibrate.replay import (
     replay_runner,
     write_replay,
 )
-from energy_predict.calibrate.backends.base import make_backend
-from energy_predict.calibrate.meter import open_meter
 
 MODEL = "Llama-3.1-8B"
 ORDER = ((256, ("in256", "in1024")), (64, ("in256", "in1024")))
