@@ -25,6 +25,7 @@ from energy_predict.predict.replays import load_replays, predict_replay
 from energy_predict.predict.serving import engine_for
 from energy_predict.provenance import artifacts_dir
 from energy_predict.serving import Deployment, Serving
+from energy_predict.serving_spec import config_of_record
 from energy_predict.traces import read_trace
 
 
@@ -201,7 +202,8 @@ def render(inputs: ValidationInputs) -> str:
     runs = sorted({len(r["runs"]) for r in replays})
     longest_in = max(max(r["requests"]["input_tokens"]) for r in replays)
     longest_out = max(max(r["requests"]["output_tokens"]) for r in replays)
-    limits = sorted({(r["config"]["max_num_seqs"], r["config"]["max_num_batched_tokens"]) for r in vllm})
+    configs = [config_of_record(r["config"]) for r in vllm]  # the current spelling or a former one
+    limits = sorted({(c.max_batch, c.max_num_batched_tokens) for c in configs})
     rates = {t: inputs.trace_rates[t] for t in sorted({r["trace"] for r in replays}) if t in inputs.trace_rates}
     online = [r for r in rows if r["mode"] == "online" and r["error_pct"] is not None]
     by_trace = {t: [r["error_pct"] for r in online if r["trace"] == t]
