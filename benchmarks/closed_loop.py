@@ -14,6 +14,15 @@ mean power.
 - published: ML.ENERGY v3 at that max_num_seqs (vLLM 0.11.1, real weights, the model's sampling settings, prompts
   of unpublished length): energy per output token, mean step (running batch / output throughput), median
   inter-token latency, power.
+
+The campaign's files are short (head 1 x max_num_seqs, middle 2 x, at least 200 requests, to fit one lease). At 64
+running requests with ML.ENERGY's long-tailed outputs their b - a has not converged to the steady state: the tool
+on longer files (`LONGER`, head 2 x and middle 4 x: `benchmarks/published.py`'s own closed-loop mapping) reads more.
+So each row also gives the tool on the longer files and `measured, scaled`: the measurement times the tool's
+longer-over-campaign ratio (an estimate, labelled so), the figure to set beside ML.ENERGY's steady state; and the
+prompt length at which that scaled measurement would equal ML.ENERGY's (linear between 256 and 1,024 tokens).
+Last, Llama-3.1-70B (and 3.3) TP4 on the H100 against ML.ENERGY at 256 and 512-token prompts (the offline mapping
+of `benchmarks/published.py`), because the same prompts went to both models.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ SEQS = (64, 256)
 INPUTS = (256, 1024)
 GPU = "H100-SXM-80GB"  # the card the campaign ran on
 POINT = "mlenergy-v3/lm-arena-chat/Llama-3.1-8B-Instruct/H100x1/seqs{seqs}"
+LONGER = (2, 4)  # head and middle, in batches of max_num_seqs: benchmarks/published.py's closed-loop mapping
+PROMPTS_70B = (256, 512)
 
 sys.path.insert(0, str(HERE))
 
@@ -56,7 +67,8 @@ def tool_run(path: Path, cap: int, gpu: str, model) -> dict:
     profile = Profile.model_validate(raw)
     dep = deployment_from_profile(profile, TRACES)
     r = simulate_deployment(workload_from_profile(profile, TRACES), dep, model).result
-    assert r.completed == r.requests and not r.overloaded, f"{path.name}: the simulation did not finish"
+    if r.completed < r.requests or r.overloaded:
+        raise RuntimeError(f"{path.name}: the simulation stopped before every request finished")
     return {"energy_j": r.busy_energy_j, "output_tokens": r.output_tokens, "time_s": r.busy_s}
 
 
@@ -84,6 +96,55 @@ def published_point(seqs: int) -> dict:
             "power_w": m["avg_power"], "running": m["avg_batch_size"]}
 
 
+def tool_longer(cap: int, tokens_in: int, model) -> dict:
+    """The tool's steady state on the longer files (`LONGER`) for the same published point and prompt length."""
+    import tempfile
+
+    import published
+
+    _, points, _ = published.load_data()
+    tokens, _ = published.workload_tokens({q.id: q for q in points}[POINT.format(seqs=cap)], tokens_in)
+    head, middle = LONGER
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, requests in zip("ab", published.closed_loop_requests(tokens, cap, head_batches=head,
+                                                                        middle_batches=middle)):
+            path = Path(tmp) / f"cap{cap}-in{tokens_in}-{name}.csv"
+            path.write_text("input_tokens,output_tokens,arrival_s\n" + "".join(f"{i},{o},0\n" for i, o in requests))
+            runs.append(tool_run(path, cap, GPU, model))
+    return steady(*runs, cap)
+
+
+def implied_prompt(rows: list[dict], cap: int, key: str) -> float | None:
+    """The prompt length (tokens) at which `key`'s energy per token equals ML.ENERGY's: linear in the prompt
+    between the two measured lengths; None where a side is missing."""
+    two = sorted((r for r in rows if r["max_num_seqs"] == cap and r.get(key)), key=lambda r: r["input_tokens"])
+    if len(two) != 2:
+        return None
+    (lo, hi), target = two, two[0]["published"]["j_per_token"]
+    a, b = lo[key]["j_per_token"], hi[key]["j_per_token"]
+    return lo["input_tokens"] + (target - a) / (b - a) * (hi["input_tokens"] - lo["input_tokens"])
+
+
+def seventy_b(model) -> list[dict]:
+    """Llama-3.1-70B and 3.3-70B TP4 on the H100 (ML.ENERGY chat): tool over published at each `PROMPTS_70B`."""
+    import published
+
+    _, points, _ = published.load_data()
+    out = []
+    for p in points:
+        d = p.deployment
+        if p.workload.task != "lm-arena-chat" or d.gpu != "H100" or "70B" not in d.model:
+            continue
+        row = {"id": p.id, "max_num_seqs": d.max_num_seqs}
+        for n in PROMPTS_70B:
+            a = published.ask_tool(published.query_for(p, input_tokens=n), model)["offline"]
+            row[str(n)] = (None if a.refused else
+                           published.predicted_per_token(p, a)[0] / p.measured["energy_per_output_token"].value)
+        out.append(row)
+    return out
+
+
 def compute() -> dict:
     from energy_predict.model.store import load_default_model
 
@@ -102,8 +163,14 @@ def compute() -> dict:
             ra, rb = measured_run(cap, f"{stem}-a", "-rep2"), measured_run(cap, f"{stem}-b", "-rep2")
             row["repeated"] = ({**steady(ra, rb, cap), "gpu": ra["gpu"], "records": [ra["record"], rb["record"]]}
                                if ra and rb else None)
+            row["tool_longer"] = tool_longer(cap, tokens_in, model)
+            scale = row["tool_longer"]["j_per_token"] / row["tool"]["j_per_token"]
+            row["measured_scaled"] = ({"j_per_token": row["measured"]["j_per_token"] * scale, "scale": scale}
+                                      if row["measured"] else None)
             rows.append(row)
-    return {"rows": rows}
+    implied = {str(cap): {"measured": implied_prompt(rows, cap, "measured"),
+                          "measured_scaled": implied_prompt(rows, cap, "measured_scaled")} for cap in SEQS}
+    return {"rows": rows, "implied_prompt_tokens": implied, "llama_70b_tp4": seventy_b(model)}
 
 
 def _line(row: dict, source: str, x: dict, extra: str = "") -> str:
@@ -128,8 +195,28 @@ def render(res: dict) -> str:
         if r.get("repeated"):
             lines.append(_line(r, "measured again, a new engine", r["repeated"]))
         lines.append(_line(r, "tool (online simulator)", r["tool"]))
+        lines.append(_line(r, f"tool, longer files (head {LONGER[0]}x, middle {LONGER[1]}x)", r["tool_longer"]))
+        if r.get("measured_scaled"):
+            x = r["measured_scaled"]
+            lines.append(f"| {r['max_num_seqs']} | {r['input_tokens']} | measured, scaled to the longer files "
+                         f"(x{x['scale']:.3f}, an estimate) | {x['j_per_token']:.4f} | "
+                         f"{x['j_per_token'] / m['j_per_token']:.3f} | - | - |")
         p = r["published"]
         lines.append(_line(r, "ML.ENERGY v3 (input not published)", p, f" (median ITL {p['median_itl_ms']:.1f})"))
+    lines += ["", "## The prompt length at which our measurement would equal ML.ENERGY's", "",
+              "Linear in the prompt between the two measured lengths (256 and 1,024 tokens).", "",
+              "| max_num_seqs | from the measurement | from the measurement scaled to the longer files |",
+              "|---|---|---|"]
+    for cap, v in res["implied_prompt_tokens"].items():
+        fmt = lambda x: f"{x:.0f} tokens" if x is not None else "-"  # noqa: E731
+        lines.append(f"| {cap} | {fmt(v['measured'])} | {fmt(v['measured_scaled'])} |")
+    lines += ["", "## Llama-3.1-70B and 3.3-70B TP4 on the H100: tool over ML.ENERGY at "
+              + " and ".join(f"{n}-token" for n in PROMPTS_70B) + " prompts (offline mapping)", "",
+              "| point | " + " | ".join(f"{n} tokens" for n in PROMPTS_70B) + " |",
+              "|---|" + "---|" * len(PROMPTS_70B)]
+    for r in res["llama_70b_tp4"]:
+        cells = [f"{r[str(n)]:.2f}" if r[str(n)] is not None else "refused" for n in PROMPTS_70B]
+        lines.append(f"| {r['id'].split('/', 2)[2]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

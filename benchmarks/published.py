@@ -1304,8 +1304,8 @@ def assumptions() -> list[str]:
             map(str, INPUT_SENSITIVITY_TOKENS)) + " tokens on the points at max_num_seqs " + ", ".join(
             map(str, SENSITIVITY_SEQS)) + ". ML.ENERGY's closed loop served on our H100 (vLLM 0.26, Llama-3.1-8B at 64 "
         "and 256 running; benchmarks/results/closed_loop.md) puts its published runs between 256- and 1,024-token "
-        "prompts, with the tool within 0-6% of our measurement at both: the prompt length is not the only "
-        "difference (docs/measurements/2026-12-07-closed-loop-h100.md).",
+        "prompts (our engine matches them at about 540-850 tokens), with the tool within 0-6% of our measurement "
+        "at both (docs/measurements/2026-12-07-closed-loop-h100.md).",
         "Output lengths: the published per-configuration histogram, each bin at its midpoint (sensitivity: every "
         "request at the published mean).",
         "Mapping (headline): offline batches with max_batch = max_num_seqs, as a planner's profile would say it; the "

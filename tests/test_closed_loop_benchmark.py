@@ -49,3 +49,24 @@ def test_steady_state_is_the_difference_of_the_two_runs():
     assert s["j_per_token"] == pytest.approx(1200 / 20_000)
     assert s["power_w"] == pytest.approx(600.0)
     assert s["step_ms"] == pytest.approx(1000 * 2.0 * 64 / 20_000)  # 64 tokens a step in 2 s of 20,000 tokens
+
+
+def test_the_committed_measured_rows_are_what_the_records_give():
+    # no tool call: the measured steady states in the results come from the committed records, file by file
+    import json
+
+    results = json.loads((REPO / "benchmarks" / "results" / "closed_loop.json").read_text())
+    assert len(results["rows"]) == 4
+    for row in results["rows"]:
+        stem = f"cap{row['max_num_seqs']}-in{row['input_tokens']}"
+        for key, folder in (("measured", ""), ("repeated", "-rep2")):
+            a = bench.measured_run(row["max_num_seqs"], f"{stem}-a", folder)
+            b = bench.measured_run(row["max_num_seqs"], f"{stem}-b", folder)
+            if row[key] is None:
+                assert a is None or b is None
+                continue
+            assert [a["record"], b["record"]] == row[key]["records"]
+            assert stem in a["record"] and f"cap{row['max_num_seqs']}{folder}/" in a["record"]
+            for field, value in bench.steady(a, b, row["max_num_seqs"]).items():
+                assert row[key][field] == pytest.approx(value, rel=1e-9)
+    assert sum(r["repeated"] is not None for r in results["rows"]) == 1

@@ -153,3 +153,21 @@ def test_bad_mooncake_replays_give_one_line_naming_the_field_and_exit_2(tmp_path
     assert result.exit_code == 2, result.output
     assert len(lines) == 1 and lines[0].startswith(f"error: {field}:"), lines
     assert not (tmp_path / "out").exists()
+
+
+def test_a_replay_record_says_whether_its_measured_runs_followed_a_warm_up(tmp_path):
+    # the closed-loop campaign warmed up only each engine's first replay; the record must say which
+    from energy_predict.architectures import resolve_architecture
+    from energy_predict.calibrate.replay import measure_replay
+    from tests.fakes import TickingMeter
+
+    calls = []
+    reqs = ReplaySet("t.csv", np.array([8, 9]), np.array([2, 3]), np.zeros(2))
+    fields = {"backend": "vllm", "config": {}, "versions": {}, "meter": {"sensor": "fake", "gpus": []},
+              "empty_idle_power_w": None, "seed": 0, "n": 2, "mode": "offline"}
+    for warm in (True, False):
+        calls.clear()
+        record = measure_replay("r", TickingMeter((0,)), lambda: calls.append(1), reqs,
+                                resolve_architecture("Llama-3.2-1B"), fields, repetitions=2, warmup=warm, idle_s=0.0)
+        assert record.warmed_up is warm
+        assert len(calls) == 2 + warm and len(record.runs) == 2  # the warm-up runs, unmeasured

@@ -68,11 +68,17 @@ def table(rows: list[dict]) -> list[str]:
     """One line per replay: measured against predicted, with the interval."""
     lines = ["| trace | GPU | backend | mode | arrivals at rate (req/s) | requests | measured kWh (runs) | spread | "
              "predicted kWh [90% interval] | error | covered |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    seen: set[tuple] = set()
     for r in rows:
+        key = (r["trace"], r["gpu"], r["backend"], r["mode"], r.get("prefix_caching"), r.get("rate_per_s"),
+               r.get("arrivals"))
+        again = " (again, a new engine)" if key in seen else ""
+        seen.add(key)
         measured = ", ".join(kwh(m) for m in r["measured_j"])
         spread = f"{r['measured_spread_pct']:.1f}%" if r["measured_spread_pct"] is not None else "n/a"
         err = f"{r['error_pct']:+.1f}%" if r["error_pct"] is not None else "n/a"
-        lines.append(f"| {r['trace'].removeprefix('AzureLLMInferenceTrace_').removesuffix('.csv')} | {r['gpu']} | "
+        lines.append(f"| {r['trace'].removeprefix('AzureLLMInferenceTrace_').removesuffix('.csv')}{again} | "
+                     f"{r['gpu']} | "
                      f"{r['backend']} | "
                      f"{r['mode']}{', prefix caching' if r.get('prefix_caching') else ''} | {_arrivals(r)} | "
                      f"{r['requests']} | {measured} | {spread} | "
@@ -202,6 +208,7 @@ def render(inputs: ValidationInputs) -> str:
     runs = sorted({len(r["runs"]) for r in replays})
     longest_in = max(max(r["requests"]["input_tokens"]) for r in replays)
     longest_out = max(max(r["requests"]["output_tokens"]) for r in replays)
+    cold = [r for r in replays if r["mode"] == "offline" and r.get("warmed_up") is False]
     configs = [config_of_record(r["config"]) for r in vllm]  # the current spelling or a former one
     limits = sorted({(c.max_batch, c.max_num_batched_tokens) for c in configs})
     rates = {t: inputs.trace_rates[t] for t in sorted({r["trace"] for r in replays}) if t in inputs.trace_rates}
@@ -218,7 +225,9 @@ def render(inputs: ValidationInputs) -> str:
     lines += [
         "Every replay ran on one GPU, "
         + " or ".join(f"{name} (power limit {watts} W)" for name, watts in hosts) + " (the GPU column), "
-        "Llama-3.1-8B shape with random weights, after a warm-up on the same requests, measured "
+        "Llama-3.1-8B shape with random weights, after a warm-up on the same requests"
+        + (f" (except {len(cold)} offline replays whose records say `warmed_up: false`: each ran on an engine "
+           "already warm from the replay before it)" if cold else "") + ", measured "
         f"{' or '.join(map(str, runs))} times (every reading shown). Requests are a contiguous window of the trace "
         "(of a trace with prefix blocks, whole conversations) "
         f"(longest: {longest_in} tokens in, {longest_out} out). "

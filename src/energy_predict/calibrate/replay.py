@@ -123,7 +123,7 @@ def measure_replay(name: str, meter: Meter, run: Callable[[], None], reqs: Repla
                                  else {}))
     return ReplayRecord(
         name=name, trace=reqs.trace, model=arch.name, taken=now_iso(), host=HostInfo.model_validate(host_info()),
-        loaded_idle_power_w=idle, runs=runs, **fields,
+        loaded_idle_power_w=idle, runs=runs, warmed_up=warmup, **fields,
         trace_block_tokens=BLOCK_TOKENS if reqs.hash_ids is not None else None,
         trace_hit_rate=reqs.hit_rate, requests=requests,
     )

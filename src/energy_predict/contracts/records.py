@@ -414,6 +414,9 @@ class ReplayRecord(_Contract):
     n: int
     # "offline": a fresh engine's unmeasured first pass before online (Ray; a local replay with no offline one)
     engine_warmup: str | None = None
+    # whether the measured runs followed an unmeasured run of the same requests in the same mode; None: not recorded
+    # (records before 2026-12-07's closed-loop lease, where every offline replay was warmed up on its own requests)
+    warmed_up: bool | None = None
     mode: Literal["offline", "online"]
     batch_size: int | None = None  # HF: its fixed batches
     batches: list[list[int]] | None = None
