@@ -51,6 +51,9 @@ class Basis:
     held_out: HeldOut | None = None  # the cross-validation score behind the interval
     extrapolation_log_bounds: LogBounds | None = None  # the interval of a request beyond `ranges`
     idle_measured: bool = True  # False where the idle power is a rule (a GPU never measured): idle energy is uncertain
+    # where idle is measured: the 5th and 95th percentile of the loaded-idle readings over the median the answer
+    # charges, the interval of the idle energy; (1, 1) where the card records no spread
+    idle_bounds: tuple[float, float] = (1.0, 1.0)
     option: str | None = None  # what a decoding or speculative option's rule did to the greedy answer, and its error
     # log(published / tool) of independent published measurements under this key, which `log_bounds` was widened to
     # span (model/agreement.py); None where no band applied or it lay inside the interval

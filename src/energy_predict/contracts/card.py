@@ -97,15 +97,30 @@ IdleWatts = Annotated[float, Field(gt=0, le=2000)]  # a GPU idles above 0 W and 
 
 
 class IdleReadings(Stored):
-    """Median idle power of one GPU (W): empty, and holding each framework's loaded engine."""
+    """Median idle power of one GPU (W): empty, and holding each framework's loaded engine.
+
+    For a loaded engine also the 5th and 95th percentile of its readings (a future deployment idles in that spread).
+    """
 
     empty: IdleWatts | None = None
     loaded_hf: IdleWatts | None = None
     loaded_vllm: IdleWatts | None = None
+    loaded_hf_p05: IdleWatts | None = None
+    loaded_hf_p95: IdleWatts | None = None
+    loaded_vllm_p05: IdleWatts | None = None
+    loaded_vllm_p95: IdleWatts | None = None
 
     def loaded(self, framework: str) -> float | None:
         """The loaded-engine idle of `framework` where measured."""
         return getattr(self, f"loaded_{framework}", None)
+
+    def loaded_bounds(self, framework: str) -> tuple[float, float] | None:
+        """The 5th and 95th percentile of `framework`'s loaded-idle readings over their median; None: not recorded."""
+        median = self.loaded(framework)
+        p05, p95 = getattr(self, f"loaded_{framework}_p05", None), getattr(self, f"loaded_{framework}_p95", None)
+        if not median or p05 is None or p95 is None:
+            return None
+        return p05 / median, p95 / median
 
 
 class Training(Stored):
@@ -352,11 +367,19 @@ class ModelCard(Stored):
 
         for gpu, readings in self.idle_power_w.items():
             tdp = CATALOG[gpu].tdp_w if gpu in CATALOG else None
-            for name in ("empty", "loaded_hf", "loaded_vllm"):
+            for name in ("empty", "loaded_hf", "loaded_vllm", "loaded_hf_p95", "loaded_vllm_p95"):
                 watts = getattr(readings, name)
                 if tdp is not None and watts is not None and watts >= tdp:
                     raise ValueError(f"idle_power_w.{gpu}.{name}: {watts:g} W is not below the GPU's {tdp:g} W limit")
         return self
+
+    def widest_loaded_idle_bounds(self) -> tuple[float, float] | None:
+        """The widest loaded-idle spread (5th and 95th percentile over the median) recorded for any GPU and framework.
+
+        None where none is recorded.
+        """
+        spreads = [b for r in self.idle_power_w.values() for f in ("hf", "vllm") if (b := r.loaded_bounds(f))]
+        return (min(lo for lo, _ in spreads), max(hi for _, hi in spreads)) if spreads else None
 
     def idle(self, gpu: str) -> IdleReadings:
         """The idle readings of a GPU kind (none where it was never measured)."""

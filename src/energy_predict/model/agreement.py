@@ -78,4 +78,4 @@ def band_note(band: AgreementBand, agreement: PublishedAgreement, where: str = "
     return (f"independent published measurements of {where} ({sources}, {band.n} points: "
             f"{', '.join(band.models)}) read {math.exp(lo):.2f}-{math.exp(hi):.2f}x the tool's answer for those "
             f"configurations ({stat}): the interval of the busy energy spans them (all of an offline answer; online, "
-            "idle energy from a measured loaded-idle reading is counted as measured, not widened)")
+            "idle energy carries the measured loaded-idle readings' own 5-95% spread, not this band)")

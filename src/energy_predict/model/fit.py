@@ -49,8 +49,14 @@ def library_versions() -> dict[str, str]:
             "scipy": scipy.__version__}
 
 
+MIN_IDLE_READINGS_FOR_SPREAD = 5  # fewer readings give no 5-95% spread worth the name
+
+
 def measured_idle_power(runs: Iterable[RunIdle]) -> dict[str, IdleReadings]:
-    """Median idle power of one GPU, per GPU kind: empty, and holding a loaded engine (per framework)."""
+    """Median idle power of one GPU, per GPU kind: empty, and holding a loaded engine (per framework).
+
+    A loaded engine's 5th and 95th percentile come with it where it has enough readings.
+    """
     readings: dict[str, dict[str, list[float]]] = {}
     for run in runs:
         gpu = readings.setdefault(run.gpu, {"empty": [], "loaded_hf": [], "loaded_vllm": []})
@@ -60,7 +66,13 @@ def measured_idle_power(runs: Iterable[RunIdle]) -> dict[str, IdleReadings]:
             elif key.startswith("loaded:"):
                 framework = key.split(":", 1)[1]  # loaded:<framework> (inputs.read_run_idle)
                 gpu.setdefault(f"loaded_{framework}", []).extend(watts)
-    return {g: IdleReadings.model_validate({k: float(np.median(v)) for k, v in r.items() if v})
+    def stats(key: str, watts: list[float]) -> dict[str, float]:
+        out = {key: float(np.median(watts))}
+        if key.startswith("loaded_") and len(watts) >= MIN_IDLE_READINGS_FOR_SPREAD:
+            out[f"{key}_p05"], out[f"{key}_p95"] = (float(q) for q in np.quantile(watts, [0.05, 0.95]))
+        return out
+
+    return {g: IdleReadings.model_validate({k: x for key, v in r.items() if v for k, x in stats(key, v).items()})
             for g, r in sorted(readings.items())}
 
 

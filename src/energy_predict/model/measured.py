@@ -59,7 +59,26 @@ class MeasuredModel:
         return self._resolved[dep]
 
     def basis(self, dep: Deployment) -> Basis:
-        return self.resolution(dep).basis()
+        basis = self.resolution(dep).basis()
+        bounds = self.loaded_idle_bounds(dep) if basis.idle_measured else None
+        return replace(basis, idle_bounds=bounds) if bounds else basis
+
+    def loaded_idle_bounds(self, dep: Deployment) -> tuple[float, float] | None:
+        """The spread (5th, 95th percentile over the median) of the loaded-idle readings `loaded_idle_w` charges.
+
+        None where it charges a rule (a GPU never measured) or the empty GPU's idle.
+        """
+        dep = dep.base
+        resolution = self.resolution(dep)
+        if resolution.route.datasheet is not None:
+            return None
+        own, source = self.card.idle(dep.gpu.name), self.card.idle(resolution.source_gpu)
+        framework = dep.serving.framework
+        readings = own if own.loaded(framework) else source if source.loaded(framework) else None
+        if readings is None:
+            return None
+        # a reading too few to give a spread takes the widest one the card records for any loaded engine
+        return readings.loaded_bounds(framework) or self.card.widest_loaded_idle_bounds()
 
     def _fitted(self, dep: Deployment) -> PhaseModels:
         """The coefficients for a greedy `dep`: the fitted ones, or carried there as its resolution's route says."""

@@ -341,8 +341,8 @@ def estimate_workload(w: Workload, dep: Deployment, model: EnergyModel, prefix: 
         notes.insert(0, f"the interval of the busy energy (all of an offline answer) is widened to span independent "
                         f"published measurements of this GPU and engine, which read {np.exp(band[0]):.2f}-"
                         f"{np.exp(band[1]):.2f}x the tool's answer for the configurations they cover "
-                        "(artifacts/external/published_agreement.json); online, idle energy from the measured "
-                        "loaded-idle reading is counted as measured, not widened")
+                        "(artifacts/external/published_agreement.json); online, idle energy carries the measured "
+                        "loaded-idle readings' own 5-95% spread, not this band")
     reduced = b < min(dep.serving.max_batch, max(1, int(weight.sum())))
     reduced_share = float(weight[reduced].sum() / weight.sum())
     if int(weight.sum()) < dep.serving.max_batch:

@@ -137,20 +137,22 @@ def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_h
          intervals: dict | None) -> PlanRow:
     """A simulated candidate as a row, with the `--rate` report's interval.
 
-    The busy energy carries the offline estimate's relative interval; idle is measured, except on a GPU never
-    measured. `intervals` None: a draft row for the Pareto front, without interval or basis (an offline estimate
-    of the whole workload, the costliest part of a row, is made only for the rows shown).
+    The busy energy carries the offline estimate's relative interval; idle the measured loaded-idle readings'
+    5-95% spread, except on a GPU never measured (there the busy energy's interval). `intervals` None: a draft row
+    for the Pareto front, without interval or basis (an offline estimate of the whole workload, the costliest part of
+    a row, is made only for the rows shown).
     """
     res, dep = e.result.result, e.dep
     key = (dep.gpu.name, dep.serving)  # the whole serving config (frozen): every field the estimate reads
     if intervals is None:
-        (lo, hi), idle_measured, basis = (1.0, 1.0), True, ""
+        (lo, hi), (idle_lo, idle_hi), basis = (1.0, 1.0), (1.0, 1.0), ""
     else:
         if key not in intervals:
             est = estimate_workload(w, replace(dep, gpu_count=dep.serving.tensor_parallel), model)
-            intervals[key] = (est.relative_interval, est.basis.idle_measured, est.basis_kind)
-        (lo, hi), idle_measured, basis = intervals[key]
-    idle_lo, idle_hi = (1.0, 1.0) if idle_measured else (lo, hi)
+            b = est.basis
+            intervals[key] = (est.relative_interval, b.idle_bounds if b.idle_measured else est.relative_interval,
+                              est.basis_kind)
+        (lo, hi), (idle_lo, idle_hi), basis = intervals[key]
     day = DAY_S / res.period_s / J_PER_KWH
 
     def ms(x):  # p90 and p99 in ms, in one pass
