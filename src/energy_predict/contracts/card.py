@@ -371,6 +371,12 @@ class ModelCard(Stored):
                 watts = getattr(readings, name)
                 if tdp is not None and watts is not None and watts >= tdp:
                     raise ValueError(f"idle_power_w.{gpu}.{name}: {watts:g} W is not below the GPU's {tdp:g} W limit")
+            for framework in ("hf", "vllm"):
+                median = readings.loaded(framework)
+                p05, p95 = (getattr(readings, f"loaded_{framework}_{q}") for q in ("p05", "p95"))
+                if (p05 is None) != (p95 is None) or (p05 is not None and not (median and p05 <= median <= p95)):
+                    raise ValueError(f"idle_power_w.{gpu}.loaded_{framework}_p05/p95: give both with the median "
+                                     f"between them (p05 {p05}, median {median}, p95 {p95})")
         return self
 
     def widest_loaded_idle_bounds(self) -> tuple[float, float] | None:

@@ -49,7 +49,7 @@ def library_versions() -> dict[str, str]:
             "scipy": scipy.__version__}
 
 
-MIN_IDLE_READINGS_FOR_SPREAD = 5  # fewer readings give no 5-95% spread worth the name
+MIN_IDLE_READINGS_FOR_SPREAD = 20  # fewer: a sample's 5-95% range holds a new reading well under 90% of the time
 
 
 def measured_idle_power(runs: Iterable[RunIdle]) -> dict[str, IdleReadings]:

@@ -60,13 +60,17 @@ class MeasuredModel:
 
     def basis(self, dep: Deployment) -> Basis:
         basis = self.resolution(dep).basis()
-        bounds = self.loaded_idle_bounds(dep) if basis.idle_measured else None
-        return replace(basis, idle_bounds=bounds) if bounds else basis
+        if not basis.idle_measured:
+            return basis
+        bounds = self.loaded_idle_bounds(dep)
+        # no loaded reading to take a spread from: the empty GPU's idle stands for a loaded engine's (an
+        # understatement), a rule as much as a datasheet's, so idle carries the busy energy's interval
+        return replace(basis, idle_bounds=bounds) if bounds else replace(basis, idle_measured=False)
 
     def loaded_idle_bounds(self, dep: Deployment) -> tuple[float, float] | None:
         """The spread (5th, 95th percentile over the median) of the loaded-idle readings `loaded_idle_w` charges.
 
-        None where it charges a rule (a GPU never measured) or the empty GPU's idle.
+        None where it charges a rule (a GPU never measured) or the empty GPU's idle (no loaded reading).
         """
         dep = dep.base
         resolution = self.resolution(dep)

@@ -91,7 +91,11 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
     measured = [r["energy_j"] for r in replay["runs"] if r["energy_j"] is not None]
     durations = [r["duration_s"] for r in replay["runs"]]
     dep = Deployment(arch, gpu, serving, serving.tensor_parallel)
-    lo, hi = model.basis(dep).log_bounds
+    basis = model.basis(dep)
+    lo, hi = basis.log_bounds
+    # idle at the replay's own reading is that replay's, exact; at the model's, the readings' spread (or, where the
+    # model's idle is a rule, the busy energy's interval)
+    idle_lo, idle_hi = basis.idle_bounds if basis.idle_measured else (np.exp(lo), np.exp(hi))
     if replay["backend"] == "hf":
         padded = batches_phases(model, dep, i, o, replay["batches"])
         prefill, decode, extra, seconds = padded.prefill_j, padded.decode_j, padded.padding_j, padded.engine_s
@@ -103,6 +107,7 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
         # the replay's own reading first: the meter sums the engine's GPUs
         if own_idle and replay.get("loaded_idle_power_w"):
             engine = replace(engine, idle_w=replay["loaded_idle_power_w"])
+            idle_lo = idle_hi = 1.0
         online = replay["mode"] == "online"
         arrivals = np.asarray(req["arrival_s"]) if online else np.zeros(len(i))
         period = float(np.median(durations)) if online else None
@@ -111,7 +116,7 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
         busy, idle = result.busy_energy_j, result.idle_energy_j
         seconds = None if online else result.period_s
     predicted = busy + idle
-    low, high = busy * np.exp(lo) + idle, busy * np.exp(hi) + idle
+    low, high = busy * np.exp(lo) + idle * idle_lo, busy * np.exp(hi) + idle * idle_hi
     mean = float(np.mean(measured)) if measured else None
     return {
         "name": replay["name"], "trace": replay["trace"], "backend": replay["backend"], "mode": replay["mode"],

@@ -38,3 +38,46 @@ def test_an_idle_dominated_capacity_answer_carries_the_idle_spread():
     assert r["high_kwh_per_day"] / r["idle_kwh_per_day"] == pytest.approx(
         card["loaded_vllm_p95"] / card["loaded_vllm"], abs=0.01)
     assert r["low_kwh_per_day"] < r["total_kwh_per_day"] * 0.97 < r["total_kwh_per_day"] * 1.03 < r["high_kwh_per_day"]
+
+
+def test_the_model_takes_the_spread_of_the_readings_it_charges_and_falls_back_honestly():
+    from energy_predict.architectures import resolve_architecture
+    from energy_predict.gpus import resolve_gpu
+    from energy_predict.model.store import load_default_model
+    from energy_predict.serving import Deployment, Serving
+
+    model = load_default_model()
+    card = model.card
+
+    def dep(gpu, framework="vllm", **kw):
+        serving = Serving(framework=framework, cuda_graphs=framework == "vllm", **kw)
+        return Deployment(resolve_architecture("Llama-3.1-8B"), resolve_gpu(gpu), serving, 1)
+
+    h100 = card.idle("H100-SXM-80GB")
+    assert model.basis(dep("H100-SXM-80GB")).idle_bounds == pytest.approx(h100.loaded_bounds("vllm"))
+    # H200 engines have too few readings for a spread of their own: the widest recorded one
+    assert card.idle("H200-SXM-141GB").loaded_bounds("vllm") is None
+    assert model.basis(dep("H200-SXM-141GB")).idle_bounds == pytest.approx(card.widest_loaded_idle_bounds())
+    # a GPU never measured idles by a rule: no spread, idle not measured (it takes the busy interval)
+    assert model.basis(dep("B200")).idle_measured is False
+    # a card whose GPU holds only an empty reading charges that for a loaded engine: not a measurement of it
+    bare = card.model_copy(update={"idle_power_w": {**card.idle_power_w, "H100-SXM-80GB": IdleReadings(
+        empty=h100.empty)}})
+    model.card = bare
+    try:
+        assert model.basis(dep("H100-SXM-80GB")).idle_measured is False
+    finally:
+        model.card = card
+
+
+def test_a_card_with_a_spread_that_does_not_hold_its_median_is_refused():
+    from energy_predict.model.store import load_default_model
+
+    card = load_default_model().card
+    data = card.model_dump()
+    data["idle_power_w"]["H100-SXM-80GB"]["loaded_vllm_p05"] = 200.0  # above the 124 W median
+    with pytest.raises(ValueError, match="loaded_vllm_p05/p95"):
+        type(card).model_validate(data)
+    data["idle_power_w"]["H100-SXM-80GB"]["loaded_vllm_p05"] = None  # one end without the other
+    with pytest.raises(ValueError, match="loaded_vllm_p05/p95"):
+        type(card).model_validate(data)
