@@ -59,6 +59,13 @@ class Basis:
     # span (model/agreement.py); None where no band applied or it lay inside the interval
     external_log_bounds: LogBounds | None = None
 
+    def idle_relative(self, busy: tuple[float, float]) -> tuple[float, float]:
+        """The idle energy's interval as multiples of it.
+
+        The loaded-idle readings' spread where idle is measured, else (a rule) the busy energy's interval `busy`.
+        """
+        return self.idle_bounds if self.idle_measured else busy
+
 
 @dataclass(frozen=True)
 class Phases:

@@ -72,17 +72,24 @@ class MeasuredModel:
 
         None where it charges a rule (a GPU never measured) or the empty GPU's idle (no loaded reading).
         """
-        dep = dep.base
+        loaded = self._loaded_idle(dep.base)
+        return loaded[1] if loaded else None
+
+    def _loaded_idle(self, dep: Deployment) -> tuple[float, tuple[float, float] | None] | None:
+        """(watts, spread) of the loaded-engine idle a greedy `dep` is charged, or None.
+
+        Measured on its GPU, else on the GPU its configuration is transferred from; None where neither has a loaded
+        reading or the GPU follows a datasheet rule. A reading too few to give a spread takes the widest one the card
+        records for any loaded engine.
+        """
         resolution = self.resolution(dep)
         if resolution.route.datasheet is not None:
             return None
-        own, source = self.card.idle(dep.gpu.name), self.card.idle(resolution.source_gpu)
         framework = dep.serving.framework
-        readings = own if own.loaded(framework) else source if source.loaded(framework) else None
-        if readings is None:
-            return None
-        # a reading too few to give a spread takes the widest one the card records for any loaded engine
-        return readings.loaded_bounds(framework) or self.card.widest_loaded_idle_bounds()
+        for readings in (self.card.idle(dep.gpu.name), self.card.idle(resolution.source_gpu)):
+            if watts := readings.loaded(framework):
+                return watts, readings.loaded_bounds(framework) or self.card.widest_loaded_idle_bounds()
+        return None
 
     def _fitted(self, dep: Deployment) -> PhaseModels:
         """The coefficients for a greedy `dep`: the fitted ones, or carried there as its resolution's route says."""
@@ -169,11 +176,12 @@ class MeasuredModel:
         resolution = self.resolution(dep)
         if resolution.route.datasheet is not None:
             return resolution.route.datasheet.idle_dst_w
+        # a loaded engine's idle where measured (`_loaded_idle`); else the empty card's, which understates it
+        loaded = self._loaded_idle(dep)
+        if loaded:
+            return float(loaded[0])
         own, source = self.card.idle(dep.gpu.name), self.card.idle(resolution.source_gpu)
-        framework = dep.serving.framework
-        # a loaded engine's idle where measured on this GPU, else on the GPU the configuration is transferred from
-        # (an engine idles above an empty card: the empty reading would understate it)
-        return float(own.loaded(framework) or source.loaded(framework) or own.empty or source.empty or 0.0)
+        return float(own.empty or source.empty or 0.0)
 
     def padding_extra_j(self, dep: Deployment, batch_size, input_tokens, output_tokens) -> np.ndarray | None:
         padding = self.card.hf_padding

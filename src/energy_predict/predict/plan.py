@@ -149,9 +149,7 @@ def _row(w: Workload, model: EnergyModel, e: Evaluated, site: Site | None, gpu_h
     else:
         if key not in intervals:
             est = estimate_workload(w, replace(dep, gpu_count=dep.serving.tensor_parallel), model)
-            b = est.basis
-            intervals[key] = (est.relative_interval, b.idle_bounds if b.idle_measured else est.relative_interval,
-                              est.basis_kind)
+            intervals[key] = (est.relative_interval, est.basis.idle_relative(est.relative_interval), est.basis_kind)
         (lo, hi), (idle_lo, idle_hi), basis = intervals[key]
     day = DAY_S / res.period_s / J_PER_KWH
 

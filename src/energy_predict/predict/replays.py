@@ -95,7 +95,7 @@ def predict_replay(replay: dict, model: EnergyModel, own_idle: bool = True) -> d
     lo, hi = basis.log_bounds
     # idle at the replay's own reading is that replay's, exact; at the model's, the readings' spread (or, where the
     # model's idle is a rule, the busy energy's interval)
-    idle_lo, idle_hi = basis.idle_bounds if basis.idle_measured else (np.exp(lo), np.exp(hi))
+    idle_lo, idle_hi = basis.idle_relative((np.exp(lo), np.exp(hi)))
     if replay["backend"] == "hf":
         padded = batches_phases(model, dep, i, o, replay["batches"])
         prefill, decode, extra, seconds = padded.prefill_j, padded.decode_j, padded.padding_j, padded.engine_s

@@ -89,7 +89,7 @@ def online_headline(r: DeploymentResult, est: Estimate) -> Headline:
     # measured loaded-idle readings' 5-95% spread, except on a GPU never measured, whose idle follows a rule: there
     # it carries the busy energy's interval
     lo, hi = est.relative_interval
-    idle_lo, idle_hi = est.basis.idle_bounds if est.basis.idle_measured else (lo, hi)
+    idle_lo, idle_hi = est.basis.idle_relative((lo, hi))
     per = res.requests / est.requests if est.requests else 0.0
     return Headline("online", res.energy_j, res.busy_energy_j * lo + res.idle_energy_j * idle_lo,
                     res.busy_energy_j * hi + res.idle_energy_j * idle_hi, float(res.requests), res.period_s,
