@@ -102,15 +102,12 @@ def tool_longer(cap: int, tokens_in: int, model) -> dict:
 
     import published
 
-    _, points, _ = published.load_data()
-    tokens, _ = published.workload_tokens({q.id: q for q in points}[POINT.format(seqs=cap)], tokens_in)
-    head, middle = LONGER
+    files = published.closed_loop_files(published.load_data()[1], {(cap, tokens_in): LONGER}, POINT)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, requests in zip("ab", published.closed_loop_requests(tokens, cap, head_batches=head,
-                                                                        middle_batches=middle)):
-            path = Path(tmp) / f"cap{cap}-in{tokens_in}-{name}.csv"
-            path.write_text("input_tokens,output_tokens,arrival_s\n" + "".join(f"{i},{o},0\n" for i, o in requests))
+        for stem, requests in files.items():  # a, then b
+            path = Path(tmp) / f"{stem}.csv"
+            path.write_text(published.requests_csv(requests))
             runs.append(tool_run(path, cap, GPU, model))
     return steady(*runs, cap)
 

@@ -259,6 +259,24 @@ def closed_loop_requests(tokens: dict, max_batch: int, seed: int = 0, head_batch
     return seq[:head] + seq[head + middle:], seq
 
 
+def closed_loop_files(points: list[Point], specs: dict[tuple[int, int], tuple[int, int]], point_id: str
+                      ) -> dict[str, list[tuple[int, int]]]:
+    """The request files of a closed-loop campaign: `specs` maps (max_num_seqs, prompt tokens) to (head, middle) in
+    batches; `point_id` names the published point with `{seqs}`. File stem (`cap64-in256-a`) -> its requests."""
+    by_id = {p.id: p for p in points}
+    out = {}
+    for (seqs, tokens_in), (head, middle) in specs.items():
+        tokens, _ = workload_tokens(by_id[point_id.format(seqs=seqs)], tokens_in)
+        a, b = closed_loop_requests(tokens, seqs, head_batches=head, middle_batches=middle)
+        out[f"cap{seqs}-in{tokens_in}-a"], out[f"cap{seqs}-in{tokens_in}-b"] = a, b
+    return out
+
+
+def requests_csv(requests: list[tuple[int, int]]) -> str:
+    """A trace file of (input, output tokens) requests, every one arriving at 0 s (the closed loop's client)."""
+    return "input_tokens,output_tokens,arrival_s\n" + "".join(f"{i},{o},0\n" for i, o in requests)
+
+
 def load_tool_model():
     """The shipped default model (the one `energy-predict` answers with)."""
     from energy_predict.model.store import load_default_model
@@ -307,7 +325,7 @@ def ask_tool(q: Query, model, modes: tuple[str, ...] = ("offline",)) -> dict[str
         with tempfile.TemporaryDirectory() as tmp:
             for name, requests in zip("ab", closed_loop_requests(q.tokens, q.max_batch)):
                 path = Path(tmp) / f"{name}.csv"
-                path.write_text("input_tokens,output_tokens,arrival_s\n" + "".join(f"{i},{o},0\n" for i, o in requests))
+                path.write_text(requests_csv(requests))
                 trace = Profile.model_validate({**raw, "workload": {"tokens": {"kind": "trace", "path": str(path),
                                                                                "format": "csv"}}})
                 try:

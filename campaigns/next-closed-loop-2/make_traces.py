@@ -32,22 +32,14 @@ FILES = {  # (max_num_seqs, prompt tokens): (head, middle) in batches of max_num
 
 def traces() -> dict[str, list[tuple[int, int]]]:
     """File stem -> requests (input, output tokens), in the order they are sent."""
-    _, points, _ = published.load_data()
-    by_id = {p.id: p for p in points}
-    out = {}
-    for (seqs, tokens_in), (head, middle) in FILES.items():
-        tokens, _ = published.workload_tokens(by_id[POINT.format(seqs=seqs)], tokens_in)
-        a, b = published.closed_loop_requests(tokens, seqs, head_batches=head, middle_batches=middle)
-        out[f"cap{seqs}-in{tokens_in}-a"], out[f"cap{seqs}-in{tokens_in}-b"] = a, b
-    return out
+    return published.closed_loop_files(published.load_data()[1], FILES, POINT)
 
 
 def main() -> None:
     folder = HERE / "traces"
     folder.mkdir(exist_ok=True)
     for stem, requests in traces().items():
-        (folder / f"{stem}.csv").write_text("input_tokens,output_tokens,arrival_s\n"
-                                            + "".join(f"{i},{o},0\n" for i, o in requests))
+        (folder / f"{stem}.csv").write_text(published.requests_csv(requests))
         print(stem, len(requests), "requests,", sum(o for _, o in requests), "output tokens")
 
 

@@ -27,24 +27,15 @@ POINT = "mlenergy-v3/lm-arena-chat/Llama-3.1-8B-Instruct/H100x1/seqs{seqs}"
 
 def traces() -> dict[str, list[tuple[int, int]]]:
     """File stem -> requests (input, output tokens), in the order they are sent."""
-    _, points, _ = published.load_data()
-    by_id = {p.id: p for p in points}
-    out = {}
-    for seqs in SEQS:
-        point = by_id[POINT.format(seqs=seqs)]
-        for tokens_in in INPUTS:
-            tokens, _ = published.workload_tokens(point, tokens_in)
-            a, b = published.closed_loop_requests(tokens, seqs, head_batches=1, middle_batches=2)
-            out[f"cap{seqs}-in{tokens_in}-a"], out[f"cap{seqs}-in{tokens_in}-b"] = a, b
-    return out
+    specs = {(seqs, tokens_in): (1, 2) for seqs in SEQS for tokens_in in INPUTS}
+    return published.closed_loop_files(published.load_data()[1], specs, POINT)
 
 
 def main() -> None:
     folder = HERE / "traces"
     folder.mkdir(exist_ok=True)
     for stem, requests in traces().items():
-        (folder / f"{stem}.csv").write_text("input_tokens,output_tokens,arrival_s\n"
-                                            + "".join(f"{i},{o},0\n" for i, o in requests))
+        (folder / f"{stem}.csv").write_text(published.requests_csv(requests))
         print(stem, len(requests), "requests,", sum(o for _, o in requests), "output tokens")
 
 
